@@ -1,0 +1,42 @@
+# meshlake: `make demo`, `make test`, `make dev`. Each target creates .venv itself when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export MESHLAKE_HOME ?= $(CURDIR)/.meshlake
+PORT ?= 3000
+CATALOG_PORT ?= 8765
+EVENTS ?= 100000
+
+.PHONY: install demo test lint dev bench lock clean
+
+$(BIN)/meshlake: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/meshlake
+
+demo: install
+	$(BIN)/meshlake demo --events $(EVENTS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy pipelines domains catalog
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest -n 2 --durations=15
+
+dev: install
+	$(BIN)/meshlake dev --port $(PORT) --catalog-port $(CATALOG_PORT)
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^meshlake' | sed '1i # Every package of the tested environment, pinned (pip install -c constraints.txt). Regenerate with `make lock`.' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .meshlake .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,34 @@
+"""What a table commit is: a version plus the properties written atomically with the data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class TableFormat(StrEnum):
+    """The open table formats a table can live in."""
+
+    ICEBERG = "iceberg"
+    DELTA = "delta"
+    MEMORY = "memory"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a table.
+
+    Attributes:
+        version: Iceberg snapshot id or Delta table version; increases with every commit for Delta,
+            is an opaque id for Iceberg (use `sequence` to order).
+        sequence: 1-based position of the commit in the table's history.
+        timestamp_ms: commit time, milliseconds since the epoch (UTC).
+        properties: the `meshlake.*` properties stored in the same atomic commit (Iceberg snapshot
+            summary, Delta commit metadata).
+    """
+
+    version: int
+    sequence: int
+    timestamp_ms: int
+    properties: Mapping[str, str] = field(default_factory=dict)

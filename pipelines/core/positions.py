@@ -1,0 +1,73 @@
+"""Source positions consumed by bronze commits: the ledger behind exactly-once ingestion.
+
+A position range names a source (a landing file, a stream) and a half-open range `[start, end)` of
+byte offsets or sequence numbers. Each bronze commit stores the ranges it consumed in its commit
+properties; the ledger folds them back so an ingestor knows where to resume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+POSITIONS_PROPERTY = "meshlake.positions"
+
+
+@dataclass(frozen=True, order=True)
+class PositionRange:
+    """A consumed half-open range `[start, end)` of one source."""
+
+    source: str
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"position range of {self.source!r} is invalid: [{self.start}, {self.end})")
+
+
+def encode_positions(ranges: Iterable[PositionRange]) -> str:
+    """Serialise ranges for a commit property (compact JSON, stable order)."""
+    return json.dumps([[r.source, r.start, r.end] for r in sorted(ranges)], separators=(",", ":"))
+
+
+def decode_positions(text: str) -> list[PositionRange]:
+    """Parse what `encode_positions` wrote.
+
+    Raises:
+        ValueError: the property is not a JSON list of `[source, start, end]`.
+    """
+    try:
+        items = json.loads(text)
+        return [PositionRange(str(s), int(a), int(b)) for s, a, b in items]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"commit property {POSITIONS_PROPERTY} is malformed: {text[:80]!r}") from exc
+
+
+class Ledger:
+    """The furthest consumed position of each source, folded from commit properties."""
+
+    def __init__(self) -> None:
+        self._ends: dict[str, int] = {}
+
+    @classmethod
+    def from_commits(cls, properties: Iterable[Mapping[str, str]]) -> Ledger:
+        """Fold the `meshlake.positions` property of every commit."""
+        ledger = cls()
+        for props in properties:
+            text = props.get(POSITIONS_PROPERTY)
+            if text:
+                ledger.record(decode_positions(text))
+        return ledger
+
+    def record(self, ranges: Iterable[PositionRange]) -> None:
+        for r in ranges:
+            self._ends[r.source] = max(self._ends.get(r.source, 0), r.end)
+
+    def consumed_until(self, source: str) -> int:
+        """Where reading `source` resumes: 0 when nothing of it was consumed."""
+        return self._ends.get(source, 0)
+
+    def sources(self) -> dict[str, int]:
+        return dict(self._ends)

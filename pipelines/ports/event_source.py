@@ -1,0 +1,53 @@
+"""The EventSource port: raw event payloads with the source positions they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from pipelines.core.positions import Ledger, PositionRange
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A payload a source could not frame (e.g. a truncated stream tail), kept for quarantine."""
+
+    source: str
+    offset: int
+    payload: bytes
+    reason: str
+
+
+@dataclass
+class RawBatch:
+    """Consecutive payloads of one source.
+
+    Attributes:
+        source: the source's stable name (landing file path relative to the landing root, or
+            `nats:<stream>`).
+        range: the positions this batch covers; committing it marks them consumed.
+        payloads: the event payloads, in source order.
+        offsets: the position of each payload (byte offset or stream sequence).
+        unframed: what could not be framed into payloads; it belongs in quarantine.
+    """
+
+    source: str
+    range: PositionRange
+    payloads: list[bytes]
+    offsets: list[int]
+    unframed: list[RawRecord] = field(default_factory=list)
+    ack_token: object = None
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Where events of one domain's event type arrive."""
+
+    def batches(self, domain: str, event: str, ledger: Ledger) -> Iterator[RawBatch]:
+        """Yield what is not yet consumed according to `ledger`, oldest first."""
+        ...
+
+    def acknowledge(self, batch: RawBatch) -> None:
+        """Tell the source the batch is committed (streams ack; files need nothing)."""
+        ...
