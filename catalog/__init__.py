@@ -1,0 +1,1 @@
+"""The meshlake catalog service: data products registered, discoverable and governed."""
