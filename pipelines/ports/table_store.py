@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -72,3 +72,150 @@ class TableStore(Protocol):
     def location(self, table: TableId) -> str:
         """A URI where the table lives (Iceberg metadata file or Delta table root)."""
         ...
+
+
+# Shared rules every implementation applies, so that all of them accept and refuse the same writes.
+
+PROPERTY_PREFIX = "meshlake."
+
+_UNSIGNED_WIDENED = {
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.int64(),
+}
+
+
+def _widen_type(type_: pa.DataType) -> pa.DataType:
+    if type_ in _UNSIGNED_WIDENED:
+        return _UNSIGNED_WIDENED[type_]
+    if pa.types.is_struct(type_):
+        return pa.struct([f.with_type(_widen_type(f.type)) for f in type_.fields])
+    if pa.types.is_map(type_):
+        return pa.map_(
+            type_.key_field.with_type(_widen_type(type_.key_type)),
+            type_.item_field.with_type(_widen_type(type_.item_type)),
+        )
+    if pa.types.is_large_list(type_):
+        return pa.large_list(type_.value_field.with_type(_widen_type(type_.value_type)))
+    if pa.types.is_list(type_):
+        return pa.list_(type_.value_field.with_type(_widen_type(type_.value_type)))
+    return type_
+
+
+def table_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema a table stores for `schema`: unsigned integers widened to signed ones.
+
+    Neither Iceberg nor Delta has unsigned integers (both would map `uint32` to a 32-bit signed
+    column); every store widens them the same way so that no value overflows. `uint64` becomes
+    `int64`: values above 2**63-1 are refused on write.
+
+    Raises:
+        ValueError: two columns share a name.
+    """
+    names = schema.names
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"schema has duplicate column(s): {', '.join(dupes)}")
+    return pa.schema([f.with_type(_widen_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def check_partitioning(table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField]) -> None:
+    """Check that every partition field names a top-level column its transform accepts.
+
+    Raises:
+        ValueError: naming the table and the partition field that is wrong.
+    """
+    for part in partition_by:
+        if part.column not in schema.names:
+            raise ValueError(f"{table}: partition column {part.column!r} is not a top-level column")
+        type_ = schema.field(part.column).type
+        if part.transform == "identity":
+            if pa.types.is_nested(type_) or pa.types.is_floating(type_):
+                raise ValueError(f"{table}: cannot partition by identity of {part.column!r} ({type_})")
+        elif part.transform in ("day", "month", "year"):
+            if not (pa.types.is_timestamp(type_) or pa.types.is_date(type_)):
+                raise ValueError(
+                    f"{table}: partition transform {part.transform}({part.column}) needs a timestamp or "
+                    f"date column, not {type_}"
+                )
+        else:
+            raise ValueError(f"{table}: unknown partition transform {part.transform!r}")
+    columns = [p.column for p in partition_by]
+    if dupes := sorted({c for c in columns if columns.count(c) > 1}):
+        raise ValueError(f"{table}: column(s) partitioned twice: {', '.join(dupes)}")
+
+
+def check_properties(table: TableId, properties: Mapping[str, str] | None) -> dict[str, str]:
+    """Return the commit properties as a dict; every key must start with `meshlake.`.
+
+    Raises:
+        ValueError: a key lacks the prefix or a value is not a string.
+    """
+    props = dict(properties or {})
+    if bad := sorted(k for k in props if not (isinstance(k, str) and k.startswith(PROPERTY_PREFIX))):
+        raise ValueError(f"{table}: commit property keys must start with {PROPERTY_PREFIX!r}: {bad}")
+    if bad := sorted(k for k, v in props.items() if not isinstance(v, str)):
+        raise ValueError(f"{table}: commit property values must be strings: {bad}")
+    return props
+
+
+_KINDS: tuple[tuple[str, tuple[Callable[[pa.DataType], bool], ...]], ...] = (
+    ("integer", (pa.types.is_integer,)),
+    ("floating", (pa.types.is_floating,)),
+    ("decimal", (pa.types.is_decimal,)),
+    ("boolean", (pa.types.is_boolean,)),
+    ("string", (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)),
+    ("binary", (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view)),
+    ("binary", (pa.types.is_fixed_size_binary,)),
+    ("date", (pa.types.is_date,)),
+    ("time", (pa.types.is_time,)),
+    ("duration", (pa.types.is_duration,)),
+    ("struct", (pa.types.is_struct,)),
+    ("map", (pa.types.is_map,)),
+    ("list", (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)),
+)
+
+
+def _kind(type_: pa.DataType) -> str:
+    if pa.types.is_timestamp(type_):
+        return "timestamp with time zone" if type_.tz else "timestamp without time zone"
+    return next((name for name, checks in _KINDS if any(check(type_) for check in checks)), str(type_))
+
+
+def conform_to_schema(table: TableId, data: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Return `data` with exactly the columns, order and types of `schema`, or refuse it.
+
+    A column is cast to the table's type when both are of the same kind (integer to integer, string
+    to large string, timestamp to timestamp with the same time-zone awareness, struct to struct, ...)
+    and the cast loses nothing; an all-null column of type `null` fits any column.
+
+    Raises:
+        ValueError: naming the table and every offending column: missing, unexpected, of another
+            kind, not castable without loss, or holding nulls in a non-nullable column.
+    """
+    problems: list[str] = []
+    names = data.column_names
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"duplicate column(s) {', '.join(dupes)}")
+    if missing := [n for n in schema.names if n not in names]:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if extra := [n for n in names if n not in schema.names]:
+        problems.append(f"unexpected column(s) {', '.join(extra)}")
+    columns: list[pa.ChunkedArray] = []
+    if not problems:
+        for field in schema:
+            column = data.column(field.name)
+            if not pa.types.is_null(column.type) and _kind(column.type) != _kind(field.type):
+                problems.append(f"column {field.name} is {column.type}, the table has {field.type}")
+                continue
+            try:
+                column = column.cast(field.type, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                problems.append(f"column {field.name} ({column.type}) cannot become {field.type}: {exc}")
+                continue
+            if not field.nullable and column.null_count:
+                problems.append(f"column {field.name} is not nullable but has {column.null_count} null(s)")
+            columns.append(column)
+    if problems:
+        raise ValueError(f"data written to {table} does not match its schema: {'; '.join(problems)}")
+    return pa.Table.from_arrays(columns, schema=schema)

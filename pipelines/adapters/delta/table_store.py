@@ -1,0 +1,214 @@
+"""DeltaTableStore: Delta Lake tables under one root directory, written with deltalake (delta-rs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+from pipelines.core.commits import Commit, TableFormat
+from pipelines.core.names import TableId
+from pipelines.ports.table_store import (
+    PROPERTY_PREFIX,
+    PartitionField,
+    TableNotFoundError,
+    check_partitioning,
+    check_properties,
+    conform_to_schema,
+    table_schema,
+)
+
+GENERATION_KEY = b"delta.generationExpression"
+PARTITION_COLUMN_PREFIX = "_part_"
+
+# Delta generation expressions (Spark SQL, evaluated by delta-rs with DataFusion); all yield a date.
+_EXPRESSIONS = {
+    "day": "CAST(`{column}` AS DATE)",
+    "month": "CAST(DATE_TRUNC('MONTH', `{column}`) AS DATE)",
+    "year": "CAST(DATE_TRUNC('YEAR', `{column}`) AS DATE)",
+}
+
+# Commits that change only metadata: not part of `history()`, as Iceberg makes no snapshot for them.
+_METADATA_ONLY = frozenset(
+    {
+        "CREATE TABLE",
+        "SET TBLPROPERTIES",
+        "ADD COLUMN",
+        "ADD CONSTRAINT",
+        "DROP CONSTRAINT",
+        "ADD FEATURE",
+        "UPDATE FIELD METADATA",
+        "UPDATE TABLE METADATA",
+        "VACUUM START",
+        "VACUUM END",
+    }
+)
+
+
+def partition_column(part: PartitionField) -> str:
+    """The Delta partition column of a partition field: the column itself, or its generated date."""
+    if part.transform == "identity":
+        return part.column
+    return f"{PARTITION_COLUMN_PREFIX}{part.column}_{part.transform}"
+
+
+def _is_hidden(field: pa.Field) -> bool:
+    return field.name.startswith(PARTITION_COLUMN_PREFIX) and GENERATION_KEY in (field.metadata or {})
+
+
+def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
+    return Commit(
+        version=int(entry["version"]),
+        sequence=sequence,
+        timestamp_ms=int(entry["timestamp"]),
+        properties={k: str(v) for k, v in entry.items() if k.startswith(PROPERTY_PREFIX)},
+    )
+
+
+class DeltaTableStore:
+    """Delta tables at `<root>/<domain>/<name>`.
+
+    `ensure_table` commits version 0 (`CREATE TABLE`); `history()` lists the data commits after it,
+    so `Commit.version` is the Delta version and `sequence` its position among data commits.
+
+    Partitioning: `identity` partitions by the column; `day`/`month`/`year` add a hidden generated
+    date column `_part_<column>_<transform>` (a Delta generated column, computed by the writer, e.g.
+    `CAST(ts AS DATE)`) and partition by it. `schema()` and `read()` never show it; other engines
+    reading the table directly do.
+
+    Field metadata: delta-rs keeps Arrow field metadata in the Delta schema, so `PARQUET:field_id`
+    (stored as `parquet.field.id`) and `doc` survive on top-level and nested fields.
+    """
+
+    def __init__(self, root: Path) -> None:
+        """Use `root` (created on the first table) as the directory of every table."""
+        self._root = Path(root).resolve()
+
+    @property
+    def format(self) -> TableFormat:
+        return TableFormat.DELTA
+
+    def exists(self, table: TableId) -> bool:
+        return DeltaTable.is_deltatable(str(self._path(table)))
+
+    def ensure_table(
+        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
+    ) -> None:
+        """Create the table if it does not exist; an existing table is left as it is.
+
+        Raises:
+            ValueError: the schema or the partitioning do not fit.
+        """
+        if self.exists(table):
+            return
+        stored = table_schema(schema)
+        check_partitioning(table, stored, partition_by)
+        fields = list(stored)
+        for part in partition_by:
+            if part.transform == "identity":
+                continue
+            name = partition_column(part)
+            if name in stored.names:
+                raise ValueError(f"{table}: column {name} is reserved for partitioning by {part.transform}")
+            expression = _EXPRESSIONS[part.transform].format(column=part.column)
+            fields.append(pa.field(name, pa.date32(), metadata={GENERATION_KEY: expression.encode()}))
+        path = self._path(table)
+        path.mkdir(parents=True, exist_ok=True)
+        DeltaTable.create(
+            str(path),
+            pa.schema(fields),
+            mode="ignore",
+            partition_by=[partition_column(p) for p in partition_by] or None,
+        )
+
+    def schema(self, table: TableId) -> pa.Schema:
+        """The table's Arrow schema without the hidden partition columns."""
+        return self._schema(self._open(table))
+
+    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+        """Append rows in one commit whose commit info also stores `properties`; returns it.
+
+        An empty `data` still makes a commit (it records the properties).
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: the data or the properties do not fit; the table is left as it was.
+        """
+        return self._write(table, data, properties, "append")
+
+    def overwrite(
+        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
+    ) -> Commit:
+        """Replace all rows in one commit that also stores `properties`.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: the data or the properties do not fit; the table is left as it was.
+        """
+        return self._write(table, data, properties, "overwrite")
+
+    def read(
+        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
+    ) -> pa.Table:
+        """Read the table (or only `columns`), at the current version or version `as_of`.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: `as_of` is not a version in `history()`, or a column is unknown.
+        """
+        delta = self._open(table)
+        schema = self._schema(delta)
+        names = list(columns) if columns is not None else schema.names
+        if unknown := [c for c in names if c not in schema.names]:
+            raise ValueError(f"{table} has no column(s) {', '.join(unknown)}")
+        if as_of is not None:
+            if as_of not in {c.version for c in self._history(delta)}:
+                raise ValueError(f"{table} has no version {as_of}")
+            delta.load_as_version(as_of)
+        data = delta.to_pyarrow_table(columns=names)
+        return data.select(names).cast(pa.schema([schema.field(n) for n in names]))
+
+    def history(self, table: TableId) -> list[Commit]:
+        """Every data commit still in the Delta log, oldest first."""
+        return self._history(self._open(table))
+
+    def location(self, table: TableId) -> str:
+        """The URI of the table's root directory."""
+        return str(self._open(table).table_uri)
+
+    def _path(self, table: TableId) -> Path:
+        return self._root / table.domain / table.name
+
+    def _open(self, table: TableId) -> DeltaTable:
+        if not self.exists(table):
+            raise TableNotFoundError(table, f"the Delta root {self._root}")
+        return DeltaTable(str(self._path(table)))
+
+    @staticmethod
+    def _schema(delta: DeltaTable) -> pa.Schema:
+        return pa.schema([f for f in pa.schema(delta.schema().to_arrow()) if not _is_hidden(f)])
+
+    @staticmethod
+    def _history(delta: DeltaTable) -> list[Commit]:
+        entries = sorted(delta.history(), key=lambda e: int(e["version"]))
+        data_commits = [e for e in entries if e.get("operation") not in _METADATA_ONLY]
+        return [_commit(e, i) for i, e in enumerate(data_commits, start=1)]
+
+    def _write(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None,
+        mode: Literal["append", "overwrite"],
+    ) -> Commit:
+        delta = self._open(table)
+        props = check_properties(table, properties)
+        rows = conform_to_schema(table, data, self._schema(delta))
+        write_deltalake(delta, rows, mode=mode, commit_properties=CommitProperties(custom_metadata=props))
+        version = delta.version()
+        commit = next((c for c in self._history(delta) if c.version == version), None)
+        assert commit is not None, f"{table}: version {version} just written is missing from the log"
+        return commit

@@ -1,0 +1,232 @@
+"""IcebergTableStore: tables in a pyiceberg SQL catalog (SQLite by default, PostgreSQL in production)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.io import load_file_io
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
+from pyiceberg.partitioning import PartitionField as IcebergPartitionField
+from pyiceberg.schema import Schema
+from pyiceberg.serializers import ToOutputFile
+from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadataV2
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
+from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
+
+from pipelines.adapters.iceberg.schema_ids import arrow_schema, iceberg_schema
+from pipelines.core.commits import Commit, TableFormat
+from pipelines.core.names import TableId
+from pipelines.ports.table_store import (
+    PROPERTY_PREFIX,
+    PartitionField,
+    TableNotFoundError,
+    check_partitioning,
+    check_properties,
+    conform_to_schema,
+    table_schema,
+)
+
+CATALOG_NAME = "meshlake"
+
+_TRANSFORMS: dict[str, Transform[Any, Any]] = {
+    "identity": IdentityTransform(),
+    "day": DayTransform(),
+    "month": MonthTransform(),
+    "year": YearTransform(),
+}
+
+
+def _partition_spec(schema: Schema, partition_by: Sequence[PartitionField]) -> PartitionSpec:
+    fields = []
+    for position, part in enumerate(partition_by):
+        source = schema.find_field(part.column)
+        fields.append(
+            IcebergPartitionField(
+                source_id=source.field_id,
+                field_id=PARTITION_FIELD_ID_START + position,
+                transform=_TRANSFORMS[part.transform],
+                name=part.column if part.transform == "identity" else f"{part.column}_{part.transform}",
+            )
+        )
+    return PartitionSpec(*fields, spec_id=0)
+
+
+def _commit(snapshot: Snapshot, sequence: int) -> Commit:
+    summary = snapshot.summary.additional_properties if snapshot.summary else {}
+    return Commit(
+        version=snapshot.snapshot_id,
+        sequence=sequence,
+        timestamp_ms=snapshot.timestamp_ms,
+        properties={k: v for k, v in summary.items() if k.startswith(PROPERTY_PREFIX)},
+    )
+
+
+class IcebergTableStore:
+    """Iceberg tables of a pyiceberg `SqlCatalog` named `meshlake`.
+
+    The namespace is the table's domain, the Iceberg table name its name, the data and metadata live
+    under `<warehouse>/<domain>/<name>`. Top-level field ids are the Arrow schema's
+    `PARQUET:field_id` values (see `schema_ids`). Commits are snapshots: `Commit.version` is the
+    snapshot id, the properties are the snapshot summary's `meshlake.*` entries.
+    """
+
+    def __init__(self, warehouse: Path, catalog_uri: str | None = None) -> None:
+        """Open (and create if needed) the catalog.
+
+        Args:
+            warehouse: directory holding table data and metadata (created if missing).
+            catalog_uri: SQLAlchemy URI of the catalog database; default
+                `sqlite:///<warehouse>/catalog.db`. `postgresql+psycopg2://...` works as well.
+        """
+        self._warehouse = Path(warehouse).resolve()
+        self._warehouse.mkdir(parents=True, exist_ok=True)
+        self._catalog = SqlCatalog(
+            CATALOG_NAME,
+            uri=catalog_uri or f"sqlite:///{self._warehouse}/catalog.db",
+            warehouse=self._warehouse.as_uri(),
+        )
+
+    @property
+    def format(self) -> TableFormat:
+        return TableFormat.ICEBERG
+
+    def exists(self, table: TableId) -> bool:
+        return self._catalog.table_exists((table.domain, table.name))
+
+    def ensure_table(
+        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
+    ) -> None:
+        """Create the table if it does not exist; an existing table is left as it is.
+
+        The v2 table metadata is written here rather than by `create_table`, which would renumber
+        the fields; the catalog then registers it.
+
+        Raises:
+            ValueError: the schema's field ids or types, or the partitioning, do not fit.
+        """
+        if self.exists(table):
+            return
+        stored = table_schema(schema)
+        check_partitioning(table, stored, partition_by)
+        try:
+            ice_schema = iceberg_schema(stored)
+        except ValueError as exc:
+            raise ValueError(f"{table}: {exc}") from exc
+        spec = _partition_spec(ice_schema, partition_by)
+        location = (self._warehouse / table.domain / table.name).as_uri()
+        metadata = TableMetadataV2.model_validate(
+            {
+                "location": location,
+                "table-uuid": uuid.uuid4(),
+                "last-column-id": ice_schema.highest_field_id,
+                "schemas": [ice_schema],
+                "current-schema-id": ice_schema.schema_id,
+                "partition-specs": [spec],
+                "default-spec-id": spec.spec_id,
+                "last-partition-id": spec.last_assigned_field_id,
+                "properties": {},
+                "sort-orders": [UNSORTED_SORT_ORDER],
+                "default-sort-order-id": UNSORTED_SORT_ORDER.order_id,
+            }
+        )
+        metadata_location = f"{location}/metadata/00000-{uuid.uuid4()}.metadata.json"
+        io = load_file_io(properties=self._catalog.properties, location=metadata_location)
+        ToOutputFile.table_metadata(metadata, io.new_output(metadata_location))
+        self._catalog.create_namespace_if_not_exists(table.domain)
+        try:
+            self._catalog.register_table((table.domain, table.name), metadata_location)
+        except TableAlreadyExistsError:
+            io.delete(metadata_location)  # another writer created it first: theirs stands
+
+    def schema(self, table: TableId) -> pa.Schema:
+        """The table's Arrow schema: every field carries its Iceberg id as `PARQUET:field_id`."""
+        return arrow_schema(self._load(table).schema())
+
+    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+        """Append rows in one snapshot whose summary also stores `properties`; returns its commit.
+
+        An empty `data` still makes a snapshot (it records the properties).
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: the data or the properties do not fit; the table is left as it was.
+        """
+        ice = self._load(table)
+        props = check_properties(table, properties)
+        rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
+        ice.append(rows, snapshot_properties=props)
+        return self._last_commit(ice)
+
+    def overwrite(
+        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
+    ) -> Commit:
+        """Replace all rows in one snapshot (not pyiceberg's delete-then-append pair).
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: the data or the properties do not fit; the table is left as it was.
+        """
+        ice = self._load(table)
+        props = check_properties(table, properties)
+        rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
+        live_files = [task.file for task in ice.scan().plan_files()]
+        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as replace:
+            for data_file in live_files:
+                replace.delete_data_file(data_file)
+            if rows.num_rows:
+                for data_file in _dataframe_to_data_files(
+                    table_metadata=tx.table_metadata, write_uuid=replace.commit_uuid, df=rows, io=ice.io
+                ):
+                    replace.append_data_file(data_file)
+        return self._last_commit(ice)
+
+    def read(
+        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
+    ) -> pa.Table:
+        """Read the table (or only `columns`), at the current snapshot or snapshot `as_of`.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: `as_of` is not a snapshot of the table, or a column is unknown.
+        """
+        ice = self._load(table)
+        schema = arrow_schema(ice.schema())
+        names = list(columns) if columns is not None else schema.names
+        if unknown := [c for c in names if c not in schema.names]:
+            raise ValueError(f"{table} has no column(s) {', '.join(unknown)}")
+        if as_of is not None and ice.snapshot_by_id(as_of) is None:
+            raise ValueError(f"{table} has no version {as_of}")
+        scanned = ice.scan(selected_fields=tuple(names) or ("*",), snapshot_id=as_of).to_arrow()
+        wanted = pa.schema([schema.field(n) for n in names])
+        return scanned.select(names).cast(wanted)
+
+    def history(self, table: TableId) -> list[Commit]:
+        """One commit per snapshot still in the snapshot log, oldest first."""
+        ice = self._load(table)
+        snapshots = [ice.snapshot_by_id(entry.snapshot_id) for entry in ice.metadata.snapshot_log]
+        return [_commit(s, i) for i, s in enumerate((s for s in snapshots if s is not None), start=1)]
+
+    def location(self, table: TableId) -> str:
+        """The URI of the table's current metadata file."""
+        return self._load(table).metadata_location
+
+    def _load(self, table: TableId) -> Table:
+        try:
+            return self._catalog.load_table((table.domain, table.name))
+        except NoSuchTableError:
+            raise TableNotFoundError(table, f"the Iceberg catalog at {self._warehouse}") from None
+
+    def _last_commit(self, ice: Table) -> Commit:
+        log = ice.metadata.snapshot_log
+        snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
+        assert snapshot is not None, "a commit always leaves its snapshot in the log"
+        return _commit(snapshot, len(log))

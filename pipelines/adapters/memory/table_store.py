@@ -1,0 +1,147 @@
+"""MemoryTableStore: tables as lists of Arrow snapshots, with the same semantics as Iceberg and Delta."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from pipelines.core.commits import Commit, TableFormat
+from pipelines.core.names import TableId
+from pipelines.ports.table_store import (
+    PartitionField,
+    TableNotFoundError,
+    check_partitioning,
+    check_properties,
+    conform_to_schema,
+    table_schema,
+)
+
+
+@dataclass
+class _Table:
+    schema: pa.Schema
+    partition_by: tuple[PartitionField, ...]
+    commits: list[Commit] = field(default_factory=list)
+    snapshots: list[pa.Table] = field(default_factory=list)
+
+    def current(self) -> pa.Table:
+        return self.snapshots[-1] if self.snapshots else self.schema.empty_table()
+
+
+class MemoryTableStore:
+    """Tables held in this process: every commit keeps a full snapshot, so time travel works.
+
+    Versions are 1, 2, 3, ... per table (the commit's sequence). Nothing is persisted: a new store
+    starts empty. Partitioning is validated and remembered but does not change how rows are kept.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[TableId, _Table] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def format(self) -> TableFormat:
+        return TableFormat.MEMORY
+
+    def exists(self, table: TableId) -> bool:
+        return table in self._tables
+
+    def ensure_table(
+        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
+    ) -> None:
+        """Create the table if it does not exist; an existing table is left as it is.
+
+        Raises:
+            ValueError: the schema has duplicate columns or the partitioning does not fit it.
+        """
+        with self._lock:
+            if table in self._tables:
+                return
+            stored = table_schema(schema)
+            check_partitioning(table, stored, partition_by)
+            self._tables[table] = _Table(stored, tuple(partition_by))
+
+    def schema(self, table: TableId) -> pa.Schema:
+        return self._get(table).schema
+
+    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+        """Append rows in one commit that also stores `properties`; returns that commit.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: the data or the properties do not fit; the table is left as it was.
+        """
+        return self._commit(table, data, properties, replace=False)
+
+    def overwrite(
+        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
+    ) -> Commit:
+        """Replace all rows in one commit that also stores `properties`.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: the data or the properties do not fit; the table is left as it was.
+        """
+        return self._commit(table, data, properties, replace=True)
+
+    def read(
+        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
+    ) -> pa.Table:
+        """Read the table (or only `columns`), at the current or the given version.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: `as_of` is not a version of the table, or a column is unknown.
+        """
+        state = self._get(table)
+        if as_of is None:
+            data = state.current()
+        else:
+            index = next((i for i, c in enumerate(state.commits) if c.version == as_of), None)
+            if index is None:
+                raise ValueError(f"{table} has no version {as_of}")
+            data = state.snapshots[index]
+        if columns is None:
+            return data
+        if unknown := [c for c in columns if c not in state.schema.names]:
+            raise ValueError(f"{table} has no column(s) {', '.join(unknown)}")
+        return data.select(list(columns))
+
+    def history(self, table: TableId) -> list[Commit]:
+        """Every commit of the table, oldest first."""
+        return list(self._get(table).commits)
+
+    def location(self, table: TableId) -> str:
+        """`memory://<domain>/<name>` (the table exists only in this process)."""
+        self._get(table)
+        return f"memory://{table.domain}/{table.name}"
+
+    def _get(self, table: TableId) -> _Table:
+        try:
+            return self._tables[table]
+        except KeyError:
+            raise TableNotFoundError(table, "the memory store") from None
+
+    def _commit(
+        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None, replace: bool
+    ) -> Commit:
+        state = self._get(table)
+        props = check_properties(table, properties)
+        rows = conform_to_schema(table, data, state.schema)
+        with self._lock:
+            previous = state.commits[-1] if state.commits else None
+            sequence = len(state.commits) + 1
+            commit = Commit(
+                version=(previous.version + 1) if previous else 1,
+                sequence=sequence,
+                timestamp_ms=max(time.time_ns() // 1_000_000, previous.timestamp_ms if previous else 0),
+                properties=props,
+            )
+            snapshot = rows if replace else pa.concat_tables([state.current(), rows])
+            state.snapshots.append(snapshot)
+            state.commits.append(commit)
+        return commit

@@ -1,0 +1,66 @@
+"""The TableStore plug-ins by format name, each imported only when it is opened."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from pipelines.core.commits import TableFormat
+from pipelines.ports.table_store import TableStore
+
+# format → (module, class, the library it needs)
+_IMPLEMENTATIONS: dict[TableFormat, tuple[str, str, str]] = {
+    TableFormat.ICEBERG: ("pipelines.adapters.iceberg.table_store", "IcebergTableStore", "pyiceberg"),
+    TableFormat.DELTA: ("pipelines.adapters.delta.table_store", "DeltaTableStore", "deltalake"),
+    TableFormat.MEMORY: ("pipelines.adapters.memory.table_store", "MemoryTableStore", "pyarrow"),
+}
+
+
+def known_formats() -> list[str]:
+    """The names `open_table_store` accepts."""
+    return [f.value for f in _IMPLEMENTATIONS]
+
+
+def _implementation(fmt: TableFormat) -> Callable[..., TableStore]:
+    module_name, class_name, library = _IMPLEMENTATIONS[fmt]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == library:
+            raise ImportError(
+                f"the {fmt.value} table store needs {library!r}; install meshlake with its dependencies"
+            ) from exc
+        raise
+    return cast("Callable[..., TableStore]", getattr(module, class_name))
+
+
+def open_table_store(format: TableFormat | str, home: Path, *, catalog_uri: str | None = None) -> TableStore:
+    """Open the table store of a format, importing its implementation only now.
+
+    Args:
+        format: `iceberg`, `delta` or `memory`.
+        home: `MESHLAKE_HOME`; Iceberg tables live in `<home>/iceberg` (with the default SQLite
+            catalog `<home>/iceberg/catalog.db`), Delta tables in `<home>/delta`. Unused by `memory`.
+        catalog_uri: the Iceberg catalog's SQLAlchemy URI; ignored by the other formats.
+
+    Returns:
+        A new store; a `memory` store starts empty every time.
+
+    Raises:
+        ValueError: the format is unknown (the message lists the known ones).
+        ImportError: the format's library is not installed.
+    """
+    try:
+        fmt = TableFormat(format)
+    except ValueError:
+        raise ValueError(
+            f"unknown table format {format!r}; known formats: {', '.join(known_formats())}"
+        ) from None
+    factory = _implementation(fmt)
+    if fmt is TableFormat.ICEBERG:
+        return factory(Path(home) / "iceberg", catalog_uri)
+    if fmt is TableFormat.DELTA:
+        return factory(Path(home) / "delta")
+    return factory()
