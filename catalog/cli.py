@@ -1,0 +1,273 @@
+"""`meshlake catalog …`: search, show, grant, revoke and export products; serve the catalog; manage tokens."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from catalog.client import CatalogClient
+from catalog.errors import CatalogError
+from catalog.local import LocalCatalog
+from catalog.model import Principal, PrincipalKind, ProductSummary
+from catalog.service import CatalogService
+
+app = typer.Typer(
+    help="The data-product catalog. With --url (MESHLAKE_CATALOG_URL) it talks to a catalog service using "
+    "--token (MESHLAKE_CATALOG_TOKEN); without, it opens the catalog database (MESHLAKE_CATALOG_DB or "
+    "$MESHLAKE_HOME/catalog/catalog.db) directly, as an admin recorded as local:<user> in the audit log.",
+    no_args_is_help=True,
+)
+token_app = typer.Typer(help="Create, list and revoke bearer tokens (works on the database directly).")
+app.add_typer(token_app, name="token")
+out = Console()
+err = Console(stderr=True)
+
+Url = Annotated[str | None, typer.Option("--url", envvar="MESHLAKE_CATALOG_URL", help="Catalog service URL.")]
+Token = Annotated[str | None, typer.Option("--token", envvar="MESHLAKE_CATALOG_TOKEN", help="Bearer token.")]
+Db = Annotated[str | None, typer.Option("--db", envvar="MESHLAKE_CATALOG_DB", help="Catalog database URL.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ProductArg = Annotated[str, typer.Argument(help="<domain>.<product>")]
+
+Catalog = CatalogClient | LocalCatalog
+
+
+def _open(url: str | None, token: str | None, db: str | None) -> Catalog:
+    if url:
+        if not token:
+            raise typer.BadParameter("a token is needed with --url (--token or MESHLAKE_CATALOG_TOKEN)")
+        return CatalogClient(url, token)
+    service = CatalogService.open(db)
+    who = service.authenticate(token) if token else Principal(name=_local(), kind=PrincipalKind.ADMIN)
+    return LocalCatalog(service, who)
+
+
+def _local() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"local:{user}"[:63]
+
+
+def _run(url: str | None, token: str | None, db: str | None) -> Catalog:
+    try:
+        return _open(url, token, db)
+    except CatalogError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/] {exc}")
+    return typer.Exit(1)
+
+
+def _table(products: list[ProductSummary], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps([p.model_dump(mode="json") for p in products]))
+        return
+    table = Table("product", "owner", "freshness", "quality", "latest version", "description")
+    for p in products:
+        latest = p.latest_version.materialized_at.strftime("%Y-%m-%d %H:%M") if p.latest_version else "-"
+        table.add_row(p.name, p.owner, p.freshness.value, p.quality.value, latest, p.description)
+    out.print(table)
+
+
+@app.command("list")
+def list_(
+    url: Url = None, token: Token = None, db: Db = None, domain: str | None = None, as_json: AsJson = False
+) -> None:
+    """List the products you may read."""
+    catalog = _run(url, token, db)
+    try:
+        _table(catalog.list_products(domain_name=domain, limit=500), as_json)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+
+
+@app.command()
+def search(
+    text: Annotated[
+        str | None, typer.Argument(help="Text in name, description, owner, tags, columns")
+    ] = None,
+    domain: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    column: Annotated[str | None, typer.Option(help="Part of a column name")] = None,
+    url: Url = None,
+    token: Token = None,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Search products by text, domain, tag, owner or column name."""
+    catalog = _run(url, token, db)
+    try:
+        found = catalog.list_products(
+            text=text, domain_name=domain, tag=tag, owner=owner, column=column, limit=500
+        )
+        _table(found, as_json)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+
+
+@app.command()
+def show(
+    product: ProductArg, url: Url = None, token: Token = None, db: Db = None, as_json: AsJson = False
+) -> None:
+    """Show one product: schema, owner, freshness, quality, lineage and latest versions."""
+    catalog = _run(url, token, db)
+    try:
+        p = catalog.get_product(product, versions=10)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+    if as_json:
+        out.print_json(p.model_dump_json())
+        return
+    out.print(f"[bold]{p.name}[/]  {p.status.value}, {'public' if p.public else 'granted readers only'}")
+    out.print(p.description)
+    out.print(f"owner {p.owner} · format {p.table_format} · location {p.location or '-'}")
+    sla = f"{p.freshness_sla_minutes} min" if p.freshness_sla_minutes else "none"
+    out.print(f"freshness {p.freshness.value} (SLA {sla}) · quality {p.quality.value}")
+    out.print(f"contract v{p.contract_version} · schema hash {p.schema_hash}")
+    out.print(f"upstream {', '.join(p.upstream) or '-'} · downstream {', '.join(p.downstream) or '-'}")
+    columns = Table("column", "type", "nullable", "pii", "doc", title="schema")
+    for c in p.columns:
+        columns.add_row(c.name, c.type, "yes" if c.nullable else "no", "PII" if c.pii else "", c.doc)
+    out.print(columns)
+    versions = Table("#", "version", "rows", "materialised", "run", title=f"versions ({p.version_count})")
+    for v in p.versions:
+        versions.add_row(
+            str(v.seq), str(v.version), f"{v.row_count:,}", v.materialized_at.isoformat(), v.run_id
+        )
+    out.print(versions)
+
+
+@app.command()
+def grant(
+    product: ProductArg,
+    consumer: Annotated[str, typer.Argument(help="Consumer domain (or reader) to let read the product")],
+    url: Url = None,
+    token: Token = None,
+    db: Db = None,
+) -> None:
+    """Let a consumer domain read a product (its owning domain or an admin may)."""
+    catalog = _run(url, token, db)
+    try:
+        _, created = catalog.grant(product, consumer)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+    out.print(f"{consumer} may read {product}" + ("" if created else " (already granted)"))
+
+
+@app.command()
+def revoke(
+    product: ProductArg,
+    consumer: Annotated[str, typer.Argument(help="Consumer whose grant to withdraw")],
+    url: Url = None,
+    token: Token = None,
+    db: Db = None,
+) -> None:
+    """Withdraw a consumer's grant on a product."""
+    catalog = _run(url, token, db)
+    try:
+        catalog.revoke(product, consumer)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+    out.print(f"{consumer} may no longer read {product}")
+
+
+@app.command()
+def contract(product: ProductArg, url: Url = None, token: Token = None, db: Db = None) -> None:
+    """Print the product's Open Data Contract Standard (v3) YAML."""
+    catalog = _run(url, token, db)
+    try:
+        typer.echo(catalog.contract(product), nl=False)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    db: Db = None,
+) -> None:
+    """Run the catalog service (API under /api, web page at /); upgrades the database first."""
+    import uvicorn
+
+    from catalog.api import create_app
+
+    service = CatalogService.open(db)
+    if not service.list_tokens():
+        err.print("no tokens yet: meshlake catalog token create --principal admin --kind admin")
+    err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+
+
+@token_app.command("create")
+def token_create(
+    principal: Annotated[str, typer.Option(help="Domain name, reader name, or admin name")],
+    kind: Annotated[
+        PrincipalKind, typer.Option(help="domain: writes its own products")
+    ] = PrincipalKind.DOMAIN,
+    db: Db = None,
+) -> None:
+    """Create a token and print it once (only its SHA-256 is stored)."""
+    service = CatalogService.open(db)
+    try:
+        secret = service.create_token(principal, kind, actor=_local())
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        service.close()
+    err.print(f"token for {kind.value} {principal!r} (shown once):")
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(db: Db = None) -> None:
+    """List tokens (never their secrets)."""
+    service = CatalogService.open(db)
+    table = Table("id", "principal", "kind", "created", "state")
+    for t in service.list_tokens():
+        table.add_row(
+            str(t.id),
+            t.principal,
+            t.kind.value,
+            t.created_at.isoformat(),
+            "revoked" if t.revoked else "active",
+        )
+    service.close()
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="Id from `token list`")], db: Db = None
+) -> None:
+    """Revoke a token; it stops working at once."""
+    service = CatalogService.open(db)
+    try:
+        service.revoke_token(token_id, actor=_local())
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        service.close()
+    out.print(f"token {token_id} revoked")
