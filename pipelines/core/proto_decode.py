@@ -103,9 +103,7 @@ def messages_to_table(messages: Sequence[Message], schema: pa.Schema) -> pa.Tabl
     columns: list[list[object]] = [[] for _ in readers]
     for index, message in enumerate(messages):
         if message.DESCRIPTOR is not descriptor:
-            raise ValueError(
-                f"message {index} is a {message.DESCRIPTOR.full_name}, expected {descriptor.full_name}"
-            )
+            raise ValueError(f"message {index} is a {message.DESCRIPTOR.full_name}, expected {descriptor.full_name}")
         try:
             row = [read(message) for read in readers]
         except RowError as exc:

@@ -79,9 +79,7 @@ class EventOptions:
 def is_map(field: FieldDescriptor) -> bool:
     """Whether `field` is a proto `map<K, V>` (a repeated synthetic map-entry message)."""
     return bool(
-        field.type == FieldDescriptor.TYPE_MESSAGE
-        and field.message_type.GetOptions().map_entry
-        and _is_repeated(field)
+        field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry and _is_repeated(field)
     )
 
 

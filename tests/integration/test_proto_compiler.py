@@ -76,10 +76,7 @@ def test_unknown_message_names_it_and_the_known_ones() -> None:
             lookup("meshlake.orders.v1.Nope")
         text = str(caught.value)
         assert text.startswith("unknown message 'meshlake.orders.v1.Nope' in ")
-        assert (
-            f"known: meshlake.EventOptions, meshlake.FieldOptions, meshlake.orders.v1.LineItem, {ORDER}"
-            in text
-        )
+        assert f"known: meshlake.EventOptions, meshlake.FieldOptions, meshlake.orders.v1.LineItem, {ORDER}" in text
         assert isinstance(caught.value, SchemaError)
 
 
@@ -97,12 +94,8 @@ def test_malformed_proto_names_file_and_line(tmp_path: Path) -> None:
     assert "\n" not in text
 
 
-def test_error_paths_are_relative_to_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write(
-        tmp_path / "schemas/a/v1/bad.proto", 'syntax = "proto3";\npackage a.v1;\nmessage X { Nope n = 1; }\n'
-    )
+def test_error_paths_are_relative_to_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "schemas/a/v1/bad.proto", 'syntax = "proto3";\npackage a.v1;\nmessage X { Nope n = 1; }\n')
     monkeypatch.chdir(tmp_path)
 
     with pytest.raises(SchemaCompileError, match=r'^schemas/a/v1/bad\.proto:3:13: "Nope" is not defined\.$'):
@@ -146,15 +139,11 @@ def test_empty_root_is_a_schema_error(tmp_path: Path) -> None:
 
 
 def test_repeated_calls_are_cached_until_a_file_changes(tmp_path: Path) -> None:
-    proto = write(
-        tmp_path / "c/v1/c.proto", 'syntax = "proto3";\npackage c.v1;\nmessage A { int32 a = 1; }\n'
-    )
+    proto = write(tmp_path / "c/v1/c.proto", 'syntax = "proto3";\npackage c.v1;\nmessage A { int32 a = 1; }\n')
     first = compile_schemas(tmp_path)
 
     assert compile_schemas(tmp_path) is first
-    proto.write_text(
-        'syntax = "proto3";\npackage c.v1;\nmessage A { int32 a = 1; }\nmessage B { int32 b = 1; }\n'
-    )
+    proto.write_text('syntax = "proto3";\npackage c.v1;\nmessage A { int32 a = 1; }\nmessage B { int32 b = 1; }\n')
     second = compile_schemas(tmp_path)
     assert second is not first
     assert second.messages() == ["c.v1.A", "c.v1.B"]

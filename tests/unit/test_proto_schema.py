@@ -33,9 +33,7 @@ def map_of(key: pa.DataType, value: pa.DataType) -> pa.DataType:
 
 
 TS = pa.timestamp("us", tz="UTC")
-LABEL = pa.struct(
-    [f("text", pa.string(), False, 1), f("colour", pa.string(), False, 2), f("at", TS, True, 3)]
-)
+LABEL = pa.struct([f("text", pa.string(), False, 1), f("colour", pa.string(), False, 2), f("at", TS, True, 3)])
 POINT = pa.struct(
     [
         f("x", pa.float64(), False, 1),

@@ -123,9 +123,7 @@ class CompiledSchemas:
         options = self._extension(descriptor.GetOptions(), "google.protobuf.MessageOptions", _EVENT_EXTENSION)
         if options is None:
             return EventOptions()
-        values = {
-            f: getattr(options, f) or None for f in ("event_id", "entity_key", "event_time", "partition")
-        }
+        values = {f: getattr(options, f) or None for f in ("event_id", "entity_key", "event_time", "partition")}
         return EventOptions(**values)
 
     def field_pii(self, full_name: str) -> dict[str, str]:
