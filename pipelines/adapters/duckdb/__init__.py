@@ -1,0 +1,1 @@
+"""DuckDB serving: data products as views `<domain>.<product>`."""

@@ -1,0 +1,82 @@
+"""The single wiring point: builds the real adapters from Settings and hands them to the services."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pipelines.adapters.landing import LandingFileSource
+from pipelines.adapters.protobuf.compiler import CompiledSchemas, compile_schemas
+from pipelines.adapters.table_stores import open_table_store
+from pipelines.core.commits import TableFormat
+from pipelines.core.domain import Domain
+from pipelines.core.event_contract import EventContract
+from pipelines.core.names import Layer
+from pipelines.core.proto_schema import arrow_schema
+from pipelines.core.schema_version import schema_fingerprint
+from pipelines.ports.table_store import TableStore
+from pipelines.project import load_domains
+from pipelines.settings import Settings
+
+
+def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventContract:
+    """The contract of a message: Arrow schema with docs, options, schema version, PII."""
+    options = schemas.event_options(full_name)
+    return EventContract(
+        message=full_name,
+        message_class=schemas.message_class(full_name),
+        schema=arrow_schema(schemas.descriptor(full_name), schemas.comments(full_name)),
+        event_id=options.event_id,
+        entity_key=options.entity_key,
+        event_time=options.event_time,
+        partition=options.partition,
+        schema_version=schema_fingerprint(schemas.descriptor_set, full_name),
+        pii=schemas.field_pii(full_name),
+    )
+
+
+class Runtime:
+    """Everything a run needs, built once from settings: domains, schemas, stores, sources."""
+
+    def __init__(self, settings: Settings, domains: list[Domain] | None = None) -> None:
+        self.settings = settings
+        self.domains = {d.name: d for d in (domains if domains is not None else load_domains())}
+        self._stores: dict[TableFormat, TableStore] = {}
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        return cls(Settings.from_env())
+
+    def domain(self, name: str) -> Domain:
+        try:
+            return self.domains[name]
+        except KeyError:
+            raise KeyError(f"unknown domain {name!r}; known: {', '.join(sorted(self.domains))}") from None
+
+    @cached_property
+    def schemas(self) -> CompiledSchemas:
+        return compile_schemas(self.settings.schemas_dir)
+
+    def contract(self, domain: str, event: str) -> EventContract:
+        """The contract of an event type, read from its compiled .proto."""
+        return contract_from_schemas(self.schemas, self.domain(domain).spec.events[event].message)
+
+    def format_for(self, domain: str, layer: Layer, product: str | None = None) -> TableFormat:
+        """Settings override, then the product's own format, then the domain's format of the layer."""
+        if self.settings.format_override:
+            return self.settings.format_override
+        spec = self.domain(domain).spec
+        if product and (fmt := spec.products[product].format):
+            return fmt
+        return spec.formats.for_layer(Layer.BRONZE if layer is Layer.QUARANTINE else layer)
+
+    def store(self, fmt: TableFormat) -> TableStore:
+        if fmt not in self._stores:
+            self._stores[fmt] = open_table_store(fmt, self.settings.home, catalog_uri=self.settings.iceberg_catalog_uri)
+        return self._stores[fmt]
+
+    def store_for(self, domain: str, layer: Layer, product: str | None = None) -> TableStore:
+        return self.store(self.format_for(domain, layer, product))
+
+    @cached_property
+    def landing(self) -> LandingFileSource:
+        return LandingFileSource(self.settings.landing_dir)

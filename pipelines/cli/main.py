@@ -1,0 +1,52 @@
+"""The `meshlake` command line: generate events, run the demo, query products, start the dev UI."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from pipelines.cli import demo_cmd, query_cmd, run_cmds
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.command("generate")(run_cmds.generate)
+app.command("materialize")(run_cmds.materialize)
+app.command("demo")(demo_cmd.demo)
+app.command("query")(query_cmd.query)
+app.command("dev")(run_cmds.dev)
+
+_console = Console(stderr=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input or configuration: shown as one line, exit code 1."""
+    from pipelines.adapters.protobuf.compiler import SchemaError
+    from pipelines.core.framing import FramingError
+    from pipelines.project import SpecError
+    from pipelines.services.build import InputNotAllowedError
+    from pipelines.services.ingest import UnframedInputError
+    from pipelines.settings import SettingsError
+
+    return (SettingsError, SpecError, SchemaError, UnframedInputError, FramingError, InputNotAllowedError)
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, _user_errors()):
+            _console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+        raise

@@ -1,0 +1,1 @@
+"""Dagster wiring: resources and the factories that turn domain specs into definitions."""

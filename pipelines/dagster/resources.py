@@ -1,0 +1,54 @@
+"""The Dagster resource that builds meshlake's runtime (adapters) from configuration."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from pipelines.bootstrap import Runtime
+from pipelines.settings import Settings
+
+
+class MeshlakeResource(dg.ConfigurableResource):
+    """meshlake's home and overrides; gives assets the runtime with every adapter built."""
+
+    home: str
+    format: str | None = None
+    iceberg_catalog_uri: str | None = None
+    catalog_url: str | None = None
+    catalog_token: str | None = None
+
+    _runtime: Runtime | None = PrivateAttr(default=None)
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            env = {"MESHLAKE_HOME": self.home}
+            optional = {
+                "MESHLAKE_FORMAT": self.format,
+                "MESHLAKE_ICEBERG_CATALOG_URI": self.iceberg_catalog_uri,
+                "MESHLAKE_CATALOG_URL": self.catalog_url,
+                "MESHLAKE_CATALOG_TOKEN": self.catalog_token,
+            }
+            env |= {k: v for k, v in optional.items() if v}
+            self._runtime = Runtime(Settings.from_env(env))
+        return self._runtime
+
+
+_OPTIONAL = {
+    "format": "MESHLAKE_FORMAT",
+    "iceberg_catalog_uri": "MESHLAKE_ICEBERG_CATALOG_URI",
+    "catalog_url": "MESHLAKE_CATALOG_URL",
+    "catalog_token": "MESHLAKE_CATALOG_TOKEN",
+}
+
+
+def meshlake_resource_from_env() -> MeshlakeResource:
+    """The resource configured by `MESHLAKE_*` environment variables, resolved when a run starts.
+
+    Optional variables are referenced only when set where the definitions load: Dagster refuses
+    a run whose `EnvVar` is unset.
+    """
+    optional = {field: dg.EnvVar(var) for field, var in _OPTIONAL.items() if os.environ.get(var)}
+    return MeshlakeResource(home=dg.EnvVar("MESHLAKE_HOME"), **optional)

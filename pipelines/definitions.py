@@ -1,0 +1,31 @@
+"""The Dagster code location: every domain's definitions merged, with the meshlake resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.adapters.protobuf.compiler import compile_schemas
+from pipelines.bootstrap import contract_from_schemas
+from pipelines.core.event_contract import EventContract
+from pipelines.dagster.factory import domain_definitions
+from pipelines.dagster.resources import meshlake_resource_from_env
+from pipelines.project import load_domains
+from pipelines.settings import schemas_dir_from_env
+
+
+def build_definitions() -> dg.Definitions:
+    """Load every domain spec, compile the schemas and build the merged definitions."""
+    domains = load_domains()
+    schemas = compile_schemas(schemas_dir_from_env())
+    by_name = {d.name: d for d in domains}
+
+    def contract_of(domain: str, event: str) -> EventContract:
+        return contract_from_schemas(schemas, by_name[domain].spec.events[event].message)
+
+    return dg.Definitions.merge(
+        *(domain_definitions(d, contract_of) for d in domains),
+        dg.Definitions(resources={"meshlake": meshlake_resource_from_env()}),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,175 @@
+"""Bronze ingestion: raw events → decoded rows in bronze, rejects in quarantine, exactly once.
+
+Every commit carries the source ranges it consumed (`meshlake.positions`), so the table itself
+says what it holds. Before reading, the ingestor folds the bronze history into a ledger and reads
+only what follows; quarantine keeps its own ledger, so a crash between the two commits neither
+loses nor doubles a reject. Stream sources are acknowledged only after the bronze commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from pipelines.core.domain import Domain
+from pipelines.core.event_contract import INGEST_COLUMN, INGEST_TYPE, EventContract, contract_violations
+from pipelines.core.names import Layer
+from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, encode_positions
+from pipelines.core.proto_decode import decode_payloads
+from pipelines.ports.event_source import EventSource, RawBatch
+from pipelines.ports.table_store import PartitionField
+from pipelines.services.quarantine import QUARANTINE_SCHEMA, Rejected, quarantine_rows
+from pipelines.services.tables import Tables
+
+
+class UnframedInputError(Exception):
+    """An input is not a varint length-delimited protobuf stream and the domain refuses such input."""
+
+
+@dataclass
+class IngestResult:
+    """What one ingestion run did."""
+
+    rows_written: int = 0
+    quarantined: int = 0
+    commits: list[int] = field(default_factory=list)
+    positions: list[PositionRange] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def received(self) -> int:
+        return self.rows_written + self.quarantined
+
+
+@dataclass
+class _Pending:
+    batches: list[RawBatch] = field(default_factory=list)
+    tables: list[pa.Table] = field(default_factory=list)
+    rejected: list[tuple[RawBatch, list[Rejected]]] = field(default_factory=list)
+    rows: int = 0
+
+
+def ingest_event(
+    domain: Domain,
+    event: str,
+    contract: EventContract,
+    source: EventSource,
+    tables: Tables,
+    run_id: str,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    max_rows_per_commit: int = 1_000_000,
+    max_future: timedelta = timedelta(hours=1),
+) -> IngestResult:
+    """Ingest every pending event of `domain.event` into bronze.
+
+    Raises:
+        UnframedInputError: an input could not be framed and the domain's `on_unframed` is `fail`;
+            nothing of this run is committed.
+    """
+    bronze_store = tables.store_for(domain.name, Layer.BRONZE)
+    quarantine_store = tables.store_for(domain.name, Layer.QUARANTINE)
+    bronze, quarantine = domain.bronze_table(event), domain.quarantine_table()
+    part = contract.partition_field()
+    bronze_store.ensure_table(
+        bronze,
+        contract.bronze_schema(),
+        [PartitionField(part[0], part[1])] if part else [],  # type: ignore[arg-type]
+    )
+    quarantine_store.ensure_table(quarantine, QUARANTINE_SCHEMA)
+    ledger = Ledger.from_commits(c.properties for c in bronze_store.history(bronze))
+    quarantine_ledger = Ledger.from_commits(c.properties for c in quarantine_store.history(quarantine))
+    result = IngestResult()
+
+    def commit(pending: _Pending) -> None:
+        now = clock()
+        fresh = [
+            r
+            for batch, rejects in pending.rejected
+            if quarantine_ledger.consumed_until(batch.source) < batch.range.end
+            for r in rejects
+        ]
+        if fresh:
+            ranges = [b.range for b, rejects in pending.rejected if rejects]
+            quarantine_store.append(
+                quarantine,
+                quarantine_rows(event, fresh, contract.schema_version, run_id, now),
+                {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id},
+            )
+            quarantine_ledger.record(ranges)
+        data = pa.concat_tables(pending.tables) if pending.tables else contract.bronze_schema().empty_table()
+        ranges = [b.range for b in pending.batches]
+        committed = bronze_store.append(
+            bronze,
+            data,
+            {
+                POSITIONS_PROPERTY: encode_positions(ranges),
+                "meshlake.run_id": run_id,
+                "meshlake.schema_version": contract.schema_version,
+            },
+        )
+        for batch in pending.batches:
+            source.acknowledge(batch)
+        result.rows_written += data.num_rows
+        result.quarantined += sum(len(r) for _, r in pending.rejected)
+        result.commits.append(committed.version)
+        result.positions.extend(ranges)
+
+    pending = _Pending()
+    for batch in source.batches(domain.name, event, ledger):
+        if batch.unframed and domain.spec.on_unframed == "fail":
+            first = batch.unframed[0]
+            raise UnframedInputError(
+                f"{first.source}: byte {first.offset}: {first.reason.removeprefix('unframed: ')}: "
+                "not a varint length-delimited protobuf stream; nothing was committed"
+            )
+        rows, rejects = _decode(batch, contract, run_id, clock(), max_future)
+        for r in rejects:
+            key = r.reason.split(":")[0]
+            result.reasons[key] = result.reasons.get(key, 0) + 1
+        pending.batches.append(batch)
+        pending.tables.append(rows)
+        pending.rejected.append((batch, rejects))
+        pending.rows += rows.num_rows
+        if pending.rows >= max_rows_per_commit:
+            commit(pending)
+            pending = _Pending()
+    if pending.batches:
+        commit(pending)
+    return result
+
+
+def _decode(
+    batch: RawBatch, contract: EventContract, run_id: str, now: datetime, max_future: timedelta
+) -> tuple[pa.Table, list[Rejected]]:
+    decoded = decode_payloads(contract.message_class, batch.payloads, contract.schema)
+    rejects = [
+        Rejected(batch.source, batch.offsets[i], batch.payloads[i], f"decode: {reason}")
+        for i, reason in decoded.rejected
+    ]
+    rejects += [Rejected(u.source, u.offset, u.payload, u.reason) for u in batch.unframed]
+    table = decoded.table
+    offsets = [batch.offsets[i] for i in decoded.accepted]
+    violations = contract_violations(table, contract, now, max_future)
+    if any(violations):
+        keep = [i for i, v in enumerate(violations) if v is None]
+        for i, reason in enumerate(violations):
+            if reason is not None:
+                original = decoded.accepted[i]
+                rejects.append(Rejected(batch.source, batch.offsets[original], batch.payloads[original], reason))
+        table = table.take(keep)
+        offsets = [offsets[i] for i in keep]
+    n = table.num_rows
+    ingest = pa.StructArray.from_arrays(
+        [
+            pa.array([batch.source] * n, pa.string()),
+            pa.array(offsets, pa.int64()),
+            pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            pa.array([run_id] * n, pa.string()),
+            pa.array([contract.schema_version] * n, pa.string()),
+        ],
+        fields=list(INGEST_TYPE),
+    )
+    return table.append_column(pa.field(INGEST_COLUMN, INGEST_TYPE, nullable=False), ingest), rejects

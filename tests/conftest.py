@@ -1,0 +1,24 @@
+"""Shared fixtures: a fresh MESHLAKE_HOME and a runtime on it, per table format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipelines.bootstrap import Runtime
+from pipelines.settings import Settings
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
+    """Build a Runtime on `tmp_path/home`, optionally forcing every table into one format."""
+
+    def make(fmt: str | None = None) -> Runtime:
+        env = {"MESHLAKE_HOME": str(tmp_path / "home")}
+        if fmt:
+            env["MESHLAKE_FORMAT"] = fmt
+        return Runtime(Settings.from_env(env))
+
+    return make

@@ -1,0 +1,122 @@
+"""Bronze ingestion from landing files into real tables: exactly once, rejects quarantined, bad input refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.adapters.landing import write_landing_file
+from pipelines.core.names import Layer
+from pipelines.core.positions import POSITIONS_PROPERTY
+from pipelines.generation import generate_landing
+from pipelines.services.ingest import UnframedInputError, ingest_event
+
+FORMATS = ["iceberg", "delta", "memory"]
+
+
+def _ingest(runtime, run_id="run-1"):
+    orders = runtime.domain("orders")
+    return ingest_event(
+        orders, "order_placed", runtime.contract("orders", "order_placed"), runtime.landing, runtime, run_id
+    )
+
+
+def _bronze(runtime):
+    return runtime.store_for("orders", Layer.BRONZE).read(runtime.domain("orders").bronze_table("order_placed"))
+
+
+def _quarantine(runtime):
+    return runtime.store_for("orders", Layer.QUARANTINE).read(runtime.domain("orders").quarantine_table())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_event_lands_once_and_a_rerun_adds_nothing(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    generate_landing(runtime, "orders", 2_000, seed=3, files=3)
+    first = _ingest(runtime)
+    assert first.rows_written == 2_000
+    assert first.quarantined == 0
+    second = _ingest(runtime, "run-2")
+    assert second.rows_written == 0
+    assert second.commits == []
+    bronze = _bronze(runtime)
+    assert bronze.num_rows == 2_000
+    ingest = bronze.column("_ingest").combine_chunks()
+    keys = set(zip(ingest.field("source").to_pylist(), ingest.field("offset").to_pylist(), strict=True))
+    assert len(keys) == 2_000  # each (file, offset) exactly once
+    assert set(ingest.field("run_id").to_pylist()) == {"run-1"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_new_files_are_picked_up_and_commits_record_their_positions(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    generate_landing(runtime, "orders", 500, seed=1, files=1)
+    _ingest(runtime)
+    generate_landing(runtime, "orders", 300, seed=2, files=1)
+    result = _ingest(runtime, "run-2")
+    assert result.rows_written == 300
+    assert _bronze(runtime).num_rows == 800
+    store = runtime.store_for("orders", Layer.BRONZE)
+    history = store.history(runtime.domain("orders").bronze_table("order_placed"))
+    recorded = [c.properties[POSITIONS_PROPERTY] for c in history if POSITIONS_PROPERTY in c.properties]
+    assert len(recorded) == 2
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    cls = runtime.schemas.message_class("meshlake.orders.v1.OrderPlaced")
+    good = cls(event_id="e1", order_id="O1", customer_id="C1", currency="EUR", country="DE")
+    good.placed_at.FromSeconds(1_790_000_000)
+    no_key = cls(event_id="e2", customer_id="C1")
+    no_key.placed_at.FromSeconds(1_790_000_000)
+    no_time = cls(event_id="e3", order_id="O3")
+    garbage = b"\xff\xff\xff\xff"
+    payloads = [good.SerializeToString(), garbage, no_key.SerializeToString(), no_time.SerializeToString()]
+    write_landing_file(runtime.settings.landing_dir, "orders", "order_placed", "mixed", payloads)
+
+    result = _ingest(runtime)
+    assert (result.rows_written, result.quarantined) == (1, 3)
+    quarantine = _quarantine(runtime).sort_by("offset").to_pylist()
+    assert [q["payload"] for q in quarantine] == payloads[1:]
+    reasons = [q["reason"] for q in quarantine]
+    assert reasons[0].startswith("decode:")
+    assert reasons[1] == "contract: order_id is missing"
+    assert reasons[2] == "contract: placed_at is unset"
+    assert all(q["source"] == "orders/order_placed/mixed.pb" for q in quarantine)
+    assert _bronze(runtime).column("event_id").to_pylist() == ["e1"]
+    _ingest(runtime, "run-2")  # a re-run quarantines nothing twice
+    assert _quarantine(runtime).num_rows == 3
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_file_that_is_not_length_delimited_fails_clearly_and_leaves_tables_untouched(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    generate_landing(runtime, "orders", 100, seed=1, files=1)
+    _ingest(runtime)
+    store = runtime.store_for("orders", Layer.BRONZE)
+    table = runtime.domain("orders").bronze_table("order_placed")
+    before = store.history(table)
+    folder = runtime.settings.landing_dir / "orders" / "order_placed"
+    (folder / "zz-export.pb").write_bytes(b"order_id,total\nO1,12.50\n")
+    with pytest.raises(UnframedInputError) as err:
+        _ingest(runtime, "run-2")
+    assert "orders/order_placed/zz-export.pb: byte" in str(err.value)
+    assert "not a varint length-delimited protobuf stream" in str(err.value)
+    assert store.history(table) == before
+    assert store.read(table).num_rows == 100
+
+
+def test_partial_files_are_not_read(make_runtime):
+    runtime = make_runtime("memory")
+    folder = runtime.settings.landing_dir / "orders" / "order_placed"
+    folder.mkdir(parents=True)
+    (folder / ".still-writing.pb.partial").write_bytes(b"\x05abc")
+    assert runtime.landing.files("orders", "order_placed") == []
+
+
+@pytest.mark.parametrize("suffix", [".pb.gz", ".pb.zst"])
+def test_compressed_landing_files_are_read_once(make_runtime, suffix):
+    runtime = make_runtime("memory")
+    generate_landing(runtime, "orders", 250, seed=5, files=2, suffix=suffix)
+    assert _ingest(runtime).rows_written == 250
+    assert _ingest(runtime, "run-2").rows_written == 0

@@ -1,0 +1,58 @@
+"""Varint length-delimited framing: round trips and clear errors on broken streams."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.core.framing import encode_varint, frame, unframe
+
+
+@given(st.lists(st.binary(max_size=300), max_size=50))
+def test_frame_then_unframe_returns_the_payloads_and_their_offsets(payloads):
+    data = frame(payloads)
+    frames = unframe(data)
+    assert frames.error is None
+    assert frames.payloads == payloads
+    assert frames.end == len(data)
+    expected_offsets, pos = [], 0
+    for p in payloads:
+        expected_offsets.append(pos)
+        pos += len(encode_varint(len(p))) + len(p)
+    assert frames.offsets == expected_offsets
+
+
+def test_varint_encoding_matches_the_protobuf_wire_format():
+    assert encode_varint(0) == b"\x00"
+    assert encode_varint(1) == b"\x01"
+    assert encode_varint(300) == b"\xac\x02"
+
+
+def test_truncated_frame_stops_at_its_offset_and_keeps_what_came_before():
+    data = frame([b"abc", b"defgh"])
+    frames = unframe(data[:-2])
+    assert frames.payloads == [b"abc"]
+    assert frames.end == 4
+    assert frames.error is not None
+    assert frames.error.offset == 4
+    assert "runs past the end" in str(frames.error)
+
+
+def test_text_is_not_a_length_delimited_stream():
+    frames = unframe(b"hello, this is a CSV file\n1,2,3\n")
+    assert frames.error is not None
+    assert frames.error.offset >= 0
+
+
+def test_oversized_frame_is_refused():
+    data = encode_varint(10_000) + b"x" * 10_000
+    frames = unframe(data, max_message_bytes=1000)
+    assert frames.payloads == []
+    assert "exceeds 1000" in str(frames.error)
+
+
+def test_resume_from_an_offset():
+    data = frame([b"one", b"two", b"three"])
+    first = unframe(data)
+    rest = unframe(data, start=first.offsets[1])
+    assert rest.payloads == [b"two", b"three"]

@@ -1,0 +1,74 @@
+"""Dependencies point inwards: core imports no adapter, no dagster, no IO library."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.project import PROJECT_DIR
+
+FORBIDDEN_IN_CORE = {
+    "dagster", "pyiceberg", "deltalake", "duckdb", "nats", "sqlalchemy", "fastapi", "httpx",
+    "uvicorn", "grpc_tools", "requests", "catalog", "os", "io", "pathlib", "shutil", "socket",
+    "subprocess", "sqlite3", "urllib",
+}  # fmt: skip
+FORBIDDEN_PACKAGES = (
+    "pipelines.adapters",
+    "pipelines.ports",
+    "pipelines.services",
+    "pipelines.dagster",
+    "pipelines.cli",
+)
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_core_source_imports_nothing_forbidden():
+    offenders = []
+    for path in sorted((PROJECT_DIR / "pipelines" / "core").rglob("*.py")):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in FORBIDDEN_IN_CORE or name.startswith(FORBIDDEN_PACKAGES) or name == "pipelines":
+                offenders.append(f"{path.relative_to(PROJECT_DIR)} imports {name}")
+    assert offenders == []
+
+
+def test_importing_core_loads_no_adapter_library():
+    modules = sorted(p.stem for p in (PROJECT_DIR / "pipelines" / "core").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import sys\n"
+        + "".join(f"import pipelines.core.{m}\n" for m in modules)
+        + "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        + repr({"dagster", "pyiceberg", "deltalake", "duckdb", "nats", "sqlalchemy", "fastapi", "grpc_tools"})
+        + " or m.startswith('pipelines.adapters'))\nprint(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_DIR)
+    assert out.stdout.strip() == ""
+
+
+def test_domains_import_only_pipelines_core():
+    offenders = []
+    for path in sorted((PROJECT_DIR / "domains").rglob("*.py")):
+        for name in _imports(path):
+            if name.startswith("pipelines") and not name.startswith("pipelines.core"):
+                offenders.append(f"{path.relative_to(PROJECT_DIR)} imports {name}")
+            if name.split(".")[0] in {"dagster", "pyiceberg", "deltalake", "catalog"}:
+                offenders.append(f"{path.relative_to(PROJECT_DIR)} imports {name}")
+    assert offenders == []
+
+
+def test_import_linter_contracts_hold():
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))], capture_output=True, text=True, cwd=PROJECT_DIR
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
