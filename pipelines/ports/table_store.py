@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
@@ -41,9 +42,7 @@ class TableStore(Protocol):
 
     def exists(self, table: TableId) -> bool: ...
 
-    def ensure_table(
-        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
-    ) -> None:
+    def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is."""
         ...
 
@@ -53,15 +52,11 @@ class TableStore(Protocol):
         """Append rows in one commit that also stores `properties`; returns that commit."""
         ...
 
-    def overwrite(
-        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
-    ) -> Commit:
+    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one commit that also stores `properties`."""
         ...
 
-    def read(
-        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
-    ) -> pa.Table:
+    def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current or the given version."""
         ...
 
@@ -182,6 +177,31 @@ def _kind(type_: pa.DataType) -> str:
     return next((name for name, checks in _KINDS if any(check(type_) for check in checks)), str(type_))
 
 
+def _nested_nulls(path: str, array: pa.Array, type_: pa.DataType) -> list[str]:
+    """Paths below `array` (already of `type_`) holding nulls although their field is not nullable."""
+    found: list[str] = []
+    if pa.types.is_struct(type_):
+        valid = array.is_valid()
+        for index, child in enumerate(type_.fields):
+            values = array.field(index)
+            if not child.nullable and pc.any(pc.and_(valid, values.is_null())).as_py():
+                found.append(f"{path}.{child.name}")
+            found += _nested_nulls(f"{path}.{child.name}", values.filter(valid), child.type)
+    elif pa.types.is_map(type_):
+        as_list = pa.list_(pa.field("entries", pa.struct([type_.key_field, type_.item_field])))
+        entries = array.view(as_list).flatten()  # a map is a list of key/value structs
+        if not type_.item_field.nullable and entries.field(1).null_count:
+            found.append(f"{path}.value")
+        found += _nested_nulls(f"{path}.key", entries.field(0), type_.key_type)
+        found += _nested_nulls(f"{path}.value", entries.field(1), type_.item_type)
+    elif pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        values = array.flatten()
+        if not type_.value_field.nullable and values.null_count:
+            found.append(f"{path}[]")
+        found += _nested_nulls(f"{path}[]", values, type_.value_type)
+    return found
+
+
 def conform_to_schema(table: TableId, data: pa.Table, schema: pa.Schema) -> pa.Table:
     """Return `data` with exactly the columns, order and types of `schema`, or refuse it.
 
@@ -191,7 +211,7 @@ def conform_to_schema(table: TableId, data: pa.Table, schema: pa.Schema) -> pa.T
 
     Raises:
         ValueError: naming the table and every offending column: missing, unexpected, of another
-            kind, not castable without loss, or holding nulls in a non-nullable column.
+            kind, not castable without loss, or holding nulls in a non-nullable (nested) field.
     """
     problems: list[str] = []
     names = data.column_names
@@ -215,6 +235,9 @@ def conform_to_schema(table: TableId, data: pa.Table, schema: pa.Schema) -> pa.T
                 continue
             if not field.nullable and column.null_count:
                 problems.append(f"column {field.name} is not nullable but has {column.null_count} null(s)")
+            nested = {p for chunk in column.chunks for p in _nested_nulls(field.name, chunk, field.type)}
+            if nested:
+                problems.append(f"non-nullable field(s) {', '.join(sorted(nested))} hold nulls")
             columns.append(column)
     if problems:
         raise ValueError(f"data written to {table} does not match its schema: {'; '.join(problems)}")
