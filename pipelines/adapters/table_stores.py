@@ -55,9 +55,7 @@ def open_table_store(format: TableFormat | str, home: Path, *, catalog_uri: str 
     try:
         fmt = TableFormat(format)
     except ValueError:
-        raise ValueError(
-            f"unknown table format {format!r}; known formats: {', '.join(known_formats())}"
-        ) from None
+        raise ValueError(f"unknown table format {format!r}; known formats: {', '.join(known_formats())}") from None
     factory = _implementation(fmt)
     if fmt is TableFormat.ICEBERG:
         return factory(Path(home) / "iceberg", catalog_uri)

@@ -94,9 +94,7 @@ class DeltaTableStore:
     def exists(self, table: TableId) -> bool:
         return DeltaTable.is_deltatable(str(self._path(table)))
 
-    def ensure_table(
-        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
-    ) -> None:
+    def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.
 
         Raises:
@@ -139,9 +137,7 @@ class DeltaTableStore:
         """
         return self._write(table, data, properties, "append")
 
-    def overwrite(
-        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
-    ) -> Commit:
+    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one commit that also stores `properties`.
 
         Raises:
@@ -150,9 +146,7 @@ class DeltaTableStore:
         """
         return self._write(table, data, properties, "overwrite")
 
-    def read(
-        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
-    ) -> pa.Table:
+    def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current version or version `as_of`.
 
         Raises:

@@ -102,9 +102,7 @@ class IcebergTableStore:
     def exists(self, table: TableId) -> bool:
         return self._catalog.table_exists((table.domain, table.name))
 
-    def ensure_table(
-        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
-    ) -> None:
+    def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.
 
         The v2 table metadata is written here rather than by `create_table`, which would renumber
@@ -166,9 +164,7 @@ class IcebergTableStore:
         ice.append(rows, snapshot_properties=props)
         return self._last_commit(ice)
 
-    def overwrite(
-        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
-    ) -> Commit:
+    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one snapshot (not pyiceberg's delete-then-append pair).
 
         Raises:
@@ -189,9 +185,7 @@ class IcebergTableStore:
                     replace.append_data_file(data_file)
         return self._last_commit(ice)
 
-    def read(
-        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
-    ) -> pa.Table:
+    def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current snapshot or snapshot `as_of`.
 
         Raises:

@@ -50,9 +50,7 @@ class MemoryTableStore:
     def exists(self, table: TableId) -> bool:
         return table in self._tables
 
-    def ensure_table(
-        self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()
-    ) -> None:
+    def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.
 
         Raises:
@@ -77,9 +75,7 @@ class MemoryTableStore:
         """
         return self._commit(table, data, properties, replace=False)
 
-    def overwrite(
-        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None
-    ) -> Commit:
+    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one commit that also stores `properties`.
 
         Raises:
@@ -88,9 +84,7 @@ class MemoryTableStore:
         """
         return self._commit(table, data, properties, replace=True)
 
-    def read(
-        self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None
-    ) -> pa.Table:
+    def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current or the given version.
 
         Raises:
@@ -126,9 +120,7 @@ class MemoryTableStore:
         except KeyError:
             raise TableNotFoundError(table, "the memory store") from None
 
-    def _commit(
-        self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None, replace: bool
-    ) -> Commit:
+    def _commit(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None, replace: bool) -> Commit:
         state = self._get(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, state.schema)
