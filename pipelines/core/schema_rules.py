@@ -38,8 +38,12 @@ class Rule(StrEnum):
     reports it as FIELD_SAME_NUMBER / ENUM_VALUE_SAME_NUMBER instead (its own ids). A deletion with
     neither the number nor the name reserved is one FIELD_NO_DELETE / ENUM_VALUE_NO_DELETE line; with
     one of them reserved, buf's `_UNLESS_NUMBER_RESERVED` / `_UNLESS_NAME_RESERVED` id names the missing
-    one. FILE/PACKAGE/MESSAGE/ENUM_NO_DELETE come from buf's FILE and PACKAGE categories: a bronze table
-    hangs off every event message, so meshlake refuses them although WIRE_JSON would not.
+    one. A field renamed at the same number is FIELD_SAME_NAME alone (its JSON name changes with it);
+    FIELD_SAME_JSON_NAME is for a changed `json_name` option. FILE/PACKAGE/MESSAGE/ENUM_NO_DELETE come
+    from buf's FILE and PACKAGE categories: a bronze table hangs off every event message, so meshlake
+    refuses them although WIRE_JSON would not. A deleted file or package is one line, not one per type
+    (a type moved to another file is fine, the file deletion is still refused); a renamed message is a
+    MESSAGE_NO_DELETE.
 
     FIELD_SAME_TYPE allows meshlake's table widenings int32→int64, uint32→uint64 and float→double (an
     Iceberg/Delta type promotion) although buf refuses them: float→double is not even wire compatible,
@@ -255,9 +259,7 @@ def _compare_fields(
         yield at(Rule.FIELD_SAME_JSON_NAME, text)
     old_type, new_type = field_type(old_field, before.all_types), field_type(new_field, after.all_types)
     if not _same_type(old_type, new_type):
-        yield at(
-            Rule.FIELD_SAME_TYPE, f"type changed from {render_type(old_type)} to {render_type(new_type)}"
-        )
+        yield at(Rule.FIELD_SAME_TYPE, f"type changed from {render_type(old_type)} to {render_type(new_type)}")
     old_card, new_card = cardinality(old_field), cardinality(new_field)
     if old_card != new_card:
         yield at(Rule.FIELD_SAME_CARDINALITY, f"cardinality changed from {old_card} to {new_card}")
@@ -285,9 +287,7 @@ def _check_enum(
             if old_value.name not in {n for _, n in new_values[number]}:
                 i, new_name = new_values[number][0]
                 at = after.at(new_decl, (ENUM_VALUE, i), f"{name}.{new_name}")
-                yield at(
-                    Rule.ENUM_VALUE_SAME_NAME, f"value {number} renamed from {old_value.name} to {new_name}"
-                )
+                yield at(Rule.ENUM_VALUE_SAME_NAME, f"value {number} renamed from {old_value.name} to {new_name}")
         elif old_value.name in new_by_name:
             i, moved = new_by_name[old_value.name]
             at = after.at(new_decl, (ENUM_VALUE, i), f"{name}.{old_value.name}")
