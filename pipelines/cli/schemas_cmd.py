@@ -36,9 +36,9 @@ def check(
             help="Earlier schemas: a directory, or a git ref (default: the last tag, else HEAD).",
         ),
     ] = None,
-    schemas_dir: Annotated[
-        Path, typer.Option("--schemas", metavar="DIR", help="The schema root to check.")
-    ] = Path("schemas"),
+    schemas_dir: Annotated[Path, typer.Option("--schemas", metavar="DIR", help="The schema root to check.")] = Path(
+        "schemas"
+    ),
 ) -> None:
     """Refuse breaking schema changes (buf WIRE_JSON rules plus table rules), one line per problem.
 

@@ -76,9 +76,7 @@ def _walk_message(
     for i, enum in enumerate(message.enum_type):
         yield TypeDecl(f"{full_name}.{enum.name}", file, (*path, MESSAGE_ENUM, i), enum, full_name)
     for i, nested in enumerate(message.nested_type):
-        yield from _walk_message(
-            file, f"{full_name}.{nested.name}", (*path, MESSAGE_NESTED, i), nested, full_name
-        )
+        yield from _walk_message(file, f"{full_name}.{nested.name}", (*path, MESSAGE_NESTED, i), nested, full_name)
 
 
 def schema_fingerprint(descriptor_set: FileDescriptorSet, message_full_name: str) -> str:
