@@ -1,0 +1,214 @@
+"""The ProductRegistry behaviour suite, run against the embedded and the HTTP (real uvicorn) registries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from catalog.model import Principal, PrincipalKind
+from catalog.service import CatalogService
+from catalog.testing import serve_in_thread
+from pipelines.adapters.catalog import EmbeddedProductRegistry, HttpProductRegistry
+from pipelines.ports.registry import (
+    CheckResult,
+    ProductColumn,
+    ProductDescription,
+    ProductRegistry,
+    ProductVersion,
+    RegistryConflictError,
+    RegistryInvalidError,
+    RegistryNotFoundError,
+    RegistryPermissionError,
+)
+
+ADMIN = Principal(name="admin", kind=PrincipalKind.ADMIN)
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@dataclass
+class Harness:
+    registry_for: Callable[[str], ProductRegistry]
+    service: CatalogService  # to look at what was recorded
+
+
+@pytest.fixture(params=["embedded", "http"])
+def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:
+    db_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    service = CatalogService.open(db_url)
+    with ExitStack() as stack:
+        if request.param == "embedded":
+
+            def make(principal: str) -> ProductRegistry:
+                registry = EmbeddedProductRegistry(db_url, principal)
+                stack.callback(registry.close)
+                return registry
+        else:
+            base_url = stack.enter_context(serve_in_thread(service))
+
+            def make(principal: str) -> ProductRegistry:
+                registry = HttpProductRegistry(base_url, service.create_token(principal, PrincipalKind.DOMAIN))
+                stack.callback(registry.close)
+                return registry
+
+        yield Harness(make, service)
+    service.close()
+
+
+def describe(product: str = "orders.daily_revenue", **changes) -> ProductDescription:
+    fields = {
+        "product": product,
+        "description": "Revenue by day",
+        "columns": [
+            ProductColumn("day", "date32", "UTC day", nullable=False),
+            ProductColumn("revenue", "decimal128(18, 2)", "Sum of order totals"),
+            ProductColumn("email", "string", "Customer e-mail", pii=True),
+        ],
+        "table_format": "iceberg",
+        "location": "file:///lake/orders/daily_revenue",
+        "tags": ["finance"],
+        "freshness_sla_minutes": 120,
+    }
+    return ProductDescription(**{**fields, **changes})
+
+
+def version(n: int, product: str = "orders.daily_revenue", rows: int = 10) -> ProductVersion:
+    return ProductVersion(product, n, rows, "h1", f"run-{n}", T0 + n * 1000, {"snapshot_summary": "append"})
+
+
+@pytest.fixture
+def orders(harness: Harness) -> ProductRegistry:
+    registry = harness.registry_for("orders")
+    registry.register_domain("orders", "team-orders", "orders@example.com")
+    registry.register_product(describe())
+    return registry
+
+
+def test_is_a_product_registry(orders):
+    assert isinstance(orders, ProductRegistry)
+
+
+def test_registers_product_with_schema_and_owner(harness, orders):
+    product = harness.service.get_product(ADMIN, "orders.daily_revenue")
+    assert product.owner == "team-orders"
+    assert [(c.name, c.pii, c.nullable) for c in product.columns] == [
+        ("day", False, False),
+        ("revenue", False, True),
+        ("email", True, True),
+    ]
+    assert product.tags == ["finance"] and product.freshness_sla_minutes == 120
+
+
+def test_re_registering_the_same_description_writes_nothing(harness, orders):
+    before = len(harness.service.audit(ADMIN))
+    orders.register_product(describe())
+    orders.register_domain("orders", "team-orders", "orders@example.com")
+    assert len(harness.service.audit(ADMIN)) == before
+
+
+def test_a_changed_description_is_updated(harness, orders):
+    orders.register_product(describe(description="Revenue per UTC day", upstream=["orders.customers"]))
+    product = harness.service.get_product(ADMIN, "orders.daily_revenue")
+    assert product.description == "Revenue per UTC day" and product.upstream == ["orders.customers"]
+
+
+def test_version_registration_is_idempotent(harness, orders):
+    assert orders.register_version(version(1)) is True
+    assert orders.register_version(version(1)) is False
+    product = harness.service.get_product(ADMIN, "orders.daily_revenue")
+    assert product.version_count == 1 and product.versions[0].run_id == "run-1"
+
+
+def test_same_version_with_other_rows_conflicts(orders):
+    orders.register_version(version(1))
+    with pytest.raises(RegistryConflictError, match="row_count"):
+        orders.register_version(version(1, rows=11))
+
+
+def test_versions_are_listed_newest_first(harness, orders):
+    for n in (3, 1, 2):
+        orders.register_version(version(n))
+    product = harness.service.get_product(ADMIN, "orders.daily_revenue")
+    assert [v.version for v in product.versions] == [3, 2, 1]
+    assert product.latest_version is not None and product.latest_version.version == 3
+
+
+def test_unknown_product_is_not_found(orders):
+    with pytest.raises(RegistryNotFoundError):
+        orders.register_version(version(1, product="orders.nothing"))
+
+
+def test_product_of_unregistered_domain_is_not_found(harness):
+    with pytest.raises(RegistryNotFoundError, match="domain"):
+        harness.registry_for("billing").register_product(describe("billing.invoices"))
+
+
+def test_another_domain_may_not_write(harness, orders):
+    shipping = harness.registry_for("shipping")
+    with pytest.raises(RegistryPermissionError):
+        shipping.register_version(version(1))
+    with pytest.raises(RegistryPermissionError):
+        shipping.register_domain("orders", "intruders")
+    with pytest.raises(RegistryPermissionError):
+        shipping.grant("orders.daily_revenue", "shipping")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"upstream": ["Not A Product"]}, "upstream"),
+        ({"columns": [ProductColumn("bad name", "int64")]}, "columns"),
+        ({"freshness_sla_minutes": 0}, "freshness_sla_minutes"),
+        ({"tags": ["Has Space"]}, "tags"),
+    ],
+)
+def test_invalid_description_names_the_field(harness, orders, changes, field):
+    with pytest.raises(RegistryInvalidError, match=field):
+        orders.register_product(describe(**changes))
+    assert harness.service.get_product(ADMIN, "orders.daily_revenue").upstream == []
+
+
+def test_invalid_version_names_the_field(orders):
+    with pytest.raises(RegistryInvalidError, match="row_count"):
+        orders.register_version(version(1, rows=-1))
+
+
+def test_reads_need_a_grant_unless_public(harness, orders):
+    orders.register_product(describe("orders.open_data", public=True))
+    shipping = harness.registry_for("shipping")
+    assert list(shipping.readable_products()) == ["orders.open_data"]
+    orders.grant("orders.daily_revenue", "shipping")
+    orders.grant("orders.daily_revenue", "shipping")
+    assert list(shipping.readable_products()) == ["orders.daily_revenue", "orders.open_data"]
+    orders.revoke("orders.daily_revenue", "shipping")
+    orders.revoke("orders.daily_revenue", "shipping")
+    assert list(shipping.readable_products()) == ["orders.open_data"]
+    assert list(orders.readable_products()) == ["orders.daily_revenue", "orders.open_data"]
+
+
+def test_revoke_on_unknown_product_is_not_found(orders):
+    with pytest.raises(RegistryNotFoundError):
+        orders.revoke("orders.nothing", "shipping")
+
+
+def test_check_results_drive_quality(harness, orders):
+    orders.record_checks("orders.daily_revenue", "run-1", [CheckResult("not_null_day", True)])
+    assert harness.service.get_product(ADMIN, "orders.daily_revenue").quality == "passing"
+    orders.record_checks("orders.daily_revenue", "run-2", [CheckResult("row_count", False, "warn", "only 3 rows")])
+    assert harness.service.get_product(ADMIN, "orders.daily_revenue").quality == "warning"
+    orders.record_checks("orders.daily_revenue", "run-3", [CheckResult("not_null_day", False)])
+    assert harness.service.get_product(ADMIN, "orders.daily_revenue").quality == "failing"
+
+
+def test_every_write_is_audited(harness, orders):
+    orders.register_version(version(7))
+    orders.grant("orders.daily_revenue", "shipping")
+    actions = [(e.principal, e.action) for e in harness.service.audit(ADMIN)]
+    assert actions[:4] == [
+        ("orders", "grant.create"),
+        ("orders", "version.register"),
+        ("orders", "product.create"),
+        ("orders", "domain.create"),
+    ]
