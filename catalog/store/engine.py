@@ -50,6 +50,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         if not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL-safe; commits survive crashes of the process
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,0 +1,157 @@
+"""The catalog's REST API over real HTTP: auth, governance, bad input, idempotency and concurrency."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import yaml
+
+from catalog.client import CatalogClient
+from catalog.errors import Forbidden, InvalidInput
+from catalog.model import VersionIn
+from tests.catalog.conftest import ADMIN
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def http(live):
+    with httpx.Client(base_url=live, timeout=30) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_health_and_openapi_need_no_token(http):
+    assert http.get("/api/health").json() == {"status": "ok", "schema_revision": "0002"}
+    spec = http.get("/openapi.json").json()
+    assert "/api/products/{product}/versions" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer mlk_wrong"}, {"Authorization": "Basic eDp5"}])
+def test_requests_without_a_valid_token_are_refused(http, headers):
+    response = http.get("/api/products", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_reading_a_private_product_needs_a_grant(http, seeded):
+    tokens = seeded.tokens
+    url = "/api/products/orders.daily_revenue"
+    assert http.get(url, headers=bearer(tokens["shipping"])).status_code == 403
+    assert http.get("/api/products/orders.customers", headers=bearer(tokens["analyst"])).status_code == 200
+    granted = http.put(f"{url}/grants/shipping", headers=bearer(tokens["orders"]))
+    assert granted.status_code == 201
+    assert http.put(f"{url}/grants/shipping", headers=bearer(tokens["orders"])).status_code == 200
+    body = http.get(url, headers=bearer(tokens["shipping"])).json()
+    assert body["owner"] == "team-orders" and body["columns"][3]["pii"] is True
+    grants = http.get(f"{url}/grants", headers=bearer(tokens["orders"])).json()
+    assert [(g["consumer"], g["granted_by"]) for g in grants] == [("shipping", "orders")]
+    assert http.delete(f"{url}/grants/shipping", headers=bearer(tokens["shipping"])).status_code == 403
+    assert http.delete(f"{url}/grants/shipping", headers=bearer(tokens["orders"])).status_code == 204
+    assert http.get(url, headers=bearer(tokens["shipping"])).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/products/orders.daily_revenue/versions", {"row_count": 1, "schema_hash": "h"}, "version"),
+        ("/api/products/orders.daily_revenue/versions", {"version": -1, "row_count": 1, "schema_hash": "h"}, "version"),
+        (
+            "/api/products/orders.daily_revenue/versions",
+            {"version": 1, "row_count": 2**63, "schema_hash": "h"},
+            "row_count",
+        ),
+        (
+            "/api/products/orders.daily_revenue/versions",
+            {"version": 1, "row_count": 1, "schema_hash": "h", "x": 1},
+            "x",
+        ),
+        ("/api/products/orders.daily_revenue", {"columns": [{"name": "a"}]}, "type"),
+        ("/api/products/orders.daily_revenue", {"description": "nul\u0000byte"}, "description"),
+        ("/api/products/orders.daily_revenue", {"freshness_sla_minutes": "soon"}, "freshness_sla_minutes"),
+        ("/api/products/orders.daily_revenue", {"status": "gone"}, "status"),
+        ("/api/products/Orders.X/versions", {"version": 1, "row_count": 1, "schema_hash": "h"}, "product"),
+    ],
+)
+def test_invalid_payloads_get_422_naming_the_field(http, seeded, path, body, field):
+    method = http.post if path.endswith("/versions") else http.put
+    before = seeded.service.get_product(ADMIN, "orders.daily_revenue")
+    response = method(path, json=body, headers=bearer(seeded.tokens["orders"]))
+    assert response.status_code == 422
+    assert field in [str(part) for error in response.json()["detail"] for part in error["loc"]]
+    assert seeded.service.get_product(ADMIN, "orders.daily_revenue") == before  # nothing written
+
+
+def test_malformed_json_is_a_4xx(http, seeded):
+    response = http.post(
+        "/api/products/orders.daily_revenue/versions",
+        content=b"{not json",
+        headers={**bearer(seeded.tokens["orders"]), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+
+
+def test_register_version_is_idempotent_over_http(http, seeded):
+    url = "/api/products/orders.daily_revenue/versions"
+    body = {"version": 42, "row_count": 7, "schema_hash": "h1", "run_id": "r42"}
+    first = http.post(url, json=body, headers=bearer(seeded.tokens["orders"]))
+    again = http.post(url, json=body, headers=bearer(seeded.tokens["orders"]))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+    clash = http.post(url, json={**body, "row_count": 8}, headers=bearer(seeded.tokens["orders"]))
+    assert clash.status_code == 409 and "row_count" in clash.json()["detail"]
+
+
+def test_twenty_parallel_registrations_all_land_in_order(live, seeded):
+    def register(n: int) -> int:
+        with CatalogClient(live, seeded.tokens["orders"]) as client:
+            spec = VersionIn(version=n, row_count=n * 10, schema_hash="h1", materialized_at=T0 + timedelta(minutes=n))
+            return client.register_version("orders.daily_revenue", spec)[0].seq
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        seqs = list(pool.map(register, range(1, 21)))
+    assert sorted(seqs) == list(range(1, 21))  # every registration got its own number: none lost
+    with CatalogClient(live, seeded.tokens["orders"]) as client:
+        versions = client.list_versions("orders.daily_revenue", limit=50)
+        product = client.get_product("orders.daily_revenue")
+    assert [v.version for v in versions] == list(range(20, 0, -1))  # newest first, in materialisation order
+    assert product.version_count == 20 and product.latest_version and product.latest_version.version == 20
+    audited = [e for e in seeded.service.audit(ADMIN, limit=500) if e.action == "version.register"]
+    assert len(audited) == 20
+
+
+def test_contract_endpoint_returns_odcs_yaml(http, seeded):
+    response = http.get("/api/products/orders.daily_revenue/contract", headers=bearer(seeded.tokens["orders"]))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/yaml")
+    contract = yaml.safe_load(response.text)
+    assert (contract["apiVersion"], contract["kind"], contract["id"]) == (
+        "v3.1.0",
+        "DataContract",
+        "orders.daily_revenue",
+    )
+    email = contract["schema"][0]["properties"][3]
+    assert email["name"] == "customer_email" and email["classification"] == "restricted"
+
+
+def test_client_raises_the_service_errors(live, seeded):
+    with CatalogClient(live, seeded.tokens["shipping"]) as client:
+        with pytest.raises(Forbidden, match="no grant"):
+            client.get_product("orders.daily_revenue")
+        with pytest.raises(InvalidInput, match=r"body\.version"):
+            client._call("POST", "/products/shipping.deliveries/versions", json={})
+        assert client.me().name == "shipping"
+        assert [d.name for d in client.list_domains()] == ["orders", "shipping"]
+        assert client.readable_products() == ["orders.customers", "shipping.deliveries"]
+
+
+def test_audit_endpoint(http, seeded):
+    entries = http.get("/api/audit", params={"limit": 3}, headers=bearer(seeded.tokens["admin"])).json()
+    assert [e["action"] for e in entries] == ["token.create"] * 3
+    assert http.get("/api/audit", headers=bearer(seeded.tokens["analyst"])).status_code == 403
