@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from pipelines.cli import demo_cmd, query_cmd, run_cmds
+from pipelines.cli import demo_cmd, query_cmd, run_cmds, schemas_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command("generate")(run_cmds.generate)
@@ -15,6 +15,7 @@ app.command("materialize")(run_cmds.materialize)
 app.command("demo")(demo_cmd.demo)
 app.command("query")(query_cmd.query)
 app.command("dev")(run_cmds.dev)
+app.add_typer(schemas_cmd.app, name="schemas", help="Check .proto changes against a git ref or folder.")
 
 _console = Console(stderr=True)
 
@@ -22,13 +23,24 @@ _console = Console(stderr=True)
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: shown as one line, exit code 1."""
     from pipelines.adapters.protobuf.compiler import SchemaError
+    from pipelines.cli.materialize import MaterializeError
     from pipelines.core.framing import FramingError
+    from pipelines.core.proto_schema import ProtoSchemaError
     from pipelines.project import SpecError
     from pipelines.services.build import InputNotAllowedError
     from pipelines.services.ingest import UnframedInputError
     from pipelines.settings import SettingsError
 
-    return (SettingsError, SpecError, SchemaError, UnframedInputError, FramingError, InputNotAllowedError)
+    return (
+        SettingsError,
+        SpecError,
+        SchemaError,
+        ProtoSchemaError,
+        UnframedInputError,
+        FramingError,
+        InputNotAllowedError,
+        MaterializeError,
+    )
 
 
 def main() -> None:

@@ -13,11 +13,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pipelines.project import PROJECT_DIR
 from pipelines.settings import Settings
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class MaterializeError(Exception):
     """An asset failed to materialise; names the asset and the step's error."""
+
+
+def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
+    """The asset's own error (the innermost cause), without Dagster's wrapping."""
+    failure = next((e for e in outcome.all_events if e.is_step_failure), None)
+    error = failure.step_failure_data.error if failure and failure.step_failure_data else None
+    if error is None:
+        return f"run {outcome.run_id} failed; see the Dagster run"
+    while error.cause is not None:
+        error = error.cause
+    message = error.message.strip()
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.endswith(error.cls_name) else message
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
@@ -68,13 +81,7 @@ def materialize_all(select: str, console: Console) -> dict[str, dict[str, object
                 run_config=QUIET,
             )
             if not outcome.success:
-                failure = next((e for e in outcome.all_events if e.is_step_failure), None)
-                detail = (
-                    failure.step_failure_data.error.message.strip()
-                    if failure and failure.step_failure_data.error
-                    else "see the Dagster run"
-                )
-                raise MaterializeError(f"{name}: {detail}")
+                raise MaterializeError(f"{name}: {_failure_message(outcome)}")
             for event in outcome.get_asset_materialization_events():
                 mat = event.materialization
                 results[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}

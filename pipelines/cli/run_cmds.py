@@ -53,7 +53,7 @@ def generate(
 
 
 def materialize(
-    select: str = typer.Option("*", help="Dagster asset selection, e.g. 'orders/*' or '*'."),
+    select: str = typer.Option("*", help="Dagster asset selection, e.g. 'group:orders', 'key:orders/bronze/*' or '*'."),
 ) -> None:
     """Materialise assets in-process with Dagster (the same as `dagster asset materialize`)."""
     from pipelines.cli.materialize import materialize_all

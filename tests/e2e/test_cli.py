@@ -1,0 +1,96 @@
+"""The `meshlake` command as a user runs it: real subprocesses, real files, one clear line on bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.project import PROJECT_DIR
+
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT_DIR)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
+    return base | {"MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+
+def test_generate_dagster_cli_materialize_then_query(env, tmp_path):
+    assert run([str(BIN / "meshlake"), "generate", "--count", "2000", "--files", "2"], env).returncode == 0
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(PROJECT_DIR / "dagster.yaml", dagster_home)
+    materialize = run(
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"],
+        env | {"DAGSTER_HOME": str(dagster_home)},
+    )
+    assert materialize.returncode == 0, materialize.stderr[-3000:]
+    out = run([str(BIN / "meshlake"), "query", "SELECT sum(orders) AS n FROM orders.daily_revenue", "-f", "csv"], env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "n"
+    assert 1900 < int(lines[1]) <= 2000  # every order once; producer retries removed
+    table = run([str(BIN / "meshlake"), "query", "SELECT * FROM orders.daily_revenue ORDER BY 1 LIMIT 10"], env)
+    assert table.returncode == 0
+    assert "revenue" in table.stdout and "2026-10-01" in table.stdout
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_missing_meshlake_home_is_one_clear_error(env):
+    env = {k: v for k, v in env.items() if k != "MESHLAKE_HOME"}
+    line = _one_error_line(run([str(BIN / "meshlake"), "generate", "--count", "10"], env))
+    assert "MESHLAKE_HOME is not set" in line
+
+
+def test_malformed_proto_names_file_and_line(env, tmp_path):
+    schemas = tmp_path / "schemas"
+    shutil.copytree(PROJECT_DIR / "schemas", schemas)
+    proto = schemas / "orders" / "v1" / "orders.proto"
+    proto.write_text(proto.read_text().replace("string currency = 8;", "string currency = 8"))
+    line = _one_error_line(
+        run([str(BIN / "meshlake"), "generate", "--count", "10"], env | {"MESHLAKE_SCHEMAS": str(schemas)})
+    )
+    assert "orders/v1/orders.proto:" in line
+    assert "Expected" in line
+
+
+def test_unknown_message_name_is_named(env, tmp_path):
+    schemas = tmp_path / "schemas"
+    shutil.copytree(PROJECT_DIR / "schemas", schemas)
+    proto = schemas / "orders" / "v1" / "orders.proto"
+    proto.write_text(proto.read_text().replace("message OrderPlaced {", "message OrderWasPlaced {"))
+    line = _one_error_line(
+        run([str(BIN / "meshlake"), "generate", "--count", "10"], env | {"MESHLAKE_SCHEMAS": str(schemas)})
+    )
+    assert "meshlake.orders.v1.OrderPlaced" in line
+
+
+def test_landing_file_that_is_not_protobuf_fails_and_changes_no_table(env, tmp_path):
+    assert run([str(BIN / "meshlake"), "generate", "--count", "300", "--files", "1"], env).returncode == 0
+    assert run([str(BIN / "meshlake"), "materialize", "--select", "key:orders/bronze/*"], env).returncode == 0
+    home = Path(env["MESHLAKE_HOME"])
+    bad = home / "landing" / "orders" / "order_placed" / "zzz-upload.pb"
+    bad.write_bytes(b"id;total\n1;2.50\n" * 10)
+    metadata_before = sorted(p.name for p in (home / "iceberg").rglob("*.json"))
+    result = run([str(BIN / "meshlake"), "materialize", "--select", "key:orders/bronze/*"], env)
+    line = _one_error_line(result)
+    assert "orders/order_placed/zzz-upload.pb: byte" in line
+    assert "not a varint length-delimited protobuf stream" in line
+    assert sorted(p.name for p in (home / "iceberg").rglob("*.json")) == metadata_before
