@@ -56,10 +56,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _principal(
-    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
+def _service(request: Request) -> CatalogService:
     service: CatalogService = request.app.state.service
+    return service
+
+
+Svc = Annotated[CatalogService, Depends(_service)]
+
+
+def _principal(service: Svc, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     return service.authenticate(creds.credentials if creds else None)
 
 
@@ -85,22 +90,22 @@ def create_app(service: CatalogService) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.get("/api/health", tags=["service"])
-    def health() -> dict[str, str | None]:
+    def health(service: Svc) -> dict[str, str | None]:
         """Liveness and the database schema revision (no token needed)."""
         return {"status": "ok", "schema_revision": current_revision(service.engine)}
 
     @app.get("/api/me", tags=["service"], responses=_ERRORS)
-    def me(who: Who) -> Principal:
+    def me(service: Svc, who: Who) -> Principal:
         """The principal the bearer token belongs to."""
         return who
 
     @app.get("/api/domains", tags=["domains"], responses=_ERRORS)
-    def list_domains(who: Who) -> list[Domain]:
+    def list_domains(service: Svc, who: Who) -> list[Domain]:
         """Every registered domain."""
         return service.list_domains(who)
 
     @app.put("/api/domains/{domain}", tags=["domains"], responses=_ERRORS, status_code=200)
-    def put_domain(domain: IdentPath, spec: DomainIn, who: Who, response: Response) -> Domain:
+    def put_domain(service: Svc, domain: IdentPath, spec: DomainIn, who: Who, response: Response) -> Domain:
         """Register (201) or update (200) a domain: the domain's own team or an admin."""
         result, created = service.put_domain(who, domain, spec)
         response.status_code = 201 if created else 200
@@ -108,10 +113,9 @@ def create_app(service: CatalogService) -> FastAPI:
 
     @app.get("/api/products", tags=["products"], responses=_ERRORS)
     def list_products(
+        service: Svc,
         who: Who,
-        q: Annotated[
-            ShortText | None, Query(description="Text in name, description, owner, tags, columns")
-        ] = None,
+        q: Annotated[ShortText | None, Query(description="Text in name, description, owner, tags, columns")] = None,
         domain: Annotated[ShortText | None, Query()] = None,
         tag: Annotated[ShortText | None, Query()] = None,
         owner: Annotated[ShortText | None, Query()] = None,
@@ -134,19 +138,21 @@ def create_app(service: CatalogService) -> FastAPI:
         )
 
     @app.get("/api/products/{product}", tags=["products"], responses=_ERRORS)
-    def get_product(product: ProductPath, who: Who, versions: Limit = 20) -> Product:
+    def get_product(service: Svc, product: ProductPath, who: Who, versions: Limit = 20) -> Product:
         """Schema, owner, lineage, latest versions, freshness and quality of one product."""
         return service.get_product(who, product, versions=versions)
 
     @app.put("/api/products/{product}", tags=["products"], responses=_ERRORS, status_code=200)
-    def put_product(product: ProductPath, spec: ProductIn, who: Who, response: Response) -> Product:
+    def put_product(service: Svc, product: ProductPath, spec: ProductIn, who: Who, response: Response) -> Product:
         """Register (201) or update (200) a product's description: its domain's team or an admin."""
         result, created = service.put_product(who, product, spec)
         response.status_code = 201 if created else 200
         return result
 
     @app.get("/api/products/{product}/versions", tags=["versions"], responses=_ERRORS)
-    def list_versions(product: ProductPath, who: Who, limit: Limit = 50, offset: Offset = 0) -> list[Version]:
+    def list_versions(
+        service: Svc, product: ProductPath, who: Who, limit: Limit = 50, offset: Offset = 0
+    ) -> list[Version]:
         """A product's versions, newest first."""
         return service.list_versions(who, product, limit=limit, offset=offset)
 
@@ -160,33 +166,31 @@ def create_app(service: CatalogService) -> FastAPI:
             409: {"description": "Same version, other data"},
         },
     )
-    def register_version(product: ProductPath, spec: VersionIn, who: Who, response: Response) -> Version:
+    def register_version(service: Svc, product: ProductPath, spec: VersionIn, who: Who, response: Response) -> Version:
         """Register one materialisation (201); the same version again changes nothing (200)."""
         result, created = service.register_version(who, product, spec)
         response.status_code = 201 if created else 200
         return result
 
     @app.post("/api/products/{product}/checks", tags=["quality"], responses=_ERRORS)
-    def record_checks(product: ProductPath, checks: ChecksIn, who: Who) -> list[CheckResult]:
+    def record_checks(service: Svc, product: ProductPath, checks: ChecksIn, who: Who) -> list[CheckResult]:
         """Record asset-check results; returns the latest result of every check."""
         return service.record_checks(who, product, checks)
 
     @app.get("/api/products/{product}/grants", tags=["grants"], responses=_ERRORS)
-    def list_grants(product: ProductPath, who: Who) -> list[Grant]:
+    def list_grants(service: Svc, product: ProductPath, who: Who) -> list[Grant]:
         """Who may read the product (its domain's team or an admin may look)."""
         return service.list_grants(who, product)
 
     @app.put("/api/products/{product}/grants/{consumer}", tags=["grants"], responses=_ERRORS, status_code=200)
-    def grant(product: ProductPath, consumer: IdentPath, who: Who, response: Response) -> Grant:
+    def grant(service: Svc, product: ProductPath, consumer: IdentPath, who: Who, response: Response) -> Grant:
         """Let `consumer` read the product (201 new, 200 already granted)."""
         result, created = service.grant(who, product, consumer)
         response.status_code = 201 if created else 200
         return result
 
-    @app.delete(
-        "/api/products/{product}/grants/{consumer}", tags=["grants"], responses=_ERRORS, status_code=204
-    )
-    def revoke(product: ProductPath, consumer: IdentPath, who: Who) -> Response:
+    @app.delete("/api/products/{product}/grants/{consumer}", tags=["grants"], responses=_ERRORS, status_code=204)
+    def revoke(service: Svc, product: ProductPath, consumer: IdentPath, who: Who) -> Response:
         """Withdraw `consumer`'s grant."""
         service.revoke(who, product, consumer)
         return Response(status_code=204)
@@ -197,13 +201,13 @@ def create_app(service: CatalogService) -> FastAPI:
         response_class=PlainTextResponse,
         responses={**_ERRORS, **_YAML},
     )
-    def contract(product: ProductPath, who: Who) -> PlainTextResponse:
+    def contract(service: Svc, product: ProductPath, who: Who) -> PlainTextResponse:
         """The product's data contract as Open Data Contract Standard v3 YAML."""
         return PlainTextResponse(service.contract(who, product), media_type="application/yaml")
 
     @app.get("/api/audit", tags=["service"], responses=_ERRORS)
     def audit(
-        who: Who, limit: Limit = 100, subject: Annotated[ShortText | None, Query()] = None
+        service: Svc, who: Who, limit: Limit = 100, subject: Annotated[ShortText | None, Query()] = None
     ) -> list[AuditEntry]:
         """Latest writes, newest first (all for admins, own domain's for a domain team)."""
         return service.audit(who, limit=limit, subject=subject)

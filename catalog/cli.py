@@ -94,9 +94,7 @@ def list_(
 
 @app.command()
 def search(
-    text: Annotated[
-        str | None, typer.Argument(help="Text in name, description, owner, tags, columns")
-    ] = None,
+    text: Annotated[str | None, typer.Argument(help="Text in name, description, owner, tags, columns")] = None,
     domain: str | None = None,
     tag: str | None = None,
     owner: str | None = None,
@@ -109,9 +107,7 @@ def search(
     """Search products by text, domain, tag, owner or column name."""
     catalog = _run(url, token, db)
     try:
-        found = catalog.list_products(
-            text=text, domain_name=domain, tag=tag, owner=owner, column=column, limit=500
-        )
+        found = catalog.list_products(text=text, domain_name=domain, tag=tag, owner=owner, column=column, limit=500)
         _table(found, as_json)
     except CatalogError as exc:
         raise _fail(exc) from exc
@@ -120,9 +116,7 @@ def search(
 
 
 @app.command()
-def show(
-    product: ProductArg, url: Url = None, token: Token = None, db: Db = None, as_json: AsJson = False
-) -> None:
+def show(product: ProductArg, url: Url = None, token: Token = None, db: Db = None, as_json: AsJson = False) -> None:
     """Show one product: schema, owner, freshness, quality, lineage and latest versions."""
     catalog = _run(url, token, db)
     try:
@@ -147,9 +141,7 @@ def show(
     out.print(columns)
     versions = Table("#", "version", "rows", "materialised", "run", title=f"versions ({p.version_count})")
     for v in p.versions:
-        versions.add_row(
-            str(v.seq), str(v.version), f"{v.row_count:,}", v.materialized_at.isoformat(), v.run_id
-        )
+        versions.add_row(str(v.seq), str(v.version), f"{v.row_count:,}", v.materialized_at.isoformat(), v.run_id)
     out.print(versions)
 
 
@@ -224,9 +216,7 @@ def serve(
 @token_app.command("create")
 def token_create(
     principal: Annotated[str, typer.Option(help="Domain name, reader name, or admin name")],
-    kind: Annotated[
-        PrincipalKind, typer.Option(help="domain: writes its own products")
-    ] = PrincipalKind.DOMAIN,
+    kind: Annotated[PrincipalKind, typer.Option(help="domain: writes its own products")] = PrincipalKind.DOMAIN,
     db: Db = None,
 ) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
@@ -259,9 +249,7 @@ def token_list(db: Db = None) -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(
-    token_id: Annotated[int, typer.Argument(help="Id from `token list`")], db: Db = None
-) -> None:
+def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `token list`")], db: Db = None) -> None:
     """Revoke a token; it stops working at once."""
     service = CatalogService.open(db)
     try:

@@ -78,9 +78,7 @@ class CatalogClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _call(
-        self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None
-    ) -> httpx.Response:
+    def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> httpx.Response:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         response = self._http.request(method, f"/api{path}", json=json, params=clean)
         if response.status_code >= 400:

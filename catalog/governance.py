@@ -26,8 +26,9 @@ from catalog.uow import TOKEN_PREFIX, UnitOfWork, check_ident, hash_token
 class Governance(UnitOfWork):
     """Who may call the catalog, who may read which product, and what was written."""
 
-    def create_token(self, principal: str, kind: PrincipalKind, actor: str = "cli") -> str:
+    def create_token(self, principal: str, kind: PrincipalKind | str, actor: str = "cli") -> str:
         """Create a bearer token for `principal`; the secret is returned once and stored hashed."""
+        kind = PrincipalKind(kind)
         check_ident(principal, "principal")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._uow(write=True) as s:
@@ -74,9 +75,7 @@ class Governance(UnitOfWork):
             Unauthenticated: no token, or an unknown or revoked one.
         """
         if not token:
-            raise Unauthenticated(
-                "a bearer token is required (create one with `meshlake catalog token create`)"
-            )
+            raise Unauthenticated("a bearer token is required (create one with `meshlake catalog token create`)")
         with self._uow() as s:
             row = s.scalars(select(TokenRow).where(TokenRow.token_hash == hash_token(token))).one_or_none()
             if row is None or row.revoked_at is not None:
@@ -93,9 +92,7 @@ class Governance(UnitOfWork):
             existing = s.scalars(query).one_or_none()
             if existing is not None:
                 return _grant(name, existing), False
-            grant = GrantRow(
-                product_id=row.id, consumer=consumer, granted_by=who.name, granted_at=self._clock()
-            )
+            grant = GrantRow(product_id=row.id, consumer=consumer, granted_by=who.name, granted_at=self._clock())
             s.add(grant)
             self._audit(s, who, "grant.create", name, consumer=consumer)
             return _grant(name, grant), True
@@ -121,9 +118,7 @@ class Governance(UnitOfWork):
         with self._uow() as s:
             row = self._product(s, who, name)
             self._require_owner(who, row.domain.name, f"list grants of {name!r}")
-            rows = s.scalars(
-                select(GrantRow).where(GrantRow.product_id == row.id).order_by(GrantRow.consumer)
-            )
+            rows = s.scalars(select(GrantRow).where(GrantRow.product_id == row.id).order_by(GrantRow.consumer))
             return [_grant(name, g) for g in rows]
 
     def audit(self, who: Principal, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
@@ -149,6 +144,4 @@ class Governance(UnitOfWork):
 
 
 def _grant(product: str, row: GrantRow) -> Grant:
-    return Grant(
-        product=product, consumer=row.consumer, granted_by=row.granted_by, granted_at=as_utc(row.granted_at)
-    )
+    return Grant(product=product, consumer=row.consumer, granted_by=row.granted_by, granted_at=as_utc(row.granted_at))

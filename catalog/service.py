@@ -46,9 +46,7 @@ class CatalogService(Governance):
             row = repository.domain(s, name)
             now = self._clock()
             if row is None:
-                row = DomainRow(
-                    name=name, owner=spec.owner, contact=spec.contact, created_at=now, updated_at=now
-                )
+                row = DomainRow(name=name, owner=spec.owner, contact=spec.contact, created_at=now, updated_at=now)
                 s.add(row)
                 self._audit(s, who, "domain.create", name, **spec.model_dump())
                 return repository.domain_model(row), True
@@ -71,9 +69,7 @@ class CatalogService(Governance):
         with self._uow(write=True) as s:
             domain = repository.domain(s, domain_name)
             if domain is None:
-                raise NotFound(
-                    f"domain {domain_name!r} is not registered (PUT /api/domains/{domain_name} first)"
-                )
+                raise NotFound(f"domain {domain_name!r} is not registered (PUT /api/domains/{domain_name} first)")
             now = self._clock()
             fields = {
                 "description": spec.description,
@@ -153,14 +149,10 @@ class CatalogService(Governance):
         with self._uow(write=True) as s:
             row = self._product(s, who, name, lock=True)
             self._require_owner(who, row.domain.name, f"register versions of {name!r}")
-            query = select(VersionRow).where(
-                VersionRow.product_id == row.id, VersionRow.version == spec.version
-            )
+            query = select(VersionRow).where(VersionRow.product_id == row.id, VersionRow.version == spec.version)
             existing = s.scalars(query).one_or_none()
             if existing is not None:
-                differs = [
-                    f for f in ("row_count", "schema_hash") if getattr(existing, f) != getattr(spec, f)
-                ]
+                differs = [f for f in ("row_count", "schema_hash") if getattr(existing, f) != getattr(spec, f)]
                 if differs:
                     raise Conflict(
                         f"version {spec.version} of {name!r} is already registered with another {differs[0]}"
@@ -182,9 +174,7 @@ class CatalogService(Governance):
             )
             s.add(version)
             s.flush()
-            self._audit(
-                s, who, "version.register", name, version=spec.version, seq=version.seq, run_id=spec.run_id
-            )
+            self._audit(s, who, "version.register", name, version=spec.version, seq=version.seq, run_id=spec.run_id)
             return repository.version_model(version), True
 
     def list_versions(self, who: Principal, name: str, limit: int = 50, offset: int = 0) -> list[Version]:
@@ -199,9 +189,7 @@ class CatalogService(Governance):
             self._require_owner(who, row.domain.name, f"record checks of {name!r}")
             now = self._clock()
             for r in checks.results:
-                s.add(
-                    CheckResultRow(product_id=row.id, run_id=checks.run_id, checked_at=now, **r.model_dump())
-                )
+                s.add(CheckResultRow(product_id=row.id, run_id=checks.run_id, checked_at=now, **r.model_dump()))
             s.flush()
             failed = sorted(r.check for r in checks.results if not r.passed)
             self._audit(s, who, "checks.record", name, run_id=checks.run_id, failed=failed)

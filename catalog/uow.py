@@ -66,9 +66,7 @@ class UnitOfWork:
         ):
             yield session
 
-    def _audit(
-        self, session: Session, who: Principal | str, action: str, subject: str, **detail: Any
-    ) -> None:
+    def _audit(self, session: Session, who: Principal | str, action: str, subject: str, **detail: Any) -> None:
         name = who if isinstance(who, str) else who.name
         session.add(AuditRow(at=self._clock(), principal=name, action=action, subject=subject, detail=detail))
 

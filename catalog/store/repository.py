@@ -144,9 +144,7 @@ def latest_versions(session: Session, product_ids: Sequence[int]) -> dict[int, V
     order = (VersionRow.materialized_at.desc(), VersionRow.seq.desc())
     rank = func.row_number().over(partition_by=VersionRow.product_id, order_by=order).label("rank")
     ranked = select(VersionRow.id, rank).where(VersionRow.product_id.in_(product_ids)).subquery()
-    rows = session.scalars(
-        select(VersionRow).join(ranked, and_(ranked.c.id == VersionRow.id, ranked.c.rank == 1))
-    )
+    rows = session.scalars(select(VersionRow).join(ranked, and_(ranked.c.id == VersionRow.id, ranked.c.rank == 1)))
     return {row.product_id: version_model(row) for row in rows}
 
 
@@ -181,9 +179,7 @@ def summaries(session: Session, rows: Sequence[ProductRow], now: datetime) -> li
     return [_summary(row, latest.get(row.id), checks.get(row.id, []), now) for row in rows]
 
 
-def _summary(
-    row: ProductRow, latest: Version | None, checks: list[CheckResult], now: datetime
-) -> ProductSummary:
+def _summary(row: ProductRow, latest: Version | None, checks: list[CheckResult], now: datetime) -> ProductSummary:
     return ProductSummary(
         name=row.name,
         domain=row.domain.name,
@@ -213,9 +209,7 @@ def detail(session: Session, row: ProductRow, now: datetime, versions_limit: int
     return Product(
         **summary.model_dump(),
         location=row.location,
-        columns=[
-            Column(name=c.name, type=c.type, doc=c.doc, pii=c.pii, nullable=c.nullable) for c in row.columns
-        ],
+        columns=[Column(name=c.name, type=c.type, doc=c.doc, pii=c.pii, nullable=c.nullable) for c in row.columns],
         schema_hash=row.schema_hash,
         contract_version=row.contract_version,
         freshness_sla_minutes=row.freshness_sla_minutes,

@@ -53,18 +53,14 @@ def _who(request: Request, token: str | None) -> Principal | None:
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(
-    request: Request, token: TokenCookie = None, q: str = "", domain: str = "", tag: str = ""
-) -> Response:
+def index(request: Request, token: TokenCookie = None, q: str = "", domain: str = "", tag: str = "") -> Response:
     """The product list with search; the sign-in form when there is no valid token cookie."""
     who = _who(request, token)
     if who is None:
         return _render("login.html", error=None)
     service = _service(request)
     try:
-        products = service.list_products(
-            who, text=q or None, domain_name=domain or None, tag=tag or None, limit=500
-        )
+        products = service.list_products(who, text=q or None, domain_name=domain or None, tag=tag or None, limit=500)
     except (CatalogError, ValueError) as exc:
         return _render("error.html", status=400, who=who, message=str(exc))
     domains = service.list_domains(who)

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fastapi import FastAPI
 
+from catalog.api import create_app
 from catalog.model import Column, DomainIn, Principal, PrincipalKind, ProductIn
 from catalog.service import CatalogService
 from catalog.store import make_engine, upgrade
@@ -91,8 +93,19 @@ def seeded(service) -> Seeded:
     return Seeded(service, tokens)
 
 
+@pytest.fixture(scope="session")
+def server(template_db) -> Iterator[tuple[FastAPI, str]]:
+    """One real uvicorn server for the session; each test points it at its own catalog."""
+    placeholder = CatalogService.open(f"sqlite:///{template_db}", migrate=False)
+    app = create_app(placeholder)
+    with serve_in_thread(app) as url:
+        yield app, url
+    placeholder.close()
+
+
 @pytest.fixture
-def live(seeded) -> Iterator[str]:
+def live(server, seeded) -> str:
     """Base URL of a real uvicorn server on the seeded catalog."""
-    with serve_in_thread(seeded.service) as url:
-        yield url
+    app, url = server
+    app.state.service = seeded.service
+    return url

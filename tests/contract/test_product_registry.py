@@ -7,7 +7,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
+from fastapi import FastAPI
 
+from catalog.api import create_app
 from catalog.model import Principal, PrincipalKind
 from catalog.service import CatalogService
 from catalog.testing import serve_in_thread
@@ -34,8 +36,18 @@ class Harness:
     service: CatalogService  # to look at what was recorded
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[FastAPI, str]]:
+    """A real uvicorn server on 127.0.0.1 for the module; each test points it at a fresh catalog."""
+    placeholder = CatalogService.open(f"sqlite:///{tmp_path_factory.mktemp('placeholder') / 'catalog.db'}")
+    app = create_app(placeholder)
+    with serve_in_thread(app) as url:
+        yield app, url
+    placeholder.close()
+
+
 @pytest.fixture(params=["embedded", "http"])
-def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:
+def harness(request: pytest.FixtureRequest, tmp_path, server) -> Iterator[Harness]:
     db_url = f"sqlite:///{tmp_path / 'catalog.db'}"
     service = CatalogService.open(db_url)
     with ExitStack() as stack:
@@ -46,7 +58,8 @@ def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:
                 stack.callback(registry.close)
                 return registry
         else:
-            base_url = stack.enter_context(serve_in_thread(service))
+            app, base_url = server
+            app.state.service = service
 
             def make(principal: str) -> ProductRegistry:
                 registry = HttpProductRegistry(base_url, service.create_token(principal, PrincipalKind.DOMAIN))

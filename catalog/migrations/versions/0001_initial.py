@@ -19,9 +19,7 @@ def _child(name: str, *columns: sa.Column[Any] | sa.Constraint, unique: tuple[st
     op.create_table(
         name,
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "product_id", sa.Integer(), sa.ForeignKey("products.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("product_id", sa.Integer(), sa.ForeignKey("products.id", ondelete="CASCADE"), nullable=False),
         *columns,
         *([sa.UniqueConstraint("product_id", *unique)] if unique else []),
     )

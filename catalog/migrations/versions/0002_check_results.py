@@ -15,9 +15,7 @@ def upgrade() -> None:
     op.create_table(
         "check_results",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "product_id", sa.Integer(), sa.ForeignKey("products.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("product_id", sa.Integer(), sa.ForeignKey("products.id", ondelete="CASCADE"), nullable=False),
         sa.Column("check", sa.String(127), nullable=False),
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("severity", sa.String(8), nullable=False),
