@@ -18,6 +18,7 @@ from pipelines.core.commits import TableFormat
 from pipelines.core.names import TableId
 from pipelines.core.positions import POSITIONS_PROPERTY
 from pipelines.ports.table_store import PartitionField, TableNotFoundError, TableStore
+from tests.contract.conftest import STORE_FACTORIES
 
 ORDERS = TableId("orders", "bronze_order_placed")
 
@@ -318,10 +319,14 @@ def test_location_is_a_uri(orders: TableStore) -> None:
     assert urlparse(orders.location(ORDERS)).scheme in {"file", "memory"}
 
 
-def test_a_new_store_on_the_same_directory_sees_the_same_tables(open_store: Callable[[], TableStore]) -> None:
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_new_store_on_the_same_directory_sees_the_same_tables(tmp_path: Path, fmt: str) -> None:
+    """Persistence: the stores on disk (the memory store keeps nothing between store objects)."""
+
+    def open_store() -> TableStore:
+        return STORE_FACTORIES[fmt](tmp_path)
+
     first = open_store()
-    if first.format is TableFormat.MEMORY:
-        pytest.skip("the memory store keeps nothing between store objects")
     first.ensure_table(ORDERS, SCHEMA, [PartitionField("placed_at", "day")])
     commits = [first.append(ORDERS, rows(n), positions(n)) for n in (1, 2)]
 
