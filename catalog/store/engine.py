@@ -74,6 +74,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(connection), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database schema back to `revision` (`base` = empty); data of dropped tables is lost."""
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), revision)
+
+
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None for an empty database."""
     with engine.connect() as connection:

@@ -1,0 +1,81 @@
+"""The catalog on PostgreSQL: migrations, row locks under 20 parallel registrations, search.
+
+Runs when `MESHLAKE_TEST_POSTGRES_URL` names a server where the test may create a database
+(e.g. `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`); CI's .ci/postgres provides one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from catalog.client import CatalogClient
+from catalog.model import DomainIn, VersionIn
+from catalog.service import CatalogService
+from catalog.store.tables import Base
+from catalog.testing import serve_in_thread
+from tests.catalog.conftest import ADMIN, ORDERS, READER, revenue
+
+SERVER = os.environ.get("MESHLAKE_TEST_POSTGRES_URL")
+pytestmark = pytest.mark.skipif(not SERVER, reason="set MESHLAKE_TEST_POSTGRES_URL to test on PostgreSQL")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def pg_service() -> Iterator[CatalogService]:
+    assert SERVER
+    name = f"catalog_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    service = CatalogService.open(make_url(SERVER).set(database=name).render_as_string(hide_password=False))
+    yield service
+    service.close()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migrations_match_the_tables(pg_service):
+    with pg_service.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_parallel_registrations_over_http_on_postgres(pg_service):
+    pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
+    pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
+    token = pg_service.create_token("orders", "domain")
+
+    with serve_in_thread(pg_service) as url:
+
+        def register(n: int) -> int:
+            with CatalogClient(url, token) as client:
+                spec = VersionIn(version=n, row_count=n, schema_hash="h1", materialized_at=T0 + timedelta(minutes=n))
+                return client.register_version("orders.daily_revenue", spec)[0].seq
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            seqs = list(pool.map(register, [*range(1, 21), 5, 6]))  # two repeats: idempotent
+    assert sorted(seqs[:20]) == list(range(1, 21)) and seqs[20:] == [seqs[4], seqs[5]]
+    versions = pg_service.list_versions(ORDERS, "orders.daily_revenue", limit=50)
+    assert [v.version for v in versions] == list(range(20, 0, -1))
+
+
+def test_search_and_grants_on_postgres(pg_service):
+    pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
+    pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
+    assert [p.name for p in pg_service.list_products(ADMIN, text="E-MAIL", column="country")] == [
+        "orders.daily_revenue"
+    ]
+    assert pg_service.list_products(ADMIN, text="100%_") == []
+    assert pg_service.list_products(READER) == []
+    pg_service.grant(ORDERS, "orders.daily_revenue", "analyst")
+    assert [p.name for p in pg_service.list_products(READER)] == ["orders.daily_revenue"]
