@@ -1,0 +1,123 @@
+"""`meshlake catalog …` commands, on the database directly and against a live service."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from catalog.cli import app
+from catalog.service import CatalogService
+
+runner = CliRunner()
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+    return result
+
+
+@pytest.mark.usefixtures("seeded")
+def test_list_search_show_contract_on_the_database(db_url):
+    listed = run("list", "--db", db_url, "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [p["name"] for p in json.loads(listed.stdout)] == [
+        "orders.customers",
+        "orders.daily_revenue",
+        "shipping.deliveries",
+    ]
+    found = run("search", "revenue", "--db", db_url, "--column", "country", "--json")
+    assert [p["name"] for p in json.loads(found.stdout)] == ["orders.daily_revenue"]
+    shown = run("show", "orders.daily_revenue", "--db", db_url)
+    assert shown.exit_code == 0
+    assert "team-orders" in shown.stdout and "customer_email" in shown.stdout and "PII" in shown.stdout
+    contract = run("contract", "orders.daily_revenue", "--db", db_url)
+    assert yaml.safe_load(contract.stdout)["id"] == "orders.daily_revenue"
+
+
+def test_grant_and_revoke_are_audited_as_the_local_user(seeded, db_url):
+    assert run("grant", "orders.daily_revenue", "analyst", "--db", db_url).exit_code == 0
+    again = run("grant", "orders.daily_revenue", "analyst", "--db", db_url)
+    assert "already granted" in again.stdout
+    assert "orders.daily_revenue" in seeded.service.readable_products(
+        seeded.service.authenticate(seeded.tokens["analyst"])
+    )
+    assert run("revoke", "orders.daily_revenue", "analyst", "--db", db_url).exit_code == 0
+    missing = run("revoke", "orders.daily_revenue", "analyst", "--db", db_url)
+    assert missing.exit_code == 1 and "no grant" in missing.stderr
+    entry = seeded.service.audit(seeded.service.authenticate(seeded.tokens["admin"]), limit=1)[0]
+    assert entry.action == "grant.revoke" and entry.principal.startswith("local:")
+
+
+def test_commands_over_http_use_the_token(live, seeded):
+    env = {"MESHLAKE_CATALOG_URL": live, "MESHLAKE_CATALOG_TOKEN": seeded.tokens["shipping"]}
+    listed = run("list", "--json", env=env)
+    assert [p["name"] for p in json.loads(listed.stdout)] == ["orders.customers", "shipping.deliveries"]
+    denied = run("show", "orders.daily_revenue", env=env)
+    assert denied.exit_code == 1 and "403" in denied.stderr and "no grant" in denied.stderr
+    forbidden = run("grant", "orders.daily_revenue", "shipping", env=env)
+    assert forbidden.exit_code == 1 and "403" in forbidden.stderr
+    owner = {**env, "MESHLAKE_CATALOG_TOKEN": seeded.tokens["orders"]}
+    assert run("grant", "orders.daily_revenue", "shipping", env=owner).exit_code == 0
+    assert run("show", "orders.daily_revenue", env=env).exit_code == 0
+    no_token = run("list", "--url", live)
+    assert no_token.exit_code != 0
+
+
+def test_token_create_list_revoke(db_url):
+    created = run("token", "create", "--principal", "orders", "--db", db_url)
+    assert created.exit_code == 0
+    token = created.stdout.strip()
+    assert token.startswith("mlk_") and "shown once" in created.stderr
+    service = CatalogService.open(db_url)
+    assert service.authenticate(token).name == "orders"
+    listed = run("token", "list", "--db", db_url)
+    assert "orders" in listed.stdout and token not in listed.stdout
+    assert run("token", "revoke", "1", "--db", db_url).exit_code == 0
+    assert "revoked" in run("token", "list", "--db", db_url).stdout
+    bad = run("token", "create", "--principal", "Bad Name", "--db", db_url)
+    assert bad.exit_code == 1 and "principal" in bad.stderr
+    service.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_migrates_and_listens_on_loopback(tmp_path):
+    port = _free_port()
+    db = f"sqlite:///{tmp_path / 'served' / 'catalog.db'}"
+    env = {**os.environ, "MESHLAKE_CATALOG_DB": db, "MESHLAKE_HOME": str(tmp_path)}
+    code = "from catalog.cli import app; app()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout and proc.stdout.read()
+                time.sleep(0.1)
+        assert health == {"status": "ok", "schema_revision": "0002"}
+        assert (tmp_path / "served" / "catalog.db").is_file()
+        assert httpx.get(f"http://127.0.0.1:{port}/api/products").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(10)
