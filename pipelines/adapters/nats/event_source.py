@@ -9,7 +9,8 @@ Exactly-once design: the table's ledger is the truth, the consumer is only a cur
   (`DeliverPolicy.BY_START_SEQUENCE`). A re-run after `kill -9` therefore gets the unacknowledged
   messages at once instead of after the ack wait, and never gets what the table already holds.
 - Messages are pulled with `no_wait` requests, so a run ends as soon as the consumer has nothing
-  pending. A delivered message below the ledger's position (already committed) is acknowledged and not
+  pending (or has passed the stream's last sequence at the start, so fast producers cannot keep a run
+  going forever). A delivered message below the ledger's position (already committed) is acknowledged and not
   yielded; one yielded earlier in this run (redelivered after the ack wait) is skipped.
 - The consumer uses `AckPolicy.ALL`: `acknowledge()` acks the batch's last message, which acks the whole
   batch and everything before it in one confirmed round trip (one ack per message costs ~8 µs each,
@@ -139,12 +140,11 @@ class NatsEventSource:
             StreamResetError: the ledger is past the end of the stream.
         """
         names = EventStream(domain, event)
-        loop = self._connected()
-        loop.run(self._prepare(names, ledger.consumed_until(names.source)))
+        last_seq = self._connected().run(self._prepare(names, ledger.consumed_until(names.source)))
         seen_end = 0
         while True:
             floor = ledger.consumed_until(names.source)
-            pull = loop.run(self._fetch(names, floor))
+            pull = self._connected().run(self._fetch(names, floor))
             fresh, nxt = [], max(floor, seen_end)
             for i, seq in enumerate(pull.seqs):
                 if seq >= nxt:  # below: committed (acked by _fetch) or yielded earlier in this run
@@ -161,8 +161,8 @@ class NatsEventSource:
                     offsets=offsets,
                     ack_token=_AckToken(id(self), pull.acks[fresh[-1]], offsets[-1]),
                 )
-            if pull.dropped or pull.pending == 0 or not pull.seqs:
-                return
+            if pull.dropped or not pull.seqs or pull.pending == 0 or pull.seqs[-1] >= last_seq:
+                return  # drained, or past what the stream held at the start: a run always ends
 
     def acknowledge(self, batch: RawBatch) -> None:
         """Ack the batch and everything before it; call only after the bronze commit succeeded.
@@ -205,7 +205,11 @@ class NatsEventSource:
         if self._loop is None:
             self._loop = LoopThread(f"nats-source {self.url}")
         if self._client is None:
-            self._client = self._loop.run(self._open())
+            try:
+                self._client = self._loop.run(self._open())
+            except BaseException:
+                self.close()
+                raise
         return self._loop
 
     async def _open(self) -> Client:
@@ -225,7 +229,8 @@ class NatsEventSource:
             raise RuntimeError("NatsEventSource is not connected")
         return self._js
 
-    async def _prepare(self, names: EventStream, resume: int) -> None:
+    async def _prepare(self, names: EventStream, resume: int) -> int:
+        """Ensure the stream and a consumer delivering from `resume`; return the stream's last sequence."""
         js = self._jetstream()
         last_seq = await ensure_stream(js, names.domain)
         if resume > last_seq + 1:
@@ -251,10 +256,11 @@ class NatsEventSource:
             info = None
         if info is not None:
             if _agrees(info, want, start):
-                return
+                return last_seq
             _log.info("%s: consumer %s reset to sequence %d (from the ledger)", names.source, names.durable, start)
             await js.delete_consumer(names.stream, names.durable)
         await js.add_consumer(names.stream, want)
+        return last_seq
 
     async def _fetch(self, names: EventStream, floor: int) -> _Pull:
         client = self._client
