@@ -30,7 +30,7 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
         error = error.cause
     message = error.message.strip()
     head, sep, rest = message.partition(": ")
-    return rest if sep and head.endswith(error.cls_name) else message
+    return rest if sep and error.cls_name and head.endswith(error.cls_name) else message
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
