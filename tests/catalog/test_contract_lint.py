@@ -51,6 +51,9 @@ def test_exported_contract_passes_datacontract_lint(seeded, datacontract, tmp_pa
             description="Every line of every order",
             location="s3://lake/orders/line_items",
             table_format="delta",
+            tags=["sales"],
+            freshness_sla_minutes=90,
+            upstream=["orders.customers"],
             columns=[
                 Column(name="order_id", type="string", nullable=False),
                 Column(name="placed_at", type="timestamp[us, tz=UTC]"),
@@ -62,12 +65,13 @@ def test_exported_contract_passes_datacontract_lint(seeded, datacontract, tmp_pa
             ],
         ),
     )
-    for name in ("orders.daily_revenue", "orders.line_items", "orders.customers"):
-        path = tmp_path / f"{name}.odcs.yaml"
-        path.write_text(service.contract(ORDERS, name))
-        result = lint(datacontract, path)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert "valid" in result.stdout.lower()
+    # One product with every feature (all logical types, PII, SLA, support contact, S3 server,
+    # lineage): each lint run costs a second of datacontract-cli start-up.
+    path = tmp_path / "orders.line_items.odcs.yaml"
+    path.write_text(service.contract(ORDERS, "orders.line_items"))
+    result = lint(datacontract, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "data contract is valid" in result.stdout.lower()
 
 
 def test_the_validator_rejects_a_broken_contract(seeded, datacontract, tmp_path):
