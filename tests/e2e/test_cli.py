@@ -59,27 +59,25 @@ def test_missing_meshlake_home_is_one_clear_error(env):
     assert "MESHLAKE_HOME is not set" in line
 
 
-def test_malformed_proto_names_file_and_line(env, tmp_path):
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # a malformed .proto: protoc's message with file and line
+        ("string currency = 8;", "string currency = 8", ["orders/v1/orders.proto:", "Expected"]),
+        # the domain spec names a message the schemas no longer define
+        ("message OrderPlaced {", "message OrderWasPlaced {", ["unknown message", "meshlake.orders.v1.OrderPlaced"]),
+    ],
+    ids=["malformed-proto", "unknown-message"],
+)
+def test_schema_problems_are_one_line_naming_what_is_wrong(env, tmp_path, old, new, expected):
     schemas = tmp_path / "schemas"
     shutil.copytree(PROJECT_DIR / "schemas", schemas)
     proto = schemas / "orders" / "v1" / "orders.proto"
-    proto.write_text(proto.read_text().replace("string currency = 8;", "string currency = 8"))
-    line = _one_error_line(
-        run([str(BIN / "meshlake"), "generate", "--count", "10"], env | {"MESHLAKE_SCHEMAS": str(schemas)})
-    )
-    assert "orders/v1/orders.proto:" in line
-    assert "Expected" in line
-
-
-def test_unknown_message_name_is_named(env, tmp_path):
-    schemas = tmp_path / "schemas"
-    shutil.copytree(PROJECT_DIR / "schemas", schemas)
-    proto = schemas / "orders" / "v1" / "orders.proto"
-    proto.write_text(proto.read_text().replace("message OrderPlaced {", "message OrderWasPlaced {"))
-    line = _one_error_line(
-        run([str(BIN / "meshlake"), "generate", "--count", "10"], env | {"MESHLAKE_SCHEMAS": str(schemas)})
-    )
-    assert "meshlake.orders.v1.OrderPlaced" in line
+    proto.write_text(proto.read_text().replace(old, new))
+    result = run([str(BIN / "meshlake"), "generate", "--count", "10"], env | {"MESHLAKE_SCHEMAS": str(schemas)})
+    line = _one_error_line(result)
+    for part in expected:
+        assert part in line
 
 
 def test_landing_file_that_is_not_protobuf_fails_and_changes_no_table(env, tmp_path):
