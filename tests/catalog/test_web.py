@@ -23,13 +23,21 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwr
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages.txt)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+    home = tmp_path_factory.mktemp("chromium-home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TMPDIR", str(home))  # Playwright's driver puts the browser profile there
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=FLAGS,
+                env={"HOME": str(home), "TMPDIR": str(home), "PATH": os.environ.get("PATH", "")},
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture

@@ -225,3 +225,16 @@ def test_every_write_is_audited(harness, orders):
         ("orders", "product.create"),
         ("orders", "domain.create"),
     ]
+
+
+def test_make_registry_picks_the_adapter(tmp_path, server):
+    from pipelines.adapters.catalog import make_registry
+
+    embedded = make_registry("orders", db_url=f"sqlite:///{tmp_path / 'c.db'}")
+    assert isinstance(embedded, EmbeddedProductRegistry)
+    embedded.close()
+    remote = make_registry("orders", catalog_url=server[1], token="mlk_x")
+    assert isinstance(remote, HttpProductRegistry)
+    remote.close()
+    with pytest.raises(ValueError, match="TOKEN"):
+        make_registry("orders", catalog_url=server[1])
