@@ -188,6 +188,21 @@ def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url, committed):
         assert source.backlog("orders", "order_placed") == 0
 
 
+def test_a_caller_holding_max_ack_pending_ends_the_run_and_the_next_one_resumes(nats_url):
+    publish_events(nats_url, "orders", "order_placed", events(0, 400))
+    ledger, offsets = Ledger(), []
+    with NatsEventSource(nats_url, batch_size=100, fetch_timeout_s=0.3, max_ack_pending=150) as source:
+        for _ in range(3):  # each run: the caller commits once at the end, like the ingestor
+            batches = list(source.batches("orders", "order_placed", ledger))
+            assert sum(len(b.offsets) for b in batches) <= 150
+            assert consumer_info(nats_url).num_waiting == 0  # the stalled pull was dropped, not left waiting
+            ledger.record([b.range for b in batches])
+            source.acknowledge(batches[-1])
+            offsets += [o for b in batches for o in b.offsets]
+        assert offsets == list(range(1, 401))
+        assert source.backlog("orders", "order_placed") == 0
+
+
 def test_backlog_counts_what_is_not_consumed(nats_url):
     with NatsEventSource(nats_url, batch_size=10) as source:
         assert source.backlog("orders", "order_placed") == 0  # no stream yet

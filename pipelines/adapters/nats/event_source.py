@@ -9,12 +9,14 @@ Exactly-once design: the table's ledger is the truth, the consumer is only a cur
   (`DeliverPolicy.BY_START_SEQUENCE`). A re-run after `kill -9` therefore gets the unacknowledged
   messages at once instead of after the ack wait, and never gets what the table already holds.
 - Messages are pulled with `no_wait` requests, so a run ends as soon as the consumer has nothing
-  pending (or has passed the stream's last sequence at the start, so fast producers cannot keep a run
-  going forever). A delivered message below the ledger's position (already committed) is acknowledged and not
-  yielded; one yielded earlier in this run (redelivered after the ack wait) is skipped.
-- The consumer uses `AckPolicy.ALL`: `acknowledge()` acks the batch's last message, which acks the whole
-  batch and everything before it in one confirmed round trip (one ack per message costs ~8 µs each,
-  as much as decoding). Batches must be acknowledged in order, which commits are.
+  pending, or once it passed the stream's last sequence at the start (fast producers cannot keep a
+  run going forever). A delivered message below the ledger's position (committed, ack lost) is acked
+  and not yielded; one yielded earlier in this run (redelivered after the ack wait) is skipped. A pull
+  the server cannot finish (the caller holds `max_ack_pending` unacked messages) ends the run, and its
+  inbox is replaced so that the abandoned pull can never deliver into a later one.
+- The consumer uses `AckPolicy.ALL`: `acknowledge()` acks the batch's last message, which acks the
+  batch and everything before it in one confirmed round trip (acking each message costs ~8 µs, as
+  much as decoding it). Batches must be acknowledged in order, as commits are.
 - Ranges tile the sequence space: a batch starts where the ledger (or the previous batch) ended, so
   sequences of other events of the same stream fall inside and the ranges of a source are contiguous.
 - Streams keep messages after acks (limits retention), so a ledger can always be replayed. A ledger
@@ -38,6 +40,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy
 
@@ -66,6 +69,7 @@ class _Pull:
     """One pull request in flight and what it delivered so far."""
 
     reply: str
+    consumer: tuple[str, str]
     want: int
     seqs: list[int] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
@@ -121,6 +125,7 @@ class NatsEventSource:
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self._inbox = ""
+        self._sub: Subscription | None = None
         self._pull: _Pull | None = None
         self._ids = itertools.count(1)
 
@@ -191,7 +196,7 @@ class NatsEventSource:
     def close(self) -> None:
         """Disconnect and stop the private event loop; the source reconnects if used again."""
         loop, client = self._loop, self._client
-        self._loop, self._client, self._js, self._pull = None, None, None, None
+        self._loop, self._client, self._js, self._pull, self._sub = None, None, None, None, None
         if loop is None:
             return
         if client is not None:
@@ -215,14 +220,20 @@ class NatsEventSource:
     async def _open(self) -> Client:
         client = await connect(self.url, self.connect_timeout_s, on_error=self._on_error)
         self._js = client.jetstream(timeout=_API_TIMEOUT_S)
+        await self._subscribe(client)
+        return client
+
+    async def _subscribe(self, client: Client) -> None:
+        """(Re)subscribe the pull inbox; dropping the old one makes the server forget pulls still waiting."""
+        if self._sub is not None:
+            await self._sub.unsubscribe()
         self._inbox = client.new_inbox()
-        await client.subscribe(
+        self._sub = await client.subscribe(
             f"{self._inbox}.*",
             cb=self._on_message,
             pending_msgs_limit=2 * self.batch_size + 1000,
             pending_bytes_limit=2 * MAX_PULL_BYTES,
         )
-        return client
 
     def _jetstream(self) -> JetStreamContext:
         if self._js is None:
@@ -265,7 +276,7 @@ class NatsEventSource:
     async def _fetch(self, names: EventStream, floor: int) -> _Pull:
         client = self._client
         assert client is not None
-        pull = _Pull(reply=f"{self._inbox}.{next(self._ids)}", want=self.batch_size)
+        pull = _Pull(f"{self._inbox}.{next(self._ids)}", (names.stream, names.durable), self.batch_size)
         self._pull = pull
         request = {"batch": self.batch_size, "no_wait": True, "max_bytes": MAX_PULL_BYTES}
         await client.publish(
@@ -284,9 +295,12 @@ class NatsEventSource:
                     f"within {self.fetch_timeout_s:g} s"
                 )
             _log.warning("%s: pull stalled after %d messages; ending this run", names.source, len(pull.seqs))
-            pull.dropped = True
-        if pull.status and not pull.status.startswith(("404", "408")):
-            _log.warning("%s: pull of %s ended with %s", names.source, names.durable, pull.status)
+            pull.dropped = True  # e.g. max_ack_pending reached: the server keeps the pull waiting
+        if pull.status and not pull.status.startswith(("404", "408")):  # 404/408: nothing (more) pending
+            _log.warning("%s: pull of %s ended with %s; ending this run", names.source, names.durable, pull.status)
+            pull.dropped = True  # e.g. 409 Exceeded MaxAckPending, or the consumer deleted under us
+        if pull.dropped:  # no abandoned pull may deliver into a later one, which would leave a gap
+            await self._subscribe(client)
         committed = [i for i, seq in enumerate(pull.seqs) if seq < floor]
         if committed:  # committed by an earlier run whose ack was lost: ack them, never yield them
             await self._ack(pull.acks[committed[-1]])
@@ -307,7 +321,9 @@ class NatsEventSource:
                 pull.status = f"{status} {(msg.headers or {}).get('Description', '')}".strip()
                 pull.done.set()
             return
-        seq, pending = _sequence_and_pending(msg.reply)
+        stream, consumer, seq, pending = _parse_ack_subject(msg.reply)
+        if (stream, consumer) != pull.consumer:
+            return  # a late delivery to another consumer's abandoned pull: that consumer will be reset
         pull.seqs.append(seq)
         pull.payloads.append(msg.data)
         pull.acks.append(msg.reply)
@@ -346,11 +362,11 @@ def _agrees(info: ConsumerInfo, want: ConsumerConfig, start: int) -> bool:
     )
 
 
-def _sequence_and_pending(reply: str | None) -> tuple[int, int]:
-    """Stream sequence and pending count from a JetStream ack subject (v1 and v2 layouts)."""
+def _parse_ack_subject(reply: str | None) -> tuple[str, str, int, int]:
+    """Stream, consumer, stream sequence and pending count from a JetStream ack subject (v1 and v2)."""
     tokens = (reply or "").split(".")
     if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return int(tokens[5]), int(tokens[8])
+        return tokens[2], tokens[3], int(tokens[5]), int(tokens[8])
     if len(tokens) >= 11:  # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return int(tokens[7]), int(tokens[10])
+        return tokens[4], tokens[5], int(tokens[7]), int(tokens[10])
     raise ValueError(f"not a JetStream ack subject: {reply!r}")
