@@ -196,6 +196,28 @@ def contract(product: ProductArg, url: Url = None, token: Token = None, db: Db =
 
 
 @app.command()
+def audit(
+    limit: Annotated[int, typer.Option(help="How many entries, newest first")] = 50,
+    subject: Annotated[str | None, typer.Option(help="Only this domain or product")] = None,
+    url: Url = None,
+    token: Token = None,
+    db: Db = None,
+) -> None:
+    """Show the audit log: who wrote what, and when (admins: all; a domain: its own)."""
+    catalog = _run(url, token, db)
+    try:
+        entries = catalog.audit(limit=limit, subject=subject)
+    except CatalogError as exc:
+        raise _fail(exc) from exc
+    finally:
+        catalog.close()
+    table = Table("when (UTC)", "who", "action", "subject", "detail")
+    for e in entries:
+        table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.principal, e.action, e.subject, json.dumps(e.detail))
+    out.print(table)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,

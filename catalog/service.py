@@ -92,7 +92,7 @@ class CatalogService(Governance):
                 changed = [k for k, v in fields.items() if getattr(row, k) != v]
                 changed += self._changed_children(row, spec)
                 if not changed:
-                    return repository.detail(s, row, now), False
+                    return repository.detail(s, row, now, who), False
                 for key, value in fields.items():
                     setattr(row, key, value)
                 row.columns.clear()
@@ -105,7 +105,7 @@ class CatalogService(Governance):
             row.upstream.extend(LineageRow(upstream=u) for u in sorted(set(spec.upstream)))
             s.flush()
             self._audit(s, who, "product.create" if created else "product.update", name, changed=changed)
-            return repository.detail(s, row, now), created
+            return repository.detail(s, row, now, who), created
 
     @staticmethod
     def _changed_children(row: ProductRow, spec: ProductIn) -> list[str]:
@@ -127,7 +127,7 @@ class CatalogService(Governance):
     def get_product(self, who: Principal, name: str, versions: int = 20) -> Product:
         """One product with schema, lineage, latest versions, freshness and quality."""
         with self._uow() as s:
-            return repository.detail(s, self._product(s, who, name), self._clock(), versions_limit=versions)
+            return repository.detail(s, self._product(s, who, name), self._clock(), who, versions_limit=versions)
 
     def readable_products(self, who: Principal) -> list[str]:
         """Names of every product the principal may read."""
@@ -137,7 +137,7 @@ class CatalogService(Governance):
         """The product's Open Data Contract Standard (v3) YAML."""
         with self._uow() as s:
             row = self._product(s, who, name)
-            product = repository.detail(s, row, self._clock(), versions_limit=1)
+            product = repository.detail(s, row, self._clock(), who, versions_limit=1)
             return contract.to_yaml(product, repository.domain_model(row.domain))
 
     def register_version(self, who: Principal, name: str, spec: VersionIn) -> tuple[Version, bool]:

@@ -195,17 +195,24 @@ def _summary(row: ProductRow, latest: Version | None, checks: list[CheckResult],
     )
 
 
-def detail(session: Session, row: ProductRow, now: datetime, versions_limit: int = 20) -> Product:
-    """Everything known about one product."""
+def detail(session: Session, row: ProductRow, now: datetime, who: Principal, versions_limit: int = 20) -> Product:
+    """Everything known about one product.
+
+    Downstream products are listed in full for the product's own domain (impact analysis), otherwise
+    only those `who` may read.
+    """
     recent = versions(session, row.id, limit=versions_limit)
     checks = latest_checks(session, [row.id]).get(row.id, [])
     summary = _summary(row, recent[0] if recent else None, checks, now)
     downstream_query = (
         select(ProductRow.name)
         .join(LineageRow, LineageRow.product_id == ProductRow.id)
+        .join(ProductRow.domain)
         .where(LineageRow.upstream == row.name)
         .order_by(ProductRow.name)
     )
+    if not (who.kind == PrincipalKind.DOMAIN and who.name == row.domain.name):
+        downstream_query = downstream_query.where(readable_clause(who))
     return Product(
         **summary.model_dump(),
         location=row.location,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Cookie, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from catalog.errors import CatalogError, Unauthenticated
+from catalog.errors import CatalogError, Forbidden, Unauthenticated
 from catalog.model import Principal, utcnow
 from catalog.service import CatalogService
 
@@ -73,11 +73,16 @@ def product_page(request: Request, name: str, token: TokenCookie = None) -> Resp
     who = _who(request, token)
     if who is None:
         return RedirectResponse("/", status_code=303)
+    service = _service(request)
     try:
-        product = _service(request).get_product(who, name, versions=50)
+        product = service.get_product(who, name, versions=50)
     except CatalogError as exc:
         return _render("error.html", status=exc.status_code, who=who, message=str(exc))
-    return _render("product.html", who=who, p=product)
+    try:
+        grants = service.list_grants(who, name)  # only the owning domain (and admins) see grants
+    except Forbidden:
+        grants = None
+    return _render("product.html", who=who, p=product, grants=grants)
 
 
 @router.get("/products/{name}/contract.yaml")

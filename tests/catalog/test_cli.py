@@ -55,6 +55,8 @@ def test_grant_and_revoke_are_audited_as_the_local_user(seeded, db_url):
     assert missing.exit_code == 1 and "no grant" in missing.stderr
     entry = seeded.service.audit(seeded.service.authenticate(seeded.tokens["admin"]), limit=1)[0]
     assert entry.action == "grant.revoke" and entry.principal.startswith("local:")
+    log = run("audit", "--subject", "orders.daily_revenue", "--limit", "2", "--db", db_url)
+    assert log.exit_code == 0 and "grant.revoke" in log.stdout and "grant.create" in log.stdout
 
 
 def test_commands_over_http_use_the_token(live, seeded):

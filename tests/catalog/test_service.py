@@ -51,7 +51,9 @@ def test_listing_shows_only_readable_products(seeded):
     assert names(svc.list_products(READER)) == ["orders.customers", "orders.daily_revenue"]
     with pytest.raises(Forbidden, match="no grant"):
         svc.get_product(SHIPPING, "orders.daily_revenue")
-    assert svc.get_product(READER, "orders.daily_revenue").downstream == ["shipping.deliveries"]
+    # lineage: the owning domain sees every consumer, others only the consumers they may read
+    assert svc.get_product(ORDERS, "orders.daily_revenue").downstream == ["shipping.deliveries"]
+    assert svc.get_product(READER, "orders.daily_revenue").downstream == []
 
 
 def test_only_the_owning_domain_writes(seeded):

@@ -93,6 +93,7 @@ def test_search_then_open_a_product(page, live, seeded, tmp_path):
     lineage = page.inner_text("#lineage")
     assert "orders.customers" in lineage and "shipping.deliveries" in lineage
     assert "1,234" in page.inner_text("#versions") and "run-7" in page.inner_text("#versions")
+    assert "No consumer has a grant yet" in page.inner_text("#grants")
     shot = tmp_path / "product.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
@@ -107,6 +108,9 @@ def test_a_reader_without_grant_sees_why(page, live, seeded, tmp_path):
     assert page.locator("#products tbody tr").count() == 1
     response = page.goto(f"{live}/products/orders.daily_revenue")
     assert response is not None and response.status == 403
+    page.goto(f"{live}/products/orders.customers")
+    assert page.locator("#grants").count() == 0  # grants are the owner's business
+    page.goto(f"{live}/products/orders.daily_revenue")
     assert "no grant" in page.inner_text("[role=alert]")
     page.screenshot(path=str(tmp_path / "denied.png"))
     page.click("text=Sign out")
