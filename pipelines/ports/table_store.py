@@ -1,16 +1,19 @@
-"""The TableStore port: create, append, overwrite and read tables of one open table format."""
+"""The TableStore port: create, evolve, append, overwrite, delete from and read tables of one open table format."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+
+if TYPE_CHECKING:
+    from pipelines.ports.table_evolution import SchemaChange
 
 
 class TableNotFoundError(LookupError):
@@ -56,8 +59,43 @@ class TableStore(Protocol):
         """Replace all rows in one commit that also stores `properties`."""
         ...
 
+    def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
+        """Evolve the table so that it accepts data of `schema` (the rules: `table_evolution`).
+
+        New columns and nested fields are added as nullable (a new top-level column keeps its
+        `PARQUET:field_id`), int32→int64 and float→double are widened, NOT NULL is dropped where
+        `schema` allows nulls. Rows already written read new columns as null. The change adds no
+        commit to `history()`; evolving to a schema the table already accepts changes nothing.
+
+        Returns:
+            The changes made; empty when there was nothing to change.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            SchemaEvolutionError: a change is not compatible (a column missing from `schema`, a type
+                change other than a widening, a changed field id); the message names the table, the
+                column and the rule, and the table is left as it was.
+        """
+        ...
+
+    def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
+        """Delete every row whose values in the columns of `keys` equal a row of `keys`.
+
+        One commit storing `properties`; none when no row matches.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a key column is unknown or neither a string nor an integer column, or the
+                properties do not fit; the table is left as it was.
+        """
+        ...
+
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
-        """Read the table (or only `columns`), at the current or the given version."""
+        """Read the table (or only `columns`), at the current or the given version.
+
+        Always in the current schema: columns added after `as_of` read as null, widened columns in
+        their new type.
+        """
         ...
 
     def history(self, table: TableId) -> list[Commit]:

@@ -7,10 +7,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.schema import Schema as DeltaSchema
 
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.ports.table_evolution import (
+    SchemaChange,
+    align_to_schema,
+    check_key_columns,
+    matching_rows,
+    plan_evolution,
+)
 from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
     PartitionField,
@@ -23,6 +32,7 @@ from pipelines.ports.table_store import (
 
 GENERATION_KEY = b"delta.generationExpression"
 PARTITION_COLUMN_PREFIX = "_part_"
+REWRITE_PROPERTY = "meshlake.schema_rewrite"
 
 # Delta generation expressions (Spark SQL, evaluated by delta-rs with DataFusion); all yield a date.
 _EXPRESSIONS = {
@@ -37,6 +47,7 @@ _METADATA_ONLY = frozenset(
         "CREATE TABLE",
         "SET TBLPROPERTIES",
         "ADD COLUMN",
+        "CHANGE COLUMN",
         "ADD CONSTRAINT",
         "DROP CONSTRAINT",
         "ADD FEATURE",
@@ -57,6 +68,28 @@ def partition_column(part: PartitionField) -> str:
 
 def _is_hidden(field: pa.Field) -> bool:
     return field.name.startswith(PARTITION_COLUMN_PREFIX) and GENERATION_KEY in (field.metadata or {})
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"delete keys must be strings or integers, not {value!r}")
+
+
+def _key_predicate(keys: pa.Table) -> str:
+    """A SQL predicate matching the rows of `keys`: one conjunction per distinct prefix, IN on the last column."""
+    *prefix, last = keys.column_names
+    groups: dict[tuple[object, ...], set[object]] = {}
+    for row in keys.to_pylist():
+        groups.setdefault(tuple(row[c] for c in prefix), set()).add(row[last])
+    terms = []
+    for values, lasts in sorted(groups.items(), key=repr):
+        parts = [f'"{c}" = {_sql_literal(v)}' for c, v in zip(prefix, values, strict=True)]
+        parts.append(f'"{last}" IN ({", ".join(_sql_literal(v) for v in sorted(lasts, key=repr))})')
+        terms.append("(" + " AND ".join(parts) + ")")
+    return " OR ".join(terms)
 
 
 def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
@@ -146,8 +179,69 @@ class DeltaTableStore:
         """
         return self._write(table, data, properties, "overwrite")
 
+    def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
+        """Evolve the table's schema; metadata-only where delta-rs allows it.
+
+        New columns and nested fields: `ALTER TABLE ADD COLUMNS` (delta-rs merges struct fields);
+        a top-level NOT NULL dropped: `DROP NOT NULL`. Delta has no in-place type widening in
+        delta-rs, so a widening (or a nested NOT NULL dropped) rewrites the table in one commit with
+        the new schema, marked `meshlake.schema_rewrite` and left out of `history()`: it changes no
+        rows. The generated partition columns are kept.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            SchemaEvolutionError: the change is not compatible; nothing changes.
+        """
+        delta = self._open(table)
+        plan = plan_evolution(table, self._schema(delta), schema)
+        if not plan.changes:
+            return ()
+        top_level_relaxed = {c.column for c in plan.changes if c.kind == "nullable" and c.column in plan.schema.names}
+        if all(c.kind == "add" or c.column in top_level_relaxed for c in plan.changes):
+            for column in sorted(top_level_relaxed):
+                delta.alter.drop_column_not_null(column)
+            added = {c.column.split(".")[0].split("[")[0] for c in plan.changes if c.kind == "add"}
+            if added:
+                fields = pa.schema([plan.schema.field(n) for n in plan.schema.names if n in added])
+                delta.alter.add_columns(list(DeltaSchema.from_arrow(fields).fields))
+            return plan.changes
+        hidden = [f for f in pa.schema(delta.schema().to_arrow()) if _is_hidden(f)]
+        target = pa.schema([*plan.schema, *hidden])
+        data = align_to_schema(delta.to_pyarrow_table(), target)
+        summary = "; ".join(str(c) for c in plan.changes)
+        write_deltalake(
+            delta,
+            data,
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=delta.metadata().partition_columns or None,
+            commit_properties=CommitProperties(custom_metadata={REWRITE_PROPERTY: summary}),
+        )
+        return plan.changes
+
+    def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
+        """Delete the matching rows with delta-rs (a `DELETE` commit rewriting the files that hold them).
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a key column does not fit, or the properties do not.
+        """
+        delta = self._open(table)
+        props = check_properties(table, properties)
+        check_key_columns(table, self._schema(delta), keys)
+        if keys.num_rows == 0:
+            return None
+        current = delta.to_pyarrow_table(columns=keys.column_names)
+        if not pc.any(matching_rows(table, current, keys)).as_py():
+            return None
+        predicate = _key_predicate(keys.cast(pa.schema([current.schema.field(n) for n in keys.column_names])))
+        delta.delete(predicate, commit_properties=CommitProperties(custom_metadata=props))
+        return self._commit_of(table, delta)
+
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current version or version `as_of`.
+
+        A version written under an earlier schema is read in the current one.
 
         Raises:
             TableNotFoundError: the table does not exist.
@@ -158,12 +252,16 @@ class DeltaTableStore:
         names = list(columns) if columns is not None else schema.names
         if unknown := [c for c in names if c not in schema.names]:
             raise ValueError(f"{table} has no column(s) {', '.join(unknown)}")
-        if as_of is not None:
-            if as_of not in {c.version for c in self._history(delta)}:
-                raise ValueError(f"{table} has no version {as_of}")
-            delta.load_as_version(as_of)
-        data = delta.to_pyarrow_table(columns=names)
-        return data.select(names).cast(pa.schema([schema.field(n) for n in names]))
+        wanted = pa.schema([schema.field(n) for n in names])
+        if as_of is None:
+            data = delta.to_pyarrow_table(columns=names)
+            return data.select(names).cast(wanted)
+        if as_of not in {c.version for c in self._history(delta)}:
+            raise ValueError(f"{table} has no version {as_of}")
+        delta.load_as_version(as_of)
+        present = [n for n in names if n in self._schema(delta).names]
+        data = delta.to_pyarrow_table(columns=present)
+        return align_to_schema(data.select(present), wanted)
 
     def history(self, table: TableId) -> list[Commit]:
         """Every data commit still in the Delta log, oldest first."""
@@ -188,7 +286,7 @@ class DeltaTableStore:
     @staticmethod
     def _history(delta: DeltaTable) -> list[Commit]:
         entries = sorted(delta.history(), key=lambda e: int(e["version"]))
-        data_commits = [e for e in entries if e.get("operation") not in _METADATA_ONLY]
+        data_commits = [e for e in entries if e.get("operation") not in _METADATA_ONLY and REWRITE_PROPERTY not in e]
         return [_commit(e, i) for i, e in enumerate(data_commits, start=1)]
 
     def _write(
@@ -202,6 +300,10 @@ class DeltaTableStore:
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, self._schema(delta))
         write_deltalake(delta, rows, mode=mode, commit_properties=CommitProperties(custom_metadata=props))
+        return self._commit_of(table, delta)
+
+    def _commit_of(self, table: TableId, delta: DeltaTable) -> Commit:
+        """The commit `delta` (just written through) is at."""
         version = delta.version()
         commit = next((c for c in self._history(delta) if c.version == version), None)
         assert commit is not None, f"{table}: version {version} just written is missing from the log"

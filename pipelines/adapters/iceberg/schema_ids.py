@@ -8,6 +8,10 @@ Id scheme (deterministic, so the same Arrow schema always yields the same Iceber
   depth-first in column order, ignoring any id it carries (nested proto numbers repeat).
 
 Ids already taken by top-level columns are skipped by both counters.
+
+An evolved schema (`evolved_iceberg_schema`) keeps every existing field's id; a new top-level column
+takes its `PARQUET:field_id` (else the next free id), a new nested field the next id above the
+table's last column id.
 """
 
 from __future__ import annotations
@@ -108,6 +112,79 @@ def iceberg_schema(schema: pa.Schema) -> Schema:
         return pyarrow_to_schema(numbered_arrow_schema(schema))
     except TypeError as exc:
         raise ValueError(str(exc)) from exc
+
+
+def _children(path: str, type_: pa.DataType) -> list[tuple[str, pa.Field]]:
+    """The child fields of a nested type with their paths (`a.b`, `a[]`, `a.key`, `a.value`)."""
+    if pa.types.is_struct(type_):
+        return [(f"{path}.{f.name}", f) for f in type_.fields]
+    if pa.types.is_map(type_):
+        return [(f"{path}.key", type_.key_field), (f"{path}.value", type_.item_field)]
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return [(f"{path}[]", type_.value_field)]
+    return []
+
+
+def _ids_by_path(schema: pa.Schema) -> dict[str, int]:
+    found: dict[str, int] = {}
+    pending = [(f.name, f) for f in schema]
+    while pending:
+        path, field = pending.pop()
+        raw = (field.metadata or {}).get(FIELD_ID_KEY)
+        if raw is not None:
+            found[path] = int(raw)
+        pending.extend(_children(path, field.type))
+    return found
+
+
+def _renumber(
+    path: str, field: pa.Field, existing: dict[str, int], fresh: Iterator[int], declared: int | None
+) -> pa.Field:
+    field_id = existing.get(path) or declared or next(fresh)
+    children = [_renumber(p, f, existing, fresh, None) for p, f in _children(path, field.type)]
+    type_ = field.type
+    if pa.types.is_struct(type_):
+        type_ = pa.struct(children)
+    elif pa.types.is_map(type_):
+        type_ = pa.map_(children[0], children[1])
+    elif pa.types.is_large_list(type_):
+        type_ = pa.large_list(children[0])
+    elif pa.types.is_list(type_):
+        type_ = pa.list_(children[0])
+    return _with_id(field, field_id).with_type(type_)
+
+
+def evolved_iceberg_schema(current: Schema, evolved: pa.Schema, last_column_id: int, schema_id: int) -> Schema:
+    """The Iceberg schema of `evolved` (a planned evolution of `current`), ids following the module's scheme.
+
+    Args:
+        current: the table's current schema.
+        evolved: the Arrow schema to evolve to; existing fields are matched by name path.
+        last_column_id: the table's last assigned column id.
+        schema_id: the id of the new schema.
+
+    Raises:
+        ValueError: a new column's declared id is already used by another field.
+    """
+    existing = _ids_by_path(arrow_schema(current))
+    taken = set(existing.values())
+    declared: dict[str, int] = {}
+    for field in evolved:
+        number = declared_field_ids(pa.schema([field])).get(field.name)
+        if field.name in existing or number is None:
+            continue
+        if number in taken:
+            owner = next((path for path, i in existing.items() if i == number), "another new column")
+            raise ValueError(f"column {field.name}: COLUMN_SAME_ID: field id {number} is already used by {owner}")
+        taken.add(number)
+        declared[field.name] = number
+    fresh = _ids(last_column_id + 1, taken)
+    fields = [_renumber(f.name, f, existing, fresh, declared.get(f.name)) for f in evolved]
+    try:
+        converted = pyarrow_to_schema(pa.schema(fields))
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
+    return Schema(*converted.fields, schema_id=schema_id, identifier_field_ids=current.identifier_field_ids)
 
 
 def _small(type_: pa.DataType) -> pa.DataType:

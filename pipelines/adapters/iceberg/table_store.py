@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.schema import Schema
@@ -20,11 +22,25 @@ from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadataV2
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
+from pyiceberg.table.update import (
+    AddSchemaUpdate,
+    AssertCurrentSchemaId,
+    AssertLastAssignedFieldId,
+    SetCurrentSchemaUpdate,
+)
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 
-from pipelines.adapters.iceberg.schema_ids import arrow_schema, iceberg_schema
+from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.ports.table_evolution import (
+    SchemaChange,
+    SchemaEvolutionError,
+    align_to_schema,
+    check_key_columns,
+    matching_rows,
+    plan_evolution,
+)
 from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
     PartitionField,
@@ -185,8 +201,91 @@ class IcebergTableStore:
                     replace.append_data_file(data_file)
         return self._last_commit(ice)
 
+    def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
+        """Add a new current schema whose ids follow `schema_ids` (no snapshot is made).
+
+        pyiceberg's UpdateSchema would number new columns itself; the schema is built here and
+        committed with `AddSchemaUpdate`/`SetCurrentSchemaUpdate`, guarded by the current schema id
+        and last column id (a concurrent evolution fails the commit; it is planned again once).
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            SchemaEvolutionError: the change is not compatible; nothing changes.
+        """
+        for attempt in (1, 2):
+            ice = self._load(table)
+            current = ice.schema()
+            plan = plan_evolution(table, arrow_schema(current), schema)
+            if not plan.changes:
+                return ()
+            schema_id = max(s.schema_id for s in ice.metadata.schemas) + 1
+            last_id = ice.metadata.last_column_id
+            try:
+                evolved = evolved_iceberg_schema(current, plan.schema, last_id, schema_id)
+            except ValueError as exc:
+                raise SchemaEvolutionError(table, [str(exc)]) from exc
+            try:
+                self._catalog.commit_table(
+                    ice,
+                    (
+                        AssertCurrentSchemaId.model_validate({"current-schema-id": current.schema_id}),
+                        AssertLastAssignedFieldId.model_validate({"last-assigned-field-id": last_id}),
+                    ),
+                    (
+                        AddSchemaUpdate.model_validate({"schema": evolved}),
+                        SetCurrentSchemaUpdate.model_validate({"schema-id": schema_id}),
+                    ),
+                )
+            except CommitFailedException:
+                if attempt == 2:
+                    raise
+                continue
+            return plan.changes
+        return ()  # pragma: no cover - the loop returns or raises
+
+    def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
+        """Rewrite the data files holding matching rows, in one overwrite snapshot.
+
+        Unlike pyiceberg's `delete`, which may make a delete and an overwrite snapshot, this is one
+        snapshot, so one commit carries the properties.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a key column does not fit, or the properties do not.
+        """
+        ice = self._load(table)
+        props = check_properties(table, properties)
+        check_key_columns(table, arrow_schema(ice.schema()), keys)
+        if keys.num_rows == 0 or ice.current_snapshot() is None:
+            return None
+        first = keys.column_names[0]
+        candidates = In(first, set(keys.column(first).to_pylist()))  # type: ignore[call-arg,arg-type]
+        tasks = list(ice.scan(row_filter=candidates).plan_files())
+        reader = ArrowScan(ice.metadata, ice.io, ice.schema(), AlwaysTrue())
+        touched, kept = [], []
+        for task in tasks:
+            data = reader.to_table([task])
+            hit = matching_rows(table, data, keys)
+            if pc.any(hit).as_py():
+                touched.append(task.file)
+                kept.append(data.filter(pc.invert(hit)))
+        if not touched:
+            return None
+        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as replace:
+            for data_file in touched:
+                replace.delete_data_file(data_file)
+            remaining = pa.concat_tables(kept)
+            if remaining.num_rows:
+                for data_file in _dataframe_to_data_files(
+                    table_metadata=tx.table_metadata, write_uuid=replace.commit_uuid, df=remaining, io=ice.io
+                ):
+                    replace.append_data_file(data_file)
+        return self._last_commit(ice)
+
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current snapshot or snapshot `as_of`.
+
+        A snapshot written under an earlier schema is read in the current one.
 
         Raises:
             TableNotFoundError: the table does not exist.
@@ -197,11 +296,17 @@ class IcebergTableStore:
         names = list(columns) if columns is not None else schema.names
         if unknown := [c for c in names if c not in schema.names]:
             raise ValueError(f"{table} has no column(s) {', '.join(unknown)}")
-        if as_of is not None and ice.snapshot_by_id(as_of) is None:
-            raise ValueError(f"{table} has no version {as_of}")
-        scanned = ice.scan(selected_fields=tuple(names) or ("*",), snapshot_id=as_of).to_arrow()
         wanted = pa.schema([schema.field(n) for n in names])
-        return scanned.select(names).cast(wanted)
+        if as_of is None:
+            scanned = ice.scan(selected_fields=tuple(names) or ("*",)).to_arrow()
+            return scanned.select(names).cast(wanted)
+        snapshot = ice.snapshot_by_id(as_of)
+        if snapshot is None:
+            raise ValueError(f"{table} has no version {as_of}")
+        then = next((s for s in ice.metadata.schemas if s.schema_id == snapshot.schema_id), ice.schema())
+        present = [n for n in names if n in {f.name for f in then.fields}]
+        scanned = ice.scan(selected_fields=tuple(present) or ("*",), snapshot_id=as_of).to_arrow()
+        return align_to_schema(scanned.select(present), wanted)
 
     def history(self, table: TableId) -> list[Commit]:
         """One commit per snapshot still in the snapshot log, oldest first."""

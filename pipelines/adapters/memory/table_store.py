@@ -8,9 +8,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.ports.table_evolution import (
+    SchemaChange,
+    align_to_schema,
+    check_key_columns,
+    matching_rows,
+    plan_evolution,
+)
 from pipelines.ports.table_store import (
     PartitionField,
     TableNotFoundError,
@@ -84,8 +92,39 @@ class MemoryTableStore:
         """
         return self._commit(table, data, properties, replace=True)
 
+    def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
+        """Evolve the table's schema; the snapshots kept for time travel are read in the new one.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            SchemaEvolutionError: the change is not compatible; nothing changes.
+        """
+        state = self._get(table)
+        with self._lock:
+            plan = plan_evolution(table, state.schema, schema)
+            if plan.changes:
+                state.schema = plan.schema
+                state.snapshots = [align_to_schema(s, plan.schema) for s in state.snapshots]
+        return plan.changes
+
+    def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
+        """Delete the rows matching `keys` in one commit; None when none matches.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a key column does not fit, or the properties do not.
+        """
+        state = self._get(table)
+        props = check_properties(table, properties)
+        check_key_columns(table, state.schema, keys)
+        current = state.current()
+        hit = matching_rows(table, current, keys)
+        if not pc.any(hit).as_py():
+            return None
+        return self._commit(table, current.filter(pc.invert(hit)), props, replace=True)
+
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
-        """Read the table (or only `columns`), at the current or the given version.
+        """Read the table (or only `columns`), at the current or the given version, in the current schema.
 
         Raises:
             TableNotFoundError: the table does not exist.
