@@ -1,4 +1,4 @@
-"""The Dagster code location: every domain's definitions merged, with the meshlake resource."""
+"""The Dagster code location: every domain's definitions merged, the automation sensor, the meshlake resource."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pipelines.bootstrap import contract_from_schemas
 from pipelines.core.event_contract import EventContract
 from pipelines.dagster.factory import domain_definitions
 from pipelines.dagster.resources import meshlake_resource_from_env
+from pipelines.dagster.sensors import automation_sensor
 from pipelines.project import load_domains
 from pipelines.settings import schemas_dir_from_env
 
@@ -24,7 +25,7 @@ def build_definitions() -> dg.Definitions:
 
     return dg.Definitions.merge(
         *(domain_definitions(d, contract_of) for d in domains),
-        dg.Definitions(resources={"meshlake": meshlake_resource_from_env()}),
+        dg.Definitions(sensors=[automation_sensor()], resources={"meshlake": meshlake_resource_from_env()}),
     )
 
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from functools import partial
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from pipelines.project import PROJECT_DIR
 
 console = Console()
 
@@ -61,34 +55,12 @@ def materialize(
     materialize_all(select, console)
 
 
-def _dagster_home(home: Path) -> Path:
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_DIR / "dagster.yaml", dagster_home / "dagster.yaml")
-    return dagster_home
-
-
 def dev(
     port: int = typer.Option(3000, help="Port of the Dagster UI (127.0.0.1)."),
     catalog_port: int = typer.Option(8765, help="Port of the catalog service (127.0.0.1)."),
 ) -> None:
-    """Start `dagster dev` on 127.0.0.1 with schedules and sensors running."""
+    """Start `dagster dev` (UI, schedules, sensors, automation) and the catalog service; Ctrl-C stops both."""
+    from pipelines.cli.dev import run_dev
     from pipelines.settings import Settings
 
-    settings = Settings.from_env()
-    env = dict(os.environ, DAGSTER_HOME=str(_dagster_home(settings.home)))
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-m",
-        "pipelines.definitions",
-    ]
-    console.print(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={env['DAGSTER_HOME']})")
-    os.chdir(PROJECT_DIR)
-    os.execve(sys.executable, cmd, env)
+    raise typer.Exit(run_dev(Settings.from_env().home, port, catalog_port, console))

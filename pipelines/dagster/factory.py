@@ -1,4 +1,4 @@
-"""Builds a domain's Dagster definitions from its spec: bronze, silver and gold assets, checks, schedule."""
+"""Builds a domain's Dagster definitions from its spec: assets, checks, jobs, schedule and sensors."""
 
 # No `from __future__ import annotations`: Dagster reads the context annotation at definition time.
 
@@ -12,8 +12,9 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.resources import MeshlakeResource
+from pipelines.dagster.sensors import bronze_sensors
 from pipelines.services.build import BuildResult, build_product, build_silver
-from pipelines.services.ingest import ingest_event
+from pipelines.services.ingest import IngestResult, ingest_event
 
 ContractOf = Callable[[str, str], EventContract]
 
@@ -41,9 +42,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
     )
     def bronze(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        result = ingest_event(
-            domain, event, runtime.contract(domain.name, event), runtime.landing, runtime, context.run.run_id
-        )
+        result = _ingest_every_source(domain, event, meshlake, context.run.run_id)
         store = runtime.store_for(domain.name, Layer.BRONZE)
         table = domain.bronze_table(event)
         history = store.history(table)
@@ -62,6 +61,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
                 "quarantined": result.quarantined,
                 "quarantine_reasons": result.reasons,
                 "sources": [f"{p.source}[{p.start}:{p.end}]" for p in result.positions][:100],
+                "commits": len(result.commits),
                 "schema_version": contract.schema_version,
             },
             check_results=[
@@ -74,6 +74,25 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
         )
 
     return bronze
+
+
+def _ingest_every_source(domain: Domain, event: str, meshlake: MeshlakeResource, run_id: str) -> IngestResult:
+    """Landing files, then the NATS stream when `nats_url` is set; one result adding up both."""
+    runtime = meshlake.runtime()
+    contract = runtime.contract(domain.name, event)
+    total = ingest_event(domain, event, contract, runtime.landing, runtime, run_id)
+    if meshlake.nats_url:
+        from pipelines.adapters.nats.event_source import NatsEventSource
+
+        with NatsEventSource(meshlake.nats_url) as stream:
+            more = ingest_event(domain, event, contract, stream, runtime, run_id)
+        total.rows_written += more.rows_written
+        total.quarantined += more.quarantined
+        total.commits += more.commits
+        total.positions += more.positions
+        for reason, count in more.reasons.items():
+            total.reasons[reason] = total.reasons.get(reason, 0) + count
+    return total
 
 
 def _build_metadata(result: BuildResult, fmt: str) -> dict[str, Any]:
@@ -131,23 +150,43 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         runtime = meshlake.runtime()
         result = build_product(domain, product, runtime, context.run.run_id)
         actual = runtime.format_for(domain.name, Layer.GOLD, product).value
-        return dg.MaterializeResult(metadata={**_build_metadata(result, actual), "product": f"{domain.name}.{product}"})
+        name = f"{domain.name}.{product}"
+        metadata = {**_build_metadata(result, actual), "product": name}
+        if runtime.settings.catalog_url:
+            page = f"{runtime.settings.catalog_url.rstrip('/')}/products/{name}"
+            metadata["catalog_page"] = dg.MetadataValue.url(page)
+        return dg.MaterializeResult(metadata=metadata)
 
     return gold
 
 
 def domain_definitions(domain: Domain, contract_of: ContractOf) -> dg.Definitions:
-    """Every asset, check, job and schedule of one domain."""
-    assets: list[dg.AssetsDefinition] = [
-        _bronze_asset(domain, event, contract_of(domain.name, event)) for event in domain.spec.events
-    ]
+    """Every asset, check, job, schedule and sensor of one domain.
+
+    Bronze runs on the domain's schedule and from its sensors (landing files, stream backlog);
+    silver and gold follow by declarative automation (`AutomationCondition.eager()`).
+    """
+    bronze = [_bronze_asset(domain, event, contract_of(domain.name, event)) for event in domain.spec.events]
+    assets = [*bronze]
     assets += [_silver_asset(domain, entity) for entity in domain.spec.entities]
     assets += [_gold_asset(domain, product) for product in domain.spec.products]
-    job = dg.define_asset_job(f"{domain.name}_all", selection=dg.AssetSelection.groups(domain.name))
+    everything = dg.define_asset_job(
+        f"{domain.name}_all",
+        selection=dg.AssetSelection.groups(domain.name),
+        description=f"Every asset of the {domain.name} domain, bronze to gold.",
+    )
+    ingest = dg.define_asset_job(
+        f"{domain.name}_bronze",
+        selection=dg.AssetSelection.assets(*bronze),
+        description=f"Ingest every event of the {domain.name} domain into bronze.",
+    )
     schedule = dg.ScheduleDefinition(
         name=f"{domain.name}_hourly",
-        job=job,
+        job=ingest,
         cron_schedule=domain.spec.schedule,
         default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Ingest {domain.name} into bronze on the domain's schedule; silver and gold follow.",
     )
-    return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule])
+    return dg.Definitions(
+        assets=assets, jobs=[everything, ingest], schedules=[schedule], sensors=bronze_sensors(domain)
+    )

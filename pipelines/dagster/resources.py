@@ -19,10 +19,12 @@ class MeshlakeResource(dg.ConfigurableResource):
     iceberg_catalog_uri: str | None = None
     catalog_url: str | None = None
     catalog_token: str | None = None
+    nats_url: str | None = None
 
     _runtime: Runtime | None = PrivateAttr(default=None)
 
     def runtime(self) -> Runtime:
+        """The runtime on this configuration, built once per resource instance."""
         if self._runtime is None:
             env = {"MESHLAKE_HOME": self.home}
             optional = {
@@ -41,6 +43,7 @@ _OPTIONAL = {
     "iceberg_catalog_uri": "MESHLAKE_ICEBERG_CATALOG_URI",
     "catalog_url": "MESHLAKE_CATALOG_URL",
     "catalog_token": "MESHLAKE_CATALOG_TOKEN",
+    "nats_url": "MESHLAKE_NATS_URL",
 }
 
 

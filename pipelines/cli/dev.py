@@ -1,0 +1,239 @@
+"""`meshlake dev`: the Dagster dev UI and the catalog service as child processes, stopped together.
+
+Each child runs in its own session (process group) with the default signal dispositions restored
+before exec: a shell that starts `meshlake dev &` makes it ignore SIGINT, and an ignored signal stays
+ignored across exec, so without the reset `dagster dev` would never stop. Ctrl-C, SIGTERM or SIGHUP
+to `meshlake dev` sends SIGINT to every child's group (what a terminal's Ctrl-C does, which Dagster
+handles gracefully), then SIGTERM, then SIGKILL to whatever is left. On Linux `meshlake dev` is a
+child subreaper, so a grandchild whose parent died is re-parented to it and still found and stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from pipelines.project import PROJECT_DIR
+
+POSTGRES_URL_VAR = "MESHLAKE_DAGSTER_POSTGRES_URL"
+"""When set, Dagster's storage is PostgreSQL (`dagster.postgres.yaml`) at this `postgresql+psycopg2://` URL."""
+
+_CATALOG_MAIN = "from catalog.cli import app; app(prog_name='meshlake catalog')"
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True)
+class Child:
+    """A process `meshlake dev` runs: a name for messages and its command line."""
+
+    name: str
+    cmd: list[str]
+
+
+def dagster_yaml(env: Mapping[str, str]) -> Path:
+    """The instance settings to use: the PostgreSQL profile when `MESHLAKE_DAGSTER_POSTGRES_URL` is set."""
+    name = "dagster.postgres.yaml" if env.get(POSTGRES_URL_VAR) else "dagster.yaml"
+    return PROJECT_DIR / name
+
+
+def prepare_dagster_home(home: Path, env: Mapping[str, str]) -> Path:
+    """Create `<home>/dagster` (DAGSTER_HOME) holding the chosen profile as its dagster.yaml."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dagster_yaml(env), dagster_home / "dagster.yaml")
+    return dagster_home
+
+
+def dev_children(port: int, catalog_port: int, python: str = sys.executable) -> list[Child]:
+    """`dagster dev` (webserver, daemon, code server) and the catalog service, both on 127.0.0.1."""
+    host = "127.0.0.1"
+    return [
+        Child("dagster", [python, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-m", "pipelines.definitions"]),
+        Child("catalog", [python, "-c", _CATALOG_MAIN, "serve", "--host", host, "--port", str(catalog_port)]),
+    ]
+
+
+def _reset_signals() -> None:
+    """Run in the child before exec: default dispositions and an empty signal mask."""
+    for sig in (*_STOP_SIGNALS, signal.SIGQUIT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _become_subreaper() -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, state) of every process, from /proc (empty where there is no /proc)."""
+    table = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        table[int(entry.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below `pid` (Linux; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for child, (parent, state) in _proc_table().items():
+        if state != "Z":
+            children.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+class Supervisor:
+    """Starts children in their own process groups and stops all of them, and their descendants.
+
+    Args:
+        env: the children's environment.
+        cwd: their working directory.
+        console: where to print what happens.
+        stop_timeout_s: how long each stop stage (SIGINT, then SIGTERM) may take before the next one.
+    """
+
+    def __init__(self, env: Mapping[str, str], cwd: Path, console: Console, stop_timeout_s: float = 20.0) -> None:
+        self.env = dict(env)
+        self.cwd = cwd
+        self.console = console
+        self.stop_timeout_s = stop_timeout_s
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._stop = threading.Event()
+        self._reason = ""
+
+    def start(self, child: Child) -> None:
+        """Start one child in a new session with default signal dispositions."""
+        self.processes[child.name] = subprocess.Popen(
+            child.cmd,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_reset_signals,
+        )
+
+    def request_stop(self, signum: int, frame: FrameType | None = None) -> None:
+        """Signal handler: ask the main loop to stop everything."""
+        self._reason = signal.Signals(signum).name
+        self._stop.set()
+
+    def run(self, children: list[Child]) -> int:
+        """Start the children, wait for a stop signal or for one of them to exit, then stop them all.
+
+        Returns:
+            0 when stopped by a signal, 1 when a child exited on its own.
+        """
+        _become_subreaper()
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, self.request_stop)
+        exit_code = 0
+        try:
+            for child in children:
+                self.start(child)
+            while not self._stop.wait(0.5):
+                self._reap_adopted()
+                exited = [name for name, p in self.processes.items() if p.poll() is not None]
+                if exited:
+                    self.console.print(f"{exited[0]} exited with code {self.processes[exited[0]].returncode}")
+                    exit_code = 1
+                    break
+            if self._reason:
+                self.console.print(f"{self._reason}: stopping {', '.join(self.processes)}")
+        finally:
+            self.stop()
+        return exit_code
+
+    def stop(self) -> None:
+        """Stop every child's process group and every descendant, gently first. Idempotent."""
+        leftover = descendants(os.getpid())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._signal_groups(sig)
+            if self._wait_all(self.stop_timeout_s, leftover):
+                return
+        self._signal_groups(signal.SIGKILL)
+        for pid in descendants(os.getpid()) | leftover:
+            _send(pid, signal.SIGKILL)
+        self._wait_all(5.0, leftover)
+
+    def _signal_groups(self, sig: signal.Signals) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, sig)
+
+    def _wait_all(self, timeout_s: float, pids: set[int]) -> bool:
+        """Wait until the children exited and no process of `pids` or below us is alive."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._reap_adopted()
+            done = all(p.poll() is not None for p in self.processes.values())
+            alive = {pid for pid in pids if _alive(pid)} | descendants(os.getpid())
+            if done and not alive:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _reap_adopted(self) -> None:
+        """Collect exited grandchildren re-parented to us (we are their subreaper)."""
+        ours = {p.pid for p in self.processes.values()}
+        for pid, (parent, state) in _proc_table().items():
+            if parent == os.getpid() and state == "Z" and pid not in ours:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2 :].split()[0] != "Z"
+
+
+def _send(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def run_dev(home: Path, port: int, catalog_port: int, console: Console, env: Mapping[str, str] | None = None) -> int:
+    """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
+
+    Args:
+        home: `MESHLAKE_HOME`; Dagster's instance lives in `<home>/dagster`.
+        port: the Dagster UI's port on 127.0.0.1.
+        catalog_port: the catalog service's port on 127.0.0.1.
+        console: where to print the addresses and what happens.
+        env: the environment to start from (default: this process's).
+    """
+    base = dict(os.environ if env is None else env)
+    dagster_home = prepare_dagster_home(home, base)
+    catalog_url = f"http://127.0.0.1:{catalog_port}"
+    child_env = base | {"MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    child_env.setdefault("MESHLAKE_CATALOG_URL", catalog_url)
+    console.print(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
+    console.print(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
+    return Supervisor(child_env, dagster_home, console).run(dev_children(port, catalog_port))
