@@ -181,6 +181,12 @@ class VersionIn(_Input):
     materialized_at: datetime | None = Field(default=None, description="Defaults to the time of registration")
     extra: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
 
+    @field_validator("materialized_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Store UTC (a naive time is taken as UTC) so versions order correctly on every database."""
+        return None if value is None else as_utc(value)
+
 
 class Version(BaseModel):
     """A registered version; `seq` numbers a product's versions in registration order from 1."""

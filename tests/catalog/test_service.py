@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, text
@@ -172,3 +172,12 @@ def test_product_updates_record_what_changed(seeded):
         svc.put_product(ORDERS, "orders.daily_revenue", revenue(upstream=["orders.daily_revenue"]))
     with pytest.raises(NotFound, match="domain 'billing'"):
         svc.put_product(ADMIN, "billing.invoices", revenue())
+
+
+def test_materialisation_times_are_compared_in_utc(seeded):
+    svc = seeded.service
+    plus_two = timezone(timedelta(hours=2))
+    svc.register_version(ORDERS, "orders.daily_revenue", v(1, at=datetime(2026, 1, 1, 11, 0, tzinfo=plus_two)))
+    svc.register_version(ORDERS, "orders.daily_revenue", v(2, at=datetime(2026, 1, 1, 9, 30)))  # naive = UTC
+    versions = svc.list_versions(ORDERS, "orders.daily_revenue")
+    assert [(x.version, x.materialized_at.hour) for x in versions] == [(2, 9), (1, 9)]
