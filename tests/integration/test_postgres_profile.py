@@ -1,0 +1,159 @@
+"""The production profile: Dagster's storage (dagster.postgres.yaml) and the Iceberg catalog on a real PostgreSQL.
+
+Uses the server named by `MESHLAKE_TEST_POSTGRES_URL` (CI's .ci/postgres starts one) and otherwise starts
+its own with initdb/pg_ctl under the test's tmp_path. Never skips: without the server binaries it fails
+and says what to install. Each test gets its own databases, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from pipelines.bootstrap import Runtime
+from pipelines.cli.dev import POSTGRES_URL_VAR, dagster_yaml
+from pipelines.core.names import Layer
+from pipelines.dagster.resources import MeshlakeResource
+from pipelines.definitions import build_definitions
+from pipelines.generation import generate_landing
+from pipelines.project import PROJECT_DIR
+from pipelines.settings import Settings
+
+GOLD = dg.AssetKey(["orders", "gold", "daily_revenue"])
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))[-1:]), None)
+    if not found:
+        pytest.fail(
+            f"PostgreSQL's {name} is missing: apt-get install postgresql (listed in .ci/apt-packages.txt), "
+            "or set MESHLAKE_TEST_POSTGRES_URL to a server where the test may create databases",
+            pytrace=False,
+        )
+    return str(found)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _traversable(path: Path) -> list[tuple[Path, int]]:
+    """Let other users traverse `path`'s ancestors (pytest's are 0700); returns what to restore."""
+    changed = []
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(parent, stat.S_IMODE(mode) | stat.S_IXOTH)
+            changed.append((parent, stat.S_IMODE(mode)))
+    return changed
+
+
+@pytest.fixture
+def pg_server(tmp_path: Path) -> Iterator[str]:
+    """A PostgreSQL URL (database `postgres`) where the test may create databases."""
+    if url := os.environ.get("MESHLAKE_TEST_POSTGRES_URL"):
+        yield url
+        return
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    data, restore, prefix = tmp_path / "pg", [], []
+    data.mkdir()
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        owner = pwd.getpwnam("postgres")
+        os.chown(data, owner.pw_uid, owner.pw_gid)
+        restore = _traversable(tmp_path)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    try:
+        subprocess.run([*prefix, initdb, "-D", str(data / "db"), "-U", "meshlake", "--auth=trust", "--no-sync"],
+                       check=True, capture_output=True)  # fmt: skip
+        port = _free_port()
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
+        subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o", options, "start"],
+                       check=True, capture_output=True)  # fmt: skip
+        try:
+            yield f"postgresql+psycopg2://meshlake@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-m", "fast", "-w", "stop"], capture_output=True)
+    finally:
+        for path, mode in reversed(restore):
+            os.chmod(path, mode)
+
+
+@pytest.fixture
+def databases(pg_server: str) -> Iterator[dict[str, str]]:
+    """Two fresh databases on the server, `dagster` and `iceberg`, as psycopg2 URLs."""
+    suffix = uuid.uuid4().hex[:10]
+    names = {"dagster": f"meshlake_dagster_{suffix}", "iceberg": f"meshlake_iceberg_{suffix}"}
+    server = make_url(pg_server).set(drivername="postgresql+psycopg2")
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield {k: server.set(database=v).render_as_string(hide_password=False) for k, v in names.items()}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_postgres_profile_is_dagster_yaml_with_postgres_storage():
+    default = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
+    production = yaml.safe_load((PROJECT_DIR / "dagster.postgres.yaml").read_text())
+    assert production.pop("storage") == {"postgres": {"postgres_url": {"env": POSTGRES_URL_VAR}}}
+    assert default.pop("storage") == {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"}}}
+    assert production == default
+    assert dagster_yaml({}).name == "dagster.yaml"
+    assert dagster_yaml({POSTGRES_URL_VAR: "postgresql+psycopg2://x/y"}).name == "dagster.postgres.yaml"
+
+
+def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    shutil.copyfile(PROJECT_DIR / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv(POSTGRES_URL_VAR, databases["dagster"])
+    home = tmp_path / "home"
+    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "iceberg"}))
+    generate_landing(runtime, "orders", 2_000, seed=21, files=2)
+
+    defs = build_definitions()
+    resource = MeshlakeResource(home=str(home), format="iceberg", iceberg_catalog_uri=databases["iceberg"])
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        result = defs.resolve_job_def("orders_all").execute_in_process(
+            instance=instance, resources={"meshlake": resource}
+        )
+        assert result.success
+        assert instance.get_latest_materialization_event(GOLD) is not None
+        assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("quarantine_rate", True)]
+
+    with create_engine(databases["dagster"]).connect() as conn:
+        status = conn.execute(text("SELECT status FROM runs WHERE run_id = :id"), {"id": result.run_id}).scalar()
+        materialized = conn.execute(
+            text("SELECT count(DISTINCT asset_key) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+        ).scalar()
+    assert status == "SUCCESS" and materialized == 3
+    with create_engine(databases["iceberg"]).connect() as conn:
+        tables = set(conn.execute(text("SELECT table_namespace, table_name FROM iceberg_tables")).all())
+    assert {("orders", "bronze_order_placed"), ("orders", "silver_orders"), ("orders", "daily_revenue")} <= tables
+    assert not (home / "iceberg" / "catalog.db").exists()
+    assert not list(dagster_home.rglob("*.db"))
+
+    store = resource.runtime().store_for("orders", Layer.GOLD, "daily_revenue")
+    gold = store.read(runtime.domain("orders").product_table("daily_revenue"))
+    assert 1_900 < sum(gold.column("orders").to_pylist()) <= 2_000
