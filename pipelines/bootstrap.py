@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
+from pipelines.adapters.chained_source import ChainedEventSource
 from pipelines.adapters.landing import LandingFileSource
 from pipelines.adapters.protobuf.compiler import CompiledSchemas, compile_schemas
 from pipelines.adapters.table_stores import open_table_store
@@ -13,9 +15,13 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer
 from pipelines.core.proto_schema import arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
+from pipelines.ports.event_source import EventSource
 from pipelines.ports.table_store import TableStore
 from pipelines.project import load_domains
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.adapters.nats import NatsEventSource
 
 
 def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventContract:
@@ -80,3 +86,17 @@ class Runtime:
     @cached_property
     def landing(self) -> LandingFileSource:
         return LandingFileSource(self.settings.landing_dir)
+
+    @cached_property
+    def nats(self) -> NatsEventSource | None:
+        """The JetStream source when `MESHLAKE_NATS_URL` is set."""
+        if not self.settings.nats_url:
+            return None
+        from pipelines.adapters.nats import NatsEventSource
+
+        return NatsEventSource(self.settings.nats_url)
+
+    @cached_property
+    def event_source(self) -> EventSource:
+        """Where bronze reads events: landing files, then NATS JetStream when configured."""
+        return ChainedEventSource([s for s in (self.landing, self.nats) if s is not None])

@@ -33,6 +33,8 @@ class Settings:
         catalog_url: `MESHLAKE_CATALOG_URL`, the catalog service; unset means the embedded catalog.
         catalog_token: `MESHLAKE_CATALOG_TOKEN`, the bearer token for the catalog service.
         schemas_dir: `MESHLAKE_SCHEMAS`, the folder of .proto files (default: the project's schemas/).
+        nats_url: `MESHLAKE_NATS_URL`, the NATS JetStream server bronze also reads from; unset means
+            landing files only.
     """
 
     home: Path
@@ -41,6 +43,7 @@ class Settings:
     catalog_url: str | None = None
     catalog_token: str | None = None
     schemas_dir: Path = PROJECT_DIR / "schemas"
+    nats_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -69,6 +72,7 @@ class Settings:
             catalog_url=env.get("MESHLAKE_CATALOG_URL") or None,
             catalog_token=env.get("MESHLAKE_CATALOG_TOKEN") or None,
             schemas_dir=schemas_dir_from_env(env),
+            nats_url=env.get("MESHLAKE_NATS_URL") or None,
         )
 
     @property

@@ -7,10 +7,11 @@ import sys
 import typer
 from rich.console import Console
 
-from pipelines.cli import demo_cmd, query_cmd, run_cmds, schemas_cmd
+from pipelines.cli import demo_cmd, publish_cmd, query_cmd, run_cmds, schemas_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command("generate")(run_cmds.generate)
+app.command("publish")(publish_cmd.publish)
 app.command("materialize")(run_cmds.materialize)
 app.command("demo")(demo_cmd.demo)
 app.command("query")(query_cmd.query)
@@ -22,6 +23,7 @@ _console = Console(stderr=True)
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: shown as one line, exit code 1."""
+    from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.protobuf.compiler import SchemaError
     from pipelines.cli.materialize import MaterializeError
     from pipelines.core.framing import FramingError
@@ -40,6 +42,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FramingError,
         InputNotAllowedError,
         MaterializeError,
+        NatsUnavailableError,
+        PublishError,
     )
 
 

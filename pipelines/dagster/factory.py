@@ -80,7 +80,7 @@ def _ingest_every_source(domain: Domain, event: str, meshlake: MeshlakeResource,
     """Landing files, then the NATS stream when `nats_url` is set; one result adding up both."""
     runtime = meshlake.runtime()
     contract = runtime.contract(domain.name, event)
-    total = ingest_event(domain, event, contract, runtime.landing, runtime, run_id)
+    total = ingest_event(domain, event, contract, runtime.event_source, runtime, run_id)
     if meshlake.nats_url:
         from pipelines.adapters.nats.event_source import NatsEventSource
 

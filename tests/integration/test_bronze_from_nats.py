@@ -1,0 +1,39 @@
+"""Bronze reads landing files and NATS JetStream in one run, each event once, against a real nats-server."""
+
+from __future__ import annotations
+
+from pipelines.bootstrap import Runtime
+from pipelines.core.framing import unframe
+from pipelines.core.names import Layer
+from pipelines.generation import generate_events, generate_landing, publish_generated
+from pipelines.services.ingest import ingest_event
+from pipelines.settings import Settings
+
+
+def test_landing_and_stream_events_land_once(tmp_path, nats_url):
+    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
+    generate_landing(runtime, "orders", 400, seed=1, files=2)
+    landed = sum(len(unframe(p.read_bytes()).payloads) for p in runtime.landing.files("orders", "order_placed"))
+    published = generate_events(runtime, "orders", 600, seed=2)["order_placed"]
+    stored = publish_generated(runtime, nats_url, "orders", 600, seed=2)
+    assert stored["order_placed"] == len({event_id for event_id, _ in published})  # retries kept once
+    orders = runtime.domain("orders")
+    contract = runtime.contract("orders", "order_placed")
+
+    first = ingest_event(orders, "order_placed", contract, runtime.event_source, runtime, "run-1")
+    assert first.rows_written + first.quarantined == landed + stored["order_placed"]
+
+    publish_generated(runtime, nats_url, "orders", 600, seed=2)  # the same events again, within the window
+    second = ingest_event(orders, "order_placed", contract, runtime.event_source, runtime, "run-2")
+    assert second.rows_written == 0
+
+    table = runtime.store_for("orders", Layer.BRONZE).read(orders.bronze_table("order_placed"))
+    sources = table.column("_ingest").combine_chunks().field("source").to_pylist()
+    quarantined = runtime.store_for("orders", Layer.QUARANTINE).read(orders.quarantine_table())
+    q_sources = quarantined.column("source").to_pylist()
+    from_stream = sum(s.startswith("nats:EVENTS_ORDERS/order_placed") for s in sources + q_sources)
+    assert from_stream == stored["order_placed"]
+    assert sum(s.startswith("orders/order_placed/") for s in sources + q_sources) == landed
+    event_ids = table.column("event_id").to_pylist()
+    stream_ids = [e for e, s in zip(event_ids, sources, strict=True) if s.startswith("nats:")]
+    assert len(set(stream_ids)) == len(stream_ids)
