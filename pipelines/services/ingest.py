@@ -4,6 +4,9 @@ Every commit carries the source ranges it consumed (`meshlake.positions`), so th
 says what it holds. Before reading, the ingestor folds the bronze history into a ledger and reads
 only what follows; quarantine keeps its own ledger, so a crash between the two commits neither
 loses nor doubles a reject. Stream sources are acknowledged only after the bronze commit.
+
+Before reading, the event's schema is checked against the one the bronze table holds and the
+table evolved (`evolution.prepare_bronze`); a breaking change stops the run before any commit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import INGEST_COLUMN, INGEST_TYPE, EventContract, contract_violations
@@ -21,6 +25,7 @@ from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, 
 from pipelines.core.proto_decode import decode_payloads
 from pipelines.ports.event_source import EventSource, RawBatch
 from pipelines.ports.table_store import PartitionField
+from pipelines.services.evolution import prepare_bronze
 from pipelines.services.quarantine import QUARANTINE_SCHEMA, Rejected, quarantine_rows
 from pipelines.services.tables import Tables
 
@@ -38,6 +43,8 @@ class IngestResult:
     commits: list[int] = field(default_factory=list)
     positions: list[PositionRange] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    schema_version: int = 0
+    schema_changes: list[str] = field(default_factory=list)
 
     @property
     def received(self) -> int:
@@ -62,26 +69,37 @@ def ingest_event(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     max_rows_per_commit: int = 1_000_000,
     max_future: timedelta = timedelta(hours=1),
+    descriptors: FileDescriptorSet | None = None,
 ) -> IngestResult:
     """Ingest every pending event of `domain.event` into bronze.
+
+    Args:
+        domain: the domain.
+        event: the event type.
+        contract: the event's current contract.
+        source: where the events come from.
+        tables: the stores of the domain's tables.
+        run_id: recorded in every commit and row.
+        clock: the time of rows and of the contract's future-time check.
+        max_rows_per_commit: a commit is made once this many rows are pending.
+        max_future: how far in the future an event time may be.
+        descriptors: the compiled schemas with source info, so that a refused schema change names
+            file:line (without it, line 1).
 
     Raises:
         UnframedInputError: an input could not be framed and the domain's `on_unframed` is `fail`;
             nothing of this run is committed.
+        SchemaChangeRefusedError: the event's schema changed incompatibly with the bronze table's;
+            nothing is committed.
     """
     bronze_store = tables.store_for(domain.name, Layer.BRONZE)
     quarantine_store = tables.store_for(domain.name, Layer.QUARANTINE)
     bronze, quarantine = domain.bronze_table(event), domain.quarantine_table()
-    part = contract.partition_field()
-    bronze_store.ensure_table(
-        bronze,
-        contract.bronze_schema(),
-        [PartitionField(part[0], part[1])] if part else [],  # type: ignore[arg-type]
-    )
+    schema = prepare_bronze(bronze_store, bronze, contract, bronze_partitioning(contract), descriptors)
     quarantine_store.ensure_table(quarantine, QUARANTINE_SCHEMA)
     ledger = Ledger.from_commits(c.properties for c in bronze_store.history(bronze))
     quarantine_ledger = Ledger.from_commits(c.properties for c in quarantine_store.history(quarantine))
-    result = IngestResult()
+    result = IngestResult(schema_version=schema.version, schema_changes=[str(c) for c in schema.changes])
 
     def commit(pending: _Pending) -> None:
         now = clock()
@@ -103,13 +121,10 @@ def ingest_event(
         ranges = [b.range for b in pending.batches]
         committed = bronze_store.append(
             bronze,
-            data,
-            {
-                POSITIONS_PROPERTY: encode_positions(ranges),
-                "meshlake.run_id": run_id,
-                "meshlake.schema_version": contract.schema_version,
-            },
+            schema.conform(data),
+            {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id, **schema.commit_properties()},
         )
+        schema.committed()
         for batch in pending.batches:
             source.acknowledge(batch)
         result.rows_written += data.num_rows
@@ -125,7 +140,7 @@ def ingest_event(
                 f"{first.source}: byte {first.offset}: {first.reason.removeprefix('unframed: ')}: "
                 "not a varint length-delimited protobuf stream; nothing was committed"
             )
-        rows, rejects = _decode(batch, contract, run_id, clock(), max_future)
+        rows, rejects = decode_batch(batch, contract, run_id, clock(), max_future)
         for r in rejects:
             key = r.reason.split(":")[0]
             result.reasons[key] = result.reasons.get(key, 0) + 1
@@ -141,9 +156,16 @@ def ingest_event(
     return result
 
 
-def _decode(
+def bronze_partitioning(contract: EventContract) -> list[PartitionField]:
+    """The partitioning of a new bronze table: the contract's partition transform, if any."""
+    part = contract.partition_field()
+    return [PartitionField(part[0], part[1])] if part else []  # type: ignore[arg-type]
+
+
+def decode_batch(
     batch: RawBatch, contract: EventContract, run_id: str, now: datetime, max_future: timedelta
 ) -> tuple[pa.Table, list[Rejected]]:
+    """Decode a batch into bronze rows (with `_ingest`) and rejects (undecodable, unframed, breaking the contract)."""
     decoded = decode_payloads(contract.message_class, batch.payloads, contract.schema)
     rejects = [
         Rejected(batch.source, batch.offsets[i], batch.payloads[i], f"decode: {reason}")
@@ -159,7 +181,7 @@ def _decode(
             if reason is not None:
                 original = decoded.accepted[i]
                 rejects.append(Rejected(batch.source, batch.offsets[original], batch.payloads[original], reason))
-        table = table.take(keep)
+        table = table.take(pa.array(keep, pa.int64()))
         offsets = [offsets[i] for i in keep]
     n = table.num_rows
     ingest = pa.StructArray.from_arrays(

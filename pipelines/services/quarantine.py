@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -19,6 +22,9 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
+
+QUARANTINE_KEY = ("event", "source", "offset")
+"""The columns naming a quarantined input: each (event, source, offset) is quarantined at most once."""
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,26 @@ def quarantine_rows(event: str, rejected: list[Rejected], schema_version: str, r
         },
         schema=QUARANTINE_SCHEMA,
     )
+
+
+def reason_kind(reason: str) -> str:
+    """A reason with its free-standing numbers replaced by `N`, to count rejects of the same kind together."""
+    return re.sub(r"(?<![\w.])\d+(?![\w.])", "N", reason)
+
+
+def select_rows(rows: pa.Table, event: str | None = None, reason_prefix: str | None = None) -> pa.Table:
+    """The quarantine rows of one event type (all when None) whose reason starts with `reason_prefix`."""
+    if event is not None:
+        rows = rows.filter(pc.equal(rows.column("event"), event))
+    if reason_prefix:
+        rows = rows.filter(pc.starts_with(rows.column("reason"), reason_prefix))
+    return rows
+
+
+def count_by_reason(rows: pa.Table) -> list[tuple[str, str, int]]:
+    """`(event, reason kind, count)` of quarantine rows, most frequent first."""
+    counts = Counter(
+        (event, reason_kind(reason))
+        for event, reason in zip(rows.column("event").to_pylist(), rows.column("reason").to_pylist(), strict=True)
+    )
+    return sorted(((e, r, n) for (e, r), n in counts.items()), key=lambda item: (-item[2], item[0], item[1]))

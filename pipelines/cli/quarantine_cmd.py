@@ -1,0 +1,116 @@
+"""`meshlake quarantine`: what was rejected and why (`list`), and re-ingestion after a fix (`replay`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.core.names import Layer
+
+if TYPE_CHECKING:
+    from pipelines.bootstrap import Runtime
+
+app = typer.Typer(
+    help="List quarantined events and replay them after a schema or data fix.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+DomainOption = Annotated[str | None, typer.Option("--domain", help="Only this domain.")]
+ReasonOption = Annotated[str | None, typer.Option("--reason", metavar="PREFIX", help="Only reasons starting so.")]
+
+
+def _runtime() -> Runtime:
+    """The runtime of the environment (MESHLAKE_HOME, ...); tests replace it."""
+    from pipelines.bootstrap import Runtime
+
+    return Runtime.from_env()
+
+
+@app.callback()
+def quarantine() -> None:
+    """List quarantined events and replay them after a schema or data fix."""
+
+
+@app.command("list")
+def list_rows(
+    domain: DomainOption = None,
+    reason: ReasonOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most rows listed after the counts.")] = 20,
+) -> None:
+    """Count quarantined events by domain, event and reason; then list rows with source, offset and reason."""
+    from pipelines.services.quarantine import count_by_reason, select_rows
+
+    runtime = _runtime()
+    names = [runtime.domain(domain).name] if domain else sorted(runtime.domains)
+    counts = Table("domain", "event", "reason", "count", title="quarantined events")
+    rows = Table("domain", "event", "source", "offset", "reason", "quarantined at", "run")
+    total = listed = 0
+    for name in names:
+        store = runtime.store_for(name, Layer.QUARANTINE)
+        table = runtime.domain(name).quarantine_table()
+        if not store.exists(table):
+            continue
+        data = select_rows(store.read(table), reason_prefix=reason).sort_by(
+            [("event", "ascending"), ("source", "ascending"), ("offset", "ascending")]
+        )
+        for event, kind, n in count_by_reason(data):
+            counts.add_row(name, event, kind, str(n))
+        total += data.num_rows
+        for row in data.slice(0, max(0, limit - listed)).to_pylist():
+            at = row["quarantined_at"].isoformat(timespec="seconds")
+            rows.add_row(name, row["event"], row["source"], str(row["offset"]), row["reason"], at, row["run_id"])
+            listed += 1
+    if not total:
+        console.print("nothing in quarantine" + (f" with a reason starting {reason!r}" if reason else ""))
+        return
+    console.print(counts)
+    console.print(rows)
+    if listed < total:
+        console.print(f"{listed} of {total} rows listed (--limit)")
+
+
+@app.command()
+def replay(
+    domain: Annotated[str, typer.Option("--domain", help="The domain whose quarantine is replayed.")],
+    event: Annotated[str | None, typer.Option("--event", help="Only this event type.")] = None,
+    reason: ReasonOption = None,
+) -> None:
+    """Re-decode quarantined events with the current schema and contract; those that pass move to bronze.
+
+    Exactly once: a replay that stops midway is finished by the next one, nothing lands twice.
+    """
+    from pipelines.ports.table_evolution import SchemaEvolutionError
+    from pipelines.services.evolution import SchemaChangeRefusedError
+    from pipelines.services.replay import replay_quarantine
+
+    runtime = _runtime()
+    spec = runtime.domain(domain)
+    if event is not None and event not in spec.spec.events:
+        known = ", ".join(sorted(spec.spec.events))
+        raise typer.BadParameter(f"{domain} has no event {event!r} (known: {known})", param_hint="--event")
+    try:
+        result = replay_quarantine(
+            spec,
+            lambda name: runtime.contract(domain, name),
+            runtime,
+            f"replay-{uuid.uuid4()}",
+            event=event,
+            reason_prefix=reason,
+            descriptors=runtime.schemas.descriptor_set,
+        )
+    except (SchemaChangeRefusedError, SchemaEvolutionError) as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"replayed {result.replayed} event(s) into bronze, {result.removed} left quarantine, "
+        f"{result.still_rejected} stay"
+    )
+    for why, n in sorted(result.reasons.items(), key=lambda item: -item[1]):
+        console.print(f"  {n} still rejected: {why}")

@@ -1,0 +1,170 @@
+"""Quarantine replay: re-decode quarantined events with the current schema and contract, exactly once.
+
+Two commits per event type, each atomic:
+
+1. the bronze commit appends the rows that now pass and records their quarantine keys as consumed
+   positions of the sources `quarantine:<source>` (one range `[offset, offset + 1)` per row), with the
+   rows keeping their original `_ingest.source` and `_ingest.offset`;
+2. the quarantine commit deletes the rows whose keys bronze now records.
+
+A run that dies between the two leaves rows in quarantine that bronze already holds: the next run
+finds their keys in bronze's history, does not append them again and only finishes the delete.
+Rows that still fail stay in quarantine with their original reason; unframed stream tails cannot be
+replayed (they are not one event) and stay as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf.descriptor_pb2 import FileDescriptorSet
+
+from pipelines.core.commits import Commit
+from pipelines.core.domain import Domain
+from pipelines.core.event_contract import EventContract
+from pipelines.core.names import Layer
+from pipelines.core.positions import POSITIONS_PROPERTY, PositionRange, decode_positions, encode_positions
+from pipelines.ports.event_source import RawBatch
+from pipelines.services.evolution import prepare_bronze
+from pipelines.services.ingest import bronze_partitioning, decode_batch
+from pipelines.services.quarantine import QUARANTINE_KEY, select_rows
+from pipelines.services.tables import Tables
+
+REPLAY_SOURCE_PREFIX = "quarantine:"
+REPLAYED_PROPERTY = "meshlake.replayed"
+
+
+@dataclass
+class ReplayResult:
+    """What one replay did.
+
+    Attributes:
+        replayed: rows that passed now and were appended to bronze.
+        removed: rows deleted from quarantine (those replayed now, and those an interrupted earlier
+            run had appended already).
+        still_rejected: rows that stay in quarantine.
+        reasons: why the rows that stay fail now, counted by reason.
+        by_event: rows replayed now, by event type.
+    """
+
+    replayed: int = 0
+    removed: int = 0
+    still_rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    by_event: dict[str, int] = field(default_factory=dict)
+
+
+def replayed_keys(history: Sequence[Commit]) -> set[tuple[str, int]]:
+    """The `(source, offset)` quarantine keys a bronze table's commits record as replayed."""
+    keys: set[tuple[str, int]] = set()
+    for commit in history:
+        text = commit.properties.get(POSITIONS_PROPERTY)
+        if text and REPLAY_SOURCE_PREFIX in text:
+            for r in decode_positions(text):
+                if r.source.startswith(REPLAY_SOURCE_PREFIX):
+                    keys.update((r.source.removeprefix(REPLAY_SOURCE_PREFIX), o) for o in range(r.start, r.end))
+    return keys
+
+
+def replay_quarantine(
+    domain: Domain,
+    contract_of: Callable[[str], EventContract],
+    tables: Tables,
+    run_id: str,
+    *,
+    event: str | None = None,
+    reason_prefix: str | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    max_future: timedelta = timedelta(hours=1),
+    descriptors: FileDescriptorSet | None = None,
+) -> ReplayResult:
+    """Re-ingest the domain's quarantined events that pass now; they leave quarantine exactly once.
+
+    Args:
+        domain: the domain.
+        contract_of: the current contract of an event type of the domain.
+        tables: the stores of the domain's tables.
+        run_id: recorded in the commits and the replayed rows.
+        event: replay only this event type's rows.
+        reason_prefix: replay only rows whose reason starts with this (e.g. `contract:`).
+        clock: the time of the replayed rows and of the future-time check.
+        max_future: how far in the future an event time may be.
+        descriptors: the compiled schemas with source info, for file:line in a refused schema change.
+
+    Raises:
+        SchemaChangeRefusedError: the current schema of an event type breaks its bronze table's;
+            nothing of that event type is committed.
+    """
+    quarantine_store = tables.store_for(domain.name, Layer.QUARANTINE)
+    quarantine = domain.quarantine_table()
+    replay = _Replay(domain, tables, run_id, clock(), max_future, descriptors)
+    if not quarantine_store.exists(quarantine):
+        return replay.result
+    rows = select_rows(quarantine_store.read(quarantine), event, reason_prefix)
+    for name in sorted(set(rows.column("event").to_pylist())):
+        part = rows.filter(pc.equal(rows.column("event"), name))
+        if name not in domain.spec.events:
+            replay.stay(["unknown event type"] * part.num_rows)
+            continue
+        leaving = replay.event(name, contract_of(name), part)
+        if leaving:
+            keys = pa.table(
+                {"event": [name] * len(leaving), "source": [s for s, _ in leaving], "offset": [o for _, o in leaving]}
+            )
+            properties = {"meshlake.run_id": run_id, REPLAYED_PROPERTY: str(len(leaving))}
+            quarantine_store.delete_rows(quarantine, keys.select(list(QUARANTINE_KEY)), properties)
+            replay.result.removed += len(leaving)
+    return replay.result
+
+
+@dataclass
+class _Replay:
+    domain: Domain
+    tables: Tables
+    run_id: str
+    now: datetime
+    max_future: timedelta
+    descriptors: FileDescriptorSet | None
+    result: ReplayResult = field(default_factory=ReplayResult)
+
+    def stay(self, reasons: Iterable[str]) -> None:
+        for reason in reasons:
+            self.result.still_rejected += 1
+            self.result.reasons[reason] = self.result.reasons.get(reason, 0) + 1
+
+    def event(self, event: str, contract: EventContract, rows: pa.Table) -> list[tuple[str, int]]:
+        """Append what passes now to bronze; return the keys bronze holds (now or from an earlier run)."""
+        store = self.tables.store_for(self.domain.name, Layer.BRONZE)
+        table = self.domain.bronze_table(event)
+        schema = prepare_bronze(store, table, contract, bronze_partitioning(contract), self.descriptors)
+        done = replayed_keys(store.history(table))
+        leaving: list[tuple[str, int]] = []
+        by_source: dict[str, list[tuple[int, bytes]]] = {}
+        columns = (rows.column(c).to_pylist() for c in ("source", "offset", "payload", "reason"))
+        for source, offset, payload, reason in zip(*columns, strict=True):
+            if (source, offset) in done:
+                leaving.append((source, offset))
+            elif reason.startswith("unframed:"):
+                self.stay(["unframed input cannot be replayed"])
+            else:
+                by_source.setdefault(source, []).append((offset, payload))
+        accepted: list[pa.Table] = []
+        replayed: list[tuple[str, int]] = []
+        for source, items in sorted(by_source.items()):
+            batch = RawBatch(source, PositionRange(source, 0, 0), [p for _, p in items], [o for o, _ in items])
+            data, rejects = decode_batch(batch, contract, self.run_id, self.now, self.max_future)
+            self.stay(r.reason for r in rejects)
+            accepted.append(data)
+            replayed += [(source, o) for o in data.column("_ingest").combine_chunks().field("offset").to_pylist()]
+        if replayed:
+            positions = [PositionRange(REPLAY_SOURCE_PREFIX + s, o, o + 1) for s, o in replayed]
+            properties = {POSITIONS_PROPERTY: encode_positions(positions), "meshlake.run_id": self.run_id}
+            store.append(table, schema.conform(pa.concat_tables(accepted)), properties | schema.commit_properties())
+            schema.committed()
+            self.result.replayed += len(replayed)
+            self.result.by_event[event] = self.result.by_event.get(event, 0) + len(replayed)
+        return leaving + replayed
