@@ -16,6 +16,7 @@ from pipelines.core.names import Layer
 from pipelines.core.proto_schema import arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
 from pipelines.ports.event_source import EventSource
+from pipelines.ports.registry import ProductRegistry
 from pipelines.ports.table_store import TableStore
 from pipelines.project import load_domains
 from pipelines.settings import Settings
@@ -47,6 +48,7 @@ class Runtime:
         self.settings = settings
         self.domains = {d.name: d for d in (domains if domains is not None else load_domains())}
         self._stores: dict[TableFormat, TableStore] = {}
+        self._registries: dict[str, ProductRegistry] = {}
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -82,6 +84,17 @@ class Runtime:
 
     def store_for(self, domain: str, layer: Layer, product: str | None = None) -> TableStore:
         return self.store(self.format_for(domain, layer, product))
+
+    def registry(self, principal: str) -> ProductRegistry:
+        """The catalog as `principal` (a domain): over HTTP when `MESHLAKE_CATALOG_URL` is set, else
+        embedded on the SQLite catalog under `MESHLAKE_HOME`."""
+        if principal not in self._registries:
+            from pipelines.adapters.catalog import make_registry
+
+            self._registries[principal] = make_registry(
+                principal, self.settings.catalog_url, self.settings.catalog_token, self.settings.catalog_db_url
+            )
+        return self._registries[principal]
 
     @cached_property
     def landing(self) -> LandingFileSource:

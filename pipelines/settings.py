@@ -32,6 +32,7 @@ class Settings:
             under home; PostgreSQL in production).
         catalog_url: `MESHLAKE_CATALOG_URL`, the catalog service; unset means the embedded catalog.
         catalog_token: `MESHLAKE_CATALOG_TOKEN`, the bearer token for the catalog service.
+        catalog_db: `MESHLAKE_CATALOG_DB`, the embedded catalog's database URL (default SQLite under home).
         schemas_dir: `MESHLAKE_SCHEMAS`, the folder of .proto files (default: the project's schemas/).
         nats_url: `MESHLAKE_NATS_URL`, the NATS JetStream server bronze also reads from; unset means
             landing files only.
@@ -42,6 +43,7 @@ class Settings:
     iceberg_catalog_uri: str | None = None
     catalog_url: str | None = None
     catalog_token: str | None = None
+    catalog_db: str | None = None
     schemas_dir: Path = PROJECT_DIR / "schemas"
     nats_url: str | None = None
 
@@ -71,6 +73,7 @@ class Settings:
             iceberg_catalog_uri=env.get("MESHLAKE_ICEBERG_CATALOG_URI") or None,
             catalog_url=env.get("MESHLAKE_CATALOG_URL") or None,
             catalog_token=env.get("MESHLAKE_CATALOG_TOKEN") or None,
+            catalog_db=env.get("MESHLAKE_CATALOG_DB") or None,
             schemas_dir=schemas_dir_from_env(env),
             nats_url=env.get("MESHLAKE_NATS_URL") or None,
         )
@@ -89,4 +92,4 @@ class Settings:
 
     @property
     def catalog_db_url(self) -> str:
-        return f"sqlite:///{self.home / 'catalog' / 'catalog.db'}"
+        return self.catalog_db or f"sqlite:///{self.home / 'catalog' / 'catalog.db'}"

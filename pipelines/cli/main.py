@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from catalog import cli as catalog_cli
 from pipelines.cli import demo_cmd, publish_cmd, query_cmd, run_cmds, schemas_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -16,6 +17,9 @@ app.command("materialize")(run_cmds.materialize)
 app.command("demo")(demo_cmd.demo)
 app.command("query")(query_cmd.query)
 app.command("dev")(run_cmds.dev)
+app.add_typer(
+    catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
+)
 app.add_typer(schemas_cmd.app, name="schemas", help="Check .proto changes against a git ref or folder.")
 
 _console = Console(stderr=True)

@@ -15,6 +15,7 @@ from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import bronze_sensors
 from pipelines.services.build import BuildResult, build_product, build_silver
 from pipelines.services.ingest import IngestResult, ingest_event
+from pipelines.services.publish import publish_product
 
 ContractOf = Callable[[str, str], EventContract]
 
@@ -151,7 +152,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         result = build_product(domain, product, runtime, context.run.run_id)
         actual = runtime.format_for(domain.name, Layer.GOLD, product).value
         name = f"{domain.name}.{product}"
-        metadata = {**_build_metadata(result, actual), "product": name}
+        published = publish_product(domain, product, result, runtime.registry(domain.name), context.run.run_id, actual)
+        metadata = {**_build_metadata(result, actual), "product": name, "catalog_new_version": published}
         if runtime.settings.catalog_url:
             page = f"{runtime.settings.catalog_url.rstrip('/')}/products/{name}"
             metadata["catalog_page"] = dg.MetadataValue.url(page)

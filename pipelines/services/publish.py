@@ -1,0 +1,70 @@
+"""Publishing a gold product: describe it in the catalog and record the version just committed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pipelines.core.domain import Domain
+from pipelines.ports.registry import ProductColumn, ProductDescription, ProductRegistry, ProductVersion
+from pipelines.services.build import BuildResult
+
+
+def _now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def publish_product(
+    domain: Domain,
+    product: str,
+    result: BuildResult,
+    registry: ProductRegistry,
+    run_id: str,
+    table_format: str,
+    clock_ms: Callable[[], int] = _now_ms,
+) -> bool:
+    """Register the domain, the product's description and the version `result` committed.
+
+    Idempotent: re-publishing the same version changes nothing and returns False.
+    """
+    spec = domain.spec
+    pspec = spec.products[product]
+    name = f"{domain.name}.{product}"
+    columns = [
+        ProductColumn(
+            name=field.name,
+            type=str(field.type),
+            doc=(field.metadata or {}).get(b"doc", b"").decode(),
+            pii=b"pii" in (field.metadata or {}),
+            nullable=field.nullable,
+        )
+        for field in result.schema
+    ]
+    registry.register_domain(spec.name, spec.owner, spec.contact)
+    registry.register_product(
+        ProductDescription(
+            product=name,
+            description=pspec.description,
+            columns=columns,
+            table_format=table_format,
+            location=result.location,
+            owner=spec.owner,
+            tags=list(pspec.tags),
+            upstream=[ref for ref in pspec.inputs if not ref.startswith("silver.")],
+            freshness_sla_minutes=round(pspec.freshness_hours * 60),
+            public=pspec.public,
+        )
+    )
+    schema_hash = hashlib.sha256(str(result.schema.remove_metadata()).encode()).hexdigest()
+    return registry.register_version(
+        ProductVersion(
+            product=name,
+            version=result.version,
+            row_count=result.rows,
+            schema_hash=schema_hash,
+            run_id=run_id,
+            created_at_ms=clock_ms(),
+            extra={"upstream": ",".join(f"{k}@{v}" for k, v in sorted(result.upstream.items()))},
+        )
+    )
