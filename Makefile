@@ -15,6 +15,12 @@ $(BIN)/meshlake: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
+# datacontract-cli validates exported contracts in the tests; it pins typer<0.28, so it gets its own venv.
+.venv-tools/bin/datacontract:
+	@test -x .venv-tools/bin/python || $(PYTHON) -m venv .venv-tools
+	@echo '*' > .venv-tools/.gitignore
+	.venv-tools/bin/pip install --quiet --disable-pip-version-check datacontract-cli==1.2.8
+
 install: $(BIN)/meshlake
 
 demo: install
@@ -26,7 +32,7 @@ lint: install
 	$(BIN)/mypy pipelines domains catalog
 	$(BIN)/lint-imports
 
-test: lint
+test: lint .venv-tools/bin/datacontract
 	$(BIN)/pytest -n 2 --durations=15
 
 dev: install
@@ -39,4 +45,4 @@ lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^meshlake' | sed '1i # Every package of the tested environment, pinned (pip install -c constraints.txt). Regenerate with `make lock`.' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .meshlake .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-tools .meshlake .mypy_cache .ruff_cache .pytest_cache
