@@ -134,6 +134,8 @@ def ingest_event(
 
     pending = _Pending()
     for batch in source.batches(domain.name, event, ledger):
+        if not (batch.payloads or batch.unframed or batch.range.end > batch.range.start):
+            continue  # e.g. an empty file: nothing to record, and recording [0, 0) would repeat every run
         if batch.unframed and domain.spec.on_unframed == "fail":
             first = batch.unframed[0]
             raise UnframedInputError(
