@@ -1,0 +1,288 @@
+"""Build the Arrow column of every field of a message level from its scanned occurrences, recursing into sub-messages.
+
+Sub-messages are never parsed one by one: the occurrences of a message field *are* the spans of
+the next level, so all Timestamps (or line items, or map entries) of a batch are scanned together
+and become the children of one struct/list/map array.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.core.fast_decode_order import (
+    Rows,
+    Spans,
+    concat,
+    expand_offsets,
+    expect_wire,
+    flag_repeats,
+    ones,
+    place,
+    placement,
+    row_major,
+)
+from pipelines.core.fast_decode_plan import FIXED32_TYPES, FIXED64_TYPES, FieldPlan, Kind, MessagePlan
+from pipelines.core.fast_decode_values import (
+    duration_micros,
+    enum_names,
+    fixed_values,
+    fixed_width,
+    text_values,
+    timestamp_micros,
+    unknown_enums,
+    varint_values,
+)
+from pipelines.core.fast_decode_wire import I64, Piece, Wire, arange, read_varints, scan
+
+_STRING = 9  # FieldDescriptor.TYPE_STRING
+
+
+def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
+    """The output columns (one per schema field, each `len(spans)` long) of the messages in `spans`.
+
+    Args:
+        wire: the batch buffer; rows the fast path cannot take are flagged on it.
+        plan: the message's plan.
+        spans: the messages.
+        read: whether the reference decoder reads these values (so range errors reject the row).
+    """
+    found = scan(wire.u8, spans.start, spans.end, plan.numbers)
+    for bad in found.bad:
+        spans.flag(wire, bad)
+    for members in plan.oneofs:
+        owners = [p.span for number in members for p in found.pieces.get(number, [])]
+        if len(owners) > 1:
+            flag_repeats(wire, spans, pa.concat_arrays(owners))
+    columns = []
+    for field in plan.fields:
+        pieces = found.pieces.get(field.number, [])
+        column = _column(wire, field, pieces, spans, plan.map_entry, read and field.output)
+        if field.output:
+            columns.append(column)
+    return columns
+
+
+def _column(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, entry: bool, read: bool) -> pa.Array:
+    if not pieces and not (entry and field.child is not None):
+        return _absent(field, len(spans))
+    if field.kind is Kind.MAP:
+        return _map(wire, field, pieces, spans, read)
+    if field.repeated:
+        return _repeated(wire, field, pieces, spans, read)
+    return _singular(wire, field, pieces, spans, entry, read)
+
+
+def _absent(field: FieldPlan, n: int) -> pa.Array:
+    """The column of a field no message of the level holds: nulls, empty lists, or the default value."""
+    if field.kind is Kind.MAP or field.repeated:
+        values = pa.array([], field.value_type)
+        offsets = pa.nulls(n + 1, pa.int32()).fill_null(0)
+        if field.kind is Kind.MAP:
+            return pa.MapArray.from_arrays(
+                offsets, pa.array([], field.arrow_type.key_type), values, type=field.arrow_type
+            )
+        return pa.ListArray.from_arrays(offsets, values, type=field.arrow_type)
+    if field.fd.has_presence:
+        return pa.nulls(n, field.arrow_type)
+    return pa.repeat(pa.scalar(_default(field), field.arrow_type), n)
+
+
+def _singular(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, entry: bool, read: bool) -> pa.Array:
+    pieces = expect_wire(wire, spans, pieces, (field.wire_type,))
+    occ = concat(pieces)
+    perm = placement(wire, spans, pieces, occ)
+    if field.kind is Kind.TEXT:
+        pos, length = occ.pos, occ.value
+        if perm is not None:
+            pos, length = pc.take(pos, perm).fill_null(0), pc.take(length, perm).fill_null(0)
+        values = _text(wire, field, spans, pos, length)
+        if perm is not None and perm.null_count and field.fd.has_presence:
+            values = pc.if_else(pc.is_valid(perm), values, pa.scalar(None, values.type))
+        return values
+    if field.kind is Kind.SCALAR:
+        values = place(_scalars(wire, field, spans, occ), perm)
+        if field.fd.has_presence:
+            return values
+        return values.fill_null(_default(field)) if values.null_count else values
+    if entry and perm is not None:  # a map value message that is missing reads as the default message
+        start = pc.take(occ.pos, perm).fill_null(0)
+        end = pc.add(start, pc.cast(pc.take(occ.value, perm).fill_null(0), I64))
+        return _messages(wire, field, Spans(start, end, spans.root), read)
+    inner = Spans(occ.pos, pc.add(occ.pos, pc.cast(occ.value, I64)), pc.take(spans.root, occ.span))
+    return place(_messages(wire, field, inner, read), perm)
+
+
+def _repeated(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, read: bool) -> pa.Array:
+    packable = field.kind is Kind.SCALAR
+    allowed = (field.wire_type, 2) if packable and field.wire_type != 2 else (2,)
+    rows = row_major(expect_wire(wire, spans, pieces, allowed), len(spans))
+    occ = rows.occ
+    if field.kind is Kind.TEXT:
+        values = _text(wire, field, Spans(occ.pos, occ.pos, pc.take(spans.root, occ.span)), occ.pos, occ.value)
+        offsets = rows.offsets()
+    elif field.kind is Kind.SCALAR:
+        values, offsets = _repeated_scalars(wire, field, spans, rows)
+    else:
+        inner = Spans(occ.pos, pc.add(occ.pos, pc.cast(occ.value, I64)), pc.take(spans.root, occ.span))
+        values = _messages(wire, field, inner, read)
+        offsets = rows.offsets()
+    return pa.ListArray.from_arrays(offsets, values, type=field.arrow_type)
+
+
+def _repeated_scalars(wire: Wire, field: FieldPlan, spans: Spans, rows: Rows) -> tuple[pa.Array, pa.Array]:
+    """Unpacked values are one element each; a packed run (wire type 2) holds several."""
+    occ = rows.occ
+    packed = pc.equal(occ.wire, 2)
+    if not pc.any(packed).as_py():
+        return _scalars(wire, field, spans, occ), rows.offsets()
+    runs = pc.indices_nonzero(packed)
+    owner_root = pc.take(spans.root, pc.take(occ.span, runs))
+    start = pc.take(occ.pos, runs)
+    end = pc.add(start, pc.cast(pc.take(occ.value, runs), I64))
+    if field.fd.type in FIXED32_TYPES or field.fd.type in FIXED64_TYPES:
+        run, index, raw, counts = _fixed_runs(wire, field, start, end, owner_root)
+    else:
+        run, index, raw, counts = _varint_runs(wire, start, end, owner_root)
+        raw = varint_values(field.fd.type, raw)
+    per_occurrence = pc.replace_with_mask(ones(len(occ.span), I64), packed, counts)
+    element_start = pc.subtract(pc.cumulative_sum(per_occurrence), per_occurrence)
+    single = pc.indices_nonzero(pc.invert(packed))
+    dest = pa.concat_arrays([pc.take(element_start, single), pc.add(pc.take(pc.take(element_start, runs), run), index)])
+    if field.wire_type == 0:
+        unpacked = varint_values(field.fd.type, pc.take(occ.value, single))
+    else:
+        unpacked = fixed_values(wire, field.fd.type, pc.take(occ.pos, single))
+    values = pa.concat_arrays([unpacked, raw])
+    owners = pc.take(occ.span, pa.concat_arrays([single, pc.take(runs, run)]))
+    if len(dest):
+        order = pc.scatter(arange(len(dest)), dest)
+        values, owners = pc.take(values, order), pc.take(owners, order)
+    return _enum(wire, field, spans, values, owners), expand_offsets(per_occurrence, rows)
+
+
+def _varint_runs(
+    wire: Wire, start: pa.Array, end: pa.Array, roots: pa.Array
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """Every varint of every packed run, step by step: (run, index in run, raw value), and counts per run."""
+    run, cur, stop = arange(len(start)), start, end
+    live = pc.less(cur, stop)
+    run, cur, stop = (pc.filter(a, live) for a in (run, cur, stop))
+    runs, indexes, raws, done, done_counts = [], [], [], [], []
+    step = 0
+    while len(run):
+        val = read_varints(wire.u8, cur)
+        nxt = pc.add(cur, val.width)
+        broken = pc.greater(nxt, stop) if val.overlong is None else pc.or_(pc.greater(nxt, stop), val.overlong)
+        if pc.any(broken).as_py():
+            wire.flag(pc.take(roots, pc.filter(run, broken)))
+        runs.append(run)
+        indexes.append(pa.nulls(len(run), I64).fill_null(step))
+        raws.append(val.value)
+        more = pc.less(nxt, stop)
+        done.append(pc.filter(run, pc.invert(more)))
+        done_counts.append(pa.nulls(len(done[-1]), I64).fill_null(step + 1))
+        run, cur, stop = (pc.filter(a, more) for a in (run, nxt, stop))
+        step += 1
+    counts = pc.scatter(_cat(done_counts, I64), _cat(done, I64), max_index=len(start) - 1).fill_null(0)
+    return _cat(runs, I64), _cat(indexes, I64), _cat(raws, pa.uint64()), counts
+
+
+def _cat(arrays: list[pa.Array], typ: pa.DataType) -> pa.Array:
+    return pa.concat_arrays(arrays) if arrays else pa.array([], typ)
+
+
+def _fixed_runs(
+    wire: Wire, field: FieldPlan, start: pa.Array, end: pa.Array, roots: pa.Array
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """Every value of every packed fixed-width run: (run, index in run, value), and counts per run."""
+    width = fixed_width(field.fd.type)
+    size = pc.subtract(end, start)
+    uneven = pc.not_equal(pc.bit_wise_and(size, width - 1), 0)
+    if pc.any(uneven).as_py():
+        wire.flag(pc.filter(roots, uneven))
+    counts = pc.divide(size, width)
+    offsets = pa.concat_arrays([pa.array([0], I64), pc.cumulative_sum(counts)])
+    total = offsets[-1].as_py()
+    run = pc.list_parent_indices(pa.LargeListArray.from_arrays(offsets, pa.nulls(total, pa.int8())))
+    index = pc.subtract(arange(total), pc.take(offsets, run))
+    pos = pc.add(pc.take(start, run), pc.multiply(index, width))
+    return pc.cast(run, I64), index, fixed_values(wire, field.fd.type, pos), counts
+
+
+def _scalars(wire: Wire, field: FieldPlan, spans: Spans, occ: Piece) -> pa.Array:
+    if field.wire_type == 0:
+        raw = varint_values(field.fd.type, occ.value)
+    else:
+        raw = fixed_values(wire, field.fd.type, occ.pos)
+    return _enum(wire, field, spans, raw, occ.span)
+
+
+def _enum(wire: Wire, field: FieldPlan, spans: Spans, numbers: pa.Array, owners: pa.Array) -> pa.Array:
+    """Enum names for enum fields (other values pass through); `owners` are the spans the values are in."""
+    if not field.enum_names:
+        return numbers
+    if field.closed_enum:  # protobuf moves unknown values of a closed enum to the unknown fields
+        spans.flag(wire, pc.take(owners, unknown_enums(numbers, field.enum_names)))
+    return enum_names(numbers, field.enum_names)
+
+
+def _default(field: FieldPlan) -> object:
+    value = field.fd.default_value
+    if field.enum_names:
+        return dict(field.enum_names).get(int(value), str(value))
+    return value
+
+
+def _text(wire: Wire, field: FieldPlan, spans: Spans, pos: pa.Array, length: pa.Array) -> pa.Array:
+    values, invalid = text_values(wire, pos, length, field.fd.type == _STRING)
+    if invalid is not None:
+        spans.flag(wire, invalid)
+    return values.cast(field.value_type) if not values.type.equals(field.value_type) else values
+
+
+def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Array:
+    """One value per span of `inner` (the occurrences of a message field), read as a level of its own."""
+    assert field.child is not None
+    columns = decode_message(wire, field.child, inner, read)
+    if field.kind is Kind.STRUCT:
+        return pa.StructArray.from_arrays(columns, fields=list(field.value_type))
+    if field.kind is Kind.WRAPPER:
+        return columns[0]
+    seconds, nanos = columns
+    values, wrong = (timestamp_micros if field.kind is Kind.TIMESTAMP else duration_micros)(seconds, nanos)
+    if read and pc.any(wrong).as_py():
+        inner.flag(wire, pc.indices_nonzero(wrong))
+    return values
+
+
+def _map(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, read: bool) -> pa.Array:
+    """Entries in row-major order, sorted by key within a row like the reference; repeated keys go to it."""
+    assert field.child is not None
+    rows = row_major(expect_wire(wire, spans, pieces, (2,)), len(spans))
+    occ = rows.occ
+    inner = Spans(occ.pos, pc.add(occ.pos, pc.cast(occ.value, I64)), pc.take(spans.root, occ.span))
+    keys, values = decode_message(wire, field.child, inner, read)
+    if len(keys) > 1:
+        keys, values = _sort_entries(wire, inner, occ.span, keys, values)
+    return pa.MapArray.from_arrays(rows.offsets(), keys, values, type=field.arrow_type)
+
+
+def _sort_entries(
+    wire: Wire, inner: Spans, owner: pa.Array, keys: pa.Array, values: pa.Array
+) -> tuple[pa.Array, pa.Array]:
+    same = pc.equal(owner.slice(0, len(owner) - 1), owner.slice(1))
+    unordered = pc.and_(same, pc.invert(pc.less(keys.slice(0, len(keys) - 1), keys.slice(1))))
+    if not pc.any(unordered).as_py():
+        return keys, values
+    owners = pc.unique(pc.filter(owner.slice(0, len(owner) - 1), unordered))
+    mask = pc.is_in(owner, value_set=owners)
+    chosen = pc.indices_nonzero(mask)
+    table = pa.table({"o": pc.take(owner, chosen), "k": pc.take(keys, chosen), "i": chosen})
+    order = table.sort_by([("o", "ascending"), ("k", "ascending"), ("i", "ascending")]).column("i")
+    perm = pc.replace_with_mask(pc.cast(arange(len(owner)), "uint64"), mask, order.combine_chunks())
+    keys, values = pc.take(keys, perm), pc.take(values, perm)
+    repeated = pc.and_(same, pc.equal(keys.slice(0, len(keys) - 1), keys.slice(1)))
+    if pc.any(repeated).as_py():
+        inner.flag(wire, pc.indices_nonzero(repeated))
+    return keys, values

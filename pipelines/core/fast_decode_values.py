@@ -1,0 +1,171 @@
+"""Turn raw wire values (uint64 varints, fixed-width bytes, byte ranges) into typed Arrow arrays, vectorised.
+
+Every conversion is a few Arrow kernels over a whole column: varints are truncated and
+zigzag-decoded with bit operations, fixed-width values are reinterpreted in place, and strings
+are cut out of the batch buffer with one `take` (no Python object per value).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.protobuf.descriptor import FieldDescriptor
+
+from pipelines.core.fast_decode_wire import I32, I64, U64, Wire, arange, u64
+
+F = FieldDescriptor
+_LOW32 = u64(0xFFFFFFFF)
+LARGE_BUFFER = 1 << 31
+"""From this many bytes a batch buffer needs 64-bit offsets to cut strings out of it."""
+
+
+def varint_values(ptype: int, raw: pa.Array) -> pa.Array:
+    """The values of varint-encoded fields of protobuf type `ptype` (enums: their int32 numbers)."""
+    if ptype in (F.TYPE_INT64,):
+        return raw.view(I64)
+    if ptype == F.TYPE_UINT64:
+        return raw
+    if ptype == F.TYPE_BOOL:
+        return pc.not_equal(raw, u64(0))
+    if ptype == F.TYPE_SINT64:
+        return _unzigzag(raw).view(I64)
+    low = pc.cast(pc.bit_wise_and(raw, _LOW32), pa.uint32())
+    if ptype == F.TYPE_UINT32:
+        return low
+    if ptype == F.TYPE_SINT32:
+        return _unzigzag(low).view(I32)
+    return low.view(I32)  # int32, enum: upb keeps the low 32 bits
+
+
+def _unzigzag(raw: pa.Array) -> pa.Array:
+    one = pa.scalar(1, raw.type)
+    sign = pc.subtract(pa.scalar(0, raw.type), pc.bit_wise_and(raw, one))  # 0 or all ones (wraps)
+    return pc.bit_wise_xor(pc.shift_right(raw, one), sign)
+
+
+_FIXED: dict[int, tuple[int, pa.DataType]] = {
+    F.TYPE_FIXED32: (4, pa.uint32()),
+    F.TYPE_SFIXED32: (4, I32),
+    F.TYPE_FLOAT: (4, pa.float32()),
+    F.TYPE_FIXED64: (8, U64),
+    F.TYPE_SFIXED64: (8, I64),
+    F.TYPE_DOUBLE: (8, pa.float64()),
+}
+
+
+def fixed_values(wire: Wire, ptype: int, pos: pa.Array) -> pa.Array:
+    """The little-endian fixed-width values starting at `pos`: their bytes, reinterpreted in place."""
+    width, typ = _FIXED[ptype]
+    if len(pos) == 0:
+        return pa.array([], typ)
+    data = gather(wire, pos, pa.nulls(len(pos), I64).fill_null(width))
+    return pa.Array.from_buffers(typ, len(pos), [None, data.buffers()[2]], offset=0)
+
+
+def fixed_width(ptype: int) -> int:
+    return _FIXED[ptype][0]
+
+
+def gather(wire: Wire, pos: pa.Array, length: pa.Array) -> pa.Array:
+    """Binary values `data[pos:pos+length]` for each row, copied out of the batch buffer by one `take`.
+
+    The ranges, in any order, become the offsets of one binary array over the whole buffer:
+    `[0, pos0, end0, pos1, end1, ..., len(data)]` (pairs packed into uint64s, then read as int32s),
+    whose odd elements are exactly the values.
+    """
+    n = len(pos)
+    if n == 0:
+        return pa.array([], pa.binary())
+    end = pc.add(pos, length)
+    if len(wire.data) >= LARGE_BUFFER:
+        return _gather_large(wire, pos, end)
+    # One leading 0 and one trailing len(data) keep the offsets' first <= last, as Arrow checks.
+    low = pa.concat_arrays([pa.array([0], U64), pc.cast(end, U64)])
+    high = pa.concat_arrays([pc.cast(pos, U64), pa.array([len(wire.data)], U64)])
+    packed = pc.bit_wise_or(low, pc.shift_left(high, u64(32)))
+    pairs = pa.Array.from_buffers(pa.binary(), 2 * n + 1, [None, packed.buffers()[1], pa.py_buffer(wire.data)])
+    return pc.take(pairs, pc.add(pc.multiply(arange(n), 2), 1))
+
+
+def _gather_large(wire: Wire, pos: pa.Array, end: pa.Array) -> pa.Array:
+    """`gather` for buffers past 2 GiB: int64 offsets, interleaved by a scatter."""
+    n = len(pos)
+    even = pc.multiply(arange(n), 2)
+    inner = pc.scatter(pa.concat_arrays([pos, end]), pa.concat_arrays([even, pc.add(even, 1)]))
+    offsets = pa.concat_arrays([pa.array([0], I64), inner, pa.array([len(wire.data)], I64)])
+    pairs = pa.Array.from_buffers(pa.large_binary(), 2 * n + 1, [None, offsets.buffers()[1], pa.py_buffer(wire.data)])
+    return pc.cast(pc.take(pairs, pc.add(even, 1)), pa.binary())
+
+
+def text_values(wire: Wire, pos: pa.Array, length: pa.Array, string: bool) -> tuple[pa.Array, pa.Array | None]:
+    """String or bytes values; for strings also the rows whose bytes are not UTF-8 (upb rejects those)."""
+    values = gather(wire, pos, pc.cast(length, I64))
+    if not string:
+        return values, None
+    text = values.view(pa.string())
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return text, _invalid_utf8(values)
+    return text, None
+
+
+def _invalid_utf8(values: pa.Array) -> pa.Array:
+    """Indexes of non-UTF-8 values; only non-ASCII values are looked at one by one."""
+    suspects = pc.indices_nonzero(pc.invert(pc.string_is_ascii(values.view(pa.string())))).to_pylist()
+    bad = []
+    for index in suspects:
+        try:
+            values[index].as_py().decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(index)
+    return pa.array(bad, I64)
+
+
+def enum_names(numbers: pa.Array, names: tuple[tuple[int, str], ...]) -> pa.Array:
+    """Enum value names; a number without a name becomes its decimal text, like the reference."""
+    known = pa.array([n for n, _ in names], I32)
+    idx = pc.index_in(numbers, value_set=known)
+    named = pc.take(pa.array([s for _, s in names], pa.string()), idx)
+    if named.null_count == 0:
+        return named
+    return pc.coalesce(named, pc.cast(numbers, pa.string()))
+
+
+def unknown_enums(numbers: pa.Array, names: tuple[tuple[int, str], ...]) -> pa.Array:
+    """Indexes of numbers the enum does not name."""
+    return pc.indices_nonzero(pc.invert(pc.is_in(numbers, value_set=pa.array([n for n, _ in names], I32))))
+
+
+_TS_MIN, _TS_MAX = -62_135_596_800, 253_402_300_799
+_DURATION_MAX = 315_576_000_000
+_MAX_NANOS = 999_999_999
+
+
+def timestamp_micros(seconds: pa.Array, nanos: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Microseconds since the epoch, and which rows are out of Timestamp's range (the reference's rule)."""
+    wrong = pc.or_(
+        pc.or_(pc.less(seconds, _TS_MIN), pc.greater(seconds, _TS_MAX)),
+        pc.or_(pc.less(nanos, 0), pc.greater(nanos, _MAX_NANOS)),
+    )
+    safe_nanos = pc.cast(pc.max_element_wise(nanos, 0), I64)
+    micros = pc.add(pc.multiply(seconds, 1_000_000), pc.divide(safe_nanos, 1000))
+    return micros.view(pa.timestamp("us", tz="UTC")), wrong
+
+
+def duration_micros(seconds: pa.Array, nanos: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Microseconds (nanos truncated toward zero), and which rows break Duration's range or sign rule."""
+    nanos64 = pc.cast(nanos, I64)
+    wrong = pc.or_(
+        pc.or_(
+            pc.or_(pc.less(seconds, -_DURATION_MAX), pc.greater(seconds, _DURATION_MAX)),
+            pc.greater(pc.abs(nanos64), _MAX_NANOS),
+        ),
+        pc.or_(
+            pc.and_(pc.greater(seconds, 0), pc.less(nanos64, 0)),
+            pc.and_(pc.less(seconds, 0), pc.greater(nanos64, 0)),
+        ),
+    )
+    toward_zero = pc.multiply(pc.divide(pc.abs(nanos64), 1000), pc.sign(nanos64))
+    micros = pc.add(pc.multiply(seconds, 1_000_000), toward_zero)
+    return micros.view(pa.duration("us")), wrong

@@ -1,0 +1,353 @@
+"""The fast decoder equals the reference decoder: same table (schema included), accepted rows and rejects.
+
+Payloads are random valid messages (orders and the kitchen sink), the same re-encoded the way other
+producers and merges write them (fields out of order, repeated fields split, unpacked scalars,
+unknown fields and groups, fields set twice), and garbage (random bytes, truncations, flipped bytes).
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pipelines.core.fast_decode as fast_module
+from pipelines.adapters.protobuf import compile_schemas
+from pipelines.core.fast_decode import decode_payloads_fast
+from pipelines.core.framing import encode_varint
+from pipelines.core.proto_decode import decode_payloads
+from pipelines.core.proto_schema import arrow_schema, is_map
+
+T = FieldDescriptor
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
+SCHEMAS = Path(__file__).parents[2] / "schemas"
+KITCHEN = compile_schemas(FIXTURES)
+Sink = KITCHEN.message_class("meshlake.kitchen.v1.Sink")
+OrderPlaced = compile_schemas(SCHEMAS).message_class("meshlake.orders.v1.OrderPlaced")
+# Editions cover what the kitchen sink lacks: repeated fixed-width scalars packed and expanded, closed
+# enums, explicit defaults. (proto2 would too, but the reference decoder cannot hold its non-UTF-8 text.)
+WIDE_PROTO = """
+edition = "2023";
+package meshlake.fasttest.v1;
+import "google/protobuf/timestamp.proto";
+enum Closed { option features.enum_type = CLOSED; CLOSED_ONE = 1; CLOSED_ZERO = 0; CLOSED_FIVE = 5; }
+message Entry { string name = 1; sint32 score = 2; repeated Closed closed = 3; }
+message Wide {
+  repeated fixed32 r_fixed32 = 1; repeated sfixed32 r_sfixed32 = 2 [features.repeated_field_encoding = EXPANDED];
+  repeated float r_float = 3; repeated fixed64 r_fixed64 = 4; repeated sfixed64 r_sfixed64 = 5;
+  repeated double r_double = 6 [features.repeated_field_encoding = EXPANDED]; repeated bool r_bool = 7;
+  repeated sint32 r_sint32 = 8; repeated sint64 r_sint64 = 9 [features.repeated_field_encoding = EXPANDED];
+  repeated uint32 r_uint32 = 10; repeated Closed r_closed = 11;
+  Closed closed = 12 [default = CLOSED_FIVE]; int32 with_default = 13 [default = 7];
+  map<int64, Entry> entries = 14; map<string, google.protobuf.Timestamp> times = 15;
+  repeated Entry list = 16; string text = 17; uint64 big = 18; float one = 19;
+  int64 implicit = 20 [features.field_presence = IMPLICIT];
+}
+"""
+with tempfile.TemporaryDirectory() as _root:
+    (Path(_root) / "wide.proto").write_text(WIDE_PROTO)
+    Wide = compile_schemas(Path(_root)).message_class("meshlake.fasttest.v1.Wide")
+TYPES = [Sink, OrderPlaced, Wide]
+
+INTS = dict.fromkeys((T.TYPE_INT32, T.TYPE_SINT32, T.TYPE_SFIXED32), (-(2**31), 2**31 - 1))
+INTS |= dict.fromkeys((T.TYPE_INT64, T.TYPE_SINT64, T.TYPE_SFIXED64), (-(2**63), 2**63 - 1))
+INTS |= dict.fromkeys((T.TYPE_UINT32, T.TYPE_FIXED32), (0, 2**32 - 1))
+INTS |= dict.fromkeys((T.TYPE_UINT64, T.TYPE_FIXED64), (0, 2**64 - 1))
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
+SETTINGS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+def scalars(fd: FieldDescriptor) -> st.SearchStrategy[Any]:
+    if fd.type in INTS:
+        return st.one_of(st.integers(*INTS[fd.type]), st.sampled_from([0, 1, INTS[fd.type][0]]))
+    if fd.type == T.TYPE_ENUM:  # known values and unknown ones (open enums keep them)
+        known = [v.number for v in fd.enum_type.values]
+        return st.sampled_from(known if fd.enum_type.is_closed else [*known, 99, -1])
+    return {
+        T.TYPE_FLOAT: st.floats(width=32, allow_nan=False),
+        T.TYPE_DOUBLE: st.floats(allow_nan=False),
+        T.TYPE_BOOL: st.booleans(),
+        T.TYPE_STRING: TEXT,
+        T.TYPE_BYTES: st.binary(max_size=8),
+    }[fd.type]
+
+
+def fill(draw: st.DrawFn, message: Message, depth: int = 0) -> None:
+    """Set a random subset of the fields of `message` to random valid values."""
+    name = message.DESCRIPTOR.full_name
+    if name == "google.protobuf.Timestamp":
+        message.seconds = draw(st.integers(-62_135_596_800, 253_402_300_799))
+        message.nanos = draw(st.integers(0, 999_999_999))
+        return
+    if name == "google.protobuf.Duration":
+        seconds = draw(st.integers(-315_576_000_000, 315_576_000_000))
+        nanos = draw(st.integers(0, 999_999_999))
+        message.seconds, message.nanos = seconds, (-nanos if seconds < 0 else nanos)
+        return
+    for fd in message.DESCRIPTOR.fields:
+        if not draw(st.booleans()):
+            continue
+        value = getattr(message, fd.name)
+        if is_map(fd):
+            key_fd, value_fd = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
+            for key in draw(st.lists(scalars(key_fd), max_size=3)):
+                if value_fd.type == T.TYPE_MESSAGE:
+                    fill(draw, value[key], depth + 1)
+                else:
+                    value[key] = draw(scalars(value_fd))
+        elif fd.is_repeated and fd.type == T.TYPE_MESSAGE:
+            for _ in range(draw(st.integers(0, 3 if depth < 2 else 0))):
+                fill(draw, value.add(), depth + 1)
+        elif fd.is_repeated:
+            value.extend(draw(st.lists(scalars(fd), max_size=4)))
+        elif fd.type == T.TYPE_MESSAGE:
+            value.SetInParent()
+            fill(draw, value, depth + 1)
+        else:
+            setattr(message, fd.name, draw(scalars(fd)))
+
+
+@st.composite
+def messages(draw: st.DrawFn, cls: type[Message]) -> Message:
+    message = cls()
+    fill(draw, message)
+    return message
+
+
+def _tag(number: int, wire: int) -> bytes:
+    return encode_varint((number << 3) | wire)
+
+
+def _length(data: bytes) -> bytes:
+    return encode_varint(len(data)) + data
+
+
+def _unpacked(fd: FieldDescriptor, values: list[Any]) -> bytes:
+    """Repeated scalars one tag per value, as proto2 producers write them."""
+    out = b""
+    for v in values:
+        if fd.type in (T.TYPE_SINT32, T.TYPE_SINT64):
+            out += _tag(fd.number, 0) + encode_varint((v << 1) ^ (v >> 63))
+        elif fd.type in (T.TYPE_FIXED32, T.TYPE_SFIXED32, T.TYPE_FLOAT):
+            code = {T.TYPE_FIXED32: "<I", T.TYPE_SFIXED32: "<i", T.TYPE_FLOAT: "<f"}[fd.type]
+            out += _tag(fd.number, 5) + struct.pack(code, v)
+        elif fd.type in (T.TYPE_FIXED64, T.TYPE_SFIXED64, T.TYPE_DOUBLE):
+            code = {T.TYPE_FIXED64: "<Q", T.TYPE_SFIXED64: "<q", T.TYPE_DOUBLE: "<d"}[fd.type]
+            out += _tag(fd.number, 1) + struct.pack(code, v)
+        else:
+            out += _tag(fd.number, 0) + encode_varint(int(v) % 2**64)
+    return out
+
+
+def field_chunks(message: Message, rng: random.Random) -> list[bytes]:
+    """The message as one byte string per field (per element for repeated fields, some unpacked)."""
+    chunks = []
+    for fd, value in message.ListFields():
+        scalar_list = fd.is_repeated and not is_map(fd) and fd.type not in (T.TYPE_MESSAGE, T.TYPE_STRING, T.TYPE_BYTES)
+        if scalar_list and rng.random() < 0.5:
+            chunks += [_unpacked(fd, [v]) for v in value]
+            continue
+        one = type(message)()
+        if fd.is_repeated or is_map(fd):
+            items = list(value.items()) if is_map(fd) else list(value)
+            for item in items:
+                part = type(message)()
+                if is_map(fd) and fd.message_type.fields_by_name["value"].type == T.TYPE_MESSAGE:
+                    getattr(part, fd.name)[item[0]].CopyFrom(item[1])
+                elif is_map(fd):
+                    getattr(part, fd.name)[item[0]] = item[1]
+                elif fd.type == T.TYPE_MESSAGE:
+                    getattr(part, fd.name).add().CopyFrom(item)
+                else:
+                    getattr(part, fd.name).append(item)
+                chunks.append(part.SerializeToString())
+            continue
+        if fd.type == T.TYPE_MESSAGE:
+            getattr(one, fd.name).CopyFrom(value)
+        else:
+            setattr(one, fd.name, value)
+        chunks.append(one.SerializeToString())
+    return chunks
+
+
+UNKNOWN = [
+    _tag(1000, 0) + encode_varint(2**63),
+    _tag(1001, 1) + bytes(8),
+    _tag(1002, 2) + b"\x03\xff\xfe\xfd",
+    _tag(1003, 5) + b"\x01\x02\x03\x04",
+    _tag(1004, 3) + _tag(1, 0) + b"\x01" + _tag(1004, 4),  # a group: the reference decoder takes the row
+]
+# Hand-made fields the protobuf API never writes: map entries lacking key or value, values of the wrong
+# wire type, an unknown value of a closed enum, an out-of-range Timestamp, non-UTF-8 text, packed runs.
+HANDMADE = {
+    Sink: [
+        _tag(39, 2) + b"\x02\x08\x05",  # m_points entry without value: the value is Point()
+        _tag(41, 2) + b"\x02\x08\x01",  # m_ts entry without value: the epoch
+        _tag(38, 2) + b"\x02\x10\x07",  # m_counts entry without key
+        _tag(39, 2) + b"\x00",  # empty entry
+        _tag(1, 2) + b"\x01a",  # f_int32 as length-delimited: upb keeps it as an unknown field
+        _tag(20, 2) + _length(_tag(1, 0) + encode_varint(10**15)),  # ts seconds far out of range
+        _tag(21, 2) + _length(_tag(1, 0) + encode_varint(1) + _tag(2, 0) + encode_varint(2**64 - 1)),  # mixed signs
+        _tag(14, 2) + b"\x02\xc3\x28",  # f_string not UTF-8
+        _tag(32, 2) + b"\x03\x01\xff\x01",  # r_int64 packed
+        _tag(32, 2) + b"\x02\x01\xff",  # r_int64 packed, truncated varint
+    ],
+    OrderPlaced: [
+        _tag(10, 2) + b"\x03\x0a\x01k",  # attributes entry without value
+        _tag(10, 2) + b"\x03\x12\x01v",  # attributes entry without key
+        _tag(4, 2) + b"\x00",  # placed_at set but empty: the epoch
+        _tag(6, 2) + b"\x00",  # an empty line item
+    ],
+    Wide: [
+        _tag(11, 2) + b"\x02\x01\x03",  # r_closed packed, 3 is unknown
+        _tag(12, 0) + b"\x02",  # closed = 2, unknown
+        _tag(1, 2) + b"\x05\x01\x02\x03\x04\x05",  # packed fixed32 of 5 bytes
+        _tag(3, 2) + b"\x08" + struct.pack("<ff", 1.5, -2.0),
+        _tag(14, 2) + b"\x02\x08\x09",  # entries entry without value
+    ],
+}
+
+
+@st.composite
+def payloads(draw: st.DrawFn, cls: type[Message]) -> list[bytes]:
+    """Mostly valid encodings of random messages, re-encoded or broken in the ways producers do."""
+    out = []
+    for _ in range(draw(st.integers(1, 6))):
+        message = draw(messages(cls))
+        data = message.SerializeToString()
+        how = draw(
+            st.sampled_from(
+                ["plain", "plain", "shuffled", "merged", "unknown", "handmade", "truncated", "flipped", "junk"]
+            )
+        )
+        rng = random.Random(draw(st.integers(0, 2**32)))
+        if how == "shuffled":
+            chunks = field_chunks(message, rng)
+            rng.shuffle(chunks)
+            data = b"".join(chunks)
+        elif how == "merged":
+            data += draw(messages(cls)).SerializeToString()
+        elif how == "unknown":
+            chunks = field_chunks(message, rng) + rng.sample(UNKNOWN, rng.randint(1, 3))
+            rng.shuffle(chunks)
+            data = b"".join(chunks)
+        elif how == "handmade":
+            chunks = field_chunks(message, rng) + rng.sample(HANDMADE[cls], rng.randint(1, 2))
+            rng.shuffle(chunks)
+            data = b"".join(chunks)
+        elif how == "truncated" and data:
+            data = data[: rng.randrange(len(data))]
+        elif how == "flipped" and data:
+            at = rng.randrange(len(data))
+            data = data[:at] + bytes([rng.randrange(256)]) + data[at + 1 :]
+        elif how == "junk":
+            data = draw(st.binary(max_size=24))
+        out.append(data)
+    return out
+
+
+def assert_same(cls: type[Message], data: list[bytes], schema: pa.Schema | None = None) -> None:
+    want = decode_payloads(cls, data, schema)
+    got = decode_payloads_fast(cls, data, schema)
+    got.table.validate(full=True)
+    assert got.table.schema.equals(want.table.schema, check_metadata=True)
+    assert got.accepted == want.accepted
+    assert got.rejected == want.rejected
+    assert got.table.equals(want.table), (got.table.to_pylist(), want.table.to_pylist())
+
+
+@pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.DESCRIPTOR.name)
+@SETTINGS
+@given(data=st.data())
+def test_random_payloads_decode_exactly_like_the_reference(cls: type[Message], data: st.DataObject) -> None:
+    assert_same(cls, data.draw(payloads(cls)))
+
+
+@pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.DESCRIPTOR.name)
+@SETTINGS
+@given(data=st.data())
+def test_valid_messages_take_the_fast_path(cls: type[Message], data: st.DataObject, monkeypatch) -> None:
+    fallbacks: list[int] = []
+
+    def counting(message_class: type[Message], rows: list[bytes], schema: pa.Schema | None = None) -> Any:
+        fallbacks.append(len(rows))
+        return decode_payloads(message_class, rows, schema)
+
+    batch = [m.SerializeToString() for m in data.draw(st.lists(messages(cls), min_size=1, max_size=5))]
+    with monkeypatch.context() as patch:
+        patch.setattr(fast_module, "decode_payloads", counting)
+        assert_same(cls, batch)
+    assert fallbacks == []
+
+
+@pytest.fixture(autouse=True)
+def fast_path_for_small_batches(monkeypatch):
+    """Small batches normally take the reference decoder; these tests are about the fast path."""
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
+
+
+@pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.DESCRIPTOR.name)
+def test_each_handmade_field_alone_and_after_a_message(cls: type[Message]) -> None:
+    message = cls()
+    chunks = HANDMADE[cls]
+    valid = [b"", message.SerializeToString()]
+    assert_same(cls, [*chunks, *(v + chunk for v in valid for chunk in chunks), b"".join(chunks)])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_projected_schema_matches_the_reference(data: st.DataObject) -> None:
+    full = arrow_schema(Sink.DESCRIPTOR)
+    point = full.field("point")
+    slim_point = point.with_type(pa.struct([point.type.field("label"), point.type.field("x")]))
+    schema = pa.schema([full.field("m_points"), slim_point, full.field("last"), full.field("f_int32")])
+    assert_same(Sink, data.draw(payloads(Sink)), schema)
+
+
+def test_schema_naming_a_missing_field_is_refused_like_the_reference() -> None:
+    with pytest.raises(ValueError, match=r"'nope' is not a field of meshlake\.kitchen\.v1\.Sink"):
+        decode_payloads_fast(Sink, [b""], pa.schema([pa.field("nope", pa.int32())]))
+
+
+def test_a_schema_with_other_types_takes_the_reference_decoder() -> None:
+    schema = pa.schema([pa.field("f_int32", pa.int64()), pa.field("f_string", pa.large_string())])
+    assert_same(Sink, [Sink(f_int32=5, f_string="x").SerializeToString(), b"\xff"], schema)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_batches_split_across_threads_keep_payload_order(data: st.DataObject, monkeypatch) -> None:
+    batch = [p for _ in range(4) for p in data.draw(payloads(OrderPlaced))]
+    with monkeypatch.context() as patch:
+        patch.setattr(fast_module, "PARALLEL_MIN_ROWS", 2)
+        assert_same(OrderPlaced, batch)
+
+
+def test_buffers_past_two_gib_cut_strings_with_64_bit_offsets(monkeypatch) -> None:
+    import pipelines.core.fast_decode_values as values
+
+    monkeypatch.setattr(values, "LARGE_BUFFER", 0)
+    rng = random.Random(3)
+    batch = [
+        m.SerializeToString() for m in (Sink(f_string="é" * rng.randint(0, 5), r_string=["a", ""]) for _ in range(9))
+    ]
+    assert_same(Sink, [*batch, b"\x72\x01\xff"])
+
+
+def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 10)
+    calls: list[int] = []
+    monkeypatch.setattr(
+        fast_module, "decode_payloads", lambda c, rows, s=None: calls.append(len(rows)) or decode_payloads(c, rows, s)
+    )
+    decode_payloads_fast(Sink, [b""] * 3)
+    assert calls == [3]
