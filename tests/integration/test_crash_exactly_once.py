@@ -1,0 +1,143 @@
+"""kill -9 bronze ingestion of landing files at 14 points, then re-run: every event lands exactly once.
+
+Each run is a separate process (forked from a forkserver that has the libraries and schemas loaded,
+see `crash_worker`), killed with SIGKILL at a named stage (data files written but not committed,
+quarantine committed but not bronze, bronze committed) or at a random moment once the run has made
+its first bronze commit. Commits are made per landing file, so every run gets a little further. A final
+run must then leave bronze holding each generated event exactly once (event id, source file, byte offset)
+and quarantine each undecodable frame exactly once, on Iceberg and on Delta.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import time
+from collections import Counter
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+
+import pytest
+
+from pipelines.adapters.landing import write_landing_file
+from pipelines.adapters.protobuf.compiler import compile_schemas
+from pipelines.core.framing import encode_varint
+from pipelines.core.names import Layer
+from pipelines.project import PROJECT_DIR
+from tests.integration import crash_worker
+from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
+
+FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
+PLAN = [
+    "files-written:1",
+    "quarantine-committed:1",
+    "bronze-committed:1",
+    "timed",
+    "files-written:2",
+    "bronze-committed:2",
+    "timed",
+    "files-written:1",
+    "quarantine-committed:2",
+    "timed",
+    "files-written:1",
+    "timed",
+    "bronze-committed:1",
+    "timed",
+]
+Key = tuple[str, str, int]
+
+
+@pytest.fixture(scope="module")
+def forkserver() -> ForkServerContext:
+    """Processes forked from a server that imported `crash_worker` (libraries, compiled schemas) once."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tests.integration.crash_worker"])
+    return context
+
+
+def land(home: Path) -> tuple[Counter[Key], set[tuple[str, int]]]:
+    """Write the landing files; return the (event id, source, offset) of every event and the garbage positions."""
+    cls = compile_schemas(PROJECT_DIR / "schemas").message_class(ORDER_PLACED)
+    events: Counter[Key] = Counter()
+    garbage: set[tuple[str, int]] = set()
+    for number in range(FILES):
+        source = f"orders/order_placed/{number:03d}.pb"
+        payloads, offset = [], 0
+        for n in range(EVENTS_PER_FILE):
+            if n == GARBAGE_AT:
+                garbage.add((source, offset))
+                payload = b"\xff\xff\xff\xff"
+            else:
+                msg = cls(event_id=f"E{number}-{n}", order_id=f"O{number}-{n}", customer_id="C1", total_cents=n)
+                msg.placed_at.FromSeconds(1_780_000_000 + number * 86_400 + n)  # before crash_worker.NOW
+                payload = msg.SerializeToString()
+                events[(f"E{number}-{n}", source, offset)] += 1
+            payloads.append(payload)
+            offset += len(encode_varint(len(payload))) + len(payload)
+        write_landing_file(home / "landing", "orders", "order_placed", f"{number:03d}", payloads)
+    return events, garbage
+
+
+def bronze_commits_on_disk(home: Path, fmt: str) -> int:
+    """Delta log entries or Iceberg metadata files of the bronze table: grows with every commit."""
+    table_dir = home / fmt / "orders" / crash_worker.BRONZE
+    pattern = "_delta_log/*.json" if fmt == "delta" else "metadata/*.metadata.json"
+    return len(list(table_dir.glob(pattern)))
+
+
+def run(context: ForkServerContext, home: Path, fmt: str, stage: str, rng: random.Random | None = None) -> int | None:
+    """One ingestion process; with `rng`, SIGKILLed at a random moment after its first bronze commit."""
+    before = bronze_commits_on_disk(home, fmt)
+    process = context.Process(target=crash_worker.run, args=(str(home), fmt, stage, 1))
+    process.start()
+    deadline = time.monotonic() + 60
+    while rng is not None and process.is_alive() and time.monotonic() < deadline:
+        if bronze_commits_on_disk(home, fmt) > before:
+            time.sleep(rng.uniform(0, 0.08))
+            os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            break
+        time.sleep(0.002)
+    process.join(120)
+    return process.exitcode
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_kill_9_at_any_point_then_rerun_lands_every_event_exactly_once(
+    tmp_path: Path, fmt: str, forkserver: ForkServerContext
+) -> None:
+    home = tmp_path / "home"
+    events, garbage = land(home)
+    rng = random.Random(f"crash-{fmt}")
+    outcomes = []
+    for stage in PLAN:
+        timed = stage == "timed"
+        outcomes.append((stage, run(forkserver, home, fmt, "none" if timed else stage, rng if timed else None)))
+
+    killed = [stage for stage, code in outcomes if code == -signal.SIGKILL]
+    assert len(killed) >= 10, outcomes
+    assert all(code == -signal.SIGKILL for stage, code in outcomes if stage != "timed"), outcomes
+    added, present = crash_worker.referenced_and_present(home, fmt)
+    assert present > added, "no kill fell between writing data files and committing them"
+
+    assert run(forkserver, home, fmt, "none") == 0
+    assert run(forkserver, home, fmt, "none") == 0  # a run after the recovery finds nothing to do
+
+    runtime = orders_runtime(home, fmt)
+    bronze = runtime.store_for("orders", Layer.BRONZE).read(runtime.domain("orders").bronze_table("order_placed"))
+    ingest = bronze.column("_ingest").combine_chunks()
+    landed = Counter(
+        zip(
+            bronze.column("event_id").to_pylist(),
+            ingest.field("source").to_pylist(),
+            ingest.field("offset").to_pylist(),
+            strict=True,
+        )
+    )
+    assert landed == events  # every event, each exactly once
+    quarantine = runtime.store_for("orders", Layer.QUARANTINE).read(runtime.domain("orders").quarantine_table())
+    rejected = Counter(
+        zip(quarantine.column("source").to_pylist(), quarantine.column("offset").to_pylist(), strict=True)
+    )
+    assert rejected == Counter(garbage)
