@@ -20,9 +20,9 @@ from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import INGEST_COLUMN, INGEST_TYPE, EventContract, contract_violations
+from pipelines.core.fast_decode import decode_payloads_fast as decode_payloads
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, encode_positions
-from pipelines.core.proto_decode import decode_payloads
 from pipelines.ports.event_source import EventSource, RawBatch
 from pipelines.ports.table_store import PartitionField
 from pipelines.services.evolution import prepare_bronze
