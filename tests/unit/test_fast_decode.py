@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import pipelines.core.fast_decode as fast_module
 from pipelines.adapters.protobuf import compile_schemas
 from pipelines.core.fast_decode import decode_payloads_fast
-from pipelines.core.framing import encode_varint
+from pipelines.core.framing import encode_varint, frame, unframe
 from pipelines.core.proto_decode import decode_payloads
 from pipelines.core.proto_schema import arrow_schema, is_map
 
@@ -351,3 +351,53 @@ def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
     )
     decode_payloads_fast(Sink, [b""] * 3)
     assert calls == [3]
+
+
+# --- framing: the short-prefix fast loop frames exactly like the general varint reader -------------
+
+
+def general_unframe(data: bytes, max_message_bytes: int) -> tuple[list[bytes], list[int], int, str | None]:
+    payloads, offsets, pos = [], [], 0
+    while pos < len(data):
+        length, shift, cursor = 0, 0, pos
+        while True:
+            if cursor >= len(data):
+                return payloads, offsets, pos, "truncated length prefix"
+            if cursor - pos >= 10:
+                return payloads, offsets, pos, "length prefix is not a varint"
+            byte = data[cursor]
+            cursor += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        if length > max_message_bytes:
+            return payloads, offsets, pos, f"frame length {length} exceeds {max_message_bytes}"
+        if cursor + length > len(data):
+            return (
+                payloads,
+                offsets,
+                pos,
+                f"frame of {length} bytes runs past the end ({len(data) - cursor} bytes left)",
+            )
+        offsets.append(pos)
+        payloads.append(data[cursor : cursor + length])
+        pos = cursor + length
+    return payloads, offsets, pos, None
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.lists(st.sampled_from([0, 1, 127, 128, 300, 16383, 16384, 20000]), max_size=8),
+    st.integers(0, 40000),
+    st.sampled_from([10, 127, 128, 16383, 16384, 64 * 1024 * 1024]),
+    st.binary(max_size=12),
+)
+def test_unframe_matches_the_general_varint_reader(sizes, cut, limit, tail):
+    data = frame([bytes([i % 251]) * n for i, n in enumerate(sizes)])
+    data = data[: min(cut, len(data))] + tail
+    frames = unframe(data, max_message_bytes=limit)
+    payloads, offsets, end, reason = general_unframe(data, limit)
+    assert (frames.payloads, frames.offsets, frames.end) == (payloads, offsets, end)
+    assert (frames.error.reason if frames.error else None) == reason
+    assert frames.error is None or frames.error.offset == end
