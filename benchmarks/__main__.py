@@ -1,0 +1,93 @@
+"""`python -m benchmarks`: bronze ingestion speed on generated OrderPlaced events, against baselines of the same run.
+
+Steps, all on the same events: generate them once into landing files under a temporary directory;
+decode them with our decoder and (on a sample) the reference decoder, upb alone and protarrow;
+write the decoded bronze table with a plain `pyarrow.parquet.write_table(compression="zstd")`;
+then ingest the files through the real service into Iceberg and into Delta, each in its own
+process (its `ru_maxrss` is the peak RSS). Writes `benchmarks/results.json` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from benchmarks.data import generate
+from benchmarks.measure import decode_rates, ingest_in_subprocess, parquet_rates
+from benchmarks.report import print_report
+
+FULL, QUICK = 1_000_000, 100_000
+FORMATS = ("iceberg", "delta")
+TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def run(events: int, workdir: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
+    """Measure everything on `events` generated events under `workdir`; returns the results document."""
+    data = generate(workdir, events)
+    decode, table = decode_rates(data)
+    parquet = parquet_rates(table, workdir)
+    del table
+    per_format = {fmt: ingest_in_subprocess(fmt, data, workdir) for fmt in formats}
+    ingest: dict[str, Any] = {
+        "rows_per_s": {fmt: r["rows_per_s"] for fmt, r in per_format.items()},
+        "ratio_vs_parquet": {fmt: r["rows_per_s"] / parquet["rows_per_s"] for fmt, r in per_format.items()},
+        "ratio_vs_protarrow": decode["rows_per_s"] / decode["protarrow_rows_per_s"],
+        "peak_rss_mb": {fmt: r["peak_rss_mb"] for fmt, r in per_format.items()},
+        "runs": per_format,
+    }
+    ingest["meets_targets"] = {
+        "ratio_vs_parquet": all(v >= TARGETS["ratio_vs_parquet"] for v in ingest["ratio_vs_parquet"].values()),
+        "peak_rss_mb": all(v <= TARGETS["peak_rss_mb"] for v in ingest["peak_rss_mb"].values()),
+    }
+    return {
+        "events": events,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
+            "python": platform.python_version(),
+            "pyarrow": pa.__version__,
+        },
+        "generate": {"seconds": data.generate_seconds, "bytes": data.size_bytes, "files": len(data.files)},
+        "decode": decode,
+        "baseline": {
+            "parquet": parquet,
+            "parquet_table": "decoded rows plus the _ingest column: the table ingest commits",
+            "protarrow_rows_per_s": decode["protarrow_rows_per_s"],
+            "protarrow_measures": "upb parse + protarrow.messages_to_table, on a sample of the same events",
+        },
+        "targets": TARGETS,
+        "ingest": ingest,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} events instead of {FULL:,}")
+    parser.add_argument("--events", type=int, help="how many events (overrides --quick)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON results go")
+    parser.add_argument("--workdir", type=Path, help="where generated files and tables go (default: a temp dir)")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="table formats to ingest into")
+    args = parser.parse_args(argv)
+    events = args.events or (QUICK if args.quick else FULL)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="meshlake-bench-"))
+    try:
+        results = run(events, workdir, tuple(f for f in args.formats.split(",") if f))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results, args.out)
+    return results
+
+
+if __name__ == "__main__":
+    main()

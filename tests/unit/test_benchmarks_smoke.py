@@ -1,0 +1,32 @@
+"""The benchmark runs end to end on a few events and writes every result key (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.__main__ import main
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_result(tmp_path, capsys):
+    out = tmp_path / "results.json"
+
+    main(["--events", "2000", "--out", str(out), "--workdir", str(tmp_path / "work")])
+
+    results = json.loads(out.read_text())
+    ingest = results["ingest"]
+    for key in ("rows_per_s", "ratio_vs_parquet", "peak_rss_mb"):
+        assert set(ingest[key]) == {"iceberg", "delta"}, key
+        assert all(value > 0 for value in ingest[key].values()), key
+    assert ingest["ratio_vs_protarrow"] > 0
+    assert set(ingest["meets_targets"]) == {"ratio_vs_parquet", "peak_rss_mb"}
+    for run in ingest["runs"].values():
+        assert run["events"] == 2000
+        assert run["rows_written"] + run["quarantined"] == 2000
+    assert results["baseline"]["parquet"]["rows_per_s"] > 0
+    assert results["decode"]["rows"] == 2000
+    for key in ("rows_per_s", "reference_rows_per_s", "upb_parse_msgs_per_s", "protarrow_rows_per_s"):
+        assert results["decode"][key] > 0, key
+    assert "ingest → iceberg" in capsys.readouterr().out
