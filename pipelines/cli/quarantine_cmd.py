@@ -19,8 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
 DomainOption = Annotated[str | None, typer.Option("--domain", help="Only this domain.")]
 ReasonOption = Annotated[str | None, typer.Option("--reason", metavar="PREFIX", help="Only reasons starting so.")]
@@ -47,6 +45,7 @@ def list_rows(
     """Count quarantined events by domain, event and reason; then list rows with source, offset and reason."""
     from pipelines.services.quarantine import count_by_reason, select_rows
 
+    console = Console()  # sized from COLUMNS now, not at import
     runtime = _runtime()
     names = [runtime.domain(domain).name] if domain else sorted(runtime.domains)
     counts = Table("domain", "event", "reason", "count", title="quarantined events")
@@ -90,6 +89,7 @@ def replay(
     from pipelines.services.evolution import SchemaChangeRefusedError
     from pipelines.services.replay import replay_quarantine
 
+    console = Console()
     runtime = _runtime()
     spec = runtime.domain(domain)
     if event is not None and event not in spec.spec.events:
@@ -106,7 +106,7 @@ def replay(
             descriptors=runtime.schemas.descriptor_set,
         )
     except (SchemaChangeRefusedError, SchemaEvolutionError) as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(
         f"replayed {result.replayed} event(s) into bronze, {result.removed} left quarantine, "

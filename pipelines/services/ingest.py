@@ -36,14 +36,24 @@ class UnframedInputError(Exception):
 
 @dataclass
 class IngestResult:
-    """What one ingestion run did."""
+    """What one ingestion run did.
+
+    Attributes:
+        rows_written: rows appended to bronze.
+        quarantined: rejects appended to quarantine.
+        commits: the bronze commits made.
+        positions: the source ranges those commits consumed.
+        reasons: rejects by reason kind (`decode`, `contract`, `unframed`).
+        schema_version_number: the number of the event's schema version in its bronze table (1, 2, ...).
+        schema_changes: what the table's schema evolution changed in this run.
+    """
 
     rows_written: int = 0
     quarantined: int = 0
     commits: list[int] = field(default_factory=list)
     positions: list[PositionRange] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
-    schema_version: int = 0
+    schema_version_number: int = 0
     schema_changes: list[str] = field(default_factory=list)
 
     @property
@@ -99,7 +109,7 @@ def ingest_event(
     quarantine_store.ensure_table(quarantine, QUARANTINE_SCHEMA)
     ledger = Ledger.from_commits(c.properties for c in bronze_store.history(bronze))
     quarantine_ledger = Ledger.from_commits(c.properties for c in quarantine_store.history(quarantine))
-    result = IngestResult(schema_version=schema.version, schema_changes=[str(c) for c in schema.changes])
+    result = IngestResult(schema_version_number=schema.version, schema_changes=[str(c) for c in schema.changes])
 
     def commit(pending: _Pending) -> None:
         now = clock()

@@ -201,7 +201,7 @@ def test_a_compatible_change_evolves_the_table_in_the_same_run(lake: Lake, case:
     result = lake.ingest("run-2")
 
     assert result.rows_written == 1
-    assert result.schema_version == 2
+    assert result.schema_version_number == 2
     rows = lake.rows()
     assert sorted(rows) == ["e1", "e2", "e3"]  # old and new events in the same table
     schema = lake.store.schema(lake.table)
