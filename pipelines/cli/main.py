@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from catalog import cli as catalog_cli
-from pipelines.cli import demo_cmd, publish_cmd, query_cmd, run_cmds, schemas_cmd
+from pipelines.cli import demo_cmd, publish_cmd, quarantine_cmd, query_cmd, run_cmds, schemas_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command("generate")(run_cmds.generate)
@@ -21,6 +21,7 @@ app.add_typer(
     catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
 )
 app.add_typer(schemas_cmd.app, name="schemas", help="Check .proto changes against a git ref or folder.")
+app.add_typer(quarantine_cmd.app, name="quarantine", help="List quarantined events; replay them after a fix.")
 
 _console = Console(stderr=True)
 
