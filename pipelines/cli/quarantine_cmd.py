@@ -49,7 +49,8 @@ def list_rows(
     runtime = _runtime()
     names = [runtime.domain(domain).name] if domain else sorted(runtime.domains)
     counts = Table("domain", "event", "reason", "count", title="quarantined events")
-    rows = Table("domain", "event", "source", "offset", "reason", "quarantined at", "run")
+    rows = Table("domain", "event", "offset", "reason", "quarantined at", "run")
+    rows.add_column("source", overflow="fold")  # a path: shown whole
     total = listed = 0
     for name in names:
         store = runtime.store_for(name, Layer.QUARANTINE)
@@ -64,7 +65,7 @@ def list_rows(
         total += data.num_rows
         for row in data.slice(0, max(0, limit - listed)).to_pylist():
             at = row["quarantined_at"].isoformat(timespec="seconds")
-            rows.add_row(name, row["event"], row["source"], str(row["offset"]), row["reason"], at, row["run_id"])
+            rows.add_row(name, row["event"], str(row["offset"]), row["reason"], at, row["run_id"], row["source"])
             listed += 1
     if not total:
         console.print("nothing in quarantine" + (f" with a reason starting {reason!r}" if reason else ""))
