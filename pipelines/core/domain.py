@@ -33,6 +33,10 @@ class Domain:
     def silver_table(self, entity: str) -> TableId:
         return TableId.silver(self.name, entity)
 
+    def history_table(self, entity: str) -> TableId:
+        """The SCD2 history of an entity: `<domain>.silver_<entity>_history`."""
+        return TableId(self.name, f"silver_{entity}_history")
+
     def product_table(self, product: str) -> TableId:
         return TableId(self.name, product)
 
@@ -43,3 +47,18 @@ class Domain:
         """The table behind a product input: `silver.<entity>` or `<domain>.<product>`."""
         layer, _, name = ref.partition(".")
         return self.silver_table(name) if layer == "silver" else TableId(layer, name)
+
+    def function_names(self) -> dict[str, str]:
+        """Every function the spec names, by where it names it (`entities.orders.events.order_placed`)."""
+        return spec_functions(self.spec)
+
+
+def spec_functions(spec: DomainSpec) -> dict[str, str]:
+    """Every transform function a spec names, keyed by the spec path that names it."""
+    names: dict[str, str] = {}
+    for entity, espec in spec.entities.items():
+        names |= {f"entities.{entity}.events.{e}": f for e, f in espec.events.items()}
+        if espec.transform:
+            names[f"entities.{entity}.transform"] = espec.transform
+    names |= {f"products.{p}.transform": s.transform for p, s in spec.products.items()}
+    return names

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Iterable
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from pipelines.core.commits import TableFormat
+from pipelines.core.expectations import Expectation, References
 from pipelines.core.names import Layer
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ProductRef = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
 
 
 class _Strict(BaseModel):
@@ -25,18 +29,56 @@ class EventSpec(_Strict):
 
 
 class EntitySpec(_Strict):
-    """A silver entity built from the domain's events by a pure transform."""
+    """A silver entity: one row per key holding the latest state its events describe.
 
-    events: list[Identifier] = Field(min_length=1)
-    transform: FunctionName
+    Each event type *owns* the columns its conform function returns (besides the key); a newer event
+    of that type (by event time, then `sequence`, then event id) replaces them, an older one never
+    does, so late, out-of-order and duplicated events converge to the same state as a rebuild.
+
+    Attributes:
+        events: event → pure conform function `(bronze rows) -> key + owned columns`; a list names
+            the events and means `conform_<event>` for each.
+        key: the entity key column; default: the `entity_key` option of its events.
+        sequence: the event field breaking ties between events of the same entity and event time.
+        transform: optional pure, row-wise function deriving columns (e.g. a status) from the state.
+        history: also keep an SCD2 history table `silver_<entity>_history` (valid_from/valid_to/is_current).
+    """
+
+    events: dict[Identifier, FunctionName] = Field(min_length=1)
+    key: Identifier | None = None
+    sequence: Identifier | None = None
+    transform: FunctionName | None = None
+    history: bool = False
     description: str = ""
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _list_means_conform_functions(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {event: f"conform_{event}" for event in value}
+        return value
+
+
+class PartitionSpec(_Strict):
+    """Time partitions of a gold product: Dagster partitions and the unit of backfills."""
+
+    column: Identifier
+    period: Literal["day", "week"] = "day"
+    start: date
 
 
 class ProductSpec(_Strict):
     """A gold data product: published, contracted and registered in the catalog.
 
     `inputs` name what the transform reads: `silver.<entity>` of this domain or
-    `<domain>.<product>`, a published product of another domain.
+    `<domain>.<product>`, a product (of another domain: only one granted to this domain).
+
+    Attributes:
+        key: the columns identifying a row; checked unique and not null.
+        grants: domains that may read this product (besides its own); `public` grants every domain.
+        expectations: the contract's data checks, run at every materialisation.
+        freshness_hours: the SLA: the product is at most this old.
+        partition: daily or weekly partitions (backfills by period); none means one whole table.
     """
 
     description: str
@@ -45,7 +87,25 @@ class ProductSpec(_Strict):
     freshness_hours: float = Field(default=24, gt=0)
     format: TableFormat | None = None
     public: bool = False
+    grants: list[Identifier] = []
+    key: list[Identifier] = []
+    expectations: list[Expectation] = []
+    partition: PartitionSpec | None = None
     tags: list[str] = []
+
+    def readable_by(self, domain: str) -> bool:
+        """Whether `domain` (another domain) may read this product."""
+        return self.public or domain in self.grants
+
+
+class MaintenanceSpec(_Strict):
+    """Table maintenance of a domain's tables: compaction, snapshot expiry/vacuum, orphan removal."""
+
+    schedule: str = "30 3 * * *"
+    retention_hours: float = Field(default=168, ge=0)
+    orphan_age_hours: float = Field(default=24, ge=0)
+    small_file_mb: float = Field(default=32, gt=0)
+    min_small_files: int = Field(default=8, ge=2)
 
 
 class TableFormats(_Strict):
@@ -75,6 +135,7 @@ class DomainSpec(_Strict):
     quarantine_rate_max: float = Field(default=0.05, ge=0, le=1)
     schedule: str = "0 * * * *"
     on_unframed: Literal["fail", "quarantine"] = "fail"
+    maintenance: MaintenanceSpec = MaintenanceSpec()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> DomainSpec:
@@ -95,4 +156,52 @@ class DomainSpec(_Strict):
                     raise ValueError(
                         f"products.{product}.inputs: {ref!r}: products read silver or other products, not bronze"
                     )
+                if layer == self.name and name not in self.products:
+                    raise ValueError(f"products.{product}.inputs: {ref!r}: {self.name} has no product {name!r}")
+                if layer == self.name and name == product:
+                    raise ValueError(f"products.{product}.inputs: a product cannot read itself")
         return self
+
+
+def published_to(domain: str, specs: Iterable[DomainSpec]) -> frozenset[str]:
+    """`<domain>.<product>` names of other domains' products that `domain` may read."""
+    return frozenset(
+        f"{spec.name}.{name}"
+        for spec in specs
+        if spec.name != domain
+        for name, product in spec.products.items()
+        if product.readable_by(domain)
+    )
+
+
+def mesh_problems(specs: Iterable[DomainSpec]) -> list[str]:
+    """What breaks the mesh's rules across domains: inputs or references to products that do not
+    exist, or that are not granted to the reading domain, and reads of another domain's silver.
+
+    Returns:
+        One message per problem, naming the domain, product and input; empty when all is well.
+    """
+    specs = list(specs)
+    by_name = {s.name: s for s in specs}
+    problems = []
+    for spec in specs:
+        readable = published_to(spec.name, specs)
+        for product, pspec in spec.products.items():
+            refs = [(f"inputs: {r!r}", r) for r in pspec.inputs if not r.startswith("silver.")]
+            refs += [
+                (f"expectations: {e.product!r}", e.product) for e in pspec.expectations if isinstance(e, References)
+            ]
+            for where, ref in refs:
+                owner, _, name = ref.partition(".")
+                if owner == spec.name:
+                    if name not in spec.products:
+                        problems.append(f"{spec.name}.{product}: {where}: {spec.name} has no product {name!r}")
+                elif owner not in by_name or name not in by_name[owner].products:
+                    hint = " (another domain's silver is never readable)" if name.startswith("silver") else ""
+                    problems.append(f"{spec.name}.{product}: {where}: no such product{hint}")
+                elif ref not in readable:
+                    problems.append(
+                        f"{spec.name}.{product}: {where}: {ref} is not granted to {spec.name} "
+                        f"(add {spec.name} to its grants, or make it public)"
+                    )
+    return problems

@@ -1,0 +1,1 @@
+"""The payments domain: authorisations, captures and refunds."""

@@ -1,0 +1,1 @@
+"""The shipping domain: parcels dispatched, delivered or not, and how long fulfilment takes."""

@@ -1,0 +1,210 @@
+"""Incremental capabilities of Delta tables: read the files added since a version, rewrite by key."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable
+from deltalake.transaction import AddAction, RemoveAction
+
+from pipelines.adapters.delta.table_store import DeltaTableStore
+from pipelines.core.commits import Commit
+from pipelines.core.names import TableId
+from pipelines.ports.incremental import MAINTENANCE_PROPERTY, Appended, Replacement, Rewrite, key_set
+from pipelines.ports.table_store import check_properties, conform_to_schema
+
+ROWS_PER_FILE = 131_072
+"""Rows per data file written by a keyed rewrite: small enough that clustered updates touch few files."""
+_SKIPPED_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+
+
+def log_entry(root: Path, version: int) -> list[dict[str, Any]] | None:
+    """The actions of one commit of the Delta log (None when its JSON file was cleaned up)."""
+    path = root / "_delta_log" / f"{version:020d}.json"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def file_path(root: Path, path: str) -> Path:
+    """The local path of a file named in the log (relative and URL-encoded, or an absolute URI)."""
+    parsed = urlparse(path)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return root / unquote(path)
+
+
+def read_files(root: Path, paths: Sequence[tuple[str, Mapping[str, str | None]]], schema: pa.Schema) -> pa.Table:
+    """Read data files as rows of `schema`: partition values filled in, columns added since as nulls."""
+    tables = []
+    for path, partition_values in paths:
+        data = pq.read_table(file_path(root, path))
+        columns = []
+        for field in schema:
+            if field.name in data.column_names:
+                columns.append(data.column(field.name))
+            elif field.name in partition_values and partition_values[field.name] is not None:
+                value = pa.scalar(partition_values[field.name]).cast(field.type)
+                columns.append(pa.chunked_array([pa.repeat(value, data.num_rows)]))
+            else:
+                columns.append(pa.chunked_array([pa.nulls(data.num_rows, field.type)]))
+        tables.append(pa.Table.from_arrays(columns, names=schema.names))
+    if not tables:
+        return schema.empty_table()
+    return conform_to_schema(TableId("delta", "files"), pa.concat_tables(tables, promote_options="permissive"), schema)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def file_stats(data: pa.Table) -> str:
+    """Delta `stats` of a data file: row count, and min/max/null counts of the simple columns."""
+    minimum: dict[str, Any] = {}
+    maximum: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for name in data.column_names:
+        column = data.column(name)
+        type_ = column.type
+        if pa.types.is_nested(type_):
+            continue
+        nulls[name] = column.null_count
+        if pa.types.is_integer(type_) or pa.types.is_string(type_) or pa.types.is_temporal(type_):
+            bounds = pc.min_max(column).as_py()
+            if bounds["min"] is not None:
+                minimum[name], maximum[name] = _json_value(bounds["min"]), _json_value(bounds["max"])
+    return json.dumps({"numRecords": data.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls})
+
+
+class DeltaIncremental:
+    """`AppendReader` and `KeyedRewriter` over the tables of a `DeltaTableStore` (unpartitioned for rewrites)."""
+
+    def __init__(self, store: DeltaTableStore) -> None:
+        self._store = store
+
+    def _open(self, table: TableId) -> tuple[DeltaTable, Path]:
+        return self._store._open(table), self._store._path(table)  # same adapter package
+
+    def read_appended(self, table: TableId, after: int | None, columns: Sequence[str] | None = None) -> Appended:
+        """The rows of the files added by commits after version `after` (see `AppendReader`)."""
+        root = self._open(table)[1]
+        history = self._store.history(table)
+        schema = self._store.schema(table)
+        wanted = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
+        if not history:
+            return Appended(wanted.empty_table(), None, 0, after is None)
+        version = history[-1].version
+        reason = "first run" if after is None else ""
+        added: list[tuple[str, Mapping[str, str | None]]] = []
+        for v in range(after + 1 if after is not None else 0, version + 1):
+            if reason:
+                break
+            actions = log_entry(root, v)
+            if actions is None:
+                reason = f"version {v} of {table} is no longer in its log"
+                break
+            info: dict[str, Any] = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+            if MAINTENANCE_PROPERTY in info or info.get("operation") in _SKIPPED_OPERATIONS:
+                continue
+            if any(a["remove"].get("dataChange", True) for a in actions if "remove" in a):
+                reason = f"version {v} of {table} ({info.get('operation')}) removed rows"
+            added += [
+                (a["add"]["path"], a["add"].get("partitionValues") or {})
+                for a in actions
+                if "add" in a and a["add"].get("dataChange", True)
+            ]
+        if reason:
+            data = self._store.read(table, columns, as_of=version)
+            return Appended(data, version, data.num_rows, after is None, reason)
+        try:
+            data = read_files(root, added, wanted)
+        except FileNotFoundError as exc:  # vacuumed since: only a full read can answer
+            data = self._store.read(table, columns, as_of=version)
+            return Appended(data, version, data.num_rows, False, f"a file appended since was vacuumed: {exc}")
+        return Appended(data, version, data.num_rows, True)
+
+    def replace_keys(
+        self,
+        table: TableId,
+        key: str,
+        keys: pa.Array,
+        replacement: Replacement,
+        properties: Mapping[str, str] | None = None,
+    ) -> Rewrite:
+        """Copy-on-write of the files holding `keys` (see `KeyedRewriter`).
+
+        Raises:
+            ValueError: also when the table is partitioned (rewrites keep whole files unpartitioned).
+        """
+        delta, root = self._open(table)
+        props = check_properties(table, properties)
+        schema = self._store.schema(table)
+        if key not in schema.names:
+            raise ValueError(f"{table} has no key column {key!r}")
+        if delta.metadata().partition_columns:
+            raise ValueError(f"{table}: keyed rewrites need an unpartitioned Delta table")
+        wanted = key_set(keys, schema.field(key).type)
+        files = pa.table(delta.get_add_actions(flatten=True)).to_pylist() if len(wanted) else []
+        bounds = tuple(v.as_py() for v in pc.min_max(wanted).values()) if len(wanted) else (None, None)
+        candidates = [f for f in files if _may_hold(f, key, bounds)]
+        touched = [f for f in candidates if _holds_any(root, f["path"], key, wanted)]
+        current = read_files(root, [(f["path"], {}) for f in touched], schema)
+        mask = pc.is_in(current.column(key), value_set=wanted)
+        matched, kept = current.filter(mask), current.filter(pc.invert(mask))
+        new = conform_to_schema(table, replacement(matched), schema)
+        if stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py():
+            raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
+        rows = pa.concat_tables([kept, new]).sort_by(key)
+        if not touched and not rows.num_rows:
+            return Rewrite(self._store.append(table, rows, props), len(candidates), 0, 0, 0, 0)
+        now = int(time.time() * 1000)
+        actions: list[AddAction | RemoveAction] = [
+            RemoveAction(f["path"], True, now, f["size_bytes"], {}) for f in touched
+        ]
+        for start in range(0, rows.num_rows, ROWS_PER_FILE):
+            chunk = rows.slice(start, ROWS_PER_FILE)
+            name = f"part-{start // ROWS_PER_FILE:05d}-{uuid.uuid4()}-c000.zstd.parquet"
+            pq.write_table(chunk, root / name, compression="zstd")
+            size = (root / name).stat().st_size
+            actions.append(AddAction(name, size, {}, now, True, file_stats(chunk)))
+        delta.create_write_transaction(
+            actions, mode="append", schema=delta.schema(), commit_properties=CommitProperties(custom_metadata=props)
+        )
+        commit = self._last_commit(table)
+        return Rewrite(commit, len(candidates), len(touched), len(actions) - len(touched), current.num_rows,
+                       rows.num_rows)  # fmt: skip
+
+    def _last_commit(self, table: TableId) -> Commit:
+        history = self._store.history(table)
+        return history[-1]
+
+
+def _may_hold(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any]) -> bool:
+    low, high = action.get(f"min.{key}"), action.get(f"max.{key}")
+    if low is None or high is None:
+        return True
+    try:
+        return not (bounds[1] < low or bounds[0] > high)
+    except TypeError:
+        return True
+
+
+def _holds_any(root: Path, path: str, key: str, wanted: pa.Array) -> bool:
+    keys = pq.read_table(file_path(root, path), columns=[key]).column(key)
+    return bool(pc.any(pc.is_in(keys, value_set=wanted)).as_py())

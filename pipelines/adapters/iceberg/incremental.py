@@ -1,0 +1,188 @@
+"""Incremental capabilities of Iceberg tables: read the files appended since a snapshot, rewrite by key."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.conversions import from_bytes
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile, ManifestEntryStatus
+from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.snapshots import Operation, Snapshot
+
+from pipelines.adapters.iceberg.schema_ids import arrow_schema
+from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit
+from pipelines.core.commits import Commit
+from pipelines.core.names import TableId
+from pipelines.ports.incremental import MAINTENANCE_PROPERTY, Appended, Replacement, Rewrite, key_set
+from pipelines.ports.table_store import check_properties, conform_to_schema
+
+ROWS_PER_FILE = 131_072
+"""Rows per data file written by a keyed rewrite: small enough that clustered updates touch few files."""
+
+
+def _scan(ice: Table, tasks: Sequence[FileScanTask], columns: Sequence[str] | None = None) -> pa.Table:
+    """Read `tasks` projected on the current schema (files of older schemas are evolved on read)."""
+    schema = ice.schema() if columns is None else ice.schema().select(*columns)
+    wanted = arrow_schema(schema)
+    if not tasks:
+        return wanted.empty_table()
+    data = ArrowScan(ice.metadata, ice.io, schema, AlwaysTrue()).to_table(tasks)
+    return data.select(wanted.names).cast(wanted)
+
+
+def added_files(ice: Table, snapshot: Snapshot) -> list[DataFile]:
+    """The data files a snapshot added."""
+    files = []
+    for manifest in snapshot.manifests(ice.io):
+        if manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=True):
+            if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id == snapshot.snapshot_id:
+                files.append(entry.data_file)
+    return files
+
+
+def is_maintenance(snapshot: Snapshot) -> bool:
+    """Whether the snapshot only rearranged files (compaction), adding no rows."""
+    summary = snapshot.summary
+    return bool(
+        summary and (MAINTENANCE_PROPERTY in summary.additional_properties or summary.operation == Operation.REPLACE)
+    )
+
+
+class IcebergIncremental:
+    """`AppendReader` and `KeyedRewriter` over the tables of an `IcebergTableStore`."""
+
+    def __init__(self, store: IcebergTableStore) -> None:
+        self._store = store
+
+    def _table(self, table: TableId) -> Table:
+        return self._store._load(table)  # same adapter package: the store's loader and its errors
+
+    def read_appended(self, table: TableId, after: int | None, columns: Sequence[str] | None = None) -> Appended:
+        """The rows of the files appended by snapshots after `after` (see `AppendReader`)."""
+        ice = self._table(table)
+        current = ice.current_snapshot()
+        if current is None:
+            return Appended(_scan(ice, [], columns), None, 0, after is None)
+        chain: list[Snapshot] = []
+        snapshot: Snapshot | None = current
+        while snapshot is not None and snapshot.snapshot_id != after:
+            chain.append(snapshot)
+            parent = snapshot.parent_snapshot_id
+            snapshot = ice.snapshot_by_id(parent) if parent is not None else None
+        reason = ""
+        if after is None:
+            reason = "first run"
+        elif snapshot is None:
+            reason = f"snapshot {after} is no longer in the history of {table}"
+        files: list[DataFile] = []
+        for snap in reversed(chain):
+            if reason:
+                break
+            if is_maintenance(snap):
+                continue
+            operation = snap.summary.operation if snap.summary else None
+            if operation != Operation.APPEND:
+                reason = f"snapshot {snap.snapshot_id} of {table} is a {operation}, not an append"
+            files += added_files(ice, snap)
+        if reason:
+            tasks = list(ice.scan(snapshot_id=current.snapshot_id).plan_files())
+            data = _scan(ice, tasks, columns)
+            return Appended(data, current.snapshot_id, data.num_rows, after is None, reason)
+        data = _scan(ice, [FileScanTask(f) for f in files], columns)
+        return Appended(data, current.snapshot_id, sum(f.record_count for f in files), True)
+
+    def replace_keys(
+        self,
+        table: TableId,
+        key: str,
+        keys: pa.Array,
+        replacement: Replacement,
+        properties: Mapping[str, str] | None = None,
+    ) -> Rewrite:
+        """Copy-on-write of the files holding `keys` (see `KeyedRewriter`)."""
+        ice = self._table(table)
+        props = check_properties(table, properties)
+        schema = arrow_schema(ice.schema())
+        if key not in schema.names:
+            raise ValueError(f"{table} has no key column {key!r}")
+        wanted = key_set(keys, schema.field(key).type)
+        tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
+        candidates = _candidates(ice, tasks, key, wanted)
+        touched = [t for t in candidates if _holds_any(ice, t, key, wanted)]
+        current = _scan(ice, touched)
+        mask = pc.is_in(current.column(key), value_set=wanted)
+        matched, kept = current.filter(mask), current.filter(pc.invert(mask))
+        new = conform_to_schema(table, replacement(matched), schema)
+        if stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py():
+            raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
+        rows = pa.concat_tables([kept, new]).sort_by(key)
+        commit = self._commit(ice, table, [t.file for t in touched], rows, props)
+        return Rewrite(commit, len(candidates), len(touched), -(-rows.num_rows // ROWS_PER_FILE), current.num_rows,
+                       rows.num_rows)  # fmt: skip
+
+    def _commit(
+        self, ice: Table, table: TableId, removed: list[DataFile], rows: pa.Table, props: dict[str, str]
+    ) -> Commit:
+        if not removed and not rows.num_rows:
+            return self._store.append(table, rows, props)
+        with ice.transaction() as tx:
+            update = tx.update_snapshot(snapshot_properties=props)
+            with update.overwrite() if removed else update.fast_append() as producer:
+                for data_file in removed:
+                    producer.delete_data_file(data_file)
+                counter = itertools.count(0)
+                for start in range(0, rows.num_rows, ROWS_PER_FILE):
+                    for data_file in _dataframe_to_data_files(
+                        table_metadata=tx.table_metadata,
+                        write_uuid=producer.commit_uuid,
+                        df=rows.slice(start, ROWS_PER_FILE),
+                        io=ice.io,
+                        counter=counter,
+                    ):
+                        producer.append_data_file(data_file)
+        log = ice.metadata.snapshot_log
+        snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
+        assert snapshot is not None
+        return _commit(snapshot, len(log))
+
+
+def _bound(ice: Table, bounds: dict[int, bytes] | None, field_id: int) -> Any:
+    raw = (bounds or {}).get(field_id)
+    if raw is None:
+        return None
+    field_type = ice.schema().find_field(field_id).field_type
+    return from_bytes(field_type, raw)  # type: ignore[arg-type]
+
+
+def _candidates(ice: Table, tasks: list[FileScanTask], key: str, wanted: pa.Array) -> list[FileScanTask]:
+    """Files whose key range may hold one of the wanted keys (no statistics: maybe)."""
+    if not len(wanted):
+        return []
+    field_id = ice.schema().find_field(key).field_id
+    low, high = (v.as_py() for v in pc.min_max(wanted).values())
+    out = []
+    for task in tasks:
+        lower = _bound(ice, task.file.lower_bounds, field_id)
+        upper = _bound(ice, task.file.upper_bounds, field_id)
+        if isinstance(low, str) and isinstance(upper, str):
+            upper = upper + "\U0010ffff"  # string bounds may be truncated prefixes
+        try:
+            outside = (lower is not None and high < lower) or (upper is not None and low > upper)
+        except TypeError:  # bounds of another representation (dates as days, ...): no pruning
+            outside = False
+        if not outside:
+            out.append(task)
+    return out
+
+
+def _holds_any(ice: Table, task: FileScanTask, key: str, wanted: pa.Array) -> bool:
+    keys = _scan(ice, [task], [key]).column(key)
+    return bool(pc.any(pc.is_in(keys, value_set=wanted)).as_py())

@@ -1,0 +1,230 @@
+"""Silver builds: bronze events since the last run → conformed changes → upsert of entity state (and SCD2).
+
+A run reads, per event type, only the bronze rows appended since the version recorded in the silver
+table's last commit (`meshlake.upstream`), deduplicates them by event id, conforms them with the
+domain's pure functions and upserts the touched keys in one commit that also records the new
+watermark. A backfill (`full=True`) reads all of bronze and replaces the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import polars as pl
+import pyarrow as pa
+
+from pipelines.core import entity_state as es
+from pipelines.core.domain import Domain
+from pipelines.core.event_contract import EventContract
+from pipelines.core.names import Layer, TableId
+from pipelines.services.incremental import (
+    MODE_PROPERTY,
+    UPSTREAM_PROPERTY,
+    IncrementalRuntime,
+    encode_upstream,
+    last_upstream,
+)
+
+
+class SilverTables(IncrementalRuntime, Protocol):
+    """What a silver build needs from the runtime: stores, incremental capabilities, event contracts."""
+
+    def contract(self, domain: str, event: str) -> EventContract: ...
+
+
+@dataclass
+class Changes:
+    """The conformed, versioned changes read from bronze for one entity."""
+
+    frames: dict[str, pl.DataFrame]
+    upstream: dict[str, int]
+    rows_scanned: int = 0
+    incremental: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+    def keys(self, key: str) -> pa.Array:
+        frames = [f.select(key) for f in self.frames.values() if f.height]
+        if not frames:
+            return pa.array([], pa.string())
+        return pl.concat(frames).unique().to_arrow().column(0).combine_chunks()
+
+    def count(self) -> int:
+        return sum(f.height for f in self.frames.values())
+
+
+@dataclass(frozen=True)
+class EntityBuild:
+    """What one silver run did to one table (state or history)."""
+
+    table: TableId
+    version: int
+    rows: int
+    changes: int
+    changed_keys: int
+    rows_scanned: int
+    incremental: bool
+    rows_rewritten: int
+    files_rewritten: int
+    upstream: dict[str, int]
+    reasons: tuple[str, ...]
+    schema: pa.Schema
+    location: str
+
+
+def entity_key(domain: Domain, entity: str, contracts: dict[str, EventContract]) -> str:
+    """The entity's key column: the spec's `key`, else the `entity_key` option of its first event.
+
+    Raises:
+        ValueError: neither says.
+    """
+    spec = domain.spec.entities[entity]
+    key = spec.key or next(iter(contracts.values())).entity_key
+    if not key:
+        raise ValueError(f"{domain.name}.{entity}: no key: set entities.{entity}.key or the events' entity_key")
+    return key
+
+
+def _conform(domain: Domain, entity: str, event: str, contract: EventContract, rows: pl.DataFrame) -> pl.DataFrame:
+    """Deduplicate by event id, conform with the domain's function, add the change's version."""
+    if not (contract.event_id and contract.event_time):
+        raise ValueError(f"{contract.message}: silver needs the event_id and event_time options of (meshlake.event)")
+    rows = rows.unique(subset=contract.event_id, keep="first", maintain_order=True)
+    function = domain.spec.entities[entity].events[event]
+    conformed = domain.transforms[function](rows)
+    if conformed.height != rows.height:
+        raise ValueError(
+            f"{domain.name}: {function} returned {conformed.height} rows for {rows.height} events; "
+            "a conform function maps each event to exactly one row"
+        )
+    sequence = domain.spec.entities[entity].sequence
+    seq = rows[sequence].cast(pl.Int64) if sequence and sequence in rows.columns else pl.Series([0] * rows.height)
+    return es.with_versions(
+        conformed.with_columns(
+            rows[contract.event_time].alias(es.EVENT_TIME),
+            seq.cast(pl.Int64).alias(es.SEQUENCE),
+            rows[contract.event_id].alias(es.EVENT_ID),
+        )
+    )
+
+
+def read_changes(domain: Domain, entity: str, runtime: SilverTables, watermark: dict[str, int] | None) -> Changes:
+    """Conformed changes of every event of an entity since `watermark` (None: everything)."""
+    store = runtime.store_for(domain.name, Layer.BRONZE)
+    reader = runtime.incremental(store)
+    changes = Changes({}, {})
+    for event in domain.spec.entities[entity].events:
+        contract = runtime.contract(domain.name, event)
+        table = domain.bronze_table(event)
+        if not store.exists(table):
+            frame = pl.from_arrow(contract.bronze_schema().empty_table())
+        else:
+            after = None if watermark is None else watermark.get(str(table))
+            appended = reader.read_appended(table, after)
+            if appended.version is not None:
+                changes.upstream[str(table)] = appended.version
+            changes.rows_scanned += appended.rows_scanned
+            if watermark is not None and not appended.incremental:
+                changes.incremental = False
+                changes.reasons.append(appended.reason)
+            frame = pl.from_arrow(appended.data)
+        assert isinstance(frame, pl.DataFrame)
+        changes.frames[event] = _conform(domain, entity, event, contract, frame)
+    return changes
+
+
+def _finish(domain: Domain, entity: str, frame: pl.DataFrame) -> pl.DataFrame:
+    name = domain.spec.entities[entity].transform
+    if not name:
+        return frame
+    finished = domain.transforms[name](frame)
+    if finished.height != frame.height:
+        raise ValueError(f"{domain.name}: {name} must derive columns row by row, not add or drop rows")
+    return finished
+
+
+def _write(
+    runtime: SilverTables,
+    domain: Domain,
+    table: TableId,
+    key: str,
+    changes: Changes,
+    full: bool,
+    build: pl.DataFrame | None,
+    merge: Callable[[pl.DataFrame], pl.DataFrame],
+    run_id: str,
+) -> EntityBuild:
+    store = runtime.store_for(domain.name, Layer.SILVER)
+    mode = "full" if full else "incremental"
+    props = {UPSTREAM_PROPERTY: encode_upstream(changes.upstream), MODE_PROPERTY: mode, "meshlake.run_id": run_id}
+    keys = changes.keys(key)
+    if full:
+        assert build is not None
+        data = build.to_arrow()
+        store.ensure_table(table, data.schema)
+        commit = store.overwrite(table, data, props)
+        rewritten, files = 0, 0
+    else:
+        outcome = runtime.incremental(store).replace_keys(
+            table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props
+        )
+        assert outcome.commit is not None
+        commit, rewritten, files = outcome.commit, outcome.rows_rewritten, outcome.files_rewritten
+    return EntityBuild(
+        table=table,
+        version=commit.version,
+        rows=len(store.read(table, [key])),
+        changes=changes.count(),
+        changed_keys=len(keys),
+        rows_scanned=changes.rows_scanned,
+        incremental=not full,
+        rows_rewritten=rewritten,
+        files_rewritten=files,
+        upstream=changes.upstream,
+        reasons=tuple(changes.reasons),
+        schema=store.schema(table),
+        location=store.location(table),
+    )
+
+
+def _frame(data: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(data)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def build_entity(
+    domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool = False
+) -> list[EntityBuild]:
+    """Bring an entity's silver state (and SCD2 history, when the spec asks) up to date with bronze.
+
+    Args:
+        full: backfill: read all of bronze and replace the tables instead of upserting what changed.
+
+    Returns:
+        One result for the state table, then one for the history table if any.
+    """
+    spec = domain.spec.entities[entity]
+    contracts = {e: runtime.contract(domain.name, e) for e in spec.events}
+    key = entity_key(domain, entity, contracts)
+    store = runtime.store_for(domain.name, Layer.SILVER)
+    tables = [domain.silver_table(entity)] + ([domain.history_table(entity)] if spec.history else [])
+    results = []
+    cache: dict[str, Changes] = {}
+    for table, replay in zip(tables, (False, True), strict=False):
+        rebuild = full or not store.exists(table)
+        watermark = None if rebuild else last_upstream(store.history(table))
+        label = encode_upstream(watermark) if watermark is not None else "*"
+        changes = cache.setdefault(label, read_changes(domain, entity, runtime, watermark))
+        frames = changes.frames
+
+        def merge(
+            current: pl.DataFrame, frames: dict[str, pl.DataFrame] = frames, replay: bool = replay
+        ) -> pl.DataFrame:
+            combine = es.replay_history if replay else es.merge_state
+            return _finish(domain, entity, combine(current, frames, key))
+
+        build = merge(pl.DataFrame()) if rebuild else None
+        results.append(_write(runtime, domain, table, key, changes, rebuild, build, merge, run_id))
+    return results

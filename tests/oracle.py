@@ -1,0 +1,101 @@
+"""Gold products computed again, in plain Python over the landed events, as tests' independent oracle.
+
+It shares nothing with the pipeline but the message classes: its own framing reader and contract
+rules (`tests.landed`), dedup by event id, and "the newest event of each kind wins" per entity, in
+dictionaries. Amounts are Decimals from the cents on the wire.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from tests.landed import landed
+
+SLA_HOURS = 96
+CENT = Decimal("0.01")
+
+
+def _time(message: Any, field: str) -> datetime:
+    return getattr(message, field).ToDatetime(tzinfo=UTC)
+
+
+def _money(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def latest(runtime: Any, domain: str, event: str, key: str, time_field: str) -> dict[str, Any]:
+    """The newest valid event per key (by event time, then sequence, then event id), duplicates ignored."""
+    seen: set[str] = set()
+    best: dict[str, tuple[tuple[datetime, int, str], Any]] = {}
+    for item in landed(runtime, domain, event):
+        msg = item.message
+        if not item.valid or msg.event_id in seen:
+            continue
+        seen.add(msg.event_id)
+        version = (_time(msg, time_field), msg.sequence, msg.event_id)
+        k = getattr(msg, key)
+        if k not in best or version > best[k][0]:
+            best[k] = (version, msg)
+    return {k: v[1] for k, v in best.items()}
+
+
+def orders_world(runtime: Any) -> tuple[dict[str, Any], set[str], dict[str, Any]]:
+    """Placed orders by id, ids of cancelled orders, returns by return id."""
+    placed = latest(runtime, "orders", "order_placed", "order_id", "placed_at")
+    cancelled = set(latest(runtime, "orders", "order_cancelled", "order_id", "cancelled_at"))
+    returns = latest(runtime, "orders", "order_item_returned", "return_id", "returned_at")
+    return placed, cancelled, returns
+
+
+def daily_revenue(runtime: Any) -> dict[tuple[date, str, str], tuple[Decimal, int, int, int, Decimal, Decimal]]:
+    """(day, country, currency) → (revenue, orders, customers, cancelled orders, returned, net revenue)."""
+    placed, cancelled, returns = orders_world(runtime)
+    returned: dict[str, Decimal] = defaultdict(Decimal)
+    for msg in returns.values():
+        returned[msg.order_id] += _money(msg.refund_cents)
+    groups: dict[tuple[date, str, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0, set(), 0, Decimal(0)])
+    for order_id, msg in placed.items():
+        group = groups[(_time(msg, "placed_at").date(), msg.country, msg.currency)]
+        if order_id in cancelled:
+            group[3] += 1
+            continue
+        group[0] += _money(msg.total_cents)
+        group[1] += 1
+        group[2].add(msg.customer_id)
+        group[4] += returned.get(order_id, Decimal(0))
+    return {k: (v[0], v[1], len(v[2]), v[3], v[4], v[0] - v[4]) for k, v in groups.items()}
+
+
+def settlement_summary(runtime: Any) -> dict[tuple[date, str], tuple[Decimal, int, Decimal, int, Decimal]]:
+    """(day, currency) → (captured, captures, refunded, refunds, net)."""
+    captures = latest(runtime, "payments", "payment_captured", "payment_id", "captured_at")
+    refunds = latest(runtime, "payments", "refund_issued", "refund_id", "refunded_at")
+    groups: dict[tuple[date, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0, Decimal(0), 0])
+    for msg in captures.values():
+        group = groups[(_time(msg, "captured_at").date(), msg.currency)]
+        group[0] += _money(msg.amount_cents)
+        group[1] += 1
+    for msg in refunds.values():
+        group = groups[(_time(msg, "refunded_at").date(), msg.currency)]
+        group[2] += _money(msg.amount_cents)
+        group[3] += 1
+    return {k: (v[0], v[1], v[2], v[3], v[0] - v[2]) for k, v in groups.items()}
+
+
+def order_fulfilment(runtime: Any) -> dict[tuple[date, str], tuple[int, float, int]]:
+    """(Monday of delivery, order country) → (delivered orders, mean hours placed→delivered, SLA breaches)."""
+    placed, _, _ = orders_world(runtime)
+    dispatched = latest(runtime, "shipping", "shipment_dispatched", "shipment_id", "dispatched_at")
+    delivered = latest(runtime, "shipping", "shipment_delivered", "shipment_id", "delivered_at")
+    groups: dict[tuple[date, str], list[float]] = defaultdict(list)
+    for shipment_id, msg in delivered.items():
+        if shipment_id not in dispatched or dispatched[shipment_id].order_id not in placed:
+            continue
+        order = placed[dispatched[shipment_id].order_id]
+        at = _time(msg, "delivered_at")
+        hours = (at - _time(order, "placed_at")).total_seconds() / 3600
+        groups[(at.date() - timedelta(days=at.weekday()), order.country)].append(hours)
+    return {k: (len(v), sum(v) / len(v), sum(h > SLA_HOURS for h in v)) for k, v in groups.items()}

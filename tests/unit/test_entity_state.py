@@ -1,0 +1,104 @@
+"""Entity state from changes: newer events win per event type, order and batching never matter."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from pipelines.core import entity_state as es
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def _changes(rows: list[tuple[str, str, int, int, str, object]]) -> dict[str, pl.DataFrame]:
+    """(event, key, minute, sequence, event id, value) rows → change frames of `placed` and `shipped`."""
+    frames = {}
+    for event, column in (("placed", "amount"), ("shipped", "carrier")):
+        picked = [r for r in rows if r[0] == event]
+        frame = pl.DataFrame(
+            {
+                "id": [r[1] for r in picked],
+                column: [r[5] for r in picked],
+                es.EVENT_TIME: [T0 + timedelta(minutes=r[2]) for r in picked],
+                es.SEQUENCE: [r[3] for r in picked],
+                es.EVENT_ID: [r[4] for r in picked],
+            },
+            schema={
+                "id": pl.String,
+                column: pl.Int64 if column == "amount" else pl.String,
+                es.EVENT_TIME: pl.Datetime("us", "UTC"),
+                es.SEQUENCE: pl.Int64,
+                es.EVENT_ID: pl.String,
+            },
+        )
+        frames[event] = es.with_versions(frame)
+    return frames
+
+
+EVENTS = [
+    ("placed", "A", 0, 1, "a1", 10),
+    ("placed", "A", 5, 2, "a2", 12),  # an amendment: newer
+    ("shipped", "A", 60, 3, "a3", "dhl"),
+    ("placed", "B", 3, 1, "b1", 7),
+    ("shipped", "B", 1, 2, "b2", "ups"),  # ships "before" it is placed: clocks differ, still its own column
+    ("placed", "C", 9, 1, "c1", 1),
+    ("placed", "C", 9, 2, "c2", 2),  # same time: the sequence decides
+]
+
+
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort(frame.columns)
+
+
+def test_newest_event_per_type_wins_and_columns_of_other_types_stay():
+    state = es.merge_state(pl.DataFrame(), _changes(EVENTS), "id").sort("id")
+    assert state.select("id", "amount", "carrier").rows() == [("A", 12, "dhl"), ("B", 7, "ups"), ("C", 2, None)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_any_order_and_any_batching_with_duplicates_gives_the_same_state(seed):
+    expected = es.merge_state(pl.DataFrame(), _changes(EVENTS), "id")
+    rng = random.Random(seed)
+    shuffled = EVENTS + rng.sample(EVENTS, 3)  # producer retries
+    rng.shuffle(shuffled)
+    state = pl.DataFrame()
+    for start in range(0, len(shuffled), 2):  # late events arrive in later runs
+        state = es.merge_state(state, _changes(shuffled[start : start + 2]), "id")
+    assert _sorted(state).equals(_sorted(expected))
+
+
+def test_an_older_event_arriving_late_does_not_overwrite_newer_state():
+    state = es.merge_state(pl.DataFrame(), _changes([("placed", "A", 5, 2, "a2", 12)]), "id")
+    late = es.merge_state(state, _changes([("placed", "A", 0, 1, "a1", 10)]), "id")
+    assert late["amount"].to_list() == [12]
+
+
+def test_two_event_types_may_not_claim_one_column():
+    frames = _changes(EVENTS)
+    frames["shipped"] = frames["shipped"].with_columns(pl.lit(1).alias("amount"))
+    with pytest.raises(ValueError, match="'amount' is set by both placed and shipped"):
+        es.merge_state(pl.DataFrame(), frames, "id")
+
+
+def test_history_has_a_row_per_event_with_validity_and_late_events_slot_in():
+    first = [e for e in EVENTS if e[4] != "a2"]
+    history = es.replay_history(pl.DataFrame(), _changes(first), "id")
+    history = es.replay_history(
+        history, _changes([("placed", "A", 5, 2, "a2", 12), ("placed", "A", 0, 1, "a1", 10)]), "id"
+    )
+    a = history.filter(pl.col("id") == "A").sort(es.VALID_FROM)
+    assert a.select("amount", "carrier", "is_current").rows() == [
+        (10, None, False),
+        (12, None, False),
+        (12, "dhl", True),
+    ]
+    assert a[es.VALID_TO].to_list()[:2] == a[es.VALID_FROM].to_list()[1:]
+    full = es.replay_history(pl.DataFrame(), _changes(EVENTS), "id")
+    assert _sorted(history).equals(_sorted(full))
+    current = history.filter(pl.col(es.IS_CURRENT)).select(
+        es.merge_state(pl.DataFrame(), _changes(EVENTS), "id").columns
+    )
+    assert _sorted(current).equals(_sorted(es.merge_state(pl.DataFrame(), _changes(EVENTS), "id")))
