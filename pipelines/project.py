@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from pipelines.core.domain import Domain
-from pipelines.core.spec import DomainSpec
+from pipelines.core.domain import Domain, spec_functions
+from pipelines.core.spec import DomainSpec, mesh_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,8 +52,7 @@ def load_domain(domain_dir: Path, package: str | None = None) -> Domain:
         raise SpecError(f"{path}: name: {spec.name!r} differs from its folder {domain_dir.name!r}")
 
     package = package or f"domains.{domain_dir.name}"
-    wanted = {f"entities.{e}.transform": s.transform for e, s in spec.entities.items()}
-    wanted |= {f"products.{p}.transform": s.transform for p, s in spec.products.items()}
+    wanted = spec_functions(spec)
     transforms = {}
     if wanted:
         module = importlib.import_module(f"{package}.transforms")
@@ -72,7 +71,15 @@ def load_domain(domain_dir: Path, package: str | None = None) -> Domain:
 
 
 def load_domains(root: Path | None = None) -> list[Domain]:
-    """Load every domain under `root` (default: the project's `domains/`), sorted by name."""
+    """Load every domain under `root` (default: the project's `domains/`), sorted by name.
+
+    Raises:
+        SpecError: a spec is invalid, or a product reads a product that does not exist or is not
+            granted to its domain.
+    """
     root = root or PROJECT_DIR / "domains"
     dirs = sorted(p for p in root.iterdir() if (p / "domain.yaml").exists())
-    return [load_domain(d) for d in dirs]
+    domains = [load_domain(d) for d in dirs]
+    if problems := mesh_problems(d.spec for d in domains):
+        raise SpecError(f"{root}: " + "; ".join(problems))
+    return domains
