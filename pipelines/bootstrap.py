@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
 from pipelines.adapters.landing import LandingFileSource
 from pipelines.adapters.protobuf.compiler import CompiledSchemas, compile_schemas
@@ -16,6 +17,8 @@ from pipelines.core.names import Layer
 from pipelines.core.proto_schema import arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
 from pipelines.ports.event_source import EventSource
+from pipelines.ports.incremental import IncrementalTables
+from pipelines.ports.maintenance import TableMaintenance
 from pipelines.ports.registry import ProductRegistry
 from pipelines.ports.table_store import TableStore
 from pipelines.project import load_domains
@@ -95,6 +98,14 @@ class Runtime:
                 principal, self.settings.catalog_url, self.settings.catalog_token, self.settings.catalog_db_url
             )
         return self._registries[principal]
+
+    def incremental(self, store: TableStore) -> IncrementalTables:
+        """Incremental reads and keyed rewrites over the tables of `store`."""
+        return incremental_for(store)
+
+    def maintenance(self, store: TableStore) -> TableMaintenance:
+        """Compaction, expiry and orphan removal over the tables of `store`."""
+        return maintenance_for(store)
 
     @cached_property
     def landing(self) -> LandingFileSource:
