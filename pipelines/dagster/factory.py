@@ -10,10 +10,12 @@ import dagster as dg
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer
+from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
 from pipelines.dagster.metadata import column_schema, table_metadata
+from pipelines.dagster.partitions import gold_automation, partition_window, product_backfill_policy, product_partitions
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import bronze_sensors
-from pipelines.services.build import BuildResult, build_product, build_silver
+from pipelines.services.build import BuildResult, build_product, build_silver, published_inputs
 from pipelines.services.ingest import IngestResult, ingest_event
 from pipelines.services.publish import publish_product
 
@@ -100,6 +102,7 @@ def _build_metadata(result: BuildResult, fmt: str) -> dict[str, Any]:
     return {
         **table_metadata(fmt, result.location, result.version, result.rows, result.schema),
         "upstream_versions": result.upstream,
+        **result.details,
     }
 
 
@@ -144,12 +147,18 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         kinds={fmt, "polars"},
         description=pspec.description,
         tags={"meshlake/product": f"{domain.name}.{product}", **{f"tag/{t}": "" for t in pspec.tags}},
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=gold_automation(pspec),
         pool=f"table:{domain.name}.{product}",
+        check_specs=product_check_specs(domain, product),
+        freshness_policy=product_freshness(domain, product),
+        partitions_def=product_partitions(pspec),
+        backfill_policy=product_backfill_policy(pspec),
     )
     def gold(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        result = build_product(domain, product, runtime, context.run.run_id)
+        published_to = published_inputs(domain.name, [d.spec for d in runtime.domains.values()])
+        window = partition_window(context, pspec)
+        result = build_product(domain, product, runtime, context.run.run_id, published_to, window)
         actual = runtime.format_for(domain.name, Layer.GOLD, product).value
         name = f"{domain.name}.{product}"
         published = publish_product(domain, product, result, runtime.registry(domain.name), context.run.run_id, actual)
@@ -157,7 +166,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         if runtime.settings.catalog_url:
             page = f"{runtime.settings.catalog_url.rstrip('/')}/products/{name}"
             metadata["catalog_page"] = dg.MetadataValue.url(page)
-        return dg.MaterializeResult(metadata=metadata)
+        checks = product_check_results(domain, product, runtime, published_to)
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold
 
@@ -172,10 +182,11 @@ def domain_definitions(domain: Domain, contract_of: ContractOf) -> dg.Definition
     assets = [*bronze]
     assets += [_silver_asset(domain, entity) for entity in domain.spec.entities]
     assets += [_gold_asset(domain, product) for product in domain.spec.products]
+    partitioned = [a for a in assets if a.partitions_def is not None]  # a job has one partitioning
     everything = dg.define_asset_job(
         f"{domain.name}_all",
-        selection=dg.AssetSelection.groups(domain.name),
-        description=f"Every asset of the {domain.name} domain, bronze to gold.",
+        selection=dg.AssetSelection.groups(domain.name) - dg.AssetSelection.assets(*partitioned),
+        description=f"Every asset of the {domain.name} domain, bronze to gold (partitioned products: backfills).",
     )
     ingest = dg.define_asset_job(
         f"{domain.name}_bronze",
