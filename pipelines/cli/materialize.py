@@ -48,6 +48,7 @@ def materialize_all(select: str, console: Console) -> dict[str, dict[str, object
     Raises:
         MaterializeError: an asset failed; earlier assets stay materialised.
     """
+    from pipelines.dagster.partitions import partition_range_tags
     from pipelines.definitions import defs
 
     settings = Settings.from_env()
@@ -79,6 +80,7 @@ def materialize_all(select: str, console: Console) -> dict[str, dict[str, object
                 resources=resources,
                 raise_on_error=False,
                 run_config=QUIET,
+                tags=partition_range_tags(defs.resolve_assets_def(key).partitions_def),
             )
             if not outcome.success:
                 raise MaterializeError(f"{name}: {_failure_message(outcome)}")
