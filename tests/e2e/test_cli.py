@@ -31,7 +31,7 @@ def test_generate_dagster_cli_materialize_then_query(env, tmp_path):
     dagster_home.mkdir()
     shutil.copy(PROJECT_DIR / "dagster.yaml", dagster_home)
     materialize = run(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "pipelines.definitions", "--select", "*"],
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "pipelines.definitions", "--select", "group:orders"],
         env | {"DAGSTER_HOME": str(dagster_home)},
     )
     assert materialize.returncode == 0, materialize.stderr[-3000:]
@@ -39,7 +39,7 @@ def test_generate_dagster_cli_materialize_then_query(env, tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "n"
-    assert 1900 < int(lines[1]) <= 2000  # every order once; producer retries removed
+    assert 1500 < int(lines[1]) < 2000  # every order once; retries, bad events and cancelled orders left out
     table = run([str(BIN / "meshlake"), "query", "SELECT * FROM orders.daily_revenue ORDER BY 1 LIMIT 10"], env)
     assert table.returncode == 0
     assert "revenue" in table.stdout and "2026-10-01" in table.stdout

@@ -140,14 +140,15 @@ def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
         )
         assert result.success
         assert instance.get_latest_materialization_event(GOLD) is not None
-        assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("quarantine_rate", True)]
+        checks = [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()]
+        assert ("quarantine_rate", True) in checks and all(passed for _, passed in checks)
 
     with create_engine(databases["dagster"]).connect() as conn:
         status = conn.execute(text("SELECT status FROM runs WHERE run_id = :id"), {"id": result.run_id}).scalar()
         materialized = conn.execute(
             text("SELECT count(DISTINCT asset_key) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
         ).scalar()
-    assert status == "SUCCESS" and materialized == 3
+    assert status == "SUCCESS" and materialized == 7  # 3 bronze, 2 silver, 2 gold of the orders domain
     with create_engine(databases["iceberg"]).connect() as conn:
         tables = set(conn.execute(text("SELECT table_namespace, table_name FROM iceberg_tables")).all())
     assert {("orders", "bronze_order_placed"), ("orders", "silver_orders"), ("orders", "daily_revenue")} <= tables
@@ -156,4 +157,4 @@ def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
 
     store = resource.runtime().store_for("orders", Layer.GOLD, "daily_revenue")
     gold = store.read(runtime.domain("orders").product_table("daily_revenue"))
-    assert 1_900 < sum(gold.column("orders").to_pylist()) <= 2_000
+    assert 1_500 < sum(gold.column("orders").to_pylist()) < 2_000  # cancelled orders and bad events left out

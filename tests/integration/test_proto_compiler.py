@@ -50,7 +50,15 @@ def test_messages_lists_definitions_under_root_only() -> None:
         "meshlake.EventOptions",
         "meshlake.FieldOptions",
         "meshlake.orders.v1.LineItem",
+        "meshlake.orders.v1.OrderCancelled",
+        "meshlake.orders.v1.OrderItemReturned",
         ORDER,
+        "meshlake.payments.v1.PaymentAuthorized",
+        "meshlake.payments.v1.PaymentCaptured",
+        "meshlake.payments.v1.RefundIssued",
+        "meshlake.shipping.v1.DeliveryFailed",
+        "meshlake.shipping.v1.ShipmentDelivered",
+        "meshlake.shipping.v1.ShipmentDispatched",
     ]
     assert schemas.root == SCHEMAS.resolve()
 
@@ -76,7 +84,8 @@ def test_unknown_message_names_it_and_the_known_ones() -> None:
             lookup("meshlake.orders.v1.Nope")
         text = str(caught.value)
         assert text.startswith("unknown message 'meshlake.orders.v1.Nope' in ")
-        assert f"known: meshlake.EventOptions, meshlake.FieldOptions, meshlake.orders.v1.LineItem, {ORDER}" in text
+        assert "known: meshlake.EventOptions, meshlake.FieldOptions, meshlake.orders.v1.LineItem, " in text
+        assert ORDER in text
         assert isinstance(caught.value, SchemaError)
 
 
