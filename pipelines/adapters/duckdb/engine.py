@@ -1,33 +1,200 @@
-"""A DuckDB connection in which each data product is a view `<domain>.<product>`."""
+"""DuckDbQueryEngine: an in-memory DuckDB in which each data product is a view `<domain>.<product>`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal
 
 import duckdb
+import pyarrow as pa
 
-from pipelines.core.names import TableId
-from pipelines.ports.table_store import TableStore
+from pipelines.adapters.duckdb.extensions import OFFLINE_CONFIG, load_extension
+from pipelines.adapters.duckdb.guard import SYSTEM_SCHEMAS, inspect_select
+from pipelines.core.commits import TableFormat
+from pipelines.ports.query_engine import (
+    ProductScan,
+    QueryError,
+    QueryPermissionError,
+    QueryRefusedError,
+    QueryResult,
+    QueryTimeoutError,
+)
+
+ReadPath = Literal["arrow", "native"]
+READ_PATHS: tuple[ReadPath, ...] = ("arrow", "native")
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """A DuckDB identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def connect_products(products: Iterable[tuple[TableId, TableStore]]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with one schema per domain and a view per product.
+def literal(text: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
-    Each table is handed to DuckDB as Arrow (read through its TableStore), so Iceberg, Delta and
-    memory tables are queried alike.
+
+def native_source(scan: ProductScan) -> str | None:
+    """The table function reading `scan` natively (`iceberg_scan` / `delta_scan`), None if there is none."""
+    if scan.version is None:
+        return None
+    if scan.format is TableFormat.ICEBERG:
+        return f"iceberg_scan({literal(scan.location)}, snapshot_from_id => {scan.version})"
+    if scan.format is TableFormat.DELTA:
+        return f"delta_scan({literal(scan.location)}, version => {scan.version})"
+    return None
+
+
+class DuckDbQueryEngine:
+    """SQL over data products in DuckDB; products are planned only when a query names them.
+
+    Each product becomes a view `<domain>.<product>` (one DuckDB schema per domain) over one of two
+    read paths:
+
+    - `arrow` (default): the product's `pyarrow.dataset` is handed to DuckDB, which pushes the projection
+      and filters into it; DuckDB itself never opens a file, so the connection is locked with
+      `enable_external_access=false`.
+    - `native`: DuckDB reads the table with `iceberg_scan` / `delta_scan` (extensions loaded offline from
+      their wheels); file access is limited to the directories of the planned tables.
+
+    Args:
+        products: `<domain>.<product>` → a function planning its scan (called at most once).
+        read_path: `arrow` or `native`.
+        explain: says why a `<schema>.<name>` that is not served cannot be read (another domain's
+            silver, a product not granted...), or None when it names nothing known.
+        threads: DuckDB worker threads (default: one per core).
     """
-    con = duckdb.connect(":memory:")
-    for table, store in products:
-        if not store.exists(table):
-            continue
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(table.domain)}")
-        arrow_name = f"__{table.domain}__{table.name}"
-        con.register(arrow_name, store.read(table))
-        con.execute(
-            f"CREATE OR REPLACE VIEW {_quote(table.domain)}.{_quote(table.name)} AS SELECT * FROM {_quote(arrow_name)}"
-        )
-    return con
+
+    def __init__(
+        self,
+        products: Mapping[str, Callable[[], ProductScan]],
+        *,
+        read_path: ReadPath = "arrow",
+        explain: Callable[[str], str | None] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if read_path not in READ_PATHS:
+            raise ValueError(f"read_path must be one of {', '.join(READ_PATHS)}, not {read_path!r}")
+        self._planners = dict(products)
+        self._read_path = read_path
+        self._explain = explain or (lambda _name: None)
+        self._scans: dict[str, ProductScan] = {}
+        self._locked = False
+        config: dict[str, str | bool | int | float | list[str]] = dict(OFFLINE_CONFIG)
+        if threads:
+            config["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=config)
+        self._extensions: set[str] = set()
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection holding the views."""
+        return self._con
+
+    @property
+    def read_path(self) -> ReadPath:
+        return self._read_path
+
+    def products(self) -> Sequence[str]:
+        return sorted(self._planners)
+
+    def scans(self) -> Mapping[str, ProductScan]:
+        """The products planned so far, by name."""
+        return dict(self._scans)
+
+    def attach(self, names: Iterable[str] | None = None) -> None:
+        """Plan the named products (all when None) and create their views.
+
+        Raises:
+            KeyError: a name is not one of `products()`.
+            QueryRefusedError: the engine is locked and a native read would need new directories.
+        """
+        for name in sorted(self._planners if names is None else set(names)):
+            if name in self._scans:
+                continue
+            scan = self._planners[name]()
+            self._create_view(name, scan)
+            self._scans[name] = scan
+
+    def _create_view(self, name: str, scan: ProductScan) -> None:
+        domain, _, product = name.partition(".")
+        source = native_source(scan) if self._read_path == "native" else None
+        if source is not None and self._locked:
+            raise QueryRefusedError(f"{name} was not planned before the connection was locked")
+        if source is not None and scan.format.value not in self._extensions:
+            load_extension(self._con, scan.format.value)  # iceberg or delta, from its wheel
+            self._extensions.add(scan.format.value)
+        if source is None:
+            source = quote(f"__{domain}__{product}")
+            self._con.register(f"__{domain}__{product}", scan.arrow())
+        columns = ", ".join(quote(column) for column in scan.schema.names) or "*"
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(domain)}")
+        self._con.execute(f"CREATE OR REPLACE VIEW {quote(domain)}.{quote(product)} AS SELECT {columns} FROM {source}")
+
+    def lock(self) -> None:
+        """Forbid file access (except to the planned tables' directories on the native path) and lock the
+        configuration, so no statement can change it back."""
+        if self._locked:
+            return
+        if self._read_path == "native":
+            roots = sorted({s.root.rstrip("/") + "/" for s in self._scans.values() if s.root})
+            self._con.execute(f"SET allowed_directories = [{', '.join(literal(r) for r in roots)}]")
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+        self._locked = True
+
+    def _check_relations(self, relations: Iterable[str]) -> list[str]:
+        """The served products among `relations`; refuses a denied or unknown `<schema>.<name>`."""
+        wanted: list[str] = []
+        for name in relations:
+            schema = name.partition(".")[0]
+            if name in self._planners:
+                wanted.append(name)
+            elif reason := self._explain(name):
+                raise QueryPermissionError(reason)
+            elif schema not in SYSTEM_SCHEMAS:
+                served = ", ".join(self.products()) or "none"
+                raise QueryPermissionError(f"{name} is not a data product you may read (readable: {served})")
+        return wanted
+
+    def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = None) -> QueryResult:
+        """Run one read-only SELECT over the products and return at most `max_rows` rows.
+
+        Raises:
+            QueryRefusedError: not a single SELECT, a file or function read, or a relation not served.
+            QueryTimeoutError: it ran longer than `timeout_s` (the query is interrupted).
+            QueryError: DuckDB rejected or failed the query; the message is DuckDB's.
+        """
+        shape = inspect_select(self._con, sql)
+        wanted = self._check_relations(shape.qualified())
+        if any(schema in SYSTEM_SCHEMAS for _, schema, _ in shape.relations):
+            wanted = list(self._planners)  # the catalog views list every readable product
+        try:
+            self.attach(wanted)
+        except (ValueError, LookupError) as exc:
+            raise QueryError(str(exc)) from exc
+        self.lock()
+        timer = threading.Timer(timeout_s, self._con.interrupt) if timeout_s else None
+        try:
+            if timer:
+                timer.start()
+            relation = self._con.sql(sql)
+            if relation is None:
+                return QueryResult(pa.table({}))
+            if max_rows is not None:
+                relation = relation.limit(max_rows + 1)
+            table = relation.to_arrow_table()
+        except duckdb.InterruptException:
+            raise QueryTimeoutError(f"the query ran longer than {timeout_s:g} s and was stopped") from None
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        finally:
+            if timer:
+                timer.cancel()
+        if max_rows is not None and table.num_rows > max_rows:
+            return QueryResult(table.slice(0, max_rows), truncated=True)
+        return QueryResult(table)
+
+    def close(self) -> None:
+        self._con.close()

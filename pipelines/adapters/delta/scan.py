@@ -1,0 +1,75 @@
+"""Scan planning for serving: one Delta table version resolved to its data files and an Arrow dataset."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+
+from pipelines.adapters.delta.table_store import GENERATION_KEY, PARTITION_COLUMN_PREFIX
+from pipelines.core.commits import TableFormat
+from pipelines.core.names import TableId
+from pipelines.ports.query_engine import ProductScan
+from pipelines.ports.table_store import TableStore
+
+
+def _local(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def _served(field: pa.Field) -> bool:
+    hidden = field.name.startswith(PARTITION_COLUMN_PREFIX) and GENERATION_KEY in (field.metadata or {})
+    return not hidden
+
+
+def plan_delta_scan(store: TableStore, table: TableId, version: int | None = None) -> ProductScan:
+    """Plan a read of `table` at its current version or at version `version`.
+
+    The Arrow handoff is a `pyarrow.dataset`: over the data files with the served schema when they hold
+    every column and row, else delta-rs's own dataset (partition values from the log, deletion vectors),
+    which may carry hidden partition columns the engine does not select.
+
+    Raises:
+        TableNotFoundError: the table does not exist.
+        ValueError: `version` is not a version of the table.
+    """
+    location = store.location(table)
+    known = {c.version for c in store.history(table)}
+    if version is not None and version not in known:
+        raise ValueError(f"{table} has no version {version}")
+    delta = DeltaTable(location, version=version) if version is not None else DeltaTable(location)
+    full_schema = pa.schema(delta.schema().to_arrow())
+    schema = pa.schema([f for f in full_schema if _served(f)])
+    current = delta.version()
+    served_version = current if current in known else None  # version 0 is CREATE TABLE: no data yet
+    root = _local(location)
+    if served_version is None:
+        empty = schema.empty_table()
+        return ProductScan(
+            str(table), TableFormat.DELTA, None, schema, location, lambda: empty, root, exact=True, row_count=0
+        )
+    files = tuple(_local(uri) for uri in delta.file_uris())
+    features = set(delta.protocol().reader_features or ())
+    exact = not delta.metadata().partition_columns and "deletionVectors" not in features
+
+    def dataset() -> object:
+        if not files:
+            return schema.empty_table()
+        if exact:
+            return ds.dataset(list(files), schema=schema, format="parquet")
+        return delta.to_pyarrow_dataset()
+
+    rows = _row_count(delta) if "deletionVectors" not in features else None
+    return ProductScan(
+        str(table), TableFormat.DELTA, served_version, schema, location, dataset, root, files, exact, rows
+    )
+
+
+def _row_count(delta: DeltaTable) -> int | None:
+    """Rows of the version from the log's per-file statistics, None when a file has none."""
+    counts = pa.table(delta.get_add_actions(flatten=True))["num_records"]
+    return None if counts.null_count else int(pc.sum(counts).as_py() or 0)

@@ -1,0 +1,73 @@
+"""Time travel and scan planning by table format: `as_of` → a version → a `ProductScan`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pipelines.core.commits import TableFormat
+from pipelines.core.names import TableId
+from pipelines.ports.query_engine import AsOf, ProductScan
+from pipelines.ports.table_store import TableStore
+
+
+def parse_as_of(text: str) -> AsOf:
+    """`12345` → a version; an ISO-8601 time (`2026-05-01`, `2026-05-01T12:00:00Z`) → a UTC datetime.
+
+    Raises:
+        ValueError: neither an integer nor an ISO-8601 date or time.
+    """
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"as-of {text!r} is neither a version (an integer) nor an ISO-8601 time such as 2026-05-01T12:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def resolve_version(store: TableStore, table: TableId, as_of: AsOf | None) -> int | None:
+    """The version to read: `as_of` itself when it is a version, else the last commit at or before it.
+
+    Raises:
+        ValueError: the table had no commit at that time.
+    """
+    if as_of is None or isinstance(as_of, int):
+        return as_of
+    moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    cutoff_ms = int(moment.timestamp() * 1000)
+    commits = [c for c in store.history(table) if c.timestamp_ms <= cutoff_ms]
+    if not commits:
+        raise ValueError(f"{table} has no version at or before {moment.isoformat()}")
+    return max(commits, key=lambda c: c.sequence).version
+
+
+def _plan_from_store(store: TableStore, table: TableId, version: int | None) -> ProductScan:
+    """Any other store (e.g. memory): the table read through the port, as an Arrow table."""
+    history = store.history(table)
+    if version is not None and version not in {c.version for c in history}:
+        raise ValueError(f"{table} has no version {version}")
+    served = version if version is not None else (history[-1].version if history else None)
+    data = store.read(table, as_of=version)
+    return ProductScan(str(table), store.format, served, data.schema, store.location(table), lambda: data)
+
+
+def plan_scan(store: TableStore, table: TableId, as_of: AsOf | None = None) -> ProductScan:
+    """Plan a read of `table` at `as_of` (current version when None) with the store's format planner.
+
+    Raises:
+        TableNotFoundError: the table does not exist.
+        ValueError: no such version, or no version at that time.
+    """
+    version = resolve_version(store, table, as_of)
+    if store.format is TableFormat.ICEBERG:
+        from pipelines.adapters.iceberg.scan import plan_iceberg_scan
+
+        return plan_iceberg_scan(store, table, version)
+    if store.format is TableFormat.DELTA:
+        from pipelines.adapters.delta.scan import plan_delta_scan
+
+        return plan_delta_scan(store, table, version)
+    return _plan_from_store(store, table, version)

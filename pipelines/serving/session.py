@@ -1,0 +1,188 @@
+"""Serving: data products of the local domains as DuckDB views and Polars LazyFrames, per principal."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from pipelines.adapters.duckdb.engine import DuckDbQueryEngine, ReadPath
+from pipelines.adapters.polars.scan import lazy_frame
+from pipelines.bootstrap import Runtime
+from pipelines.core.names import TableId
+from pipelines.ports.query_engine import AsOf, ProductScan, QueryPermissionError, QueryResult
+from pipelines.ports.table_store import TableNotFoundError
+from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
+from pipelines.serving.scans import parse_as_of, plan_scan
+
+# Picked by measurement (see benchmarks/query_ratio.py): same query speed as the native scans, no
+# extension to load per connection, and DuckDB never opens a file itself.
+DEFAULT_READ_PATH: ReadPath = "arrow"
+
+AsOfArg = AsOf | str | Mapping[str, AsOf | str] | None
+
+
+@dataclass(frozen=True)
+class ProductInfo:
+    """A readable product as `meshlake products` lists it."""
+
+    name: str
+    format: str
+    version: int | None
+    updated_ms: int | None
+    rows: int | None
+    owner: str
+    description: str
+
+
+def _as_of_for(as_of: AsOfArg, product: str) -> AsOf | None:
+    """The time travel of one product: its entry in a mapping, or the one `as_of` for every product."""
+    if isinstance(as_of, Mapping):
+        value = as_of.get(product)
+        return parse_as_of(value) if isinstance(value, str) else value
+    return parse_as_of(as_of) if isinstance(as_of, str) else as_of
+
+
+class Serving:
+    """The data products of a runtime, served to one principal at a time.
+
+    Args:
+        runtime: domains, stores and the catalog (for grants).
+        read_path: how DuckDB reads the tables: `arrow` (default) or `native` (`iceberg_scan`/`delta_scan`).
+    """
+
+    def __init__(self, runtime: Runtime, *, read_path: ReadPath = DEFAULT_READ_PATH) -> None:
+        self.runtime = runtime
+        self.read_path = read_path
+
+    @classmethod
+    def from_env(cls) -> Serving:
+        """Serving on `Runtime.from_env()` (`MESHLAKE_HOME`, `MESHLAKE_FORMAT`, catalog settings)."""
+        return cls(Runtime.from_env())
+
+    @functools.cached_property
+    def catalog(self) -> dict[str, ServedProduct]:
+        """Every product the domains declare, by name."""
+        return all_products(self.runtime)
+
+    def access(self, principal: str | None) -> Access:
+        """What `principal` may read according to the catalog (None: local access to everything)."""
+        return access_for(self.runtime, principal)
+
+    def readable(self, access: Access) -> dict[str, ServedProduct]:
+        """The materialised products `access` may read."""
+        return {n: p for n, p in self.catalog.items() if access.allows(n) and p.store.exists(p.table)}
+
+    def plan(self, product: str, as_of: AsOf | None = None) -> ProductScan:
+        """Plan a read of one product (no grant check; see `engine` and `scan`).
+
+        Raises:
+            KeyError: no such product.
+            ValueError: no such version, or no version at that time.
+        """
+        served = self.catalog[product]
+        return plan_scan(served.store, served.table, as_of)
+
+    def engine(
+        self,
+        principal: str | None = None,
+        *,
+        access: Access | None = None,
+        as_of: AsOfArg = None,
+        read_path: ReadPath | None = None,
+    ) -> DuckDbQueryEngine:
+        """A DuckDB query engine over what the principal may read; products are planned when used.
+
+        Args:
+            principal: a domain or reader name, checked against the catalog's grants; None for local access.
+            access: an access already resolved (e.g. from a catalog token), instead of `principal`.
+            as_of: a version or a time for every product, or a mapping `<domain>.<product>` → version/time.
+            read_path: overrides the serving's read path.
+        """
+        access = access if access is not None else self.access(principal)
+        readable = self.readable(access)
+        planners: dict[str, Callable[[], ProductScan]] = {
+            name: functools.partial(self.plan, name, _as_of_for(as_of, name)) for name in readable
+        }
+        explain = functools.partial(explain_unreadable, products=self.catalog, access=access, served=list(readable))
+        return DuckDbQueryEngine(planners, read_path=read_path or self.read_path, explain=explain)
+
+    def connect(
+        self,
+        principal: str | None = None,
+        *,
+        as_of: AsOfArg = None,
+        read_path: ReadPath | None = None,
+        lockdown: bool = False,
+    ) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with a view `<domain>.<product>` for every product the principal may read.
+
+        With `as_of`, a product that has no version at that time is left out. With `lockdown`, the
+        connection can read nothing but the views and its configuration cannot be changed.
+
+        Raises:
+            ValueError: `as_of` matches no version of any readable product.
+        """
+        engine = self.engine(principal, as_of=as_of, read_path=read_path)
+        problems: list[str] = []
+        for name in engine.products():
+            try:
+                engine.attach([name])
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems and not engine.scans():
+            raise ValueError("; ".join(problems))
+        if lockdown:
+            engine.lock()
+        return engine.connection
+
+    def scan(self, product: str, *, as_of: AsOf | str | None = None, principal: str | None = None) -> pl.LazyFrame:
+        """A Polars LazyFrame over one product (at `as_of`), if the principal may read it.
+
+        Raises:
+            QueryPermissionError: the principal may not read it, or it is not a data product.
+            ValueError: no such version, or no version at that time.
+        """
+        access = self.access(principal)
+        readable = self.readable(access)
+        if product not in readable:
+            TableId.parse(product)  # a malformed name says so
+            reason = explain_unreadable(product, self.catalog, access, list(readable))
+            raise QueryPermissionError(reason or f"{product} is not a data product (readable: {', '.join(readable)})")
+        return lazy_frame(self.plan(product, _as_of_for(as_of, product)))
+
+    def query(
+        self,
+        sql: str,
+        principal: str | None = None,
+        *,
+        as_of: AsOfArg = None,
+        max_rows: int | None = None,
+        timeout_s: float | None = None,
+    ) -> QueryResult:
+        """Run one read-only SELECT over the readable products in a locked DuckDB connection."""
+        engine = self.engine(principal, as_of=as_of)
+        try:
+            return engine.execute(sql, max_rows=max_rows, timeout_s=timeout_s)
+        finally:
+            engine.close()
+
+    def products(self, principal: str | None = None) -> list[ProductInfo]:
+        """The products the principal may query, with their current version, update time and rows."""
+        infos: list[ProductInfo] = []
+        for name, served in sorted(self.readable(self.access(principal)).items()):
+            try:
+                scan = self.plan(name)
+            except (TableNotFoundError, ValueError):
+                continue
+            history = served.store.history(served.table)
+            updated = next((c.timestamp_ms for c in reversed(history) if c.version == scan.version), None)
+            infos.append(
+                ProductInfo(
+                    name, str(scan.format), scan.version, updated, scan.row_count, served.owner, served.description
+                )
+            )
+        return infos

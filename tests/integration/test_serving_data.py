@@ -1,0 +1,181 @@
+"""Serving reads the right rows: both DuckDB read paths and Polars, current and past versions, Iceberg and Delta.
+
+Also holds the fixtures of the other `test_serving_*` modules: two small domains whose gold tables are
+written straight through the table stores (no pipeline run), and a catalog with their products.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
+from catalog.service import CatalogService
+from pipelines.bootstrap import Runtime
+from pipelines.core.domain import Domain
+from pipelines.core.names import TableId
+from pipelines.core.spec import DomainSpec
+from pipelines.ports.query_engine import QueryError
+from pipelines.serving import Serving
+from pipelines.settings import Settings
+
+ADMIN = Principal(name="admin", kind=PrincipalKind.ADMIN)
+REVENUE = TableId("orders", "daily_revenue")
+CUSTOMERS = TableId("orders", "customers")
+SILVER = TableId("orders", "silver_orders")
+CAMPAIGNS = TableId("marketing", "campaigns")
+
+
+def _domain(name: str, owner: str, products: dict[str, bool]) -> Domain:
+    spec = DomainSpec.model_validate(
+        {
+            "name": name,
+            "owner": owner,
+            "schemas": f"{name}/v1",
+            "events": {"happened": {"message": f"test.{name}.Happened"}},
+            "entities": {"things": {"events": ["happened"], "transform": "things"}},
+            "products": {
+                product: {"description": f"{product} of {name}", "inputs": ["silver.things"], "transform": product}
+                | ({"public": True} if public else {})
+                for product, public in products.items()
+            },
+        }
+    )
+    return Domain(spec=spec, transforms={})
+
+
+def revenue_rows(days: int, scale: int = 1) -> pa.Table:
+    """`days` days x 3 countries of revenue; `scale` multiplies the amounts (to tell versions apart)."""
+    countries = ["DE", "FR", "NL"]
+    return pa.table(
+        {
+            "day": pa.array([date(2026, 5, 1 + d) for d in range(days) for _ in countries], pa.date32()),
+            "country": [c for _ in range(days) for c in countries],
+            "revenue": pa.array(
+                [Decimal(f"{(d + 1) * (i + 1) * 10 * scale}.25") for d in range(days) for i in range(3)],
+                pa.decimal128(18, 2),
+            ),
+            "orders": pa.array([(d + 1) * (i + 1) for d in range(days) for i in range(3)], pa.int64()),
+        }
+    )
+
+
+@dataclass
+class Lake:
+    """A MESHLAKE_HOME with gold tables, their catalog entries, and the versions written."""
+
+    home: Path
+    runtime: Runtime
+    serving: Serving
+    catalog: CatalogService
+    first_version: int  # orders.daily_revenue: 2 days
+    second_version: int  # orders.daily_revenue: 3 days, amounts x2
+    first_time: datetime  # the commit time of the first version
+
+
+def build_lake(root: Path, fmt: str) -> Lake:
+    home = root / "home"
+    settings = Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
+    domains = [
+        _domain("orders", "team-orders", {"daily_revenue": True, "customers": False}),
+        _domain("marketing", "team-marketing", {"campaigns": False}),
+    ]
+    runtime = Runtime(settings, domains=domains)
+    store = runtime.store(settings.format_override)  # type: ignore[arg-type]
+    store.ensure_table(REVENUE, revenue_rows(1).schema)
+    first = store.overwrite(REVENUE, revenue_rows(2))
+    time.sleep(0.01)  # the second commit gets a later timestamp
+    second = store.overwrite(REVENUE, revenue_rows(3, scale=2))
+    customers = pa.table({"customer_id": pa.array([1, 2, 3], pa.int64()), "email": ["a@x", "b@x", "c@x"]})
+    silver = pa.table({"order_id": ["o1", "o2"], "total": pa.array([1.5, 2.5])})
+    campaigns = pa.table({"campaign": ["spring", "summer"], "country": ["DE", "FR"]})
+    for table, data in ((CUSTOMERS, customers), (SILVER, silver), (CAMPAIGNS, campaigns)):
+        store.ensure_table(table, data.schema)
+        store.overwrite(table, data)
+    catalog = CatalogService.open(settings.catalog_db_url)
+    for domain in domains:
+        catalog.put_domain(ADMIN, domain.name, DomainIn(owner=domain.spec.owner))
+        for name, spec in domain.spec.products.items():
+            product = ProductIn(description=spec.description, public=spec.public, table_format=fmt)
+            catalog.put_product(ADMIN, f"{domain.name}.{name}", product)
+    first_time = datetime.fromtimestamp(first.timestamp_ms / 1000, UTC)
+    return Lake(home, runtime, Serving(runtime), catalog, first.version, second.version, first_time)
+
+
+@pytest.fixture(params=["iceberg", "delta"])
+def lake(request, tmp_path) -> Lake:
+    built = build_lake(tmp_path, request.param)
+    yield built
+    built.catalog.close()
+
+
+READ_PATHS = ["arrow", "native"]
+
+
+@pytest.mark.parametrize("read_path", READ_PATHS)
+def test_views_hold_the_current_version(lake, read_path):
+    con = lake.serving.connect(read_path=read_path)
+    got = con.sql("SELECT * FROM orders.daily_revenue ORDER BY day, country").to_arrow_table()
+    assert got.num_rows == 9
+    assert got.column_names == ["day", "country", "revenue", "orders"]
+    assert got.column("revenue")[0].as_py() == Decimal("20.25")  # the second version: amounts x2
+    tables = con.sql(
+        "SELECT schema_name, table_name FROM duckdb_tables() UNION ALL "
+        "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+    ).fetchall()
+    assert ("marketing", "campaigns") in tables and ("orders", "customers") in tables
+
+
+@pytest.mark.parametrize("read_path", READ_PATHS)
+def test_as_of_a_version_or_a_time_reads_that_version(lake, read_path):
+    by_version = lake.serving.connect(as_of={"orders.daily_revenue": lake.first_version}, read_path=read_path)
+    by_time = lake.serving.connect(as_of=lake.first_time, read_path=read_path)
+    for con in (by_version, by_time):
+        rows = con.sql("SELECT count(*), min(revenue) FROM orders.daily_revenue").fetchone()
+        assert rows == (6, Decimal("10.25"))
+    iso = lake.first_time.isoformat()
+    assert lake.serving.query("SELECT count(*) AS n FROM orders.daily_revenue", as_of=iso).table["n"][0].as_py() == 6
+
+
+def test_as_of_before_the_first_version_says_so(lake):
+    with pytest.raises(QueryError, match=r"orders\.daily_revenue has no version at or before 2000-01-01"):
+        lake.serving.query("SELECT * FROM orders.daily_revenue", as_of="2000-01-01")
+    with pytest.raises(QueryError, match="has no version 424242"):
+        lake.serving.query("SELECT * FROM orders.daily_revenue", as_of=424242)
+
+
+def test_polars_scan_reads_current_and_past_versions(lake):
+    current = lake.serving.scan("orders.daily_revenue").sort("day", "country").collect()
+    past = lake.serving.scan("orders.daily_revenue", as_of=lake.first_version).collect()
+    by_time = lake.serving.scan("orders.daily_revenue", as_of=lake.first_time.isoformat()).collect()
+    assert current.height == 9 and current["revenue"][0] == Decimal("20.25")
+    assert past.height == 6 and by_time.height == 6
+    assert current.columns == ["day", "country", "revenue", "orders"]
+
+
+def test_polars_scan_pushes_projection_and_filter_into_the_parquet_scan(lake):
+    plan = lake.serving.scan("orders.daily_revenue").filter(pl.col("country") == "DE").select("day").explain()
+    assert "Parquet SCAN" in plan
+    assert "PROJECT 2/4 COLUMNS" in plan  # day, and country for the filter
+    assert 'SELECTION: (col("country")) == ("DE")' in plan or 'SELECTION: col("country") == "DE"' in plan
+
+
+@pytest.mark.parametrize("read_path", READ_PATHS)
+def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path):
+    con = lake.serving.connect(read_path=read_path)
+    plan = con.sql("EXPLAIN SELECT day FROM orders.daily_revenue WHERE country = 'DE'").fetchall()[0][1]
+    scan = {
+        "arrow": "ARROW_SCAN",
+        "native": "ICEBERG_SCAN" if lake.runtime.settings.format_override == "iceberg" else "DELTA_SCAN",
+    }[read_path]
+    scan_node = plan[plan.index(scan) :]  # the leaf: nothing is read before the scan's own filter
+    assert "Projections: day" in scan_node
+    assert "Filters: country='DE'" in scan_node
+    assert "FILTER" not in plan  # no filter left above the scan
