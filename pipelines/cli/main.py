@@ -33,8 +33,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.cli.materialize import MaterializeError
     from pipelines.core.framing import FramingError
     from pipelines.core.proto_schema import ProtoSchemaError
+    from pipelines.ports.registry import RegistryError
+    from pipelines.ports.table_evolution import SchemaEvolutionError
     from pipelines.project import SpecError
     from pipelines.services.build import InputNotAllowedError
+    from pipelines.services.contracts import ReferenceNotAllowedError
+    from pipelines.services.evolution import SchemaChangeRefusedError
     from pipelines.services.ingest import UnframedInputError
     from pipelines.settings import SettingsError
 
@@ -49,6 +53,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         MaterializeError,
         NatsUnavailableError,
         PublishError,
+        SchemaChangeRefusedError,
+        SchemaEvolutionError,
+        ReferenceNotAllowedError,
+        RegistryError,
     )
 
 
