@@ -178,7 +178,7 @@ def _varint_runs(
             wire.flag(pc.take(roots, pc.filter(run, broken)))
         runs.append(run)
         indexes.append(pa.nulls(len(run), I64).fill_null(step))
-        raws.append(val.value)
+        raws.append(val.wide())
         more = pc.less(nxt, stop)
         done.append(pc.filter(run, pc.invert(more)))
         done_counts.append(pa.nulls(len(done[-1]), I64).fill_null(step + 1))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.fast_decode_wire import I8, I32, I64, U64, Piece, Wire, arange
+from pipelines.core.fast_decode_wire import I32, I64, U8, U64, Piece, Wire, arange
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Spans:
 
 
 def empty_piece() -> Piece:
-    return Piece(pa.array([], I64), pa.array([], I8), pa.array([], I64), pa.array([], U64))
+    return Piece(pa.array([], I64), pa.array([], U8), pa.array([], I64), pa.array([], U64))
 
 
 def concat(pieces: list[Piece]) -> Piece:
@@ -63,7 +63,7 @@ def expect_wire(wire: Wire, spans: Spans, pieces: list[Piece], allowed: tuple[in
         if lo == hi and lo in allowed:
             kept.append(piece)
             continue
-        ok = pc.is_in(piece.wire, value_set=pa.array(allowed, I8))
+        ok = pc.is_in(piece.wire, value_set=pa.array(allowed, U8))
         spans.flag(wire, pc.filter(piece.span, pc.invert(ok)))
         kept.append(piece.filter(ok))
     return kept

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-U8, U64, I8, I32, I64 = pa.uint8(), pa.uint64(), pa.int8(), pa.int32(), pa.int64()
+U8, U64, I32, I64 = pa.uint8(), pa.uint64(), pa.int32(), pa.int64()
 PADDING = bytes(16)
 """Appended to the buffer so reading up to 10 varint bytes past any span's end stays in bounds."""
 
 _MAX_LENGTH = pa.scalar(1 << 32, U64)
 _SEVEN_BITS = pa.scalar(0x7F, U8)
+_SEVEN, _THREE = pa.scalar(7, U8), pa.scalar(3, U8)
 _MAX_TAG = pa.scalar(1 << 32, U64)
 # Per wire type: does a varint follow the tag (0 varint, 2 length)? fixed width? length-delimited?
 # Wire types 3/4 (groups) and 6/7 (invalid) are "bad": the reference decoder takes those rows.
@@ -88,31 +89,48 @@ class Wire:
 
 @dataclass
 class Varints:
-    """Varints read at many positions: value (uint64), byte width, and which were over-long."""
+    """Varints read at many positions.
+
+    Attributes:
+        value: the values, uint64; or uint8 when `small` (every varint was one byte).
+        width: byte width of each varint (1 when `small`).
+        overlong: which varints ran past 10 bytes (None if none did).
+        small: every varint was a single byte (value < 128).
+        low: the smallest first byte.
+    """
 
     value: pa.Array
     width: pa.Array | int
     overlong: pa.Array | None
+    small: bool
+    low: int
+
+    def wide(self) -> pa.Array:
+        """The values as uint64."""
+        return pc.cast(self.value, U64) if self.small else self.value
 
 
 def read_varints(u8: pa.Array, pos: pa.Array) -> Varints:
     """Decode one base-128 varint at each position (bits past 64 dropped, as upb does)."""
     first = pc.take(u8, pos)
-    if len(first) == 0 or pc.max(first).as_py() < 0x80:
-        return Varints(pc.cast(first, U64), 1, None)
+    if len(first) == 0:
+        return Varints(first, 1, None, True, 0)
+    lo, hi = (s.as_py() for s in pc.min_max(first).values())
+    if hi < 0x80:
+        return Varints(first, 1, None, True, lo)
     value = pc.cast(pc.bit_wise_and(first, _SEVEN_BITS), U64)
     more = pc.greater_equal(first, pa.scalar(0x80, U8))
     width = pc.add(pc.cast(more, I64), 1)
     for k in range(1, 10):
         where = pc.indices_nonzero(more)
         if len(where) == 0:
-            return Varints(value, width, None)
+            return Varints(value, width, None, False, lo)
         byte = pc.take(u8, pc.add(pc.take(pos, where), k))
         part = pc.shift_left(pc.cast(pc.bit_wise_and(byte, _SEVEN_BITS), U64), u64(7 * k))
         value = pc.replace_with_mask(value, more, pc.bit_wise_or(pc.take(value, where), part))
         more = pc.replace_with_mask(more, more, pc.greater_equal(byte, pa.scalar(0x80, U8)))
         width = pc.add(width, pc.cast(more, I64))
-    return Varints(value, width, more if pc.any(more).as_py() else None)
+    return Varints(value, width, more if pc.any(more).as_py() else None, False, lo)
 
 
 @dataclass
@@ -121,7 +139,7 @@ class Piece:
 
     Attributes:
         span: index of the span (message) each occurrence is in; unique within a piece.
-        wire: wire type (int8).
+        wire: wire type (uint8).
         pos: where the value starts: the data of a length-delimited field, the bytes of a fixed one.
         value: the varint value (wire type 0) or the data length (wire type 2), uint64.
     """
@@ -174,47 +192,69 @@ def scan(u8: pa.Array, start: pa.Array, end: pa.Array, wanted: frozenset[int]) -
     cur = start
     while len(span):
         tag = read_varints(u8, cur)
+        problems = _tag_problems(tag)
+        if tag.small:  # field numbers 1..15: wire type and number straight from the byte
+            wire, number = pc.bit_wise_and(tag.value, _SEVEN), pc.shift_right(tag.value, _THREE)
+        else:
+            wire = pc.cast(pc.bit_wise_and(tag.value, u64(7)), U8)
+            number = pc.cast(pc.shift_right(tag.value, u64(3)), I64, safe=False)
         after_tag = pc.add(cur, tag.width)
         val = read_varints(u8, after_tag)
-        wire = pc.cast(pc.bit_wise_and(tag.value, u64(7)), I8)
-        number = pc.cast(pc.shift_right(tag.value, u64(3)), I64, safe=False)
-        lo, hi = (s.as_py() for s in pc.min_max(wire).values())
-        problems = [] if tag.overlong is None else [tag.overlong]
-        if lo == hi:  # one wire type in the whole step: plain scalars instead of lookups
-            has_varint, fixed, is_length = (int(t[lo].as_py()) for t in (_HAS_VARINT, _FIXED_WIDTH, _IS_LENGTH))
-            if _BAD_WIRE[lo].as_py():
-                problems.append(pa.nulls(len(span), pa.bool_()).fill_null(True))
-            if has_varint and val.overlong is not None:
-                problems.append(val.overlong)
-            pos = pc.add(after_tag, val.width) if has_varint else after_tag
-            step = pc.cast(pc.min_element_wise(val.value, _MAX_LENGTH), I64) if is_length else fixed
-            nxt = pc.add(pos, step) if has_varint or fixed else pos
-        else:
-            has_varint_arr = pc.take(_HAS_VARINT, wire)
-            problems.append(pc.take(_BAD_WIRE, wire))
-            if val.overlong is not None:
-                problems.append(pc.and_(val.overlong, pc.cast(has_varint_arr, pa.bool_())))
-            pos = pc.add(after_tag, pc.multiply(has_varint_arr, val.width))
-            length = pc.multiply(pc.take(_IS_LENGTH, wire), pc.cast(pc.min_element_wise(val.value, _MAX_LENGTH), I64))
-            nxt = pc.add(pc.add(pos, pc.take(_FIXED_WIDTH, wire)), length)
-        if pc.min(tag.value).as_py() < 8 or pc.max(tag.value).as_py() >= _MAX_TAG.as_py():
-            problems.append(pc.or_(pc.less(tag.value, u64(8)), pc.greater_equal(tag.value, _MAX_TAG)))
-        problems.append(pc.greater(nxt, end))
+        pos, nxt, value = _advance(wire, after_tag, val, problems)
+        gap = pc.subtract(end, nxt)  # < 0: the field runs past its message; 0: the message is done
+        low_gap = pc.min(gap).as_py()
+        if low_gap < 0:
+            problems.append(pc.less(gap, 0))
         broken = _or(problems)
         if broken is not None and pc.any(broken).as_py():
             bad.append(pc.filter(span, broken))
             keep = pc.invert(broken)
-            span, wire, number, pos, nxt, end, value = (
-                pc.filter(a, keep) for a in (span, wire, number, pos, nxt, end, val.value)
+            span, wire, number, pos, nxt, end, value, gap = (
+                pc.filter(a, keep) for a in (span, wire, number, pos, nxt, end, value, gap)
             )
-        else:
-            value = val.value
         _collect(pieces, Piece(span, wire, pos, value), number, wanted)
-        more = pc.less(nxt, end)
-        if not pc.all(more).as_py():
+        if low_gap <= 0:
+            more = pc.greater(gap, 0)
             span, nxt, end = (pc.filter(a, more) for a in (span, nxt, end))
         cur = nxt
     return Scan(pieces, bad)
+
+
+def _tag_problems(tag: Varints) -> list[pa.Array]:
+    """Tags that are not: over-long, field number 0, or (multi-byte) past 32 bits."""
+    problems = [] if tag.overlong is None else [tag.overlong]
+    if tag.small:
+        if tag.low < 8:
+            problems.append(pc.less(tag.value, pa.scalar(8, U8)))
+    elif tag.low < 8 or pc.max(tag.value).as_py() >= _MAX_TAG.as_py():
+        problems.append(pc.or_(pc.less(tag.value, u64(8)), pc.greater_equal(tag.value, _MAX_TAG)))
+    return problems
+
+
+def _advance(wire: pa.Array, after_tag: pa.Array, val: Varints, problems: list[pa.Array]) -> tuple[pa.Array, ...]:
+    """Where each value starts, where the next field starts, and the varint value (uint64) of the step."""
+    lo, hi = (s.as_py() for s in pc.min_max(wire).values())
+    if lo == hi:  # one wire type in the whole step: plain numbers instead of lookups
+        if _BAD_WIRE[lo].as_py():
+            problems.append(pa.nulls(len(wire), pa.bool_()).fill_null(True))
+        if lo in (1, 5) or _BAD_WIRE[lo].as_py():
+            fixed = int(_FIXED_WIDTH[lo].as_py())
+            return after_tag, pc.add(after_tag, fixed) if fixed else after_tag, val.wide()
+        if val.overlong is not None:
+            problems.append(val.overlong)
+        pos = pc.add(after_tag, val.width)
+        if lo == 0:
+            return pos, pos, val.wide()
+        length = pc.cast(val.value if val.small else pc.min_element_wise(val.value, _MAX_LENGTH), I64)
+        return pos, pc.add(pos, length), val.wide()
+    value = val.wide()
+    has_varint = pc.take(_HAS_VARINT, wire)
+    problems.append(pc.take(_BAD_WIRE, wire))
+    if val.overlong is not None:
+        problems.append(pc.and_(val.overlong, pc.cast(has_varint, pa.bool_())))
+    pos = pc.add(after_tag, pc.multiply(has_varint, val.width))
+    length = pc.multiply(pc.take(_IS_LENGTH, wire), pc.cast(pc.min_element_wise(value, _MAX_LENGTH), I64))
+    return pos, pc.add(pc.add(pos, pc.take(_FIXED_WIDTH, wire)), length), value
 
 
 def _collect(pieces: dict[int, list[Piece]], step: Piece, number: pa.Array, wanted: frozenset[int]) -> None:
