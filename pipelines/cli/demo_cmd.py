@@ -22,7 +22,7 @@ def demo(
 ) -> None:
     """Generate events, materialise every domain end to end, and query gold with DuckDB."""
     from pipelines.cli.materialize import materialize_all
-    from pipelines.cli.query_cmd import query
+    from pipelines.cli.query_cmd import OutputFormat, query
     from pipelines.cli.run_cmds import generate
     from pipelines.settings import Settings
 
@@ -37,7 +37,7 @@ def demo(
         console.print(f"  {name}: {meta.get('dagster/row_count')} rows ({meta.get('table_format')}){extra}")
     console.rule("3. query gold with DuckDB")
     console.print(f'[dim]meshlake query "{DEMO_SQL}"[/]')
-    query(sql=DEMO_SQL, output="table", limit=10)
+    query(sql=DEMO_SQL, output=OutputFormat.TABLE, limit=10)
     console.print(
         Panel.fit(
             f"Done in {time.perf_counter() - started:.0f} s. Everything lives under {settings.home}:\n"
