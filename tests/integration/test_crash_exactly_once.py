@@ -10,11 +10,8 @@ and quarantine each undecodable frame exactly once, on Iceberg and on Delta.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import random
 import signal
-import time
 from collections import Counter
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
@@ -26,7 +23,7 @@ from pipelines.adapters.protobuf.compiler import compile_schemas
 from pipelines.core.framing import encode_varint
 from pipelines.core.names import Layer
 from pipelines.project import PROJECT_DIR
-from tests.integration import crash_worker
+from tests.integration import crash_harness, crash_worker
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
 
 FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
@@ -52,9 +49,7 @@ Key = tuple[str, str, int]
 @pytest.fixture(scope="module")
 def forkserver() -> ForkServerContext:
     """Processes forked from a server that imported `crash_worker` (libraries, compiled schemas) once."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.integration.crash_worker"])
-    return context
+    return crash_harness.forkserver()  # preloads the NATS crash test's worker too: one forkserver per pytest
 
 
 def land(home: Path) -> tuple[Counter[Key], set[tuple[str, int]]]:
@@ -80,27 +75,9 @@ def land(home: Path) -> tuple[Counter[Key], set[tuple[str, int]]]:
     return events, garbage
 
 
-def bronze_commits_on_disk(home: Path, fmt: str) -> int:
-    """Delta log entries or Iceberg metadata files of the bronze table: grows with every commit."""
-    table_dir = home / fmt / "orders" / crash_worker.BRONZE
-    pattern = "_delta_log/*.json" if fmt == "delta" else "metadata/*.metadata.json"
-    return len(list(table_dir.glob(pattern)))
-
-
 def run(context: ForkServerContext, home: Path, fmt: str, stage: str, rng: random.Random | None = None) -> int | None:
     """One ingestion process; with `rng`, SIGKILLed at a random moment after its first bronze commit."""
-    before = bronze_commits_on_disk(home, fmt)
-    process = context.Process(target=crash_worker.run, args=(str(home), fmt, stage, 1))
-    process.start()
-    deadline = time.monotonic() + 60
-    while rng is not None and process.is_alive() and time.monotonic() < deadline:
-        if bronze_commits_on_disk(home, fmt) > before:
-            time.sleep(rng.uniform(0, 0.08))
-            os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
-            break
-        time.sleep(0.002)
-    process.join(120)
-    return process.exitcode
+    return crash_harness.run(context, crash_worker.run, (str(home), fmt, stage, 1), home, fmt, rng)
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
