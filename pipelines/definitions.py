@@ -13,6 +13,12 @@ from pipelines.dagster.sensors import automation_sensor
 from pipelines.project import load_domains
 from pipelines.settings import schemas_dir_from_env
 
+STEP_EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": [__name__]}}}, name="multiprocess_preloaded"
+)
+"""One process per step, forked from a server that imported this module once: a step starts in
+milliseconds instead of paying Python, Dagster and the compiled schemas again."""
+
 
 def build_definitions() -> dg.Definitions:
     """Load every domain spec, compile the schemas and build the merged definitions."""
@@ -25,7 +31,11 @@ def build_definitions() -> dg.Definitions:
 
     return dg.Definitions.merge(
         *(domain_definitions(d, contract_of) for d in domains),
-        dg.Definitions(sensors=[automation_sensor()], resources={"meshlake": meshlake_resource_from_env()}),
+        dg.Definitions(
+            sensors=[automation_sensor()],
+            resources={"meshlake": meshlake_resource_from_env()},
+            executor=STEP_EXECUTOR,
+        ),
     )
 
 

@@ -31,6 +31,8 @@ from pipelines.project import PROJECT_DIR
 POSTGRES_URL_VAR = "MESHLAKE_DAGSTER_POSTGRES_URL"
 """When set, Dagster's storage is PostgreSQL (`dagster.postgres.yaml`) at this `postgresql+psycopg2://` URL."""
 
+CODE_MODULE = "pipelines.definitions"
+LOCATION_NAME = "meshlake"
 _CATALOG_MAIN = "from catalog.cli import app; app(prog_name='meshlake catalog')"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_CHILD_SUBREAPER = 36
@@ -58,11 +60,20 @@ def prepare_dagster_home(home: Path, env: Mapping[str, str]) -> Path:
     return dagster_home
 
 
-def dev_children(port: int, catalog_port: int, python: str = sys.executable) -> list[Child]:
+def write_workspace(dagster_home: Path) -> Path:
+    """A workspace file naming the code location `meshlake` (as pyproject's `[tool.dagster]` does)."""
+    workspace = dagster_home / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - python_module:\n      module_name: {CODE_MODULE}\n      location_name: {LOCATION_NAME}\n"
+    )
+    return workspace
+
+
+def dev_children(port: int, catalog_port: int, workspace: Path, python: str = sys.executable) -> list[Child]:
     """`dagster dev` (webserver, daemon, code server) and the catalog service, both on 127.0.0.1."""
     host = "127.0.0.1"
     return [
-        Child("dagster", [python, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-m", "pipelines.definitions"]),
+        Child("dagster", [python, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", str(workspace)]),
         Child("catalog", [python, "-c", _CATALOG_MAIN, "serve", "--host", host, "--port", str(catalog_port)]),
     ]
 
@@ -233,7 +244,8 @@ def run_dev(home: Path, port: int, catalog_port: int, console: Console, env: Map
     dagster_home = prepare_dagster_home(home, base)
     catalog_url = f"http://127.0.0.1:{catalog_port}"
     child_env = base | {"MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
-    child_env.setdefault("MESHLAKE_CATALOG_URL", catalog_url)
+    child_env.setdefault("MESHLAKE_CATALOG_WEB_URL", catalog_url)
     console.print(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
     console.print(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
-    return Supervisor(child_env, dagster_home, console).run(dev_children(port, catalog_port))
+    children = dev_children(port, catalog_port, write_workspace(dagster_home))
+    return Supervisor(child_env, dagster_home, console).run(children)

@@ -9,14 +9,15 @@ import dagster as dg
 
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
-from pipelines.core.names import Layer
+from pipelines.core.names import Layer, TableId
 from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import gold_automation, partition_window, product_backfill_policy, product_partitions
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import bronze_sensors
+from pipelines.ports.table_store import TableStore
 from pipelines.services.build import BuildResult, build_product, build_silver, published_inputs
-from pipelines.services.ingest import IngestResult, ingest_event
+from pipelines.services.ingest import ingest_event
 from pipelines.services.publish import publish_product
 
 ContractOf = Callable[[str, str], EventContract]
@@ -45,7 +46,8 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
     )
     def bronze(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        result = _ingest_every_source(domain, event, meshlake, context.run.run_id)
+        current = runtime.contract(domain.name, event)
+        result = ingest_event(domain, event, current, runtime.event_source, runtime, context.run.run_id)
         store = runtime.store_for(domain.name, Layer.BRONZE)
         table = domain.bronze_table(event)
         history = store.history(table)
@@ -57,7 +59,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
                     store.format.value,
                     store.location(table),
                     history[-1].version if history else 0,
-                    result.rows_written,
+                    _table_rows(store, table, current.event_id),
                     store.schema(table),
                 ),
                 "rows_written": result.rows_written,
@@ -79,23 +81,9 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
     return bronze
 
 
-def _ingest_every_source(domain: Domain, event: str, meshlake: MeshlakeResource, run_id: str) -> IngestResult:
-    """Landing files, then the NATS stream when `nats_url` is set; one result adding up both."""
-    runtime = meshlake.runtime()
-    contract = runtime.contract(domain.name, event)
-    total = ingest_event(domain, event, contract, runtime.event_source, runtime, run_id)
-    if meshlake.nats_url:
-        from pipelines.adapters.nats.event_source import NatsEventSource
-
-        with NatsEventSource(meshlake.nats_url) as stream:
-            more = ingest_event(domain, event, contract, stream, runtime, run_id)
-        total.rows_written += more.rows_written
-        total.quarantined += more.quarantined
-        total.commits += more.commits
-        total.positions += more.positions
-        for reason, count in more.reasons.items():
-            total.reasons[reason] = total.reasons.get(reason, 0) + count
-    return total
+def _table_rows(store: TableStore, table: TableId, column: str | None) -> int:
+    """The table's row count, reading one column (the event id, else the first) of the current version."""
+    return int(store.read(table, columns=[column or store.schema(table).names[0]]).num_rows)
 
 
 def _build_metadata(result: BuildResult, fmt: str) -> dict[str, Any]:
@@ -163,9 +151,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         name = f"{domain.name}.{product}"
         published = publish_product(domain, product, result, runtime.registry(domain.name), context.run.run_id, actual)
         metadata = {**_build_metadata(result, actual), "product": name, "catalog_new_version": published}
-        if runtime.settings.catalog_url:
-            page = f"{runtime.settings.catalog_url.rstrip('/')}/products/{name}"
-            metadata["catalog_page"] = dg.MetadataValue.url(page)
+        if web := meshlake.catalog_web_url or runtime.settings.catalog_url:
+            metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
         checks = product_check_results(domain, product, runtime, published_to)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 

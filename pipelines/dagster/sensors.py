@@ -93,12 +93,10 @@ def stream_backlog_sensor(domain: Domain, event: str) -> dg.SensorDefinition:
         description=f"Backlog on NATS subject events.{domain.name}.{event} → materialise {key.to_user_string()}",
     )
     def stream(context: dg.SensorEvaluationContext, meshlake: MeshlakeResource) -> dg.SensorResult | dg.SkipReason:
-        if not meshlake.nats_url:
+        source = meshlake.runtime().nats
+        if source is None:
             return dg.SkipReason("MESHLAKE_NATS_URL is not set: no stream to watch")
-        from pipelines.adapters.nats.event_source import NatsEventSource
-
-        with NatsEventSource(meshlake.nats_url) as source:
-            backlog = source.backlog(domain.name, event)
+        backlog = source.backlog(domain.name, event)
         if backlog == 0:
             return dg.SkipReason(f"no backlog on events.{domain.name}.{event}")
         in_flight = context.instance.get_run_records(
