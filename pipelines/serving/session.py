@@ -12,17 +12,19 @@ import polars as pl
 from pipelines.adapters.duckdb.engine import DuckDbQueryEngine, ReadPath
 from pipelines.adapters.polars.scan import lazy_frame
 from pipelines.bootstrap import Runtime
+from pipelines.core.commits import TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.query_engine import AsOf, ProductScan, QueryPermissionError, QueryResult
 from pipelines.ports.table_store import TableNotFoundError
 from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
-from pipelines.serving.scans import parse_as_of, plan_scan
+from pipelines.serving.scans import parse_as_of, plan_scan, resolve_version
 
 # Picked by measurement (see benchmarks/query_ratio.py): same query speed as the native scans, no
 # extension to load per connection, and DuckDB never opens a file itself.
 DEFAULT_READ_PATH: ReadPath = "arrow"
 
 AsOfArg = AsOf | str | Mapping[str, AsOf | str] | None
+_MAX_PLANS = 512
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class Serving:
     def __init__(self, runtime: Runtime, *, read_path: ReadPath = DEFAULT_READ_PATH) -> None:
         self.runtime = runtime
         self.read_path = read_path
+        self._plans: dict[tuple[str, str, int | None], ProductScan] = {}
 
     @classmethod
     def from_env(cls) -> Serving:
@@ -72,19 +75,41 @@ class Serving:
         """What `principal` may read according to the catalog (None: local access to everything)."""
         return access_for(self.runtime, principal)
 
+    def allowed(self, access: Access) -> dict[str, ServedProduct]:
+        """The products `access` may read, materialised or not."""
+        return {n: p for n, p in self.catalog.items() if access.allows(n)}
+
     def readable(self, access: Access) -> dict[str, ServedProduct]:
         """The materialised products `access` may read."""
-        return {n: p for n, p in self.catalog.items() if access.allows(n) and p.store.exists(p.table)}
+        return {n: p for n, p in self.allowed(access).items() if p.store.exists(p.table)}
 
     def plan(self, product: str, as_of: AsOf | None = None) -> ProductScan:
         """Plan a read of one product (no grant check; see `engine` and `scan`).
 
+        Plans of immutable states are kept (an Iceberg metadata file, or an explicit version), so a
+        server plans each table version once.
+
         Raises:
             KeyError: no such product.
+            LookupError: the product has no table yet.
             ValueError: no such version, or no version at that time.
         """
         served = self.catalog[product]
-        return plan_scan(served.store, served.table, as_of)
+        try:
+            version = resolve_version(served.store, served.table, as_of)
+            location = served.store.location(served.table)
+        except TableNotFoundError:
+            raise LookupError(f"{product} has not been materialised yet: there is no table to read") from None
+        immutable = version is not None or served.store.format is TableFormat.ICEBERG
+        key = (product, location, version)
+        if immutable and (cached := self._plans.get(key)) is not None:
+            return cached
+        scan = plan_scan(served.store, served.table, version)
+        if immutable:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = scan
+        return scan
 
     def engine(
         self,
@@ -103,11 +128,11 @@ class Serving:
             read_path: overrides the serving's read path.
         """
         access = access if access is not None else self.access(principal)
-        readable = self.readable(access)
+        allowed = self.allowed(access)
         planners: dict[str, Callable[[], ProductScan]] = {
-            name: functools.partial(self.plan, name, _as_of_for(as_of, name)) for name in readable
+            name: functools.partial(self.plan, name, _as_of_for(as_of, name)) for name in allowed
         }
-        explain = functools.partial(explain_unreadable, products=self.catalog, access=access, served=list(readable))
+        explain = functools.partial(explain_unreadable, products=self.catalog, access=access, served=list(allowed))
         return DuckDbQueryEngine(planners, read_path=read_path or self.read_path, explain=explain)
 
     def connect(
@@ -120,8 +145,8 @@ class Serving:
     ) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with a view `<domain>.<product>` for every product the principal may read.
 
-        With `as_of`, a product that has no version at that time is left out. With `lockdown`, the
-        connection can read nothing but the views and its configuration cannot be changed.
+        A product without a table yet, or (with `as_of`) without a version at that time, is left out.
+        With `lockdown`, the connection can read nothing but the views and its configuration is locked.
 
         Raises:
             ValueError: `as_of` matches no version of any readable product.
@@ -131,9 +156,9 @@ class Serving:
         for name in engine.products():
             try:
                 engine.attach([name])
-            except ValueError as exc:
+            except (ValueError, LookupError) as exc:
                 problems.append(str(exc))
-        if problems and not engine.scans():
+        if problems and as_of is not None and not engine.scans():
             raise ValueError("; ".join(problems))
         if lockdown:
             engine.lock()
@@ -176,7 +201,7 @@ class Serving:
         for name, served in sorted(self.readable(self.access(principal)).items()):
             try:
                 scan = self.plan(name)
-            except (TableNotFoundError, ValueError):
+            except (LookupError, ValueError):
                 continue
             history = served.store.history(served.table)
             updated = next((c.timestamp_ms for c in reversed(history) if c.version == scan.version), None)

@@ -20,7 +20,7 @@ from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
 from catalog.service import CatalogService
 from pipelines.bootstrap import Runtime
 from pipelines.core.domain import Domain
-from pipelines.core.names import TableId
+from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec
 from pipelines.ports.query_engine import QueryError
 from pipelines.serving import Serving
@@ -179,3 +179,15 @@ def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path
     assert "Projections: day" in scan_node
     assert "Filters: country='DE'" in scan_node
     assert "FILTER" not in plan  # no filter left above the scan
+
+
+def test_a_delta_commit_that_changes_no_rows_keeps_the_last_data_version(tmp_path):
+    from deltalake import DeltaTable
+
+    lake = build_lake(tmp_path, "delta")
+    store = lake.runtime.store_for("orders", Layer.GOLD, "daily_revenue")
+    DeltaTable(store.location(REVENUE)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days"})
+    scan = lake.serving.plan("orders.daily_revenue")
+    assert scan.version == lake.second_version
+    assert lake.serving.query("SELECT count(*) AS n FROM orders.daily_revenue").table["n"][0].as_py() == 9
+    lake.catalog.close()

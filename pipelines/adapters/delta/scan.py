@@ -45,7 +45,9 @@ def plan_delta_scan(store: TableStore, table: TableId, version: int | None = Non
     full_schema = pa.schema(delta.schema().to_arrow())
     schema = pa.schema([f for f in full_schema if _served(f)])
     current = delta.version()
-    served_version = current if current in known else None  # version 0 is CREATE TABLE: no data yet
+    # The data commit the version holds: commits after it (vacuum, properties) change no rows;
+    # version 0 (CREATE TABLE) alone means no data yet.
+    served_version = max((v for v in known if v <= current), default=None)
     root = _local(location)
     if served_version is None:
         empty = schema.empty_table()

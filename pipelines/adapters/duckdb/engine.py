@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
@@ -169,11 +170,13 @@ class DuckDbQueryEngine:
         shape = inspect_select(self._con, sql)
         wanted = self._check_relations(shape.qualified())
         if any(schema in SYSTEM_SCHEMAS for _, schema, _ in shape.relations):
-            wanted = list(self._planners)  # the catalog views list every readable product
+            for name in self._planners:  # the catalog views list every product that has a table
+                with contextlib.suppress(ValueError, LookupError):
+                    self.attach([name])
         try:
             self.attach(wanted)
         except (ValueError, LookupError) as exc:
-            raise QueryError(str(exc)) from exc
+            raise QueryError(str(exc).strip("'\"")) from exc
         self.lock()
         timer = threading.Timer(timeout_s, self._con.interrupt) if timeout_s else None
         try:
