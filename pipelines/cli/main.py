@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from catalog import cli as catalog_cli
-from pipelines.cli import demo_cmd, publish_cmd, quarantine_cmd, query_cmd, run_cmds, schemas_cmd
+from pipelines.cli import demo_cmd, products_cmd, publish_cmd, quarantine_cmd, query_cmd, run_cmds, schemas_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command("generate")(run_cmds.generate)
@@ -16,6 +16,7 @@ app.command("publish")(publish_cmd.publish)
 app.command("materialize")(run_cmds.materialize)
 app.command("demo")(demo_cmd.demo)
 app.command("query")(query_cmd.query)
+app.command("products")(products_cmd.products)
 app.command("dev")(run_cmds.dev)
 app.add_typer(
     catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
