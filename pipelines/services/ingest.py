@@ -113,11 +113,11 @@ def ingest_event(
 
     def commit(pending: _Pending) -> None:
         now = clock()
-        fresh = [
+        fresh = [  # by offset, not by batch: a stream's batch re-read after a crash may reach further
             r
             for batch, rejects in pending.rejected
-            if quarantine_ledger.consumed_until(batch.source) < batch.range.end
             for r in rejects
+            if r.offset >= quarantine_ledger.consumed_until(batch.source)
         ]
         if fresh:
             ranges = [b.range for b, rejects in pending.rejected if rejects]

@@ -263,3 +263,34 @@ def test_kill_9_at_any_point_then_rerun_lands_every_nats_event_exactly_once(
     assert rejected == Counter((SOURCE, seq) for seq in bad)
     with NatsEventSource(nats_url) as source:
         assert source.backlog("orders", "order_placed") == 0
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_reject_is_quarantined_once_when_the_stream_grew_after_a_kill_between_the_commits(
+    tmp_path: Path, fmt: str, nats_url: str, forkserver: ForkServerContext
+) -> None:
+    """Killed between the quarantine and bronze commits, the re-run reads a longer first batch (the stream
+    grew meanwhile), whose range reaches past what quarantine holds: its old reject must not come again."""
+    home = tmp_path / "home"
+    runtime = crash_runtime(home, fmt, nats_url)
+    cls = runtime.schemas.message_class(ORDER_PLACED)
+
+    def good(n: int) -> tuple[str, bytes]:
+        message = cls(event_id=f"E{n}", order_id=f"O{n}", customer_id="C1", total_cents=n)
+        message.placed_at.FromSeconds(1_780_000_000 + n)
+        return f"E{n}", message.SerializeToString()
+
+    assert publish_events(nats_url, "orders", "order_placed", [good(n) for n in range(1, 10)]) == 9
+    assert publish_events(nats_url, "orders", "order_placed", [("garbage", b"\xff\xff\xff\xff")]) == 1  # seq 10
+    args = (str(home), fmt, nats_url, "quarantine-committed:1")
+    assert crash_harness.run(forkserver, ingest, args, home, fmt) == -signal.SIGKILL  # one batch, [1, 11)
+    assert publish_events(nats_url, "orders", "order_placed", [good(n) for n in range(11, 31)]) == 20
+    assert crash_harness.run(forkserver, ingest, (str(home), fmt, nats_url, "none"), home, fmt) == 0  # [1, 31)
+
+    bronze = runtime.store_for("orders", Layer.BRONZE).read(runtime.domain("orders").bronze_table("order_placed"))
+    assert sorted(bronze.column("_ingest").combine_chunks().field("offset").to_pylist()) == [
+        *range(1, 10),
+        *range(11, 31),
+    ]
+    quarantine = runtime.store_for("orders", Layer.QUARANTINE).read(runtime.domain("orders").quarantine_table())
+    assert quarantine.column("offset").to_pylist() == [10]
