@@ -76,6 +76,11 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def parent_of(pid: int) -> int:
+    stat = _read(Path(f"/proc/{pid}/stat")).decode()
+    return int(stat[stat.rfind(")") + 2 :].split()[1]) if stat else 0
+
+
 def processes_mentioning(text: str) -> set[int]:
     """Processes whose environment or command line holds `text` (our MESHLAKE_HOME): orphans, after a stop."""
     found = set()
@@ -293,3 +298,45 @@ def test_dev_ui(dev: Dev, page: Page, tmp_path: Path):
     assert dev.process.wait(timeout=60) == 0
     dev.metrics["stop_s"] = round(time.monotonic() - stopping, 1)
     assert processes_mentioning(str(tmp_path / "home")) == set(), "processes left behind"
+
+
+STUBBORN = """
+import os, signal, sys, time
+if os.fork() == 0:  # a grandchild that leaves the process group and ignores polite signals
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open(sys.argv[1], "w").write(str(os.getpid()))
+        time.sleep(600)
+    os._exit(0)  # its parent exits: the grandchild is orphaned and re-parented to the subreaper
+time.sleep(600)
+"""
+SUPERVISE = """
+import sys
+from pathlib import Path
+from rich.console import Console
+from pipelines.cli.dev import Child, Supervisor
+child = Child("stubborn", [sys.executable, "-c", sys.argv[1], sys.argv[2]])
+sys.exit(Supervisor({}, Path(sys.argv[3]), Console(), stop_timeout_s=1.0).run([child]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_supervisor_leaves_no_orphan_even_a_detached_one_ignoring_signals(tmp_path: Path, sig: signal.Signals):
+    marker = tmp_path / "grandchild.pid"
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISE, STUBBORN, str(marker), str(tmp_path)], preexec_fn=ignore_interrupts
+    )
+    wait_for(lambda: marker.exists() and marker.read_text(), 30)
+    grandchild = int(marker.read_text())
+    try:
+        # Orphaned, in its own session, and re-parented to `meshlake dev` (the subreaper), not to init.
+        wait_for(lambda: parent_of(grandchild) == supervisor.pid, 10)
+        assert os.getsid(grandchild) != os.getsid(supervisor.pid)
+        supervisor.send_signal(sig)
+        assert supervisor.wait(timeout=30) == 0
+        assert alive({grandchild}) == set()
+    finally:
+        for pid in alive({grandchild, supervisor.pid}):
+            os.kill(pid, signal.SIGKILL)
