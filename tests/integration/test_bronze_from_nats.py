@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.adapters.nats import publish_events
 from pipelines.bootstrap import Runtime
 from pipelines.core.framing import unframe
 from pipelines.core.names import Layer
@@ -37,3 +38,21 @@ def test_landing_and_stream_events_land_once(tmp_path, nats_url):
     event_ids = table.column("event_id").to_pylist()
     stream_ids = [e for e, s in zip(event_ids, sources, strict=True) if s.startswith("nats:")]
     assert len(set(stream_ids)) == len(stream_ids)
+
+
+def test_an_event_without_id_is_published_and_then_quarantined(tmp_path, nats_url):
+    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
+    cls = runtime.schemas.message_class("meshlake.orders.v1.OrderPlaced")
+    no_id = cls(order_id="O1", customer_id="C1")
+    no_id.placed_at.FromSeconds(1_790_000_000)
+    payload = no_id.SerializeToString()
+    # without an id there is nothing to deduplicate on: both copies are kept
+    assert publish_events(nats_url, "orders", "order_placed", [("", payload), ("", payload)]) == 2
+
+    orders = runtime.domain("orders")
+    contract = runtime.contract("orders", "order_placed")
+    result = ingest_event(orders, "order_placed", contract, runtime.event_source, runtime, "run-1")
+    assert (result.rows_written, result.quarantined) == (0, 2)
+    quarantine = runtime.store_for("orders", Layer.QUARANTINE).read(orders.quarantine_table()).to_pylist()
+    assert [q["reason"] for q in quarantine] == ["contract: event_id is missing"] * 2
+    assert [q["payload"] for q in quarantine] == [payload, payload]

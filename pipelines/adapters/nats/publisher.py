@@ -35,7 +35,9 @@ def publish_events(
     """Publish `(event id, payload)` pairs to `events.<domain>.<event>`, creating the stream if missing.
 
     Each message carries `Nats-Msg-Id: <event id>`, so JetStream stores an event once even when it is
-    published again within the duplicate window (2 minutes). Publishes are pipelined: up to `IN_FLIGHT`
+    published again within the duplicate window (2 minutes). An event without an id (a producer bug)
+    is published without the header: the stream keeps it and bronze quarantines it, rather than the
+    publisher dropping it. Publishes are pipelined: up to `IN_FLIGHT`
     await their acknowledgement while more are sent.
 
     Args:
@@ -53,7 +55,7 @@ def publish_events(
     Raises:
         NatsUnavailableError: the server cannot be reached.
         PublishError: some events were refused or not acknowledged; the message says how many.
-        ValueError: an event id is empty or holds a line break.
+        ValueError: an event id holds a line break.
     """
     names = EventStream(domain, event)
     loop = LoopThread("nats-publish")
@@ -115,12 +117,13 @@ async def _publish(
         sub = await client.subscribe(f"{inbox}.*", cb=acks.on_answer, pending_msgs_limit=4 * IN_FLIGHT)
         sent = 0
         for event_id, payload in events:
-            if not event_id or "\n" in event_id or "\r" in event_id:
-                raise ValueError(f"event id {event_id!r} cannot be a Nats-Msg-Id (empty or with a line break)")
+            if "\n" in event_id or "\r" in event_id:
+                raise ValueError(f"event id {event_id!r} cannot be a Nats-Msg-Id (it holds a line break)")
             if sent - acks.answered >= IN_FLIGHT:
                 await acks.wait_until(sent - IN_FLIGHT // 2, ack_timeout_s, url)
             acks.in_flight[sent] = event_id
-            await client.publish(names.subject, payload, reply=f"{inbox}.{sent}", headers={"Nats-Msg-Id": event_id})
+            headers = {"Nats-Msg-Id": event_id} if event_id else None
+            await client.publish(names.subject, payload, reply=f"{inbox}.{sent}", headers=headers)
             sent += 1
         await acks.wait_until(sent, ack_timeout_s, url)
         await sub.unsubscribe()
