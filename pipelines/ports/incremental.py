@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
+from pipelines.ports.table_store import conform_to_schema
 
 MAINTENANCE_PROPERTY = "meshlake.maintenance"
 """Set on commits that rewrite files without changing rows (compaction); incremental readers skip them."""
@@ -79,7 +81,7 @@ class KeyedRewriter(Protocol):
         self,
         table: TableId,
         key: str,
-        keys: pa.Array,
+        keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
     ) -> Rewrite:
@@ -92,9 +94,9 @@ class KeyedRewriter(Protocol):
         Args:
             table: an existing table; `key` is one of its top-level columns.
             key: the column identifying rows.
-            keys: the key values to replace (duplicates allowed).
+            keys: the key values to replace (duplicates allowed); None replaces every row (a rebuild).
             replacement: called once with the current rows of those keys (possibly empty); returns
-                rows of the table's schema (any keys: rows for keys not in `keys` are added).
+                rows of the table's schema, whose keys are all in `keys`.
             properties: `meshlake.*` properties stored in the same commit.
 
         Returns:
@@ -112,7 +114,98 @@ class IncrementalTables(AppendReader, KeyedRewriter, Protocol):
     """Both incremental capabilities, as every built-in format offers them."""
 
 
+ROWS_PER_FILE = 131_072
+"""Rows per data file a keyed rewrite writes for new keys: small enough that clustered updates touch few files."""
+
+
 def key_set(keys: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array:
     """The distinct `keys`, cast to the key column's type, as one array."""
     unique = pa.chunked_array([keys] if isinstance(keys, pa.Array) else keys.chunks, keys.type).unique()
     return unique.cast(type_)
+
+
+def _concat(columns: Sequence[pa.ChunkedArray | pa.Array]) -> pa.ChunkedArray:
+    chunks = [c for column in columns for c in (column.chunks if isinstance(column, pa.ChunkedArray) else [column])]
+    return pa.chunked_array(chunks, columns[0].type) if columns else pa.chunked_array([], pa.null())
+
+
+def _split(mask: pa.ChunkedArray | pa.Array, tables: Sequence[pa.Table | pa.ChunkedArray]) -> list[pa.ChunkedArray]:
+    out, start = [], 0
+    for table in tables:
+        size = len(table)
+        out.append(mask.slice(start, size))
+        start += size
+    return out
+
+
+def files_holding(key_columns: Sequence[pa.ChunkedArray | pa.Array], wanted: pa.Array) -> list[bool]:
+    """Which files (given by their key column) hold at least one wanted key; one hash of `wanted`."""
+    if not key_columns:
+        return []
+    hits = pc.is_in(_concat(key_columns), value_set=wanted)
+    return [bool(pc.any(part).as_py()) for part in _split(hits, key_columns)]
+
+
+@dataclass(frozen=True)
+class RewritePlan:
+    """The files a keyed rewrite writes: one per rewritten file (same keys as before), then the new keys.
+
+    Attributes:
+        rewritten: for each touched file, in order, its rows after the rewrite (possibly empty).
+        inserted: rows of keys no file held, sorted by key, in chunks of `ROWS_PER_FILE`.
+        rows_replaced: how many current rows the replacement saw.
+    """
+
+    rewritten: list[pa.Table]
+    inserted: list[pa.Table]
+    rows_replaced: int
+
+    @property
+    def rows(self) -> int:
+        return sum(t.num_rows for t in [*self.rewritten, *self.inserted])
+
+
+def plan_rewrite(
+    table: TableId,
+    schema: pa.Schema,
+    key: str,
+    wanted: pa.Array | None,
+    touched: Sequence[pa.Table],
+    replacement: Replacement,
+) -> RewritePlan:
+    """The shared heart of `replace_keys`: split the touched files' rows, replace, put rows back in place.
+
+    A replaced row goes back into the file its key came from, so a file's key range never widens and
+    nothing needs sorting but the new keys. `wanted=None` replaces every row (a rebuild): all rows
+    are then written as new, sorted by key.
+
+    Raises:
+        ValueError: the replacement does not fit the schema or returns keys that were not replaced.
+    """
+    files = [t.select(schema.names) for t in touched]
+    if wanted is None:
+        kept = [schema.empty_table() for _ in files]
+        matched = pa.concat_tables(files) if files else schema.empty_table()
+        origin = pa.nulls(matched.num_rows, pa.int32())
+    else:
+        masks = _split(pc.is_in(_concat([t.column(key) for t in files]), value_set=wanted), files)
+        # take() with indices copies strings faster than filter() with a mask
+        kept = [t.take(pc.indices_nonzero(pc.invert(m))) for t, m in zip(files, masks, strict=True)]
+        parts = [t.take(pc.indices_nonzero(m)) for t, m in zip(files, masks, strict=True)]
+        matched = pa.concat_tables(parts) if parts else schema.empty_table()
+        origin = pa.array([i for i, part in enumerate(parts) for _ in range(part.num_rows)], pa.int32())
+    new = conform_to_schema(table, replacement(matched), schema)
+    if wanted is not None and (stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py()):
+        raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
+    back = pc.take(origin, pc.index_in(new.column(key), value_set=matched.column(key)))
+    order = pc.sort_indices(back)  # rows of new keys (null: no file) come last
+    new, back = new.take(order), back.take(order)
+    counts = {c["values"]: c["counts"] for c in pc.value_counts(back).to_pylist()}
+    rewritten, start = [], 0
+    for index, rows in enumerate(kept):
+        size = counts.get(index, 0)
+        rewritten.append(pa.concat_tables([rows, new.slice(start, size)]))
+        start += size
+    fresh = new.slice(start).sort_by(key)
+    inserted = [fresh.slice(at, ROWS_PER_FILE) for at in range(0, fresh.num_rows, ROWS_PER_FILE)]
+    return RewritePlan(rewritten, inserted, matched.num_rows)

@@ -159,18 +159,16 @@ def _write(
     mode = "full" if full else "incremental"
     props = {UPSTREAM_PROPERTY: encode_upstream(changes.upstream), MODE_PROPERTY: mode, "meshlake.run_id": run_id}
     keys = changes.keys(key)
+    rewriter = runtime.incremental(store)
     if full:
         assert build is not None
         data = build.to_arrow()
         store.ensure_table(table, data.schema)
-        commit = store.overwrite(table, data, props)
-        rewritten, files = 0, 0
+        outcome = rewriter.replace_keys(table, key, None, lambda _current: data, props)
     else:
-        outcome = runtime.incremental(store).replace_keys(
-            table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props
-        )
-        assert outcome.commit is not None
-        commit, rewritten, files = outcome.commit, outcome.rows_rewritten, outcome.files_rewritten
+        outcome = rewriter.replace_keys(table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props)
+    assert outcome.commit is not None
+    commit, rewritten, files = outcome.commit, outcome.rows_rewritten, outcome.files_rewritten
     return EntityBuild(
         table=table,
         version=commit.version,

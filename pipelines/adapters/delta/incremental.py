@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,19 @@ from deltalake.transaction import AddAction, RemoveAction
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
-from pipelines.ports.incremental import MAINTENANCE_PROPERTY, Appended, Replacement, Rewrite, key_set
+from pipelines.ports.incremental import (
+    MAINTENANCE_PROPERTY,
+    Appended,
+    Replacement,
+    Rewrite,
+    files_holding,
+    key_set,
+    plan_rewrite,
+)
 from pipelines.ports.table_store import check_properties, conform_to_schema
 
-ROWS_PER_FILE = 131_072
-"""Rows per data file written by a keyed rewrite: small enough that clustered updates touch few files."""
+_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="meshlake-rewrite")
+"""Reads and writes of whole data files run in parallel (pyarrow releases the GIL)."""
 _SKIPPED_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 
 
@@ -63,7 +73,11 @@ def read_files(root: Path, paths: Sequence[tuple[str, Mapping[str, str | None]]]
         tables.append(pa.Table.from_arrays(columns, names=schema.names))
     if not tables:
         return schema.empty_table()
-    return conform_to_schema(TableId("delta", "files"), pa.concat_tables(tables, promote_options="permissive"), schema)
+    data = pa.concat_tables(tables, promote_options="permissive")
+    try:
+        return data.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return conform_to_schema(TableId("delta", "files"), data, schema)
 
 
 def _json_value(value: Any) -> Any:
@@ -143,7 +157,7 @@ class DeltaIncremental:
         self,
         table: TableId,
         key: str,
-        keys: pa.Array,
+        keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
     ) -> Rewrite:
@@ -159,36 +173,37 @@ class DeltaIncremental:
             raise ValueError(f"{table} has no key column {key!r}")
         if delta.metadata().partition_columns:
             raise ValueError(f"{table}: keyed rewrites need an unpartitioned Delta table")
-        wanted = key_set(keys, schema.field(key).type)
-        files = pa.table(delta.get_add_actions(flatten=True)).to_pylist() if len(wanted) else []
-        bounds = tuple(v.as_py() for v in pc.min_max(wanted).values()) if len(wanted) else (None, None)
-        candidates = [f for f in files if _may_hold(f, key, bounds)]
-        touched = [f for f in candidates if _holds_any(root, f["path"], key, wanted)]
-        current = read_files(root, [(f["path"], {}) for f in touched], schema)
-        mask = pc.is_in(current.column(key), value_set=wanted)
-        matched, kept = current.filter(mask), current.filter(pc.invert(mask))
-        new = conform_to_schema(table, replacement(matched), schema)
-        if stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py():
-            raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
-        rows = pa.concat_tables([kept, new]).sort_by(key)
-        if not touched and not rows.num_rows:
-            return Rewrite(self._store.append(table, rows, props), len(candidates), 0, 0, 0, 0)
+        files = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
+        if keys is None:
+            wanted, candidates, touched = None, files, files
+        else:
+            wanted = key_set(keys, schema.field(key).type)
+            bounds = tuple(v.as_py() for v in pc.min_max(wanted).values()) if len(wanted) else None
+            candidates = [f for f in files if bounds and _may_hold(f, key, bounds)]
+            columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key]).column(key),
+                                     candidates))  # fmt: skip
+            touched = [f for f, hit in zip(candidates, files_holding(columns, wanted), strict=True) if hit]
+        current = list(_POOL.map(lambda f: read_files(root, [(f["path"], {})], schema), touched))
+        plan = plan_rewrite(table, schema, key, wanted, current, replacement)
+        outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
+        if not touched and not outputs:
+            return Rewrite(self._store.append(table, schema.empty_table(), props), len(candidates), 0, 0, 0, 0)
         now = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = [
             RemoveAction(f["path"], True, now, f["size_bytes"], {}) for f in touched
         ]
-        for start in range(0, rows.num_rows, ROWS_PER_FILE):
-            chunk = rows.slice(start, ROWS_PER_FILE)
-            name = f"part-{start // ROWS_PER_FILE:05d}-{uuid.uuid4()}-c000.zstd.parquet"
-            pq.write_table(chunk, root / name, compression="zstd")
-            size = (root / name).stat().st_size
-            actions.append(AddAction(name, size, {}, now, True, file_stats(chunk)))
+
+        def write(rows: pa.Table) -> AddAction:
+            name = f"part-{uuid.uuid4()}-c000.zstd.parquet"
+            pq.write_table(rows, root / name, compression="zstd")
+            return AddAction(name, (root / name).stat().st_size, {}, now, True, file_stats(rows))
+
+        actions += list(_POOL.map(write, outputs))
         delta.create_write_transaction(
             actions, mode="append", schema=delta.schema(), commit_properties=CommitProperties(custom_metadata=props)
         )
-        commit = self._last_commit(table)
-        return Rewrite(commit, len(candidates), len(touched), len(actions) - len(touched), current.num_rows,
-                       rows.num_rows)  # fmt: skip
+        return Rewrite(self._last_commit(table), len(candidates), len(touched), len(outputs), plan.rows_replaced,
+                       plan.rows)  # fmt: skip
 
     def _last_commit(self, table: TableId) -> Commit:
         history = self._store.history(table)
@@ -203,8 +218,3 @@ def _may_hold(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any]) -> b
         return not (bounds[1] < low or bounds[0] > high)
     except TypeError:
         return True
-
-
-def _holds_any(root: Path, path: str, key: str, wanted: pa.Array) -> bool:
-    keys = pq.read_table(file_path(root, path), columns=[key]).column(key)
-    return bool(pc.any(pc.is_in(keys, value_set=wanted)).as_py())

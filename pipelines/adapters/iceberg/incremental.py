@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
@@ -19,11 +23,20 @@ from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
-from pipelines.ports.incremental import MAINTENANCE_PROPERTY, Appended, Replacement, Rewrite, key_set
-from pipelines.ports.table_store import check_properties, conform_to_schema
+from pipelines.ports.incremental import (
+    MAINTENANCE_PROPERTY,
+    Appended,
+    Replacement,
+    Rewrite,
+    RewritePlan,
+    files_holding,
+    key_set,
+    plan_rewrite,
+)
+from pipelines.ports.table_store import check_properties
 
-ROWS_PER_FILE = 131_072
-"""Rows per data file written by a keyed rewrite: small enough that clustered updates touch few files."""
+_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="meshlake-rewrite")
+"""Reads and writes of whole data files run in parallel (pyarrow releases the GIL)."""
 
 
 def _scan(ice: Table, tasks: Sequence[FileScanTask], columns: Sequence[str] | None = None) -> pa.Table:
@@ -32,8 +45,32 @@ def _scan(ice: Table, tasks: Sequence[FileScanTask], columns: Sequence[str] | No
     wanted = arrow_schema(schema)
     if not tasks:
         return wanted.empty_table()
+    if len(tasks) == 1 and (direct := _read_direct(tasks[0], wanted)) is not None:
+        return direct
     data = ArrowScan(ice.metadata, ice.io, schema, AlwaysTrue()).to_table(tasks)
     return data.select(wanted.names).cast(wanted)
+
+
+def _field_id(field: pa.Field) -> bytes | None:
+    return (field.metadata or {}).get(b"PARQUET:field_id")
+
+
+def _read_direct(task: FileScanTask, wanted: pa.Schema) -> pa.Table | None:
+    """A local data file without deletes, written with the current field ids: read with pyarrow alone.
+
+    Returns None when pyiceberg's projection is needed (other storage, deletes, an older schema).
+    """
+    location = urlparse(task.file.file_path)
+    if task.delete_files or location.scheme not in ("", "file"):
+        return None
+    parquet = pq.ParquetFile(unquote(location.path))
+    written = {f.name: _field_id(f) for f in parquet.schema_arrow}
+    if any(f.name not in written or written[f.name] != _field_id(f) for f in wanted):
+        return None
+    try:
+        return parquet.read(columns=wanted.names).cast(wanted)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
 
 
 def added_files(ice: Table, snapshot: Snapshot) -> list[DataFile]:
@@ -103,7 +140,7 @@ class IcebergIncremental:
         self,
         table: TableId,
         key: str,
-        keys: pa.Array,
+        keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
     ) -> Rewrite:
@@ -113,40 +150,41 @@ class IcebergIncremental:
         schema = arrow_schema(ice.schema())
         if key not in schema.names:
             raise ValueError(f"{table} has no key column {key!r}")
-        wanted = key_set(keys, schema.field(key).type)
         tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
-        candidates = _candidates(ice, tasks, key, wanted)
-        touched = [t for t in candidates if _holds_any(ice, t, key, wanted)]
-        current = _scan(ice, touched)
-        mask = pc.is_in(current.column(key), value_set=wanted)
-        matched, kept = current.filter(mask), current.filter(pc.invert(mask))
-        new = conform_to_schema(table, replacement(matched), schema)
-        if stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py():
-            raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
-        rows = pa.concat_tables([kept, new]).sort_by(key)
-        commit = self._commit(ice, table, [t.file for t in touched], rows, props)
-        return Rewrite(commit, len(candidates), len(touched), -(-rows.num_rows // ROWS_PER_FILE), current.num_rows,
-                       rows.num_rows)  # fmt: skip
+        if keys is None:
+            wanted, candidates, touched = None, tasks, tasks
+        else:
+            wanted = key_set(keys, schema.field(key).type)
+            candidates = _candidates(ice, tasks, key, wanted)
+            columns = list(_POOL.map(lambda t: _scan(ice, [t], [key]).column(key), candidates))
+            touched = [t for t, hit in zip(candidates, files_holding(columns, wanted), strict=True) if hit]
+        current = list(_POOL.map(lambda t: _scan(ice, [t]), touched))
+        plan = plan_rewrite(table, schema, key, wanted, current, replacement)
+        commit = self._commit(ice, table, [t.file for t in touched], plan, props)
+        added = sum(1 for t in [*plan.rewritten, *plan.inserted] if t.num_rows)
+        return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows)
 
     def _commit(
-        self, ice: Table, table: TableId, removed: list[DataFile], rows: pa.Table, props: dict[str, str]
+        self, ice: Table, table: TableId, removed: list[DataFile], plan: RewritePlan, props: dict[str, str]
     ) -> Commit:
-        if not removed and not rows.num_rows:
-            return self._store.append(table, rows, props)
+        outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
+        if not removed and not outputs:
+            return self._store.append(table, arrow_schema(ice.schema()).empty_table(), props)
         with ice.transaction() as tx:
             update = tx.update_snapshot(snapshot_properties=props)
             with update.overwrite() if removed else update.fast_append() as producer:
                 for data_file in removed:
                     producer.delete_data_file(data_file)
                 counter = itertools.count(0)
-                for start in range(0, rows.num_rows, ROWS_PER_FILE):
-                    for data_file in _dataframe_to_data_files(
-                        table_metadata=tx.table_metadata,
-                        write_uuid=producer.commit_uuid,
-                        df=rows.slice(start, ROWS_PER_FILE),
-                        io=ice.io,
+
+                def write(rows: pa.Table) -> list[DataFile]:
+                    return list(_dataframe_to_data_files(
+                        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=rows, io=ice.io,
                         counter=counter,
-                    ):
+                    ))  # fmt: skip
+
+                for data_files in _POOL.map(write, outputs):
+                    for data_file in data_files:
                         producer.append_data_file(data_file)
         log = ice.metadata.snapshot_log
         snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
@@ -181,8 +219,3 @@ def _candidates(ice: Table, tasks: list[FileScanTask], key: str, wanted: pa.Arra
         if not outside:
             out.append(task)
     return out
-
-
-def _holds_any(ice: Table, task: FileScanTask, key: str, wanted: pa.Array) -> bool:
-    keys = _scan(ice, [task], [key]).column(key)
-    return bool(pc.any(pc.is_in(keys, value_set=wanted)).as_py())

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.adapters.memory.table_store import MemoryTableStore
 from pipelines.core.names import TableId
-from pipelines.ports.incremental import Appended, Replacement, Rewrite, key_set
-from pipelines.ports.table_store import conform_to_schema
+from pipelines.ports.incremental import Appended, Replacement, Rewrite, key_set, plan_rewrite
 
 
 class MemoryIncremental:
@@ -40,7 +38,7 @@ class MemoryIncremental:
         self,
         table: TableId,
         key: str,
-        keys: pa.Array,
+        keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
     ) -> Rewrite:
@@ -48,14 +46,8 @@ class MemoryIncremental:
         schema = self._store.schema(table)
         if key not in schema.names:
             raise ValueError(f"{table} has no key column {key!r}")
-        wanted = key_set(keys, schema.field(key).type)
-        current = self._store.read(table)
-        mask = pc.is_in(current.column(key), value_set=wanted)
-        matched, kept = current.filter(mask), current.filter(pc.invert(mask))
-        new = conform_to_schema(table, replacement(matched), schema)
-        if stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py():
-            raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
-        rows = pa.concat_tables([kept, new]).sort_by(key)
+        wanted = None if keys is None else key_set(keys, schema.field(key).type)
+        plan = plan_rewrite(table, schema, key, wanted, [self._store.read(table)], replacement)
+        rows = pa.concat_tables([*plan.rewritten, *plan.inserted])
         commit = self._store.overwrite(table, rows, properties)
-        touched = int(matched.num_rows > 0)
-        return Rewrite(commit, 1, touched, 1, matched.num_rows, rows.num_rows)
+        return Rewrite(commit, 1, int(plan.rows_replaced > 0), 1, plan.rows_replaced, rows.num_rows)

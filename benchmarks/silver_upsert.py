@@ -1,0 +1,170 @@
+"""Silver benchmarks: upsert 100k changed orders into 1M, and incremental vs full silver runs.
+
+`run(results)` adds:
+- `silver.upsert_100k_of_1m_s.{iceberg,delta}`: one silver upsert (keyed copy-on-write of the files
+  holding the keys, late-event-safe merge) of 100k changes (cancellations of random existing orders
+  and new orders) into a 1M-row orders table; target <= 2 s.
+- `silver.upsert_100k_recent_of_1m_s.{...}`: the same when the changes touch recent orders only.
+- `silver.incremental_ratio`: time of a silver run after 1% more events ÷ time of a full rebuild
+  (the real build over generated events); target <= 0.05.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from domains.orders.transforms import finish_orders
+from pipelines.adapters.capabilities import incremental_for
+from pipelines.adapters.table_stores import open_table_store
+from pipelines.core import entity_state as es
+from pipelines.core.names import TableId
+
+ROWS, CHANGES = 1_000_000, 100_000
+START = datetime(2026, 10, 1, tzinfo=UTC)
+TABLE = TableId("bench", "silver_orders")
+MONEY = pl.Decimal(18, 2)
+
+
+def _placed(ids: list[int], seed: int) -> pl.DataFrame:
+    rng = random.Random(seed)
+    n = len(ids)
+    frame = pl.DataFrame(
+        {
+            "order_id": [f"O0007{i:08d}" for i in ids],
+            "customer_id": [f"C{rng.randrange(25_000):07d}" for _ in range(n)],
+            "placed_at": [START + timedelta(seconds=i * 2.5) for i in ids],
+            "total": [Decimal(rng.randrange(499, 99_999)) / 100 for _ in range(n)],
+            "currency": [rng.choice(["EUR", "GBP", "USD"]) for _ in range(n)],
+            "country": [rng.choice(["DE", "FR", "GB", "US"]) for _ in range(n)],
+            "line_items": [rng.randint(1, 5) for _ in range(n)],
+            "units": [rng.randint(1, 9) for _ in range(n)],
+            "coupon_code": [None] * n,
+            "channel": [rng.choice(["web", "app"]) for _ in range(n)],
+        },
+        schema_overrides={"total": MONEY, "line_items": pl.Int32, "coupon_code": pl.String},
+    )
+    return _versions(frame, "placed_at", 1)
+
+
+def _cancelled(ids: list[int]) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {
+            "order_id": [f"O0007{i:08d}" for i in ids],
+            "cancelled_at": [START + timedelta(seconds=i * 2.5 + 3600) for i in ids],
+            "cancel_reason": ["customer_request"] * len(ids),
+        },
+        schema={"order_id": pl.String, "cancelled_at": pl.Datetime("us", "UTC"), "cancel_reason": pl.String},
+    )
+    return _versions(frame, "cancelled_at", 2)
+
+
+def _versions(frame: pl.DataFrame, time_column: str, sequence: int) -> pl.DataFrame:
+    return es.with_versions(
+        frame.with_columns(
+            pl.col(time_column).alias(es.EVENT_TIME),
+            pl.lit(sequence, pl.Int64).alias(es.SEQUENCE),
+            (pl.col("order_id") + f"-{sequence}").alias(es.EVENT_ID),
+        )
+    )
+
+
+def _changes(placed: pl.DataFrame, cancelled: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {"order_placed": placed, "order_cancelled": cancelled}
+
+
+def upsert_seconds(fmt: str, workdir: Path, pick: Callable[[random.Random], list[int]]) -> float:
+    """Build 1M orders in `fmt`, then time one upsert of 100k changes chosen by `pick`."""
+    store = open_table_store(fmt, workdir / fmt)
+    rewriter = incremental_for(store)
+    initial = _changes(_placed(list(range(ROWS)), 1), _cancelled([]))
+    state = finish_orders(es.merge_state(pl.DataFrame(), initial, "order_id")).to_arrow()
+    store.ensure_table(TABLE, state.schema)
+    rewriter.replace_keys(TABLE, "order_id", None, lambda _: state)
+    cancel = pick(random.Random(2))
+    changes = _changes(_placed(list(range(ROWS, ROWS + CHANGES // 2)), 3), _cancelled(cancel))
+    keys = pl.concat([f.select("order_id") for f in changes.values()]).to_series().to_arrow()
+
+    def merge(current: Any) -> Any:
+        frame = pl.from_arrow(current)
+        assert isinstance(frame, pl.DataFrame)
+        return finish_orders(es.merge_state(frame, changes, "order_id")).to_arrow()
+
+    started = time.perf_counter()
+    outcome = rewriter.replace_keys(TABLE, "order_id", keys, merge, {"meshlake.bench": "upsert"})
+    seconds = time.perf_counter() - started
+    assert outcome.rows_rewritten == len(cancel), outcome
+    return seconds
+
+
+def incremental_ratio(workdir: Path, events: int = 200_000) -> dict[str, float]:
+    """Full silver rebuild vs an incremental run after 1% more events, on the real orders pipeline."""
+    from pipelines.adapters.landing import write_landing_file
+    from pipelines.bootstrap import Runtime
+    from pipelines.services.build import build_silver
+    from pipelines.services.ingest import ingest_event
+    from pipelines.settings import Settings
+
+    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(workdir / "ratio"), "MESHLAKE_FORMAT": "iceberg"}))
+    domain = runtime.domain("orders")
+    classes = {e.message: runtime.schemas.message_class(e.message) for e in domain.spec.events.values()}
+    stream = list(domain.generator(classes, events, 7))
+    later = set(range(0, len(stream), 100))
+
+    def land_and_ingest(name: str, picked: list[Any]) -> None:
+        by_event: dict[str, list[bytes]] = {}
+        for event, message in picked:
+            by_event.setdefault(event, []).append(message.SerializeToString())
+        for event, payloads in by_event.items():
+            write_landing_file(runtime.settings.landing_dir, "orders", event, name, payloads)
+        for event in domain.spec.events:
+            ingest_event(domain, event, runtime.contract("orders", event), runtime.landing, runtime, name)
+
+    land_and_ingest("a", [e for n, e in enumerate(stream) if n not in later])
+    build_silver(domain, "orders", runtime, "first")
+    land_and_ingest("b", [stream[n] for n in sorted(later)])
+    started = time.perf_counter()
+    build_silver(domain, "orders", runtime, "incremental")
+    incremental = time.perf_counter() - started
+    started = time.perf_counter()
+    build_silver(domain, "orders", runtime, "backfill", full=True)
+    full = time.perf_counter() - started
+    return {"incremental_s": incremental, "full_s": full, "ratio": incremental / full}
+
+
+def run(results: dict[str, Any]) -> None:
+    """Measure the silver benchmarks and add them to `results` (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="meshlake-silver-bench-") as tmp:
+        workdir = Path(tmp)
+        for fmt in ("iceberg", "delta"):
+
+            def anywhere(rng: random.Random) -> list[int]:
+                return rng.sample(range(ROWS), CHANGES // 2)
+
+            def recent(rng: random.Random) -> list[int]:
+                return rng.sample(range(ROWS - 2 * CHANGES, ROWS), CHANGES // 2)
+
+            results[f"silver.upsert_100k_of_1m_s.{fmt}"] = round(upsert_seconds(fmt, workdir / "any", anywhere), 3)
+            results[f"silver.upsert_100k_recent_of_1m_s.{fmt}"] = round(
+                upsert_seconds(fmt, workdir / "recent", recent), 3
+            )
+        ratio = incremental_ratio(workdir)
+        results["silver.incremental_ratio"] = round(ratio["ratio"], 4)
+        results["silver.incremental_s"] = round(ratio["incremental_s"], 3)
+        results["silver.full_rebuild_s"] = round(ratio["full_s"], 3)
+
+
+if __name__ == "__main__":
+    import json
+
+    out: dict[str, Any] = {}
+    run(out)
+    print(json.dumps(out, indent=1))
