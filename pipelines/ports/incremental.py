@@ -188,7 +188,8 @@ def plan_rewrite(
         matched = pa.concat_tables(files) if files else schema.empty_table()
         origin = pa.nulls(matched.num_rows, pa.int32())
     else:
-        masks = _split(pc.is_in(_concat([t.column(key) for t in files]), value_set=wanted), files)
+        keys = _concat([t.column(key) for t in files]) if files else pa.chunked_array([], wanted.type)
+        masks = _split(pc.is_in(keys, value_set=wanted), files)
         # take() with indices copies strings faster than filter() with a mask
         kept = [t.take(pc.indices_nonzero(pc.invert(m))) for t, m in zip(files, masks, strict=True)]
         parts = [t.take(pc.indices_nonzero(m)) for t, m in zip(files, masks, strict=True)]
