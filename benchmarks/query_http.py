@@ -1,0 +1,86 @@
+"""`query.http_p50_ms`: median latency of `POST /api/query` for a small product query on a real server."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+from catalog.api import create_app
+from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
+from catalog.service import CatalogService
+from catalog.testing import serve_in_thread
+from pipelines.bootstrap import Runtime
+from pipelines.core.domain import Domain
+from pipelines.core.names import Layer, TableId
+from pipelines.core.spec import DomainSpec
+from pipelines.serving.http import query_router
+from pipelines.serving.session import Serving
+from pipelines.settings import Settings
+
+PRODUCT = TableId("bench", "daily_revenue")
+SQL = "SELECT country, sum(revenue) AS revenue FROM bench.daily_revenue WHERE day >= DATE '2026-03-01' GROUP BY 1"
+
+
+def _daily_revenue(days: int = 365, countries: int = 12) -> pa.Table:
+    """A gold product of the usual size: one row per day and country."""
+    rows = [(date(2026, 1, 1) + timedelta(days=d), f"C{c:02d}") for d in range(days) for c in range(countries)]
+    return pa.table(
+        {
+            "day": pa.array([r[0] for r in rows], pa.date32()),
+            "country": [r[1] for r in rows],
+            "revenue": pa.array([Decimal(f"{i % 9973}.25") for i in range(len(rows))], pa.decimal128(18, 2)),
+        }
+    )
+
+
+def _runtime(home: Path, fmt: str) -> Runtime:
+    spec = DomainSpec.model_validate(
+        {
+            "name": PRODUCT.domain,
+            "owner": "team-bench",
+            "schemas": "bench/v1",
+            "events": {"happened": {"message": "bench.v1.Happened"}},
+            "entities": {"things": {"events": ["happened"], "transform": "things"}},
+            "products": {
+                PRODUCT.name: {"description": "d", "inputs": ["silver.things"], "transform": "t", "public": True}
+            },
+        }
+    )
+    settings = Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
+    return Runtime(settings, domains=[Domain(spec=spec, transforms={})])
+
+
+def http_p50_ms(home: Path, fmt: str = "iceberg", requests: int = 60) -> float:
+    """Median milliseconds of `requests` queries (after 5 warm-up ones) by a reader over real HTTP."""
+    runtime = _runtime(home, fmt)
+    data = _daily_revenue()
+    store = runtime.store_for(PRODUCT.domain, Layer.GOLD, PRODUCT.name)
+    store.ensure_table(PRODUCT, data.schema)
+    store.overwrite(PRODUCT, data)
+    catalog = CatalogService.open(runtime.settings.catalog_db_url)
+    admin = Principal(name="admin", kind=PrincipalKind.ADMIN)
+    catalog.put_domain(admin, PRODUCT.domain, DomainIn(owner="team-bench"))
+    catalog.put_product(admin, str(PRODUCT), ProductIn(description="bench", public=True, table_format=fmt))
+    token = catalog.create_token("analyst", PrincipalKind.READER, actor="bench")
+    app = create_app(catalog)
+    app.include_router(query_router(Serving(runtime)))
+    times: list[float] = []
+    try:
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            for i in range(requests + 5):
+                started = time.perf_counter()
+                response = client.post("/api/query", json={"sql": SQL}, headers=headers)
+                elapsed = time.perf_counter() - started
+                response.raise_for_status()
+                if i >= 5:
+                    times.append(elapsed)
+    finally:
+        catalog.close()
+    return round(statistics.median(times) * 1000, 1)
