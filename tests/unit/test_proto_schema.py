@@ -174,6 +174,7 @@ def test_orders_contract_schema() -> None:
         "country",
         "attributes",
         "coupon_code",
+        "sequence",
     ]
     assert schema.field("placed_at").type == TS
     assert schema.field("placed_at").nullable
