@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -35,6 +35,8 @@ from pipelines.serving.session import Serving
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_ROWS = 100_000
 MAX_TIMEOUT_S = 60.0
+# Each query gets at most this much memory and never spills to disk: past it, DuckDB's out-of-memory error.
+DUCKDB_LIMITS: dict[str, str | bool | int] = {"memory_limit": "1GB", "temp_directory": ""}
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `meshlake catalog token create`")
 
@@ -100,11 +102,14 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def query_router(serving: Serving | Callable[[], Serving]) -> APIRouter:
+def query_router(
+    serving: Serving | Callable[[], Serving], *, duckdb_config: Mapping[str, str | bool | int] = DUCKDB_LIMITS
+) -> APIRouter:
     """The router with `POST /api/query`, serving the products of `serving`'s domains.
 
     Args:
         serving: the serving (or a function building it on first use, e.g. `Serving.from_env`).
+        duckdb_config: DuckDB settings of every query's connection (memory limit, no spilling).
     """
     router = APIRouter(tags=["query"])
     resolved: list[Serving] = [serving] if isinstance(serving, Serving) else []
@@ -146,7 +151,7 @@ def query_router(serving: Serving | Callable[[], Serving]) -> APIRouter:
             as_of = parse_as_of(body.as_of) if body.as_of else None
         except ValueError as exc:
             return _error(400, str(exc))
-        engine = _serving().engine(access=access, as_of=as_of)
+        engine = _serving().engine(access=access, as_of=as_of, config=duckdb_config)
         try:
             result = engine.execute(body.sql, max_rows=body.max_rows, timeout_s=body.timeout_s)
         except QueryPermissionError as exc:

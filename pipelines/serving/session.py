@@ -118,6 +118,7 @@ class Serving:
         access: Access | None = None,
         as_of: AsOfArg = None,
         read_path: ReadPath | None = None,
+        config: Mapping[str, str | bool | int] | None = None,
     ) -> DuckDbQueryEngine:
         """A DuckDB query engine over what the principal may read; products are planned when used.
 
@@ -126,6 +127,7 @@ class Serving:
             access: an access already resolved (e.g. from a catalog token), instead of `principal`.
             as_of: a version or a time for every product, or a mapping `<domain>.<product>` → version/time.
             read_path: overrides the serving's read path.
+            config: more DuckDB settings (memory limit...).
         """
         access = access if access is not None else self.access(principal)
         allowed = self.allowed(access)
@@ -133,7 +135,7 @@ class Serving:
             name: functools.partial(self.plan, name, _as_of_for(as_of, name)) for name in allowed
         }
         explain = functools.partial(explain_unreadable, products=self.catalog, access=access, served=list(allowed))
-        return DuckDbQueryEngine(planners, read_path=read_path or self.read_path, explain=explain)
+        return DuckDbQueryEngine(planners, read_path=read_path or self.read_path, explain=explain, config=config)
 
     def connect(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from pipelines.ports.query_engine import QueryError, QueryPermissionError, QueryRefusedError
@@ -74,6 +75,13 @@ def test_the_principal_connection_cannot_read_the_silver_table_even_by_file(lake
 def test_the_python_query_refuses_what_http_refuses(lake, sql):  # noqa: F811
     with pytest.raises(QueryRefusedError):
         lake.serving.query(sql, "marketing")
+
+
+def test_python_variables_are_not_tables(lake):  # noqa: F811
+    secret = pa.table({"password": ["hunter2"]})
+    with pytest.raises(QueryError, match="Table with name secret does not exist"):
+        lake.serving.query("SELECT * FROM secret", "marketing")
+    assert secret.num_rows == 1
 
 
 def test_duckdb_errors_come_back_as_query_errors(lake):  # noqa: F811

@@ -136,8 +136,16 @@ def test_a_query_past_its_timeout_is_stopped(api):
     assert _post(api, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]
 
 
-def test_the_connection_is_locked_down(api):
-    response = _post(
-        api, "SELECT current_setting('enable_external_access') AS ext, current_setting('lock_configuration') AS locked"
-    )
-    assert response.json()["rows"] == [{"ext": False, "locked": True}]
+def test_the_connection_is_locked_down_and_bounded(api):
+    settings = ("enable_external_access", "lock_configuration", "memory_limit", "temp_directory")
+    sql = "SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in settings)
+    assert _post(api, sql).json()["rows"] == [
+        {"enable_external_access": False, "lock_configuration": True, "memory_limit": "953.6 MiB", "temp_directory": ""}
+    ]
+
+
+def test_a_query_past_its_memory_limit_fails_and_the_service_keeps_serving(api):
+    response = _post(api, "SELECT list(range) FROM range(400000000)")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Out of Memory Error")
+    assert _post(api, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]

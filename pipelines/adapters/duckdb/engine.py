@@ -65,6 +65,7 @@ class DuckDbQueryEngine:
         explain: says why a `<schema>.<name>` that is not served cannot be read (another domain's
             silver, a product not granted...), or None when it names nothing known.
         threads: DuckDB worker threads (default: one per core).
+        config: more DuckDB settings, e.g. `{"memory_limit": "1GB", "temp_directory": ""}` (no spilling).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class DuckDbQueryEngine:
         read_path: ReadPath = "arrow",
         explain: Callable[[str], str | None] | None = None,
         threads: int | None = None,
+        config: Mapping[str, str | bool | int] | None = None,
     ) -> None:
         if read_path not in READ_PATHS:
             raise ValueError(f"read_path must be one of {', '.join(READ_PATHS)}, not {read_path!r}")
@@ -82,10 +84,10 @@ class DuckDbQueryEngine:
         self._explain = explain or (lambda _name: None)
         self._scans: dict[str, ProductScan] = {}
         self._locked = False
-        config: dict[str, str | bool | int | float | list[str]] = dict(OFFLINE_CONFIG)
+        settings: dict[str, str | bool | int | float | list[str]] = {**(config or {}), **OFFLINE_CONFIG}
         if threads:
-            config["threads"] = threads
-        self._con = duckdb.connect(":memory:", config=config)
+            settings["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=settings)
         self._extensions: set[str] = set()
 
     @property
@@ -141,6 +143,7 @@ class DuckDbQueryEngine:
         if self._read_path == "native":
             roots = sorted({s.root.rstrip("/") + "/" for s in self._scans.values() if s.root})
             self._con.execute(f"SET allowed_directories = [{', '.join(literal(r) for r in roots)}]")
+        self._con.execute("SET python_enable_replacements = false")  # no Python variable is a table
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
         self._locked = True
