@@ -88,7 +88,9 @@ def print_table(table: pa.Table, limit: int, console: Console = console) -> None
     """Print at most `limit` rows as a rich table; says how many were left out."""
     view = Table()
     for name in table.column_names:
-        view.add_column(name, justify="right" if pa.types.is_integer(table.schema.field(name).type) else "left")
+        type_ = table.schema.field(name).type
+        numeric = pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
+        view.add_column(name, justify="right" if numeric else "left")
     for row in table.slice(0, limit).to_pylist():
         view.add_row(*("∅" if v is None else str(v) for v in row.values()))
     console.print(view)
