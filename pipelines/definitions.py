@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from pipelines.adapters.protobuf.compiler import compile_schemas
@@ -13,11 +15,21 @@ from pipelines.dagster.sensors import automation_sensor
 from pipelines.project import load_domains
 from pipelines.settings import schemas_dir_from_env
 
-STEP_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": [__name__]}}}, name="multiprocess_preloaded"
+
+def _executor_config(config: dict[str, Any]) -> dict[str, Any]:
+    if config["in_process"]:
+        return {"in_process": {}}
+    return {"multiprocess": {"start_method": {"forkserver": {"preload_modules": [__name__]}}}}
+
+
+STEP_EXECUTOR = dg.multi_or_in_process_executor.configured(
+    _executor_config,
+    name="meshlake_executor",
+    config_schema={"in_process": dg.Field(bool, default_value=False)},
 )
-"""One process per step, forked from a server that imported this module once: a step starts in
-milliseconds instead of paying Python, Dagster and the compiled schemas again."""
+"""One process per step, forked from a server that imported this module once (a step starts in
+milliseconds instead of paying Python, Dagster and the compiled schemas again); a run of one step
+(the sensors' bronze runs) asks for `in_process` and spares the fork server too."""
 
 
 def build_definitions() -> dg.Definitions:

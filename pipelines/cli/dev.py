@@ -6,10 +6,12 @@ ignored across exec, so without the reset `dagster dev` would never stop. Ctrl-C
 to `meshlake dev` sends SIGINT to every child's group (what a terminal's Ctrl-C does, which Dagster
 handles gracefully), then SIGTERM, then SIGKILL to whatever is left. On Linux `meshlake dev` is a
 child subreaper, so a grandchild whose parent died is re-parented to it and still found and stopped.
+`meshlake dev` execs `python -m pipelines.cli.dev` (same process), which imports the standard library only.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import os
@@ -19,14 +21,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from rich.console import Console
-
-from pipelines.project import PROJECT_DIR
+# The supervisor imports the standard library only (it stays ~15 MB); hence not `pipelines.project`.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 POSTGRES_URL_VAR = "MESHLAKE_DAGSTER_POSTGRES_URL"
 """When set, Dagster's storage is PostgreSQL (`dagster.postgres.yaml`) at this `postgresql+psycopg2://` URL."""
@@ -118,20 +119,26 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class Supervisor:
     """Starts children in their own process groups and stops all of them, and their descendants.
 
     Args:
         env: the children's environment.
         cwd: their working directory.
-        console: where to print what happens.
+        say: prints what happens.
         stop_timeout_s: how long each stop stage (SIGINT, then SIGTERM) may take before the next one.
     """
 
-    def __init__(self, env: Mapping[str, str], cwd: Path, console: Console, stop_timeout_s: float = 20.0) -> None:
+    def __init__(
+        self, env: Mapping[str, str], cwd: Path, say: Callable[[str], None] = _say, stop_timeout_s: float = 20.0
+    ) -> None:
         self.env = dict(env)
         self.cwd = cwd
-        self.console = console
+        self.say = say
         self.stop_timeout_s = stop_timeout_s
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stop = threading.Event()
@@ -170,11 +177,11 @@ class Supervisor:
                 self._reap_adopted()
                 exited = [name for name, p in self.processes.items() if p.poll() is not None]
                 if exited:
-                    self.console.print(f"{exited[0]} exited with code {self.processes[exited[0]].returncode}")
+                    self.say(f"{exited[0]} exited with code {self.processes[exited[0]].returncode}")
                     exit_code = 1
                     break
             if self._reason:
-                self.console.print(f"{self._reason}: stopping {', '.join(self.processes)}")
+                self.say(f"{self._reason}: stopping {', '.join(self.processes)}")
         finally:
             self.stop()
         return exit_code
@@ -230,14 +237,13 @@ def _send(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def run_dev(home: Path, port: int, catalog_port: int, console: Console, env: Mapping[str, str] | None = None) -> int:
+def run_dev(home: Path, port: int, catalog_port: int, env: Mapping[str, str] | None = None) -> int:
     """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
 
     Args:
         home: `MESHLAKE_HOME`; Dagster's instance lives in `<home>/dagster`.
         port: the Dagster UI's port on 127.0.0.1.
         catalog_port: the catalog service's port on 127.0.0.1.
-        console: where to print the addresses and what happens.
         env: the environment to start from (default: this process's).
     """
     base = dict(os.environ if env is None else env)
@@ -245,7 +251,21 @@ def run_dev(home: Path, port: int, catalog_port: int, console: Console, env: Map
     catalog_url = f"http://127.0.0.1:{catalog_port}"
     child_env = base | {"MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     child_env.setdefault("MESHLAKE_CATALOG_WEB_URL", catalog_url)
-    console.print(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
-    console.print(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
+    _say(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
+    _say(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
     children = dev_children(port, catalog_port, write_workspace(dagster_home))
-    return Supervisor(child_env, dagster_home, console).run(children)
+    return Supervisor(child_env, dagster_home).run(children)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.cli.dev --home H --port P --catalog-port C` (what `meshlake dev` execs)."""
+    parser = argparse.ArgumentParser(prog="meshlake dev", description=__doc__)
+    parser.add_argument("--home", type=Path, required=True, help="MESHLAKE_HOME")
+    parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (127.0.0.1)")
+    parser.add_argument("--catalog-port", type=int, default=8765, help="catalog service port (127.0.0.1)")
+    args = parser.parse_args(argv)
+    return run_dev(args.home.resolve(), args.port, args.catalog_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

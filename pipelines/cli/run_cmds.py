@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from functools import partial
 
 import typer
@@ -60,7 +62,9 @@ def dev(
     catalog_port: int = typer.Option(8765, help="Port of the catalog service (127.0.0.1)."),
 ) -> None:
     """Start `dagster dev` (UI, schedules, sensors, automation) and the catalog service; Ctrl-C stops both."""
-    from pipelines.cli.dev import run_dev
     from pipelines.settings import Settings
 
-    raise typer.Exit(run_dev(Settings.from_env().home, port, catalog_port, console))
+    home = Settings.from_env().home
+    # Become the lean supervisor (same process: signals and process groups are unchanged).
+    args = ["--home", str(home), "--port", str(port), "--catalog-port", str(catalog_port)]
+    os.execv(sys.executable, [sys.executable, "-m", "pipelines.cli.dev", *args])

@@ -14,6 +14,8 @@ from pipelines.dagster.resources import MeshlakeResource
 
 SENSOR_INTERVAL_S = 30
 TRIGGER_TAG = "meshlake/trigger"
+IN_PROCESS = {"execution": {"config": {"in_process": True}}}
+"""Run config of a one-asset run: its step runs in the run worker, no fork server (see `definitions`)."""
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -68,6 +70,7 @@ def landing_sensor(domain: Domain, event: str) -> dg.SensorDefinition:
         request = dg.RunRequest(
             run_key=f"landing-{digest}",
             asset_selection=[key],
+            run_config=IN_PROCESS,
             tags={TRIGGER_TAG: "landing", "meshlake/pending_files": str(len(pending))},
         )
         return dg.SensorResult(run_requests=[request], cursor=digest)
@@ -104,7 +107,8 @@ def stream_backlog_sensor(domain: Domain, event: str) -> dg.SensorDefinition:
         )
         if in_flight:
             return dg.SkipReason(f"backlog {backlog}: run {in_flight[0].dagster_run.run_id} is already on it")
-        request = dg.RunRequest(asset_selection=[key], tags={TRIGGER_TAG: "stream", "meshlake/backlog": str(backlog)})
+        tags = {TRIGGER_TAG: "stream", "meshlake/backlog": str(backlog)}
+        request = dg.RunRequest(asset_selection=[key], run_config=IN_PROCESS, tags=tags)
         return dg.SensorResult(run_requests=[request])
 
     return stream

@@ -13,7 +13,7 @@ from pipelines.adapters.nats.server import NatsServer, NatsServerNotFoundError
 from pipelines.bootstrap import Runtime
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import landing_digest
-from pipelines.definitions import build_definitions
+from pipelines.definitions import STEP_EXECUTOR, build_definitions
 from pipelines.generation import generate_landing
 from pipelines.settings import Settings
 
@@ -85,7 +85,7 @@ def test_schedule_tick_launches_the_bronze_job(defs, runtime, instance):
     assert materialized == ALL_BRONZE
 
 
-def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime, instance):
+def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime, instance, monkeypatch):
     resource = MeshlakeResource(home=str(runtime.settings.home))
     name = "orders_order_placed_landing"
     assert "no new files" in (tick(defs, name, resource, instance).skip_message or "")
@@ -97,9 +97,16 @@ def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime,
     assert data.cursor == landing_digest(p.name for p in first)
     assert request.run_key == f"landing-{data.cursor}"
     assert request.tags["meshlake/pending_files"] == "2"
+    assert request.run_config == {"execution": {"config": {"in_process": True}}}  # one step: no fork server
 
     again = tick(defs, name, resource, instance, cursor=data.cursor)
     assert again.run_requests == [] and "already requested" in (again.skip_message or "")
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.executor_def is STEP_EXECUTOR
+    monkeypatch.setenv("MESHLAKE_HOME", str(runtime.settings.home))  # the code location's resource reads it
+    resolved = dg.validate_run_config(job, request.run_config)  # the daemon would launch it as is
+    assert list(resolved["execution"]["meshlake_executor"]) == ["in_process"]
 
     materialize(defs, [BRONZE], resource, instance)
     done = tick(defs, name, resource, instance, cursor=data.cursor)

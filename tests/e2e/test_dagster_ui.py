@@ -200,6 +200,7 @@ def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)  # the UI's live data queries are slow on a busy 2-core machine
         yield context.new_page()
         context.close()
         browser.close()
@@ -315,10 +316,9 @@ time.sleep(600)
 SUPERVISE = """
 import sys
 from pathlib import Path
-from rich.console import Console
 from pipelines.cli.dev import Child, Supervisor
 child = Child("stubborn", [sys.executable, "-c", sys.argv[1], sys.argv[2]])
-sys.exit(Supervisor({}, Path(sys.argv[3]), Console(), stop_timeout_s=1.0).run([child]))
+sys.exit(Supervisor({}, Path(sys.argv[3]), stop_timeout_s=1.0).run([child]))
 """
 
 
