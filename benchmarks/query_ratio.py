@@ -10,9 +10,10 @@ Our path is what `meshlake.query` does for every query: plan the table version, 
 DuckDB connection with the product view, run the SQL. The baseline opens a plain DuckDB connection
 and runs the SQL on `read_parquet([...files...])`. Both include connection set-up.
 
-Details (`query.detail.*`): both read paths (Arrow handoff and native `iceberg_scan`/`delta_scan`) with
-a warm connection, the per-connection set-up cost of each, and the effect of the row-group size the
-table was written with (the writers' default vs 128 Ki rows).
+Details (`query.detail.*`, at 1M rows): each read path (Arrow handoff, `read_parquet` over the planned
+files, native `iceberg_scan`/`delta_scan`) on a warm connection, the per-connection set-up cost, the
+share of the query spent scanning, and the same with the table written in row groups of 128 Ki rows
+instead of the writers' default.
 """
 
 from __future__ import annotations
@@ -118,12 +119,12 @@ def paired_ratio(ours: Callable[[], object], baseline: Callable[[], object], rep
     }
 
 
-def _engine(home: Path, fmt: str, read_path: ReadPath) -> DuckDbQueryEngine:
+def _engine(home: Path, fmt: str, read_path: ReadPath = "auto") -> DuckDbQueryEngine:
     store = open_table_store(fmt, home)
     return DuckDbQueryEngine({str(TABLE): lambda: plan_scan(store, TABLE)}, read_path=read_path)
 
 
-def our_query(home: Path, fmt: str, read_path: ReadPath = "arrow") -> Callable[[], object]:
+def our_query(home: Path, fmt: str, read_path: ReadPath = "auto") -> Callable[[], object]:
     """What `meshlake.query` does per query: plan, connect, lock, run."""
     sql = SQL.format(source=TABLE)
 
@@ -184,23 +185,28 @@ def _table(
 
 
 def details(workdir: Path, fmt: str, data: pa.Table, home: Path, scan: ProductScan, reps: int) -> dict[str, Any]:
-    """The numbers behind the choices: both read paths warm and cold, set-up cost, row-group size."""
-    out: dict[str, Any] = {"row_groups": row_groups(scan)}
+    """The numbers behind the choices: each read path warm and cold, set-up cost, row-group size."""
+    out: dict[str, Any] = {"row_groups": row_groups(scan), "auto_reads_with": _engine(home, fmt).read_paths()}
     con = duckdb.connect()
     warm_base = parquet_query(scan.files, con)
-    out["warm_arrow"] = paired_ratio(warm_query(home, fmt, "arrow"), warm_base, reps)
-    out["warm_native"] = paired_ratio(warm_query(home, fmt, "native"), warm_base, reps)
+    for path in ("arrow", "parquet", "native"):
+        out[f"warm_{path}"] = paired_ratio(warm_query(home, fmt, path), warm_base, reps)
     out["cold_native"] = paired_ratio(our_query(home, fmt, "native"), parquet_query(scan.files), reps)
-    out["setup_ms"] = {path: setup_ms(home, fmt, path) for path in ("arrow", "native")}
+    out["setup_ms"] = {path: setup_ms(home, fmt, path) for path in ("auto", "native")}
     scan_only = "SELECT count(day), count(country), sum(amount), count(customer_id) FROM {source}"
     out["scan_only_vs_query"] = paired_ratio(parquet_query(scan.files, con, scan_only), warm_base, reps)
     con.close()
     rg_home, rg_scan, _ = _table(workdir, fmt, "rg", data, ROW_GROUP_ROWS)
+    rg_con = duckdb.connect()
+    rg_warm_base = parquet_query(rg_scan.files, rg_con)
     out[f"rg{ROW_GROUP_ROWS}"] = {
         "row_groups": row_groups(rg_scan),
         "parquet_vs_default_layout": paired_ratio(parquet_query(rg_scan.files), parquet_query(scan.files), reps),
-        "ours_vs_parquet": paired_ratio(our_query(rg_home, fmt), parquet_query(rg_scan.files), reps),
+        "ours": paired_ratio(our_query(rg_home, fmt), parquet_query(rg_scan.files), reps),
+        "warm_arrow": paired_ratio(warm_query(rg_home, fmt, "arrow"), rg_warm_base, reps),
+        "warm_native": paired_ratio(warm_query(rg_home, fmt, "native"), rg_warm_base, reps),
     }
+    rg_con.close()
     shutil.rmtree(rg_home, ignore_errors=True)
     return out
 
@@ -230,7 +236,7 @@ def run(results: dict[str, Any], quick: bool = False, workdir: Path | None = Non
     from benchmarks.query_http import http_p50_ms
 
     sizes = {"1m": SIZES["1m"]} if quick else SIZES
-    reps = {"1m": 7, "10m": 3}
+    reps = {"1m": 5, "10m": 3}
     root = workdir or Path(tempfile.mkdtemp(prefix="meshlake-query-bench-"))
     results["query.detail.load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     try:

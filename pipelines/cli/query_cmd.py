@@ -120,7 +120,9 @@ def query(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most rows printed as a table.")] = 1000,
     timeout: Annotated[float | None, typer.Option(min=0.1, help="Stop the query after this many seconds.")] = None,
-    read_path: Annotated[str | None, typer.Option(help="arrow (default) or native DuckDB scans.", hidden=True)] = None,
+    read_path: Annotated[
+        str | None, typer.Option(help="auto (default), arrow, parquet or native.", hidden=True)
+    ] = None,
 ) -> None:
     """Run read-only SQL on the data products you may read (DuckDB) and print or write the answer."""
     from pipelines.adapters.duckdb.engine import READ_PATHS

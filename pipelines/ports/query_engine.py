@@ -49,6 +49,7 @@ class ProductScan:
         arrow: builds the Arrow handoff: a `pyarrow.dataset.Dataset` (projection and filter pushdown),
             or a `pyarrow.Table` for small or in-memory tables.
         row_count: rows in that version when the table metadata says so without reading data.
+        row_groups: Parquet row groups in `files` (the units a reader can split the scan into), when known.
     """
 
     product: str
@@ -61,6 +62,7 @@ class ProductScan:
     files: tuple[str, ...] = ()
     exact: bool = False
     row_count: int | None = None
+    row_groups: int | None = None
 
 
 @dataclass(frozen=True)

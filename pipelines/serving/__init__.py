@@ -35,7 +35,8 @@ def connect(
             materialised product of the local domains.
         as_of: time travel: a datetime or ISO-8601 string for every product, a version (snapshot id or
             Delta version), or a mapping `{"orders.daily_revenue": 123}`.
-        read_path: `arrow` (default) or `native` (DuckDB's `iceberg_scan` / `delta_scan`).
+        read_path: `auto` (default), `arrow` (pyarrow datasets), `parquet` (DuckDB's reader over the planned
+            files) or `native` (DuckDB's `iceberg_scan` / `delta_scan`).
         lockdown: also forbid file access and lock DuckDB's configuration.
     """
     return Serving.from_env().connect(principal, as_of=as_of, read_path=read_path, lockdown=lockdown)

@@ -19,9 +19,10 @@ from pipelines.ports.table_store import TableNotFoundError
 from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
 from pipelines.serving.scans import parse_as_of, plan_scan, resolve_version
 
-# Picked by measurement (see benchmarks/query_ratio.py): same query speed as the native scans, no
-# extension to load per connection, and DuckDB never opens a file itself.
-DEFAULT_READ_PATH: ReadPath = "arrow"
+# Picked by measurement (benchmarks/query_ratio.py): DuckDB's Parquet reader over the planned files when
+# they split into enough row groups, the Arrow handoff when they do not; the native scans read as fast
+# once the extensions are loaded, but loading them costs ~0.6-1 s per connection.
+DEFAULT_READ_PATH: ReadPath = "auto"
 
 AsOfArg = AsOf | str | Mapping[str, AsOf | str] | None
 _MAX_PLANS = 512
@@ -53,7 +54,8 @@ class Serving:
 
     Args:
         runtime: domains, stores and the catalog (for grants).
-        read_path: how DuckDB reads the tables: `arrow` (default) or `native` (`iceberg_scan`/`delta_scan`).
+        read_path: how DuckDB reads the tables: `auto` (default), `arrow`, `parquet` or `native`
+            (`iceberg_scan`/`delta_scan`); see `DuckDbQueryEngine`.
     """
 
     def __init__(self, runtime: Runtime, *, read_path: ReadPath = DEFAULT_READ_PATH) -> None:

@@ -14,5 +14,5 @@ def test_query_benchmark_reports_every_key(tmp_path):
     for fmt in ("iceberg", "delta"):
         assert results[f"query.ratio_vs_parquet.{fmt}.1m"] > 0
         detail = results[f"query.detail.{fmt}.1m"]
-        assert {"warm_arrow", "warm_native", "cold_native", "setup_ms", "rg131072"} <= set(detail)
+        assert {"warm_arrow", "warm_parquet", "warm_native", "cold_native", "setup_ms", "rg131072"} <= set(detail)
     assert http_p50_ms(tmp_path / "http", requests=3) > 0

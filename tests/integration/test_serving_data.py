@@ -7,17 +7,19 @@ written straight through the table stores (no pipeline run), and a catalog with 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pytest
 
 from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
 from catalog.service import CatalogService
+from pipelines.adapters.duckdb.engine import pick_read_path
 from pipelines.bootstrap import Runtime
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
@@ -116,7 +118,7 @@ def lake(request, tmp_path) -> Lake:
     built.catalog.close()
 
 
-READ_PATHS = ["arrow", "native"]
+READ_PATHS = ["arrow", "parquet", "native"]
 
 
 @pytest.mark.parametrize("read_path", READ_PATHS)
@@ -173,6 +175,7 @@ def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path
     plan = con.sql("EXPLAIN SELECT day FROM orders.daily_revenue WHERE country = 'DE'").fetchall()[0][1]
     scan = {
         "arrow": "ARROW_SCAN",
+        "parquet": "READ_PARQUET",
         "native": "ICEBERG_SCAN" if lake.runtime.settings.format_override == "iceberg" else "DELTA_SCAN",
     }[read_path]
     scan_node = plan[plan.index(scan) :]  # the leaf: nothing is read before the scan's own filter
@@ -191,3 +194,24 @@ def test_a_delta_commit_that_changes_no_rows_keeps_the_last_data_version(tmp_pat
     assert scan.version == lake.second_version
     assert lake.serving.query("SELECT count(*) AS n FROM orders.daily_revenue").table["n"][0].as_py() == 9
     lake.catalog.close()
+
+
+def test_auto_reads_with_duckdbs_parquet_reader_only_when_the_files_split_across_threads(lake):
+    scan = lake.serving.plan("orders.daily_revenue")
+    assert scan.exact and scan.row_groups == len(scan.files) == 1  # the writers' default: one row group
+    assert pick_read_path(scan, threads=2) == "arrow"
+    assert pick_read_path(replace(scan, row_groups=8), threads=2) == "parquet"
+    assert pick_read_path(replace(scan, row_groups=8, exact=False), threads=2) == "arrow"
+    engine = lake.serving.engine()
+    engine.execute("SELECT count(*) FROM orders.daily_revenue")
+    assert engine.read_paths() == {"orders.daily_revenue": "arrow"}
+
+
+def test_the_parquet_path_may_read_its_own_files_and_nothing_else(lake):
+    con = lake.serving.connect(read_path="parquet", lockdown=True)
+    assert con.sql("SELECT count(*) FROM orders.daily_revenue").fetchone() == (9,)
+    other = lake.serving.plan("orders.customers", as_of=None).files[0]
+    assert con.sql(f"SELECT count(*) FROM read_parquet('{other}')").fetchone() == (3,)  # a granted product's file
+    silver = next(f for f in lake.home.rglob("*.parquet") if "silver_orders" in str(f))
+    with pytest.raises(duckdb.Error, match="Permission Error"):
+        con.sql(f"SELECT * FROM read_parquet('{silver}')").fetchall()

@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from pipelines.adapters.delta.table_store import GENERATION_KEY, PARTITION_COLUMN_PREFIX
@@ -66,9 +67,17 @@ def plan_delta_scan(store: TableStore, table: TableId, version: int | None = Non
         return delta.to_pyarrow_dataset()
 
     rows = _row_count(delta) if "deletionVectors" not in features else None
+    groups = _row_groups(files) if exact else None
     return ProductScan(
-        str(table), TableFormat.DELTA, served_version, schema, location, dataset, root, files, exact, rows
+        str(table), TableFormat.DELTA, served_version, schema, location, dataset, root, files, exact, rows, groups
     )
+
+
+def _row_groups(files: tuple[str, ...], most_files: int = 32) -> int | None:
+    """Row groups of the files, from their footers (the Delta log does not record them); None for many files."""
+    if len(files) > most_files:
+        return None
+    return sum(int(pq.read_metadata(f).num_row_groups) for f in files)
 
 
 def _row_count(delta: DeltaTable) -> int | None:

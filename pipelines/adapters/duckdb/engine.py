@@ -17,13 +17,12 @@ from pipelines.ports.query_engine import (
     ProductScan,
     QueryError,
     QueryPermissionError,
-    QueryRefusedError,
     QueryResult,
     QueryTimeoutError,
 )
 
-ReadPath = Literal["arrow", "native"]
-READ_PATHS: tuple[ReadPath, ...] = ("arrow", "native")
+ReadPath = Literal["auto", "arrow", "parquet", "native"]
+READ_PATHS: tuple[ReadPath, ...] = ("auto", "arrow", "parquet", "native")
 
 
 def quote(name: str) -> str:
@@ -47,21 +46,41 @@ def native_source(scan: ProductScan) -> str | None:
     return None
 
 
+def parquet_source(scan: ProductScan) -> str | None:
+    """`read_parquet` over the planned files, when they alone hold the rows; None otherwise."""
+    if not (scan.exact and scan.files):
+        return None
+    return f"read_parquet([{', '.join(literal(f) for f in scan.files)}], union_by_name = true)"
+
+
+def pick_read_path(scan: ProductScan, threads: int) -> ReadPath:
+    """`auto`: DuckDB's Parquet reader when the files split into a row group per thread at least, else the
+    Arrow handoff, whose decoding runs in parallel inside a row group (the writers' default row group
+    holds 1M rows, so most gold tables are a single one)."""
+    if scan.exact and scan.files and (scan.row_groups is None or scan.row_groups >= threads):
+        return "parquet"
+    return "arrow"
+
+
 class DuckDbQueryEngine:
     """SQL over data products in DuckDB; products are planned only when a query names them.
 
-    Each product becomes a view `<domain>.<product>` (one DuckDB schema per domain) over one of two
-    read paths:
+    Each product becomes a view `<domain>.<product>` (one DuckDB schema per domain) over a read path:
 
-    - `arrow` (default): the product's `pyarrow.dataset` is handed to DuckDB, which pushes the projection
-      and filters into it; DuckDB itself never opens a file, so the connection is locked with
-      `enable_external_access=false`.
+    - `arrow`: the product's `pyarrow.dataset` is handed to DuckDB, which pushes the projection and
+      filters into it; DuckDB opens no file itself.
+    - `parquet`: DuckDB's `read_parquet` over the data files the table version planned (Iceberg
+      `plan_files`, the Delta log), when they alone hold the rows; file access is limited to them.
     - `native`: DuckDB reads the table with `iceberg_scan` / `delta_scan` (extensions loaded offline from
       their wheels); file access is limited to the directories of the planned tables.
+    - `auto` (default): `parquet` when the files have at least a row group per thread, else `arrow`
+      (see `pick_read_path`).
+
+    Whatever the path, `lock()` turns external access off and locks the configuration.
 
     Args:
         products: `<domain>.<product>` → a function planning its scan (called at most once).
-        read_path: `arrow` or `native`.
+        read_path: `auto`, `arrow`, `parquet` or `native`.
         explain: says why a `<schema>.<name>` that is not served cannot be read (another domain's
             silver, a product not granted...), or None when it names nothing known.
         threads: DuckDB worker threads (default: one per core).
@@ -72,7 +91,7 @@ class DuckDbQueryEngine:
         self,
         products: Mapping[str, Callable[[], ProductScan]],
         *,
-        read_path: ReadPath = "arrow",
+        read_path: ReadPath = "auto",
         explain: Callable[[str], str | None] | None = None,
         threads: int | None = None,
         config: Mapping[str, str | bool | int] | None = None,
@@ -83,11 +102,13 @@ class DuckDbQueryEngine:
         self._read_path = read_path
         self._explain = explain or (lambda _name: None)
         self._scans: dict[str, ProductScan] = {}
+        self._paths: dict[str, ReadPath] = {}
         self._locked = False
         settings: dict[str, str | bool | int | float | list[str]] = {**(config or {}), **OFFLINE_CONFIG}
         if threads:
             settings["threads"] = threads
         self._con = duckdb.connect(":memory:", config=settings)
+        self._threads = threads or int(self._con.sql("SELECT current_setting('threads')").fetchall()[0][0])
         self._extensions: set[str] = set()
 
     @property
@@ -106,12 +127,15 @@ class DuckDbQueryEngine:
         """The products planned so far, by name."""
         return dict(self._scans)
 
+    def read_paths(self) -> Mapping[str, ReadPath]:
+        """How each planned product is read: `arrow`, `parquet` or `native`."""
+        return dict(self._paths)
+
     def attach(self, names: Iterable[str] | None = None) -> None:
         """Plan the named products (all when None) and create their views.
 
         Raises:
             KeyError: a name is not one of `products()`.
-            QueryRefusedError: the engine is locked and a native read would need new directories.
         """
         for name in sorted(self._planners if names is None else set(names)):
             if name in self._scans:
@@ -120,28 +144,39 @@ class DuckDbQueryEngine:
             self._create_view(name, scan)
             self._scans[name] = scan
 
-    def _create_view(self, name: str, scan: ProductScan) -> None:
-        domain, _, product = name.partition(".")
-        source = native_source(scan) if self._read_path == "native" else None
-        if source is not None and self._locked:
-            raise QueryRefusedError(f"{name} was not planned before the connection was locked")
-        if source is not None and scan.format.value not in self._extensions:
+    def _source(self, name: str, scan: ProductScan) -> tuple[ReadPath, str]:
+        """The read path and the SQL source of one planned product."""
+        wanted = pick_read_path(scan, self._threads) if self._read_path == "auto" else self._read_path
+        source = {"native": native_source, "parquet": parquet_source}.get(wanted, lambda _: None)(scan)
+        if source is None or self._locked:  # the Arrow handoff reads any planned table, needs no file access
+            domain, _, product = name.partition(".")
+            registered = f"__{domain}__{product}"
+            self._con.register(registered, scan.arrow())
+            return "arrow", quote(registered)
+        if wanted == "native" and scan.format.value not in self._extensions:
             load_extension(self._con, scan.format.value)  # iceberg or delta, from its wheel
             self._extensions.add(scan.format.value)
-        if source is None:
-            source = quote(f"__{domain}__{product}")
-            self._con.register(f"__{domain}__{product}", scan.arrow())
+        return wanted, source
+
+    def _create_view(self, name: str, scan: ProductScan) -> None:
+        domain, _, product = name.partition(".")
+        path, source = self._source(name, scan)
         columns = ", ".join(quote(column) for column in scan.schema.names) or "*"
         self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(domain)}")
         self._con.execute(f"CREATE OR REPLACE VIEW {quote(domain)}.{quote(product)} AS SELECT {columns} FROM {source}")
+        self._paths[name] = path
 
     def lock(self) -> None:
-        """Forbid file access (except to the planned tables' directories on the native path) and lock the
-        configuration, so no statement can change it back."""
+        """Forbid file access (except to what the views read) and lock the configuration for good."""
         if self._locked:
             return
-        if self._read_path == "native":
-            roots = sorted({s.root.rstrip("/") + "/" for s in self._scans.values() if s.root})
+        files = sorted({f for n, s in self._scans.items() if self._paths[n] == "parquet" for f in s.files})
+        roots = sorted(
+            {s.root.rstrip("/") + "/" for n, s in self._scans.items() if self._paths[n] == "native" and s.root}
+        )
+        if files:
+            self._con.execute(f"SET allowed_paths = [{', '.join(literal(f) for f in files)}]")
+        if roots:
             self._con.execute(f"SET allowed_directories = [{', '.join(literal(r) for r in roots)}]")
         self._con.execute("SET python_enable_replacements = false")  # no Python variable is a table
         self._con.execute("SET enable_external_access = false")

@@ -64,6 +64,17 @@ def plan_iceberg_scan(store: TableStore, table: TableId, version: int | None = N
         return ds.dataset(list(files), schema=schema, format="parquet")
 
     rows = sum(task.file.record_count for task in tasks)
+    groups = sum(len(task.file.split_offsets or ()) or 1 for task in tasks)  # one split offset per row group
     return ProductScan(
-        str(table), TableFormat.ICEBERG, snapshot_id, schema, metadata_location, dataset, root, files, True, rows
+        str(table),
+        TableFormat.ICEBERG,
+        snapshot_id,
+        schema,
+        metadata_location,
+        dataset,
+        root,
+        files,
+        True,
+        rows,
+        groups,
     )
