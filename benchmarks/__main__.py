@@ -1,10 +1,11 @@
 """`python -m benchmarks`: bronze ingestion speed on generated OrderPlaced events, against baselines of the same run.
 
-Steps, all on the same events: generate them once into landing files under a temporary directory;
-decode them with our decoder and (on a sample) the reference decoder, upb alone and protarrow;
-write the decoded bronze table with a plain `pyarrow.parquet.write_table(compression="zstd")`;
-then ingest the files through the real service into Iceberg and into Delta, each in its own
-process (its `ru_maxrss` is the peak RSS). Writes `benchmarks/results.json` and prints a table.
+Steps, all on the same events, each in its own process so that this one stays small (a child's
+`ru_maxrss` starts from its parent's size): generate the events into landing files (cached across
+runs while the generator and schema do not change); decode them with our decoder and, on a
+sample, the reference decoder, upb alone and protarrow; write the decoded bronze table with a
+plain `pyarrow.parquet.write_table(compression="zstd")`; then ingest the files through the real
+service into Iceberg and into Delta. Writes `benchmarks/results.json` and prints a table.
 """
 
 from __future__ import annotations
@@ -14,35 +15,48 @@ import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from benchmarks.data import generate
-from benchmarks.measure import decode_rates, ingest_in_subprocess, parquet_rates
 from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
 TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
 RESULTS = Path(__file__).with_name("results.json")
+CACHE = Path(tempfile.gettempdir()) / "meshlake-bench-cache"
+ROOT = Path(__file__).parents[1]
 
 
-def run(events: int, workdir: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
-    """Measure everything on `events` generated events under `workdir`; returns the results document."""
-    data = generate(workdir, events)
-    decode, table = decode_rates(data)
-    parquet = parquet_rates(table, workdir)
-    del table
-    per_format = {fmt: ingest_in_subprocess(fmt, data, workdir) for fmt in formats}
+def worker(module: str, *args: str) -> dict[str, Any]:
+    """Run `python -m benchmarks.<module> <args>` and return the JSON object it printed."""
+    command = [sys.executable, "-m", f"benchmarks.{module}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmarks.{module} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def run(events: int, workdir: Path, cache: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
+    """Measure everything on `events` generated events; returns the results document."""
+    data = worker("generate", "--events", str(events), "--cache", str(cache))
+    landing = data["landing"]
+    measured = worker("measure", "--landing", landing, "--workdir", str(workdir / "measure"))
+    decode, parquet = measured["decode"], measured["parquet"]
+    runs = {
+        fmt: worker("ingest_worker", "--format", fmt, "--home", str(workdir / f"ingest-{fmt}"), "--landing", landing)
+        for fmt in formats
+    }
     ingest: dict[str, Any] = {
-        "rows_per_s": {fmt: r["rows_per_s"] for fmt, r in per_format.items()},
-        "ratio_vs_parquet": {fmt: r["rows_per_s"] / parquet["rows_per_s"] for fmt, r in per_format.items()},
+        "rows_per_s": {fmt: r["rows_per_s"] for fmt, r in runs.items()},
+        "ratio_vs_parquet": {fmt: r["rows_per_s"] / parquet["rows_per_s"] for fmt, r in runs.items()},
         "ratio_vs_protarrow": decode["rows_per_s"] / decode["protarrow_rows_per_s"],
-        "peak_rss_mb": {fmt: r["peak_rss_mb"] for fmt, r in per_format.items()},
-        "runs": per_format,
+        "peak_rss_mb": {fmt: r["peak_rss_mb"] for fmt, r in runs.items()},
+        "runs": runs,
     }
     ingest["meets_targets"] = {
         "ratio_vs_parquet": all(v >= TARGETS["ratio_vs_parquet"] for v in ingest["ratio_vs_parquet"].values()),
@@ -50,13 +64,8 @@ def run(events: int, workdir: Path, formats: tuple[str, ...] = FORMATS) -> dict[
     }
     return {
         "events": events,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average": list(os.getloadavg()),
-            "python": platform.python_version(),
-            "pyarrow": pa.__version__,
-        },
-        "generate": {"seconds": data.generate_seconds, "bytes": data.size_bytes, "files": len(data.files)},
+        "machine": {"cpus": os.cpu_count(), "load_average": list(os.getloadavg()), "python": platform.python_version()},
+        "generate": data,
         "decode": decode,
         "baseline": {
             "parquet": parquet,
@@ -74,13 +83,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} events instead of {FULL:,}")
     parser.add_argument("--events", type=int, help="how many events (overrides --quick)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON results go")
-    parser.add_argument("--workdir", type=Path, help="where generated files and tables go (default: a temp dir)")
+    parser.add_argument("--workdir", type=Path, help="where tables go (default: a temp dir, removed after)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where generated events are kept between runs")
     parser.add_argument("--formats", default=",".join(FORMATS), help="table formats to ingest into")
     args = parser.parse_args(argv)
     events = args.events or (QUICK if args.quick else FULL)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="meshlake-bench-"))
     try:
-        results = run(events, workdir, tuple(f for f in args.formats.split(",") if f))
+        results = run(events, workdir, args.cache, tuple(f for f in args.formats.split(",") if f))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

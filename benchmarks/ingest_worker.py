@@ -1,8 +1,9 @@
-"""One format's ingest, run in its own process so its peak RSS is its own: `python -m benchmarks.ingest_worker`.
+"""One format's ingest in its own process, so its peak RSS is its own (`python -m benchmarks.ingest_worker`).
 
 Times `ingest_event` (landing files → framing → decoding → contract checks → one committed bronze
 table) through the real service and `open_table_store`; opening the store (importing pyiceberg or
-deltalake) happens before the clock starts. Prints one JSON object.
+deltalake) happens before the clock starts. Also splits the time into phases by wrapping the
+functions the service calls. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -13,25 +14,59 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from benchmarks.data import DOMAIN, EVENT, runtime
+import pipelines.adapters.landing.event_source as event_source
+import pipelines.services.ingest as ingest_service
+from benchmarks.generate import DOMAIN, EVENT
+from pipelines.bootstrap import Runtime
+from pipelines.core.commits import TableFormat
 from pipelines.core.names import Layer
-from pipelines.services.ingest import ingest_event
+from pipelines.settings import Settings
 
 
-def ingest(fmt: str, home: Path, landing: Path) -> dict[str, float | int | str]:
+def _timing(phases: dict[str, float], name: str, work: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+
+    return timed
+
+
+def _high_water_mb() -> float | None:
+    """VmHWM of this process (Linux): unlike ru_maxrss it never includes the parent's size at fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def ingest(fmt: str, home: Path, landing: Path) -> dict[str, Any]:
     """Ingest every landing file under `landing` into a fresh bronze table of format `fmt` under `home`."""
     target = home / "landing" / DOMAIN / EVENT
     target.mkdir(parents=True)
     for source in sorted((landing / DOMAIN / EVENT).iterdir()):
         os.link(source, target / source.name)  # same bytes, no copy
-    rt = runtime(home, fmt)
+    rt = Runtime(Settings(home=home, format_override=TableFormat(fmt)))
     domain, contract = rt.domain(DOMAIN), rt.contract(DOMAIN, EVENT)
-    rt.store_for(DOMAIN, Layer.BRONZE)
+    store = rt.store_for(DOMAIN, Layer.BRONZE)
+    phases: dict[str, float] = {}
+    event_source.unframe = _timing(phases, "read_and_frame", event_source.unframe)  # type: ignore[assignment]
+    ingest_service.decode_payloads = _timing(phases, "decode", ingest_service.decode_payloads)  # type: ignore[assignment]
+    ingest_service.contract_violations = _timing(phases, "contract_checks", ingest_service.contract_violations)  # type: ignore[assignment]
+    store.append = _timing(phases, "table_append", store.append)  # type: ignore[method-assign]
     started, cpu = time.perf_counter(), time.process_time()
-    result = ingest_event(domain, EVENT, contract, rt.landing, rt, run_id="bench")
+    result = ingest_service.ingest_event(domain, EVENT, contract, rt.landing, rt, run_id="bench")
     seconds = time.perf_counter() - started
+    phases["other"] = seconds - sum(phases.values())
     return {
         "format": fmt,
         "seconds": seconds,
@@ -42,6 +77,8 @@ def ingest(fmt: str, home: Path, landing: Path) -> dict[str, float | int | str]:
         "commits": len(result.commits),
         "rows_per_s": result.received / seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "vm_hwm_mb": _high_water_mb(),
+        "phases_seconds": phases,
     }
 
 

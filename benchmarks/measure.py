@@ -1,10 +1,16 @@
-"""In-process measurements on the same events: our decoder, the reference one, upb, protarrow, a plain Parquet write."""
+"""Decoder and Parquet baselines on the benchmark's events (`python -m benchmarks.measure`); prints one JSON object.
+
+Our decoder runs on every event, one call per landing file as ingest makes them. The per-message
+baselines (reference decoder, upb parsing, protarrow) run on a sample of the same events: their
+cost per message is flat, and on a million events protarrow alone would take half a minute. The
+Parquet baseline writes the table ingest commits: the decoded rows plus the `_ingest` column.
+"""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -15,13 +21,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.data import Dataset, runtime
+from benchmarks.generate import DOMAIN, EVENT
+from pipelines.bootstrap import Runtime
 from pipelines.core.event_contract import INGEST_COLUMN, INGEST_TYPE
 from pipelines.core.fast_decode import decode_payloads_fast
+from pipelines.core.framing import unframe
 from pipelines.core.proto_decode import decode_payloads
+from pipelines.settings import Settings
 
 SAMPLE = 100_000
-"""Per-message baselines (reference decoder, upb, protarrow) run on this many events: their rate is flat."""
 
 
 def timed(work: Callable[[], Any]) -> tuple[Any, float]:
@@ -30,15 +38,17 @@ def timed(work: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
-def decode_rates(data: Dataset) -> tuple[dict[str, Any], pa.Table]:
+def decode_rates(landing: Path, workdir: Path) -> tuple[dict[str, Any], pa.Table]:
     """Rows/s of each decoder, and the bronze table (decoded rows + `_ingest`) the Parquet baseline writes."""
-    rt = runtime(data.landing.parent / "measure")
-    contract = rt.contract("orders", "order_placed")
+    contract = Runtime(Settings(home=workdir)).contract(DOMAIN, EVENT)
     cls, schema = contract.message_class, contract.schema
-    files = data.payloads()
-    results, seconds = timed(lambda: [decode_payloads_fast(cls, batch, schema) for batch in files])
-    rows = sum(len(batch) for batch in files)
-    sample = [p for batch in files for p in batch][: min(SAMPLE, rows)]
+    files = sorted((landing / DOMAIN / EVENT).glob("*.pb"))
+    batches = [unframe(f.read_bytes()).payloads for f in files]
+    cpu = time.process_time()
+    results, seconds = timed(lambda: [decode_payloads_fast(cls, batch, schema) for batch in batches])
+    cpu = time.process_time() - cpu
+    rows = sum(len(batch) for batch in batches)
+    sample = [p for batch in batches for p in batch][: min(SAMPLE, rows)]
     reference_sample = sample[: max(1, len(sample) // 5)]
     _, reference_seconds = timed(lambda: decode_payloads(cls, reference_sample, schema))
     messages, parse_seconds = timed(lambda: [cls.FromString(p) for p in sample])
@@ -47,6 +57,7 @@ def decode_rates(data: Dataset) -> tuple[dict[str, Any], pa.Table]:
         "rows": rows,
         "rows_per_s": rows / seconds,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "reference_rows_per_s": len(reference_sample) / reference_seconds,
         "reference_rows": len(reference_sample),
         "upb_parse_msgs_per_s": len(sample) / parse_seconds,
@@ -54,8 +65,8 @@ def decode_rates(data: Dataset) -> tuple[dict[str, Any], pa.Table]:
         "protarrow_convert_rows_per_s": len(sample) / protarrow_seconds,
         "protarrow_rows": len(sample),
     }
-    table = pa.concat_tables([_bronze(r.table, f.name, r.accepted) for r, f in zip(results, data.files, strict=True)])
-    return rates, table
+    tables = [_bronze(r.table, f.name, r.accepted) for r, f in zip(results, files, strict=True)]
+    return rates, pa.concat_tables(tables)
 
 
 def _protarrow_seconds(messages: list[Any], cls: type[Any]) -> float:
@@ -95,13 +106,15 @@ def parquet_rates(table: pa.Table, workdir: Path) -> dict[str, float]:
     }
 
 
-def ingest_in_subprocess(fmt: str, data: Dataset, workdir: Path) -> dict[str, Any]:
-    """Run `benchmarks.ingest_worker` for one format and return what it printed."""
-    home = workdir / f"ingest-{fmt}"
-    command = [sys.executable, "-m", "benchmarks.ingest_worker", "--format", fmt]
-    command += ["--home", str(home), "--landing", str(data.landing)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=Path(__file__).parents[1])
-    if done.returncode != 0:
-        raise RuntimeError(f"{fmt} ingest failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--landing", type=Path, required=True)
+    parser.add_argument("--workdir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    decode, table = decode_rates(args.landing, args.workdir)
+    json.dump({"decode": decode, "parquet": parquet_rates(table, args.workdir)}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

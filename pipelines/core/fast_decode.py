@@ -34,13 +34,15 @@ from google.protobuf.message import Message
 from pipelines.core.fast_decode_fields import decode_message
 from pipelines.core.fast_decode_order import Spans
 from pipelines.core.fast_decode_plan import MessagePlan, Unsupported, message_plan
-from pipelines.core.fast_decode_wire import I64, Wire, arange
+from pipelines.core.fast_decode_wire import I32, I64, Wire, arange
 from pipelines.core.proto_decode import DecodeResult, decode_payloads
 from pipelines.core.proto_schema import arrow_schema
 
-FAST_MIN_ROWS = 256
+FAST_MIN_ROWS = 1_000
 """Below this many payloads the reference decoder is quicker: the fast path's cost is per batch, not per row."""
 PARALLEL_MIN_ROWS = 20_000
+CHUNK_ROWS = 65_536
+"""Rows decoded together: bounds the scan's scratch memory (which the allocator tends to keep) per batch."""
 """Below this many payloads a batch is decoded on the calling thread (splitting costs more than it saves)."""
 
 _plans: dict[tuple[type[Message], bytes], MessagePlan | None] = {}
@@ -91,16 +93,20 @@ def _plan_for(message_class: type[Message], schema: pa.Schema) -> MessagePlan | 
 
 
 def _decode_all(plan: MessagePlan, schema: pa.Schema, payloads: list[bytes]) -> tuple[pa.Table, list[int]]:
+    """Decode in chunks of at most `CHUNK_ROWS`, spread over the cores (Arrow kernels release the GIL)."""
     n = len(payloads)
-    workers = min(os.cpu_count() or 1, 8)
-    if n < PARALLEL_MIN_ROWS or workers < 2:
+    cores = min(os.cpu_count() or 1, 8)
+    parallel = cores > 1 and n >= PARALLEL_MIN_ROWS
+    size = min(-(-n // cores), CHUNK_ROWS) if parallel else CHUNK_ROWS
+    starts = range(0, n, size)
+    if len(starts) == 1:
         return _decode_chunk(plan, schema, payloads, 0)
-    size = -(-n // workers)
-    futures = [
-        _executor(workers).submit(_decode_chunk, plan, schema, payloads[start : start + size], start)
-        for start in range(0, n, size)
-    ]
-    parts = [f.result() for f in futures]
+    if parallel:
+        pool = _executor(cores)
+        futures = [pool.submit(_decode_chunk, plan, schema, payloads[s : s + size], s) for s in starts]
+        parts = [f.result() for f in futures]
+    else:
+        parts = [_decode_chunk(plan, schema, payloads[s : s + size], s) for s in starts]
     return pa.concat_tables([t for t, _ in parts]), [i for _, bad in parts for i in bad]
 
 
@@ -119,10 +125,13 @@ def _decode_chunk(
     wire = Wire.of(payloads)
     lengths = pa.array(list(map(len, payloads)), I64)
     end = pc.cumulative_sum(lengths)
-    spans = Spans(pc.subtract(end, lengths), end, arange(len(payloads)))
+    start, end = pc.cast(pc.subtract(end, lengths), wire.positions), pc.cast(end, wire.positions)
+    spans = Spans(start, end, arange(len(payloads), I32))
     columns = decode_message(wire, plan, spans, read=True)
     table = pa.Table.from_arrays(columns, schema=schema)
     bad = sorted(set(pa.concat_arrays(wire.bad).to_pylist())) if wire.bad else []
+    del wire, spans, columns
+    pa.default_memory_pool().release_unused()  # mimalloc keeps a thread's freed scratch unless asked there
     return table, [first + i for i in bad]
 
 

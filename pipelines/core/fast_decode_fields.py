@@ -33,7 +33,7 @@ from pipelines.core.fast_decode_values import (
     unknown_enums,
     varint_values,
 )
-from pipelines.core.fast_decode_wire import I64, Piece, Wire, arange, read_varints, scan
+from pipelines.core.fast_decode_wire import I64, Piece, Wire, arange, plus, read_varints, scan
 
 _STRING = 9  # FieldDescriptor.TYPE_STRING
 
@@ -56,7 +56,7 @@ def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> l
             flag_repeats(wire, spans, pa.concat_arrays(owners))
     columns = []
     for field in plan.fields:
-        pieces = found.pieces.get(field.number, [])
+        pieces = found.pieces.pop(field.number, [])  # freed as soon as its column is built
         column = _column(wire, field, pieces, spans, plan.map_entry, read and field.output)
         if field.output:
             columns.append(column)
@@ -65,7 +65,7 @@ def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> l
 
 def _column(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, entry: bool, read: bool) -> pa.Array:
     if not pieces and not (entry and field.child is not None):
-        return _absent(field, len(spans))
+        return _absent(field, len(spans), entry)
     if field.kind is Kind.MAP:
         return _map(wire, field, pieces, spans, read)
     if field.repeated:
@@ -73,7 +73,7 @@ def _column(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, ent
     return _singular(wire, field, pieces, spans, entry, read)
 
 
-def _absent(field: FieldPlan, n: int) -> pa.Array:
+def _absent(field: FieldPlan, n: int, entry: bool) -> pa.Array:
     """The column of a field no message of the level holds: nulls, empty lists, or the default value."""
     if field.kind is Kind.MAP or field.repeated:
         values = pa.array([], field.value_type)
@@ -83,9 +83,14 @@ def _absent(field: FieldPlan, n: int) -> pa.Array:
                 offsets, pa.array([], field.arrow_type.key_type), values, type=field.arrow_type
             )
         return pa.ListArray.from_arrays(offsets, values, type=field.arrow_type)
-    if field.fd.has_presence:
+    if _nullable(field, entry):
         return pa.nulls(n, field.arrow_type)
     return pa.repeat(pa.scalar(_default(field), field.arrow_type), n)
+
+
+def _nullable(field: FieldPlan, entry: bool) -> bool:
+    """A missing value is null only for fields with presence; a map entry's key and value read as defaults."""
+    return bool(field.fd.has_presence) and not entry
 
 
 def _singular(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, entry: bool, read: bool) -> pa.Array:
@@ -97,19 +102,19 @@ def _singular(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, e
         if perm is not None:
             pos, length = pc.take(pos, perm).fill_null(0), pc.take(length, perm).fill_null(0)
         values = _text(wire, field, spans, pos, length)
-        if perm is not None and perm.null_count and field.fd.has_presence:
+        if perm is not None and perm.null_count and _nullable(field, entry):
             values = pc.if_else(pc.is_valid(perm), values, pa.scalar(None, values.type))
         return values
     if field.kind is Kind.SCALAR:
         values = place(_scalars(wire, field, spans, occ), perm)
-        if field.fd.has_presence:
+        if _nullable(field, entry):
             return values
         return values.fill_null(_default(field)) if values.null_count else values
     if entry and perm is not None:  # a map value message that is missing reads as the default message
         start = pc.take(occ.pos, perm).fill_null(0)
-        end = pc.add(start, pc.cast(pc.take(occ.value, perm).fill_null(0), I64))
+        end = plus(start, pc.take(occ.value, perm).fill_null(0))
         return _messages(wire, field, Spans(start, end, spans.root), read)
-    inner = Spans(occ.pos, pc.add(occ.pos, pc.cast(occ.value, I64)), pc.take(spans.root, occ.span))
+    inner = Spans(occ.pos, plus(occ.pos, occ.value), pc.take(spans.root, occ.span))
     return place(_messages(wire, field, inner, read), perm)
 
 
@@ -124,7 +129,7 @@ def _repeated(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, r
     elif field.kind is Kind.SCALAR:
         values, offsets = _repeated_scalars(wire, field, spans, rows)
     else:
-        inner = Spans(occ.pos, pc.add(occ.pos, pc.cast(occ.value, I64)), pc.take(spans.root, occ.span))
+        inner = Spans(occ.pos, plus(occ.pos, occ.value), pc.take(spans.root, occ.span))
         values = _messages(wire, field, inner, read)
         offsets = rows.offsets()
     return pa.ListArray.from_arrays(offsets, values, type=field.arrow_type)
@@ -261,7 +266,7 @@ def _map(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, read: 
     assert field.child is not None
     rows = row_major(expect_wire(wire, spans, pieces, (2,)), len(spans))
     occ = rows.occ
-    inner = Spans(occ.pos, pc.add(occ.pos, pc.cast(occ.value, I64)), pc.take(spans.root, occ.span))
+    inner = Spans(occ.pos, plus(occ.pos, occ.value), pc.take(spans.root, occ.span))
     keys, values = decode_message(wire, field.child, inner, read)
     if len(keys) > 1:
         keys, values = _sort_entries(wire, inner, occ.span, keys, values)

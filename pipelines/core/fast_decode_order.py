@@ -44,11 +44,14 @@ def concat(pieces: list[Piece]) -> Piece:
         return empty_piece()
     if len(pieces) == 1:
         return pieces[0]
+    values = [p.value for p in pieces]
+    if any(not v.type.equals(values[0].type) for v in values):
+        values = [pc.cast(v, U64) for v in values]
     return Piece(
         pa.concat_arrays([p.span for p in pieces]),
         pa.concat_arrays([p.wire for p in pieces]),
         pa.concat_arrays([p.pos for p in pieces]),
-        pa.concat_arrays([p.value for p in pieces]),
+        pa.concat_arrays(values),
     )
 
 

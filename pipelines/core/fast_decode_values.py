@@ -21,6 +21,7 @@ LARGE_BUFFER = 1 << 31
 
 def varint_values(ptype: int, raw: pa.Array) -> pa.Array:
     """The values of varint-encoded fields of protobuf type `ptype` (enums: their int32 numbers)."""
+    raw = raw if raw.type.equals(U64) else pc.cast(raw, U64)
     if ptype in (F.TYPE_INT64,):
         return raw.view(I64)
     if ptype == F.TYPE_UINT64:
@@ -91,7 +92,8 @@ def _gather_large(wire: Wire, pos: pa.Array, end: pa.Array) -> pa.Array:
     """`gather` for buffers past 2 GiB: int64 offsets, interleaved by a scatter."""
     n = len(pos)
     even = pc.multiply(arange(n), 2)
-    inner = pc.scatter(pa.concat_arrays([pos, end]), pa.concat_arrays([even, pc.add(even, 1)]))
+    bounds = pa.concat_arrays([pc.cast(pos, I64), pc.cast(end, I64)])
+    inner = pc.scatter(bounds, pa.concat_arrays([even, pc.add(even, 1)]))
     offsets = pa.concat_arrays([pa.array([0], I64), inner, pa.array([len(wire.data)], I64)])
     pairs = pa.Array.from_buffers(pa.large_binary(), 2 * n + 1, [None, offsets.buffers()[1], pa.py_buffer(wire.data)])
     return pc.cast(pc.take(pairs, pc.add(even, 1)), pa.binary())

@@ -29,4 +29,4 @@ def test_quick_benchmark_writes_every_result(tmp_path, capsys):
     assert results["decode"]["rows"] == 2000
     for key in ("rows_per_s", "reference_rows_per_s", "upb_parse_msgs_per_s", "protarrow_rows_per_s"):
         assert results["decode"][key] > 0, key
-    assert "ingest → iceberg" in capsys.readouterr().out
+    assert "ingest -> iceberg" in capsys.readouterr().out

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pipelines.core.fast_decode as fast_module
+import pipelines.core.framing as framing
 from pipelines.adapters.protobuf import compile_schemas
 from pipelines.core.fast_decode import decode_payloads_fast
 from pipelines.core.framing import encode_varint, frame, unframe
@@ -213,6 +214,8 @@ HANDMADE = {
         _tag(1, 2) + b"\x05\x01\x02\x03\x04\x05",  # packed fixed32 of 5 bytes
         _tag(3, 2) + b"\x08" + struct.pack("<ff", 1.5, -2.0),
         _tag(14, 2) + b"\x02\x08\x09",  # entries entry without value
+        _tag(15, 2) + b"\x02\x12\x00",  # times entry without key (editions: the key field has presence)
+        _tag(14, 2) + b"\x00",  # empty entry
     ],
 }
 
@@ -357,32 +360,15 @@ def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
 
 
 def general_unframe(data: bytes, max_message_bytes: int) -> tuple[list[bytes], list[int], int, str | None]:
+    """Frame by frame with the general varint reader only (the original algorithm)."""
     payloads, offsets, pos = [], [], 0
     while pos < len(data):
-        length, shift, cursor = 0, 0, pos
-        while True:
-            if cursor >= len(data):
-                return payloads, offsets, pos, "truncated length prefix"
-            if cursor - pos >= 10:
-                return payloads, offsets, pos, "length prefix is not a varint"
-            byte = data[cursor]
-            cursor += 1
-            length |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-        if length > max_message_bytes:
-            return payloads, offsets, pos, f"frame length {length} exceeds {max_message_bytes}"
-        if cursor + length > len(data):
-            return (
-                payloads,
-                offsets,
-                pos,
-                f"frame of {length} bytes runs past the end ({len(data) - cursor} bytes left)",
-            )
+        step = framing._frame(data, pos, max_message_bytes)
+        if isinstance(step, framing.FramingError):
+            return payloads, offsets, pos, step.reason
         offsets.append(pos)
-        payloads.append(data[cursor : cursor + length])
-        pos = cursor + length
+        payloads.append(data[step[0] : step[1]])
+        pos = step[1]
     return payloads, offsets, pos, None
 
 
