@@ -10,6 +10,8 @@ import pytest
 from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
 
+pytest_plugins = ["tests.postgres"]
+
 
 @pytest.fixture
 def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:

@@ -1,12 +1,11 @@
 """The catalog on PostgreSQL: migrations, row locks under 20 parallel registrations, search.
 
-Runs when `MESHLAKE_TEST_POSTGRES_URL` names a server where the test may create a database
-(e.g. `postgresql+psycopg://postgres@127.0.0.1:5432/postgres`); CI's .ci/postgres provides one.
+On the server of `tests.postgres.pg_server`: `MESHLAKE_TEST_POSTGRES_URL` (CI's .ci/postgres), or one
+started for the test session.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,19 +24,16 @@ from catalog.store.tables import Base
 from catalog.testing import serve_in_thread
 from tests.catalog.conftest import ADMIN, ORDERS, READER, revenue
 
-SERVER = os.environ.get("MESHLAKE_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not SERVER, reason="set MESHLAKE_TEST_POSTGRES_URL to test on PostgreSQL")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def pg_service() -> Iterator[CatalogService]:
-    assert SERVER
+def pg_service(pg_server: str) -> Iterator[CatalogService]:
     name = f"catalog_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    service = CatalogService.open(make_url(SERVER).set(database=name).render_as_string(hide_password=False))
+    service = CatalogService.open(make_url(pg_server).set(database=name).render_as_string(hide_password=False))
     yield service
     service.close()
     with admin.connect() as conn:

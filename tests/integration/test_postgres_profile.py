@@ -7,15 +7,9 @@ and says what to install. Each test gets its own databases, dropped at the end.
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
-import socket
-import stat
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -33,64 +27,6 @@ from pipelines.project import PROJECT_DIR
 from pipelines.settings import Settings
 
 GOLD = dg.AssetKey(["orders", "gold", "daily_revenue"])
-
-
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))[-1:]), None)
-    if not found:
-        pytest.fail(
-            f"PostgreSQL's {name} is missing: apt-get install postgresql (listed in .ci/apt-packages.txt), "
-            "or set MESHLAKE_TEST_POSTGRES_URL to a server where the test may create databases",
-            pytrace=False,
-        )
-    return str(found)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _traversable(path: Path) -> list[tuple[Path, int]]:
-    """Let other users traverse `path`'s ancestors (pytest's are 0700); returns what to restore."""
-    changed = []
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            os.chmod(parent, stat.S_IMODE(mode) | stat.S_IXOTH)
-            changed.append((parent, stat.S_IMODE(mode)))
-    return changed
-
-
-@pytest.fixture
-def pg_server(tmp_path: Path) -> Iterator[str]:
-    """A PostgreSQL URL (database `postgres`) where the test may create databases."""
-    if url := os.environ.get("MESHLAKE_TEST_POSTGRES_URL"):
-        yield url
-        return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    data, restore, prefix = tmp_path / "pg", [], []
-    data.mkdir()
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        owner = pwd.getpwnam("postgres")
-        os.chown(data, owner.pw_uid, owner.pw_gid)
-        restore = _traversable(tmp_path)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    try:
-        subprocess.run([*prefix, initdb, "-D", str(data / "db"), "-U", "meshlake", "--auth=trust", "--no-sync"],
-                       check=True, capture_output=True)  # fmt: skip
-        port = _free_port()
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
-        subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o", options, "start"],
-                       check=True, capture_output=True)  # fmt: skip
-        try:
-            yield f"postgresql+psycopg2://meshlake@127.0.0.1:{port}/postgres"
-        finally:
-            subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-m", "fast", "-w", "stop"], capture_output=True)
-    finally:
-        for path, mode in reversed(restore):
-            os.chmod(path, mode)
 
 
 @pytest.fixture
