@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
@@ -60,9 +60,12 @@ class TableMaintenance(Protocol):
         """
         ...
 
-    def expire(self, table: TableId, retention: timedelta) -> Expiry:
+    def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
         """Forget versions older than `retention` (the current one always stays) and delete the files
         only they referenced; time travel to versions within `retention` keeps working.
+
+        `keep` names versions a consumer still reads from (a silver watermark): they and every later
+        version stay, whatever their age, so that reading "what was appended since" stays possible.
 
         Raises:
             TableNotFoundError: the table does not exist.

@@ -1,0 +1,127 @@
+"""Maintenance of Iceberg tables: compaction, snapshot expiry with file cleanup, orphan file removal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import ManifestEntryStatus, ManifestFile
+from pyiceberg.table import Table
+
+from pipelines.adapters.iceberg.incremental import _scan
+from pipelines.adapters.iceberg.table_store import IcebergTableStore
+from pipelines.core.names import TableId
+from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
+
+
+def _local(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
+
+
+def reachable_files(ice: Table) -> set[Path]:
+    """Every local file a snapshot still in the metadata (or the metadata itself) needs."""
+    files: set[Path] = set()
+    metadata = ice.metadata
+    for uri in [ice.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)]:
+        if (path := _local(uri)) is not None:
+            files.add(path)
+    for stats in [*metadata.statistics, *metadata.partition_statistics]:
+        if (path := _local(stats.statistics_path)) is not None:
+            files.add(path)
+    manifests: dict[str, ManifestFile] = {}
+    for snapshot in metadata.snapshots:
+        if (path := _local(snapshot.manifest_list)) is not None:
+            files.add(path)
+        manifests |= {m.manifest_path: m for m in snapshot.manifests(ice.io)}  # shared by many snapshots
+    for uri, manifest in manifests.items():
+        if (path := _local(uri)) is not None:
+            files.add(path)
+        for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=True):
+            if entry.status != ManifestEntryStatus.DELETED and (path := _local(entry.data_file.file_path)):
+                files.add(path)
+    return files
+
+
+class IcebergMaintenance:
+    """`TableMaintenance` over the tables of an `IcebergTableStore` (file cleanup on local storage)."""
+
+    def __init__(self, store: IcebergTableStore) -> None:
+        self._store = store
+
+    def _table(self, table: TableId) -> Table:
+        return self._store._load(table)  # same adapter package: the store's loader and its errors
+
+    def _root(self, ice: Table) -> Path | None:
+        return _local(ice.metadata.location)
+
+    def data_files(self, table: TableId) -> int:
+        """Data files of the current snapshot."""
+        ice = self._table(table)
+        return len(list(ice.scan().plan_files())) if ice.current_snapshot() else 0
+
+    def stored_files(self, table: TableId) -> int:
+        """Files under the table's location (data and metadata)."""
+        root = self._root(self._table(table))
+        return sum(1 for p in root.rglob("*") if p.is_file()) if root else 0
+
+    def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
+        """Rewrite the small data files into target-sized ones in one overwrite marked as maintenance."""
+        ice = self._table(table)
+        tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
+        small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes]
+        if len(small) < max(min_files, 2):
+            return Compaction(len(tasks), len(tasks), 0, None)
+        props = carried_properties(self._store.history(table), "compaction")
+        rows = _scan(ice, small)
+        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
+            for task in small:
+                rewrite.delete_data_file(task.file)
+            for data_file in _dataframe_to_data_files(
+                table_metadata=tx.table_metadata, write_uuid=rewrite.commit_uuid, df=rows, io=ice.io
+            ):
+                rewrite.append_data_file(data_file)
+        commit = self._store.history(table)[-1]
+        return Compaction(len(tasks), self.data_files(table), rows.num_rows, commit)
+
+    def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
+        """Expire snapshots older than `retention` and than every kept one (never the current one),
+        then delete the files only they referenced."""
+        ice = self._table(table)
+        cutoff = (datetime.now(UTC) - retention).timestamp() * 1000
+        kept = [s.timestamp_ms for s in ice.metadata.snapshots if s.snapshot_id in set(keep)]
+        cutoff = min([cutoff, *kept])
+        current = ice.current_snapshot()
+        old = [
+            s.snapshot_id
+            for s in ice.metadata.snapshots
+            if s.timestamp_ms < cutoff and (current is None or s.snapshot_id != current.snapshot_id)
+        ]
+        if not old:
+            return Expiry(0, 0)
+        before = reachable_files(ice)
+        ice.maintenance.expire_snapshots().by_ids(old).commit()
+        ice = self._table(table)
+        gone = before - reachable_files(ice)
+        for path in gone:
+            path.unlink(missing_ok=True)
+        return Expiry(len(old), len(gone))
+
+    def remove_orphans(self, table: TableId, older_than: timedelta) -> int:
+        """Delete files under the table's location that no snapshot or metadata file references."""
+        ice = self._table(table)
+        root = self._root(ice)
+        if root is None:
+            return 0
+        keep = reachable_files(ice)
+        limit = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in [p for p in root.rglob("*") if p.is_file()]:
+            if path not in keep and path.stat().st_mtime < limit:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -1,0 +1,119 @@
+"""Table maintenance of a domain: compact small files, expire old versions, remove orphan files.
+
+Runs over every table the domain owns (bronze, quarantine, silver and its history, gold) with the
+settings of its spec (`maintenance:`). Rows never change; time travel within the retention keeps
+working; the bronze ledger and silver watermarks survive (compactions carry them forward).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from pipelines.core.domain import Domain
+from pipelines.core.names import Layer, TableId
+from pipelines.ports.maintenance import TableMaintenance
+from pipelines.ports.table_store import TableStore
+from pipelines.services.incremental import last_upstream
+from pipelines.services.tables import Tables
+
+MB = 1 << 20
+
+
+class MaintenanceRuntime(Tables, Protocol):
+    """Stores by domain and layer, plus the maintenance capability of each store."""
+
+    def maintenance(self, store: TableStore) -> TableMaintenance: ...
+
+
+@dataclass(frozen=True)
+class OwnedTable:
+    """A table of a domain, the layer it belongs to and the asset it backs (`[domain, layer, name]`)."""
+
+    table: TableId
+    layer: Layer
+    asset: tuple[str, ...] | None
+    product: str | None = None
+
+
+@dataclass(frozen=True)
+class Maintained:
+    """What maintenance did to one table."""
+
+    table: TableId
+    asset: tuple[str, ...] | None
+    table_format: str
+    files_before: int
+    files_after: int
+    rows_compacted: int
+    versions_expired: int
+    files_deleted: int
+    orphans_removed: int
+
+
+def owned_tables(domain: Domain) -> list[OwnedTable]:
+    """Every table a domain's spec makes: bronze per event, quarantine, silver (and history), gold."""
+    name, spec = domain.name, domain.spec
+    tables = [OwnedTable(domain.bronze_table(e), Layer.BRONZE, (name, "bronze", e)) for e in spec.events]
+    tables.append(OwnedTable(domain.quarantine_table(), Layer.QUARANTINE, None))
+    for entity, espec in spec.entities.items():
+        tables.append(OwnedTable(domain.silver_table(entity), Layer.SILVER, (name, "silver", entity)))
+        if espec.history:
+            tables.append(OwnedTable(domain.history_table(entity), Layer.SILVER, (name, "silver", entity)))
+    tables += [OwnedTable(domain.product_table(p), Layer.GOLD, (name, "gold", p), p) for p in spec.products]
+    return tables
+
+
+def consumer_watermarks(domain: Domain, runtime: MaintenanceRuntime) -> dict[str, set[int]]:
+    """Per upstream table, the versions the domain's silver tables last read up to (to keep readable)."""
+    marks: dict[str, set[int]] = {}
+    for owned in owned_tables(domain):
+        if owned.layer is not Layer.SILVER:
+            continue
+        store = runtime.store_for(domain.name, owned.layer)
+        if store.exists(owned.table):
+            for upstream, version in last_upstream(store.history(owned.table)).items():
+                marks.setdefault(upstream, set()).add(version)
+    return marks
+
+
+def maintain_domain(
+    domain: Domain, runtime: MaintenanceRuntime, report: Callable[[Maintained], None] = lambda m: None
+) -> list[Maintained]:
+    """Compact, expire and clean every existing table of the domain, one table after another.
+
+    Args:
+        report: called after each table, e.g. to log progress.
+
+    Returns:
+        One result per table that exists.
+    """
+    settings = domain.spec.maintenance
+    retention = timedelta(hours=settings.retention_hours)
+    orphan_age = max(timedelta(hours=settings.orphan_age_hours), retention)  # never younger than time travel
+    done = []
+    watermarks = consumer_watermarks(domain, runtime)
+    for owned in owned_tables(domain):
+        store = runtime.store_for(domain.name, owned.layer, owned.product)
+        if not store.exists(owned.table):
+            continue
+        tools = runtime.maintenance(store)
+        compaction = tools.compact(owned.table, int(settings.small_file_mb * MB), settings.min_small_files)
+        expiry = tools.expire(owned.table, retention, keep=watermarks.get(str(owned.table), set()))
+        orphans = tools.remove_orphans(owned.table, orphan_age)
+        result = Maintained(
+            table=owned.table,
+            asset=owned.asset,
+            table_format=store.format.value,
+            files_before=compaction.files_before,
+            files_after=compaction.files_after,
+            rows_compacted=compaction.rows,
+            versions_expired=expiry.versions_expired,
+            files_deleted=expiry.files_deleted,
+            orphans_removed=orphans,
+        )
+        report(result)
+        done.append(result)
+    return done
