@@ -11,6 +11,7 @@ from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
 from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
+from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import gold_automation, partition_window, product_backfill_policy, product_partitions
 from pipelines.dagster.resources import MeshlakeResource
@@ -187,6 +188,7 @@ def domain_definitions(domain: Domain, contract_of: ContractOf) -> dg.Definition
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Ingest {domain.name} into bronze on the domain's schedule; silver and gold follow.",
     )
-    return dg.Definitions(
-        assets=assets, jobs=[everything, ingest], schedules=[schedule], sensors=bronze_sensors(domain)
+    return dg.Definitions.merge(
+        dg.Definitions(assets=assets, jobs=[everything, ingest], schedules=[schedule], sensors=bronze_sensors(domain)),
+        maintenance_definitions(domain),
     )
