@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 
 import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipelines.project import PROJECT_DIR
+from pipelines.cli.dev import prepare_dagster_home
 from pipelines.settings import Settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -34,10 +33,9 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    """The Dagster instance under `$MESHLAKE_HOME/dagster`, configured by the project's dagster.yaml."""
-    home = settings.home / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    """The Dagster instance under `$MESHLAKE_HOME/dagster`, with the profile `meshlake dev` would use
+    (dagster.postgres.yaml when `MESHLAKE_DAGSTER_POSTGRES_URL` is set)."""
+    home = prepare_dagster_home(settings.home, os.environ)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
