@@ -10,6 +10,7 @@ import shutil
 from collections import defaultdict
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from pipelines.core.names import Layer
@@ -17,11 +18,13 @@ from pipelines.dagster.partitions import partition_range_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
+from pipelines.services.build import build_silver
 from tests import oracle
 from tests.landed import landed
 
 FACTS = dg.AssetKey(["orders", "gold", "order_facts"])
 FULFILMENT = dg.AssetKey(["shipping", "gold", "order_fulfilment"])
+DELIVERIES = dg.AssetKey(["shipping", "gold", "deliveries"])
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +133,47 @@ def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, t
         count, mean, breaches = expected[(row["week"], row["country"])]
         assert (row["delivered_orders"], row["sla_breaches"]) == (count, breaches)
         assert row["mean_hours"] == pytest.approx(mean, abs=1e-6)
+
+
+def _inject(runtime, domain, table, change):
+    """Append a copy of one silver row, changed by `change`: data that breaks a product's contract."""
+    store = runtime.store_for(domain, Layer.SILVER)
+    row = store.read(table).slice(0, 1).to_pylist()[0]
+    store.append(table, pa.Table.from_pylist([change(row)], schema=store.schema(table)))
+
+
+def test_broken_data_fails_the_checks_and_a_blocking_failure_stops_downstream_automation(make_runtime, defs):
+    runtime = make_runtime("delta")
+    for domain in ("orders", "shipping"):
+        generate_landing(runtime, domain, 600, seed=5, files=1)
+    resource = MeshlakeResource(home=str(runtime.settings.home), format="delta")
+    groups = dg.AssetSelection.groups("orders", "shipping").resolve(defs.resolve_asset_graph())
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize_all(defs, resource, instance, selection=groups)
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+
+        orders, shipments = runtime.domain("orders"), runtime.domain("shipping")
+        _inject(runtime, "orders", orders.silver_table("orders"), lambda r: r | {"order_id": "O-BAD", "total": -5})
+        _inject(
+            runtime,
+            "shipping",
+            shipments.silver_table("shipments"),
+            lambda r: r | {"shipment_id": "S-BAD", "order_id": "O-NONE"},
+        )
+        assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+        run = dg.materialize(assets, selection=[FACTS, DELIVERIES], resources={"meshlake": resource},
+                             instance=instance, raise_on_error=False)  # fmt: skip
+        checks = {(c.asset_key.path[-1], c.check_name): c for c in run.get_asset_check_evaluations()}
+        assert not checks[("order_facts", "range_total")].passed  # blocking
+        assert checks[("order_facts", "range_total")].severity == dg.AssetCheckSeverity.ERROR
+        reference = checks[("deliveries", "references_orders_order_facts")]
+        assert not reference.passed and reference.severity == dg.AssetCheckSeverity.WARN
+        assert checks[("order_facts", "key_unique")].passed
+        blocked = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        assert blocked.get_num_requested(FULFILMENT) == 0  # its input's blocking check failed
+
+        build_silver(orders, "orders", runtime, "backfill", full=True)  # a rebuild from bronze drops the bad row
+        fixed = dg.materialize(assets, selection=[FACTS], resources={"meshlake": resource}, instance=instance)
+        assert all(c.passed for c in fixed.get_asset_check_evaluations())
+        unblocked = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=blocked.cursor)
+        assert unblocked.get_num_requested(FULFILMENT) > 0
