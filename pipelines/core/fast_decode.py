@@ -46,7 +46,7 @@ CHUNK_ROWS = 65_536
 """Below this many payloads a batch is decoded on the calling thread (splitting costs more than it saves)."""
 
 _plans: dict[tuple[type[Message], bytes], MessagePlan | None] = {}
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool)
 _pool_lock = threading.Lock()
 
 
@@ -111,11 +111,12 @@ def _decode_all(plan: MessagePlan, schema: pa.Schema, payloads: list[bytes]) -> 
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    """The shared decoding threads; a forked child makes its own (it inherits the pool, not its threads)."""
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fast-decode")
-        return _pool
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fast-decode"))
+        return _pool[1]
 
 
 def _decode_chunk(

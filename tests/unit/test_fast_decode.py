@@ -387,3 +387,18 @@ def test_unframe_matches_the_general_varint_reader(sizes, cut, limit, tail):
     assert (frames.payloads, frames.offsets, frames.end) == (payloads, offsets, end)
     assert (frames.error.reason if frames.error else None) == reason
     assert frames.error is None or frames.error.offset == end
+
+
+def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
+    import os
+    import signal
+
+    monkeypatch.setattr(fast_module, "PARALLEL_MIN_ROWS", 2)
+    batch = [OrderPlaced(order_id=str(i)).SerializeToString() for i in range(8)]
+    decode_payloads_fast(OrderPlaced, batch)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        signal.alarm(30)  # a child waiting on the parent's (absent) threads dies instead of hanging
+        os._exit(0 if decode_payloads_fast(OrderPlaced, batch).accepted == list(range(8)) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
