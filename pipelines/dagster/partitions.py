@@ -83,3 +83,9 @@ def partition_range_tags(definition: dg.PartitionsDefinition | None) -> dict[str
     if not keys:
         return {}
     return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+
+
+class SilverRunConfig(dg.Config):
+    """How a silver run reads bronze: incrementally (default), or a full rebuild (a backfill)."""
+
+    full_rebuild: bool = False

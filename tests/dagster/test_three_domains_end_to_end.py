@@ -18,13 +18,13 @@ from pipelines.dagster.partitions import partition_range_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
-from pipelines.services.build import build_silver
 from tests import oracle
 from tests.landed import landed
 
 FACTS = dg.AssetKey(["orders", "gold", "order_facts"])
 FULFILMENT = dg.AssetKey(["shipping", "gold", "order_fulfilment"])
 DELIVERIES = dg.AssetKey(["shipping", "gold", "deliveries"])
+SILVER = dg.AssetKey(["orders", "silver", "orders"])
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,11 @@ def test_broken_data_fails_the_checks_and_a_blocking_failure_stops_downstream_au
         blocked = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         assert blocked.get_num_requested(FULFILMENT) == 0  # its input's blocking check failed
 
-        build_silver(orders, "orders", runtime, "backfill", full=True)  # a rebuild from bronze drops the bad row
+        backfill = {"ops": {"orders__silver__orders": {"config": {"full_rebuild": True}}}}  # rebuild from bronze
+        silver = dg.materialize(assets, selection=[SILVER], resources={"meshlake": resource}, instance=instance,
+                                run_config=backfill)  # fmt: skip
+        [event] = silver.get_asset_materialization_events()
+        assert event.materialization.metadata["mode"].value == "full"  # the bad row is gone
         fixed = dg.materialize(assets, selection=[FACTS], resources={"meshlake": resource}, instance=instance)
         assert all(c.passed for c in fixed.get_asset_check_evaluations())
         unblocked = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=blocked.cursor)
