@@ -13,7 +13,13 @@ from pipelines.core.names import Layer, TableId
 from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
 from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
-from pipelines.dagster.partitions import gold_automation, partition_window, product_backfill_policy, product_partitions
+from pipelines.dagster.partitions import (
+    SilverRunConfig,
+    gold_automation,
+    partition_window,
+    product_backfill_policy,
+    product_partitions,
+)
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import bronze_sensors
 from pipelines.ports.table_store import TableStore
@@ -48,7 +54,15 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
     def bronze(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
         current = runtime.contract(domain.name, event)
-        result = ingest_event(domain, event, current, runtime.event_source, runtime, context.run.run_id)
+        result = ingest_event(
+            domain,
+            event,
+            current,
+            runtime.event_source,
+            runtime,
+            context.run.run_id,
+            descriptors=runtime.schemas.descriptor_set,
+        )
         store = runtime.store_for(domain.name, Layer.BRONZE)
         table = domain.bronze_table(event)
         history = store.history(table)
@@ -68,7 +82,9 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
                 "quarantine_reasons": result.reasons,
                 "sources": [f"{p.source}[{p.start}:{p.end}]" for p in result.positions][:100],
                 "commits": len(result.commits),
-                "schema_version": contract.schema_version,
+                "schema_version": current.schema_version,
+                "schema_version_number": result.schema_version_number,
+                "schema_changes": [str(change) for change in result.schema_changes],
             },
             check_results=[
                 dg.AssetCheckResult(
@@ -109,9 +125,11 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
         automation_condition=dg.AutomationCondition.eager(),
         pool=f"table:{domain.name}.silver_{entity}",
     )
-    def silver(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
+    def silver(
+        context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: SilverRunConfig
+    ) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        result = build_silver(domain, entity, runtime, context.run.run_id)
+        result = build_silver(domain, entity, runtime, context.run.run_id, full=config.full_rebuild)
         fmt = runtime.format_for(domain.name, Layer.SILVER).value
         return dg.MaterializeResult(metadata=_build_metadata(result, fmt))
 
