@@ -84,7 +84,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
                 "commits": len(result.commits),
                 "schema_version": current.schema_version,
                 "schema_version_number": result.schema_version_number,
-                "schema_changes": [str(change) for change in result.schema_changes],
+                "schema_changes": result.schema_changes,
             },
             check_results=[
                 dg.AssetCheckResult(
