@@ -24,7 +24,7 @@ def publish_product(
     table_format: str,
     clock_ms: Callable[[], int] = _now_ms,
 ) -> bool:
-    """Register the domain, the product's description and the version `result` committed.
+    """Register the domain, the product's description, its grants and the version `result` committed.
 
     Idempotent: re-publishing the same version changes nothing and returns False.
     """
@@ -56,6 +56,8 @@ def publish_product(
             public=pspec.public,
         )
     )
+    for consumer in pspec.grants:
+        registry.grant(name, consumer)
     schema_hash = hashlib.sha256(str(result.schema.remove_metadata()).encode()).hexdigest()
     return registry.register_version(
         ProductVersion(

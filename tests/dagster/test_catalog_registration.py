@@ -39,3 +39,22 @@ def test_gold_materialisation_registers_product_and_version(make_runtime):
         if e.materialization.asset_key == gold
     ]
     assert metas[0]["catalog_new_version"].value is True
+
+
+def test_grants_in_the_spec_reach_the_catalog(make_runtime):
+    runtime = make_runtime("iceberg")
+    generate_landing(runtime, "orders", 500, seed=5, files=1)
+    defs = build_definitions()
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    resource = MeshlakeResource(home=str(runtime.settings.home))
+    assert dg.materialize(
+        assets, resources={"meshlake": resource}, instance=dg.DagsterInstance.ephemeral(), selection="group:orders"
+    ).success
+    service = CatalogService.open(runtime.settings.catalog_db_url)
+    orders = runtime.domain("orders").spec
+    granted = {p: s.grants for p, s in orders.products.items() if s.grants and not s.public}
+    assert granted, "the orders domain grants at least one private product"
+    for product, consumers in granted.items():
+        for consumer in consumers:
+            reader = Principal(name=consumer, kind=PrincipalKind.DOMAIN)
+            assert f"orders.{product}" in service.readable_products(reader)
