@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -170,3 +170,16 @@ def query_router(
 def router_from_env() -> APIRouter:
     """The query router on `Serving.from_env()` (built at the first query): the catalog service's hook."""
     return query_router(Serving.from_env)
+
+
+def catalog_app(service: CatalogService | None = None) -> FastAPI:
+    """The catalog app with `POST /api/query` included, on `service` (default: the catalog of the environment).
+
+    An ASGI factory until `meshlake catalog serve` includes the router itself:
+    `uvicorn --factory pipelines.serving.http:catalog_app`.
+    """
+    from catalog.api import create_app
+
+    app = create_app(service or CatalogService.open())
+    app.include_router(router_from_env())
+    return app

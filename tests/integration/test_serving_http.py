@@ -11,7 +11,7 @@ import pytest
 from catalog.api import create_app
 from catalog.model import PrincipalKind
 from catalog.testing import serve_in_thread
-from pipelines.serving.http import ARROW_STREAM, query_router
+from pipelines.serving.http import ARROW_STREAM, catalog_app, query_router
 from tests.integration.test_serving_data import Lake, build_lake
 
 
@@ -149,3 +149,9 @@ def test_a_query_past_its_memory_limit_fails_and_the_service_keeps_serving(api):
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Out of Memory Error")
     assert _post(api, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]
+
+
+def test_the_catalog_app_factory_includes_the_query_endpoint(lake, monkeypatch):
+    monkeypatch.setenv("MESHLAKE_HOME", str(lake.home))
+    app = catalog_app(lake.catalog)
+    assert "post" in app.openapi()["paths"]["/api/query"]
