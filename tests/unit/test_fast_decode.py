@@ -65,6 +65,7 @@ INTS |= dict.fromkeys((T.TYPE_UINT32, T.TYPE_FIXED32), (0, 2**32 - 1))
 INTS |= dict.fromkeys((T.TYPE_UINT64, T.TYPE_FIXED64), (0, 2**64 - 1))
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
 SETTINGS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+MANY = settings(SETTINGS, max_examples=120)
 
 
 def scalars(fd: FieldDescriptor) -> st.SearchStrategy[Any]:
@@ -269,7 +270,7 @@ def assert_same(cls: type[Message], data: list[bytes], schema: pa.Schema | None 
 
 
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.DESCRIPTOR.name)
-@SETTINGS
+@MANY
 @given(data=st.data())
 def test_random_payloads_decode_exactly_like_the_reference(cls: type[Message], data: st.DataObject) -> None:
     assert_same(cls, data.draw(payloads(cls)))
@@ -335,15 +336,17 @@ def test_batches_split_across_threads_keep_payload_order(data: st.DataObject, mo
         assert_same(OrderPlaced, batch)
 
 
-def test_buffers_past_two_gib_cut_strings_with_64_bit_offsets(monkeypatch) -> None:
+@pytest.mark.parametrize("cls", [Sink, Wide], ids=lambda c: c.DESCRIPTOR.name)
+@SETTINGS
+@given(data=st.data())
+def test_batches_past_one_gib_use_64_bit_positions_and_offsets(cls: type[Message], data: st.DataObject, monkeypatch):
     import pipelines.core.fast_decode_values as values
+    import pipelines.core.fast_decode_wire as wire
 
-    monkeypatch.setattr(values, "LARGE_BUFFER", 0)
-    rng = random.Random(3)
-    batch = [
-        m.SerializeToString() for m in (Sink(f_string="é" * rng.randint(0, 5), r_string=["a", ""]) for _ in range(9))
-    ]
-    assert_same(Sink, [*batch, b"\x72\x01\xff"])
+    with monkeypatch.context() as patch:
+        patch.setattr(values, "LARGE_BUFFER", 0)
+        patch.setattr(wire, "MAX_SMALL_BUFFER", 0)
+        assert_same(cls, data.draw(payloads(cls)))
 
 
 def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
