@@ -227,6 +227,7 @@ def measure(
     reps: dict[str, int],
     formats: tuple[str, ...] = FORMATS,
     detail_reps: int = DETAIL_REPS,
+    with_details: bool = True,
 ) -> dict[str, Any]:
     """Every measurement, as flat `query.*` keys."""
     out: dict[str, Any] = {}
@@ -237,7 +238,7 @@ def measure(
             headline = paired_ratio(our_query(home, fmt), parquet_query(scan.files), reps[size])
             out[f"query.ratio_vs_parquet.{fmt}.{size}"] = headline["ratio"]
             detail: dict[str, Any] = {"write_s": write_s, "files": len(scan.files), "ours": headline}
-            if size == "1m":
+            if size == "1m" and with_details:
                 detail |= details(workdir, fmt, data, home, scan, detail_reps)
             out[f"query.detail.{fmt}.{size}"] = detail
             shutil.rmtree(home, ignore_errors=True)
@@ -245,7 +246,7 @@ def measure(
     return out
 
 
-def run(results: dict[str, Any], quick: bool = False, workdir: Path | None = None) -> None:
+def run(results: dict[str, Any], quick: bool = False, workdir: Path | None = None, details: bool = True) -> None:
     """Add `query.ratio_vs_parquet.{iceberg,delta}.{1m,10m}`, `query.http_p50_ms` and details to `results`."""
     from benchmarks.query_http import http_p50_ms
 
@@ -254,7 +255,7 @@ def run(results: dict[str, Any], quick: bool = False, workdir: Path | None = Non
     root = workdir or Path(tempfile.mkdtemp(prefix="meshlake-query-bench-"))
     results["query.detail.load_average_before"] = [round(x, 2) for x in os.getloadavg()]
     try:
-        results.update(measure(root, sizes, reps))
+        results.update(measure(root, sizes, reps, with_details=details))
         results["query.http_p50_ms"] = http_p50_ms(root / "http")
     finally:
         if workdir is None:
@@ -269,9 +270,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.query_ratio", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1M rows only")
     parser.add_argument("--workdir", type=Path, help="where tables go (default: a temp dir, removed after)")
+    parser.add_argument("--no-details", action="store_true", help="only the ratios and the HTTP p50")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
-    run(results, quick=args.quick, workdir=args.workdir)
+    run(results, quick=args.quick, workdir=args.workdir, details=not args.no_details)
     print(json.dumps(results, indent=1))
 
 
