@@ -64,9 +64,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     """Entry point: run the app, turning known errors into one clear line."""
     try:
-        app(standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = app(standalone_mode=False)  # a command's typer.Exit(n) comes back as n
     except (typer.Abort, KeyboardInterrupt):
         _console.print("aborted")
         sys.exit(130)
@@ -80,3 +78,4 @@ def main() -> None:
             _console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(1)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -92,3 +92,17 @@ def test_landing_file_that_is_not_protobuf_fails_and_changes_no_table(env, tmp_p
     assert "orders/order_placed/zzz-upload.pb: byte" in line
     assert "not a varint length-delimited protobuf stream" in line
     assert sorted(p.name for p in (home / "iceberg").rglob("*.json")) == metadata_before
+
+
+def test_schemas_check_exits_non_zero_on_a_breaking_change(env, tmp_path):
+    old = tmp_path / "old-schemas"
+    shutil.copytree(PROJECT_DIR / "schemas", old)
+    new = tmp_path / "schemas"
+    shutil.copytree(PROJECT_DIR / "schemas", new)
+    proto = new / "orders" / "v1" / "orders.proto"
+    proto.write_text(proto.read_text().replace("int64 total_cents = 7;", "string total_cents = 7;"))
+    cmd = [str(BIN / "meshlake"), "schemas", "check", "--schemas", str(new), "--against", str(old)]
+    result = run(cmd, env)
+    assert result.returncode == 1
+    assert "total_cents: FIELD_SAME_TYPE" in result.stdout + result.stderr
+    assert run([*cmd[:-1], str(new)], env).returncode == 0
