@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -71,11 +72,13 @@ def _principal(service: Svc, creds: Annotated[HTTPAuthorizationCredentials | Non
 Who = Annotated[Principal, Depends(_principal)]
 
 
-def create_app(service: CatalogService) -> FastAPI:
+def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The catalog app: REST API under `/api`, HTML pages at `/`.
 
     Args:
         service: the catalog service (its database already migrated).
+        routers: more endpoints served beside the catalog's own (e.g. the query endpoint, plugged in by
+            `catalog.plugins`).
     """
     app = FastAPI(
         title="meshlake catalog",
@@ -215,6 +218,8 @@ def create_app(service: CatalogService) -> FastAPI:
     from catalog.web import router as web_router
 
     app.include_router(web_router)
+    for router in routers:
+        app.include_router(router)
     return app
 
 

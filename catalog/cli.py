@@ -227,12 +227,13 @@ def serve(
     import uvicorn
 
     from catalog.api import create_app
+    from catalog.plugins import plugged_routers
 
     service = CatalogService.open(db)
     if not service.list_tokens():
         err.print("no tokens yet: meshlake catalog token create --principal admin --kind admin")
     err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(service, plugged_routers()), host=host, port=port, log_level="info")
 
 
 @token_app.command("create")

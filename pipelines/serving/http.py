@@ -175,8 +175,8 @@ def router_from_env() -> APIRouter:
 def catalog_app(service: CatalogService | None = None) -> FastAPI:
     """The catalog app with `POST /api/query` included, on `service` (default: the catalog of the environment).
 
-    An ASGI factory until `meshlake catalog serve` includes the router itself:
-    `uvicorn --factory pipelines.serving.http:catalog_app`.
+    `meshlake catalog serve` includes the router through its entry point; this factory serves the same
+    app from uvicorn directly: `uvicorn --factory pipelines.serving.http:catalog_app`.
     """
     from catalog.api import create_app
 

@@ -120,6 +120,8 @@ def test_serve_migrates_and_listens_on_loopback(tmp_path):
         assert health == {"status": "ok", "schema_revision": "0002"}
         assert (tmp_path / "served" / "catalog.db").is_file()
         assert httpx.get(f"http://127.0.0.1:{port}/api/products").status_code == 401
+        # the query endpoint is plugged in by entry point: it exists and wants a token too
+        assert httpx.post(f"http://127.0.0.1:{port}/api/query", json={"sql": "SELECT 1"}).status_code == 401
     finally:
         proc.terminate()
         proc.wait(10)
