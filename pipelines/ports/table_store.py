@@ -110,6 +110,9 @@ class TableStore(Protocol):
 # Shared rules every implementation applies, so that all of them accept and refuse the same writes.
 
 PROPERTY_PREFIX = "meshlake."
+# Rows per Parquet row group every store writes: DuckDB and Polars parallelise over row groups, and
+# the writers' default (one group per file) leaves a reader one core (benchmarks: query_ratio).
+ROW_GROUP_ROWS = 131_072
 
 _UNSIGNED_WIDENED = {
     pa.uint8(): pa.int16(),

@@ -398,3 +398,25 @@ def test_the_registry_refuses_an_unknown_format_listing_the_known_ones(tmp_path:
     assert known_formats() == ["iceberg", "delta", "memory"]
     with pytest.raises(ValueError, match=r"hudi.*iceberg, delta, memory"):
         open_table_store("hudi", tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_large_writes_are_split_into_row_groups_readers_can_parallelise(tmp_path: Path, fmt: str) -> None:
+    """DuckDB and Polars give each core a row group: a 300k-row write must not be one row group.
+
+    (The memory store writes no files.)
+    """
+    import pyarrow.parquet as pq
+
+    from pipelines.ports.table_store import ROW_GROUP_ROWS
+
+    store = STORE_FACTORIES[fmt](tmp_path)
+    one = rows(1)
+    many = pa.Table.from_batches([one.to_batches()[0]] * 300_000).combine_chunks()
+    store.ensure_table(ORDERS, SCHEMA, [])
+    store.append(ORDERS, many)
+    files = list(tmp_path.rglob("*.parquet"))
+    assert files
+    groups = [pq.ParquetFile(p).metadata for p in files]
+    assert sum(m.num_row_groups for m in groups) >= 300_000 // ROW_GROUP_ROWS
+    assert max(m.row_group(i).num_rows for m in groups for i in range(m.num_row_groups)) <= ROW_GROUP_ROWS

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.schema import Schema as DeltaSchema
 
 from pipelines.core.commits import Commit, TableFormat
@@ -22,6 +22,7 @@ from pipelines.ports.table_evolution import (
 )
 from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
+    ROW_GROUP_ROWS,
     PartitionField,
     TableNotFoundError,
     check_partitioning,
@@ -299,7 +300,13 @@ class DeltaTableStore:
         delta = self._open(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, self._schema(delta))
-        write_deltalake(delta, rows, mode=mode, commit_properties=CommitProperties(custom_metadata=props))
+        write_deltalake(
+            delta,
+            rows,
+            mode=mode,
+            commit_properties=CommitProperties(custom_metadata=props),
+            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
+        )
         return self._commit_of(table, delta)
 
     def _commit_of(self, table: TableId, delta: DeltaTable) -> Commit:

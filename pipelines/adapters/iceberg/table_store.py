@@ -43,6 +43,7 @@ from pipelines.ports.table_evolution import (
 )
 from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
+    ROW_GROUP_ROWS,
     PartitionField,
     TableNotFoundError,
     check_partitioning,
@@ -147,7 +148,7 @@ class IcebergTableStore:
                 "partition-specs": [spec],
                 "default-spec-id": spec.spec_id,
                 "last-partition-id": spec.last_assigned_field_id,
-                "properties": {},
+                "properties": {"write.parquet.row-group-limit": str(ROW_GROUP_ROWS)},
                 "sort-orders": [UNSORTED_SORT_ORDER],
                 "default-sort-order-id": UNSORTED_SORT_ORDER.order_id,
             }
