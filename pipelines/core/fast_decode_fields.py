@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from google.protobuf.descriptor import FieldDescriptor
 
 from pipelines.core.fast_decode_order import (
     Rows,
@@ -35,8 +36,6 @@ from pipelines.core.fast_decode_values import (
 )
 from pipelines.core.fast_decode_wire import I64, Piece, Wire, arange, plus, read_varints, scan
 
-_STRING = 9  # FieldDescriptor.TYPE_STRING
-
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
     """The output columns (one per schema field, each `len(spans)` long) of the messages in `spans`.
@@ -47,7 +46,7 @@ def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> l
         spans: the messages.
         read: whether the reference decoder reads these values (so range errors reject the row).
     """
-    found = scan(wire.u8, spans.start, spans.end, plan.numbers)
+    found = scan(wire.u8, spans.start, spans.end, plan.numbers)  # one pass over every field of every span
     for bad in found.bad:
         spans.flag(wire, bad)
     for members in plan.oneofs:
@@ -240,7 +239,7 @@ def _default(field: FieldPlan) -> object:
 
 
 def _text(wire: Wire, field: FieldPlan, spans: Spans, pos: pa.Array, length: pa.Array) -> pa.Array:
-    values, invalid = text_values(wire, pos, length, field.fd.type == _STRING)
+    values, invalid = text_values(wire, pos, length, field.fd.type == FieldDescriptor.TYPE_STRING)
     if invalid is not None:
         spans.flag(wire, invalid)
     return values.cast(field.value_type) if not values.type.equals(field.value_type) else values

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 import pyarrow as pa
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -97,7 +98,7 @@ class MessagePlan:
     oneofs: tuple[tuple[int, ...], ...]
     map_entry: bool = False
 
-    @property
+    @cached_property
     def numbers(self) -> frozenset[int]:
         return frozenset(f.number for f in self.fields)
 

@@ -60,7 +60,18 @@ def fixed_values(wire: Wire, ptype: int, pos: pa.Array) -> pa.Array:
     if len(pos) == 0:
         return pa.array([], typ)
     data = gather(wire, pos, pa.nulls(len(pos), I64).fill_null(width))
-    return pa.Array.from_buffers(typ, len(pos), [None, data.buffers()[2]], offset=0)
+    values = pa.Array.from_buffers(typ, len(pos), [None, data.buffers()[2]], offset=0)
+    return _quiet_nans(values) if ptype == F.TYPE_FLOAT else values
+
+
+def _quiet_nans(values: pa.Array) -> pa.Array:
+    """Set the quiet bit of float NaNs, as the reference's float -> Python float -> float32 trip does."""
+    nan = pc.is_nan(values)
+    if not pc.any(nan).as_py():
+        return values
+    bits = values.view(pa.uint32())
+    quiet = pc.if_else(nan, pc.bit_wise_or(bits, pa.scalar(0x0040_0000, pa.uint32())), bits)
+    return quiet.view(pa.float32())
 
 
 def fixed_width(ptype: int) -> int:

@@ -1,0 +1,70 @@
+"""The fast decoder's runtime around the decoding: the reference decoder for small batches, threads
+after a fork, and the framing fast loop that feeds it (equal to the general varint reader)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pipelines.core.fast_decode as fast_module
+import pipelines.core.framing as framing
+from pipelines.core.fast_decode import decode_payloads_fast
+from pipelines.core.framing import frame, unframe
+from pipelines.core.proto_decode import decode_payloads
+from tests.unit.test_fast_decode import OrderPlaced, Sink
+
+
+def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 10)
+    calls: list[int] = []
+    monkeypatch.setattr(
+        fast_module, "decode_payloads", lambda c, rows, s=None: calls.append(len(rows)) or decode_payloads(c, rows, s)
+    )
+    decode_payloads_fast(Sink, [b""] * 3)
+    assert calls == [3]
+
+
+def general_unframe(data: bytes, max_message_bytes: int) -> tuple[list[bytes], list[int], int, str | None]:
+    """Frame by frame with the general varint reader only (the original algorithm)."""
+    payloads, offsets, pos = [], [], 0
+    while pos < len(data):
+        step = framing._frame(data, pos, max_message_bytes)
+        if isinstance(step, framing.FramingError):
+            return payloads, offsets, pos, step.reason
+        offsets.append(pos)
+        payloads.append(data[step[0] : step[1]])
+        pos = step[1]
+    return payloads, offsets, pos, None
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.lists(st.sampled_from([0, 1, 127, 128, 300, 16383, 16384, 20000]), max_size=8),
+    st.integers(0, 40000),
+    st.sampled_from([10, 127, 128, 16383, 16384, 64 * 1024 * 1024]),
+    st.binary(max_size=12),
+)
+def test_unframe_matches_the_general_varint_reader(sizes, cut, limit, tail):
+    data = frame([bytes([i % 251]) * n for i, n in enumerate(sizes)])
+    data = data[: min(cut, len(data))] + tail
+    frames = unframe(data, max_message_bytes=limit)
+    payloads, offsets, end, reason = general_unframe(data, limit)
+    assert (frames.payloads, frames.offsets, frames.end) == (payloads, offsets, end)
+    assert (frames.error.reason if frames.error else None) == reason
+    assert frames.error is None or frames.error.offset == end
+
+
+def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
+    monkeypatch.setattr(fast_module, "PARALLEL_MIN_ROWS", 2)
+    batch = [OrderPlaced(order_id=str(i)).SerializeToString() for i in range(8)]
+    decode_payloads_fast(OrderPlaced, batch)  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        signal.alarm(30)  # a child waiting on the parent's (absent) threads dies instead of hanging
+        os._exit(0 if decode_payloads_fast(OrderPlaced, batch).accepted == list(range(8)) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
