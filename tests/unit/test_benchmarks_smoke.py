@@ -13,7 +13,9 @@ from benchmarks.__main__ import main
 def test_quick_benchmark_writes_every_result(tmp_path, capsys):
     out = tmp_path / "results.json"
 
-    main(["--events", "2000", "--out", str(out), "--workdir", str(tmp_path / "work")])
+    main(
+        ["--events", "2000", "--out", str(out), "--workdir", str(tmp_path / "work"), "--cache", str(tmp_path / "cache")]
+    )
 
     results = json.loads(out.read_text())
     ingest = results["ingest"]
