@@ -11,9 +11,12 @@ from pipelines.project import PROJECT_DIR
 
 FORBIDDEN_IN_CORE = {
     "dagster", "pyiceberg", "deltalake", "duckdb", "nats", "sqlalchemy", "fastapi", "httpx",
-    "uvicorn", "grpc_tools", "requests", "catalog", "os", "io", "pathlib", "shutil", "socket",
-    "subprocess", "sqlite3", "urllib",
+    "uvicorn", "grpc_tools", "requests", "catalog", "io", "pathlib", "shutil", "socket",
+    "subprocess", "sqlite3", "urllib", "tempfile", "glob",
 }  # fmt: skip
+# `os` is allowed in core for process introspection only (the decoder sizes its thread pool); any
+# other use (files, environment, processes) is IO and belongs in an adapter.
+OS_ALLOWED_IN_CORE = {"cpu_count", "getpid"}
 FORBIDDEN_PACKAGES = (
     "pipelines.adapters",
     "pipelines.ports",
@@ -31,6 +34,26 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
     return names
+
+
+def _os_uses(path: Path) -> set[str]:
+    """Names used as `os.<name>` in a file, and any `from os import ...`."""
+    used: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom) and node.module in {"os", "os.path"}:
+            used.update(f"from-import {alias.name}" for alias in node.names)
+    return used
+
+
+def test_core_uses_os_only_for_process_introspection():
+    offenders = [
+        f"{path.relative_to(PROJECT_DIR)} uses os.{name}"
+        for path in sorted((PROJECT_DIR / "pipelines" / "core").rglob("*.py"))
+        for name in sorted(_os_uses(path) - OS_ALLOWED_IN_CORE)
+    ]
+    assert offenders == []
 
 
 def test_core_source_imports_nothing_forbidden():
