@@ -101,6 +101,11 @@ def _prices(seed: int) -> list[int]:
     return [rng.choice(PRICES) for _ in range(SKUS)]
 
 
+def _entity_id(prefix: str, created: datetime, seed: int, index: int) -> str:
+    """A time-ordered id, as producers mint them (a Snowflake/ULID-like prefix): recent entities sort last."""
+    return f"{prefix}{int(created.timestamp()):010d}{seed:04d}{index:08d}"
+
+
 def _seconds(rng: random.Random, low: float, high: float) -> timedelta:
     return timedelta(seconds=rng.uniform(low, high))
 
@@ -121,7 +126,7 @@ def make_order(seed: int, index: int, prices: list[int]) -> Order:
         total = total * 9 // 10
     order = Order(
         index=index,
-        order_id=f"O{seed:04d}{index:08d}",
+        order_id=_entity_id("O", placed, seed, index),
         customer_id=f"C{rng.randrange(CUSTOMERS):07d}",
         country=country,
         currency=COUNTRIES[country][0],
@@ -132,12 +137,11 @@ def make_order(seed: int, index: int, prices: list[int]) -> Order:
         channel=rng.choice(CHANNELS),
         device=rng.choice(DEVICES),
         id_base=rng.getrandbits(128),
-        payment_id=f"P{seed:04d}{index:08d}",
-        shipment_id=f"S{seed:04d}{index:08d}",
     )
     order.method = rng.choices((1, 2, 3, 4), cum_weights=_METHODS)[0]
     order.card_last4 = f"{rng.randrange(10_000):04d}" if order.method == 1 else None
     order.authorized_at = placed + _seconds(rng, 2, 90)
+    order.payment_id = _entity_id("P", order.authorized_at, seed, index)
     if rng.random() < CANCEL_SHARE:
         payment_failed = rng.random() < 0.2
         order.cancel_reason = 2 if payment_failed else rng.choice([1, 1, 3, 4])
@@ -149,6 +153,7 @@ def make_order(seed: int, index: int, prices: list[int]) -> Order:
     order.postal_code = f"{rng.randrange(10_000, 99_999)}"
     order.recipient = f"Customer {order.customer_id[1:]}"
     order.dispatched_at = placed + _seconds(rng, 4 * 3600, 36 * 3600)
+    order.shipment_id = _entity_id("S", order.dispatched_at, seed, index)
     order.captured_at = order.dispatched_at + _seconds(rng, 30, 900)
     low, high = COUNTRIES[country][2]
     attempt_at = order.dispatched_at + _seconds(rng, low * 86_400, high * 86_400)
@@ -164,10 +169,10 @@ def make_order(seed: int, index: int, prices: list[int]) -> Order:
         returned_sku, quantity, price = rng.choice(items)
         back = rng.randint(1, quantity)
         returned = attempt_at + _seconds(rng, 2 * 86_400, 9 * 86_400)
-        refund = f"F{seed:04d}{index:08d}"
+        refunded = returned + _seconds(rng, 3600, 2 * 86_400)
         order.returns.append(
-            (f"R{seed:04d}{index:08d}", returned_sku, back, back * price, returned, rng.choice([1, 2, 3, 4]), refund,
-             returned + _seconds(rng, 3600, 2 * 86_400))
+            (_entity_id("R", returned, seed, index), returned_sku, back, back * price, returned,
+             rng.choice([1, 2, 3, 4]), _entity_id("F", refunded, seed, index), refunded)
         )  # fmt: skip
     return order
 

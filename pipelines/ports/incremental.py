@@ -67,6 +67,8 @@ class Rewrite:
     files_added: int
     rows_rewritten: int
     rows_written: int
+    table_rows: int | None = None
+    """Rows of the table after the commit, when the format knows it from metadata (no data read)."""
 
 
 Replacement = Callable[[pa.Table], pa.Table]
@@ -114,7 +116,7 @@ class IncrementalTables(AppendReader, KeyedRewriter, Protocol):
     """Both incremental capabilities, as every built-in format offers them."""
 
 
-ROWS_PER_FILE = 131_072
+ROWS_PER_FILE = 65_536
 """Rows per data file a keyed rewrite writes for new keys: small enough that clustered updates touch few files."""
 
 

@@ -172,7 +172,7 @@ def _write(
     return EntityBuild(
         table=table,
         version=commit.version,
-        rows=len(store.read(table, [key])),
+        rows=outcome.table_rows if outcome.table_rows is not None else len(store.read(table, [key])),
         changes=changes.count(),
         changed_keys=len(keys),
         rows_scanned=changes.rows_scanned,
@@ -214,7 +214,9 @@ def build_entity(
         rebuild = full or not store.exists(table)
         watermark = None if rebuild else last_upstream(store.history(table))
         label = encode_upstream(watermark) if watermark is not None else "*"
-        changes = cache.setdefault(label, read_changes(domain, entity, runtime, watermark))
+        if label not in cache:  # the state and history tables usually share their watermark: read once
+            cache[label] = read_changes(domain, entity, runtime, watermark)
+        changes = cache[label]
         frames = changes.frames
 
         def merge(

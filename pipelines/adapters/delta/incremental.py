@@ -202,8 +202,9 @@ class DeltaIncremental:
         delta.create_write_transaction(
             actions, mode="append", schema=delta.schema(), commit_properties=CommitProperties(custom_metadata=props)
         )
+        total = pa.table(DeltaTable(str(root)).get_add_actions(flatten=True)).column("num_records")
         return Rewrite(self._last_commit(table), len(candidates), len(touched), len(outputs), plan.rows_replaced,
-                       plan.rows)  # fmt: skip
+                       plan.rows, int(pc.sum(total).as_py() or 0))  # fmt: skip
 
     def _last_commit(self, table: TableId) -> Commit:
         history = self._store.history(table)

@@ -162,7 +162,10 @@ class IcebergIncremental:
         plan = plan_rewrite(table, schema, key, wanted, current, replacement)
         commit = self._commit(ice, table, [t.file for t in touched], plan, props)
         added = sum(1 for t in [*plan.rewritten, *plan.inserted] if t.num_rows)
-        return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows)
+        summary = ice.current_snapshot()  # the transaction left the table object at its new metadata
+        total = summary.summary.get("total-records") if summary and summary.summary else None
+        return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows,
+                       int(total) if total is not None else None)  # fmt: skip
 
     def _commit(
         self, ice: Table, table: TableId, removed: list[DataFile], plan: RewritePlan, props: dict[str, str]

@@ -50,4 +50,4 @@ class MemoryIncremental:
         plan = plan_rewrite(table, schema, key, wanted, [self._store.read(table)], replacement)
         rows = pa.concat_tables([*plan.rewritten, *plan.inserted])
         commit = self._store.overwrite(table, rows, properties)
-        return Rewrite(commit, 1, int(plan.rows_replaced > 0), 1, plan.rows_replaced, rows.num_rows)
+        return Rewrite(commit, 1, int(plan.rows_replaced > 0), 1, plan.rows_replaced, rows.num_rows, rows.num_rows)
