@@ -34,7 +34,7 @@ from pipelines.core.fast_decode_values import (
     unknown_enums,
     varint_values,
 )
-from pipelines.core.fast_decode_wire import I64, Piece, Wire, arange, plus, read_varints, scan
+from pipelines.core.fast_decode_wire import I32, I64, Piece, Wire, arange, plus, read_varints, scan
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -272,21 +272,48 @@ def _map(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, read: 
     return pa.MapArray.from_arrays(rows.offsets(), keys, values, type=field.arrow_type)
 
 
+_SWAP_PASSES = 6
+"""Odd-even transposition passes before a full sort: a map of k entries needs at most k passes."""
+
+
 def _sort_entries(
     wire: Wire, inner: Spans, owner: pa.Array, keys: pa.Array, values: pa.Array
 ) -> tuple[pa.Array, pa.Array]:
-    same = pc.equal(owner.slice(0, len(owner) - 1), owner.slice(1))
-    unordered = pc.and_(same, pc.invert(pc.less(keys.slice(0, len(keys) - 1), keys.slice(1))))
-    if not pc.any(unordered).as_py():
-        return keys, values
-    owners = pc.unique(pc.filter(owner.slice(0, len(owner) - 1), unordered))
-    mask = pc.is_in(owner, value_set=owners)
-    chosen = pc.indices_nonzero(mask)
-    table = pa.table({"o": pc.take(owner, chosen), "k": pc.take(keys, chosen), "i": chosen})
-    order = table.sort_by([("o", "ascending"), ("k", "ascending"), ("i", "ascending")]).column("i")
-    perm = pc.replace_with_mask(pc.cast(arange(len(owner)), "uint64"), mask, order.combine_chunks())
-    keys, values = pc.take(keys, perm), pc.take(values, perm)
-    repeated = pc.and_(same, pc.equal(keys.slice(0, len(keys) - 1), keys.slice(1)))
+    """Sort each row's entries by key, like the reference; rows holding a key twice go to the reference.
+
+    Producers write map entries in hash or insertion order, so nearly every row may need sorting;
+    maps are small, so swapping adjacent out-of-order entries (alternating even and odd pairs)
+    sorts them in a few vectorised passes. Larger maps finish with one sort of their rows.
+    """
+    m = len(owner)
+    same = pc.equal(owner.slice(0, m - 1), owner.slice(1))
+    for phase in range(_SWAP_PASSES):
+        behind = pc.and_(same, pc.greater(keys.slice(0, m - 1), keys.slice(1)))
+        if not pc.any(behind).as_py():
+            break
+        parity = pc.equal(pc.bit_wise_and(arange(m - 1, I32), pa.scalar(1, I32)), pa.scalar(phase % 2, I32))
+        swap = pc.cast(pc.and_(behind, parity), I32)
+        zero = pa.array([0], I32)
+        shift = pc.subtract(pa.concat_arrays([swap, zero]), pa.concat_arrays([zero, swap]))
+        perm = pc.add(arange(m, I32), shift)  # i <-> i+1 wherever a swap starts at i
+        keys, values = pc.take(keys, perm), pc.take(values, perm)
+    else:
+        keys, values = _sort_rows(owner, same, keys, values)
+    repeated = pc.and_(same, pc.equal(keys.slice(0, m - 1), keys.slice(1)))
     if pc.any(repeated).as_py():
         inner.flag(wire, pc.indices_nonzero(repeated))
     return keys, values
+
+
+def _sort_rows(owner: pa.Array, same: pa.Array, keys: pa.Array, values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Sort the entries of the rows still out of order by (row, key), in place."""
+    m = len(owner)
+    unordered = pc.and_(same, pc.greater(keys.slice(0, m - 1), keys.slice(1)))
+    if not pc.any(unordered).as_py():
+        return keys, values
+    mask = pc.is_in(owner, value_set=pc.unique(pc.filter(owner.slice(0, m - 1), unordered)))
+    chosen = pc.indices_nonzero(mask)
+    table = pa.table({"o": pc.take(owner, chosen), "k": pc.take(keys, chosen), "i": chosen})
+    order = table.sort_by([("o", "ascending"), ("k", "ascending"), ("i", "ascending")]).column("i")
+    perm = pc.replace_with_mask(pc.cast(arange(m), "uint64"), mask, order.combine_chunks())
+    return pc.take(keys, perm), pc.take(values, perm)

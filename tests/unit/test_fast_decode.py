@@ -357,6 +357,16 @@ def test_batches_split_across_threads_keep_payload_order(data: st.DataObject, mo
         assert_same(OrderPlaced, batch)
 
 
+@SETTINGS
+@given(data=st.data())
+def test_maps_too_disordered_for_the_swap_passes_are_sorted_all_the_same(data: st.DataObject, monkeypatch):
+    import pipelines.core.fast_decode_fields as fields
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fields, "_SWAP_PASSES", 1)
+        assert_same(Sink, data.draw(payloads(Sink)))
+
+
 @pytest.mark.parametrize("cls", [Sink, Wide], ids=lambda c: c.DESCRIPTOR.name)
 @SETTINGS
 @given(data=st.data())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ import pipelines.core.framing as framing
 from pipelines.core.fast_decode import decode_payloads_fast
 from pipelines.core.framing import frame, unframe
 from pipelines.core.proto_decode import decode_payloads
-from tests.unit.test_fast_decode import OrderPlaced, Sink
+from tests.unit.test_fast_decode import KITCHEN, OrderPlaced, Sink, assert_same
 
 
 def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
@@ -68,3 +69,17 @@ def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
         os._exit(0 if decode_payloads_fast(OrderPlaced, batch).accepted == list(range(8)) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_chunks_decoded_one_after_another_keep_payload_order(monkeypatch) -> None:
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
+    monkeypatch.setattr(fast_module, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(fast_module, "PARALLEL_MIN_ROWS", 10**9)
+    batch = [OrderPlaced(order_id=str(i), total_cents=i).SerializeToString() for i in range(10)]
+    assert_same(OrderPlaced, [*batch[:4], b"\xff", *batch[4:]])
+
+
+def test_a_recursive_type_takes_the_reference_decoder(monkeypatch) -> None:
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
+    forest = KITCHEN.message_class("meshlake.kitchen.v1.Forest")
+    assert_same(forest, [b"", b"\x0a\x00", b"\xff"], pa.schema([]))
