@@ -25,7 +25,7 @@ from pipelines.dagster.sensors import bronze_sensors
 from pipelines.ports.table_store import TableStore
 from pipelines.services.build import BuildResult, build_product, build_silver, published_inputs
 from pipelines.services.ingest import ingest_event
-from pipelines.services.publish import publish_product
+from pipelines.services.publish import publish_product, record_quality
 
 ContractOf = Callable[[str, str], EventContract]
 
@@ -173,6 +173,20 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         if web := meshlake.catalog_web_url or runtime.settings.catalog_url:
             metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
         checks = product_check_results(domain, product, runtime, published_to)
+        record_quality(
+            runtime.registry(domain.name),
+            name,
+            context.run.run_id,
+            [
+                (
+                    c.check_name or "",
+                    c.passed,
+                    c.severity == dg.AssetCheckSeverity.ERROR,
+                    str(c.metadata.get("expectation")),
+                )
+                for c in checks
+            ],
+        )
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from pipelines.core.domain import Domain
-from pipelines.ports.registry import ProductColumn, ProductDescription, ProductRegistry, ProductVersion
+from pipelines.ports.registry import (
+    CheckResult,
+    ProductColumn,
+    ProductDescription,
+    ProductRegistry,
+    ProductVersion,
+)
 from pipelines.services.build import BuildResult
 
 
@@ -69,4 +75,22 @@ def publish_product(
             created_at_ms=clock_ms(),
             extra={"upstream": ",".join(f"{k}@{v}" for k, v in sorted(result.upstream.items()))},
         )
+    )
+
+
+def record_quality(
+    registry: ProductRegistry, product: str, run_id: str, results: Iterable[tuple[str, bool, bool, str]]
+) -> None:
+    """Record a run's check results so the catalog's quality status follows them.
+
+    Args:
+        results: `(check name, passed, blocking, message)` per check; blocking checks count as errors.
+    """
+    registry.record_checks(
+        product,
+        run_id,
+        [
+            CheckResult(check=name, passed=passed, severity="error" if blocking else "warn", message=message)
+            for name, passed, blocking, message in results
+        ],
     )

@@ -39,6 +39,11 @@ def test_gold_materialisation_registers_product_and_version(make_runtime):
         if e.materialization.asset_key == gold
     ]
     assert metas[0]["catalog_new_version"].value is True
+    # the contract checks of the run reached the catalog: its quality status follows them
+    expected = {c.name for c in defs.resolve_asset_graph().asset_check_keys if c.asset_key == gold}
+    assert {c.check for c in detail.checks} == expected
+    assert all(c.passed for c in detail.checks), detail.checks
+    assert detail.quality == "passing"
 
 
 def test_grants_in_the_spec_reach_the_catalog(make_runtime):
