@@ -29,6 +29,7 @@ from pyiceberg.table.update import (
     SetCurrentSchemaUpdate,
 )
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
+from sqlalchemy.exc import OperationalError
 
 from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
 from pipelines.core.commits import Commit, TableFormat
@@ -106,11 +107,14 @@ class IcebergTableStore:
         """
         self._warehouse = Path(warehouse).resolve()
         self._warehouse.mkdir(parents=True, exist_ok=True)
-        self._catalog = SqlCatalog(
-            CATALOG_NAME,
-            uri=catalog_uri or f"sqlite:///{self._warehouse}/catalog.db",
-            warehouse=self._warehouse.as_uri(),
-        )
+        uri = catalog_uri or f"sqlite:///{self._warehouse}/catalog.db"
+        for attempt in range(3):
+            try:
+                self._catalog = SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self._warehouse.as_uri())
+                break
+            except OperationalError as exc:  # parallel first opens race to create the catalog's tables
+                if "already exists" not in str(exc) or attempt == 2:
+                    raise
 
     @property
     def format(self) -> TableFormat:
