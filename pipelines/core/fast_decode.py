@@ -14,8 +14,9 @@ What falls back to the reference decoder, which stays the oracle:
 - per row, anything that is not plain well-formed data: decode errors (truncation, bad wire or
   field number, invalid UTF-8), groups, wire types that do not match the field, a singular field
   or oneof set twice in one message (merge semantics), repeated map keys, unknown values of
-  closed (proto2) enums, Timestamp/Duration values out of range. Those rows are decoded by
-  `decode_payloads` and merged back in order, so rejects and their reasons are the reference's.
+  closed (proto2) enums, Timestamp/Duration values out of range, and the few rows of a batch that
+  are still open after `STRAGGLER_STEPS` fields (very long repeated fields). Those rows are decoded
+  by `decode_payloads` and merged back in order, so rejects and their reasons are the reference's.
 - per type, messages the plan refuses (`Unsupported`: recursive types, proto2 groups or required
   fields, a schema whose types differ from `arrow_schema`'s).
 - per batch, batches under `FAST_MIN_ROWS` payloads: there the reference decoder is quicker.

@@ -34,7 +34,7 @@ from pipelines.core.fast_decode_values import (
     unknown_enums,
     varint_values,
 )
-from pipelines.core.fast_decode_wire import I32, I64, Piece, Wire, arange, plus, read_varints, scan
+from pipelines.core.fast_decode_wire import I32, I64, Piece, Wire, arange, plus, read_varints, scan, straggling
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -46,7 +46,7 @@ def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> l
         spans: the messages.
         read: whether the reference decoder reads these values (so range errors reject the row).
     """
-    found = scan(wire.u8, spans.start, spans.end, plan.numbers)  # one pass over every field of every span
+    found = scan(wire.u8, spans.start, spans.end, plan.numbers, strict=plan.map_entry)  # every field of every span
     for bad in found.bad:
         spans.flag(wire, bad)
     for members in plan.oneofs:
@@ -175,6 +175,11 @@ def _varint_runs(
     runs, indexes, raws, done, done_counts = [], [], [], [], []
     step = 0
     while len(run):
+        if straggling(step, len(run), len(start)):  # hand the few long runs left to the reference
+            wire.flag(pc.take(roots, run))
+            done.append(run)
+            done_counts.append(pa.nulls(len(run), I64).fill_null(step))
+            break
         val = read_varints(wire.u8, cur)
         nxt = pc.add(cur, val.width)
         broken = pc.greater(nxt, stop) if val.overlong is None else pc.or_(pc.greater(nxt, stop), val.overlong)

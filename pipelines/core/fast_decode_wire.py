@@ -187,14 +187,16 @@ def _or(masks: list[pa.Array]) -> pa.Array | None:
     return out
 
 
-def scan(u8: pa.Array, start: pa.Array, end: pa.Array, wanted: frozenset[int]) -> Scan:
-    """Read every field of every span `[start, end)` (int64 positions into `u8`), step by step.
+def scan(u8: pa.Array, start: pa.Array, end: pa.Array, wanted: frozenset[int], strict: bool = False) -> Scan:
+    """Read every field of every span `[start, end)` (int32 or int64 positions into `u8`), step by step.
 
     Args:
         u8: the wire buffer.
         start: where each message starts.
         end: where each message ends.
         wanted: field numbers to keep; others (unknown fields) are checked for form and skipped.
+        strict: spans holding an unknown field are bad (upb keeps a map entry with unknown fields
+            as an unknown field of its message instead of adding it to the map).
 
     Returns:
         The pieces of each wanted field, and the indexes of spans that are not plain wire data.
@@ -207,7 +209,12 @@ def scan(u8: pa.Array, start: pa.Array, end: pa.Array, wanted: frozenset[int]) -
         span, start, end = (pc.filter(a, open_) for a in (span, start, end))
     cur = start
     after_tag_byte = u8.slice(1)  # gathering from it at `cur` reads the byte after a one-byte tag
+    total, steps = len(span), 0
     while len(span):
+        if straggling(steps, len(span), total):  # a few very long messages: the reference is quicker
+            bad.append(span)
+            break
+        steps += 1
         tag = read_varints(u8, cur)
         problems = _tag_problems(tag)
         number: pa.Array | int
@@ -233,12 +240,24 @@ def scan(u8: pa.Array, start: pa.Array, end: pa.Array, wanted: frozenset[int]) -
                 pc.filter(a, keep) for a in (span, wire, pos, nxt, end, value, gap)
             )
             number = number if isinstance(number, int) else pc.filter(number, keep)
-        _collect(pieces, Piece(span, wire, pos, value), number, wanted)
+        unknown = _collect(pieces, Piece(span, wire, pos, value), number, wanted)
+        if strict and unknown is not None:
+            bad.append(unknown)
         if low_gap <= 0:
             more = pc.greater(gap, 0)
             span, nxt, end = (pc.filter(a, more) for a in (span, nxt, end))
         cur = nxt
     return Scan(pieces, bad)
+
+
+STRAGGLER_STEPS = 32
+"""After this many steps, a handful of spans still open (a very long repeated field) go to the reference
+decoder: each further step costs a dozen kernel calls for almost no rows."""
+
+
+def straggling(steps: int, active: int, total: int) -> bool:
+    """Whether the `active` spans left of `total` are too few to keep stepping through."""
+    return steps >= STRAGGLER_STEPS and active * 100 < total and active <= 256
 
 
 def _tag_problems(tag: Varints) -> list[pa.Array]:
@@ -293,24 +312,32 @@ def _advance(
     return pos, plus(plus(pos, pc.take(_FIXED_WIDTH, wire)), length), value
 
 
-def _collect(pieces: dict[int, list[Piece]], step: Piece, number: pa.Array | int, wanted: frozenset[int]) -> None:
-    """File the occurrences of one step under their field numbers (most steps hold just one)."""
+def _collect(
+    pieces: dict[int, list[Piece]], step: Piece, number: pa.Array | int, wanted: frozenset[int]
+) -> pa.Array | None:
+    """File the occurrences of one step under their field numbers (most steps hold just one).
+
+    Returns the spans whose field in this step is not wanted (None when all are).
+    """
     if len(step.span) == 0:
-        return
+        return None
+    if not isinstance(number, int):
+        lo, hi = (s.as_py() for s in pc.min_max(number).values())
+        number = lo if lo == hi else number
     if isinstance(number, int):
         if number in wanted:
             pieces.setdefault(number, []).append(step)
-        return
-    lo, hi = (s.as_py() for s in pc.min_max(number).values())
-    if lo == hi:
-        if lo in wanted:
-            pieces.setdefault(lo, []).append(step)
-        return
+            return None
+        return step.span
     order = pc.sort_indices(number)  # stable: spans stay in order within a field
     runs = pc.run_end_encode(pc.take(number, order))
     ends, values = runs.run_ends.to_pylist(), runs.values.to_pylist()
-    begin = 0
+    begin, unknown = 0, []
     for stop, num in zip(ends, values, strict=True):
+        rows = order.slice(begin, stop - begin)
         if num in wanted:
-            pieces.setdefault(num, []).append(step.take(order.slice(begin, stop - begin)))
+            pieces.setdefault(num, []).append(step.take(rows))
+        else:
+            unknown.append(pc.take(step.span, rows))
         begin = stop
+    return pa.concat_arrays(unknown) if unknown else None

@@ -196,6 +196,7 @@ HANDMADE = {
         _tag(41, 2) + b"\x02\x08\x01",  # m_ts entry without value: the epoch
         _tag(38, 2) + b"\x02\x10\x07",  # m_counts entry without key
         _tag(39, 2) + b"\x00",  # empty entry
+        _tag(38, 2) + b"\x04\x0a\x00\x48\x00",  # m_counts entry with an unknown field: upb drops the entry
         _tag(1, 2) + b"\x01a",  # f_int32 as length-delimited: upb keeps it as an unknown field
         _tag(20, 2) + _length(_tag(1, 0) + encode_varint(10**15)),  # ts seconds far out of range
         _tag(21, 2) + _length(_tag(1, 0) + encode_varint(1) + _tag(2, 0) + encode_varint(2**64 - 1)),  # mixed signs
