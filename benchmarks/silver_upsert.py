@@ -105,7 +105,7 @@ def upsert_seconds(fmt: str, workdir: Path, pick: Callable[[random.Random], list
     return seconds
 
 
-def incremental_ratio(workdir: Path, events: int = 200_000) -> dict[str, float]:
+def incremental_ratio(workdir: Path, events: int = 1_000_000) -> dict[str, float]:
     """Full silver rebuild vs an incremental run after 1% more events, on the real orders pipeline."""
     from pipelines.adapters.landing import write_landing_file
     from pipelines.bootstrap import Runtime
