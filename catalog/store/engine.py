@@ -69,8 +69,13 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema to `revision` (default: the newest), keeping its data."""
-    with engine.begin() as connection:
+    """Bring the database schema to `revision` (default: the newest), keeping its data.
+
+    The migration takes the write lock up front (`BEGIN IMMEDIATE` on SQLite): processes opening the
+    catalog at once (parallel Dagster steps) then wait their turn, instead of failing when a read
+    transaction cannot be upgraded to a write.
+    """
+    with engine.execution_options(catalog_write=True).begin() as connection:
         command.upgrade(_alembic_config(connection), revision)
 
 
