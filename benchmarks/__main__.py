@@ -5,7 +5,12 @@ Steps, all on the same events, each in its own process so that this one stays sm
 runs while the generator and schema do not change); decode them with our decoder and, on a
 sample, the reference decoder, upb alone and protarrow; write the decoded bronze table with a
 plain `pyarrow.parquet.write_table(compression="zstd")`; then ingest the files through the real
-service into Iceberg and into Delta. Writes `benchmarks/results.json` and prints a table.
+service into Iceberg and into Delta.
+
+Then the silver suite (`benchmarks.silver_upsert`: upsert 100k changes into 1M rows, incremental vs
+full silver run) and the query suite (`benchmarks.query_ratio`: our query path vs `read_parquet` over
+the same files, HTTP latency). `--suites` picks some. Writes `benchmarks/results.json` and prints a
+table per suite.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
+SUITES = ("ingest", "silver", "query")
 TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
 RESULTS = Path(__file__).with_name("results.json")
 CACHE = Path(tempfile.gettempdir()) / "meshlake-bench-cache"
@@ -42,7 +48,7 @@ def worker(module: str, *args: str) -> dict[str, Any]:
 
 
 def run(events: int, workdir: Path, cache: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
-    """Measure everything on `events` generated events; returns the results document."""
+    """Measure bronze ingestion on `events` generated events; returns the results document."""
     data = worker("generate", "--events", str(events), "--cache", str(cache))
     landing = data["landing"]
     measured = worker("measure", "--landing", landing, "--workdir", str(workdir / "measure"))
@@ -86,11 +92,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workdir", type=Path, help="where tables go (default: a temp dir, removed after)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where generated events are kept between runs")
     parser.add_argument("--formats", default=",".join(FORMATS), help="table formats to ingest into")
+    parser.add_argument("--suites", default=",".join(SUITES), help=f"which suites to run, of {', '.join(SUITES)}")
     args = parser.parse_args(argv)
+    suites = [s for s in args.suites.split(",") if s]
+    if unknown := set(suites) - set(SUITES):
+        parser.error(f"--suites: unknown suite(s) {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}")
     events = args.events or (QUICK if args.quick else FULL)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="meshlake-bench-"))
+    results: dict[str, Any] = {}
     try:
-        results = run(events, workdir, args.cache, tuple(f for f in args.formats.split(",") if f))
+        if "ingest" in suites:
+            results = run(events, workdir, args.cache, tuple(f for f in args.formats.split(",") if f))
+        if "silver" in suites:
+            from benchmarks import silver_upsert
+
+            results["silver"] = {}
+            silver_upsert.run(results["silver"])
+        if "query" in suites:
+            from benchmarks import query_ratio
+
+            results["query"] = {}
+            query_ratio.run(results["query"], quick=args.quick, workdir=workdir / "query", details=False)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -14,8 +14,40 @@ def _rate(value: float) -> str:
 
 
 def print_report(results: dict[str, Any], out: Path, console: Console | None = None) -> None:
-    """Print the results of `benchmarks.__main__.run` as two tables."""
+    """Print the results of `python -m benchmarks`: a table per suite that ran."""
     console = console or Console(width=max(Console().width, 110))
+    if "ingest" in results:
+        _print_ingest(results, console)
+    for suite in ("silver", "query"):
+        if suite in results:
+            _print_flat(suite, results[suite], console)
+    console.print(f"results: {out}")
+
+
+TARGETS = {
+    "silver.upsert_100k_of_1m_s.": ("<=", 2.0),
+    "silver.incremental_ratio": ("<=", 0.05),
+    "query.ratio_vs_parquet.": ("<=", 0.8),
+}
+
+
+def _print_flat(suite: str, values: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"meshlake {suite}")
+    for column in ("measure", "value", "target"):
+        table.add_column(column, justify="right" if column != "measure" else "left", no_wrap=True)
+    for key, value in values.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or ".detail." in key:
+            continue
+        target = next((t for prefix, t in TARGETS.items() if key.startswith(prefix)), None)
+        verdict = ""
+        if target is not None:
+            ok = value <= target[1] if target[0] == "<=" else value >= target[1]
+            verdict = f"{target[0]} {target[1]} {'ok' if ok else 'MISSED'}"
+        table.add_row(key, f"{value:,.3f}", verdict)
+    console.print(table)
+
+
+def _print_ingest(results: dict[str, Any], console: Console) -> None:
     decode, parquet, ingest = results["decode"], results["baseline"]["parquet"], results["ingest"]
     targets = results["targets"]
     table = Table(title=f"meshlake bronze ingest: {results['events']:,} OrderPlaced events")
@@ -52,4 +84,3 @@ def print_report(results: dict[str, Any], out: Path, console: Console | None = N
     console.print(
         f"{results['machine']['cpus']} CPUs, load average {load} (other work on the machine slows every rate)"
     )
-    console.print(f"results: {out}")

@@ -14,7 +14,18 @@ def test_quick_benchmark_writes_every_result(tmp_path, capsys):
     out = tmp_path / "results.json"
 
     main(
-        ["--events", "2000", "--out", str(out), "--workdir", str(tmp_path / "work"), "--cache", str(tmp_path / "cache")]
+        [
+            "--events",
+            "2000",
+            "--suites",
+            "ingest",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ]
     )
 
     results = json.loads(out.read_text())
