@@ -169,6 +169,40 @@ def test_polars_scan_pushes_projection_and_filter_into_the_parquet_scan(lake):
     assert 'SELECTION: (col("country")) == ("DE")' in plan or 'SELECTION: col("country") == "DE"' in plan
 
 
+def test_polars_scan_of_a_past_version_pushes_projection_and_filter_into_that_versions_files(lake):
+    past = lake.serving.scan("orders.daily_revenue", as_of=lake.first_version)
+    query = past.filter(pl.col("country") == "DE").select("day", "revenue")
+    plan = query.explain()
+    assert "Parquet SCAN" in plan and "PROJECT 3/4 COLUMNS" in plan  # day, revenue, and country for the filter
+    assert 'SELECTION: col("country") == "DE"' in plan
+    [past_file] = lake.serving.plan("orders.daily_revenue", lake.first_version).files
+    [current_file] = lake.serving.plan("orders.daily_revenue").files
+    assert Path(past_file).name in plan and Path(current_file).name not in plan
+    assert query.collect().rows() == [(date(2026, 5, 1), Decimal("10.25")), (date(2026, 5, 2), Decimal("20.25"))]
+
+
+def test_polars_scan_of_a_partitioned_delta_version_reads_only_the_matching_partition(tmp_path):
+    from pipelines.adapters.polars.scan import lazy_frame
+    from pipelines.ports.table_store import PartitionField
+    from pipelines.serving.scans import plan_scan
+
+    lake = build_lake(tmp_path, "delta")
+    store = lake.runtime.store("delta")
+    table = TableId("orders", "by_country")
+    store.ensure_table(table, revenue_rows(1).schema, partition_by=[PartitionField("country")])
+    first = store.overwrite(table, revenue_rows(2))
+    store.overwrite(table, revenue_rows(3, scale=2))
+    scan = plan_scan(store, table, as_of=first.version)
+    assert not scan.exact  # partition values live in the log: the pyarrow dataset of that version is scanned
+    for other in (f for f in scan.files if "country=DE" not in f):
+        Path(other).unlink()  # a partition the filter prunes is never opened
+    query = lazy_frame(scan).filter(pl.col("country") == "DE").select("day", "revenue")
+    plan = query.explain()
+    assert "PYTHON SCAN" in plan and "PROJECT 3/4 COLUMNS" in plan and 'SELECTION: col("country") == "DE"' in plan
+    assert query.collect().rows() == [(date(2026, 5, 1), Decimal("10.25")), (date(2026, 5, 2), Decimal("20.25"))]
+    lake.catalog.close()
+
+
 @pytest.mark.parametrize("read_path", READ_PATHS)
 def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path):
     con = lake.serving.connect(read_path=read_path)
