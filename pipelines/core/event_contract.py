@@ -65,9 +65,13 @@ class EventContract:
 
 def contract_violations(
     table: pa.Table, contract: EventContract, now: datetime, max_future: timedelta
-) -> list[str | None]:
-    """Per row, why it breaks the contract (missing id/key, event time unset or in the future), or None."""
-    reasons: list[str | None] = [None] * table.num_rows
+) -> dict[int, str]:
+    """The rows that break the contract (missing id/key, event time unset or in the future), each with its first reason.
+
+    Every check is one kernel over the whole column; only the (few) breaking rows become Python
+    objects, so a clean batch costs no work per row.
+    """
+    reasons: dict[int, str] = {}
     checks: list[tuple[pa.ChunkedArray, str]] = []
     for name in (contract.event_id, contract.entity_key):
         if name:
@@ -86,5 +90,5 @@ def contract_violations(
         )
     for mask, reason in checks:
         for index in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
-            reasons[index] = reasons[index] or reason
+            reasons.setdefault(index, reason)
     return reasons

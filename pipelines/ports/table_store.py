@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +54,22 @@ class TableStore(Protocol):
 
     def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Append rows in one commit that also stores `properties`; returns that commit."""
+        ...
+
+    def append_batches(
+        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+    ) -> Commit:
+        """Append the rows of every batch in one commit, writing each batch out as it comes.
+
+        Memory holds a batch or two, never the whole commit: a batch is written (as data files)
+        while the next one is produced, and one commit at the end adds every file. `properties`
+        is called once the batches are exhausted, just before that commit, so it may describe
+        what producing them consumed. No batch at all still makes a commit, as `append` does.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a batch or the properties do not fit; nothing is committed.
+        """
         ...
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
@@ -113,6 +130,26 @@ PROPERTY_PREFIX = "meshlake."
 # Rows per Parquet row group every store writes: DuckDB and Polars parallelise over row groups, and
 # the writers' default (one group per file) leaves a reader one core (benchmarks: query_ratio).
 ROW_GROUP_ROWS = 131_072
+
+_Batch = TypeVar("_Batch")
+
+
+def write_behind(batches: Iterable[_Batch], write: Callable[[_Batch], object]) -> None:
+    """Call `write(batch)` for every batch on a worker thread while the caller's thread produces the next batch.
+
+    Producing (decoding) and writing (Parquet encoding) both run mostly in Arrow code that releases
+    the GIL, so the two overlap on two cores. At most one batch is being written and one produced.
+    An error from either side propagates once the write under way has finished.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meshlake-write") as pool:
+        pending: Future[object] | None = None
+        for batch in batches:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, batch)
+        if pending is not None:
+            pending.result()
+
 
 _UNSIGNED_WIDENED = {
     pa.uint8(): pa.int16(),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.core.domain import Domain
@@ -177,7 +178,11 @@ def bronze_partitioning(contract: EventContract) -> list[PartitionField]:
 def decode_batch(
     batch: RawBatch, contract: EventContract, run_id: str, now: datetime, max_future: timedelta
 ) -> tuple[pa.Table, list[Rejected]]:
-    """Decode a batch into bronze rows (with `_ingest`) and rejects (undecodable, unframed, breaking the contract)."""
+    """Decode a batch into bronze rows (with `_ingest`) and rejects (undecodable, unframed, breaking the contract).
+
+    Per-row work is Arrow kernels only (offsets gathered, breaking rows filtered out, `_ingest`
+    values repeated); Python touches just the rejected rows.
+    """
     decoded = decode_payloads(contract.message_class, batch.payloads, contract.schema)
     rejects = [
         Rejected(batch.source, batch.offsets[i], batch.payloads[i], f"decode: {reason}")
@@ -185,24 +190,26 @@ def decode_batch(
     ]
     rejects += [Rejected(u.source, u.offset, u.payload, u.reason) for u in batch.unframed]
     table = decoded.table
-    offsets = [batch.offsets[i] for i in decoded.accepted]
+    offsets = pa.array(batch.offsets, pa.int64())
+    if len(decoded.accepted) < len(batch.offsets):  # accepted indexes are increasing: fewer means gaps
+        offsets = offsets.take(pa.array(decoded.accepted, pa.int64()))
     violations = contract_violations(table, contract, now, max_future)
-    if any(violations):
-        keep = [i for i, v in enumerate(violations) if v is None]
-        for i, reason in enumerate(violations):
-            if reason is not None:
-                original = decoded.accepted[i]
-                rejects.append(Rejected(batch.source, batch.offsets[original], batch.payloads[original], reason))
-        table = table.take(pa.array(keep, pa.int64()))
-        offsets = [offsets[i] for i in keep]
+    if violations:
+        for i, reason in sorted(violations.items()):
+            original = decoded.accepted[i]
+            rejects.append(Rejected(batch.source, batch.offsets[original], batch.payloads[original], reason))
+        broken = pa.array(sorted(violations), pa.int64())
+        keep = pc.scatter(pa.repeat(pa.scalar(False), len(broken)), broken, max_index=table.num_rows - 1)
+        keep = keep.fill_null(True)
+        table, offsets = table.filter(keep), offsets.filter(keep)
     n = table.num_rows
     ingest = pa.StructArray.from_arrays(
         [
-            pa.array([batch.source] * n, pa.string()),
-            pa.array(offsets, pa.int64()),
-            pa.array([now] * n, pa.timestamp("us", tz="UTC")),
-            pa.array([run_id] * n, pa.string()),
-            pa.array([contract.schema_version] * n, pa.string()),
+            pa.repeat(pa.scalar(batch.source, pa.string()), n),
+            offsets,
+            pa.repeat(pa.scalar(now, pa.timestamp("us", tz="UTC")), n),
+            pa.repeat(pa.scalar(run_id, pa.string()), n),
+            pa.repeat(pa.scalar(contract.schema_version, pa.string()), n),
         ],
         fields=list(INGEST_TYPE),
     )

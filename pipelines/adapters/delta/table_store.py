@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.schema import Schema as DeltaSchema
+from deltalake.transaction import AddAction, RemoveAction
 
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
@@ -29,6 +34,7 @@ from pipelines.ports.table_store import (
     check_properties,
     conform_to_schema,
     table_schema,
+    write_behind,
 )
 
 GENERATION_KEY = b"delta.generationExpression"
@@ -41,6 +47,10 @@ _EXPRESSIONS = {
     "month": "CAST(DATE_TRUNC('MONTH', `{column}`) AS DATE)",
     "year": "CAST(DATE_TRUNC('YEAR', `{column}`) AS DATE)",
 }
+
+# Partition columns whose values `append_batches` writes itself (as Delta's partition value strings).
+_PARTITION_VALUE_KINDS = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_date)
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 # Commits that change only metadata: not part of `history()`, as Iceberg makes no snapshot for them.
 _METADATA_ONLY = frozenset(
@@ -91,6 +101,43 @@ def _key_predicate(keys: pa.Table) -> str:
         parts.append(f'"{last}" IN ({", ".join(_sql_literal(v) for v in sorted(lasts, key=repr))})')
         terms.append("(" + " AND ".join(parts) + ")")
     return " OR ".join(terms)
+
+
+def _partition_values(rows: pa.Table, columns: Sequence[str], fields: Mapping[str, pa.Field]) -> pa.Table | None:
+    """Each row's Delta partition values as strings (a column per partition column); None when a type is not handled.
+
+    A generated `_part_<column>_<transform>` column is computed like its expression (a UTC date).
+    """
+    values = {}
+    for name in columns:
+        field = fields[name]
+        expression = (field.metadata or {}).get(GENERATION_KEY)
+        if expression is None:
+            if not any(kind(field.type) for kind in _PARTITION_VALUE_KINDS):
+                return None
+            values[name] = pc.cast(rows.column(name), pa.string())
+            continue
+        source, transform = name.removeprefix(PARTITION_COLUMN_PREFIX).rsplit("_", 1)
+        column = rows.column(source)
+        if transform != "day":
+            column = pc.floor_temporal(column, unit=transform)
+        values[name] = pc.cast(pc.cast(column, pa.date32()), pa.string())
+    return pa.table(values)
+
+
+def _by_partition(rows: pa.Table, keys: pa.Table) -> list[tuple[dict[str, str | None], pa.Table]]:
+    """`rows` split by partition values: rows are sorted once, each partition is a slice."""
+    if not keys.num_columns:
+        return [({}, rows)]
+    order = pc.sort_indices(keys, [(name, "ascending", "at_end") for name in keys.column_names])
+    rows, keys = rows.take(order), keys.take(order)
+    groups = keys.group_by(keys.column_names, use_threads=False).aggregate([([], "count_all")])  # in row order
+    parts, start = [], 0
+    for group in groups.to_pylist():
+        count = group.pop("count_all")
+        parts.append((group, rows.slice(start, count)))
+        start += count
+    return parts
 
 
 def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
@@ -170,6 +217,72 @@ class DeltaTableStore:
             ValueError: the data or the properties do not fit; the table is left as it was.
         """
         return self._write(table, data, properties, "append")
+
+    def append_batches(
+        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+    ) -> Commit:
+        """Write each batch as Parquet files (one per partition) as it comes, then add them all in one commit.
+
+        delta-rs takes commit properties before it reads a stream, but they are known only after
+        the last batch: the files are written here (zstd, with Delta stats, under Hive-style
+        partition directories) and committed with `create_write_transaction`. A table partitioned
+        by an identity column of another type than integer, string or date takes the batches in
+        memory and writes them with `write_deltalake`. A batch or properties that do not fit
+        remove the files written so far.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a batch or the properties do not fit; nothing is committed.
+        """
+        from pipelines.adapters.delta.incremental import file_stats  # it imports this module
+
+        delta = self._open(table)
+        schema, root = self._schema(delta), self._path(table)
+        columns = delta.metadata().partition_columns
+        fields = {f.name: f for f in pa.schema(delta.schema().to_arrow())}
+        if _partition_values(schema.empty_table(), columns, fields) is None:
+            parts: list[pa.Table] = []
+            write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch, schema)))
+            data = pa.concat_tables(parts) if parts else schema.empty_table()
+            return self._write(table, data, properties(), "append")
+        actions: list[AddAction | RemoveAction] = []
+        written: list[Path] = []
+
+        def write(batch: pa.Table) -> None:
+            rows = conform_to_schema(table, batch, schema)
+            if not rows.num_rows:
+                return
+            keys = _partition_values(rows, columns, fields)
+            assert keys is not None, "checked on the empty schema"
+            for values, part in _by_partition(rows, keys):
+                folder = "/".join(
+                    f"{c}={quote(v, safe='') if v is not None else _NULL_PARTITION}" for c, v in values.items()
+                )
+                name = f"{folder}/" if folder else ""
+                name += f"part-{uuid.uuid4()}-c000.zstd.parquet"
+                path = root / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                data = part.drop_columns([c for c in columns if c in part.column_names])
+                written.append(path)
+                pq.write_table(data, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+                size, now = path.stat().st_size, time.time_ns() // 1_000_000
+                actions.append(AddAction(quote(name, safe="/="), size, values, now, True, file_stats(data)))
+
+        try:
+            write_behind(batches, write)
+            props = check_properties(table, properties())
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        delta.create_write_transaction(
+            actions,
+            mode="append",
+            schema=delta.schema(),
+            partition_by=columns or None,
+            commit_properties=CommitProperties(custom_metadata=props),
+        )
+        return self._commit_of(table, self._open(table))  # `delta` still shows the version before
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one commit that also stores `properties`.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,14 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
-from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, pyarrow_to_schema, write_file
+from pyiceberg.manifest import DataFile
+from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionFieldValue, PartitionKey, PartitionSpec
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import ToOutputFile
-from pyiceberg.table import Table
-from pyiceberg.table.metadata import TableMetadataV2
+from pyiceberg.table import Table, WriteTask
+from pyiceberg.table.metadata import TableMetadata, TableMetadataV2
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.table.update import (
@@ -51,6 +53,7 @@ from pipelines.ports.table_store import (
     check_properties,
     conform_to_schema,
     table_schema,
+    write_behind,
 )
 
 CATALOG_NAME = "meshlake"
@@ -76,6 +79,39 @@ def _partition_spec(schema: Schema, partition_by: Sequence[PartitionField]) -> P
             )
         )
     return PartitionSpec(*fields, spec_id=0)
+
+
+def _write_tasks(rows: pa.Table, metadata: TableMetadata, write_uuid: uuid.UUID, ids: Iterator[int]) -> list[WriteTask]:
+    """One write task (one data file) per partition of `rows`, a batch already in the table's schema.
+
+    Rows are sorted by partition once and each partition is a slice: pyiceberg's own split filters
+    the whole table once per partition value (a day partition per day of events).
+    """
+    file_schema = pyarrow_to_schema(rows.schema, format_version=metadata.format_version)
+    spec, schema = metadata.spec(), metadata.schema()
+    if spec.is_unpartitioned():
+        return [WriteTask(write_uuid, next(ids), file_schema, rows.to_batches())]
+    keys = pa.table(
+        {
+            f"_partition_{i}": field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
+                rows.column(schema.find_column_name(field.source_id))
+            )
+            for i, field in enumerate(spec.fields)
+        }
+    )
+    order = pc.sort_indices(keys, [(name, "ascending", "at_end") for name in keys.column_names])
+    rows, keys = rows.take(order), keys.take(order)
+    groups = keys.group_by(keys.column_names, use_threads=False).aggregate([([], "count_all")])  # in row order
+    tasks, start = [], 0
+    for group in groups.to_pylist():
+        count = group.pop("count_all")
+        values = [PartitionFieldValue(field, value) for field, value in zip(spec.fields, group.values(), strict=True)]
+        key = PartitionKey(values, spec, schema)
+        tasks.append(
+            WriteTask(write_uuid, next(ids), file_schema, rows.slice(start, count).to_batches(), partition_key=key)
+        )
+        start += count
+    return tasks
 
 
 def _commit(snapshot: Snapshot, sequence: int) -> Commit:
@@ -183,6 +219,43 @@ class IcebergTableStore:
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
         ice.append(rows, snapshot_properties=props)
+        return self._last_commit(ice)
+
+    def append_batches(
+        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+    ) -> Commit:
+        """Write each batch as data files (one per partition) as it comes, then add them all in one snapshot.
+
+        pyiceberg streams only into unpartitioned tables and takes the snapshot properties up front;
+        here the files are written with its `write_file` and committed once `properties()` is known.
+        A batch or properties that do not fit remove the files written so far.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a batch or the properties do not fit; nothing is committed.
+        """
+        ice = self._load(table)
+        schema = arrow_schema(ice.schema())
+        write_uuid, counter = uuid.uuid4(), itertools.count()
+        files: list[DataFile] = []
+
+        def write(batch: pa.Table) -> None:
+            rows = conform_to_schema(table, batch, schema)
+            if rows.num_rows:
+                files.extend(
+                    write_file(ice.io, ice.metadata, iter(_write_tasks(rows, ice.metadata, write_uuid, counter)))
+                )
+
+        try:
+            write_behind(batches, write)
+            props = check_properties(table, properties())
+        except BaseException:
+            for data_file in files:
+                ice.io.delete(data_file.file_path)
+            raise
+        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).fast_append() as append:
+            for data_file in files:
+                append.append_data_file(data_file)
         return self._last_commit(ice)
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:

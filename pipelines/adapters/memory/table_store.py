@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -26,6 +26,7 @@ from pipelines.ports.table_store import (
     check_properties,
     conform_to_schema,
     table_schema,
+    write_behind,
 )
 
 
@@ -82,6 +83,21 @@ class MemoryTableStore:
             ValueError: the data or the properties do not fit; the table is left as it was.
         """
         return self._commit(table, data, properties, replace=False)
+
+    def append_batches(
+        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+    ) -> Commit:
+        """Append the rows of every batch in one commit; `properties()` is called after the last batch.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+            ValueError: a batch or the properties do not fit; the table is left as it was.
+        """
+        state = self._get(table)
+        parts: list[pa.Table] = []
+        write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch, state.schema)))
+        data = pa.concat_tables(parts) if parts else state.schema.empty_table()
+        return self._commit(table, data, properties(), replace=False)
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one commit that also stores `properties`.

@@ -1,0 +1,113 @@
+"""`TableStore.append_batches` in every implementation: many batches, one commit, properties known at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from pipelines.adapters.table_stores import open_table_store
+from pipelines.core.names import TableId
+from pipelines.ports.table_store import PartitionField, TableStore
+from tests.contract.test_table_store import BAD_WRITES, ORDERS, SCHEMA, order_ids, positions, rows, sorted_rows
+
+DAILY = TableId("orders", "daily")
+PARTITIONINGS = {
+    "unpartitioned": [],
+    "day and customer": [PartitionField("placed_at", "day"), PartitionField("customer")],
+    "month": [PartitionField("placed_at", "month")],
+    "identity order id": [PartitionField("order_id")],
+    "identity timestamp": [PartitionField("placed_at")],  # Delta: not a partition value it writes itself
+}
+
+
+@pytest.fixture
+def orders(table_store: TableStore) -> TableStore:
+    table_store.ensure_table(ORDERS, SCHEMA)
+    return table_store
+
+
+@pytest.mark.parametrize("partitioning", sorted(PARTITIONINGS))
+def test_batches_land_in_one_commit_whose_properties_are_asked_for_after_the_last(
+    table_store: TableStore, partitioning: str
+) -> None:
+    table_store.ensure_table(DAILY, SCHEMA, PARTITIONINGS[partitioning])
+    table_store.append(DAILY, rows(1), positions(1))
+    consumed: list[int] = []
+
+    def batches() -> Iterator[pa.Table]:
+        for ids in ((2, 3), (4,), (), (5, 6, 7)):
+            consumed.extend(ids)
+            yield rows(*ids)
+
+    commit = table_store.append_batches(DAILY, batches(), lambda: positions(len(consumed)))
+
+    assert consumed == [2, 3, 4, 5, 6, 7]
+    assert commit.properties == positions(6)
+    assert table_store.history(DAILY)[-1] == commit
+    assert len(table_store.history(DAILY)) == 2
+    assert sorted_rows(table_store.read(DAILY)) == sorted_rows(rows(*range(1, 8)))
+    assert order_ids(table_store.read(DAILY, as_of=table_store.history(DAILY)[0].version)) == [1]
+
+
+def test_no_batch_still_commits_the_properties(orders: TableStore) -> None:
+    commit = orders.append_batches(ORDERS, iter([]), lambda: positions(4))
+
+    assert orders.history(ORDERS) == [commit]
+    assert commit.properties == positions(4)
+    assert orders.read(ORDERS).num_rows == 0
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WRITES))
+def test_a_refused_batch_commits_nothing_and_leaves_no_file(orders: TableStore, tmp_path: Path, case: str) -> None:
+    make_data, column = BAD_WRITES[case]
+    orders.append(ORDERS, rows(1), positions(1))
+    history, files = orders.history(ORDERS), sorted(tmp_path.rglob("*.parquet"))
+
+    with pytest.raises(ValueError, match=rf"(?s){ORDERS}.*{column}"):
+        orders.append_batches(ORDERS, iter([rows(2, 3), make_data(), rows(4)]), lambda: positions(2))
+
+    assert orders.history(ORDERS) == history
+    assert order_ids(orders.read(ORDERS)) == [1]
+    assert sorted(tmp_path.rglob("*.parquet")) == files
+
+
+def test_a_failing_producer_commits_nothing(orders: TableStore) -> None:
+    def batches() -> Iterator[pa.Table]:
+        yield rows(2)
+        raise RuntimeError("source gone")
+
+    with pytest.raises(RuntimeError, match="source gone"):
+        orders.append_batches(ORDERS, batches(), lambda: positions(1))
+
+    assert orders.history(ORDERS) == []
+    assert orders.read(ORDERS).num_rows == 0
+
+
+def test_properties_that_do_not_fit_commit_nothing(orders: TableStore) -> None:
+    bad: Any = {"run_id": "x"}
+    with pytest.raises(ValueError, match="meshlake"):
+        orders.append_batches(ORDERS, iter([rows(1)]), lambda: bad)
+    assert orders.history(ORDERS) == []
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_day_partitions_match_those_of_a_plain_append(tmp_path: Path, fmt: str) -> None:
+    store = open_table_store(fmt, tmp_path / "batches")
+    plain = open_table_store(fmt, tmp_path / "plain")
+    for s in (store, plain):
+        s.ensure_table(ORDERS, SCHEMA, [PartitionField("placed_at", "day")])
+    store.append_batches(ORDERS, iter([rows(1, 2), rows(2, 3)]), lambda: positions(1))
+    plain.append(ORDERS, pa.concat_tables([rows(1, 2), rows(2, 3)]), positions(1))
+
+    def partitions(root: Path) -> list[str]:
+        return sorted({p.parent.name for p in root.rglob("*.parquet")})
+
+    assert partitions(tmp_path / "batches") == partitions(tmp_path / "plain")
+    if fmt == "delta":
+        assert partitions(tmp_path / "batches") == [f"_part_placed_at_day={date(2024, 3, d)}" for d in (1, 2, 3)]
+    assert sorted_rows(store.read(ORDERS)) == sorted_rows(plain.read(ORDERS))
