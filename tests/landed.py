@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
+from google.protobuf.message import DecodeError
 
 FUTURE = timedelta(hours=1)
 
@@ -54,7 +55,8 @@ class Landed:
 
 
 def landed(runtime: Any, domain: str, event: str, now: datetime | None = None) -> list[Landed]:
-    """Every message in the landing files of `domain.event`, in file order, marked valid or not."""
+    """Every message in the landing files of `domain.event`, in file order, marked valid or not
+    (an undecodable one has no message)."""
     spec = runtime.domain(domain).spec.events[event]
     cls = runtime.schemas.message_class(spec.message)
     options = runtime.schemas.event_options(spec.message)
@@ -63,7 +65,11 @@ def landed(runtime: Any, domain: str, event: str, now: datetime | None = None) -
     out = []
     for path in sorted(p for p in folder.glob("*.pb*") if not p.name.endswith(".partial")):
         for offset, payload in read_delimited(path):
-            msg = cls.FromString(payload)
+            try:
+                msg = cls.FromString(payload)
+            except DecodeError:  # undecodable: quarantined, never in bronze
+                out.append(Landed(f"{domain}/{event}/{path.name}", offset, None, False))
+                continue
             valid = bool(getattr(msg, options.event_id)) and bool(getattr(msg, options.entity_key))
             valid = valid and msg.HasField(options.event_time)
             valid = valid and getattr(msg, options.event_time).ToDatetime(tzinfo=UTC) <= limit

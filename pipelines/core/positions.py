@@ -45,6 +45,18 @@ def decode_positions(text: str) -> list[PositionRange]:
         raise ValueError(f"commit property {POSITIONS_PROPERTY} is malformed: {text[:80]!r}") from exc
 
 
+def merge_ranges(ranges: Iterable[PositionRange]) -> list[PositionRange]:
+    """The same positions in as few ranges as possible: overlapping or touching ranges of a source joined."""
+    merged: list[PositionRange] = []
+    for r in sorted(ranges):
+        last = merged[-1] if merged else None
+        if last is not None and last.source == r.source and r.start <= last.end:
+            merged[-1] = PositionRange(r.source, last.start, max(last.end, r.end))
+        else:
+            merged.append(r)
+    return merged
+
+
 class Ledger:
     """The furthest consumed position of each source, folded from commit properties."""
 

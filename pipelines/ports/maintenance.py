@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
-from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, encode_positions
+from pipelines.core.positions import POSITIONS_PROPERTY, decode_positions, encode_positions, merge_ranges
 from pipelines.ports.incremental import MAINTENANCE_PROPERTY
 
 UPSTREAM_PROPERTY = "meshlake.upstream"
 SCHEMA_VERSION_PROPERTY = "meshlake.schema_version"
+SCHEMA_PROPERTY = "meshlake.schema"
+"""The event's compiled descriptors, recorded when its schema version changes (checked before evolving)."""
+SCHEMA_MESSAGE_PROPERTY = "meshlake.schema_message"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class TableMaintenance(Protocol):
 
     Compaction commits carry `meshlake.maintenance` plus the state properties of earlier commits
     (`carried_properties`), so that expiring those commits loses neither the bronze ledger nor a
-    silver watermark, and incremental readers skip the compaction.
+    silver watermark, and incremental readers skip the compaction. Where no compaction ran, the
+    maintenance service makes a checkpoint commit of no rows before expiry (`state_checkpoint`).
     """
 
     def data_files(self, table: TableId) -> int:
@@ -72,9 +76,10 @@ class TableMaintenance(Protocol):
         """
         ...
 
-    def remove_orphans(self, table: TableId, older_than: timedelta) -> int:
+    def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Delete files under the table's location that no version references and that are older than
-        `older_than` (younger ones may belong to a write in progress); returns how many.
+        `older_than` (younger ones may belong to a write in progress); returns how many. The files of
+        the versions after a `keep` one stay, as in `expire`.
 
         Raises:
             TableNotFoundError: the table does not exist.
@@ -82,19 +87,37 @@ class TableMaintenance(Protocol):
         ...
 
 
+STATE_PROPERTIES = (UPSTREAM_PROPERTY, SCHEMA_VERSION_PROPERTY, SCHEMA_PROPERTY, SCHEMA_MESSAGE_PROPERTY)
+"""Properties whose newest value is the table's state; a maintenance commit repeats each."""
+
+
 def carried_properties(history: Iterable[Commit], reason: str) -> dict[str, str]:
     """The properties a maintenance commit repeats so that the table's state survives expiry.
 
-    The bronze ledger (`meshlake.positions`, folded: one range `[0, end)` per source), the latest
-    upstream watermark and schema version, plus `meshlake.maintenance = reason`.
+    Every position range of `meshlake.positions` (merged: one range per contiguous run of a source,
+    so replayed single offsets stay exact), the newest value of each of `STATE_PROPERTIES`, plus
+    `meshlake.maintenance = reason`.
     """
     commits = list(history)
-    ledger = Ledger.from_commits(c.properties for c in commits)
     props: dict[str, str] = {MAINTENANCE_PROPERTY: reason}
-    if sources := ledger.sources():
-        props[POSITIONS_PROPERTY] = encode_positions(PositionRange(s, 0, end) for s, end in sources.items())
-    for name in (UPSTREAM_PROPERTY, SCHEMA_VERSION_PROPERTY):
+    ranges = [r for c in commits if (text := c.properties.get(POSITIONS_PROPERTY)) for r in decode_positions(text)]
+    if ranges:
+        props[POSITIONS_PROPERTY] = encode_positions(merge_ranges(ranges))
+    for name in STATE_PROPERTIES:
         latest: Mapping[str, str] | None = next((c.properties for c in reversed(commits) if name in c.properties), None)
         if latest is not None:
             props[name] = latest[name]
     return props
+
+
+def state_checkpoint(history: Sequence[Commit]) -> dict[str, str] | None:
+    """The properties of a commit holding the table's whole state, or None when the newest commit does.
+
+    Expiry keeps the newest commit whatever the retention, so after such a commit nothing of the
+    ledger or a watermark depends on older ones.
+    """
+    if not history:
+        return None
+    state = carried_properties(history, "checkpoint")
+    newest = carried_properties(history[-1:], "checkpoint")
+    return None if newest == state else state

@@ -31,13 +31,10 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
 from pipelines.core.schema_rules import Rule, Violation, check_compatibility
 from pipelines.core.schema_version import iter_types
+from pipelines.ports.maintenance import SCHEMA_MESSAGE_PROPERTY, SCHEMA_PROPERTY, SCHEMA_VERSION_PROPERTY
 from pipelines.ports.table_evolution import SchemaChange
 from pipelines.ports.table_store import PartitionField, TableStore
 from pipelines.services.tables import Tables
-
-SCHEMA_VERSION_PROPERTY = "meshlake.schema_version"
-SCHEMA_PROPERTY = "meshlake.schema"
-SCHEMA_MESSAGE_PROPERTY = "meshlake.schema_message"
 
 
 class SchemaChangeRefusedError(Exception):

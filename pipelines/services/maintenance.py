@@ -2,7 +2,8 @@
 
 Runs over every table the domain owns (bronze, quarantine, silver and its history, gold) with the
 settings of its spec (`maintenance:`). Rows never change; time travel within the retention keeps
-working; the bronze ledger and silver watermarks survive (compactions carry them forward).
+working; the bronze ledger and silver watermarks survive: before expiry the newest commit holds the
+table's whole state (a compaction carries it, else a checkpoint commit of no rows is made).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from pipelines.core.commits import Commit
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
-from pipelines.ports.maintenance import TableMaintenance
+from pipelines.ports.maintenance import TableMaintenance, state_checkpoint
 from pipelines.ports.table_store import TableStore
 from pipelines.services.incremental import last_upstream
 from pipelines.services.tables import Tables
@@ -79,6 +81,20 @@ def consumer_watermarks(domain: Domain, runtime: MaintenanceRuntime) -> dict[str
     return marks
 
 
+def checkpoint_state(store: TableStore, table: TableId) -> Commit | None:
+    """Commit no rows but the table's whole state (ledger, watermark, schema) when the newest commit
+    does not already hold it (no compaction ran, or commits came after it), so that expiring every
+    older version loses nothing of it.
+
+    Returns:
+        The checkpoint commit, or None when none was needed.
+    """
+    properties = state_checkpoint(store.history(table))
+    if properties is None:
+        return None
+    return store.append(table, store.schema(table).empty_table(), properties)
+
+
 def maintain_domain(
     domain: Domain, runtime: MaintenanceRuntime, report: Callable[[Maintained], None] = lambda m: None
 ) -> list[Maintained]:
@@ -101,8 +117,10 @@ def maintain_domain(
             continue
         tools = runtime.maintenance(store)
         compaction = tools.compact(owned.table, int(settings.small_file_mb * MB), settings.min_small_files)
-        expiry = tools.expire(owned.table, retention, keep=watermarks.get(str(owned.table), set()))
-        orphans = tools.remove_orphans(owned.table, orphan_age)
+        checkpoint_state(store, owned.table)
+        keep = watermarks.get(str(owned.table), set())
+        expiry = tools.expire(owned.table, retention, keep)
+        orphans = tools.remove_orphans(owned.table, orphan_age, keep)
         result = Maintained(
             table=owned.table,
             asset=owned.asset,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from math import ceil
+from pathlib import Path
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
@@ -57,25 +58,68 @@ class DeltaMaintenance:
         return Compaction(len(files), after, rows, commit)
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
-        """VACUUM the files that versions older than `retention` alone needed; checkpoint the log.
+        """VACUUM the files only versions older than `retention` needed, checkpoint the log and delete
+        the log entries before the newest checkpoint that no retained version needs.
 
-        The log keeps every version (until its own retention), so a consumer's watermark stays
-        valid; should a file appended after it have been compacted and vacuumed, that consumer's
-        next read is a full one (correct, only slower), so `keep` needs no special handling here.
+        A consumer at a kept version reads the log entries and the files added after it, so those
+        stay (`keep_versions`), whatever their age.
         """
         delta = self._open(table)
-        cutoff = (datetime.now(UTC) - retention).timestamp() * 1000
-        history = self._store.history(table)
-        expired = sum(1 for c in history[:-1] if c.timestamp_ms < cutoff)
-        before = self._files_on_disk(table)
-        delta.vacuum(retention_hours=_hours(retention), dry_run=False, enforce_retention_duration=False)
-        deleted = before - self._files_on_disk(table)
-        delta.create_checkpoint()
-        return Expiry(expired if deleted else 0, deleted)
+        root = self._store._path(table)
+        before = self._store.history(table)
+        delta.create_checkpoint()  # before VACUUM's own commits: at the newest data commit, which stays
+        files = self._files_on_disk(table)
+        self._vacuum(delta, retention, keep, full=False)
+        deleted = files - self._files_on_disk(table)
+        oldest = self._oldest_needed(table, retention, keep)
+        checkpoints = [v for v in _checkpoints(root) if v <= oldest]
+        if checkpoints:
+            base = max(checkpoints)
+            for path in (root / "_delta_log").iterdir():
+                version = _log_version(path)
+                if version is not None and version < base:
+                    path.unlink(missing_ok=True)
+                    deleted += 1
+        return Expiry(len(before) - len(self._store.history(table)), deleted)
 
-    def remove_orphans(self, table: TableId, older_than: timedelta) -> int:
+    def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """VACUUM FULL: also delete files the log never referenced, older than `older_than`."""
         delta = self._open(table)
         before = self._files_on_disk(table)
-        delta.vacuum(retention_hours=_hours(older_than), dry_run=False, enforce_retention_duration=False, full=True)
+        self._vacuum(delta, older_than, keep, full=True)
         return before - self._files_on_disk(table)  # vacuum lists files it had deleted before as well
+
+    def _oldest_needed(self, table: TableId, retention: timedelta, keep: Collection[int]) -> int:
+        """The oldest version whose log entry a reader may still need: the newest data commit (it holds
+        the table's state), one within `retention`, or one after a kept version."""
+        history = self._store.history(table)
+        current = history[-1].version if history else self._open(table).version()
+        cutoff = (datetime.now(UTC) - retention).timestamp() * 1000
+        within = [c.version for c in history if c.timestamp_ms >= cutoff]
+        after_kept = [min(keep) + 1] if keep else []
+        return min([current, *within, *after_kept])
+
+    @staticmethod
+    def _vacuum(delta: DeltaTable, retention: timedelta, keep: Collection[int], full: bool) -> None:
+        """VACUUM with `retention`, keeping the files of every version after a kept one."""
+        current = delta.version()
+        kept = list(range(min(keep) + 1, current + 1)) if keep and min(keep) < current else None
+        delta.vacuum(
+            retention_hours=_hours(retention),
+            dry_run=False,
+            enforce_retention_duration=False,
+            full=full,
+            keep_versions=kept,
+        )
+
+
+def _log_version(path: Path) -> int | None:
+    """The version a `_delta_log` file belongs to (commit, checkpoint, checksum), None for others."""
+    head = path.name.split(".")[0]
+    return int(head) if head.isdigit() and len(head) == 20 else None
+
+
+def _checkpoints(root: Path) -> list[int]:
+    """The versions the `_delta_log` holds a checkpoint of."""
+    found = {_log_version(p) for p in (root / "_delta_log").iterdir() if ".checkpoint" in p.name}
+    return sorted(v for v in found if v is not None)

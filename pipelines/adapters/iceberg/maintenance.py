@@ -111,17 +111,18 @@ class IcebergMaintenance:
             path.unlink(missing_ok=True)
         return Expiry(len(old), len(gone))
 
-    def remove_orphans(self, table: TableId, older_than: timedelta) -> int:
-        """Delete files under the table's location that no snapshot or metadata file references."""
+    def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
+        """Delete files under the table's location that no snapshot or metadata file references
+        (the snapshots `keep` asks for are still in the metadata, so their files are referenced)."""
         ice = self._table(table)
         root = self._root(ice)
         if root is None:
             return 0
-        keep = reachable_files(ice)
+        referenced = reachable_files(ice)
         limit = time.time() - older_than.total_seconds()
         removed = 0
         for path in [p for p in root.rglob("*") if p.is_file()]:
-            if path not in keep and path.stat().st_mtime < limit:
+            if path not in referenced and path.stat().st_mtime < limit:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

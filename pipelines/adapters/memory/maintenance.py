@@ -58,7 +58,7 @@ class MemoryMaintenance:
         state.snapshots[:] = [state.snapshots[i] for i in kept]
         return Expiry(dropped, freed)
 
-    def remove_orphans(self, table: TableId, older_than: timedelta) -> int:
+    def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Memory tables have no files of their own to orphan."""
         self._store._get(table)
         return 0
