@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from pipelines.adapters.protobuf import compile_schemas
 from pipelines.core.proto_decode import RowError, decode_payloads, messages_to_table
 from pipelines.core.proto_schema import WELL_KNOWN_TYPES, arrow_schema, is_map
+from tests.strategies import T, messages
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
 SCHEMAS = Path(__file__).parents[2] / "schemas"
@@ -277,68 +278,6 @@ def test_orders_event_decodes(tmp_path: Path) -> None:
 
 # --- property test: the protobuf API is the oracle -------------------------------------------------
 
-T = FieldDescriptor
-INTS = dict.fromkeys((T.TYPE_INT32, T.TYPE_SINT32, T.TYPE_SFIXED32), (-(2**31), 2**31 - 1))
-INTS |= dict.fromkeys((T.TYPE_INT64, T.TYPE_SINT64, T.TYPE_SFIXED64), (-(2**63), 2**63 - 1))
-INTS |= dict.fromkeys((T.TYPE_UINT32, T.TYPE_FIXED32), (0, 2**32 - 1))
-INTS |= dict.fromkeys((T.TYPE_UINT64, T.TYPE_FIXED64), (0, 2**64 - 1))
-TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
-
-
-def scalars(fd: FieldDescriptor) -> st.SearchStrategy[Any]:
-    if fd.type in INTS:
-        return st.integers(*INTS[fd.type])
-    if fd.type == T.TYPE_ENUM:  # known values and an unknown one (open enums keep it)
-        return st.sampled_from([v.number for v in fd.enum_type.values] + [99])
-    return {
-        T.TYPE_FLOAT: st.floats(width=32, allow_nan=False),
-        T.TYPE_DOUBLE: st.floats(allow_nan=False),
-        T.TYPE_BOOL: st.booleans(),
-        T.TYPE_STRING: TEXT,
-        T.TYPE_BYTES: st.binary(max_size=8),
-    }[fd.type]
-
-
-def fill(draw: st.DrawFn, message: Message, depth: int = 0) -> None:
-    name = message.DESCRIPTOR.full_name
-    if name == "google.protobuf.Timestamp":
-        message.seconds = draw(st.integers(-62_135_596_800, 253_402_300_799))
-        message.nanos = draw(st.integers(0, 999_999_999))
-        return
-    if name == "google.protobuf.Duration":
-        seconds = draw(st.integers(-315_576_000_000, 315_576_000_000))
-        nanos = draw(st.integers(0, 999_999_999))
-        message.seconds, message.nanos = seconds, (-nanos if seconds < 0 else nanos)
-        return
-    for fd in message.DESCRIPTOR.fields:
-        if not draw(st.booleans()):
-            continue
-        field = getattr(message, fd.name)
-        if is_map(fd):
-            key_fd, value_fd = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
-            for key in draw(st.lists(scalars(key_fd), max_size=3)):
-                if value_fd.type == T.TYPE_MESSAGE:
-                    fill(draw, field[key], depth + 1)
-                else:
-                    field[key] = draw(scalars(value_fd))
-        elif fd.is_repeated and fd.type == T.TYPE_MESSAGE:
-            for _ in range(draw(st.integers(0, 2 if depth < 2 else 0))):
-                fill(draw, field.add(), depth + 1)
-        elif fd.is_repeated:
-            field.extend(draw(st.lists(scalars(fd), max_size=3)))
-        elif fd.type == T.TYPE_MESSAGE:
-            getattr(message, fd.name).SetInParent()
-            fill(draw, getattr(message, fd.name), depth + 1)
-        else:
-            setattr(message, fd.name, draw(scalars(fd)))
-
-
-@st.composite
-def sinks(draw: st.DrawFn) -> Message:
-    message = Sink()
-    fill(draw, message)
-    return message
-
 
 def oracle(message: Message) -> dict[str, Any]:
     """The row of a message, read through the protobuf API only."""
@@ -374,7 +313,7 @@ def plain(fd: FieldDescriptor, value: Any) -> Any:
 
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(sinks(), min_size=1, max_size=4))
+@given(st.lists(messages(Sink), min_size=1, max_size=4))
 def test_random_messages_round_trip_like_the_protobuf_api(messages: list[Message]) -> None:
     payloads = [m.SerializeToString() for m in messages]
     result = decode_payloads(Sink, payloads)
