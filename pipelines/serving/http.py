@@ -151,17 +151,21 @@ def query_router(
             as_of = parse_as_of(body.as_of) if body.as_of else None
         except ValueError as exc:
             return _error(400, str(exc))
-        engine = _serving().engine(access=access, as_of=as_of, config=duckdb_config)
         try:
-            result = engine.execute(body.sql, max_rows=body.max_rows, timeout_s=body.timeout_s)
+            result = _serving().query(
+                body.sql,
+                access=access,
+                as_of=as_of,
+                max_rows=body.max_rows,
+                timeout_s=body.timeout_s,
+                config=duckdb_config,
+            )
         except QueryPermissionError as exc:
             return _error(403, str(exc))
         except QueryTimeoutError as exc:
             return _error(408, str(exc))
         except (QueryRefusedError, QueryError) as exc:
             return _error(400, str(exc))
-        finally:
-            engine.close()
         return _answer(result, request.headers.get("accept", ""))
 
     return router

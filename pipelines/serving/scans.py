@@ -44,6 +44,24 @@ def resolve_version(store: TableStore, table: TableId, as_of: AsOf | None) -> in
     return max(commits, key=lambda c: c.sequence).version
 
 
+def table_state(store: TableStore, table: TableId) -> str | None:
+    """What names the table's current state: the Iceberg metadata file, the Delta root at its latest log
+    version; None for a store whose state has no name (nothing planned from it may be kept).
+
+    Raises:
+        TableNotFoundError: the table does not exist.
+    """
+    if store.format is TableFormat.ICEBERG:
+        return store.location(table)
+    if store.format is TableFormat.DELTA:
+        from pipelines.adapters.delta.scan import log_version
+
+        location = store.location(table)
+        return f"{location}@{log_version(location)}"
+    store.location(table)  # a missing table says so
+    return None
+
+
 def _plan_from_store(store: TableStore, table: TableId, version: int | None) -> ProductScan:
     """Any other store (e.g. memory): the table read through the port, as an Arrow table."""
     history = store.history(table)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -12,12 +13,12 @@ import polars as pl
 from pipelines.adapters.duckdb.engine import DuckDbQueryEngine, ReadPath
 from pipelines.adapters.polars.scan import lazy_frame
 from pipelines.bootstrap import Runtime
-from pipelines.core.commits import TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.query_engine import AsOf, ProductScan, QueryPermissionError, QueryResult
 from pipelines.ports.table_store import TableNotFoundError
+from pipelines.serving.pool import EnginePool
 from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
-from pipelines.serving.scans import parse_as_of, plan_scan, resolve_version
+from pipelines.serving.scans import parse_as_of, plan_scan, resolve_version, table_state
 
 # Picked by measurement (benchmarks/query_ratio.py): DuckDB's Parquet reader over the planned files when
 # they split into enough row groups, the Arrow handoff when they do not; the native scans read as fast
@@ -26,6 +27,8 @@ DEFAULT_READ_PATH: ReadPath = "auto"
 
 AsOfArg = AsOf | str | Mapping[str, AsOf | str] | None
 _MAX_PLANS = 512
+# Idle engines `query` keeps (each an in-memory DuckDB, up to its memory limit of cached file data).
+_IDLE_ENGINES = 4
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class ProductInfo:
     rows: int | None
     owner: str
     description: str
+
+
+def _engine_key(access: Access, as_of: AsOfArg, config: Mapping[str, str | bool | int] | None) -> Hashable:
+    """What makes two engines alike: who reads, the time travel, the DuckDB settings."""
+    travel = tuple(sorted(as_of.items())) if isinstance(as_of, Mapping) else as_of
+    return access, travel, tuple(sorted((config or {}).items()))
 
 
 def _as_of_for(as_of: AsOfArg, product: str) -> AsOf | None:
@@ -61,7 +70,9 @@ class Serving:
     def __init__(self, runtime: Runtime, *, read_path: ReadPath = DEFAULT_READ_PATH) -> None:
         self.runtime = runtime
         self.read_path = read_path
-        self._plans: dict[tuple[str, str, int | None], ProductScan] = {}
+        self._plans: dict[tuple[str, str | None, int | None], ProductScan] = {}
+        self._plans_lock = threading.Lock()
+        self._engines = EnginePool(_IDLE_ENGINES)
 
     @classmethod
     def from_env(cls) -> Serving:
@@ -88,8 +99,8 @@ class Serving:
     def plan(self, product: str, as_of: AsOf | None = None) -> ProductScan:
         """Plan a read of one product (no grant check; see `engine` and `scan`).
 
-        Plans of immutable states are kept (an Iceberg metadata file, or an explicit version), so a
-        server plans each table version once.
+        Plans are kept by table state (Iceberg metadata file, Delta log version) or explicit version,
+        so a server plans each table version once.
 
         Raises:
             KeyError: no such product.
@@ -99,18 +110,19 @@ class Serving:
         served = self.catalog[product]
         try:
             version = resolve_version(served.store, served.table, as_of)
-            location = served.store.location(served.table)
+            state = table_state(served.store, served.table)
         except TableNotFoundError:
             raise LookupError(f"{product} has not been materialised yet: there is no table to read") from None
-        immutable = version is not None or served.store.format is TableFormat.ICEBERG
-        key = (product, location, version)
-        if immutable and (cached := self._plans.get(key)) is not None:
+        key = (product, state, version)
+        keep = state is not None or version is not None
+        if keep and (cached := self._plans.get(key)) is not None:
             return cached
         scan = plan_scan(served.store, served.table, version)
-        if immutable:
-            if len(self._plans) >= _MAX_PLANS:
-                self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = scan
+        if keep:
+            with self._plans_lock:
+                if len(self._plans) >= _MAX_PLANS:
+                    self._plans.pop(next(iter(self._plans)))
+                self._plans[key] = scan
         return scan
 
     def engine(
@@ -188,16 +200,49 @@ class Serving:
         sql: str,
         principal: str | None = None,
         *,
+        access: Access | None = None,
         as_of: AsOfArg = None,
         max_rows: int | None = None,
         timeout_s: float | None = None,
+        config: Mapping[str, str | bool | int] | None = None,
     ) -> QueryResult:
-        """Run one read-only SELECT over the readable products in a locked DuckDB connection."""
-        engine = self.engine(principal, as_of=as_of)
-        try:
-            return engine.execute(sql, max_rows=max_rows, timeout_s=timeout_s)
-        finally:
+        """Run one read-only SELECT over the readable products in a locked DuckDB connection.
+
+        The engine is kept for the next query of the same access, time travel and settings (a server's
+        case: no connecting, planning or view creation then), as long as each product the query names
+        is still at the version the engine planned; otherwise a new engine is built.
+
+        Args:
+            sql: one SELECT (or WITH ... SELECT) over `<domain>.<product>` views.
+            principal: a domain or reader name, checked against the catalog's grants; None for local access.
+            access: an access already resolved (e.g. from a catalog token), instead of `principal`.
+            as_of: a version or a time for every product, or a mapping `<domain>.<product>` → version/time.
+            max_rows: rows returned at most (more sets `truncated`).
+            timeout_s: seconds before the query is interrupted.
+            config: more DuckDB settings (memory limit...).
+
+        Raises:
+            QueryRefusedError: not a single read-only SELECT, or a relation the principal may not read.
+            QueryTimeoutError: it ran longer than `timeout_s`.
+            QueryError: DuckDB rejected or failed the query.
+        """
+        access = access if access is not None else self.access(principal)
+        key = _engine_key(access, as_of, config)
+        engine = self._engines.take(key)
+        if engine is not None and not engine.serves_as_planned(
+            sql, lambda name: self.plan(name, _as_of_for(as_of, name))
+        ):
             engine.close()
+            engine = None
+        if engine is None:
+            engine = self.engine(access=access, as_of=as_of, config=config)
+        try:
+            result = engine.execute(sql, max_rows=max_rows, timeout_s=timeout_s)
+        except BaseException:
+            engine.close()
+            raise
+        self._engines.give(key, engine)
+        return result
 
     def products(self, principal: str | None = None) -> list[ProductInfo]:
         """The products the principal may query, with their current version, update time and rows."""

@@ -73,6 +73,11 @@ def plan_delta_scan(store: TableStore, table: TableId, version: int | None = Non
     )
 
 
+def log_version(location: str) -> int:
+    """The latest version in the Delta log at `location`: it changes with every commit (data or not)."""
+    return int(DeltaTable(location).version())
+
+
 def _row_groups(files: tuple[str, ...], most_files: int = 32) -> int | None:
     """Row groups of the files, from their footers (the Delta log does not record them); None for many files."""
     if len(files) > most_files:

@@ -183,6 +183,32 @@ class DuckDbQueryEngine:
         self._con.execute("SET lock_configuration = true")
         self._locked = True
 
+    def serves_as_planned(self, sql: str, current: Callable[[str], ProductScan]) -> bool:
+        """Whether this engine answers `sql` as a new one would: each product `sql` names is either held
+        at the plan `current(name)` gives now, or not attached yet while the engine can still read it
+        its best way (before `lock`, after which only the Arrow handoff is left). A server keeps an
+        engine between queries and asks this first.
+
+        A query that does not pass the checks counts as served: `execute` says what is wrong with it.
+        """
+        try:
+            named = [n for n in inspect_select(self._con, sql).qualified() if n in self._planners]
+        except QueryError:
+            return True
+        for name in named:
+            held = self._scans.get(name)
+            if held is None:
+                if self._locked:
+                    return False
+                continue
+            try:
+                now = current(name)
+            except (ValueError, LookupError):
+                return False
+            if (now.location, now.version, now.files) != (held.location, held.version, held.files):
+                return False
+        return True
+
     def _check_relations(self, relations: Iterable[str]) -> list[str]:
         """The served products among `relations`; refuses a denied or unknown `<schema>.<name>`."""
         wanted: list[str] = []
