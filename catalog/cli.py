@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from typing import Annotated
 
 import typer
@@ -54,17 +56,25 @@ def _local() -> str:
     return f"local:{user}"[:63]
 
 
-def _run(url: str | None, token: str | None, db: str | None) -> Catalog:
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    """A catalog error in the block is printed and the command exits 1."""
     try:
-        return _open(url, token, db)
+        yield
     except CatalogError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/] {exc}")
-    return typer.Exit(1)
+@contextmanager
+def _catalog(url: str | None, token: str | None, db: str | None) -> Iterator[Catalog]:
+    """The catalog service over HTTP (with --url) or its database, closed after the block; errors exit 1."""
+    with _errors_exit():
+        catalog = _open(url, token, db)
+        try:
+            yield catalog
+        finally:
+            catalog.close()
 
 
 def _table(products: list[ProductSummary], as_json: bool) -> None:
@@ -83,13 +93,8 @@ def list_(
     url: Url = None, token: Token = None, db: Db = None, domain: str | None = None, as_json: AsJson = False
 ) -> None:
     """List the products you may read."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         _table(catalog.list_products(domain_name=domain, limit=500), as_json)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
 
 
 @app.command()
@@ -105,26 +110,16 @@ def search(
     as_json: AsJson = False,
 ) -> None:
     """Search products by text, domain, tag, owner or column name."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         found = catalog.list_products(text=text, domain_name=domain, tag=tag, owner=owner, column=column, limit=500)
         _table(found, as_json)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
 
 
 @app.command()
 def show(product: ProductArg, url: Url = None, token: Token = None, db: Db = None, as_json: AsJson = False) -> None:
     """Show one product: schema, owner, freshness, quality, lineage and latest versions."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         p = catalog.get_product(product, versions=10)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
     if as_json:
         out.print_json(p.model_dump_json())
         return
@@ -154,13 +149,8 @@ def grant(
     db: Db = None,
 ) -> None:
     """Let a consumer domain read a product (its owning domain or an admin may)."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         _, created = catalog.grant(product, consumer)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
     out.print(f"{consumer} may read {product}" + ("" if created else " (already granted)"))
 
 
@@ -173,26 +163,16 @@ def revoke(
     db: Db = None,
 ) -> None:
     """Withdraw a consumer's grant on a product."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         catalog.revoke(product, consumer)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
     out.print(f"{consumer} may no longer read {product}")
 
 
 @app.command()
 def contract(product: ProductArg, url: Url = None, token: Token = None, db: Db = None) -> None:
     """Print the product's Open Data Contract Standard (v3) YAML."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         typer.echo(catalog.contract(product), nl=False)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
 
 
 @app.command()
@@ -204,13 +184,8 @@ def audit(
     db: Db = None,
 ) -> None:
     """Show the audit log: who wrote what, and when (admins: all; a domain: its own)."""
-    catalog = _run(url, token, db)
-    try:
+    with _catalog(url, token, db) as catalog:
         entries = catalog.audit(limit=limit, subject=subject)
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        catalog.close()
     table = Table("when (UTC)", "who", "action", "subject", "detail")
     for e in entries:
         table.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.principal, e.action, e.subject, json.dumps(e.detail))
@@ -243,13 +218,8 @@ def token_create(
     db: Db = None,
 ) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
-    service = CatalogService.open(db)
-    try:
+    with _errors_exit(), closing(CatalogService.open(db)) as service:
         secret = service.create_token(principal, kind, actor=_local())
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        service.close()
     err.print(f"token for {kind.value} {principal!r} (shown once):")
     typer.echo(secret)
 
@@ -274,11 +244,6 @@ def token_list(db: Db = None) -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `token list`")], db: Db = None) -> None:
     """Revoke a token; it stops working at once."""
-    service = CatalogService.open(db)
-    try:
+    with _errors_exit(), closing(CatalogService.open(db)) as service:
         service.revoke_token(token_id, actor=_local())
-    except CatalogError as exc:
-        raise _fail(exc) from exc
-    finally:
-        service.close()
     out.print(f"token {token_id} revoked")

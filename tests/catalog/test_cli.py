@@ -41,6 +41,10 @@ def test_list_search_show_contract_on_the_database(db_url):
     assert "team-orders" in shown.stdout and "customer_email" in shown.stdout and "PII" in shown.stdout
     contract = run("contract", "orders.daily_revenue", "--db", db_url)
     assert yaml.safe_load(contract.stdout)["id"] == "orders.daily_revenue"
+    unknown = run("show", "orders.nothing", "--db", db_url)
+    assert unknown.exit_code == 1 and unknown.stderr.startswith("error:") and "orders.nothing" in unknown.stderr
+    bad_token = run("list", "--db", db_url, "--token", "not-a-token")  # refused while opening
+    assert bad_token.exit_code == 1 and bad_token.stderr.startswith("error:")
 
 
 def test_grant_and_revoke_are_audited_as_the_local_user(seeded, db_url):
