@@ -191,8 +191,18 @@ class Emitted:
     message: Any
 
 
-Events = Callable[[Order], list[tuple[str, Any, datetime]]]
-"""A domain's view of an order: `(event name, message, event time)` for each of its events."""
+Event = tuple[str, Any, datetime]
+"""One event of an order: its name, its message and when it happened."""
+
+Events = Callable[[Order], list[Event]]
+"""A domain's view of an order: each of its events."""
+
+
+def timed(name: str, message: Any, time_field: str, at: datetime) -> Event:
+    """The event `name` of `message`, its Timestamp field `time_field` set to `at`."""
+    set_time(message, time_field, at)
+    return name, message, at
+
 
 Defects = dict[str, Callable[[Any], None]]
 """How to break an event's contract, by defect name (the message is a copy and may be changed)."""

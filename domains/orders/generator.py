@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
-from domains.world import Order, emit, set_time, standard_defects
+from domains.world import Event, Order, emit, standard_defects, timed
 
 DEFECTS = {
     "order_placed": standard_defects("order_id", "placed_at"),
@@ -30,7 +29,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
     cancelled_cls = classes["meshlake.orders.v1.OrderCancelled"]
     returned_cls = classes["meshlake.orders.v1.OrderItemReturned"]
 
-    def events(order: Order) -> list[tuple[str, Any, datetime]]:
+    def events(order: Order) -> list[Event]:
         placed = placed_cls(
             event_id=order.event_id(0),
             order_id=order.order_id,
@@ -41,20 +40,18 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
             country=order.country,
             sequence=1,
         )
-        set_time(placed, "placed_at", order.placed_at)
         for sku, quantity, price in order.items:
             placed.items.add(sku=sku, quantity=quantity, unit_price_cents=price)
         placed.attributes["channel"] = order.channel
         placed.attributes["device"] = order.device
         if order.coupon:
             placed.coupon_code = order.coupon
-        out: list[tuple[str, Any, datetime]] = [("order_placed", placed, order.placed_at)]
+        out = [timed("order_placed", placed, "placed_at", order.placed_at)]
         if order.cancelled_at:
             cancelled = cancelled_cls(
                 event_id=order.event_id(1), order_id=order.order_id, reason=order.cancel_reason, sequence=2
             )
-            set_time(cancelled, "cancelled_at", order.cancelled_at)
-            out.append(("order_cancelled", cancelled, order.cancelled_at))
+            out.append(timed("order_cancelled", cancelled, "cancelled_at", order.cancelled_at))
         for n, (return_id, sku, quantity, refund, returned_at, reason, _, _) in enumerate(order.returns):
             returned = returned_cls(
                 event_id=order.event_id(2 + n),
@@ -67,8 +64,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
                 reason=reason,
                 sequence=1,
             )
-            set_time(returned, "returned_at", returned_at)
-            out.append(("order_item_returned", returned, returned_at))
+            out.append(timed("order_item_returned", returned, "returned_at", returned_at))
         return out
 
     return emit(seed, count, "orders", events, DEFECTS)

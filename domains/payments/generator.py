@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
-from domains.world import Order, emit, set_time, standard_defects
+from domains.world import Event, Order, emit, standard_defects, timed
 
 DEFECTS = {
     "payment_authorized": standard_defects("payment_id", "authorized_at"),
@@ -31,10 +30,9 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
     captured_cls = classes["meshlake.payments.v1.PaymentCaptured"]
     refund_cls = classes["meshlake.payments.v1.RefundIssued"]
 
-    def events(order: Order) -> list[tuple[str, Any, datetime]]:
-        out: list[tuple[str, Any, datetime]] = []
+    def events(order: Order) -> list[Event]:
         if order.authorized_at is None:
-            return out
+            return []
         authorized = authorized_cls(
             event_id=order.event_id(5),
             payment_id=order.payment_id,
@@ -47,8 +45,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
         )
         if order.card_last4:
             authorized.card_last4 = order.card_last4
-        set_time(authorized, "authorized_at", order.authorized_at)
-        out.append(("payment_authorized", authorized, order.authorized_at))
+        out = [timed("payment_authorized", authorized, "authorized_at", order.authorized_at)]
         if order.captured_at:
             captured = captured_cls(
                 event_id=order.event_id(6),
@@ -58,8 +55,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
                 currency=order.currency,
                 sequence=2,
             )
-            set_time(captured, "captured_at", order.captured_at)
-            out.append(("payment_captured", captured, order.captured_at))
+            out.append(timed("payment_captured", captured, "captured_at", order.captured_at))
         for n, (_, _, _, refund_cents, _, reason, refund_id, refunded_at) in enumerate(order.returns):
             refund = refund_cls(
                 event_id=order.event_id(7 + n),
@@ -71,8 +67,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
                 reason=REFUND_REASONS[reason],
                 sequence=1,
             )
-            set_time(refund, "refunded_at", refunded_at)
-            out.append(("refund_issued", refund, refunded_at))
+            out.append(timed("refund_issued", refund, "refunded_at", refunded_at))
         return out
 
     return emit(seed, count, "payments", events, DEFECTS)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from typing import Any
 
-from domains.world import Order, emit, set_time, standard_defects
+from domains.world import Event, Order, emit, standard_defects, timed
 
 DEFECTS = {
     "shipment_dispatched": standard_defects("shipment_id", "dispatched_at"),
@@ -31,10 +30,9 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
     delivered_cls = classes["meshlake.shipping.v1.ShipmentDelivered"]
     failed_cls = classes["meshlake.shipping.v1.DeliveryFailed"]
 
-    def events(order: Order) -> list[tuple[str, Any, datetime]]:
-        out: list[tuple[str, Any, datetime]] = []
+    def events(order: Order) -> list[Event]:
         if order.dispatched_at is None:
-            return out
+            return []
         dispatched = dispatched_cls(
             event_id=order.event_id(8),
             shipment_id=order.shipment_id,
@@ -46,8 +44,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
             tracking_number=f"TN{order.shipment_id[1:]}",
             sequence=1,
         )
-        set_time(dispatched, "dispatched_at", order.dispatched_at)
-        out.append(("shipment_dispatched", dispatched, order.dispatched_at))
+        out = [timed("shipment_dispatched", dispatched, "dispatched_at", order.dispatched_at)]
         for attempt, (failed_at, reason) in enumerate(order.failures, start=1):
             failed = failed_cls(
                 event_id=order.event_id(8 + attempt),
@@ -57,8 +54,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
                 attempt=attempt,
                 sequence=1 + attempt,
             )
-            set_time(failed, "failed_at", failed_at)
-            out.append(("delivery_failed", failed, failed_at))
+            out.append(timed("delivery_failed", failed, "failed_at", failed_at))
         if order.delivered_at:
             delivered = delivered_cls(
                 event_id=order.event_id(3),
@@ -66,8 +62,7 @@ def generate(classes: Mapping[str, type[Any]], count: int, seed: int = 7) -> Ite
                 order_id=order.order_id,
                 sequence=2 + len(order.failures),
             )
-            set_time(delivered, "delivered_at", order.delivered_at)
-            out.append(("shipment_delivered", delivered, order.delivered_at))
+            out.append(timed("shipment_delivered", delivered, "delivered_at", order.delivered_at))
         return out
 
     return emit(seed, count, "shipping", events, DEFECTS)
