@@ -11,8 +11,10 @@ table evolved (`evolution.prepare_bronze`); a breaking change stops the run befo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import functools
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -62,10 +64,15 @@ class IngestResult:
         return self.rows_written + self.quarantined
 
 
+BATCH_ROWS = 131_072
+"""Payloads decoded and written together: memory holds a few such batches, whatever the commit's size."""
+
+
 @dataclass
-class _Pending:
+class _Chunk:
+    """What one bronze commit consumed: the raw batches (without payloads), their rejects, the rows written."""
+
     batches: list[RawBatch] = field(default_factory=list)
-    tables: list[pa.Table] = field(default_factory=list)
     rejected: list[tuple[RawBatch, list[Rejected]]] = field(default_factory=list)
     rows: int = 0
 
@@ -84,6 +91,11 @@ def ingest_event(
 ) -> IngestResult:
     """Ingest every pending event of `domain.event` into bronze.
 
+    Streams: each source batch is decoded `BATCH_ROWS` payloads at a time and written as data
+    files while the next is decoded (`TableStore.append_batches`); one commit per
+    `max_rows_per_commit` rows records the positions consumed. The commit's rejects go to
+    quarantine once its input is read, just before the bronze commit.
+
     Args:
         domain: the domain.
         event: the event type.
@@ -92,7 +104,8 @@ def ingest_event(
         tables: the stores of the domain's tables.
         run_id: recorded in every commit and row.
         clock: the time of rows and of the contract's future-time check.
-        max_rows_per_commit: a commit is made once this many rows are pending.
+        max_rows_per_commit: a commit is made once this many rows are written (after the source
+            batch that reaches it).
         max_future: how far in the future an event time may be.
         descriptors: the compiled schemas with source info, so that a refused schema change names
             file:line (without it, line 1).
@@ -112,61 +125,79 @@ def ingest_event(
     quarantine_ledger = Ledger.from_commits(c.properties for c in quarantine_store.history(quarantine))
     result = IngestResult(schema_version_number=schema.version, schema_changes=[str(c) for c in schema.changes])
 
-    def commit(pending: _Pending) -> None:
-        now = clock()
+    def rows(batches: Iterator[RawBatch], chunk: _Chunk) -> Iterator[pa.Table]:
+        """Decoded rows of the batches, `BATCH_ROWS` at a time, until the chunk holds a commit's worth."""
+        for batch in batches:
+            if batch.unframed and domain.spec.on_unframed == "fail":
+                first = batch.unframed[0]
+                raise UnframedInputError(
+                    f"{first.source}: byte {first.offset}: {first.reason.removeprefix('unframed: ')}: "
+                    "not a varint length-delimited protobuf stream; nothing was committed"
+                )
+            rejected: list[Rejected] = []
+            for part in _slices(batch, BATCH_ROWS):
+                decoded, rejects = decode_batch(part, contract, run_id, clock(), max_future)
+                rejected += rejects
+                chunk.rows += decoded.num_rows
+                yield schema.conform(decoded)
+            for r in rejected:
+                key = r.reason.split(":")[0]
+                result.reasons[key] = result.reasons.get(key, 0) + 1
+            # Decoded: the payloads may go. The batch itself stays for the ack (sources know it by identity).
+            batch.payloads, batch.offsets, batch.unframed = [], [], []
+            chunk.batches.append(batch)
+            chunk.rejected.append((batch, rejected))
+            if chunk.rows >= max_rows_per_commit:
+                return
+
+    def seal(chunk: _Chunk) -> dict[str, str]:
+        """Quarantine the chunk's rejects (before bronze: see the module doc) and return bronze's commit properties."""
         fresh = [  # by offset, not by batch: a stream's batch re-read after a crash may reach further
             r
-            for batch, rejects in pending.rejected
+            for batch, rejects in chunk.rejected
             for r in rejects
             if r.offset >= quarantine_ledger.consumed_until(batch.source)
         ]
         if fresh:
-            ranges = [b.range for b, rejects in pending.rejected if rejects]
+            ranges = [b.range for b, rejects in chunk.rejected if rejects]
             quarantine_store.append(
                 quarantine,
-                quarantine_rows(event, fresh, contract.schema_version, run_id, now),
+                quarantine_rows(event, fresh, contract.schema_version, run_id, clock()),
                 {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id},
             )
             quarantine_ledger.record(ranges)
-        data = pa.concat_tables(pending.tables) if pending.tables else contract.bronze_schema().empty_table()
-        ranges = [b.range for b in pending.batches]
-        committed = bronze_store.append(
-            bronze,
-            schema.conform(data),
-            {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id, **schema.commit_properties()},
-        )
-        schema.committed()
-        for batch in pending.batches:
-            source.acknowledge(batch)
-        result.rows_written += data.num_rows
-        result.quarantined += sum(len(r) for _, r in pending.rejected)
-        result.commits.append(committed.version)
-        result.positions.extend(ranges)
+        ranges = [b.range for b in chunk.batches]
+        return {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id, **schema.commit_properties()}
 
-    pending = _Pending()
-    for batch in source.batches(domain.name, event, ledger):
-        if not (batch.payloads or batch.unframed or batch.range.end > batch.range.start):
-            continue  # e.g. an empty file: nothing to record, and recording [0, 0) would repeat every run
-        if batch.unframed and domain.spec.on_unframed == "fail":
-            first = batch.unframed[0]
-            raise UnframedInputError(
-                f"{first.source}: byte {first.offset}: {first.reason.removeprefix('unframed: ')}: "
-                "not a varint length-delimited protobuf stream; nothing was committed"
-            )
-        rows, rejects = decode_batch(batch, contract, run_id, clock(), max_future)
-        for r in rejects:
-            key = r.reason.split(":")[0]
-            result.reasons[key] = result.reasons.get(key, 0) + 1
-        pending.batches.append(batch)
-        pending.tables.append(rows)
-        pending.rejected.append((batch, rejects))
-        pending.rows += rows.num_rows
-        if pending.rows >= max_rows_per_commit:
-            commit(pending)
-            pending = _Pending()
-    if pending.batches:
-        commit(pending)
+    pending = (  # an empty file has nothing to record, and recording [0, 0) would repeat every run
+        b for b in source.batches(domain.name, event, ledger) if b.payloads or b.unframed or b.range.end > b.range.start
+    )
+    while (first := next(pending, None)) is not None:
+        chunk = _Chunk()
+        stream = rows(itertools.chain([first], pending), chunk)
+        del first  # the chain holds it until the next batch is read
+        committed = bronze_store.append_batches(bronze, stream, functools.partial(seal, chunk))
+        schema.committed()
+        for batch in chunk.batches:
+            source.acknowledge(batch)
+        result.rows_written += chunk.rows
+        result.quarantined += sum(len(r) for _, r in chunk.rejected)
+        result.commits.append(committed.version)
+        result.positions.extend(b.range for b in chunk.batches)
     return result
+
+
+def _slices(batch: RawBatch, size: int) -> Iterator[RawBatch]:
+    """The batch `size` payloads at a time (unframed bytes, at the end of a source, with the last part)."""
+    n = len(batch.payloads)
+    for start in range(0, max(n, 1), size):
+        last = start + size >= n
+        yield replace(
+            batch,
+            payloads=batch.payloads[start : start + size],
+            offsets=batch.offsets[start : start + size],
+            unframed=batch.unframed if last else [],
+        )
 
 
 def bronze_partitioning(contract: EventContract) -> list[PartitionField]:

@@ -6,8 +6,8 @@ the n-th time the stage is reached in the run:
 
 - `files-written`: a bronze commit's data files are written, its commit is not. Iceberg: inside
   `SqlCatalog.commit_table` of a snapshot (data files, manifests and manifest list exist). Delta:
-  delta-rs writes the data files and then the log entry in one call, so a watcher thread kills the
-  process as soon as a new data file appears under the table, while delta-rs is still committing.
+  a watcher thread kills the process as soon as a new data file appears under the table, before
+  the log entry that commits it.
 - `quarantine-committed`: the quarantine commit returned; the bronze commit has not started.
 - `bronze-committed`: the bronze commit returned; nothing after it happened.
 - `none`: no kill (the test's timed kills use it).
@@ -97,10 +97,16 @@ class KillingStore:
         return getattr(self._store, name)
 
     def append(self, table: Any, data: Any, properties: Any = None) -> Any:
+        return self._staged(table, lambda: self._store.append(table, data, properties))
+
+    def append_batches(self, table: Any, batches: Any, properties: Any) -> Any:
+        return self._staged(table, lambda: self._store.append_batches(table, batches, properties))
+
+    def _staged(self, table: Any, write: Callable[[], Any]) -> Any:
         if self._layer is Layer.BRONZE and self._store.format.value == "delta":
             table_dir = self._home / "delta" / table.domain / table.name
             self._stage.reached("files-written", lambda: kill_when_a_data_file_appears(table_dir))
-        commit = self._store.append(table, data, properties)
+        commit = write()
         if self._layer is Layer.BRONZE and self._stage.name == "files-written":
             time.sleep(0.5)  # a watcher that missed the window still kills, just after the commit
         self._stage.reached("bronze-committed" if self._layer is Layer.BRONZE else "quarantine-committed")
