@@ -39,26 +39,32 @@ def _daily_revenue(days: int = 365, countries: int = 12) -> pa.Table:
     )
 
 
-def _runtime(home: Path, fmt: str) -> Runtime:
+def bench_domain(product: TableId) -> Domain:
+    """A domain whose one public product is `product` (its table is written straight through the store)."""
     spec = DomainSpec.model_validate(
         {
-            "name": PRODUCT.domain,
+            "name": product.domain,
             "owner": "team-bench",
-            "schemas": "bench/v1",
+            "schemas": f"{product.domain}/v1",
             "events": {"happened": {"message": "bench.v1.Happened"}},
             "entities": {"things": {"events": ["happened"], "transform": "things"}},
             "products": {
-                PRODUCT.name: {"description": "d", "inputs": ["silver.things"], "transform": "t", "public": True}
+                product.name: {"description": "d", "inputs": ["silver.things"], "transform": "t", "public": True}
             },
         }
     )
+    return Domain(spec=spec, transforms={})
+
+
+def bench_runtime(home: Path, fmt: str, domain: Domain) -> Runtime:
+    """The runtime of `domain` with its tables under `home` in `fmt`."""
     settings = Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
-    return Runtime(settings, domains=[Domain(spec=spec, transforms={})])
+    return Runtime(settings, domains=[domain])
 
 
 def http_p50_ms(home: Path, fmt: str = "iceberg", requests: int = 60) -> float:
     """Median milliseconds of `requests` queries (after 5 warm-up ones) by a reader over real HTTP."""
-    runtime = _runtime(home, fmt)
+    runtime = bench_runtime(home, fmt, bench_domain(PRODUCT))
     data = _daily_revenue()
     store = runtime.store_for(PRODUCT.domain, Layer.GOLD, PRODUCT.name)
     store.ensure_table(PRODUCT, data.schema)

@@ -28,6 +28,7 @@ TARGETS = {
     "silver.upsert_100k_of_1m_s.": ("<=", 2.0),
     "silver.incremental_ratio": ("<=", 0.05),
     "query.ratio_vs_parquet.": ("<=", 0.8),
+    "query.ratio_vs_parquet_warm.": ("<=", 0.8),
 }
 
 

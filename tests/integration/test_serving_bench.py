@@ -13,6 +13,10 @@ def test_query_benchmark_reports_every_key(tmp_path):
     results = measure(tmp_path / "ratio", {"1m": 20_000}, {"1m": 1}, detail_reps=1)
     for fmt in ("iceberg", "delta"):
         assert results[f"query.ratio_vs_parquet.{fmt}.1m"] > 0
+        assert results[f"query.ratio_vs_parquet_warm.{fmt}.1m"] > 0
         detail = results[f"query.detail.{fmt}.1m"]
-        assert {"warm_arrow", "warm_parquet", "warm_native", "setup_ms", "rg131072"} <= set(detail)
+        assert {"cold", "warm", "where_time_goes", "warm_native", "setup_ms", "sorted_by_day_country"} <= set(detail)
+        steps = detail["where_time_goes"]
+        assert {"plan", "connect", "check_sql", "view_and_lock", "query", "close"} <= set(steps["ours_ms"])
+        assert steps["ours_profile"]["aggregate_cpu_ms"] > 0 and steps["parquet_profile"]["scan_cpu_ms"] > 0
     assert http_p50_ms(tmp_path / "http", requests=3) > 0

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.adapters.duckdb.extensions import OFFLINE_CONFIG, load_extension
-from pipelines.adapters.duckdb.guard import SYSTEM_SCHEMAS, inspect_select
+from pipelines.adapters.duckdb.guard import SYSTEM_SCHEMAS, SelectShape, inspect_select
 from pipelines.core.commits import TableFormat
 from pipelines.ports.query_engine import (
     ProductScan,
@@ -110,6 +110,7 @@ class DuckDbQueryEngine:
         self._con = duckdb.connect(":memory:", config=settings)
         self._threads = threads or int(self._con.sql("SELECT current_setting('threads')").fetchall()[0][0])
         self._extensions: set[str] = set()
+        self._last_shape: tuple[str, SelectShape] | None = None
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -192,7 +193,7 @@ class DuckDbQueryEngine:
         A query that does not pass the checks counts as served: `execute` says what is wrong with it.
         """
         try:
-            named = [n for n in inspect_select(self._con, sql).qualified() if n in self._planners]
+            named = [n for n in self._inspect(sql).qualified() if n in self._planners]
         except QueryError:
             return True
         for name in named:
@@ -208,6 +209,14 @@ class DuckDbQueryEngine:
             if (now.location, now.version, now.files) != (held.location, held.version, held.files):
                 return False
         return True
+
+    def _inspect(self, sql: str) -> SelectShape:
+        """`inspect_select`, remembering the last answer (a kept engine is asked first, then runs it)."""
+        if self._last_shape is not None and self._last_shape[0] == sql:
+            return self._last_shape[1]
+        shape = inspect_select(self._con, sql)
+        self._last_shape = (sql, shape)
+        return shape
 
     def _check_relations(self, relations: Iterable[str]) -> list[str]:
         """The served products among `relations`; refuses a denied or unknown `<schema>.<name>`."""
@@ -231,7 +240,7 @@ class DuckDbQueryEngine:
             QueryTimeoutError: it ran longer than `timeout_s` (the query is interrupted).
             QueryError: DuckDB rejected or failed the query; the message is DuckDB's.
         """
-        shape = inspect_select(self._con, sql)
+        shape = self._inspect(sql)
         wanted = self._check_relations(shape.qualified())
         if any(schema in SYSTEM_SCHEMAS for _, schema, _ in shape.relations):
             for name in self._planners:  # the catalog views list every product that has a table
