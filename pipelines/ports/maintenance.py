@@ -110,14 +110,21 @@ def carried_properties(history: Iterable[Commit], reason: str) -> dict[str, str]
     return props
 
 
-def state_checkpoint(history: Sequence[Commit]) -> dict[str, str] | None:
+def state_checkpoint(history: Sequence[Commit], seen: Collection[int] | None = None) -> dict[str, str] | None:
     """The properties of a commit holding the table's whole state, or None when the newest commit does.
 
     Expiry keeps the newest commit whatever the retention, so after such a commit nothing of the
     ledger or a watermark depends on older ones.
+
+    Args:
+        history: the table's commits, oldest first.
+        seen: the versions a maintenance run read before its own commits. A maintenance commit after
+            them was built from them alone, so a commit that landed meanwhile (an ingestion during a
+            compaction) is missing from it: such maintenance commits are left out of the state.
     """
     if not history:
         return None
-    state = carried_properties(history, "checkpoint")
+    folded = [c for c in history if seen is None or c.version in seen or MAINTENANCE_PROPERTY not in c.properties]
+    state = carried_properties(folded, "checkpoint")
     newest = carried_properties(history[-1:], "checkpoint")
     return None if newest == state else state

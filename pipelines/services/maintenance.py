@@ -8,7 +8,7 @@ table's whole state (a compaction carries it, else a checkpoint commit of no row
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -81,15 +81,18 @@ def consumer_watermarks(domain: Domain, runtime: MaintenanceRuntime) -> dict[str
     return marks
 
 
-def checkpoint_state(store: TableStore, table: TableId) -> Commit | None:
+def checkpoint_state(store: TableStore, table: TableId, seen: Collection[int] | None = None) -> Commit | None:
     """Commit no rows but the table's whole state (ledger, watermark, schema) when the newest commit
-    does not already hold it (no compaction ran, or commits came after it), so that expiring every
-    older version loses nothing of it.
+    does not already hold it (no compaction ran, commits came after it, or one landed while it ran), so
+    that expiring every older version loses nothing of it.
+
+    Args:
+        seen: the versions the table had before this run's compaction (see `state_checkpoint`).
 
     Returns:
         The checkpoint commit, or None when none was needed.
     """
-    properties = state_checkpoint(store.history(table))
+    properties = state_checkpoint(store.history(table), seen)
     if properties is None:
         return None
     return store.append(table, store.schema(table).empty_table(), properties)
@@ -116,8 +119,9 @@ def maintain_domain(
         if not store.exists(owned.table):
             continue
         tools = runtime.maintenance(store)
+        seen = {c.version for c in store.history(owned.table)}
         compaction = tools.compact(owned.table, int(settings.small_file_mb * MB), settings.min_small_files)
-        checkpoint_state(store, owned.table)
+        checkpoint_state(store, owned.table, seen)
         keep = watermarks.get(str(owned.table), set())
         expiry = tools.expire(owned.table, retention, keep)
         orphans = tools.remove_orphans(owned.table, orphan_age, keep)

@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from deltalake import CommitProperties, DeltaTable
 
 from pipelines.adapters.landing.writer import write_landing_file
 from pipelines.bootstrap import Runtime
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer
 from pipelines.generation import generate_landing
+from pipelines.ports.maintenance import UPSTREAM_PROPERTY, carried_properties
 from pipelines.services.build import build_silver
+from pipelines.services.incremental import last_upstream
 from pipelines.services.ingest import ingest_event
-from pipelines.services.maintenance import maintain_domain
+from pipelines.services.maintenance import checkpoint_state, maintain_domain
 from pipelines.services.replay import ReplayResult, replay_quarantine
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
 from tests.landed import landed
@@ -142,3 +145,23 @@ def test_a_reject_replayed_only_after_maintenance_still_reaches_bronze(tmp_path:
     bronze = runtime.store_for("orders", Layer.BRONZE).read(domain.bronze_table("order_placed"))
     assert sorted(bronze.column("event_id").to_pylist()) == ["e0", "e1", "e2"]
     assert _quarantined(runtime) == []
+
+
+def test_a_watermark_committed_while_a_delta_compaction_runs_is_the_one_kept(tmp_path: Path) -> None:
+    runtime = orders_runtime(tmp_path / "home", "delta")
+    store, table = runtime.store_for("orders", Layer.SILVER), runtime.domain("orders").silver_table("orders")
+    schema = pa.schema([pa.field("order_id", pa.string())])
+    store.ensure_table(table, schema)
+    for n in range(1, 4):  # three incremental builds, each recording the bronze version it read up to
+        store.append(table, pa.table({"order_id": [f"O{n}"]}, schema), {UPSTREAM_PROPERTY: f'{{"orders.bronze": {n}}}'})
+    seen = {c.version for c in store.history(table)}
+    compacting = carried_properties(store.history(table), "compaction")  # what the compaction read
+    meanwhile = {UPSTREAM_PROPERTY: '{"orders.bronze": 4}'}  # a build commits while the compaction runs
+    store.append(table, pa.table({"order_id": ["O4"]}, schema), meanwhile)
+    DeltaTable(store.location(table)).optimize.compact(commit_properties=CommitProperties(custom_metadata=compacting))
+    assert last_upstream(store.history(table)) == {"orders.bronze": 3}  # the compaction's stale watermark
+
+    assert checkpoint_state(store, table, seen) is not None
+    runtime.maintenance(store).expire(table, timedelta(0))
+    assert last_upstream(store.history(table)) == {"orders.bronze": 4}  # the next build reads from 4, not 3
+    assert sorted(store.read(table).column("order_id").to_pylist()) == ["O1", "O2", "O3", "O4"]
