@@ -111,3 +111,13 @@ def test_day_partitions_match_those_of_a_plain_append(tmp_path: Path, fmt: str) 
     if fmt == "delta":
         assert partitions(tmp_path / "batches") == [f"_part_placed_at_day={date(2024, 3, d)}" for d in (1, 2, 3)]
     assert sorted_rows(store.read(ORDERS)) == sorted_rows(plain.read(ORDERS))
+
+
+def test_partition_values_with_any_characters_read_back(table_store: TableStore) -> None:
+    by_customer = TableId("orders", "by_customer")
+    table_store.ensure_table(by_customer, SCHEMA, [PartitionField("customer")])
+    data = rows(1, 2, 3, 4).set_column(2, "customer", pa.array(["a b/c%=", "ü?#", None, "plain"]))
+
+    table_store.append_batches(by_customer, iter([data.slice(0, 2), data.slice(2)]), lambda: positions(1))
+
+    assert sorted_rows(table_store.read(by_customer)) == sorted_rows(data)

@@ -225,10 +225,10 @@ class DeltaTableStore:
 
         delta-rs takes commit properties before it reads a stream, but they are known only after
         the last batch: the files are written here (zstd, with Delta stats, under Hive-style
-        partition directories) and committed with `create_write_transaction`. A table partitioned
-        by an identity column of another type than integer, string or date takes the batches in
-        memory and writes them with `write_deltalake`. A batch or properties that do not fit
-        remove the files written so far.
+        partition directories; delta-rs URI-encodes their paths in the log) and committed with
+        `create_write_transaction`. A table partitioned by an identity column of another type than
+        integer, string or date takes the batches in memory and writes them with `write_deltalake`.
+        A batch or properties that do not fit remove the files written so far.
 
         Raises:
             TableNotFoundError: the table does not exist.
@@ -266,7 +266,7 @@ class DeltaTableStore:
                 written.append(path)
                 pq.write_table(data, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
                 size, now = path.stat().st_size, time.time_ns() // 1_000_000
-                actions.append(AddAction(quote(name, safe="/="), size, values, now, True, file_stats(data)))
+                actions.append(AddAction(name, size, values, now, True, file_stats(data)))
 
         try:
             write_behind(batches, write)
