@@ -7,6 +7,7 @@ null); a breaking one stops the run before any commit, naming file:line, the fie
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from pipelines.services.evolution import (
     schema_versions,
 )
 from pipelines.services.ingest import IngestResult, ingest_event
+from pipelines.services.maintenance import maintain_domain
 from pipelines.services.replay import replay_quarantine
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
 
@@ -301,3 +303,22 @@ def test_an_event_quarantined_under_version_1_is_replayed_into_the_evolved_table
     assert rows["e3"]["quantity"] == 3
     assert rows["e3"]["coupon"] == ""  # decoded with version 2: the proto3 default
     assert [v.number for v in schema_versions(lake.runtime, "orders", "order_placed")] == [1, 2]
+
+
+@pytest.mark.parametrize("compaction", [True, False], ids=["compacted", "expiry-only"])
+def test_a_breaking_change_is_still_refused_after_maintenance_expired_the_versions_that_recorded_it(
+    lake: Lake, compaction: bool
+) -> None:
+    lake.land(v1_order(3))
+    lake.ingest("run-2")  # the newest commit no longer records the descriptors
+    domain = lake.runtime.domain("orders")
+    settings = {"retention_hours": 0, "orphan_age_hours": 0, "min_small_files": 2 if compaction else 1_000_000}
+    spec = domain.spec.model_copy(update={"maintenance": domain.spec.maintenance.model_copy(update=settings)})
+    recorded = lake.store.history(lake.table)[0].version
+    maintain_domain(dataclasses.replace(domain, spec=spec), lake.runtime)
+    assert recorded not in {c.version for c in lake.store.history(lake.table)}
+
+    lake.write(V1.replace("  ORDER_STATUS_PLACED = 1;\n", ""))  # the tables cannot see this one
+    lake.land({"event_id": "e4", "order_id": "O4"})
+    with pytest.raises(SchemaChangeRefusedError, match=r"OrderStatus\.ORDER_STATUS_PLACED: ENUM_VALUE_NO_DELETE"):
+        lake.ingest("run-3")
