@@ -21,6 +21,7 @@ from pyiceberg.table.snapshots import Operation, Snapshot
 
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit
+from pipelines.adapters.iceberg.transaction import file_changes, transaction
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.incremental import (
@@ -173,22 +174,20 @@ class IcebergIncremental:
         outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
         if not removed and not outputs:
             return self._store.append(table, arrow_schema(ice.schema()).empty_table(), props)
-        with ice.transaction() as tx:
-            update = tx.update_snapshot(snapshot_properties=props)
-            with update.overwrite() if removed else update.fast_append() as producer:
-                for data_file in removed:
-                    producer.delete_data_file(data_file)
-                counter = itertools.count(0)
+        with transaction(ice) as tx, file_changes(tx, props, deletes=bool(removed)) as producer:
+            for data_file in removed:
+                producer.delete_data_file(data_file)
+            counter = itertools.count(0)
+            metadata = tx.table_metadata
 
-                def write(rows: pa.Table) -> list[DataFile]:
-                    return list(_dataframe_to_data_files(
-                        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=rows, io=ice.io,
-                        counter=counter,
-                    ))  # fmt: skip
+            def write(rows: pa.Table) -> list[DataFile]:
+                return list(_dataframe_to_data_files(
+                    table_metadata=metadata, write_uuid=producer.commit_uuid, df=rows, io=ice.io, counter=counter,
+                ))  # fmt: skip
 
-                for data_files in _POOL.map(write, outputs):
-                    for data_file in data_files:
-                        producer.append_data_file(data_file)
+            for data_files in _POOL.map(write, outputs):
+                for data_file in data_files:
+                    producer.append_data_file(data_file)
         log = ice.metadata.snapshot_log
         snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
         assert snapshot is not None

@@ -1,0 +1,80 @@
+"""pyiceberg transactions and snapshot producers whose cost does not grow with the table's history.
+
+Two costs of pyiceberg commits grow with every commit a table has seen:
+- `Transaction.table_metadata` replays the staged updates and deep-copies the whole metadata,
+  snapshot list included, on every read, and a snapshot producer reads it dozens of times per
+  commit (apache/iceberg-python#2673; the cache below is that of #3302/#3784).
+- every fast append or overwrite adds a manifest and pyiceberg merges none unless the table asks
+  for it, so planning a scan (and finding the files an overwrite deletes) reads one manifest per
+  past commit. The producers here merge the manifests once there are `MERGE_MANIFESTS_AT`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyiceberg.manifest import ManifestContent, ManifestFile
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles
+
+MERGE_MANIFESTS_AT = 8
+"""Manifests a commit leaves as they are; at this many, it merges them into one (amortised O(1) per commit)."""
+_MANIFEST_TARGET_BYTES = 8 * 1024 * 1024
+
+
+class CachedTransaction(Transaction):
+    """`Transaction` with `table_metadata` cached on the identity of its two inputs.
+
+    `_updates` is a tuple rebound on every staged update and `Table.metadata` is replaced after a
+    commit, so an identity check invalidates the cache without hooks at the mutation sites.
+    """
+
+    def __init__(self, table: Table, autocommit: bool = False) -> None:
+        super().__init__(table, autocommit)
+        self._cached: tuple[object, object, TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        base, updates = self._table.metadata, self._updates
+        if self._cached is None or self._cached[0] is not base or self._cached[1] is not updates:
+            self._cached = (base, updates, super().table_metadata)
+        return self._cached[2]
+
+
+def transaction(table: Table) -> CachedTransaction:
+    """A transaction on `table` (use as `with transaction(ice) as tx:`), committed on exit."""
+    return CachedTransaction(table)
+
+
+def _merged(producer: _FastAppendFiles | _OverwriteFiles, manifests: list[ManifestFile]) -> list[ManifestFile]:
+    data = [m for m in manifests if m.content == ManifestContent.DATA]
+    deletes = [m for m in manifests if m.content == ManifestContent.DELETES]
+    merger: _ManifestMergeManager[Any] = _ManifestMergeManager(
+        _MANIFEST_TARGET_BYTES, MERGE_MANIFESTS_AT, True, producer
+    )
+    return merger.merge_manifests(data) + deletes
+
+
+class _MergingAppend(_FastAppendFiles):
+    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        return _merged(self, manifests)
+
+
+class _MergingOverwrite(_OverwriteFiles):
+    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        return _merged(self, manifests)
+
+
+def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> _FastAppendFiles | _OverwriteFiles:
+    """A snapshot producer adding (and, when `deletes`, deleting) data files, merging manifests.
+
+    Use as `with file_changes(tx, props, deletes) as producer:`; the snapshot is an append, or an
+    overwrite when it deletes files of an existing snapshot.
+    """
+    io = tx._table.io
+    if not deletes:
+        return _MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties)
+    operation = Operation.OVERWRITE if tx.table_metadata.current_snapshot() is not None else Operation.APPEND
+    return _MergingOverwrite(operation, tx, io, snapshot_properties=properties)
