@@ -140,13 +140,19 @@ def write_behind(batches: Iterable[_Batch], write: Callable[[_Batch], object]) -
     Producing (decoding) and writing (Parquet encoding) both run mostly in Arrow code that releases
     the GIL, so the two overlap on two cores. At most one batch is being written and one produced.
     An error from either side propagates once the write under way has finished.
+
+    `write` gets the only reference to its batch (none stays here or in the pool's work item), so
+    it can free the batch as soon as it holds what it writes (e.g. a sorted copy).
     """
+    handed: list[_Batch] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meshlake-write") as pool:
         pending: Future[object] | None = None
         for batch in batches:
             if pending is not None:
                 pending.result()
-            pending = pool.submit(write, batch)
+            handed.append(batch)
+            del batch
+            pending = pool.submit(lambda: write(handed.pop()))
         if pending is not None:
             pending.result()
 

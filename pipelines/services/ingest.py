@@ -140,6 +140,7 @@ def ingest_event(
                 rejected += rejects
                 chunk.rows += decoded.num_rows
                 yield schema.conform(decoded)
+                del decoded  # the writer owns the rows now: they go once written
             for r in rejected:
                 key = r.reason.split(":")[0]
                 result.reasons[key] = result.reasons.get(key, 0) + 1

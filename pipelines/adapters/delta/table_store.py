@@ -250,11 +250,14 @@ class DeltaTableStore:
 
         def write(batch: pa.Table) -> None:
             rows = conform_to_schema(table, batch, schema)
+            del batch  # the only reference (see `write_behind`): the rows, sorted into a copy, can go
             if not rows.num_rows:
                 return
             keys = _partition_values(rows, columns, fields)
             assert keys is not None, "checked on the empty schema"
-            for values, part in _by_partition(rows, keys):
+            parts = _by_partition(rows, keys)
+            del rows, keys
+            for values, part in parts:
                 folder = "/".join(
                     f"{c}={quote(v, safe='') if v is not None else _NULL_PARTITION}" for c, v in values.items()
                 )

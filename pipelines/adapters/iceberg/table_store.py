@@ -241,10 +241,11 @@ class IcebergTableStore:
 
         def write(batch: pa.Table) -> None:
             rows = conform_to_schema(table, batch, schema)
+            del batch  # the only reference (see `write_behind`): the rows, sorted into a copy, can go
             if rows.num_rows:
-                files.extend(
-                    write_file(ice.io, ice.metadata, iter(_write_tasks(rows, ice.metadata, write_uuid, counter)))
-                )
+                tasks = _write_tasks(rows, ice.metadata, write_uuid, counter)
+                del rows
+                files.extend(write_file(ice.io, ice.metadata, iter(tasks)))
 
         try:
             write_behind(batches, write)
