@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,8 @@ SCHEMA_VERSION_PROPERTY = "meshlake.schema_version"
 SCHEMA_PROPERTY = "meshlake.schema"
 """The event's compiled descriptors, recorded when its schema version changes (checked before evolving)."""
 SCHEMA_MESSAGE_PROPERTY = "meshlake.schema_message"
+SCHEMA_LOG_PROPERTY = "meshlake.schema_versions"
+"""On maintenance commits: `[[fingerprint, first used (ms), first commit], ...]` of every schema version so far."""
 
 
 @dataclass(frozen=True)
@@ -91,18 +94,39 @@ STATE_PROPERTIES = (UPSTREAM_PROPERTY, SCHEMA_VERSION_PROPERTY, SCHEMA_PROPERTY,
 """Properties whose newest value is the table's state; a maintenance commit repeats each."""
 
 
+def schema_log(history: Iterable[Commit]) -> list[tuple[str, int, int]]:
+    """Each schema version a table's commits used, in order: `(fingerprint, first used (ms), first commit)`.
+
+    Starts from the log a maintenance commit carried (its commits may have expired), then adds the
+    versions of the commits after it.
+    """
+    log: dict[str, tuple[str, int, int]] = {}
+    for commit in history:
+        if carried := commit.properties.get(SCHEMA_LOG_PROPERTY):
+            try:
+                log |= {str(f): (str(f), int(at), int(v)) for f, at, v in json.loads(carried) if str(f) not in log}
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"commit property {SCHEMA_LOG_PROPERTY} is malformed: {carried[:80]!r}") from exc
+        fingerprint = commit.properties.get(SCHEMA_VERSION_PROPERTY)
+        if fingerprint and fingerprint not in log:
+            log[fingerprint] = (fingerprint, commit.timestamp_ms, commit.version)
+    return list(log.values())
+
+
 def carried_properties(history: Iterable[Commit], reason: str) -> dict[str, str]:
     """The properties a maintenance commit repeats so that the table's state survives expiry.
 
     Every position range of `meshlake.positions` (merged: one range per contiguous run of a source,
-    so replayed single offsets stay exact), the newest value of each of `STATE_PROPERTIES`, plus
-    `meshlake.maintenance = reason`.
+    so replayed single offsets stay exact), the schema versions used so far (`schema_log`), the newest
+    value of each of `STATE_PROPERTIES`, plus `meshlake.maintenance = reason`.
     """
     commits = list(history)
     props: dict[str, str] = {MAINTENANCE_PROPERTY: reason}
     ranges = [r for c in commits if (text := c.properties.get(POSITIONS_PROPERTY)) for r in decode_positions(text)]
     if ranges:
         props[POSITIONS_PROPERTY] = encode_positions(merge_ranges(ranges))
+    if versions := schema_log(commits):
+        props[SCHEMA_LOG_PROPERTY] = json.dumps(versions, separators=(",", ":"))
     for name in STATE_PROPERTIES:
         latest: Mapping[str, str] | None = next((c.properties for c in reversed(commits) if name in c.properties), None)
         if latest is not None:

@@ -31,7 +31,7 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
 from pipelines.core.schema_rules import Rule, Violation, check_compatibility
 from pipelines.core.schema_version import iter_types
-from pipelines.ports.maintenance import SCHEMA_MESSAGE_PROPERTY, SCHEMA_PROPERTY, SCHEMA_VERSION_PROPERTY
+from pipelines.ports.maintenance import SCHEMA_MESSAGE_PROPERTY, SCHEMA_PROPERTY, SCHEMA_VERSION_PROPERTY, schema_log
 from pipelines.ports.table_evolution import SchemaChange
 from pipelines.ports.table_store import PartitionField, TableStore
 from pipelines.services.tables import Tables
@@ -68,13 +68,10 @@ class SchemaVersion:
 
 def schema_versions_of(history: Sequence[Commit]) -> list[SchemaVersion]:
     """The schema versions a table's commits record, in the order they were first used."""
-    versions: dict[str, SchemaVersion] = {}
-    for commit in history:
-        fingerprint = commit.properties.get(SCHEMA_VERSION_PROPERTY)
-        if fingerprint and fingerprint not in versions:
-            at = datetime.fromtimestamp(commit.timestamp_ms / 1000, UTC)
-            versions[fingerprint] = SchemaVersion(len(versions) + 1, fingerprint, at, commit.version)
-    return list(versions.values())
+    return [
+        SchemaVersion(number, fingerprint, datetime.fromtimestamp(at_ms / 1000, UTC), first)
+        for number, (fingerprint, at_ms, first) in enumerate(schema_log(history), start=1)
+    ]
 
 
 def schema_versions(tables: Tables, domain: str, event: str) -> list[SchemaVersion]:

@@ -306,19 +306,25 @@ def test_an_event_quarantined_under_version_1_is_replayed_into_the_evolved_table
 
 
 @pytest.mark.parametrize("compaction", [True, False], ids=["compacted", "expiry-only"])
-def test_a_breaking_change_is_still_refused_after_maintenance_expired_the_versions_that_recorded_it(
+def test_schema_versions_and_their_governance_survive_maintenance_expiring_the_commits_that_recorded_them(
     lake: Lake, compaction: bool
 ) -> None:
+    v2 = V1.replace("  string note = 8;\n", "  string note = 8;\n  string coupon = 9;\n")
+    lake.write(v2)
     lake.land(v1_order(3))
-    lake.ingest("run-2")  # the newest commit no longer records the descriptors
+    lake.ingest("run-2")  # version 2, its descriptors recorded
+    lake.land(v1_order(4))
+    lake.ingest("run-3")  # the newest commit records no descriptors
+    versions = schema_versions(lake.runtime, "orders", "order_placed")
+    assert [v.number for v in versions] == [1, 2]
     domain = lake.runtime.domain("orders")
     settings = {"retention_hours": 0, "orphan_age_hours": 0, "min_small_files": 2 if compaction else 1_000_000}
     spec = domain.spec.model_copy(update={"maintenance": domain.spec.maintenance.model_copy(update=settings)})
-    recorded = lake.store.history(lake.table)[0].version
     maintain_domain(dataclasses.replace(domain, spec=spec), lake.runtime)
-    assert recorded not in {c.version for c in lake.store.history(lake.table)}
+    assert not {v.first_commit for v in versions} & {c.version for c in lake.store.history(lake.table)}
 
-    lake.write(V1.replace("  ORDER_STATUS_PLACED = 1;\n", ""))  # the tables cannot see this one
-    lake.land({"event_id": "e4", "order_id": "O4"})
+    assert schema_versions(lake.runtime, "orders", "order_placed") == versions  # numbers, times, first commits
+    lake.write(v2.replace("  ORDER_STATUS_PLACED = 1;\n", ""))  # the tables cannot see this one
+    lake.land({"event_id": "e5", "order_id": "O5"})
     with pytest.raises(SchemaChangeRefusedError, match=r"OrderStatus\.ORDER_STATUS_PLACED: ENUM_VALUE_NO_DELETE"):
-        lake.ingest("run-3")
+        lake.ingest("run-4")
