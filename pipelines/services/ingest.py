@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -144,8 +145,6 @@ def ingest_event(
             for r in rejected:
                 key = r.reason.split(":")[0]
                 result.reasons[key] = result.reasons.get(key, 0) + 1
-            # Decoded: the payloads may go. The batch itself stays for the ack (sources know it by identity).
-            batch.payloads, batch.offsets, batch.unframed = [], [], []
             chunk.batches.append(batch)
             chunk.rejected.append((batch, rejected))
             if chunk.rows >= max_rows_per_commit:
@@ -189,16 +188,26 @@ def ingest_event(
 
 
 def _slices(batch: RawBatch, size: int) -> Iterator[RawBatch]:
-    """The batch `size` payloads at a time (unframed bytes, at the end of a source, with the last part)."""
-    n = len(batch.payloads)
-    for start in range(0, max(n, 1), size):
-        last = start + size >= n
-        yield replace(
+    """Take the payloads out of the batch, `size` at a time (unframed bytes, at the end of a source, go last).
+
+    The batch keeps its source, range and ack token (its source acknowledges it by identity); a
+    part's payloads are freed once the caller moves on to the next part.
+    """
+    payloads, offsets, unframed = batch.payloads, batch.offsets, batch.unframed
+    batch.payloads, batch.offsets, batch.unframed = [], [], []
+    n = len(payloads)
+    parts = deque(
+        replace(
             batch,
-            payloads=batch.payloads[start : start + size],
-            offsets=batch.offsets[start : start + size],
-            unframed=batch.unframed if last else [],
+            payloads=payloads[start : start + size],
+            offsets=offsets[start : start + size],
+            unframed=unframed if start + size >= n else [],
         )
+        for start in range(0, max(n, 1), size)
+    )
+    del payloads, offsets
+    while parts:
+        yield parts.popleft()
 
 
 def bronze_partitioning(contract: EventContract) -> list[PartitionField]:
