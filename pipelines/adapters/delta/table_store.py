@@ -33,6 +33,7 @@ from pipelines.ports.table_store import (
     check_partitioning,
     check_properties,
     conform_to_schema,
+    partition_slices,
     table_schema,
     write_behind,
 )
@@ -123,21 +124,6 @@ def _partition_values(rows: pa.Table, columns: Sequence[str], fields: Mapping[st
             column = pc.floor_temporal(column, unit=transform)
         values[name] = pc.cast(pc.cast(column, pa.date32()), pa.string())
     return pa.table(values)
-
-
-def _by_partition(rows: pa.Table, keys: pa.Table) -> list[tuple[dict[str, str | None], pa.Table]]:
-    """`rows` split by partition values: rows are sorted once, each partition is a slice."""
-    if not keys.num_columns:
-        return [({}, rows)]
-    order = pc.sort_indices(keys, [(name, "ascending", "at_end") for name in keys.column_names])
-    rows, keys = rows.take(order), keys.take(order)
-    groups = keys.group_by(keys.column_names, use_threads=False).aggregate([([], "count_all")])  # in row order
-    parts, start = [], 0
-    for group in groups.to_pylist():
-        count = group.pop("count_all")
-        parts.append((group, rows.slice(start, count)))
-        start += count
-    return parts
 
 
 def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
@@ -255,7 +241,7 @@ class DeltaTableStore:
                 return
             keys = _partition_values(rows, columns, fields)
             assert keys is not None, "checked on the empty schema"
-            parts = _by_partition(rows, keys)
+            parts = partition_slices(rows, keys)
             del rows, keys
             for values, part in parts:
                 folder = "/".join(

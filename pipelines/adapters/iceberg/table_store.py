@@ -52,6 +52,7 @@ from pipelines.ports.table_store import (
     check_partitioning,
     check_properties,
     conform_to_schema,
+    partition_slices,
     table_schema,
     write_behind,
 )
@@ -84,8 +85,7 @@ def _partition_spec(schema: Schema, partition_by: Sequence[PartitionField]) -> P
 def _write_tasks(rows: pa.Table, metadata: TableMetadata, write_uuid: uuid.UUID, ids: Iterator[int]) -> list[WriteTask]:
     """One write task (one data file) per partition of `rows`, a batch already in the table's schema.
 
-    Rows are sorted by partition once and each partition is a slice: pyiceberg's own split filters
-    the whole table once per partition value (a day partition per day of events).
+    pyiceberg's own split filters the whole batch once per partition; `partition_slices` sorts once.
     """
     file_schema = pyarrow_to_schema(rows.schema, format_version=metadata.format_version)
     spec, schema = metadata.spec(), metadata.schema()
@@ -99,18 +99,11 @@ def _write_tasks(rows: pa.Table, metadata: TableMetadata, write_uuid: uuid.UUID,
             for i, field in enumerate(spec.fields)
         }
     )
-    order = pc.sort_indices(keys, [(name, "ascending", "at_end") for name in keys.column_names])
-    rows, keys = rows.take(order), keys.take(order)
-    groups = keys.group_by(keys.column_names, use_threads=False).aggregate([([], "count_all")])  # in row order
-    tasks, start = [], 0
-    for group in groups.to_pylist():
-        count = group.pop("count_all")
-        values = [PartitionFieldValue(field, value) for field, value in zip(spec.fields, group.values(), strict=True)]
+    tasks = []
+    for group, part in partition_slices(rows, keys):
+        values = [PartitionFieldValue(field, group[f"_partition_{i}"]) for i, field in enumerate(spec.fields)]
         key = PartitionKey(values, spec, schema)
-        tasks.append(
-            WriteTask(write_uuid, next(ids), file_schema, rows.slice(start, count).to_batches(), partition_key=key)
-        )
-        start += count
+        tasks.append(WriteTask(write_uuid, next(ids), file_schema, part.to_batches(), partition_key=key))
     return tasks
 
 
