@@ -43,6 +43,16 @@ def test_an_engine_serves_again_only_while_the_tables_it_read_are_unchanged(lake
     engine.close()
 
 
+def test_an_engine_that_could_only_hand_a_product_over_by_arrow_is_not_kept_for_it(lake):  # noqa: F811
+    engine = lake.serving.engine(read_path="parquet")
+    engine.execute(COUNT)  # reads with DuckDB's Parquet reader, then locks file access
+    engine.execute("SELECT count(*) FROM information_schema.tables")  # attaches the rest: by Arrow now
+    assert engine.read_paths()["orders.customers"] == "arrow"
+    assert not engine.serves_as_planned("SELECT * FROM orders.customers", lake.serving.plan)
+    assert engine.serves_as_planned(COUNT, lake.serving.plan)
+    engine.close()
+
+
 def test_a_grant_and_its_revocation_apply_to_the_next_query(lake):  # noqa: F811
     customers = "SELECT count(*) AS n FROM orders.customers"
     assert _count(lake, "marketing") == 9

@@ -53,6 +53,15 @@ def parquet_source(scan: ProductScan) -> str | None:
     return f"read_parquet([{', '.join(literal(f) for f in scan.files)}], union_by_name = true)"
 
 
+_SOURCES: dict[ReadPath, Callable[[ProductScan], str | None]] = {"native": native_source, "parquet": parquet_source}
+
+
+def _source_sql(path: ReadPath, scan: ProductScan) -> str | None:
+    """The SQL source reading `scan` by `path`, None when that path cannot (or is the Arrow handoff)."""
+    source = _SOURCES.get(path)
+    return source(scan) if source else None
+
+
 def pick_read_path(scan: ProductScan, threads: int) -> ReadPath:
     """`auto`: DuckDB's Parquet reader when the files split into a row group per thread at least, else the
     Arrow handoff, whose decoding runs in parallel inside a row group (the writers' default row group
@@ -148,7 +157,7 @@ class DuckDbQueryEngine:
     def _source(self, name: str, scan: ProductScan) -> tuple[ReadPath, str]:
         """The read path and the SQL source of one planned product."""
         wanted = pick_read_path(scan, self._threads) if self._read_path == "auto" else self._read_path
-        source = {"native": native_source, "parquet": parquet_source}.get(wanted, lambda _: None)(scan)
+        source = _source_sql(wanted, scan)
         if source is None or self._locked:  # the Arrow handoff reads any planned table, needs no file access
             domain, _, product = name.partition(".")
             registered = f"__{domain}__{product}"
@@ -158,6 +167,11 @@ class DuckDbQueryEngine:
             load_extension(self._con, scan.format.value)  # iceberg or delta, from its wheel
             self._extensions.add(scan.format.value)
         return wanted, source
+
+    def _best_path(self, scan: ProductScan) -> ReadPath:
+        """The read path an unlocked engine gives `scan`."""
+        wanted = pick_read_path(scan, self._threads) if self._read_path == "auto" else self._read_path
+        return wanted if _source_sql(wanted, scan) is not None else "arrow"
 
     def _create_view(self, name: str, scan: ProductScan) -> None:
         domain, _, product = name.partition(".")
@@ -202,6 +216,8 @@ class DuckDbQueryEngine:
                 if self._locked:
                     return False
                 continue
+            if self._paths[name] != self._best_path(held):  # attached after the lock, handed over by Arrow
+                return False
             try:
                 now = current(name)
             except (ValueError, LookupError):
