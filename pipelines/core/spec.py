@@ -60,11 +60,18 @@ class EntitySpec(_Strict):
 
 
 class PartitionSpec(_Strict):
-    """Time partitions of a gold product: Dagster partitions and the unit of backfills."""
+    """Time partitions of a gold product: Dagster partitions and the unit of backfills.
+
+    Attributes:
+        sources: for each input, the column whose date (truncated to the period) is the partition
+            its rows count in. When every input has one, a run recomputes only the partitions that
+            the inputs' changes since the last run touch, reading only those partitions' rows.
+    """
 
     column: Identifier
     period: Literal["day", "week"] = "day"
     start: date
+    sources: dict[str, Identifier] = {}
 
 
 class ProductSpec(_Strict):
@@ -92,6 +99,13 @@ class ProductSpec(_Strict):
     expectations: list[Expectation] = []
     partition: PartitionSpec | None = None
     tags: list[str] = []
+
+    @model_validator(mode="after")
+    def _sources_are_inputs(self) -> ProductSpec:
+        unknown = sorted(set(self.partition.sources) - set(self.inputs)) if self.partition else []
+        if unknown:
+            raise ValueError(f"partition.sources names {', '.join(unknown)}, not input(s) of the product")
+        return self
 
     def readable_by(self, domain: str) -> bool:
         """Whether `domain` (another domain) may read this product."""

@@ -6,9 +6,11 @@ and looked up through the runtime, so a format can offer one without the other.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -111,9 +113,85 @@ class KeyedRewriter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Changed:
+    """What a table lost and gained since a version, file by file.
+
+    Attributes:
+        removed: the rows of the files removed since `after` (that existed at `after`).
+        added: the rows of the files added since `after` and still in the table.
+        version: the table version read up to.
+        rows_scanned: rows read from storage (`removed` and `added`).
+        incremental: False when the changes could not be told (the version or a removed file is
+            gone); `removed` and `added` are then empty and the caller reads everything.
+        reason: why the changes could not be told.
+
+    A rewritten file counts whole: its unchanged rows are in both `removed` and `added`.
+    """
+
+    removed: pa.Table
+    added: pa.Table
+    version: int | None
+    rows_scanned: int
+    incremental: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Ranged:
+    """Rows of a table whose column falls in some ranges, and how many rows were read to find them."""
+
+    data: pa.Table
+    rows_scanned: int
+
+
+Ranges = Sequence[tuple[Any, Any]]
+"""Half-open `[low, high)` ranges of a column's values."""
+
+
 @runtime_checkable
-class IncrementalTables(AppendReader, KeyedRewriter, Protocol):
-    """Both incremental capabilities, as every built-in format offers them."""
+class ChangeReader(Protocol):
+    """Reads what changed in a table since a version, and rows by ranges of a column."""
+
+    def read_changed(self, table: TableId, after: int, columns: Sequence[str] | None = None) -> Changed:
+        """The rows of the files removed and added after version `after` (see `Changed`).
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+        """
+        ...
+
+    def read_ranges(self, table: TableId, column: str, ranges: Ranges) -> Ranged:
+        """The rows whose `column` is in one of `ranges`, reading only files whose statistics may hold one.
+
+        Raises:
+            TableNotFoundError: the table does not exist.
+        """
+        ...
+
+
+@runtime_checkable
+class IncrementalTables(AppendReader, KeyedRewriter, ChangeReader, Protocol):
+    """Every incremental capability, as every built-in format offers them."""
+
+
+def in_ranges(data: pa.Table, column: str, ranges: Ranges) -> pa.Table:
+    """The rows of `data` whose `column` is in one of the half-open `ranges`."""
+    if not ranges:
+        return data.slice(0, 0)
+    field = pc.field(column)
+    wanted = functools.reduce(operator.or_, [(field >= low) & (field < high) for low, high in ranges])
+    return data.filter(wanted)
+
+
+def may_overlap(low: Any, high: Any, ranges: Ranges) -> bool:
+    """Whether a file whose column spans `[low, high]` (None: unknown) may hold a value in `ranges`."""
+    if low is None or high is None:
+        return True
+    try:
+        return any(not (high < start or low >= end) for start, end in ranges)
+    except TypeError:  # statistics of another representation: no pruning
+        return True
 
 
 ROWS_PER_FILE = 65_536
@@ -192,9 +270,8 @@ def plan_rewrite(
     else:
         keys = _concat([t.column(key) for t in files]) if files else pa.chunked_array([], wanted.type)
         masks = _split(pc.is_in(keys, value_set=wanted), files)
-        # take() with indices copies strings faster than filter() with a mask
-        kept = [t.take(pc.indices_nonzero(pc.invert(m))) for t, m in zip(files, masks, strict=True)]
-        parts = [t.take(pc.indices_nonzero(m)) for t, m in zip(files, masks, strict=True)]
+        kept = [t.filter(pc.invert(m)) for t, m in zip(files, masks, strict=True)]
+        parts = [t.filter(m) for t, m in zip(files, masks, strict=True)]
         matched = pa.concat_tables(parts) if parts else schema.empty_table()
         origin = pa.array([i for i, part in enumerate(parts) for _ in range(part.num_rows)], pa.int32())
     new = conform_to_schema(table, replacement(matched), schema)

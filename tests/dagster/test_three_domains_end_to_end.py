@@ -128,6 +128,12 @@ def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, t
         for r in read_gold(resource, "payments", "settlement_summary")
     }
     assert settlement == oracle.settlement_summary(runtime)
+    gold = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for r in second
+        for e in r.get_asset_materialization_events()
+    }
+    assert gold["payments/gold/settlement_summary"]["mode"].value == "incremental"  # only the days run 2 touched
 
     fulfilment = read_gold(resource, "shipping", "order_fulfilment")
     expected = oracle.order_fulfilment(runtime)

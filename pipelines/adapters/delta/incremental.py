@@ -25,10 +25,15 @@ from pipelines.core.names import TableId
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
+    Changed,
+    Ranged,
+    Ranges,
     Replacement,
     Rewrite,
     files_holding,
+    in_ranges,
     key_set,
+    may_overlap,
     plan_rewrite,
 )
 from pipelines.ports.table_store import check_properties, conform_to_schema
@@ -153,6 +158,44 @@ class DeltaIncremental:
             return Appended(data, version, data.num_rows, False, f"a file appended since was vacuumed: {exc}")
         return Appended(data, version, data.num_rows, True)
 
+    def read_changed(self, table: TableId, after: int, columns: Sequence[str] | None = None) -> Changed:
+        """The rows of the files removed and added by commits after version `after` (see `ChangeReader`)."""
+        root = self._open(table)[1]
+        history = self._store.history(table)
+        schema = self._store.schema(table)
+        wanted = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
+        empty = wanted.empty_table()
+        version = history[-1].version if history else None
+        added: dict[str, Mapping[str, str | None]] = {}
+        removed: dict[str, Mapping[str, str | None]] = {}
+        for v in range(after + 1, (version if version is not None else after) + 1):
+            actions = log_entry(root, v)
+            if actions is None:
+                return Changed(empty, empty, None, 0, False, f"version {v} of {table} is no longer in its log")
+            for action in actions:
+                if "add" in action:
+                    added[action["add"]["path"]] = action["add"].get("partitionValues") or {}
+                elif "remove" in action:
+                    path = action["remove"]["path"]
+                    if added.pop(path, None) is None:  # added and removed again since `after`: no change
+                        removed[path] = action["remove"].get("partitionValues") or {}
+        try:
+            gone = read_files(root, list(removed.items()), wanted)
+        except FileNotFoundError as exc:  # vacuumed since: only a full read can answer
+            return Changed(empty, empty, None, 0, False, f"a file removed since {after} was vacuumed: {exc}")
+        new = read_files(root, list(added.items()), wanted)
+        return Changed(gone, new, version, gone.num_rows + new.num_rows)
+
+    def read_ranges(self, table: TableId, column: str, ranges: Ranges) -> Ranged:
+        """Rows of the files whose `column` statistics overlap `ranges` (see `ChangeReader`)."""
+        delta, root = self._open(table)
+        schema = self._store.schema(table)
+        files = pa.table(delta.get_add_actions(flatten=True)).to_pylist() if ranges else []
+        kept = [f for f in files if _overlaps(f, column, ranges)]
+        parts = [read_files(root, [(f["path"], _partition_values(f))], schema) for f in kept]
+        data = pa.concat_tables(parts) if parts else schema.empty_table()
+        return Ranged(in_ranges(data, column, ranges), sum(int(f["num_records"]) for f in kept))
+
     def replace_keys(
         self,
         table: TableId,
@@ -219,3 +262,15 @@ def _may_hold(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any]) -> b
         return not (bounds[1] < low or bounds[0] > high)
     except TypeError:
         return True
+
+
+def _partition_values(action: Mapping[str, Any]) -> dict[str, str | None]:
+    prefix = "partition."
+    return {k[len(prefix) :]: None if v is None else str(v) for k, v in action.items() if k.startswith(prefix)}
+
+
+def _overlaps(action: Mapping[str, Any], column: str, ranges: Ranges) -> bool:
+    low, high = action.get(f"min.{column}"), action.get(f"max.{column}")
+    if low is None and f"partition.{column}" in action:
+        low = high = action[f"partition.{column}"]
+    return may_overlap(low, high, ranges)

@@ -6,6 +6,7 @@ import itertools
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -15,9 +16,10 @@ import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
-from pyiceberg.manifest import DataFile, ManifestEntryStatus
+from pyiceberg.manifest import DataFile, ManifestEntry, ManifestEntryStatus
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.snapshots import Operation, Snapshot
+from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
 
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit
@@ -27,11 +29,16 @@ from pipelines.core.names import TableId
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
+    Changed,
+    Ranged,
+    Ranges,
     Replacement,
     Rewrite,
     RewritePlan,
     files_holding,
+    in_ranges,
     key_set,
+    may_overlap,
     plan_rewrite,
 )
 from pipelines.ports.table_store import check_properties
@@ -109,19 +116,14 @@ class IcebergIncremental:
         current = ice.current_snapshot()
         if current is None:
             return Appended(_scan(ice, [], columns), None, 0, after is None)
-        chain: list[Snapshot] = []
-        snapshot: Snapshot | None = current
-        while snapshot is not None and snapshot.snapshot_id != after:
-            chain.append(snapshot)
-            parent = snapshot.parent_snapshot_id
-            snapshot = ice.snapshot_by_id(parent) if parent is not None else None
+        chain = _since(ice, current, after)
         reason = ""
         if after is None:
             reason = "first run"
-        elif snapshot is None:
+        elif chain is None:
             reason = f"snapshot {after} is no longer in the history of {table}"
         files: list[DataFile] = []
-        for snap in reversed(chain):
+        for snap in chain or []:
             if reason:
                 break
             if is_maintenance(snap):
@@ -136,6 +138,47 @@ class IcebergIncremental:
             return Appended(data, current.snapshot_id, data.num_rows, after is None, reason)
         data = _scan(ice, [FileScanTask(f) for f in files], columns)
         return Appended(data, current.snapshot_id, sum(f.record_count for f in files), True)
+
+    def read_changed(self, table: TableId, after: int, columns: Sequence[str] | None = None) -> Changed:
+        """The rows of the files removed and added by snapshots after `after` (see `ChangeReader`)."""
+        ice = self._table(table)
+        current = ice.current_snapshot()
+        empty = _scan(ice, [], columns)
+        chain = _since(ice, current, after) if current is not None else []
+        if chain is None:
+            return Changed(empty, empty, None, 0, False, f"snapshot {after} is no longer in the history of {table}")
+        added: dict[str, DataFile] = {}
+        removed: dict[str, DataFile] = {}
+        for snap in chain:
+            for entry in _entries(ice, snap):
+                path = entry.data_file.file_path
+                if entry.status == ManifestEntryStatus.ADDED:
+                    added[path] = entry.data_file
+                elif path in added:  # added and removed again since `after`: no change
+                    del added[path]
+                else:
+                    removed[path] = entry.data_file
+        try:
+            gone = _scan(ice, [FileScanTask(f) for f in removed.values()], columns)
+        except FileNotFoundError as exc:  # expired since: only a full read can answer
+            return Changed(empty, empty, None, 0, False, f"a file removed since {after} is gone: {exc}")
+        new = _scan(ice, [FileScanTask(f) for f in added.values()], columns)
+        version = current.snapshot_id if current is not None else None
+        return Changed(gone, new, version, gone.num_rows + new.num_rows)
+
+    def read_ranges(self, table: TableId, column: str, ranges: Ranges) -> Ranged:
+        """Rows of the files whose `column` bounds overlap `ranges` (see `ChangeReader`)."""
+        ice = self._table(table)
+        tasks = list(ice.scan().plan_files()) if ice.current_snapshot() and ranges else []
+        field_id = ice.schema().find_field(column).field_id
+        raw = [(_stat_value(low), _stat_value(high)) for low, high in ranges]
+        kept = [
+            t
+            for t in tasks
+            if may_overlap(_bound(ice, t.file.lower_bounds, field_id), _bound(ice, t.file.upper_bounds, field_id), raw)
+        ]
+        data = pa.concat_tables(list(_POOL.map(lambda t: _scan(ice, [t]), kept))) if kept else _scan(ice, [])
+        return Ranged(in_ranges(data, column, ranges), sum(t.file.record_count for t in kept))
 
     def replace_keys(
         self,
@@ -192,6 +235,40 @@ class IcebergIncremental:
         snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
         assert snapshot is not None
         return _commit(snapshot, len(log))
+
+
+def _since(ice: Table, current: Snapshot | None, after: int | None) -> list[Snapshot] | None:
+    """The snapshots after `after` up to `current`, oldest first; None when `after` is not an ancestor."""
+    chain: list[Snapshot] = []
+    snapshot = current
+    while snapshot is not None and snapshot.snapshot_id != after:
+        chain.append(snapshot)
+        parent = snapshot.parent_snapshot_id
+        snapshot = ice.snapshot_by_id(parent) if parent is not None else None
+    if snapshot is None and after is not None:
+        return None
+    return chain[::-1]
+
+
+def _entries(ice: Table, snapshot: Snapshot) -> list[ManifestEntry]:
+    """The data files a snapshot added or removed (manifest entries it wrote as ADDED or DELETED)."""
+    out = []
+    for manifest in snapshot.manifests(ice.io):
+        if manifest.added_snapshot_id != snapshot.snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=False):
+            if entry.snapshot_id == snapshot.snapshot_id and entry.status != ManifestEntryStatus.EXISTING:
+                out.append(entry)
+    return out
+
+
+def _stat_value(value: Any) -> Any:
+    """A value as Iceberg bounds decode: timestamps as microseconds, dates as days since the epoch."""
+    if isinstance(value, datetime):
+        return datetime_to_micros(value)
+    if isinstance(value, date):
+        return date_to_days(value)
+    return value
 
 
 def _bound(ice: Table, bounds: dict[int, bytes] | None, field_id: int) -> Any:

@@ -8,11 +8,21 @@ import pyarrow as pa
 
 from pipelines.adapters.memory.table_store import MemoryTableStore
 from pipelines.core.names import TableId
-from pipelines.ports.incremental import Appended, Replacement, Rewrite, key_set, plan_rewrite
+from pipelines.ports.incremental import (
+    Appended,
+    Changed,
+    Ranged,
+    Ranges,
+    Replacement,
+    Rewrite,
+    in_ranges,
+    key_set,
+    plan_rewrite,
+)
 
 
 class MemoryIncremental:
-    """`AppendReader` and `KeyedRewriter` over a `MemoryTableStore`: a table is one "file" per commit."""
+    """The incremental capabilities over a `MemoryTableStore`: a table is one "file" per commit."""
 
     def __init__(self, store: MemoryTableStore) -> None:
         self._store = store
@@ -33,6 +43,24 @@ class MemoryIncremental:
             return Appended(current, version, current.num_rows, False, f"rows of {table} were rewritten")
         added = current.slice(before.num_rows)
         return Appended(added, version, added.num_rows, True)
+
+    def read_changed(self, table: TableId, after: int, columns: Sequence[str] | None = None) -> Changed:
+        """The table at `after` as removed and now as added: one "file" rewritten (see `ChangeReader`)."""
+        history = self._store.history(table)
+        current = self._store.read(table, columns)
+        if after not in {c.version for c in history}:
+            empty = current.slice(0, 0)
+            return Changed(empty, empty, None, 0, False, f"version {after} of {table} is gone")
+        version = history[-1].version
+        if version == after:
+            return Changed(current.slice(0, 0), current.slice(0, 0), version, 0)
+        before = self._store.read(table, columns, as_of=after)
+        return Changed(before, current, version, before.num_rows + current.num_rows)
+
+    def read_ranges(self, table: TableId, column: str, ranges: Ranges) -> Ranged:
+        """Every row read, those in `ranges` kept (see `ChangeReader`)."""
+        data = self._store.read(table)
+        return Ranged(in_ranges(data, column, ranges), data.num_rows)
 
     def replace_keys(
         self,
