@@ -8,6 +8,7 @@ from pipelines.adapters.landing import write_landing_file
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY
 from pipelines.generation import generate_landing
+from pipelines.services import ingest as ingest_module
 from pipelines.services.ingest import UnframedInputError, ingest_event
 from tests.landed import landed_counts
 
@@ -125,3 +126,27 @@ def test_compressed_landing_files_are_read_once(make_runtime, suffix):
     generate_landing(runtime, "orders", 250, seed=5, files=2, suffix=suffix)
     assert _ingest(runtime).rows_written == landed_counts(runtime, "orders", "order_placed")[0]
     assert _ingest(runtime, "run-2").rows_written == 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_files_stream_through_in_small_batches_into_one_commit_per_commit_size(make_runtime, fmt, monkeypatch):
+    """Decoded and written `BATCH_ROWS` at a time; commits still follow `max_rows_per_commit` and record every file."""
+    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 97)
+    runtime = make_runtime(fmt)
+    generate_landing(runtime, "orders", 1_200, seed=5, files=3)
+    valid, invalid = landed_counts(runtime, "orders", "order_placed")
+    orders = runtime.domain("orders")
+    contract = runtime.contract("orders", "order_placed")
+    result = ingest_event(orders, "order_placed", contract, runtime.landing, runtime, "run-1", max_rows_per_commit=500)
+
+    assert (result.rows_written, result.quarantined) == (valid, invalid)
+    sources = [r.source for r in result.positions]
+    assert len(sources) == 3 and sorted(sources) == sources  # every file once, in order
+    assert len(result.commits) == 2  # files 1+2 reach 500 rows (~400 each), file 3 is the rest
+    bronze = _bronze(runtime)
+    assert bronze.num_rows == valid
+    ingest = bronze.column("_ingest").combine_chunks()
+    keys = set(zip(ingest.field("source").to_pylist(), ingest.field("offset").to_pylist(), strict=True))
+    assert len(keys) == valid  # each (file, offset) exactly once
+    assert _quarantine(runtime).num_rows == invalid
+    assert _ingest(runtime, "run-2").commits == []
