@@ -52,3 +52,23 @@ def test_iceberg_upserts_merge_manifests_so_planning_does_not_grow_with_history(
     assert len(ice.metadata.snapshots) == RUNS
     assert len(manifests) <= MERGE_MANIFESTS_AT  # one manifest per commit would be 40 reads per scan plan
     assert sum(m.added_files_count + m.existing_files_count for m in manifests) == len(list(ice.scan().plan_files()))
+
+
+def test_changes_since_a_version_are_the_rows_rewritten_as_they_were_and_as_they_are(table_store):
+    versions = _upsert_runs(table_store, runs=5)
+    changes = incremental_for(table_store).read_changed(TABLE, versions[2])
+    assert changes.incremental and changes.version == versions[-1]
+    assert sorted(changes.removed.to_pylist(), key=str) == _rows([f"c{j:03d}" for j in range(3)], 2).to_pylist()
+    assert sorted(changes.added.to_pylist(), key=str) == _rows([f"c{j:03d}" for j in range(5)], 4).to_pylist()
+    assert changes.rows_scanned >= 8
+
+    unchanged = incremental_for(table_store).read_changed(TABLE, versions[-1])
+    assert (unchanged.removed.num_rows, unchanged.added.num_rows, unchanged.incremental) == (0, 0, True)
+    assert not incremental_for(table_store).read_changed(TABLE, 12345).incremental
+
+
+def test_rows_by_ranges_of_a_column(table_store):
+    _upsert_runs(table_store, runs=5)
+    ranged = incremental_for(table_store).read_ranges(TABLE, "cart_id", [("c001", "c003"), ("c004", "c005")])
+    assert sorted(r["cart_id"] for r in ranged.data.to_pylist()) == ["c001", "c002", "c004"]
+    assert ranged.rows_scanned >= 3

@@ -166,9 +166,11 @@ class DeltaIncremental:
         wanted = pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
         empty = wanted.empty_table()
         version = history[-1].version if history else None
+        if version is None or not 0 <= after <= version:
+            return Changed(empty, empty, None, 0, False, f"version {after} is not in the history of {table}")
         added: dict[str, Mapping[str, str | None]] = {}
         removed: dict[str, Mapping[str, str | None]] = {}
-        for v in range(after + 1, (version if version is not None else after) + 1):
+        for v in range(after + 1, version + 1):
             actions = log_entry(root, v)
             if actions is None:
                 return Changed(empty, empty, None, 0, False, f"version {v} of {table} is no longer in its log")
