@@ -28,6 +28,8 @@ MAX_SMALL_BUFFER = 1 << 30
 too, so `position + length` cannot overflow int32 and an oversized length still reads as past the end."""
 _MAX_LENGTH = pa.scalar(MAX_SMALL_BUFFER, U64)
 _SEVEN_BITS = pa.scalar(0x7F, U8)
+_HIGH_BIT = pa.scalar(0x80, U8)
+_ZERO64 = pa.scalar(0, U64)
 _SEVEN, _THREE = pa.scalar(7, U8), pa.scalar(3, U8)
 _MAX_TAG = pa.scalar(1 << 32, U64)
 # Per wire type: does a varint follow the tag (0 varint, 2 length)? fixed width? length-delimited?
@@ -134,16 +136,23 @@ def read_varints(u8: pa.Array, pos: pa.Array) -> Varints:
     if hi < 0x80:
         return Varints(first, 1, None, True, lo, hi)
     value = pc.cast(pc.bit_wise_and(first, _SEVEN_BITS), U64)
-    more = pc.greater_equal(first, pa.scalar(0x80, U8))
+    more = pc.greater_equal(first, _HIGH_BIT)
     width = pc.add(pc.cast(more, I32), pa.scalar(1, I32))
     for k in range(1, 10):
-        where = pc.indices_nonzero(more)
-        if len(where) == 0:
+        live = more.true_count
+        if live == 0:
             return Varints(value, width, None, False, lo, hi)
-        byte = pc.take(u8, pc.add(pc.take(pos, where), k))
-        part = pc.shift_left(pc.cast(pc.bit_wise_and(byte, _SEVEN_BITS), U64), u64(7 * k))
-        value = pc.replace_with_mask(value, more, pc.bit_wise_or(pc.take(value, where), part))
-        more = pc.replace_with_mask(more, more, pc.greater_equal(byte, pa.scalar(0x80, U8)))
+        if 2 * live >= len(more):  # most still open (e.g. Timestamp seconds): read byte k of every one
+            byte = pc.take(u8, plus(pos, k))
+            part = pc.shift_left(pc.cast(pc.bit_wise_and(byte, _SEVEN_BITS), U64), u64(7 * k))
+            value = pc.bit_wise_or(value, pc.if_else(more, part, _ZERO64))
+            more = pc.and_(more, pc.greater_equal(byte, _HIGH_BIT))
+        else:  # a few long ones: only those
+            where = pc.indices_nonzero(more)
+            byte = pc.take(u8, pc.add(pc.take(pos, where), k))
+            part = pc.shift_left(pc.cast(pc.bit_wise_and(byte, _SEVEN_BITS), U64), u64(7 * k))
+            value = pc.replace_with_mask(value, more, pc.bit_wise_or(pc.take(value, where), part))
+            more = pc.replace_with_mask(more, more, pc.greater_equal(byte, _HIGH_BIT))
         width = pc.add(width, pc.cast(more, I32))
     return Varints(value, width, more if pc.any(more).as_py() else None, False, lo, hi)
 
