@@ -53,8 +53,13 @@ def _scan(ice: Table, tasks: Sequence[FileScanTask], columns: Sequence[str] | No
     wanted = arrow_schema(schema)
     if not tasks:
         return wanted.empty_table()
-    if len(tasks) == 1 and (direct := _read_direct(tasks[0], wanted)) is not None:
-        return direct
+    direct = []
+    for task in tasks:  # pyiceberg's scan costs ~10 ms a file more than a plain read
+        if (table := _read_direct(task, wanted)) is None:
+            break
+        direct.append(table)
+    else:
+        return direct[0] if len(direct) == 1 else pa.concat_tables(direct)
     data = ArrowScan(ice.metadata, ice.io, schema, AlwaysTrue()).to_table(tasks)
     return data.select(wanted.names).cast(wanted)
 
