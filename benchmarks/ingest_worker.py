@@ -94,6 +94,7 @@ def ingest(fmt: str, home: Path, landing: Path) -> dict[str, Any]:
     ingest_service.decode_payloads = _timing(phases, "decode", ingest_service.decode_payloads)  # type: ignore[assignment]
     ingest_service.contract_violations = _timing(phases, "contract_checks", ingest_service.contract_violations)  # type: ignore[assignment]
     store.append_batches = _waiting(phases, store.append_batches)  # type: ignore[method-assign]
+    load_before = os.getloadavg()[0]
     started, cpu = time.perf_counter(), time.process_time()
     result = ingest_service.ingest_event(domain, EVENT, contract, rt.landing, rt, run_id="bench")
     seconds = time.perf_counter() - started
@@ -110,6 +111,7 @@ def ingest(fmt: str, home: Path, landing: Path) -> dict[str, Any]:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "vm_hwm_mb": _high_water_mb(),
         "phases_seconds": phases,
+        "load_average_1min": [load_before, os.getloadavg()[0]],
     }
 
 

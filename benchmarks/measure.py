@@ -3,7 +3,10 @@
 Our decoder runs on every event, one call per landing file as ingest makes them. The per-message
 baselines (reference decoder, upb parsing, protarrow) run on a sample of the same events: their
 cost per message is flat, and on a million events protarrow alone would take half a minute. The
-Parquet baseline writes the table ingest commits: the decoded rows plus the `_ingest` column.
+Parquet baseline writes the table ingest commits: the decoded rows plus the `_ingest` column. That
+table is saved (Arrow IPC) so that `--parquet-only` can time the baseline again right next to each
+ingest run: on a shared machine the load changes within a minute, and a ratio of two rates is only
+fair when both were measured under the same load.
 """
 
 from __future__ import annotations
@@ -95,12 +98,15 @@ def _bronze(table: pa.Table, source: str, offsets: list[int]) -> pa.Table:
 def parquet_rates(table: pa.Table, workdir: Path) -> dict[str, float]:
     """Rows/s of `pyarrow.parquet.write_table(compression="zstd")` to a file, with and without `_ingest`."""
     path = workdir / "baseline.parquet"
+    cpu = time.process_time()
     _, seconds = timed(lambda: pq.write_table(table, path, compression="zstd"))
+    cpu = time.process_time() - cpu
     decoded = table.drop_columns([INGEST_COLUMN])
     _, decoded_seconds = timed(lambda: pq.write_table(decoded, io.BytesIO(), compression="zstd"))
     return {
         "rows_per_s": table.num_rows / seconds,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "bytes": path.stat().st_size,
         "decoded_only_rows_per_s": table.num_rows / decoded_seconds,
     }
@@ -108,11 +114,22 @@ def parquet_rates(table: pa.Table, workdir: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--landing", type=Path, required=True)
+    parser.add_argument("--landing", type=Path, help="the landing files (not needed with --parquet-only)")
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--parquet-only", action="store_true", help="time the Parquet baseline of a previous run again")
     args = parser.parse_args(argv)
+    saved = args.workdir / "bronze.arrow"
+    if args.parquet_only:
+        with pa.OSFile(str(saved)) as source:
+            table = pa.ipc.open_file(source).read_all()  # in memory, as the first measurement had it
+        json.dump(parquet_rates(table, args.workdir), sys.stdout)
+        return
+    if args.landing is None:
+        parser.error("--landing is required")
     args.workdir.mkdir(parents=True, exist_ok=True)
     decode, table = decode_rates(args.landing, args.workdir)
+    with pa.OSFile(str(saved), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
     json.dump({"decode": decode, "parquet": parquet_rates(table, args.workdir)}, sys.stdout)
 
 

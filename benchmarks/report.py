@@ -64,6 +64,8 @@ def _print_ingest(results: dict[str, Any], console: Console) -> None:
     table.add_row("reference decoder", _rate(decode["reference_rows_per_s"]), "", "")
     ratio = ingest["ratio_vs_protarrow"]
     table.add_row("fast decoder", _rate(decode["rows_per_s"]), f"{ratio:.1f}x protarrow", "> 1")
+    for fmt, rate in ingest.get("parquet_rows_per_s_around", {}).items():
+        table.add_row(f"baseline: parquet, around {fmt} ingest", _rate(rate), "1.00", "")
     for fmt, rate in ingest["rows_per_s"].items():
         vs = ingest["ratio_vs_parquet"][fmt]
         ok = "ok" if vs >= targets["ratio_vs_parquet"] else "MISSED"
