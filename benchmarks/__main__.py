@@ -55,18 +55,20 @@ def run(events: int, workdir: Path, cache: Path, formats: tuple[str, ...] = FORM
     measure_dir = str(workdir / "measure")
     measured = worker("measure", "--landing", landing, "--workdir", measure_dir)
     decode, parquet = measured["decode"], measured["parquet"]
-    runs, adjacent = {}, {}
+    runs, around, adjacent = {}, {}, {}
     for fmt in formats:  # the Parquet baseline again just before and after: the same load as the ingest
         before = worker("measure", "--parquet-only", "--workdir", measure_dir)
         runs[fmt] = worker(
             "ingest_worker", "--format", fmt, "--home", str(workdir / f"ingest-{fmt}"), "--landing", landing
         )
         after = worker("measure", "--parquet-only", "--workdir", measure_dir)
+        around[fmt] = {"before": before, "after": after}
         adjacent[fmt] = 2 / (1 / before["rows_per_s"] + 1 / after["rows_per_s"])  # the rows over the mean time
     ingest: dict[str, Any] = {
         "rows_per_s": {fmt: r["rows_per_s"] for fmt, r in runs.items()},
         "ratio_vs_parquet": {fmt: r["rows_per_s"] / adjacent[fmt] for fmt, r in runs.items()},
         "parquet_rows_per_s_around": adjacent,
+        "parquet_around": around,
         "ratio_vs_protarrow": decode["rows_per_s"] / decode["protarrow_rows_per_s"],
         "peak_rss_mb": {fmt: r["peak_rss_mb"] for fmt, r in runs.items()},
         "runs": runs,
