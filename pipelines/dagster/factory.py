@@ -14,6 +14,7 @@ from pipelines.dagster.checks import product_check_results, product_check_specs,
 from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import (
+    GoldRunConfig,
     SilverRunConfig,
     gold_automation,
     partition_window,
@@ -161,11 +162,15 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         partitions_def=product_partitions(pspec),
         backfill_policy=product_backfill_policy(pspec),
     )
-    def gold(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
+    def gold(
+        context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: GoldRunConfig
+    ) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
         published_to = published_inputs(domain.name, [d.spec for d in runtime.domains.values()])
         window = partition_window(context, pspec)
-        result = build_product(domain, product, runtime, context.run.run_id, published_to, window)
+        result = build_product(
+            domain, product, runtime, context.run.run_id, published_to, window, full=config.full_rebuild
+        )
         actual = runtime.format_for(domain.name, Layer.GOLD, product).value
         name = f"{domain.name}.{product}"
         published = publish_product(domain, product, result, runtime.registry(domain.name), context.run.run_id, actual)

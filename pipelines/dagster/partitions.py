@@ -89,3 +89,10 @@ class SilverRunConfig(dg.Config):
     """How a silver run reads bronze: incrementally (default), or a full rebuild (a backfill)."""
 
     full_rebuild: bool = False
+
+
+class GoldRunConfig(dg.Config):
+    """How a gold run reads its inputs: only the partitions their changes touch when the product's spec
+    says how (default), or all of them (a full rebuild)."""
+
+    full_rebuild: bool = False
