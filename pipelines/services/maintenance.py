@@ -69,12 +69,13 @@ def owned_tables(domain: Domain) -> list[OwnedTable]:
 
 
 def consumer_watermarks(domain: Domain, runtime: MaintenanceRuntime) -> dict[str, set[int]]:
-    """Per upstream table, the versions the domain's silver tables last read up to (to keep readable)."""
+    """Per upstream table, the versions the domain's silver tables and gold products last read up to
+    (to keep readable, so that their next run reads only what changed since)."""
     marks: dict[str, set[int]] = {}
     for owned in owned_tables(domain):
-        if owned.layer is not Layer.SILVER:
+        if owned.layer not in (Layer.SILVER, Layer.GOLD):
             continue
-        store = runtime.store_for(domain.name, owned.layer)
+        store = runtime.store_for(domain.name, owned.layer, owned.product)
         if store.exists(owned.table):
             for upstream, version in last_upstream(store.history(owned.table)).items():
                 marks.setdefault(upstream, set()).add(version)

@@ -51,7 +51,6 @@ def test_maintaining_a_domain_compacts_expires_and_the_next_runs_stay_incrementa
     results = {str(r.table): r for r in maintain_domain(aggressive, runtime)}
     bronze = results["orders.bronze_order_placed"]
     assert bronze.files_before >= ROUNDS and bronze.files_after < bronze.files_before // 4  # one per day partition
-    assert bronze.versions_expired > 0 and bronze.files_deleted > 0
     assert results["orders.silver_orders"].files_after < results["orders.silver_orders"].files_before
     assert _contents(runtime) == before  # maintenance never changes a row
 
@@ -62,6 +61,13 @@ def test_maintaining_a_domain_compacts_expires_and_the_next_runs_stay_incrementa
     assert placed.num_rows == len(before["orders.bronze_order_placed"]) + written["order_placed"]  # nothing re-read
     assert silver.details["mode"] == "incremental"
     assert silver.details["rows_scanned"] == written["order_placed"] + written["order_cancelled"]
+
+    # what silver has read is reclaimed: at once on Iceberg; on Delta the log is cut at a checkpoint no
+    # newer than silver's watermark, so the next maintenance after silver moved past this one's does it
+    again = {str(r.table): r for r in maintain_domain(aggressive, runtime)}["orders.bronze_order_placed"]
+    assert bronze.versions_expired + again.versions_expired > 0 and bronze.files_deleted + again.files_deleted > 0
+    if fmt == "iceberg":
+        assert bronze.versions_expired > 0 and bronze.files_deleted > 0
 
 
 def test_the_maintenance_job_runs_on_its_schedule_and_reports_each_table(make_runtime):

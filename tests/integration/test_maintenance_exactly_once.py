@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -17,11 +18,12 @@ from pipelines.core.domain import Domain
 from pipelines.core.names import Layer
 from pipelines.generation import generate_landing
 from pipelines.ports.maintenance import UPSTREAM_PROPERTY, carried_properties
-from pipelines.services.build import build_silver
+from pipelines.services.build import build_product, build_silver
 from pipelines.services.incremental import last_upstream
 from pipelines.services.ingest import ingest_event
 from pipelines.services.maintenance import checkpoint_state, maintain_domain
 from pipelines.services.replay import ReplayResult, replay_quarantine
+from tests import oracle
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
 from tests.landed import landed
 
@@ -165,3 +167,34 @@ def test_a_watermark_committed_while_a_delta_compaction_runs_is_the_one_kept(tmp
     runtime.maintenance(store).expire(table, timedelta(0))
     assert last_upstream(store.history(table)) == {"orders.bronze": 4}  # the next build reads from 4, not 3
     assert sorted(store.read(table).column("order_id").to_pylist()) == ["O1", "O2", "O3", "O4"]
+
+
+@pytest.mark.parametrize("fmt", ["delta", "iceberg"])
+def test_an_incremental_gold_product_stays_incremental_and_right_after_aggressive_maintenance(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    domain = runtime.domain("payments")
+    classes = {e.message: runtime.schemas.message_class(e.message) for e in domain.spec.events.values()}
+    events = list(domain.generator(classes, 3_000, 3))
+    cut = len(events) - len(events) // 50
+
+    def land_ingest_silver(part: list[tuple[str, Any]], name: str) -> None:
+        for event in domain.spec.events:
+            payloads = [m.SerializeToString() for e, m in part if e == event]
+            write_landing_file(runtime.settings.landing_dir, "payments", event, name, payloads)
+            ingest_event(domain, event, runtime.contract("payments", event), runtime.landing, runtime, name)
+        for entity in domain.spec.entities:
+            build_silver(domain, entity, runtime, name)
+
+    land_ingest_silver(events[:cut], "run-1")
+    assert build_product(domain, "settlement_summary", runtime, "run-1").details["mode"] == "full"
+    land_ingest_silver(events[cut:], "run-2")  # silver changes gold has not read yet
+    maintain_domain(_aggressive(domain, compaction=True), runtime)
+
+    second = build_product(domain, "settlement_summary", runtime, "run-2")
+    assert second.details["mode"] == "incremental"
+    table = domain.product_table("settlement_summary")
+    rows = runtime.store_for("payments", Layer.GOLD, "settlement_summary").read(table).to_pylist()
+    built = {
+        (r["day"], r["currency"]): (r["captured"], r["captures"], r["refunded"], r["refunds"], r["net"]) for r in rows
+    }
+    assert built == oracle.settlement_summary(runtime)

@@ -61,8 +61,8 @@ class DeltaMaintenance:
         """VACUUM the files only versions older than `retention` needed, checkpoint the log and delete
         the log entries before the newest checkpoint that no retained version needs.
 
-        A consumer at a kept version reads the log entries and the files added after it, so those
-        stay (`keep_versions`), whatever their age.
+        A consumer at a kept version reads the log entries and the files of that version and the later
+        ones (what was appended, what was rewritten), so those stay (`keep_versions`), whatever their age.
         """
         delta = self._open(table)
         root = self._store._path(table)
@@ -91,19 +91,18 @@ class DeltaMaintenance:
 
     def _oldest_needed(self, table: TableId, retention: timedelta, keep: Collection[int]) -> int:
         """The oldest version whose log entry a reader may still need: the newest data commit (it holds
-        the table's state), one within `retention`, or one after a kept version."""
+        the table's state), one within `retention`, or a kept one."""
         history = self._store.history(table)
         current = history[-1].version if history else self._open(table).version()
         cutoff = (datetime.now(UTC) - retention).timestamp() * 1000
         within = [c.version for c in history if c.timestamp_ms >= cutoff]
-        after_kept = [min(keep) + 1] if keep else []
-        return min([current, *within, *after_kept])
+        return min([current, *within, *keep])
 
     @staticmethod
     def _vacuum(delta: DeltaTable, retention: timedelta, keep: Collection[int], full: bool) -> None:
-        """VACUUM with `retention`, keeping the files of every version after a kept one."""
+        """VACUUM with `retention`, keeping the files of every kept version and of the versions after it."""
         current = delta.version()
-        kept = list(range(min(keep) + 1, current + 1)) if keep and min(keep) < current else None
+        kept = list(range(min(keep), current + 1)) if keep and min(keep) < current else None
         delta.vacuum(
             retention_hours=_hours(retention),
             dry_run=False,
