@@ -420,3 +420,24 @@ def test_large_writes_are_split_into_row_groups_readers_can_parallelise(tmp_path
     groups = [pq.ParquetFile(p).metadata for p in files]
     assert sum(m.num_row_groups for m in groups) >= 300_000 // ROW_GROUP_ROWS
     assert max(m.row_group(i).num_rows for m in groups for i in range(m.num_row_groups)) <= ROW_GROUP_ROWS
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_every_data_file_is_zstd_compressed(tmp_path: Path, fmt: str) -> None:
+    """Both formats store data with the same codec, so sizes and scan speeds compare like for like."""
+    import pyarrow.parquet as pq
+
+    store = STORE_FACTORIES[fmt](tmp_path)
+    store.ensure_table(ORDERS, SCHEMA, [])
+    store.append(ORDERS, rows(*range(1, 29)))
+    store.overwrite(ORDERS, rows(*range(1, 11)))
+    store.delete_rows(ORDERS, pa.table({"order_id": pa.array([3], pa.int64())}))
+    files = list(tmp_path.rglob("*.parquet"))
+    assert len(files) >= 2
+    codecs = {
+        meta.row_group(g).column(c).compression
+        for meta in (pq.ParquetFile(p).metadata for p in files)
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    }
+    assert codecs == {"ZSTD"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 
-from pipelines.adapters.delta.table_store import DeltaTableStore
+from pipelines.adapters.delta.table_store import WRITER_PROPERTIES, DeltaTableStore
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
 
@@ -50,7 +50,9 @@ class DeltaMaintenance:
             return Compaction(len(files), len(files), 0, None)
         props = carried_properties(self._store.history(table), "compaction")
         metrics = delta.optimize.compact(
-            target_size=max(small_file_bytes * 4, 1 << 20), commit_properties=CommitProperties(custom_metadata=props)
+            target_size=max(small_file_bytes * 4, 1 << 20),
+            writer_properties=WRITER_PROPERTIES,
+            commit_properties=CommitProperties(custom_metadata=props),
         )
         rows = int(sum(f["num_records"] or 0 for f in small))
         after = self.data_files(table)

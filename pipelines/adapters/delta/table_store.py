@@ -41,6 +41,8 @@ from pipelines.ports.table_store import (
 GENERATION_KEY = b"delta.generationExpression"
 PARTITION_COLUMN_PREFIX = "_part_"
 REWRITE_PROPERTY = "meshlake.schema_rewrite"
+WRITER_PROPERTIES = WriterProperties(max_row_group_size=ROW_GROUP_ROWS, compression="ZSTD")
+"""Every delta-rs write: zstd like the Iceberg store (delta-rs writes uncompressed once properties are given)."""
 
 # Delta generation expressions (Spark SQL, evaluated by delta-rs with DataFusion); all yield a date.
 _EXPRESSIONS = {
@@ -318,6 +320,7 @@ class DeltaTableStore:
             mode="overwrite",
             schema_mode="overwrite",
             partition_by=delta.metadata().partition_columns or None,
+            writer_properties=WRITER_PROPERTIES,
             commit_properties=CommitProperties(custom_metadata={REWRITE_PROPERTY: summary}),
         )
         return plan.changes
@@ -338,7 +341,7 @@ class DeltaTableStore:
         if not pc.any(matching_rows(table, current, keys)).as_py():
             return None
         predicate = _key_predicate(keys.cast(pa.schema([current.schema.field(n) for n in keys.column_names])))
-        delta.delete(predicate, commit_properties=CommitProperties(custom_metadata=props))
+        delta.delete(predicate, WRITER_PROPERTIES, commit_properties=CommitProperties(custom_metadata=props))
         return self._commit_of(table, delta)
 
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
@@ -407,7 +410,7 @@ class DeltaTableStore:
             rows,
             mode=mode,
             commit_properties=CommitProperties(custom_metadata=props),
-            writer_properties=WriterProperties(max_row_group_size=ROW_GROUP_ROWS),
+            writer_properties=WRITER_PROPERTIES,
         )
         return self._commit_of(table, delta)
 
