@@ -2,23 +2,22 @@
 
 Why not the protobuf API: parsing with upb is quick, but reading the parsed messages back costs a
 Python object per field per message, which made the reference decoder ~20x slower than writing
-the table. Here nothing is parsed per message. All payloads of a batch are joined into one buffer
-and read straight from the wire format, column-wise, with Arrow kernels (`fast_decode_wire`): each
-scan step reads one field of every message at once; the occurrences of a message field are the
-messages of the next level, so all Timestamps or line items of a batch are read together
+the table. Here nothing is parsed per message in Python. All payloads of a batch are one buffer;
+a compiled scan (`fast_decode_scan`, numba) reads every field of every message in one pass and
+files the occurrences of each field as flat arrays; the occurrences of a message field are the
+messages of the next level, so all Timestamps or line items of a batch are scanned together
 (`fast_decode_fields`), and values become Arrow buffers without passing through Python objects
-(`fast_decode_values`). Batches are split across threads, which run in parallel because Arrow
-kernels release the GIL.
+(`fast_decode_values`). Batches are split across threads, which run in parallel because the
+compiled kernels and Arrow's release the GIL.
 
 What falls back to the reference decoder, which stays the oracle:
 - per row, anything that is not plain well-formed data: decode errors (truncation, bad wire or
   field number, invalid UTF-8), groups, wire types that do not match the field, a singular field
   or oneof set twice in one message (merge semantics), repeated map keys, unknown values of
-  closed (proto2) enums, Timestamp/Duration values out of range, and the few rows of a batch that
-  are still open after `STRAGGLER_STEPS` fields (very long repeated fields). Those rows are decoded
-  by `decode_payloads` and merged back in order, so rejects and their reasons are the reference's.
+  closed (proto2) enums, Timestamp/Duration values out of range. Those rows are decoded by
+  `decode_payloads` and merged back in order, so rejects and their reasons are the reference's.
 - per type, messages the plan refuses (`Unsupported`: recursive types, proto2 groups or required
-  fields, a schema whose types differ from `arrow_schema`'s).
+  fields, field numbers past 65,535, a schema whose types differ from `arrow_schema`'s).
 - per batch, batches under `FAST_MIN_ROWS` payloads: there the reference decoder is quicker.
 """
 
@@ -29,6 +28,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import Message
@@ -95,7 +95,7 @@ def _plan_for(message_class: type[Message], schema: pa.Schema) -> MessagePlan | 
 
 
 def _decode_all(plan: MessagePlan, schema: pa.Schema, payloads: list[bytes]) -> tuple[pa.Table, list[int]]:
-    """Decode in chunks of at most `CHUNK_ROWS`, spread over the cores (Arrow kernels release the GIL)."""
+    """Decode in chunks of at most `CHUNK_ROWS`, spread over the cores (the kernels release the GIL)."""
     n = len(payloads)
     cores = min(os.cpu_count() or 1, 8)
     parallel = cores > 1 and n >= PARALLEL_MIN_ROWS
@@ -125,15 +125,13 @@ def _decode_chunk(
     plan: MessagePlan, schema: pa.Schema, payloads: list[bytes], first: int
 ) -> tuple[pa.Table, list[int]]:
     """Decode one chunk; returns its table (a row per payload) and the (global) rows to fall back on."""
-    wire = Wire.of(payloads)
-    lengths = pa.array(list(map(len, payloads)), I64)
-    end = pc.cumulative_sum(lengths)
-    start, end = pc.cast(pc.subtract(end, lengths), wire.positions), pc.cast(end, wire.positions)
-    spans = Spans(start, end, arange(len(payloads), I32))
-    columns = decode_message(wire, plan, spans, read=True)
+    wire = Wire.over(b"".join(payloads))
+    end = np.cumsum(np.fromiter(map(len, payloads), np.int64, len(payloads)))
+    start = np.concatenate([[0], end[:-1]])
+    columns = decode_message(wire, plan, Spans(pa.array(start), pa.array(end), arange(len(payloads), I32)), read=True)
     table = pa.Table.from_arrays(columns, schema=schema)
-    bad = sorted(set(pa.concat_arrays(wire.bad).to_pylist())) if wire.bad else []
-    del wire, spans, columns
+    bad = np.unique(pa.concat_arrays(wire.bad).to_numpy()).tolist() if wire.bad else []
+    del wire, columns
     pa.default_memory_pool().release_unused()  # mimalloc keeps a thread's freed scratch unless asked there
     return table, [first + i for i in bad]
 

@@ -7,23 +7,22 @@ and become the children of one struct/list/map array.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.descriptor import FieldDescriptor
 
 from pipelines.core.fast_decode_order import (
-    Rows,
     Spans,
-    concat,
-    expand_offsets,
+    counts_per_row,
     expect_wire,
     flag_repeats,
-    ones,
+    offsets_of,
     place,
     placement,
-    row_major,
 )
 from pipelines.core.fast_decode_plan import FIXED32_TYPES, FIXED64_TYPES, FieldPlan, Kind, MessagePlan
+from pipelines.core.fast_decode_scan import packed_varints
 from pipelines.core.fast_decode_values import (
     duration_micros,
     enum_names,
@@ -34,7 +33,7 @@ from pipelines.core.fast_decode_values import (
     unknown_enums,
     varint_values,
 )
-from pipelines.core.fast_decode_wire import I32, I64, Piece, Wire, arange, plus, read_varints, scan, straggling
+from pipelines.core.fast_decode_wire import I32, I64, Piece, Wire, arange, scan
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -46,30 +45,29 @@ def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> l
         spans: the messages.
         read: whether the reference decoder reads these values (so range errors reject the row).
     """
-    found = scan(wire.u8, spans.start, spans.end, plan.numbers, strict=plan.map_entry)  # every field of every span
-    for bad in found.bad:
-        spans.flag(wire, bad)
+    found = scan(wire, spans.start, spans.end, plan.numbers, strict=plan.map_entry)  # every field of every span
+    spans.flag(wire, found.bad)
     for members in plan.oneofs:
-        owners = [p.span for number in members for p in found.pieces.get(number, [])]
+        owners = [found.pieces[number].span for number in members if number in found.pieces]
         if len(owners) > 1:
             flag_repeats(wire, spans, pa.concat_arrays(owners))
     columns = []
     for field in plan.fields:
-        pieces = found.pieces.pop(field.number, [])  # freed as soon as its column is built
-        column = _column(wire, field, pieces, spans, plan.map_entry, read and field.output)
+        piece = found.pieces.pop(field.number, None)  # freed as soon as its column is built
+        column = _column(wire, field, piece, spans, plan.map_entry, read and field.output)
         if field.output:
             columns.append(column)
     return columns
 
 
-def _column(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, entry: bool, read: bool) -> pa.Array:
-    if not pieces and not (entry and field.child is not None):
+def _column(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, entry: bool, read: bool) -> pa.Array:
+    if piece is None and not (entry and field.child is not None):
         return _absent(field, len(spans), entry)
     if field.kind is Kind.MAP:
-        return _map(wire, field, pieces, spans, read)
+        return _map(wire, field, piece, spans, read)
     if field.repeated:
-        return _repeated(wire, field, pieces, spans, read)
-    return _singular(wire, field, pieces, spans, entry, read)
+        return _repeated(wire, field, piece, spans, read)
+    return _singular(wire, field, piece, spans, entry, read)
 
 
 def _absent(field: FieldPlan, n: int, entry: bool) -> pa.Array:
@@ -92,10 +90,18 @@ def _nullable(field: FieldPlan, entry: bool) -> bool:
     return bool(field.fd.has_presence) and not entry
 
 
-def _singular(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, entry: bool, read: bool) -> pa.Array:
-    pieces = expect_wire(wire, spans, pieces, (field.wire_type,))
-    occ = concat(pieces)
-    perm = placement(wire, spans, pieces, occ)
+def _inner(spans: Spans, occ: Piece) -> Spans:
+    """The values of length-delimited occurrences as the spans of the next level."""
+    return Spans(occ.pos, _end(occ.pos, occ.value), pc.take(spans.root, occ.span))
+
+
+def _end(pos: pa.Array, length: pa.Array) -> pa.Array:
+    return pc.add(pos, pc.cast(length, I64))
+
+
+def _singular(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, entry: bool, read: bool) -> pa.Array:
+    occ = expect_wire(wire, spans, piece, (field.wire_type,))
+    perm = placement(wire, spans, occ)
     if field.kind is Kind.TEXT:
         pos, length = occ.pos, occ.value
         if perm is not None:
@@ -111,112 +117,75 @@ def _singular(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, e
         return values.fill_null(_default(field)) if values.null_count else values
     if entry and perm is not None:  # a map value message that is missing reads as the default message
         start = pc.take(occ.pos, perm).fill_null(0)
-        end = plus(start, pc.take(occ.value, perm).fill_null(0))
+        end = _end(start, pc.take(occ.value, perm).fill_null(0))
         return _messages(wire, field, Spans(start, end, spans.root), read)
-    inner = Spans(occ.pos, plus(occ.pos, occ.value), pc.take(spans.root, occ.span))
-    return place(_messages(wire, field, inner, read), perm)
+    return place(_messages(wire, field, _inner(spans, occ), read), perm)
 
 
-def _repeated(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, read: bool) -> pa.Array:
+def _repeated(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, read: bool) -> pa.Array:
     packable = field.kind is Kind.SCALAR
     allowed = (field.wire_type, 2) if packable and field.wire_type != 2 else (2,)
-    rows = row_major(expect_wire(wire, spans, pieces, allowed), len(spans))
-    occ = rows.occ
+    occ = expect_wire(wire, spans, piece, allowed)
+    counts = counts_per_row(occ.span, len(spans))
     if field.kind is Kind.TEXT:
         values = _text(wire, field, Spans(occ.pos, occ.pos, pc.take(spans.root, occ.span)), occ.pos, occ.value)
-        offsets = rows.offsets()
+        offsets = offsets_of(counts)
     elif field.kind is Kind.SCALAR:
-        values, offsets = _repeated_scalars(wire, field, spans, rows)
+        values, offsets = _repeated_scalars(wire, field, spans, occ, counts)
     else:
-        inner = Spans(occ.pos, plus(occ.pos, occ.value), pc.take(spans.root, occ.span))
-        values = _messages(wire, field, inner, read)
-        offsets = rows.offsets()
+        values = _messages(wire, field, _inner(spans, occ), read)
+        offsets = offsets_of(counts)
     return pa.ListArray.from_arrays(offsets, values, type=field.arrow_type)
 
 
-def _repeated_scalars(wire: Wire, field: FieldPlan, spans: Spans, rows: Rows) -> tuple[pa.Array, pa.Array]:
-    """Unpacked values are one element each; a packed run (wire type 2) holds several."""
-    occ = rows.occ
-    packed = pc.equal(occ.wire, 2)
-    if not pc.any(packed).as_py():
-        return _scalars(wire, field, spans, occ), rows.offsets()
-    runs = pc.indices_nonzero(packed)
-    owner_root = pc.take(spans.root, pc.take(occ.span, runs))
-    start = pc.take(occ.pos, runs)
-    end = pc.add(start, pc.cast(pc.take(occ.value, runs), I64))
+def _repeated_scalars(
+    wire: Wire, field: FieldPlan, spans: Spans, occ: Piece, counts: np.ndarray
+) -> tuple[pa.Array, pa.Array]:
+    """Unpacked values are one element each; a packed run (wire type 2) holds several, in place of its occurrence."""
+    packed = occ.wire.to_numpy() == 2
+    if not packed.any():
+        return _scalars(wire, field, spans, occ), offsets_of(counts)
+    runs, single = np.flatnonzero(packed), np.flatnonzero(~packed)
+    start = occ.pos.to_numpy()[runs]
+    end = start + occ.value.to_numpy()[runs].astype(np.int64)
+    run_roots = pc.take(spans.root, pc.take(occ.span, pa.array(runs)))
     if field.fd.type in FIXED32_TYPES or field.fd.type in FIXED64_TYPES:
-        run, index, raw, counts = _fixed_runs(wire, field, start, end, owner_root)
+        run_counts, raw = _fixed_runs(wire, field, start, end, run_roots)
     else:
-        run, index, raw, counts = _varint_runs(wire, start, end, owner_root)
-        raw = varint_values(field.fd.type, raw)
-    per_occurrence = pc.replace_with_mask(ones(len(occ.span), I64), packed, counts)
-    element_start = pc.subtract(pc.cumulative_sum(per_occurrence), per_occurrence)
-    single = pc.indices_nonzero(pc.invert(packed))
-    dest = pa.concat_arrays([pc.take(element_start, single), pc.add(pc.take(pc.take(element_start, runs), run), index)])
+        run_counts, varints, bad = packed_varints(wire.buf, start, end)
+        wire.flag(pc.filter(run_roots, pa.array(bad)))
+        raw = varint_values(field.fd.type, pa.array(varints))
+    per_occurrence = np.ones(len(packed), np.int64)
+    per_occurrence[runs] = run_counts
+    first = np.cumsum(per_occurrence) - per_occurrence  # each occurrence's first element
+    run_first = np.cumsum(run_counts) - run_counts
+    in_run = np.arange(len(raw)) - np.repeat(run_first, run_counts)
+    dest = np.concatenate([first[single], np.repeat(first[runs], run_counts) + in_run])
     if field.wire_type == 0:
-        unpacked = varint_values(field.fd.type, pc.take(occ.value, single))
+        unpacked = varint_values(field.fd.type, pc.take(occ.value, pa.array(single)))
     else:
-        unpacked = fixed_values(wire, field.fd.type, pc.take(occ.pos, single))
-    values = pa.concat_arrays([unpacked, raw])
-    owners = pc.take(occ.span, pa.concat_arrays([single, pc.take(runs, run)]))
-    if len(dest):
-        order = pc.scatter(arange(len(dest)), dest)
-        values, owners = pc.take(values, order), pc.take(owners, order)
-    return _enum(wire, field, spans, values, owners), expand_offsets(per_occurrence, rows)
-
-
-def _varint_runs(
-    wire: Wire, start: pa.Array, end: pa.Array, roots: pa.Array
-) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
-    """Every varint of every packed run, step by step: (run, index in run, raw value), and counts per run."""
-    run, cur, stop = arange(len(start)), start, end
-    live = pc.less(cur, stop)
-    run, cur, stop = (pc.filter(a, live) for a in (run, cur, stop))
-    runs, indexes, raws, done, done_counts = [], [], [], [], []
-    step = 0
-    while len(run):
-        if straggling(step, len(run), len(start)):  # hand the few long runs left to the reference
-            wire.flag(pc.take(roots, run))
-            done.append(run)
-            done_counts.append(pa.nulls(len(run), I64).fill_null(step))
-            break
-        val = read_varints(wire.u8, cur)
-        nxt = pc.add(cur, val.width)
-        broken = pc.greater(nxt, stop) if val.overlong is None else pc.or_(pc.greater(nxt, stop), val.overlong)
-        if pc.any(broken).as_py():
-            wire.flag(pc.take(roots, pc.filter(run, broken)))
-        runs.append(run)
-        indexes.append(pa.nulls(len(run), I64).fill_null(step))
-        raws.append(val.wide())
-        more = pc.less(nxt, stop)
-        done.append(pc.filter(run, pc.invert(more)))
-        done_counts.append(pa.nulls(len(done[-1]), I64).fill_null(step + 1))
-        run, cur, stop = (pc.filter(a, more) for a in (run, nxt, stop))
-        step += 1
-    counts = pc.scatter(_cat(done_counts, I64), _cat(done, I64), max_index=len(start) - 1).fill_null(0)
-    return _cat(runs, I64), _cat(indexes, I64), _cat(raws, pa.uint64()), counts
-
-
-def _cat(arrays: list[pa.Array], typ: pa.DataType) -> pa.Array:
-    return pa.concat_arrays(arrays) if arrays else pa.array([], typ)
+        unpacked = fixed_values(wire, field.fd.type, pc.take(occ.pos, pa.array(single)))
+    order = np.empty(len(dest), np.int64)
+    order[dest] = np.arange(len(dest))
+    values = pc.take(pa.concat_arrays([unpacked, raw]), pa.array(order))
+    owners = occ.span.to_numpy()[np.concatenate([single, np.repeat(runs, run_counts)])][order]
+    element_offsets = np.concatenate([[0], np.cumsum(per_occurrence)])
+    row_offsets = element_offsets[np.asarray(offsets_of(counts))].astype(np.int32)
+    return _enum(wire, field, spans, values, pa.array(owners)), pa.array(row_offsets)
 
 
 def _fixed_runs(
-    wire: Wire, field: FieldPlan, start: pa.Array, end: pa.Array, roots: pa.Array
-) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
-    """Every value of every packed fixed-width run: (run, index in run, value), and counts per run."""
+    wire: Wire, field: FieldPlan, start: np.ndarray, end: np.ndarray, roots: pa.Array
+) -> tuple[np.ndarray, pa.Array]:
+    """Values per packed fixed-width run, and all values run after run (runs of uneven size go to the reference)."""
     width = fixed_width(field.fd.type)
-    size = pc.subtract(end, start)
-    uneven = pc.not_equal(pc.bit_wise_and(size, width - 1), 0)
-    if pc.any(uneven).as_py():
-        wire.flag(pc.filter(roots, uneven))
-    counts = pc.divide(size, width)
-    offsets = pa.concat_arrays([pa.array([0], I64), pc.cumulative_sum(counts)])
-    total = offsets[-1].as_py()
-    run = pc.list_parent_indices(pa.LargeListArray.from_arrays(offsets, pa.nulls(total, pa.int8())))
-    index = pc.subtract(arange(total), pc.take(offsets, run))
-    pos = pc.add(pc.take(start, run), pc.multiply(index, width))
-    return pc.cast(run, I64), index, fixed_values(wire, field.fd.type, pos), counts
+    size = end - start
+    wire.flag(pc.filter(roots, pa.array(size % width != 0)))
+    run_counts = size // width
+    run_first = np.cumsum(run_counts) - run_counts
+    index = np.arange(int(run_counts.sum())) - np.repeat(run_first, run_counts)
+    pos = np.repeat(start, run_counts) + index * width
+    return run_counts, fixed_values(wire, field.fd.type, pa.array(pos))
 
 
 def _scalars(wire: Wire, field: FieldPlan, spans: Spans, occ: Piece) -> pa.Array:
@@ -265,16 +234,16 @@ def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Arra
     return values
 
 
-def _map(wire: Wire, field: FieldPlan, pieces: list[Piece], spans: Spans, read: bool) -> pa.Array:
+def _map(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, read: bool) -> pa.Array:
     """Entries in row-major order, sorted by key within a row like the reference; repeated keys go to it."""
     assert field.child is not None
-    rows = row_major(expect_wire(wire, spans, pieces, (2,)), len(spans))
-    occ = rows.occ
-    inner = Spans(occ.pos, plus(occ.pos, occ.value), pc.take(spans.root, occ.span))
+    occ = expect_wire(wire, spans, piece, (2,))
+    inner = _inner(spans, occ)
     keys, values = decode_message(wire, field.child, inner, read)
     if len(keys) > 1:
         keys, values = _sort_entries(wire, inner, occ.span, keys, values)
-    return pa.MapArray.from_arrays(rows.offsets(), keys, values, type=field.arrow_type)
+    offsets = offsets_of(counts_per_row(occ.span, len(spans)))
+    return pa.MapArray.from_arrays(offsets, keys, values, type=field.arrow_type)
 
 
 _SWAP_PASSES = 6

@@ -2,8 +2,8 @@
 
 A plan is made once per (message type, schema) and reused for every batch. Building it is also
 where the fast path says no: types it does not handle (recursive messages, proto2 groups and
-required fields, a schema whose types differ from `arrow_schema`'s) raise `Unsupported`, and the
-caller uses the reference decoder for the whole type.
+required fields, field numbers past `MAX_FIELD_NUMBER`, a schema whose types differ from
+`arrow_schema`'s) raise `Unsupported`, and the caller uses the reference decoder for the whole type.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ VARINT_TYPES = frozenset(
 )
 FIXED32_TYPES = frozenset({F.TYPE_FIXED32, F.TYPE_SFIXED32, F.TYPE_FLOAT})
 FIXED64_TYPES = frozenset({F.TYPE_FIXED64, F.TYPE_SFIXED64, F.TYPE_DOUBLE})
+MAX_FIELD_NUMBER = 65_535
+"""The scan looks field numbers up in a table this long at most; types using larger ones take the reference."""
 
 
 class Unsupported(Exception):
@@ -99,8 +101,8 @@ class MessagePlan:
     map_entry: bool = False
 
     @cached_property
-    def numbers(self) -> frozenset[int]:
-        return frozenset(f.number for f in self.fields)
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(f.number for f in self.fields)
 
 
 def message_plan(descriptor: Descriptor, schema: pa.Schema | pa.StructType) -> MessagePlan:
@@ -137,6 +139,8 @@ def _plan(
 def _field(fd: FieldDescriptor, arrow_type: pa.DataType, output: bool) -> FieldPlan:
     if fd.is_required or fd.type == F.TYPE_GROUP:
         raise Unsupported(f"{fd.full_name}: proto2 required fields and groups take the reference decoder")
+    if fd.number > MAX_FIELD_NUMBER:
+        raise Unsupported(f"{fd.full_name}: field numbers past {MAX_FIELD_NUMBER} take the reference decoder")
     if is_map(fd):
         entry = fd.message_type
         fields = [pa.field("key", arrow_type.key_type), pa.field("value", arrow_type.item_type)]

@@ -2,32 +2,34 @@
 
 Every conversion is a few Arrow kernels over a whole column: varints are truncated and
 zigzag-decoded with bit operations, fixed-width values are reinterpreted in place, and strings
-are cut out of the batch buffer with one `take` (no Python object per value).
+are cut out of the batch buffer by a compiled loop (no Python object per value).
 """
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.descriptor import FieldDescriptor
 
-from pipelines.core.fast_decode_wire import I32, I64, U64, Wire, arange, u64
+from pipelines.core.fast_decode_scan import gather_bytes
+from pipelines.core.fast_decode_wire import I32, I64, U64, Wire
 
 F = FieldDescriptor
-_LOW32 = u64(0xFFFFFFFF)
-LARGE_BUFFER = 1 << 31
-"""From this many bytes a batch buffer needs 64-bit offsets to cut strings out of it."""
+_LOW32 = pa.scalar(0xFFFFFFFF, U64)
+LARGE_BINARY = 1 << 31
+"""From this many bytes of values a binary array needs 64-bit offsets."""
 
 
 def varint_values(ptype: int, raw: pa.Array) -> pa.Array:
     """The values of varint-encoded fields of protobuf type `ptype` (enums: their int32 numbers)."""
-    raw = raw if raw.type.equals(U64) else pc.cast(raw, U64)
     if ptype in (F.TYPE_INT64,):
         return raw.view(I64)
     if ptype == F.TYPE_UINT64:
         return raw
     if ptype == F.TYPE_BOOL:
-        return pc.not_equal(raw, u64(0))
+        return pc.not_equal(raw, pa.scalar(0, U64))
     if ptype == F.TYPE_SINT64:
         return _unzigzag(raw).view(I64)
     low = pc.cast(pc.bit_wise_and(raw, _LOW32), pa.uint32())
@@ -59,7 +61,7 @@ def fixed_values(wire: Wire, ptype: int, pos: pa.Array) -> pa.Array:
     width, typ = _FIXED[ptype]
     if len(pos) == 0:
         return pa.array([], typ)
-    data = gather(wire, pos, pa.nulls(len(pos), I64).fill_null(width))
+    data = gather(wire, pos, np.full(len(pos), width, np.int64))
     values = pa.Array.from_buffers(typ, len(pos), [None, data.buffers()[2]], offset=0)
     return _quiet_nans(values) if ptype == F.TYPE_FLOAT else values
 
@@ -78,36 +80,15 @@ def fixed_width(ptype: int) -> int:
     return _FIXED[ptype][0]
 
 
-def gather(wire: Wire, pos: pa.Array, length: pa.Array) -> pa.Array:
-    """Binary values `data[pos:pos+length]` for each row, copied out of the batch buffer by one `take`.
-
-    The ranges, in any order, become the offsets of one binary array over the whole buffer:
-    `[0, pos0, end0, pos1, end1, ..., len(data)]` (pairs packed into uint64s, then read as int32s),
-    whose odd elements are exactly the values.
-    """
-    n = len(pos)
-    if n == 0:
-        return pa.array([], pa.binary())
-    end = pc.add(pos, length)
-    if len(wire.data) >= LARGE_BUFFER:
-        return _gather_large(wire, pos, end)
-    # One leading 0 and one trailing len(data) keep the offsets' first <= last, as Arrow checks.
-    low = pa.concat_arrays([pa.array([0], U64), pc.cast(end, U64)])
-    high = pa.concat_arrays([pc.cast(pos, U64), pa.array([len(wire.data)], U64)])
-    packed = pc.bit_wise_or(low, pc.shift_left(high, u64(32)))
-    pairs = pa.Array.from_buffers(pa.binary(), 2 * n + 1, [None, packed.buffers()[1], pa.py_buffer(wire.data)])
-    return pc.take(pairs, pc.add(pc.multiply(arange(n), 2), 1))
-
-
-def _gather_large(wire: Wire, pos: pa.Array, end: pa.Array) -> pa.Array:
-    """`gather` for buffers past 2 GiB: int64 offsets, interleaved by a scatter."""
-    n = len(pos)
-    even = pc.multiply(arange(n), 2)
-    bounds = pa.concat_arrays([pc.cast(pos, I64), pc.cast(end, I64)])
-    inner = pc.scatter(bounds, pa.concat_arrays([even, pc.add(even, 1)]))
-    offsets = pa.concat_arrays([pa.array([0], I64), inner, pa.array([len(wire.data)], I64)])
-    pairs = pa.Array.from_buffers(pa.large_binary(), 2 * n + 1, [None, offsets.buffers()[1], pa.py_buffer(wire.data)])
-    return pc.cast(pc.take(pairs, pc.add(even, 1)), pa.binary())
+def gather(wire: Wire, pos: pa.Array, length: pa.Array | npt.NDArray[np.int64]) -> pa.Array:
+    """Binary values `data[pos:pos+length]` for each row, copied out of the batch buffer in one compiled pass."""
+    lengths = length if isinstance(length, np.ndarray) else pc.cast(length, I64).to_numpy()
+    offsets, values = gather_bytes(wire.buf, pos.to_numpy(), lengths)
+    data = pa.py_buffer(values)
+    if offsets[-1] < LARGE_BINARY:
+        return pa.Array.from_buffers(pa.binary(), len(pos), [None, pa.py_buffer(offsets.astype(np.int32)), data])
+    large = pa.Array.from_buffers(pa.large_binary(), len(pos), [None, pa.py_buffer(offsets), data])
+    return pc.cast(large, pa.binary())  # past Arrow's 2 GiB per binary array: refused as the reference is
 
 
 def text_values(wire: Wire, pos: pa.Array, length: pa.Array, string: bool) -> tuple[pa.Array, pa.Array | None]:

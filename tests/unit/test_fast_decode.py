@@ -309,11 +309,9 @@ def test_maps_too_disordered_for_the_swap_passes_are_sorted_all_the_same(data: s
 @pytest.mark.parametrize("cls", [Sink, Wide], ids=lambda c: c.DESCRIPTOR.name)
 @SETTINGS
 @given(data=st.data())
-def test_batches_past_one_gib_use_64_bit_positions_and_offsets(cls: type[Message], data: st.DataObject, monkeypatch):
+def test_text_past_two_gib_is_gathered_with_64_bit_offsets(cls: type[Message], data: st.DataObject, monkeypatch):
     import pipelines.core.fast_decode_values as values
-    import pipelines.core.fast_decode_wire as wire
 
     with monkeypatch.context() as patch:
-        patch.setattr(values, "LARGE_BUFFER", 0)
-        patch.setattr(wire, "MAX_SMALL_BUFFER", 0)
+        patch.setattr(values, "LARGE_BINARY", 0)
         assert_same(cls, data.draw(payloads(cls)))
