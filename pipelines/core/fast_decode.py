@@ -2,13 +2,13 @@
 
 Why not the protobuf API: parsing with upb is quick, but reading the parsed messages back costs a
 Python object per field per message, which made the reference decoder ~20x slower than writing
-the table. Here nothing is parsed per message in Python. All payloads of a batch are one buffer;
-a compiled scan (`fast_decode_scan`, numba) reads every field of every message in one pass and
-files the occurrences of each field as flat arrays; the occurrences of a message field are the
-messages of the next level, so all Timestamps or line items of a batch are scanned together
-(`fast_decode_fields`), and values become Arrow buffers without passing through Python objects
-(`fast_decode_values`). Batches are split across threads, which run in parallel because the
-compiled kernels and Arrow's release the GIL.
+the table. Here nothing is parsed per message in Python. All payloads of a batch are ranges of one
+buffer (a framed landing file is read in place, `Payloads`); a compiled scan (`fast_decode_scan`,
+numba) reads every field of every message in one pass and files the occurrences of each field as
+flat arrays; the occurrences of a message field are the messages of the next level, so all
+Timestamps or line items of a batch are scanned together (`fast_decode_fields`), and values become
+Arrow buffers without passing through Python objects (`fast_decode_values`). Batches are split
+across threads, which run in parallel because the compiled kernels and Arrow's release the GIL.
 
 What falls back to the reference decoder, which stays the oracle:
 - per row, anything that is not plain well-formed data: decode errors (truncation, bad wire or
@@ -37,6 +37,7 @@ from pipelines.core.fast_decode_fields import decode_message
 from pipelines.core.fast_decode_order import Spans
 from pipelines.core.fast_decode_plan import MessagePlan, Unsupported, message_plan
 from pipelines.core.fast_decode_wire import I32, I64, Wire, arange
+from pipelines.core.framing import Payloads
 from pipelines.core.proto_decode import DecodeResult, decode_payloads
 from pipelines.core.proto_schema import arrow_schema
 
@@ -74,11 +75,10 @@ def decode_payloads_fast(
     plan = _plan_for(message_class, schema)
     if plan is None or len(payloads) < FAST_MIN_ROWS:
         return decode_payloads(message_class, payloads, schema)
-    payloads = payloads if isinstance(payloads, list) else list(payloads)
     n = len(payloads)
     if n == 0:
         return DecodeResult(schema.empty_table())
-    table, bad = _decode_all(plan, schema, payloads)
+    table, bad = _decode_all(plan, schema, Payloads.join(payloads))
     if not bad:
         return DecodeResult(table, list(range(n)), [])
     return _with_fallback(message_class, schema, payloads, table, bad)
@@ -94,7 +94,7 @@ def _plan_for(message_class: type[Message], schema: pa.Schema) -> MessagePlan | 
     return _plans[key]
 
 
-def _decode_all(plan: MessagePlan, schema: pa.Schema, payloads: list[bytes]) -> tuple[pa.Table, list[int]]:
+def _decode_all(plan: MessagePlan, schema: pa.Schema, payloads: Payloads) -> tuple[pa.Table, list[int]]:
     """Decode in chunks of at most `CHUNK_ROWS`, spread over the cores (the kernels release the GIL)."""
     n = len(payloads)
     cores = min(os.cpu_count() or 1, 8)
@@ -121,23 +121,20 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool[1]
 
 
-def _decode_chunk(
-    plan: MessagePlan, schema: pa.Schema, payloads: list[bytes], first: int
-) -> tuple[pa.Table, list[int]]:
+def _decode_chunk(plan: MessagePlan, schema: pa.Schema, payloads: Payloads, first: int) -> tuple[pa.Table, list[int]]:
     """Decode one chunk; returns its table (a row per payload) and the (global) rows to fall back on."""
-    wire = Wire.over(b"".join(payloads))
-    end = np.cumsum(np.fromiter(map(len, payloads), np.int64, len(payloads)))
-    start = np.concatenate([[0], end[:-1]])
-    columns = decode_message(wire, plan, Spans(pa.array(start), pa.array(end), arange(len(payloads), I32)), read=True)
+    wire = Wire.over(payloads.data)
+    spans = Spans(pa.array(payloads.starts), pa.array(payloads.ends), arange(len(payloads), I32))
+    columns = decode_message(wire, plan, spans, read=True)
     table = pa.Table.from_arrays(columns, schema=schema)
     bad = np.unique(pa.concat_arrays(wire.bad).to_numpy()).tolist() if wire.bad else []
-    del wire, columns
+    del wire, spans, columns
     pa.default_memory_pool().release_unused()  # mimalloc keeps a thread's freed scratch unless asked there
     return table, [first + i for i in bad]
 
 
 def _with_fallback(
-    message_class: type[Message], schema: pa.Schema, payloads: list[bytes], table: pa.Table, bad: list[int]
+    message_class: type[Message], schema: pa.Schema, payloads: Sequence[bytes], table: pa.Table, bad: list[int]
 ) -> DecodeResult:
     """Replace the flagged rows by what the reference decoder makes of them, keeping payload order."""
     n = len(payloads)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
+
+from pipelines.core.jit import compiled
 
 _MAX_VARINT_BYTES = 10
 
@@ -35,18 +41,53 @@ def frame(payloads: Iterable[bytes]) -> bytes:
     return b"".join(encode_varint(len(p)) + p for p in payloads)
 
 
+class Payloads(Sequence[bytes]):
+    """Payloads as ranges of one buffer: a payload's bytes are copied out only when asked for.
+
+    The fast decoder reads the ranges straight from the buffer; slicing gives a view of the same buffer.
+    """
+
+    def __init__(self, data: bytes, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> None:
+        self.data, self.starts, self.ends = data, starts, ends
+
+    @classmethod
+    def join(cls, payloads: Sequence[bytes]) -> Payloads:
+        """`payloads` as ranges of one buffer (copied into one, unless they are ranges already)."""
+        if isinstance(payloads, Payloads):
+            return payloads
+        lengths = np.fromiter(map(len, payloads), np.int64, len(payloads))
+        ends = np.cumsum(lengths)
+        return cls(b"".join(payloads), ends - lengths, ends)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Payloads: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | Payloads:
+        if isinstance(index, slice):
+            if index.step not in (None, 1):
+                raise ValueError("payloads can be sliced with step 1 only")
+            return Payloads(self.data, self.starts[index], self.ends[index])
+        return self.data[self.starts[index] : self.ends[index]]
+
+
 @dataclass
 class Frames:
     """Payloads framed out of a buffer.
 
     Attributes:
-        payloads: the payloads, in order.
+        payloads: the payloads, in order (ranges of the buffer).
         offsets: byte offset of each payload's length prefix.
         end: where framing stopped: the buffer's length when it was whole.
         error: why framing stopped early (truncated or oversized frame), else None.
     """
 
-    payloads: list[bytes]
+    payloads: Payloads
     offsets: list[int]
     end: int
     error: FramingError | None = None
@@ -59,54 +100,57 @@ def unframe(data: bytes, start: int = 0, max_message_bytes: int = 64 * 1024 * 10
     buffer or above `max_message_bytes`) and reports it in `Frames.error`; everything before it
     is returned.
 
-    Framing is sequential (each length says where the next frame starts), so it stays a Python
-    loop; frames with a one- or two-byte length prefix (payloads under 16 KiB, nearly all events)
-    take a tight loop, every other frame the general varint reader.
+    Framing is sequential (each length says where the next frame starts): a compiled loop reads
+    the frames whose length prefix has at most 9 bytes and stops at any other frame, which the
+    general varint reader then reads or explains.
     """
     if not isinstance(data, bytes):
         data = bytes(data)
-    payloads: list[bytes] = []
-    offsets: list[int] = []
-    pos = start
-    size = len(data)
-    while pos < size:
-        pos = _short_frames(data, pos, max_message_bytes, payloads, offsets)
-        if pos >= size:
+    buf = np.frombuffer(data, np.uint8)
+    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+    pos, error = start, None
+    while pos < len(data):
+        offsets, starts, ends, pos = frame_ranges(buf, pos, max_message_bytes)
+        parts.append((offsets, starts, ends))
+        if pos >= len(data):
             break
         step = _frame(data, pos, max_message_bytes)
         if isinstance(step, FramingError):
-            return Frames(payloads, offsets, pos, step)
-        cursor, end = step
-        offsets.append(pos)
-        payloads.append(data[cursor:end])
-        pos = end
-    return Frames(payloads, offsets, pos)
+            error = step
+            break
+        parts.append((np.array([pos], np.int64), np.array([step[0]], np.int64), np.array([step[1]], np.int64)))
+        pos = step[1]
+    offsets, starts, ends = (np.concatenate([p[k] for p in parts] or [np.empty(0, np.int64)]) for k in range(3))
+    return Frames(Payloads(data, starts, ends), offsets.tolist(), pos, error)
 
 
-def _short_frames(data: bytes, pos: int, limit: int, payloads: list[bytes], offsets: list[int]) -> int:
-    """Frame while length prefixes are one or two bytes and frames fit; returns where it stopped."""
-    size = len(data)
-    add_payload, add_offset = payloads.append, offsets.append
+@compiled
+def frame_ranges(
+    buf: npt.NDArray[np.uint8], pos: int, limit: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Frames from `pos` while each has a length prefix of at most 9 bytes and fits: offsets, starts, ends, stop."""
+    size = len(buf)
+    offsets = np.empty(size - pos, np.int64)  # a frame takes one byte at least
+    starts = np.empty(size - pos, np.int64)
+    ends = np.empty(size - pos, np.int64)
+    n = 0
     while pos < size:
-        first = data[pos]
-        if first < 0x80:
-            cursor = pos + 1
-            end = cursor + first
-            if first > limit or end > size:
-                return pos
-        else:
-            if pos + 1 >= size:
-                return pos
-            second = data[pos + 1]
-            length = (first & 0x7F) | (second << 7)
-            cursor = pos + 2
-            end = cursor + length
-            if second >= 0x80 or length > limit or end > size:
-                return pos
-        add_offset(pos)
-        add_payload(data[cursor:end])
-        pos = end
-    return pos
+        length = np.int64(0)
+        shift, cursor, whole = 0, pos, False
+        while cursor < size and cursor - pos < 9:
+            byte = buf[cursor]
+            cursor += 1
+            length |= np.int64(byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                whole = True
+                break
+        if not whole or length > limit or length > size - cursor:
+            break
+        offsets[n], starts[n], ends[n] = pos, cursor, cursor + length
+        n += 1
+        pos = cursor + int(length)
+    return offsets[:n], starts[:n], ends[:n], pos
 
 
 def _frame(data: bytes, pos: int, max_message_bytes: int) -> tuple[int, int] | FramingError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -27,14 +27,14 @@ class RawBatch:
         source: the source's stable name (landing file path relative to the landing root, or
             `nats:<stream>`).
         range: the positions this batch covers; committing it marks them consumed.
-        payloads: the event payloads, in source order.
+        payloads: the event payloads, in source order (a list, or ranges of one buffer).
         offsets: the position of each payload (byte offset or stream sequence).
         unframed: what could not be framed into payloads; it belongs in quarantine.
     """
 
     source: str
     range: PositionRange
-    payloads: list[bytes]
+    payloads: Sequence[bytes]
     offsets: list[int]
     unframed: list[RawRecord] = field(default_factory=list)
     ack_token: object = None

@@ -7,6 +7,7 @@ import os
 import signal
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,9 +54,29 @@ def test_unframe_matches_the_general_varint_reader(sizes, cut, limit, tail):
     data = data[: min(cut, len(data))] + tail
     frames = unframe(data, max_message_bytes=limit)
     payloads, offsets, end, reason = general_unframe(data, limit)
-    assert (frames.payloads, frames.offsets, frames.end) == (payloads, offsets, end)
+    assert (list(frames.payloads), frames.offsets, frames.end) == (payloads, offsets, end)
     assert (frames.error.reason if frames.error else None) == reason
     assert frames.error is None or frames.error.offset == end
+
+
+PADDED = [bytes([0x83] + [0x80] * k + [0x00]) for k in range(7, 10)]  # the length 3 in 9, 10 and 11 bytes
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        *(prefix + b"abc" + frame([b"next"]) for prefix in PADDED),
+        b"\xff" * 8 + b"\x7f" + b"x" * 4,  # 9-byte length 2^63 - 1: exceeds the limit
+        b"\xff" * 9 + b"\x7f",  # 10 bytes: a length past 64 bits
+        frame([b"a"]) + b"\xff" * 11,  # an over-long varint after a good frame
+        frame([b"a"]) + b"\x80",  # a truncated length prefix
+    ],
+)
+def test_unframe_reads_or_explains_long_length_prefixes_like_the_general_reader(data: bytes) -> None:
+    frames = unframe(data)
+    payloads, offsets, end, reason = general_unframe(data, 64 * 1024 * 1024)
+    assert (list(frames.payloads), frames.offsets, frames.end) == (payloads, offsets, end)
+    assert (frames.error.reason if frames.error else None) == reason
 
 
 def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:

@@ -50,7 +50,7 @@ class LandingFileSource:
             if frames.error is not None:
                 unframed.append(RawRecord(source, frames.end, data[frames.end :], f"unframed: {frames.error.reason}"))
                 end = len(data)
-            del data  # the payloads are copies: the file's bytes need not stay while the batch is ingested
+            del data  # the payloads hold the file's bytes (read in place) until the batch is ingested
             yield RawBatch(
                 source=source,
                 range=PositionRange(source, start, end),
