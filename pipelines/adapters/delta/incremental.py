@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
+from pipelines.adapters.delta.file_stats import file_stats
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
@@ -83,32 +83,6 @@ def read_files(root: Path, paths: Sequence[tuple[str, Mapping[str, str | None]]]
         return data.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return conform_to_schema(TableId("delta", "files"), data, schema)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def file_stats(data: pa.Table) -> str:
-    """Delta `stats` of a data file: row count, and min/max/null counts of the simple columns."""
-    minimum: dict[str, Any] = {}
-    maximum: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    for name in data.column_names:
-        column = data.column(name)
-        type_ = column.type
-        if pa.types.is_nested(type_):
-            continue
-        nulls[name] = column.null_count
-        if pa.types.is_integer(type_) or pa.types.is_string(type_) or pa.types.is_temporal(type_):
-            bounds = pc.min_max(column).as_py()
-            if bounds["min"] is not None:
-                minimum[name], maximum[name] = _json_value(bounds["min"]), _json_value(bounds["max"])
-    return json.dumps({"numRecords": data.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls})
 
 
 class DeltaIncremental:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
+from pipelines.adapters.delta.data_files import DeltaDataFile
+from pipelines.adapters.partition_files import write_partitioned
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.table_evolution import (
@@ -53,7 +51,6 @@ _EXPRESSIONS = {
 
 # Partition columns whose values `append_batches` writes itself (as Delta's partition value strings).
 _PARTITION_VALUE_KINDS = (pa.types.is_integer, pa.types.is_string, pa.types.is_large_string, pa.types.is_date)
-_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 # Commits that change only metadata: not part of `history()`, as Iceberg makes no snapshot for them.
 _METADATA_ONLY = frozenset(
@@ -209,21 +206,19 @@ class DeltaTableStore:
     def append_batches(
         self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
     ) -> Commit:
-        """Write each batch as Parquet files (one per partition) as it comes, then add them all in one commit.
+        """Write each batch into Parquet files (one per partition) as it comes, then add them all in one commit.
 
         delta-rs takes commit properties before it reads a stream, but they are known only after
-        the last batch: the files are written here (zstd, with Delta stats, under Hive-style
-        partition directories; delta-rs URI-encodes their paths in the log) and committed with
-        `create_write_transaction`. A table partitioned by an identity column of another type than
-        integer, string or date takes the batches in memory and writes them with `write_deltalake`.
+        the last batch: the files are written here (`DeltaDataFile`, `write_partitioned`: a
+        partition's file stays open across batches) and committed with `create_write_transaction`.
+        A table partitioned by an identity column of another type than integer, string or date
+        takes the batches in memory and writes them with `write_deltalake`.
         A batch or properties that do not fit remove the files written so far.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: a batch or the properties do not fit; nothing is committed.
         """
-        from pipelines.adapters.delta.incremental import file_stats  # it imports this module
-
         delta = self._open(table)
         schema, root = self._schema(delta), self._path(table)
         columns = delta.metadata().partition_columns
@@ -233,39 +228,31 @@ class DeltaTableStore:
             write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch, schema)))
             data = pa.concat_tables(parts) if parts else schema.empty_table()
             return self._write(table, data, properties(), "append")
-        actions: list[AddAction | RemoveAction] = []
-        written: list[Path] = []
+        opened: list[DeltaDataFile] = []
 
-        def write(batch: pa.Table) -> None:
+        def split(batch: pa.Table) -> list[tuple[dict[str, Any], pa.Table]]:
             rows = conform_to_schema(table, batch, schema)
-            del batch  # the only reference (see `write_behind`): the rows, sorted into a copy, can go
             if not rows.num_rows:
-                return
+                return []
             keys = _partition_values(rows, columns, fields)
             assert keys is not None, "checked on the empty schema"
-            parts = partition_slices(rows, keys)
-            del rows, keys
-            for values, part in parts:
-                folder = "/".join(
-                    f"{c}={quote(v, safe='') if v is not None else _NULL_PARTITION}" for c, v in values.items()
-                )
-                name = f"{folder}/" if folder else ""
-                name += f"part-{uuid.uuid4()}-c000.zstd.parquet"
-                path = root / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                data = part.drop_columns([c for c in columns if c in part.column_names])
-                written.append(path)
-                pq.write_table(data, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-                size, now = path.stat().st_size, time.time_ns() // 1_000_000
-                actions.append(AddAction(name, size, values, now, True, file_stats(data)))
+            return partition_slices(rows, keys)
+
+        def open_file(values: dict[str, Any]) -> DeltaDataFile:
+            opened.append(DeltaDataFile(root, values, columns))
+            return opened[-1]
 
         try:
-            write_behind(batches, write)
+            written = write_partitioned(batches, split, open_file)
             props = check_properties(table, properties())
         except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
+            for file in opened:
+                file.path.unlink(missing_ok=True)
             raise
+        actions: list[AddAction | RemoveAction] = []
+        for file in written:
+            assert file.action is not None, "write_partitioned returns closed files"
+            actions.append(file.action)
         delta.create_write_transaction(
             actions,
             mode="append",

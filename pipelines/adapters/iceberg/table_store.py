@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,13 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files, pyarrow_to_schema, write_file
-from pyiceberg.manifest import DataFile
-from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionFieldValue, PartitionKey, PartitionSpec
+from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import ToOutputFile
-from pyiceberg.table import Table, WriteTask
-from pyiceberg.table.metadata import TableMetadata, TableMetadataV2
+from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadataV2
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.table.update import (
@@ -33,7 +31,9 @@ from pyiceberg.table.update import (
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 from sqlalchemy.exc import OperationalError
 
+from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
+from pipelines.adapters.partition_files import write_partitioned
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.table_evolution import (
@@ -46,15 +46,12 @@ from pipelines.ports.table_evolution import (
 )
 from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
-    ROW_GROUP_ROWS,
     PartitionField,
     TableNotFoundError,
     check_partitioning,
     check_properties,
     conform_to_schema,
-    partition_slices,
     table_schema,
-    write_behind,
 )
 
 CATALOG_NAME = "meshlake"
@@ -80,31 +77,6 @@ def _partition_spec(schema: Schema, partition_by: Sequence[PartitionField]) -> P
             )
         )
     return PartitionSpec(*fields, spec_id=0)
-
-
-def _write_tasks(rows: pa.Table, metadata: TableMetadata, write_uuid: uuid.UUID, ids: Iterator[int]) -> list[WriteTask]:
-    """One write task (one data file) per partition of `rows`, a batch already in the table's schema.
-
-    pyiceberg's own split filters the whole batch once per partition; `partition_slices` sorts once.
-    """
-    file_schema = pyarrow_to_schema(rows.schema, format_version=metadata.format_version)
-    spec, schema = metadata.spec(), metadata.schema()
-    if spec.is_unpartitioned():
-        return [WriteTask(write_uuid, next(ids), file_schema, rows.to_batches())]
-    keys = pa.table(
-        {
-            f"_partition_{i}": field.transform.pyarrow_transform(schema.find_field(field.source_id).field_type)(
-                rows.column(schema.find_column_name(field.source_id))
-            )
-            for i, field in enumerate(spec.fields)
-        }
-    )
-    tasks = []
-    for group, part in partition_slices(rows, keys):
-        values = [PartitionFieldValue(field, group[f"_partition_{i}"]) for i, field in enumerate(spec.fields)]
-        key = PartitionKey(values, spec, schema)
-        tasks.append(WriteTask(write_uuid, next(ids), file_schema, part.to_batches(), partition_key=key))
-    return tasks
 
 
 def _commit(snapshot: Snapshot, sequence: int) -> Commit:
@@ -181,7 +153,7 @@ class IcebergTableStore:
                 "partition-specs": [spec],
                 "default-spec-id": spec.spec_id,
                 "last-partition-id": spec.last_assigned_field_id,
-                "properties": {"write.parquet.row-group-limit": str(ROW_GROUP_ROWS)},
+                "properties": WRITE_PROPERTIES,
                 "sort-orders": [UNSORTED_SORT_ORDER],
                 "default-sort-order-id": UNSORTED_SORT_ORDER.order_id,
             }
@@ -217,10 +189,11 @@ class IcebergTableStore:
     def append_batches(
         self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
     ) -> Commit:
-        """Write each batch as data files (one per partition) as it comes, then add them all in one snapshot.
+        """Write each batch into data files (one per partition) as it comes, then add them all in one snapshot.
 
         pyiceberg streams only into unpartitioned tables and takes the snapshot properties up front;
-        here the files are written with its `write_file` and committed once `properties()` is known.
+        here the files are written with its Parquet writer (`IcebergDataFiles`, `write_partitioned`:
+        a partition's file stays open across batches) and committed once `properties()` is known.
         A batch or properties that do not fit remove the files written so far.
 
         Raises:
@@ -229,27 +202,19 @@ class IcebergTableStore:
         """
         ice = self._load(table)
         schema = arrow_schema(ice.schema())
-        write_uuid, counter = uuid.uuid4(), itertools.count()
-        files: list[DataFile] = []
-
-        def write(batch: pa.Table) -> None:
-            rows = conform_to_schema(table, batch, schema)
-            del batch  # the only reference (see `write_behind`): the rows, sorted into a copy, can go
-            if rows.num_rows:
-                tasks = _write_tasks(rows, ice.metadata, write_uuid, counter)
-                del rows
-                files.extend(write_file(ice.io, ice.metadata, iter(tasks)))
-
+        files = IcebergDataFiles(ice)
         try:
-            write_behind(batches, write)
+            written = write_partitioned(
+                batches, lambda batch: files.split(conform_to_schema(table, batch, schema)), files.open
+            )
             props = check_properties(table, properties())
         except BaseException:
-            for data_file in files:
-                ice.io.delete(data_file.file_path)
+            files.remove()
             raise
         with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).fast_append() as append:
-            for data_file in files:
-                append.append_data_file(data_file)
+            for file in written:
+                assert file.data_file is not None, "write_partitioned returns closed files"
+                append.append_data_file(file.data_file)
         return self._last_commit(ice)
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:

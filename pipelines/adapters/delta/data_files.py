@@ -1,0 +1,58 @@
+"""The Delta data files `append_batches` writes: Parquet under Hive-style partition folders, and their add actions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake.transaction import AddAction
+
+from pipelines.adapters.delta.file_stats import footer_stats
+from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+class DeltaDataFile:
+    """A data file of one partition: the rows without the partition columns; `action` is set once closed.
+
+    Its path is `<column>=<value>/.../part-<uuid>-c000.zstd.parquet` under the table root, values
+    URI-encoded as delta-rs writes them in the log. The add action's stats come from the footer.
+    """
+
+    def __init__(self, root: Path, values: dict[str, str | None], partition_columns: Sequence[str]) -> None:
+        folder = "/".join(f"{c}={quote(v, safe='') if v is not None else NULL_PARTITION}" for c, v in values.items())
+        self.name = (f"{folder}/" if folder else "") + f"part-{uuid.uuid4()}-c000.zstd.parquet"
+        self.path = root / self.name
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._values, self._partition_columns = values, partition_columns
+        self._writer: pq.ParquetWriter | None = None
+        self._schema = pa.schema([])
+        self._footers: list[pq.FileMetaData] = []
+        self.action: AddAction | None = None
+
+    def write(self, rows: pa.Table) -> None:
+        data = rows.drop_columns([c for c in self._partition_columns if c in rows.column_names])
+        if self._writer is None:
+            self._schema = data.schema
+            self._writer = pq.ParquetWriter(
+                self.path,
+                data.schema,
+                compression="zstd",
+                dictionary_pagesize_limit=PARQUET_DICTIONARY_BYTES,
+                metadata_collector=self._footers,
+            )
+        self._writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
+
+    def close(self) -> None:
+        if self._writer is None or self.action is not None:
+            return
+        self._writer.close()
+        stats = footer_stats(self._footers[0], self._schema)
+        now = time.time_ns() // 1_000_000
+        self.action = AddAction(self.name, self.path.stat().st_size, self._values, now, True, stats)

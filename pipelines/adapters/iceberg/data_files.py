@@ -1,0 +1,110 @@
+"""The Iceberg data files `append_batches` writes: rows split by partition, a Parquet file per partition."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import uuid
+from typing import Any
+
+import pyarrow as pa
+from pyiceberg.io.pyarrow import ParquetFormatWriter
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
+from pyiceberg.table import Table, TableProperties
+from pyiceberg.typedef import Record
+
+from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS, partition_slices
+
+WRITE_PROPERTIES = {
+    TableProperties.PARQUET_ROW_GROUP_LIMIT: str(ROW_GROUP_ROWS),
+    TableProperties.PARQUET_DICT_SIZE_BYTES: str(PARQUET_DICTIONARY_BYTES),
+    # pyiceberg passes it to pyarrow as `write_batch_size`, the rows between two checks of the page and
+    # dictionary sizes; its 20,000 lets a 64 KiB dictionary grow far past its limit (pyarrow: 1,024).
+    TableProperties.PARQUET_PAGE_ROW_LIMIT: "1024",
+}
+"""Parquet settings of every table this store creates (a table's own properties override them)."""
+
+
+class IcebergDataFile:
+    """A data file of one partition, written with pyiceberg's Parquet writer; `data_file` is set once closed.
+
+    The rows are written as they come, already in the table's Arrow schema (field ids on every
+    field), so pyiceberg's per-batch projection is skipped; its statistics come from the footer.
+    """
+
+    def __init__(self, table: Table, path: str, partition: PartitionKey | None) -> None:
+        metadata = table.metadata
+        self.path = path
+        self._output = table.io.new_output(path)
+        self._writer = ParquetFormatWriter(self._output, metadata.schema(), {**WRITE_PROPERTIES, **metadata.properties})
+        self._partition = partition.partition if partition else Record()
+        self._spec_id = metadata.default_spec_id
+        self.data_file: DataFile | None = None
+
+    def write(self, rows: pa.Table) -> None:
+        self._writer.write(rows)
+
+    def close(self) -> None:
+        if self.data_file is not None:
+            return
+        statistics = self._writer.close()
+        self.data_file = DataFile.from_args(
+            content=DataFileContent.DATA,
+            file_path=self.path,
+            file_format=FileFormat.PARQUET,
+            partition=self._partition,
+            file_size_in_bytes=len(self._output),
+            sort_order_id=None,
+            spec_id=self._spec_id,
+            equality_ids=None,
+            key_metadata=None,
+            **statistics.to_serialized_dict(),
+        )
+
+
+class IcebergDataFiles:
+    """The data files of one commit to `table`: how its rows split by partition, the files opened, their removal."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+        self._spec, self._schema = table.metadata.spec(), table.metadata.schema()
+        self._locations = table.location_provider()
+        write_uuid = uuid.uuid4()
+        self._names = (f"00000-{n}-{write_uuid}.parquet" for n in itertools.count())
+        self._paths: list[str] = []
+
+    def split(self, rows: pa.Table) -> list[tuple[dict[str, Any], pa.Table]]:
+        """`rows` (in the table's schema) by partition: `_partition_<i>` holds the i-th partition field's value.
+
+        pyiceberg's own split filters the whole batch once per partition; `partition_slices` sorts once.
+        """
+        if not rows.num_rows:
+            return []
+        if self._spec.is_unpartitioned():
+            return [({}, rows)]
+        keys = pa.table(
+            {
+                f"_partition_{i}": field.transform.pyarrow_transform(
+                    self._schema.find_field(field.source_id).field_type
+                )(rows.column(self._schema.find_column_name(field.source_id)))
+                for i, field in enumerate(self._spec.fields)
+            }
+        )
+        return partition_slices(rows, keys)
+
+    def open(self, values: dict[str, Any]) -> IcebergDataFile:
+        """A new data file for the partition with `values` (as `split` names them)."""
+        key = None
+        if not self._spec.is_unpartitioned():
+            fields = [PartitionFieldValue(f, values[f"_partition_{i}"]) for i, f in enumerate(self._spec.fields)]
+            key = PartitionKey(fields, self._spec, self._schema)
+        path = self._locations.new_data_location(next(self._names), key)
+        self._paths.append(path)
+        return IcebergDataFile(self._table, path, key)
+
+    def remove(self) -> None:
+        """Delete every file opened (those never committed: a failed write)."""
+        for path in self._paths:
+            with contextlib.suppress(FileNotFoundError):
+                self._table.io.delete(path)

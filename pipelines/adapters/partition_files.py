@@ -1,0 +1,103 @@
+"""One commit's data files: a file per partition, kept open across batches, written by a small thread pool.
+
+`append_batches` of the Iceberg and Delta stores writes its batches through `write_partitioned`; the
+format decides how a file is opened, written and closed (`PartitionFile`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
+
+import pyarrow as pa
+
+from pipelines.ports.table_store import write_behind
+
+WRITE_THREADS = 2
+"""Partition files written at once. pyarrow's Parquet writer releases the GIL: two writers use two cores
+while the producer's thread decodes the next batch (and wait for it when it is slower)."""
+
+MAX_OPEN_FILES = 64
+"""Files kept open between batches. A partition beyond that (e.g. identity of a high-cardinality column)
+is written to a file of its own, closed at once, as are open files its batch did not write to."""
+
+
+class PartitionFile(Protocol):
+    """A data file of one partition being written."""
+
+    def write(self, rows: pa.Table) -> None:
+        """Append `rows` (rows of this file's partition, in the table's schema)."""
+        ...
+
+    def close(self) -> None:
+        """Finish the file (footer, statistics); once closed, it is complete."""
+        ...
+
+
+_File = TypeVar("_File", bound=PartitionFile)
+Split = Callable[[pa.Table], list[tuple[dict[str, Any], pa.Table]]]
+"""A batch split by partition: the partition values of each part and its rows (see `partition_slices`)."""
+
+
+def write_partitioned(
+    batches: Iterable[pa.Table], split: Split, open_file: Callable[[dict[str, Any]], _File]
+) -> list[_File]:
+    """Write the rows of every batch into one file per partition; return the files, all closed.
+
+    Each batch is split on a write-behind thread while the caller's thread produces the next one
+    (`write_behind`), and its partitions are written in parallel on `WRITE_THREADS` threads. A
+    partition seen in an earlier batch adds row groups to the file it already has, so a commit of
+    many batches has about one file per partition rather than one per partition and batch: fewer,
+    larger files, less per-file work (footers, statistics, manifest entries).
+
+    On an error the files opened so far are closed as far as they can be and the error propagates;
+    the caller, which knows what `open_file` created, removes them.
+    """
+    opened: dict[tuple[Any, ...], _File] = {}
+    closed: list[_File] = []
+    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="meshlake-partition") as pool:
+
+        def run(calls: list[Callable[[], None]]) -> None:
+            futures = [pool.submit(call) for call in calls]
+            wait(futures)  # every write done before an error propagates and its files are removed
+            for future in futures:
+                future.result()
+
+        def write(batch: pa.Table) -> None:
+            parts = split(batch)
+            del batch  # the only reference (see `write_behind`): the parts hold what is written, no more
+            calls: list[Callable[[], None]] = []
+            for values, rows in parts:
+                key = tuple(values.items())
+                file = opened.get(key)
+                if file is None and len(opened) < MAX_OPEN_FILES:
+                    file = opened[key] = open_file(values)
+                if file is not None:
+                    calls.append(functools.partial(file.write, rows))
+                else:
+                    closed.append(single := open_file(values))
+                    calls.append(functools.partial(_write_and_close, single, rows))
+            written = {tuple(values.items()) for values, _ in parts}
+            if len(opened) == MAX_OPEN_FILES:  # make room: close what this batch did not write to
+                for key in [k for k in opened if k not in written]:
+                    closed.append(stale := opened.pop(key))
+                    calls.append(stale.close)
+            run(calls)
+
+        try:
+            write_behind(batches, write)
+            run([file.close for file in opened.values()])
+        except BaseException:
+            for file in [*opened.values(), *closed]:
+                with contextlib.suppress(Exception):
+                    file.close()
+            raise
+    return [*closed, *opened.values()]
+
+
+def _write_and_close(file: PartitionFile, rows: pa.Table) -> None:
+    file.write(rows)
+    file.close()
