@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from pipelines.adapters import partition_files
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.names import TableId
 from pipelines.ports.table_store import PartitionField, TableStore
@@ -121,3 +122,29 @@ def test_partition_values_with_any_characters_read_back(table_store: TableStore)
     table_store.append_batches(by_customer, iter([data.slice(0, 2), data.slice(2)]), lambda: positions(1))
 
     assert sorted_rows(table_store.read(by_customer)) == sorted_rows(data)
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_partition_gets_one_file_however_many_batches_hold_its_rows(tmp_path: Path, fmt: str) -> None:
+    store = open_table_store(fmt, tmp_path)
+    store.ensure_table(ORDERS, SCHEMA, [PartitionField("placed_at", "day")])
+
+    store.append_batches(ORDERS, iter([rows(1, 2), rows(2, 1), rows(2)]), lambda: positions(1))
+
+    files = sorted(tmp_path.rglob("*.parquet"))
+    assert len(files) == 2
+    assert len({f.parent for f in files}) == 2
+    assert sorted_rows(store.read(ORDERS)) == sorted_rows(rows(1, 1, 2, 2, 2))
+
+
+def test_partitions_past_the_open_file_limit_land_once(
+    table_store: TableStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(partition_files, "MAX_OPEN_FILES", 2)
+    by_order = TableId("orders", "by_order")
+    table_store.ensure_table(by_order, SCHEMA, [PartitionField("order_id")])
+    batches = [rows(1, 2, 3, 4, 5), rows(6, 1), rows(7, 8, 2), rows(3)]
+
+    table_store.append_batches(by_order, iter(batches), lambda: positions(1))
+
+    assert sorted_rows(table_store.read(by_order)) == sorted_rows(pa.concat_tables(batches))
