@@ -24,7 +24,7 @@ SCHEMA = pa.schema(
 )
 
 
-def stats_of(path: Path, *groups: dict[str, list[Any]]) -> dict[str, Any]:
+def stats_of(path: Path, *groups: dict[str, Any]) -> dict[str, Any]:
     """Write each of `groups` as a row group of one Parquet file and return its footer's Delta stats."""
     footers: list[pq.FileMetaData] = []
     with pq.ParquetWriter(path, SCHEMA, metadata_collector=footers) as writer:
