@@ -38,10 +38,11 @@ CACHE = Path(tempfile.gettempdir()) / "meshlake-bench-cache"
 ROOT = Path(__file__).parents[1]
 
 
-def worker(module: str, *args: str) -> dict[str, Any]:
-    """Run `python -m benchmarks.<module> <args>` and return the JSON object it printed."""
+def worker(module: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `python -m benchmarks.<module> <args>` (`env` added to the environment); returns the JSON it printed."""
     command = [sys.executable, "-m", f"benchmarks.{module}", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    environment = {**os.environ, **(env or {})}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, env=environment)
     if done.returncode != 0:
         raise RuntimeError(f"benchmarks.{module} failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
@@ -53,6 +54,7 @@ def run(events: int, workdir: Path, cache: Path, formats: tuple[str, ...] = FORM
     data = worker("generate", "--events", str(events), "--cache", str(cache))
     landing = data["landing"]
     measure_dir = str(workdir / "measure")
+    jit = jit_seconds(landing, workdir)
     measured = worker("measure", "--landing", landing, "--workdir", measure_dir)
     decode, parquet = measured["decode"], measured["parquet"]
     runs, around, adjacent = {}, {}, {}
@@ -70,6 +72,10 @@ def run(events: int, workdir: Path, cache: Path, formats: tuple[str, ...] = FORM
         "parquet_rows_per_s_around": adjacent,
         "parquet_around": around,
         "ratio_vs_protarrow": decode["rows_per_s"] / decode["protarrow_rows_per_s"],
+        "jit_compile_s": jit["compile"],
+        "jit_cache_load_s": jit["cache_load"],
+        "jit_measures": "first framing + decoding of a fresh process: with an empty numba cache (compile) and "
+        "with the cache that compile left (load); every timed rate above starts after it",
         "peak_rss_mb": {fmt: r["peak_rss_mb"] for fmt, r in runs.items()},
         "runs": runs,
     }
@@ -92,6 +98,15 @@ def run(events: int, workdir: Path, cache: Path, formats: tuple[str, ...] = FORM
         "targets": TARGETS,
         "ingest": ingest,
     }
+
+
+def jit_seconds(landing: str, workdir: Path) -> dict[str, float]:
+    """The first framing and decoding of a process: compiling the kernels into an empty cache, then loading them."""
+    cache = workdir / "numba-cache"
+    args = ("--jit-only", "--landing", landing, "--workdir", str(workdir / "jit"))
+    compile_s = worker("measure", *args, env={"NUMBA_CACHE_DIR": str(cache)})["first_call_s"]
+    load_s = worker("measure", *args, env={"NUMBA_CACHE_DIR": str(cache)})["first_call_s"]
+    return {"compile": compile_s, "cache_load": load_s}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

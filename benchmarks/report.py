@@ -64,6 +64,9 @@ def _print_ingest(results: dict[str, Any], console: Console) -> None:
     table.add_row("reference decoder", _rate(decode["reference_rows_per_s"]), "", "")
     ratio = ingest["ratio_vs_protarrow"]
     table.add_row("fast decoder", _rate(decode["rows_per_s"]), f"{ratio:.1f}x protarrow", "> 1")
+    if "jit_compile_s" in ingest:
+        table.add_row("first call: compile kernels (empty cache)", f"{ingest['jit_compile_s']:.2f} s")
+        table.add_row("first call: load kernels (cached)", f"{ingest['jit_cache_load_s']:.2f} s")
     for fmt, rate in ingest.get("parquet_rows_per_s_around", {}).items():
         table.add_row(f"baseline: parquet, around {fmt} ingest", _rate(rate), "1.00", "")
     for fmt, rate in ingest["rows_per_s"].items():

@@ -12,15 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.descriptor import FieldDescriptor
 
-from pipelines.core.fast_decode_order import (
-    Spans,
-    counts_per_row,
-    expect_wire,
-    flag_repeats,
-    offsets_of,
-    place,
-    placement,
-)
+from pipelines.core.fast_decode_order import Spans, counts_per_row, expect_wire, offsets_of, with_validity
 from pipelines.core.fast_decode_plan import FIXED32_TYPES, FIXED64_TYPES, FieldPlan, Kind, MessagePlan
 from pipelines.core.fast_decode_scan import packed_varints
 from pipelines.core.fast_decode_values import (
@@ -33,7 +25,7 @@ from pipelines.core.fast_decode_values import (
     unknown_enums,
     varint_values,
 )
-from pipelines.core.fast_decode_wire import I32, I64, Piece, Wire, arange, scan
+from pipelines.core.fast_decode_wire import I32, I64, Piece, Single, Wire, arange, scan
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -45,29 +37,30 @@ def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> l
         spans: the messages.
         read: whether the reference decoder reads these values (so range errors reject the row).
     """
-    found = scan(wire, spans.start, spans.end, plan.numbers, strict=plan.map_entry)  # every field of every span
+    singular = tuple(not f.fd.is_repeated for f in plan.fields)
+    found = scan(wire, spans.start, spans.end, plan.numbers, singular, strict=plan.map_entry)  # every field, once
     spans.flag(wire, found.bad)
-    for members in plan.oneofs:
-        owners = [found.pieces[number].span for number in members if number in found.pieces]
-        if len(owners) > 1:
-            flag_repeats(wire, spans, pa.concat_arrays(owners))
+    for members in plan.oneofs:  # only the last member set counts: the reference decides
+        twice = np.sum([found.single[number].present for number in members], axis=0) > 1
+        spans.flag(wire, pa.array(np.flatnonzero(twice)))
     columns = []
     for field in plan.fields:
-        piece = found.pieces.pop(field.number, None)  # freed as soon as its column is built
-        column = _column(wire, field, piece, spans, plan.map_entry, read and field.output)
+        read_field = read and field.output
+        if field.fd.is_repeated:  # each field's scan output is freed as soon as its column is built
+            column = _many(wire, field, found.pieces.pop(field.number, None), spans, read_field)
+        else:
+            column = _singular(wire, field, found.single.pop(field.number), spans, plan.map_entry, read_field)
         if field.output:
             columns.append(column)
     return columns
 
 
-def _column(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, entry: bool, read: bool) -> pa.Array:
-    if piece is None and not (entry and field.child is not None):
-        return _absent(field, len(spans), entry)
+def _many(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, read: bool) -> pa.Array:
+    if piece is None:
+        return _absent(field, len(spans), entry=False)
     if field.kind is Kind.MAP:
         return _map(wire, field, piece, spans, read)
-    if field.repeated:
-        return _repeated(wire, field, piece, spans, read)
-    return _singular(wire, field, piece, spans, entry, read)
+    return _repeated(wire, field, piece, spans, read)
 
 
 def _absent(field: FieldPlan, n: int, entry: bool) -> pa.Array:
@@ -99,27 +92,40 @@ def _end(pos: pa.Array, length: pa.Array) -> pa.Array:
     return pc.add(pos, pc.cast(length, I64))
 
 
-def _singular(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, entry: bool, read: bool) -> pa.Array:
-    occ = expect_wire(wire, spans, piece, (field.wire_type,))
-    perm = placement(wire, spans, occ)
+def _singular(wire: Wire, field: FieldPlan, single: Single, spans: Spans, entry: bool, read: bool) -> pa.Array:
+    """One value per span; a span lacking the field reads as null, or as the default where there is no presence."""
+    present = single.present
+    wrong = present & (single.wire != field.wire_type)
+    if wrong.any():  # upb keeps a value of another wire type as an unknown field: the reference decides
+        spans.flag(wire, pa.array(np.flatnonzero(wrong)))
+        present = present & ~wrong
+    everywhere = bool(present.all())
+    if not everywhere and not present.any() and not (entry and field.child is not None):
+        return _absent(field, len(spans), entry)
+    value = single.value if everywhere else np.where(present, single.value, np.uint64(0))
     if field.kind is Kind.TEXT:
-        pos, length = occ.pos, occ.value
-        if perm is not None:
-            pos, length = pc.take(pos, perm).fill_null(0), pc.take(length, perm).fill_null(0)
-        values = _text(wire, field, spans, pos, length)
-        if perm is not None and perm.null_count and _nullable(field, entry):
-            values = pc.if_else(pc.is_valid(perm), values, pa.scalar(None, values.type))
-        return values
-    if field.kind is Kind.SCALAR:
-        values = place(_scalars(wire, field, spans, occ), perm)
-        if _nullable(field, entry):
-            return values
-        return values.fill_null(_default(field)) if values.null_count else values
-    if entry and perm is not None:  # a map value message that is missing reads as the default message
-        start = pc.take(occ.pos, perm).fill_null(0)
-        end = _end(start, pc.take(occ.value, perm).fill_null(0))
-        return _messages(wire, field, Spans(start, end, spans.root), read)
-    return place(_messages(wire, field, _inner(spans, occ), read), perm)
+        values = _text(wire, field, spans, pa.array(single.pos), pa.array(value))
+    elif field.kind is Kind.SCALAR:
+        values = _singular_scalars(wire, field, spans, single, present, value)
+        if not everywhere and not _nullable(field, entry):
+            return pc.if_else(pa.array(present), values, pa.scalar(_default(field), field.arrow_type))
+    else:  # a missing message reads as the empty one: null unless it is a map value (the default message)
+        start = single.pos if everywhere else np.where(present, single.pos, 0)
+        values = _messages(
+            wire, field, Spans(pa.array(start), pa.array(start + value.astype(np.int64)), spans.root), read
+        )
+    return values if everywhere or not _nullable(field, entry) else with_validity(values, present)
+
+
+def _singular_scalars(
+    wire: Wire, field: FieldPlan, spans: Spans, single: Single, present: np.ndarray, value: np.ndarray
+) -> pa.Array:
+    if field.wire_type == 0:
+        raw = varint_values(field.fd.type, pa.array(value))
+    else:  # a row lacking the value reads the bytes of one that has it (any will do: it is masked)
+        pos = np.where(present, single.pos, single.pos[np.argmax(present)])
+        raw = fixed_values(wire, field.fd.type, pa.array(pos))
+    return _enum(wire, field, spans, raw, arange(len(present)), present)
 
 
 def _repeated(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, read: bool) -> pa.Array:
@@ -196,12 +202,20 @@ def _scalars(wire: Wire, field: FieldPlan, spans: Spans, occ: Piece) -> pa.Array
     return _enum(wire, field, spans, raw, occ.span)
 
 
-def _enum(wire: Wire, field: FieldPlan, spans: Spans, numbers: pa.Array, owners: pa.Array) -> pa.Array:
-    """Enum names for enum fields (other values pass through); `owners` are the spans the values are in."""
+def _enum(
+    wire: Wire, field: FieldPlan, spans: Spans, numbers: pa.Array, owners: pa.Array, present: np.ndarray | None = None
+) -> pa.Array:
+    """Enum names for enum fields (other values pass through); `owners` are the spans the values are in.
+
+    `present` says which values are real (the others are placeholders for rows lacking the field).
+    """
     if not field.enum_names:
         return numbers
     if field.closed_enum:  # protobuf moves unknown values of a closed enum to the unknown fields
-        spans.flag(wire, pc.take(owners, unknown_enums(numbers, field.enum_names)))
+        unknown = unknown_enums(numbers, field.enum_names)
+        if present is not None:
+            unknown = pc.filter(unknown, pa.array(present[unknown.to_numpy()]))
+        spans.flag(wire, pc.take(owners, unknown))
     return enum_names(numbers, field.enum_names)
 
 

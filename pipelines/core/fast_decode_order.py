@@ -1,8 +1,8 @@
-"""Put scanned occurrences in row order: one value per row for singular fields, per-row counts for repeated ones.
+"""Shape scanned fields into rows: spans, per-row counts and list offsets, validity of missing values.
 
-The scan lists a field's occurrences in span order, so a repeated field is already row-major and
-needs only its counts per row; a singular field is placed by one scatter of occurrence numbers
-into row slots (rows holding it twice go to the reference decoder: merge semantics).
+The scan lists a repeated field's occurrences in span order, so they are already row-major and
+need only their counts per row; singular fields come one per row, so a missing one only needs a
+validity bit.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.fast_decode_wire import I32, I64, U8, U64, Piece, Wire, arange
+from pipelines.core.fast_decode_wire import I32, I64, U8, U64, Piece, Wire
 
 
 @dataclass
@@ -57,29 +57,13 @@ def counts_per_row(owners: pa.Array, n: int) -> np.ndarray:
     return np.bincount(owners.to_numpy(), minlength=n).astype(np.int32)
 
 
-def placement(wire: Wire, spans: Spans, occ: Piece) -> pa.Array | None:
-    """Row -> occurrence index (null where the row lacks the field); None when it is the identity.
-
-    A row holding a singular field twice (merge or last-one-wins semantics) goes to the reference.
-    """
-    n, m = len(spans), len(occ.span)
-    counts = counts_per_row(occ.span, n)
-    if m == n and (n == 0 or counts.max() == 1):
-        return None
-    if m and counts.max() > 1:
-        spans.flag(wire, pa.array(np.flatnonzero(counts > 1)))
-    return pc.scatter(arange(m), occ.span, max_index=n - 1)
-
-
-def flag_repeats(wire: Wire, spans: Spans, owners: pa.Array) -> None:
-    """Flag the rows of spans that appear more than once in `owners`."""
-    counts = counts_per_row(owners, len(spans))
-    spans.flag(wire, pa.array(np.flatnonzero(counts > 1)))
-
-
-def place(values: pa.Array, perm: pa.Array | None) -> pa.Array:
-    """Values of occurrences moved into row slots (nulls for rows without one)."""
-    return values if perm is None else pc.take(values, perm)
+def with_validity(values: pa.Array, present: np.ndarray) -> pa.Array:
+    """`values` (offset 0, no nulls) with the rows where `present` is False made null, buffers shared."""
+    if isinstance(values, pa.StructArray):
+        children = [values.field(i) for i in range(values.type.num_fields)]
+        return pa.StructArray.from_arrays(children, fields=list(values.type), mask=pa.array(~present))
+    validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    return pa.Array.from_buffers(values.type, len(values), [validity, *values.buffers()[1:]])
 
 
 def offsets_of(counts: np.ndarray) -> pa.Array:

@@ -3,13 +3,14 @@
 Why compiled: reading the wire format is a loop over tags whose next position depends on the last
 value, which neither Python (an object per field) nor vectorised kernels (one step per field
 position, each over every message) do cheaply. Here one loop walks each message's tags once and
-files every occurrence of a wanted field under its field number, in message order, as flat
-arrays (message index, wire type, value position, varint value or length); the caller turns
-them into Arrow columns.
+files every occurrence of a wanted field under its field number as flat arrays (wire type, value
+position, varint value or length); the caller turns them into Arrow columns.
 
-Nothing here knows the types: anything that is not plain well-formed wire data (groups, invalid
+Nothing here knows the value types: anything that is not plain well-formed wire data (groups, invalid
 wire types, truncation, over-long varints, field number 0 or past 2^29, a length past the end)
 only marks its message `bad`; its row goes to the reference decoder, which gives the verdict.
+Singular fields are recorded at their message's row, so they need no placing; repeated ones need
+a counting pass first, to know where each field's occurrences go.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy.typing as npt
 from pipelines.core.jit import compiled
 
 _SEVEN_BITS = np.uint64(0x7F)
+_HIGH_BIT = np.uint64(0x80)
+_MIN_TAG = np.uint64(8)
 _MAX_TAG = np.uint64(1 << 32)
 _NO_END = -1
 
@@ -27,18 +30,24 @@ _NO_END = -1
 @compiled
 def read_varint(buf: npt.NDArray[np.uint8], pos: int, limit: int) -> tuple[np.uint64, int]:
     """The varint at `pos` and where it ends: -1 past `limit` or after 10 bytes (bits past 64 drop, as in upb)."""
+    if pos < limit and buf[pos] < 0x80:  # most tags and values: one byte
+        return np.uint64(buf[pos]), pos + 1
     value = np.uint64(0)
     shift = np.uint64(0)
     for _ in range(10):
         if pos >= limit:
             return value, _NO_END
-        byte = buf[pos]
+        byte = np.uint64(buf[pos])
         pos += 1
-        value |= (np.uint64(byte) & _SEVEN_BITS) << shift
-        if byte < 0x80:
+        value |= (byte & _SEVEN_BITS) << shift
+        if byte < _HIGH_BIT:
             return value, pos
         shift += np.uint64(7)
     return value, _NO_END
+
+
+ABSENT = 0xFF
+"""The wire type recorded for a row that lacks a singular field."""
 
 
 @compiled
@@ -47,27 +56,29 @@ def _walk(
     start: npt.NDArray[np.int64],
     end: npt.NDArray[np.int64],
     slots: npt.NDArray[np.int32],
+    singular: npt.NDArray[np.int32],
     strict: bool,
     fill: bool,
     bad: npt.NDArray[np.bool_],
+    one: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
     cursor: npt.NDArray[np.int64],
-    owner: npt.NDArray[np.int32],
-    wire: npt.NDArray[np.uint8],
-    pos: npt.NDArray[np.int64],
-    value: npt.NDArray[np.uint64],
+    many: tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
 ) -> None:
-    """One pass over every message: count occurrences per slot (and mark bad messages), or fill them in.
+    """One pass over every message: count the occurrences of repeated fields (and mark bad messages), or fill in.
 
-    Filling skips the messages marked bad by counting, so a slot's filled part may be shorter than
-    its count.
+    Filling records a singular field at its row in `one` (a row holding it twice is bad: merge
+    semantics are the reference's) and the occurrences of repeated fields one after another in
+    `many`, from `cursor`; it skips the messages counting marked bad.
     """
+    one_wire, one_pos, one_value = one
+    owner, wire, pos, value = many
     for i in range(len(start)):
         if fill and bad[i]:
             continue
         p, e = start[i], end[i]
         while p < e:
             tag, at = read_varint(buf, p, e)
-            if at < 0 or tag < 8 or tag >= _MAX_TAG:
+            if at < 0 or tag < _MIN_TAG or tag >= _MAX_TAG:
                 bad[i] = True
                 break
             kind = int(tag & np.uint64(7))
@@ -89,14 +100,22 @@ def _walk(
                 bad[i] = True
                 break
             slot = slots[number] if number < len(slots) else -1
-            if slot >= 0:
+            if slot < 0:
+                if strict:  # upb keeps a map entry with unknown fields as an unknown field of its message
+                    bad[i] = True
+                    break
+            elif singular[slot] >= 0:
+                if fill:
+                    row = singular[slot]
+                    if one_wire[row, i] != ABSENT:
+                        bad[i] = True
+                        break
+                    one_wire[row, i], one_pos[row, i], one_value[row, i] = kind, where, val
+            else:
                 if fill:
                     k = cursor[slot]
                     owner[k], wire[k], pos[k], value[k] = i, kind, where, val
                 cursor[slot] += 1
-            elif strict:  # upb keeps a map entry with unknown fields as an unknown field of its message
-                bad[i] = True
-                break
             p = nxt
 
 
@@ -106,15 +125,14 @@ def scan_messages(
     start: npt.NDArray[np.int64],
     end: npt.NDArray[np.int64],
     slots: npt.NDArray[np.int32],
+    singular: npt.NDArray[np.int32],
     strict: bool,
 ) -> tuple[
     npt.NDArray[np.bool_],
+    tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
-    npt.NDArray[np.int32],
-    npt.NDArray[np.uint8],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.uint64],
+    tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
 ]:
     """Read every field of every message `buf[start[i]:end[i]]`.
 
@@ -123,30 +141,33 @@ def scan_messages(
         start: where each message starts.
         end: where each message ends.
         slots: field number -> slot of a wanted field (-1, or past the end: not wanted, checked and skipped).
+        singular: slot -> its row in the singular fields' arrays, or -1 for a repeated field.
         strict: a message holding a field that is not wanted is bad (map entries).
 
     Returns:
-        `bad` per message; per slot the first index of its occurrences and how many there are;
-        and per occurrence its message index, wire type, where its value starts (the bytes of a
-        fixed-width or length-delimited value) and its varint value or length. A slot's
-        occurrences are in message order and, within a message, in wire order.
+        `bad` per message; the singular fields as (wire type, value position, varint value or
+        length) arrays of one row per field and one column per message, wire type `ABSENT` where
+        a message lacks the field; per slot the first index of its occurrences and how many there
+        are; and the occurrences of repeated fields (message index, wire type, value position,
+        varint value or length) in message order, then wire order.
     """
     n = len(start)
-    nslots = int(slots.max()) + 1 if len(slots) else 0
+    nslots = len(singular)
+    rows = int(singular.max()) + 1 if nslots else 0
     bad = np.zeros(n, np.bool_)
+    one = (np.full((rows, n), ABSENT, np.uint8), np.zeros((rows, n), np.int64), np.zeros((rows, n), np.uint64))
     counts = np.zeros(nslots, np.int64)
-    empty32, empty8 = np.empty(0, np.int32), np.empty(0, np.uint8)
-    empty64, emptyu = np.empty(0, np.int64), np.empty(0, np.uint64)
-    _walk(buf, start, end, slots, strict, False, bad, counts, empty32, empty8, empty64, emptyu)
+    none = (np.empty(0, np.int32), np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.uint64))
+    if rows < nslots:  # repeated fields: count them first
+        _walk(buf, start, end, slots, singular, strict, False, bad, one, counts, none)
     first = np.zeros(nslots, np.int64)
     for k in range(1, nslots):
         first[k] = first[k - 1] + counts[k - 1]
     total = first[-1] + counts[-1] if nslots else 0
-    owner, wire = np.empty(total, np.int32), np.empty(total, np.uint8)
-    pos, value = np.empty(total, np.int64), np.empty(total, np.uint64)
+    many = (np.empty(total, np.int32), np.empty(total, np.uint8), np.empty(total, np.int64), np.empty(total, np.uint64))
     cursor = first.copy()
-    _walk(buf, start, end, slots, strict, True, bad, cursor, owner, wire, pos, value)
-    return bad, first, cursor - first, owner, wire, pos, value
+    _walk(buf, start, end, slots, singular, strict, True, bad, one, cursor, many)
+    return bad, one, first, cursor - first, many
 
 
 @compiled
@@ -186,5 +207,7 @@ def gather_bytes(
         offsets[i + 1] = offsets[i] + length[i]
     data = np.empty(offsets[n], np.uint8)
     for i in range(n):
-        data[offsets[i] : offsets[i + 1]] = buf[pos[i] : pos[i] + length[i]]
+        source, target = pos[i], offsets[i]
+        for k in range(length[i]):
+            data[target + k] = buf[source + k]
     return offsets, data

@@ -2,7 +2,8 @@
 
 A batch's payloads are one buffer; a level of messages (the rows, or every Timestamp of every
 row) is a set of spans in it. `scan` reads every field of every span in one compiled pass and
-returns, per field number, one `Piece`: its occurrences in row-major order. Spans that are not
+returns each singular field as one entry per span (`Single`) and each repeated one as its
+occurrences in row-major order (`Piece`). Spans that are not
 plain well-formed wire data are reported as `bad`: their rows go to the reference decoder.
 """
 
@@ -15,7 +16,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.fast_decode_scan import scan_messages
+from pipelines.core.fast_decode_scan import ABSENT, scan_messages
 
 U8, U64, I32, I64 = pa.uint8(), pa.uint64(), pa.int32(), pa.int64()
 
@@ -70,14 +71,36 @@ class Piece:
 
 
 @dataclass
-class Scan:
-    """A scanned set of spans: the occurrences of each wanted field number, and the spans that could not be read."""
+class Single:
+    """A singular field of every span of a level, one entry per span (numpy arrays).
 
+    Attributes:
+        wire: wire type, `ABSENT` where the span lacks the field.
+        pos: where the value starts (0 where absent).
+        value: the varint value or the data length (0 where absent).
+    """
+
+    wire: npt.NDArray[np.uint8]
+    pos: npt.NDArray[np.int64]
+    value: npt.NDArray[np.uint64]
+
+    @property
+    def present(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.wire != ABSENT)
+
+
+@dataclass
+class Scan:
+    """A scanned set of spans: the wanted fields, singular or repeated, and the spans that could not be read."""
+
+    single: dict[int, Single]
     pieces: dict[int, Piece]
     bad: pa.Array
 
 
-def scan(wire: Wire, start: pa.Array, end: pa.Array, wanted: tuple[int, ...], strict: bool = False) -> Scan:
+def scan(
+    wire: Wire, start: pa.Array, end: pa.Array, wanted: tuple[int, ...], singular: tuple[bool, ...], strict: bool
+) -> Scan:
     """Read every field of every span `[start, end)` (int64 positions into the wire buffer).
 
     Args:
@@ -85,21 +108,27 @@ def scan(wire: Wire, start: pa.Array, end: pa.Array, wanted: tuple[int, ...], st
         start: where each message starts.
         end: where each message ends.
         wanted: field numbers to keep; others (unknown fields) are checked for form and skipped.
+        singular: for each wanted field, whether it holds one value (else it is repeated).
         strict: spans holding an unknown field are bad (upb keeps a map entry with unknown fields
             as an unknown field of its message instead of adding it to the map).
 
     Returns:
-        The occurrences of each wanted field, and the indexes of spans that are not plain wire data.
+        The wanted fields found, and the indexes of spans that are not plain wire data.
     """
     slots = np.full(max(wanted, default=0) + 1, -1, np.int32)
     slots[list(wanted)] = np.arange(len(wanted), dtype=np.int32)
-    bad, first, count, owner, kind, pos, value = scan_messages(wire.buf, _numpy(start), _numpy(end), slots, strict)
-    pieces = {}
+    rows = np.cumsum(singular, dtype=np.int32) - 1
+    singular_row = np.where(np.array(singular, bool), rows, -1).astype(np.int32)
+    bad, one, first, count, many = scan_messages(wire.buf, _numpy(start), _numpy(end), slots, singular_row, strict)
+    single, pieces = {}, {}
     for slot, number in enumerate(wanted):
-        if count[slot]:
+        if singular[slot]:
+            row = singular_row[slot]
+            single[number] = Single(one[0][row], one[1][row], one[2][row])
+        elif count[slot]:
             part = slice(first[slot], first[slot] + count[slot])
-            pieces[number] = Piece(*(pa.array(a[part]) for a in (owner, kind, pos, value)))
-    return Scan(pieces, pa.array(np.flatnonzero(bad)))
+            pieces[number] = Piece(*(pa.array(a[part]) for a in many))
+    return Scan(single, pieces, pa.array(np.flatnonzero(bad)))
 
 
 def _numpy(array: pa.Array) -> npt.NDArray[np.int64]:

@@ -143,6 +143,29 @@ HANDMADE = {
         _tag(32, 2) + b"\x02\x01\xff",  # r_int64 packed, truncated varint
         _tag(12, 1) + struct.pack("<Q", 0x7FF0000000000001),  # f_double signalling NaN, kept as is
         _tag(11, 5) + struct.pack("<I", 0x7FA00000),  # f_float signalling NaN
+        # Wire-level edges the compiled scan reads itself:
+        _tag(1, 0) + b"\xff" * 9 + b"\x01",  # f_int32 = -1 as ten bytes (negative int32s are sign-extended)
+        _tag(2, 0) + b"\xff" * 9 + b"\x7f",  # a 10-byte varint with bits past 64: dropped, as upb does
+        _tag(2, 0) + b"\xff" * 10 + b"\x01",  # an 11-byte varint
+        b"\x80" * 10 + b"\x01\x00",  # an 11-byte tag
+        b"\x00\x01",  # field number 0
+        b"\xf8\xff\xff\xff\x0f\x01",  # field number 2^29 - 1, unknown: skipped
+        encode_varint(1 << 32) + b"\x01",  # a tag past 32 bits
+        _tag(14, 2) + encode_varint(2**62) + b"abc",  # a length far past the end
+        _tag(14, 2) + b"\xff" * 9 + b"\x01",  # the largest length a varint holds
+        _tag(15, 2) + b"\x05ab",  # a length a little past the end
+        _tag(7, 5) + b"\x01\x02",  # fixed32 cut short
+        _tag(8, 1) + b"\x01" * 7,  # fixed64 cut short
+        _tag(14, 0) + b"\x01",  # f_string as a varint
+        _tag(13, 0) + b"\x02",  # bool 2 reads as true
+        _tag(5, 0) + b"\xff\xff\xff\xff\x0f",  # sint32 zigzag of the largest magnitude
+        _tag(35, 2) + _length(_tag(4, 2) + _length(_tag(3, 2) + b"\x00") + _tag(4, 2) + b"\x00"),  # nested repeated
+        _tag(42, 2) + b"\x01a" + _tag(43, 0) + b"\x01",  # two members of one oneof
+        _tag(14, 2) + b"\x03\xe2\x82",  # f_string with a cut UTF-8 sequence
+        _tag(33, 2) + b"\x02\xed\xa0",  # r_string: a surrogate half is not UTF-8
+        _tag(38, 2) + b"\x06\x0a\x01k\x10\x01" + _tag(38, 2) + b"\x06\x0a\x01k\x10\x02",  # a map key twice
+        _tag(32, 2) + b"\x0b" + b"\xff" * 9 + b"\x01\x05",  # packed: a 10-byte -1, then 5
+        _tag(32, 2) + b"\x0c" + b"\xff" * 10 + b"\x01",  # packed: an 11-byte varint
     ],
     OrderPlaced: [
         _tag(10, 2) + b"\x03\x0a\x01k",  # attributes entry without value
