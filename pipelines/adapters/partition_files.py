@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from pipelines.ports.table_store import write_behind
+from pipelines.ports.table_store import PartitionRows, write_behind
 
 WRITE_THREADS = 2
 """Partition files written at once. pyarrow's Parquet writer releases the GIL: two writers use two cores
@@ -38,8 +38,8 @@ class PartitionFile(Protocol):
 
 
 _File = TypeVar("_File", bound=PartitionFile)
-Split = Callable[[pa.Table], list[tuple[dict[str, Any], pa.Table]]]
-"""A batch split by partition: the partition values of each part and its rows (see `partition_slices`)."""
+Split = Callable[[pa.Table], list[PartitionRows]]
+"""A batch split by partition (see `partition_rows`)."""
 
 
 def write_partitioned(
@@ -48,7 +48,8 @@ def write_partitioned(
     """Write the rows of every batch into one file per partition; return the files, all closed.
 
     Each batch is split on a write-behind thread while the caller's thread produces the next one
-    (`write_behind`), and its partitions are written in parallel on `WRITE_THREADS` threads. A
+    (`write_behind`), and its partitions are gathered and written in parallel on `WRITE_THREADS`
+    threads. A
     partition seen in an earlier batch adds row groups to the file it already has, so a commit of
     many batches has about one file per partition rather than one per partition and batch: fewer,
     larger files, less per-file work (footers, statistics, manifest entries).
@@ -68,23 +69,24 @@ def write_partitioned(
 
         def write(batch: pa.Table) -> None:
             parts = split(batch)
-            del batch  # the only reference (see `write_behind`): the parts hold what is written, no more
+            del batch  # the only reference (see `write_behind`): the parts hold it until written
             calls: list[Callable[[], None]] = []
-            for values, rows in parts:
-                key = tuple(values.items())
+            for part in parts:
+                key = tuple(part.values.items())
                 file = opened.get(key)
                 if file is None and len(opened) < MAX_OPEN_FILES:
-                    file = opened[key] = open_file(values)
-                if file is not None:
-                    calls.append(functools.partial(file.write, rows))
+                    file = opened[key] = open_file(part.values)
+                if file is None:
+                    closed.append(file := open_file(part.values))
+                    calls.append(functools.partial(_write, file, part, close=True))
                 else:
-                    closed.append(single := open_file(values))
-                    calls.append(functools.partial(_write_and_close, single, rows))
-            written = {tuple(values.items()) for values, _ in parts}
+                    calls.append(functools.partial(_write, file, part, close=False))
+            written = {tuple(part.values.items()) for part in parts}
             if len(opened) == MAX_OPEN_FILES:  # make room: close what this batch did not write to
                 for key in [k for k in opened if k not in written]:
                     closed.append(stale := opened.pop(key))
                     calls.append(stale.close)
+            del parts
             run(calls)
 
         try:
@@ -98,6 +100,7 @@ def write_partitioned(
     return [*closed, *opened.values()]
 
 
-def _write_and_close(file: PartitionFile, rows: pa.Table) -> None:
-    file.write(rows)
-    file.close()
+def _write(file: PartitionFile, part: PartitionRows, close: bool) -> None:
+    file.write(part.take())
+    if close:
+        file.close()

@@ -162,21 +162,40 @@ def write_behind(batches: Iterable[_Batch], write: Callable[[_Batch], object]) -
             pending.result()
 
 
-def partition_slices(rows: pa.Table, keys: pa.Table) -> list[tuple[dict[str, Any], pa.Table]]:
+@dataclass(frozen=True)
+class PartitionRows:
+    """The rows of a batch that belong to one partition: its values, and the rows' indexes in the batch.
+
+    The rows are gathered by `take()`, on the thread that writes them: the partitions of a batch
+    are gathered in parallel, and no sorted copy of the whole batch is made.
+    """
+
+    values: dict[str, Any]
+    batch: pa.Table
+    indices: pa.Array | None = None
+    """Increasing indexes into `batch`; None when every row belongs to the partition."""
+
+    def take(self) -> pa.Table:
+        return self.batch if self.indices is None else self.batch.take(self.indices)
+
+
+def partition_rows(rows: pa.Table, keys: pa.Table) -> list[PartitionRows]:
     """`rows` split by partition: each distinct row of `keys` (its partition values) with the rows that have it.
 
-    The rows are sorted by `keys` once and each partition is a slice of the sorted copy, rather
-    than one filter of the whole batch per partition (a day partition per day of events).
+    The keys are sorted once (stable: a partition's rows keep their order) and each partition's
+    indexes are a slice of that order, rather than one filter of the whole batch per partition (a
+    day partition per day of events).
     """
     if not keys.num_columns:
-        return [({}, rows)]
+        return [PartitionRows({}, rows)]
     order = pc.sort_indices(keys, [(name, "ascending", "at_end") for name in keys.column_names])
-    rows, keys = rows.take(order), keys.take(order)
-    groups = keys.group_by(keys.column_names, use_threads=False).aggregate([([], "count_all")])  # in row order
+    groups = keys.take(order).group_by(keys.column_names, use_threads=False).aggregate([([], "count_all")])
+    if groups.num_rows == 1:
+        return [PartitionRows(groups.drop_columns(["count_all"]).to_pylist()[0], rows)]
     parts, start = [], 0
-    for group in groups.to_pylist():
+    for group in groups.to_pylist():  # in row order
         count = group.pop("count_all")
-        parts.append((group, rows.slice(start, count)))
+        parts.append(PartitionRows(group, rows, order.slice(start, count)))
         start += count
     return parts
 

@@ -27,11 +27,12 @@ from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
     ROW_GROUP_ROWS,
     PartitionField,
+    PartitionRows,
     TableNotFoundError,
     check_partitioning,
     check_properties,
     conform_to_schema,
-    partition_slices,
+    partition_rows,
     table_schema,
     write_behind,
 )
@@ -230,13 +231,13 @@ class DeltaTableStore:
             return self._write(table, data, properties(), "append")
         opened: list[DeltaDataFile] = []
 
-        def split(batch: pa.Table) -> list[tuple[dict[str, Any], pa.Table]]:
+        def split(batch: pa.Table) -> list[PartitionRows]:
             rows = conform_to_schema(table, batch, schema)
             if not rows.num_rows:
                 return []
             keys = _partition_values(rows, columns, fields)
             assert keys is not None, "checked on the empty schema"
-            return partition_slices(rows, keys)
+            return partition_rows(rows, keys)
 
         def open_file(values: dict[str, Any]) -> DeltaDataFile:
             opened.append(DeltaDataFile(root, values, columns))

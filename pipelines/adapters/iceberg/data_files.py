@@ -14,7 +14,7 @@ from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.typedef import Record
 
-from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS, partition_slices
+from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS, PartitionRows, partition_rows
 
 WRITE_PROPERTIES = {
     TableProperties.PARQUET_ROW_GROUP_LIMIT: str(ROW_GROUP_ROWS),
@@ -74,24 +74,18 @@ class IcebergDataFiles:
         self._names = (f"00000-{n}-{write_uuid}.parquet" for n in itertools.count())
         self._paths: list[str] = []
 
-    def split(self, rows: pa.Table) -> list[tuple[dict[str, Any], pa.Table]]:
+    def split(self, rows: pa.Table) -> list[PartitionRows]:
         """`rows` (in the table's schema) by partition: `_partition_<i>` holds the i-th partition field's value.
 
-        pyiceberg's own split filters the whole batch once per partition; `partition_slices` sorts once.
+        pyiceberg's own split filters the whole batch once per partition; `partition_rows` sorts once.
         """
         if not rows.num_rows:
             return []
-        if self._spec.is_unpartitioned():
-            return [({}, rows)]
-        keys = pa.table(
-            {
-                f"_partition_{i}": field.transform.pyarrow_transform(
-                    self._schema.find_field(field.source_id).field_type
-                )(rows.column(self._schema.find_column_name(field.source_id)))
-                for i, field in enumerate(self._spec.fields)
-            }
-        )
-        return partition_slices(rows, keys)
+        keys = {}
+        for i, field in enumerate(self._spec.fields):
+            transform = field.transform.pyarrow_transform(self._schema.find_field(field.source_id).field_type)
+            keys[f"_partition_{i}"] = transform(rows.column(self._schema.find_column_name(field.source_id)))
+        return partition_rows(rows, pa.table(keys))
 
     def open(self, values: dict[str, Any]) -> IcebergDataFile:
         """A new data file for the partition with `values` (as `split` names them)."""
