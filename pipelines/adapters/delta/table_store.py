@@ -24,6 +24,7 @@ from pipelines.ports.table_evolution import (
     plan_evolution,
 )
 from pipelines.ports.table_store import (
+    PARQUET_DICTIONARY_BYTES,
     PROPERTY_PREFIX,
     ROW_GROUP_ROWS,
     PartitionField,
@@ -40,7 +41,9 @@ from pipelines.ports.table_store import (
 GENERATION_KEY = b"delta.generationExpression"
 PARTITION_COLUMN_PREFIX = "_part_"
 REWRITE_PROPERTY = "meshlake.schema_rewrite"
-WRITER_PROPERTIES = WriterProperties(max_row_group_size=ROW_GROUP_ROWS, compression="ZSTD")
+WRITER_PROPERTIES = WriterProperties(
+    max_row_group_size=ROW_GROUP_ROWS, dictionary_page_size_limit=PARQUET_DICTIONARY_BYTES, compression="ZSTD"
+)
 """Every delta-rs write: zstd like the Iceberg store (delta-rs writes uncompressed once properties are given)."""
 
 # Delta generation expressions (Spark SQL, evaluated by delta-rs with DataFusion); all yield a date.
