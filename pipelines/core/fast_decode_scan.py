@@ -50,8 +50,12 @@ ABSENT = 0xFF
 """The wire type recorded for a row that lacks a singular field."""
 
 
+Many = tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]]
+"""Occurrences of repeated fields: message index, wire type, value position, varint value or length."""
+
+
 @compiled
-def _walk(
+def walk(
     buf: npt.NDArray[np.uint8],
     start: npt.NDArray[np.int64],
     end: npt.NDArray[np.int64],
@@ -62,13 +66,28 @@ def _walk(
     bad: npt.NDArray[np.bool_],
     one: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
     cursor: npt.NDArray[np.int64],
-    many: tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
+    many: Many,
 ) -> None:
-    """One pass over every message: count the occurrences of repeated fields (and mark bad messages), or fill in.
+    """One pass over every message `buf[start[i]:end[i]]`: count the occurrences of repeated fields, or fill in.
 
-    Filling records a singular field at its row in `one` (a row holding it twice is bad: merge
-    semantics are the reference's) and the occurrences of repeated fields one after another in
-    `many`, from `cursor`; it skips the messages counting marked bad.
+    Args:
+        buf: the batch's bytes.
+        start: where each message starts.
+        end: where each message ends.
+        slots: field number -> slot of a wanted field (-1, or past the end: not wanted, checked and skipped).
+        singular: slot -> its column in `one`, or -1 for a repeated field.
+        strict: a message holding a field that is not wanted is bad (map entries).
+        fill: fill in (else count).
+        bad: set for each message that is not plain wire data.
+        one: the singular fields (wire type, value position, varint value or length), one row per
+            field and a column per message, filled in; wire type `ABSENT` where a message lacks it.
+        cursor: per slot, how many occurrences of a repeated field were counted, or where the
+            next is filled in.
+        many: the occurrences of repeated fields (message index, wire type, value position, varint
+            value or length), filled in from `cursor` in message order, then wire order.
+
+    Filling records a singular field at its message (a message holding it twice is bad: merge
+    semantics are the reference's), and skips the messages counting marked bad.
     """
     one_wire, one_pos, one_value = one
     owner, wire, pos, value = many
@@ -120,57 +139,6 @@ def _walk(
 
 
 @compiled
-def scan_messages(
-    buf: npt.NDArray[np.uint8],
-    start: npt.NDArray[np.int64],
-    end: npt.NDArray[np.int64],
-    slots: npt.NDArray[np.int32],
-    singular: npt.NDArray[np.int32],
-    strict: bool,
-) -> tuple[
-    npt.NDArray[np.bool_],
-    tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
-    npt.NDArray[np.int64],
-    npt.NDArray[np.int64],
-    tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.uint64]],
-]:
-    """Read every field of every message `buf[start[i]:end[i]]`.
-
-    Args:
-        buf: the batch's bytes.
-        start: where each message starts.
-        end: where each message ends.
-        slots: field number -> slot of a wanted field (-1, or past the end: not wanted, checked and skipped).
-        singular: slot -> its row in the singular fields' arrays, or -1 for a repeated field.
-        strict: a message holding a field that is not wanted is bad (map entries).
-
-    Returns:
-        `bad` per message; the singular fields as (wire type, value position, varint value or
-        length) arrays of one row per field and one column per message, wire type `ABSENT` where
-        a message lacks the field; per slot the first index of its occurrences and how many there
-        are; and the occurrences of repeated fields (message index, wire type, value position,
-        varint value or length) in message order, then wire order.
-    """
-    n = len(start)
-    nslots = len(singular)
-    rows = int(singular.max()) + 1 if nslots else 0
-    bad = np.zeros(n, np.bool_)
-    one = (np.full((rows, n), ABSENT, np.uint8), np.zeros((rows, n), np.int64), np.zeros((rows, n), np.uint64))
-    counts = np.zeros(nslots, np.int64)
-    none = (np.empty(0, np.int32), np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.uint64))
-    if rows < nslots:  # repeated fields: count them first
-        _walk(buf, start, end, slots, singular, strict, False, bad, one, counts, none)
-    first = np.zeros(nslots, np.int64)
-    for k in range(1, nslots):
-        first[k] = first[k - 1] + counts[k - 1]
-    total = first[-1] + counts[-1] if nslots else 0
-    many = (np.empty(total, np.int32), np.empty(total, np.uint8), np.empty(total, np.int64), np.empty(total, np.uint64))
-    cursor = first.copy()
-    _walk(buf, start, end, slots, singular, strict, True, bad, one, cursor, many)
-    return bad, one, first, cursor - first, many
-
-
-@compiled
 def packed_varints(
     buf: npt.NDArray[np.uint8], start: npt.NDArray[np.int64], end: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
@@ -197,17 +165,10 @@ def packed_varints(
 
 @compiled
 def gather_bytes(
-    buf: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64], length: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """The byte strings `buf[pos[i]:pos[i]+length[i]]` as Arrow binary buffers: offsets (n+1) and data."""
-    n = len(pos)
-    offsets = np.empty(n + 1, np.int64)
-    offsets[0] = 0
-    for i in range(n):
-        offsets[i + 1] = offsets[i] + length[i]
-    data = np.empty(offsets[n], np.uint8)
-    for i in range(n):
+    buf: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64], offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]
+) -> None:
+    """Copy the byte strings `buf[pos[i]:pos[i] + offsets[i+1] - offsets[i]]` one after another into `data`."""
+    for i in range(len(pos)):
         source, target = pos[i], offsets[i]
-        for k in range(length[i]):
+        for k in range(offsets[i + 1] - target):
             data[target + k] = buf[source + k]
-    return offsets, data

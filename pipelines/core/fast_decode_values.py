@@ -83,8 +83,10 @@ def fixed_width(ptype: int) -> int:
 def gather(wire: Wire, pos: pa.Array, length: pa.Array | npt.NDArray[np.int64]) -> pa.Array:
     """Binary values `data[pos:pos+length]` for each row, copied out of the batch buffer in one compiled pass."""
     lengths = length if isinstance(length, np.ndarray) else pc.cast(length, I64).to_numpy()
-    offsets, values = gather_bytes(wire.buf, pos.to_numpy(), lengths)
-    data = pa.py_buffer(values)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = pa.allocate_buffer(int(offsets[-1]))
+    gather_bytes(wire.buf, pos.to_numpy(), offsets, np.frombuffer(data, np.uint8))
     if offsets[-1] < LARGE_BINARY:
         return pa.Array.from_buffers(pa.binary(), len(pos), [None, pa.py_buffer(offsets.astype(np.int32)), data])
     large = pa.Array.from_buffers(pa.large_binary(), len(pos), [None, pa.py_buffer(offsets), data])

@@ -10,13 +10,14 @@ plain well-formed wire data are reported as `bad`: their rows go to the referenc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.fast_decode_scan import ABSENT, scan_messages
+from pipelines.core.fast_decode_scan import ABSENT, Many, walk
 
 U8, U64, I32, I64 = pa.uint8(), pa.uint64(), pa.int32(), pa.int64()
 
@@ -119,7 +120,18 @@ def scan(
     slots[list(wanted)] = np.arange(len(wanted), dtype=np.int32)
     rows = np.cumsum(singular, dtype=np.int32) - 1
     singular_row = np.where(np.array(singular, bool), rows, -1).astype(np.int32)
-    bad, one, first, count, many = scan_messages(wire.buf, _numpy(start), _numpy(end), slots, singular_row, strict)
+    n, nslots, width = len(start), len(wanted), int(sum(singular))
+    bad = pooled(n, np.bool_, False)
+    one = (pooled((width, n), np.uint8, ABSENT), pooled((width, n), np.int64, 0), pooled((width, n), np.uint64, 0))
+    begin, stop = _numpy(start), _numpy(end)
+    counts = np.zeros(nslots, np.int64)
+    if width < nslots:  # repeated fields: count them first, to know where each field's occurrences go
+        walk(wire.buf, begin, stop, slots, singular_row, strict, False, bad, one, counts, _many(0))
+    first = np.cumsum(counts) - counts
+    many = _many(int(counts.sum()))
+    cursor = first.copy()
+    walk(wire.buf, begin, stop, slots, singular_row, strict, True, bad, one, cursor, many)
+    count = cursor - first
     single, pieces = {}, {}
     for slot, number in enumerate(wanted):
         if singular[slot]:
@@ -129,6 +141,20 @@ def scan(
             part = slice(first[slot], first[slot] + count[slot])
             pieces[number] = Piece(*(pa.array(a[part]) for a in many))
     return Scan(single, pieces, pa.array(np.flatnonzero(bad)))
+
+
+def pooled(shape: int | tuple[int, ...], dtype: type, fill: object = None) -> npt.NDArray[Any]:
+    """A numpy array in Arrow's memory pool (released after each chunk), unlike malloc's arenas, which keep
+    what decoding threads free; filled with `fill` when given."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    array: npt.NDArray[Any] = np.frombuffer(pa.allocate_buffer(size), dtype).reshape(shape)
+    if fill is not None:
+        array[...] = fill
+    return array
+
+
+def _many(n: int) -> Many:
+    return pooled(n, np.int32), pooled(n, np.uint8), pooled(n, np.int64), pooled(n, np.uint64)
 
 
 def _numpy(array: pa.Array) -> npt.NDArray[np.int64]:

@@ -129,10 +129,16 @@ def frame_ranges(
     buf: npt.NDArray[np.uint8], pos: int, limit: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
     """Frames from `pos` while each has a length prefix of at most 9 bytes and fits: offsets, starts, ends, stop."""
+    n, stop = _frames(buf, pos, limit, np.empty((0, 3), np.int64))  # how many: then the arrays fit exactly
+    bounds = np.empty((n, 3), np.int64)
+    _frames(buf, pos, limit, bounds)
+    return bounds[:, 0].copy(), bounds[:, 1].copy(), bounds[:, 2].copy(), stop
+
+
+@compiled
+def _frames(buf: npt.NDArray[np.uint8], pos: int, limit: int, bounds: npt.NDArray[np.int64]) -> tuple[int, int]:
+    """Walk the frames from `pos` (recording offset, start and end of each when `bounds` has room): count, stop."""
     size = len(buf)
-    offsets = np.empty(size - pos, np.int64)  # a frame takes one byte at least
-    starts = np.empty(size - pos, np.int64)
-    ends = np.empty(size - pos, np.int64)
     n = 0
     while pos < size:
         length = np.int64(0)
@@ -147,10 +153,11 @@ def frame_ranges(
                 break
         if not whole or length > limit or length > size - cursor:
             break
-        offsets[n], starts[n], ends[n] = pos, cursor, cursor + length
+        if n < len(bounds):
+            bounds[n, 0], bounds[n, 1], bounds[n, 2] = pos, cursor, cursor + length
         n += 1
         pos = cursor + int(length)
-    return offsets[:n], starts[:n], ends[:n], pos
+    return n, pos
 
 
 def _frame(data: bytes, pos: int, max_message_bytes: int) -> tuple[int, int] | FramingError:

@@ -140,6 +140,7 @@ def ingest_event(
                 decoded, rejects = decode_batch(part, contract, run_id, clock(), max_future)
                 rejected += rejects
                 chunk.rows += decoded.num_rows
+                del part  # its payloads may be a view of the whole input: freed before the next is read
                 yield schema.conform(decoded)
                 del decoded  # the writer owns the rows now: they go once written
             for r in rejected:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.core.framing import encode_varint, frame, unframe
 
 
+@settings(deadline=None)  # the first call may compile the framing kernel (an empty numba cache)
 @given(st.lists(st.binary(max_size=300), max_size=50))
 def test_frame_then_unframe_returns_the_payloads_and_their_offsets(payloads):
     data = frame(payloads)

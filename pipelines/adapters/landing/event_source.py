@@ -50,14 +50,16 @@ class LandingFileSource:
             if frames.error is not None:
                 unframed.append(RawRecord(source, frames.end, data[frames.end :], f"unframed: {frames.error.reason}"))
                 end = len(data)
-            del data  # the payloads hold the file's bytes (read in place) until the batch is ingested
-            yield RawBatch(
+            batch = RawBatch(
                 source=source,
                 range=PositionRange(source, start, end),
                 payloads=frames.payloads,
                 offsets=frames.offsets,
                 unframed=unframed,
             )
+            del data, frames, unframed  # the payloads hold the file's bytes: only as long as the batch needs them
+            yield batch
+            del batch
 
     def acknowledge(self, batch: RawBatch) -> None:
         """Files need no acknowledgement: the ledger in the table is the truth."""
