@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -107,10 +108,12 @@ def _key_predicate(keys: pa.Table) -> str:
     return " OR ".join(terms)
 
 
-def _partition_values(rows: pa.Table, columns: Sequence[str], fields: Mapping[str, pa.Field]) -> pa.Table | None:
-    """Each row's Delta partition values as strings (a column per partition column); None when a type is not handled.
+def _partition_keys(rows: pa.Table, columns: Sequence[str], fields: Mapping[str, pa.Field]) -> pa.Table | None:
+    """Each row's Delta partition values (a column per partition column); None when a type is not handled.
 
-    A generated `_part_<column>_<transform>` column is computed like its expression (a UTC date).
+    An identity column is taken as it is; a generated `_part_<column>_<transform>` column is
+    computed like its expression (a UTC date). They become strings per partition, not per row
+    (`_partition_strings`).
     """
     values = {}
     for name in columns:
@@ -119,14 +122,19 @@ def _partition_values(rows: pa.Table, columns: Sequence[str], fields: Mapping[st
         if expression is None:
             if not any(kind(field.type) for kind in _PARTITION_VALUE_KINDS):
                 return None
-            values[name] = pc.cast(rows.column(name), pa.string())
+            values[name] = rows.column(name)
             continue
         source, transform = name.removeprefix(PARTITION_COLUMN_PREFIX).rsplit("_", 1)
         column = rows.column(source)
         if transform != "day":
             column = pc.floor_temporal(column, unit=transform)
-        values[name] = pc.cast(pc.cast(column, pa.date32()), pa.string())
+        values[name] = pc.cast(column, pa.date32())
     return pa.table(values)
+
+
+def _partition_strings(values: Mapping[str, Any]) -> dict[str, str | None]:
+    """Partition values (integers, strings, dates) as the strings of Delta's `partitionValues`."""
+    return {c: None if v is None else v.isoformat() if isinstance(v, date) else str(v) for c, v in values.items()}
 
 
 def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
@@ -227,7 +235,7 @@ class DeltaTableStore:
         schema, root = self._schema(delta), self._path(table)
         columns = delta.metadata().partition_columns
         fields = {f.name: f for f in pa.schema(delta.schema().to_arrow())}
-        if _partition_values(schema.empty_table(), columns, fields) is None:
+        if _partition_keys(schema.empty_table(), columns, fields) is None:
             parts: list[pa.Table] = []
             write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch, schema)))
             data = pa.concat_tables(parts) if parts else schema.empty_table()
@@ -238,12 +246,12 @@ class DeltaTableStore:
             rows = conform_to_schema(table, batch, schema)
             if not rows.num_rows:
                 return []
-            keys = _partition_values(rows, columns, fields)
+            keys = _partition_keys(rows, columns, fields)
             assert keys is not None, "checked on the empty schema"
             return partition_rows(rows, keys)
 
         def open_file(values: dict[str, Any]) -> DeltaDataFile:
-            opened.append(DeltaDataFile(root, values, columns))
+            opened.append(DeltaDataFile(root, _partition_strings(values), columns))
             return opened[-1]
 
         try:
