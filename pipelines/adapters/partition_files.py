@@ -17,12 +17,14 @@ import pyarrow as pa
 from pipelines.ports.table_store import PartitionRows, write_behind
 
 WRITE_THREADS = 2
-"""Partition files written at once. pyarrow's Parquet writer releases the GIL: two writers use two cores
-while the producer's thread decodes the next batch (and wait for it when it is slower)."""
+"""Partitions gathered and written at once. pyarrow's take and Parquet writer release the GIL, so
+writing keeps up with a producer that decodes on the other core; each thread adds the working memory
+of one partition write (benchmarks: ~45 MB more peak RSS than one thread at 1M events)."""
 
 MAX_OPEN_FILES = 64
-"""Files kept open between batches. A partition beyond that (e.g. identity of a high-cardinality column)
-is written to a file of its own, closed at once, as are open files its batch did not write to."""
+"""Files kept open between batches. Once that many are open, a new partition's rows (e.g. identity
+of a high-cardinality column) go to a file of their own, closed at once, and the open files that
+batch did not write to are closed to make room."""
 
 
 class PartitionFile(Protocol):
