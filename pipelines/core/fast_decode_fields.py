@@ -128,7 +128,7 @@ def _singular_scalars(
     return _enum(wire, field, spans, raw, arange(len(present)), present)
 
 
-def _repeated(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, read: bool) -> pa.Array:
+def _repeated(wire: Wire, field: FieldPlan, piece: Piece, spans: Spans, read: bool) -> pa.Array:
     packable = field.kind is Kind.SCALAR
     allowed = (field.wire_type, 2) if packable and field.wire_type != 2 else (2,)
     occ = expect_wire(wire, spans, piece, allowed)
@@ -248,7 +248,7 @@ def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Arra
     return values
 
 
-def _map(wire: Wire, field: FieldPlan, piece: Piece | None, spans: Spans, read: bool) -> pa.Array:
+def _map(wire: Wire, field: FieldPlan, piece: Piece, spans: Spans, read: bool) -> pa.Array:
     """Entries in row-major order, sorted by key within a row like the reference; repeated keys go to it."""
     assert field.child is not None
     occ = expect_wire(wire, spans, piece, (2,))

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.fast_decode_wire import I32, I64, U8, U64, Piece, Wire
+from pipelines.core.fast_decode_wire import U8, Piece, Wire
 
 
 @dataclass
@@ -33,17 +33,11 @@ class Spans:
             wire.flag(pc.take(self.root, indices))
 
 
-def empty_piece() -> Piece:
-    return Piece(pa.array([], I32), pa.array([], U8), pa.array([], I64), pa.array([], U64))
-
-
-def expect_wire(wire: Wire, spans: Spans, piece: Piece | None, allowed: tuple[int, ...]) -> Piece:
+def expect_wire(wire: Wire, spans: Spans, piece: Piece, allowed: tuple[int, ...]) -> Piece:
     """Drop occurrences of an unexpected wire type, sending their rows to the reference decoder.
 
     upb keeps such a value as an unknown field; flagging is simpler and always correct.
     """
-    if piece is None:
-        return empty_piece()
     lo, hi = (s.as_py() for s in pc.min_max(piece.wire).values())
     if lo == hi and lo in allowed:
         return piece

@@ -32,18 +32,16 @@ class Wire:
     """The messages of a batch in one buffer.
 
     Attributes:
-        data: the buffer (bytes, or any object exporting the buffer protocol).
-        buf: `data` as a zero-copy numpy uint8 array, what the compiled kernels read.
+        buf: the buffer as a zero-copy numpy uint8 array (it keeps the buffer alive), what the kernels read.
         bad: arrays of row (payload) indexes the fast path cannot take; the reference decoder will.
     """
 
-    data: object
     buf: npt.NDArray[np.uint8]
     bad: list[pa.Array] = field(default_factory=list)
 
     @classmethod
-    def over(cls, data: object) -> Wire:
-        return cls(data, np.frombuffer(data, np.uint8))  # type: ignore[call-overload]
+    def over(cls, data: bytes) -> Wire:
+        return cls(np.frombuffer(data, np.uint8))
 
     def flag(self, roots: pa.Array) -> None:
         """Send the rows `roots` (payload indexes) to the reference decoder."""

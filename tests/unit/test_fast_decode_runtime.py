@@ -1,10 +1,15 @@
 """The fast decoder's runtime around the decoding: the reference decoder for small batches, threads
-after a fork, and the framing fast loop that feeds it (equal to the general varint reader)."""
+after a fork, the compiled framing loop that feeds it (equal to the general varint reader), and
+the cache of compiled kernels."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -118,3 +123,35 @@ def test_very_long_messages_take_the_fast_path(monkeypatch) -> None:
     batch = [Sink(f_int32=i, r_int64=[i, 2]).SerializeToString() for i in range(300)]
     assert_same(Sink, [*batch[:100], long.SerializeToString(), unpacked, *batch[100:]])
     assert fallbacks == []
+
+
+DECODE_AND_REPORT = """
+import json, sys
+import pipelines.core.fast_decode as fast
+from pipelines.core.fast_decode_scan import gather_bytes, walk
+from pipelines.core.framing import frame_ranges, unframe
+from tests.unit.test_fast_decode import OrderPlaced
+
+fast.FAST_MIN_ROWS = 0
+events = [OrderPlaced(order_id=str(i), attributes={"k": "v"}).SerializeToString() for i in range(3)]
+data = b"".join(len(e).to_bytes(1, "little") + e for e in events)
+assert fast.decode_payloads_fast(OrderPlaced, unframe(data).payloads).accepted == [0, 1, 2]
+kernels = (walk, gather_bytes, frame_ranges)
+print(json.dumps({k.__name__: [sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())] for k in kernels}))
+"""
+
+
+def test_compiled_kernels_are_cached_for_the_next_process(tmp_path) -> None:
+    """The first process compiles the kernels into the cache; the next loads them instead of compiling again."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).parents[2]
+
+    def run() -> dict[str, list[int]]:
+        done = subprocess.run(
+            [sys.executable, "-c", DECODE_AND_REPORT], env=env, cwd=root, capture_output=True, text=True, check=True
+        )
+        return json.loads(done.stdout)
+
+    first, second = run(), run()
+    assert all(hits == 0 and misses > 0 for hits, misses in first.values()), first
+    assert all(hits > 0 and misses == 0 for hits, misses in second.values()), second
