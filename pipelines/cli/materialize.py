@@ -41,12 +41,15 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
 
 
 def materialize_all(select: str, console: Console) -> dict[str, dict[str, object]]:
-    """Materialise the selected assets in dependency order; returns each asset's metadata.
+    """Materialise the selected assets in dependency order, each in its own run; returns each asset's metadata.
+
+    Like automation, the runs update the assets: a partitioned product recomputes the partitions its
+    inputs' changes touch (see `update_tags`).
 
     Raises:
         MaterializeError: an asset failed; earlier assets stay materialised.
     """
-    from pipelines.dagster.partitions import partition_range_tags
+    from pipelines.dagster.partitions import update_tags
     from pipelines.definitions import defs
 
     settings = Settings.from_env()
@@ -78,7 +81,7 @@ def materialize_all(select: str, console: Console) -> dict[str, dict[str, object
                 resources=resources,
                 raise_on_error=False,
                 run_config=QUIET,
-                tags=partition_range_tags(defs.resolve_assets_def(key).partitions_def),
+                tags=update_tags(defs.resolve_assets_def(key).partitions_def),
             )
             if not outcome.success:
                 raise MaterializeError(f"{name}: {_failure_message(outcome)}")

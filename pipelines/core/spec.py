@@ -59,19 +59,38 @@ class EntitySpec(_Strict):
         return value
 
 
+class KeyLookup(_Strict):
+    """How rows without a date of their own find their partition: through another input's rows.
+
+    A row counts in the partitions of the `via` input's rows that share its `key` (a return counts
+    in the day its order was placed).
+    """
+
+    key: Identifier
+    via: str
+
+
 class PartitionSpec(_Strict):
     """Time partitions of a gold product: Dagster partitions and the unit of backfills.
 
     Attributes:
         sources: for each input, the column whose date (truncated to the period) is the partition
-            its rows count in. When every input has one, a run recomputes only the partitions that
-            the inputs' changes since the last run touch, reading only those partitions' rows.
+            its rows count in, or a `KeyLookup` into an input that has such a column. When every
+            input has one, a run recomputes only the partitions that the inputs' changes since the
+            last run touch, reading only those partitions' rows.
     """
 
     column: Identifier
     period: Literal["day", "week"] = "day"
     start: date
-    sources: dict[str, Identifier] = {}
+    sources: dict[str, Identifier | KeyLookup] = {}
+
+    @model_validator(mode="after")
+    def _lookups_lead_to_a_column(self) -> PartitionSpec:
+        for name, source in self.sources.items():
+            if isinstance(source, KeyLookup) and not isinstance(self.sources.get(source.via), str):
+                raise ValueError(f"partition.sources.{name}: via {source.via!r} must be an input mapped to a column")
+        return self
 
 
 class ProductSpec(_Strict):

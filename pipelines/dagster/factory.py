@@ -14,11 +14,11 @@ from pipelines.dagster.checks import product_check_results, product_check_specs,
 from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import (
+    SINGLE_RUN,
     GoldRunConfig,
     SilverRunConfig,
     gold_automation,
     partition_window,
-    product_backfill_policy,
     product_partitions,
 )
 from pipelines.dagster.resources import MeshlakeResource
@@ -51,6 +51,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
         metadata={"dagster/column_schema": column_schema(contract.bronze_schema(), dict(contract.pii))},
         check_specs=[check],
         pool=f"table:{domain.name}.bronze_{event}",
+        backfill_policy=SINGLE_RUN,
     )
     def bronze(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
@@ -125,6 +126,7 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
         description=espec.description or f"{entity}: cleaned, deduplicated entity state",
         automation_condition=dg.AutomationCondition.eager(),
         pool=f"table:{domain.name}.silver_{entity}",
+        backfill_policy=SINGLE_RUN,
     )
     def silver(
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: SilverRunConfig
@@ -160,7 +162,7 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         check_specs=product_check_specs(domain, product),
         freshness_policy=product_freshness(domain, product),
         partitions_def=product_partitions(pspec),
-        backfill_policy=product_backfill_policy(pspec),
+        backfill_policy=SINGLE_RUN,
     )
     def gold(
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: GoldRunConfig

@@ -25,9 +25,15 @@ def product_partitions(spec: ProductSpec) -> dg.TimeWindowPartitionsDefinition |
     return dg.DailyPartitionsDefinition(start_date=part.start.isoformat(), end_offset=1)
 
 
-def product_backfill_policy(spec: ProductSpec) -> dg.BackfillPolicy | None:
-    """Partitioned products build any range of partitions in one run (one read of their inputs)."""
-    return dg.BackfillPolicy.single_run() if spec.partition else None
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+"""Every asset builds any range of partitions in one run: a partitioned product reads its inputs once,
+and a domain's unpartitioned assets share a run with its partitioned products
+(`dagster asset materialize --select 'group:orders' --partition-range ...`)."""
+
+AUTOMATION_TAG = "dagster/from_automation_condition"
+"""Dagster's tag on runs that declarative automation launched."""
+UPDATE_TAG = "meshlake/update"
+"""Run tag (value `true`) of a run that brings assets up to date, as automation does (`meshlake materialize`)."""
 
 
 def silver_automation() -> dg.AutomationCondition:
@@ -55,9 +61,17 @@ def gold_automation(spec: ProductSpec) -> dg.AutomationCondition:
 
 
 def partition_window(context: dg.AssetExecutionContext, spec: ProductSpec) -> PartitionWindow | None:
-    """The partitions a run builds, or None for an unpartitioned product (the whole table)."""
+    """The partitions a run recomputes completely from its inputs, or None: the run updates the product.
+
+    A run that names partitions (a backfill, `--partition`, `--partition-range`) recomputes exactly
+    those. An unpartitioned product, and a run of automation or tagged `UPDATE_TAG`, update the
+    product: only the partitions its inputs' changes since the last run touch are recomputed,
+    whatever partitions the run names.
+    """
     part = spec.partition
-    if part is None or not context.has_partition_key:
+    tags = context.run.tags
+    named = context.has_partition_key or context.has_partition_key_range
+    if part is None or not named or "true" in (tags.get(AUTOMATION_TAG), tags.get(UPDATE_TAG)):
         return None
     window = context.partition_time_window
     definition = context.assets_def.partitions_def
@@ -75,14 +89,19 @@ def _date(value: object) -> date:
     return result
 
 
-def partition_range_tags(definition: dg.PartitionsDefinition | None) -> dict[str, str]:
-    """Run tags that make one run build every partition (empty for an unpartitioned asset)."""
+def update_tags(definition: dg.PartitionsDefinition | None) -> dict[str, str]:
+    """Run tags that make one run bring an asset up to date: every partition, only the touched ones
+    recomputed (empty for an unpartitioned asset)."""
     if definition is None:
         return {}
     keys = definition.get_partition_keys()
     if not keys:
         return {}
-    return {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    return {
+        "dagster/asset_partition_range_start": keys[0],
+        "dagster/asset_partition_range_end": keys[-1],
+        UPDATE_TAG: "true",
+    }
 
 
 class SilverRunConfig(dg.Config):
@@ -92,7 +111,7 @@ class SilverRunConfig(dg.Config):
 
 
 class GoldRunConfig(dg.Config):
-    """How a gold run reads its inputs: only the partitions their changes touch when the product's spec
-    says how (default), or all of them (a full rebuild)."""
+    """How a gold run that updates a product reads its inputs: only the partitions their changes touch
+    when the product's spec says how (default), or all of them (a full rebuild)."""
 
     full_rebuild: bool = False

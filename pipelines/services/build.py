@@ -19,7 +19,7 @@ from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec, published_to
 from pipelines.ports.table_store import TableStore
-from pipelines.services.gold import Source, in_partitions, read_partitions, touched_partitions
+from pipelines.services.gold import Source, in_partitions, mapped, read_partitions, touched_partitions
 from pipelines.services.incremental import (
     MODE_PROPERTY,
     UPSTREAM_PROPERTY,
@@ -117,16 +117,9 @@ def published_inputs(domain: str, specs: Iterable[DomainSpec]) -> frozenset[str]
     return published_to(domain, specs)
 
 
-def _window_frame(frame: pl.DataFrame, column: str, window: PartitionWindow) -> pl.DataFrame:
-    values = frame[column]
-    if values.dtype == pl.Datetime:
-        values = values.dt.date()
-    return frame.filter((values >= window.start) & (values < window.end))
-
-
 def _sources(domain: Domain, product: str, tables: IncrementalRuntime, published: frozenset[str]) -> list[Source]:
     spec = domain.spec.products[product]
-    columns = spec.partition.sources if spec.partition else {}
+    mappings = spec.partition.sources if spec.partition else {}
     sources = []
     for ref in spec.inputs:
         layer, _, name = ref.partition(".")
@@ -140,7 +133,7 @@ def _sources(domain: Domain, product: str, tables: IncrementalRuntime, published
                     f"{domain.name}.{product} reads {ref!r}, which is not a product published to {domain.name}"
                 )
             store, table = tables.store_for(layer, Layer.GOLD, name), TableId(layer, name)
-        sources.append(Source(name, store, table, tables.incremental(store), columns.get(ref)))
+        sources.append(Source(ref, name, store, table, tables.incremental(store), mappings.get(ref)))
     return sources
 
 
@@ -178,65 +171,95 @@ def build_product(
     store = tables.store_for(domain.name, Layer.GOLD, product)
     target = domain.product_table(product)
     partition = spec.partition
-    details: dict[str, Any] = {}
-    touched = None
-    if partition is not None and (window is None or window.complete):
-        if full or not store.exists(target):
-            details["full_read_reason"] = "a full rebuild was asked for" if full else "first run"
+    build = _Build(domain, product, tables, store, target, sources, run_id)
+    if partition is None:
+        return build.whole({})
+    if full or not store.exists(target) or (window is not None and window.complete):
+        reason = "first run" if not store.exists(target) else "a full rebuild was asked for"
+        return build.whole({"full_read_reason": reason})
+    last = last_upstream(store.history(target))
+    if window is not None:  # the changes outside the window are still to be read: the watermark stays
+        return build.partitions(window.values(), last, "partitions", {})
+    touched, reason = touched_partitions(sources, last, partition)
+    if touched is None:
+        return build.whole({"full_read_reason": reason})
+    return build.partitions(touched.partitions, touched.upstream, "incremental",
+                            {"changed_rows_read": touched.rows_scanned})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One gold build: the product, its table and inputs, and the two ways of committing it."""
+
+    domain: Domain
+    product: str
+    tables: IncrementalRuntime
+    store: TableStore
+    target: TableId
+    sources: list[Source]
+    run_id: str
+
+    def _transform(self, inputs: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        frame = self.domain.transforms[self.domain.spec.products[self.product].transform](**inputs)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _props(self, upstream: dict[str, int], mode: str) -> dict[str, str]:
+        return {UPSTREAM_PROPERTY: encode_upstream(upstream), "meshlake.run_id": self.run_id, MODE_PROPERTY: mode}
+
+    def _result(self, version: int, rows: int, upstream: dict[str, int], details: dict[str, Any]) -> BuildResult:
+        return BuildResult(self.target, rows, version, upstream, self.store.schema(self.target),
+                           self.store.location(self.target), details)  # fmt: skip
+
+    def whole(self, details: dict[str, Any]) -> BuildResult:
+        """Compute the product from all of its inputs and replace the whole table."""
+        inputs, upstream = {}, {}
+        for source in self.sources:
+            inputs[source.name], upstream[str(source.table)] = _read(source.store, source.table)
+        data = self._transform(inputs).to_arrow()
+        self.store.ensure_table(self.target, data.schema)
+        props = self._props(upstream, "full")
+        spec = self.domain.spec.products[self.product]
+        order = spec.partition.column if spec.partition else next(iter(spec.key), None)
+        if order is None or not data.num_rows:
+            version = self.store.overwrite(self.target, data, props).version
+        else:  # files of ranges of the partition column or key: later reads by range or by key skip most
+            rewrite = self.tables.incremental(self.store).replace_keys(self.target, order, None, lambda _: data, props)
+            assert rewrite.commit is not None
+            version = rewrite.commit.version
+        details = details | {"mode": "full", "rows_read": sum(f.height for f in inputs.values()), "partitions": "all"}
+        return self._result(version, data.num_rows, upstream, details)
+
+    def partitions(
+        self, partitions: list[date], upstream: dict[str, int], mode: str, details: dict[str, Any]
+    ) -> BuildResult:
+        """Compute the product's rows in `partitions` completely and replace those partitions.
+
+        Inputs mapped to partitions (`partition.sources`) are read for those partitions only,
+        others whole.
+        """
+        partition = self.domain.spec.products[self.product].partition
+        assert partition is not None
+        if mapped(self.sources):
+            frames, rows_read = read_partitions(self.sources, partitions, partition.period)
+            inputs = {source.name: frames[source.ref] for source in self.sources}
         else:
-            touched, reason = touched_partitions(sources, last_upstream(store.history(target)), partition)
-            if reason:
-                details["full_read_reason"] = reason
-    if touched is not None and partition is not None:
-        inputs, rows_read = {}, 0
-        for source in sources:
-            inputs[source.name], scanned = read_partitions(source, touched.partitions, partition.period)
-            rows_read += scanned
-        frame = domain.transforms[spec.transform](**inputs)
-        data = in_partitions(frame, partition.column, touched.partitions, partition.period).to_arrow()
-        props = {UPSTREAM_PROPERTY: encode_upstream(touched.upstream), "meshlake.run_id": run_id}
-        keys = pa.array(touched.partitions, pa.date32())
-        outcome = tables.incremental(store).replace_keys(
-            target, partition.column, keys, lambda _current: data, {**props, MODE_PROPERTY: "incremental"}
-        )
+            inputs = {source.name: _read(source.store, source.table)[0] for source in self.sources}
+            rows_read = sum(f.height for f in inputs.values())
+        data = in_partitions(self._transform(inputs), partition.column, partitions, partition.period).to_arrow()
+        outcome = self.tables.incremental(self.store).replace_keys(
+            self.target, partition.column, pa.array(partitions, pa.date32()), lambda _current: data,
+            self._props(upstream, mode),
+        )  # fmt: skip
         assert outcome.commit is not None
-        details |= {
-            "mode": "incremental",
-            "changed_rows_read": touched.rows_scanned,
+        rows = outcome.table_rows
+        if rows is None:
+            rows = len(self.store.read(self.target, [partition.column]))
+        details = details | {
+            "mode": mode,
             "rows_read": rows_read,
-            "partitions": [str(p) for p in touched.partitions],
+            "partitions": [str(p) for p in partitions],
             "rows_in_partitions": data.num_rows,
             "files_rewritten": outcome.files_rewritten,
         }
-        rows = outcome.table_rows if outcome.table_rows is not None else len(store.read(target, [partition.column]))
-        return BuildResult(target, rows, outcome.commit.version, touched.upstream, store.schema(target),
-                           store.location(target), details)  # fmt: skip
-    inputs, upstream = {}, {}
-    for source in sources:
-        inputs[source.name], upstream[str(source.table)] = _read(source.store, source.table)
-    details["rows_read"] = sum(f.height for f in inputs.values())
-    frame = domain.transforms[spec.transform](**inputs)
-    props = {UPSTREAM_PROPERTY: encode_upstream(upstream), "meshlake.run_id": run_id}
-    if window is None or window.complete or partition is None:
-        data = frame.to_arrow()
-        store.ensure_table(target, data.schema)
-        commit = store.overwrite(target, data, {**props, MODE_PROPERTY: "full"})
-        details |= {"mode": "full", "partitions": "all"}
-    else:
-        subset = _window_frame(frame, partition.column, window)
-        data = subset.to_arrow()
-        store.ensure_table(target, frame.to_arrow().schema)
-        keys = pa.array(window.values(), pa.date32())
-        outcome = tables.incremental(store).replace_keys(
-            target, partition.column, keys, lambda _current: data, {**props, MODE_PROPERTY: "partitions"}
-        )
-        assert outcome.commit is not None
-        commit = outcome.commit
-        details |= {
-            "mode": "partitions",
-            "partitions": f"{window.start}..{window.end - timedelta(days=1)}",
-            "rows_in_partitions": data.num_rows,
-            "files_rewritten": outcome.files_rewritten,
-        }
-    rows = len(store.read(target, [store.schema(target).names[0]]))
-    return BuildResult(target, rows, commit.version, upstream, store.schema(target), store.location(target), details)
+        return self._result(outcome.commit.version, rows, upstream, details)

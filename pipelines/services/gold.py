@@ -1,11 +1,13 @@
 """Incremental gold: find the partitions the inputs' changes touch, recompute and replace only those.
 
-A partitioned product whose spec maps every input to the column its rows are partitioned by
-(`partition.sources`) is built from what its inputs changed since the versions recorded in the
-product's last commit: the rows of the files they removed and added give the partitions touched
-(the old rows' partitions lose rows, the new rows' gain them); each input is then read for those
-partitions only (files whose statistics cannot hold them are skipped), the domain's transform runs
-on those rows, and the touched partitions are replaced in one commit.
+A partitioned product whose spec maps every input to its partitions (`partition.sources`) is built
+from what its inputs changed since the versions recorded in the product's last commit: the rows of
+the files they removed and added give the partitions touched (the old rows' partitions lose rows,
+the new rows' gain them). An input mapped to a column gives them directly; an input mapped by a key
+lookup (returns carry their order's id, not its day) gives keys, whose partitions are those of the
+`via` input's rows with that key, read by key (files whose key statistics cannot hold one are
+skipped). Each input is then read for those partitions only, the domain's transform runs on those
+rows, and the touched partitions are replaced in one commit.
 """
 
 from __future__ import annotations
@@ -13,25 +15,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
 from pipelines.core.names import TableId
-from pipelines.core.spec import PartitionSpec
+from pipelines.core.spec import KeyLookup, PartitionSpec
 from pipelines.ports.incremental import ChangeReader, Ranges
 from pipelines.ports.table_store import TableStore
+
+MAX_POINT_RANGES = 256
+"""Keys looked up one range each up to this many; more are read as one range from the least to the greatest."""
 
 
 @dataclass(frozen=True)
 class Source:
-    """An input of a product: where it lives, and the column partitioning its rows (if declared)."""
+    """An input of a product: where it lives, and how its rows map to partitions (if declared).
 
+    `ref` names it in the spec (`silver.orders`), `name` in the transform's parameters (`orders`).
+    """
+
+    ref: str
     name: str
     store: TableStore
     table: TableId
     reader: ChangeReader
-    column: str | None
+    mapping: str | KeyLookup | None
+
+    @property
+    def column(self) -> str | None:
+        """The input's column whose date is its rows' partition, if mapped to a column."""
+        return self.mapping if isinstance(self.mapping, str) else None
 
 
 @dataclass(frozen=True)
@@ -58,15 +73,16 @@ def touched_partitions(
 
     Returns:
         The touched partitions, or None and the reason the run must read everything (an input
-        without a source column or a recorded version, or whose changes cannot be told).
+        without a mapping or a recorded version, or whose changes cannot be told).
     """
+    by_ref = {source.ref: source for source in sources}
     found: set[date] = set()
     upstream: dict[str, int] = {}
     scanned = 0
     for source in sources:
         after = last.get(str(source.table))
-        if source.column is None:
-            return None, f"partition.sources has no column for input {source.name}"
+        if source.mapping is None:
+            return None, f"partition.sources does not map input {source.ref}"
         if after is None:
             return None, f"the product was not built from {source.table} before"
         changed = source.reader.read_changed(source.table, after)
@@ -74,9 +90,14 @@ def touched_partitions(
             return None, changed.reason or f"{source.table} has no version"
         upstream[str(source.table)] = changed.version
         scanned += changed.rows_scanned
-        for rows in differing_rows(changed.removed, changed.added):
-            values = partition_values(rows[source.column], partition.period)
-            found.update(values.drop_nulls().unique().to_list())
+        rows = pl.concat(differing_rows(changed.removed, changed.added), how="diagonal_relaxed")
+        if isinstance(source.mapping, KeyLookup):  # the partitions of the `via` rows with the changed keys
+            via = by_ref[source.mapping.via]
+            rows, read = read_keys(via, source.mapping.key, rows[source.mapping.key])
+            scanned += read
+        column = by_ref[source.mapping.via].column if isinstance(source.mapping, KeyLookup) else source.column
+        assert column is not None
+        found.update(partition_values(rows[column], partition.period).drop_nulls().unique().to_list())
     return Touched(sorted(found), upstream, scanned), ""
 
 
@@ -114,14 +135,63 @@ def ranges_of(partitions: list[date], period: str, type_: pa.DataType) -> Ranges
     return [(a, b) for a, b in merged]
 
 
-def read_partitions(source: Source, partitions: list[date], period: str) -> tuple[pl.DataFrame, int]:
-    """The input's rows in `partitions` (by its source column) and the rows read to find them."""
-    assert source.column is not None
-    type_ = source.store.schema(source.table).field(source.column).type
-    ranged = source.reader.read_ranges(source.table, source.column, ranges_of(partitions, period, type_))
+def point_ranges(keys: list[Any]) -> Ranges:
+    """Half-open ranges holding exactly `keys` (sorted, distinct): one per key, or one over all of them.
+
+    Raises:
+        TypeError: the keys are neither strings nor integers.
+    """
+    if not keys:
+        return []
+    if len(keys) > MAX_POINT_RANGES:
+        return [(keys[0], _successor(keys[-1]))]
+    return [(key, _successor(key)) for key in keys]
+
+
+def _successor(key: Any) -> Any:
+    """The least value greater than `key`."""
+    if isinstance(key, str):
+        return key + "\0"
+    if isinstance(key, int):
+        return key + 1
+    raise TypeError(f"partitions can be looked up by string or integer keys, not {type(key).__name__}")
+
+
+def read_keys(source: Source, column: str, keys: pl.Series) -> tuple[pl.DataFrame, int]:
+    """The input's rows whose `column` is one of `keys`, and the rows read to find them."""
+    wanted = keys.drop_nulls().unique().sort()
+    ranged = source.reader.read_ranges(source.table, column, point_ranges(wanted.to_list()))
     frame = pl.from_arrow(ranged.data)
     assert isinstance(frame, pl.DataFrame)
-    return frame, ranged.rows_scanned
+    return frame.filter(pl.col(column).is_in(wanted.implode())), ranged.rows_scanned
+
+
+def mapped(sources: list[Source]) -> bool:
+    """Whether every input says which partitions its rows belong to."""
+    return all(source.mapping is not None for source in sources)
+
+
+def read_partitions(sources: list[Source], partitions: list[date], period: str) -> tuple[dict[str, pl.DataFrame], int]:
+    """Each input's rows in `partitions` (see `mapped`), by input `ref`, and the rows read to find them.
+
+    An input mapped to a column is read by ranges of it; one mapped by a key lookup, by the keys of
+    the `via` input's rows in those partitions.
+    """
+    frames: dict[str, pl.DataFrame] = {}
+    scanned = 0
+    for source in sorted(sources, key=lambda s: isinstance(s.mapping, KeyLookup)):  # columns first
+        if isinstance(source.mapping, KeyLookup):
+            keys = frames[source.mapping.via][source.mapping.key]
+            frames[source.ref], read = read_keys(source, source.mapping.key, keys)
+        else:
+            assert source.column is not None
+            type_ = source.store.schema(source.table).field(source.column).type
+            ranged = source.reader.read_ranges(source.table, source.column, ranges_of(partitions, period, type_))
+            frame = pl.from_arrow(ranged.data)
+            assert isinstance(frame, pl.DataFrame)
+            frames[source.ref], read = frame, ranged.rows_scanned
+        scanned += read
+    return frames, scanned
 
 
 def in_partitions(frame: pl.DataFrame, column: str, partitions: list[date], period: str) -> pl.DataFrame:

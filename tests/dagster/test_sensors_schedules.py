@@ -126,12 +126,24 @@ def test_automation_requests_silver_and_gold_after_bronze_changes(defs, runtime,
     generate_landing(runtime, "orders", 300, seed=4, files=1)
     materialize(defs, sorted(ALL_BRONZE), resource, instance)
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-    assert second.total_requested == 4  # silver orders and returns, gold daily_revenue and order_facts
-    assert second.get_num_requested(SILVER) == 1 and second.get_num_requested(GOLD) == 1
+    assert second.total_requested == 3  # silver orders and returns, and gold order_facts (unpartitioned, with them)
+    assert second.get_num_requested(SILVER) == 1 and second.get_num_requested(GOLD) == 0
 
-    materialize(defs, [SILVER, RETURNS, GOLD, dg.AssetKey(["orders", "gold", "order_facts"])], resource, instance)
+    materialize(defs, [SILVER, RETURNS, dg.AssetKey(["orders", "gold", "order_facts"])], resource, instance)
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
-    assert third.total_requested == 0
+    daily = defs.resolve_assets_def(GOLD)
+    assert third.get_requested_partitions(GOLD) == set(daily.partitions_def.get_partition_keys())  # late events
+    assert daily.backfill_policy == dg.BackfillPolicy.single_run()  # ... change old days: every day, in one run
+    assert third.total_requested == third.get_num_requested(GOLD)
+
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    tags = {"dagster/asset_partition_range_start": "2026-09-01", "dagster/asset_partition_range_end": "2026-10-31"}
+    run = dg.materialize(assets, selection=[GOLD], resources={"meshlake": resource}, instance=instance,
+                         tags=tags | {"dagster/from_automation_condition": "true"})  # fmt: skip
+    modes = [e.materialization.metadata["mode"].value for e in run.get_asset_materialization_events()]
+    assert modes == ["full"] * 61  # one run, an event per day; the first build reads everything
+    fourth = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=third.cursor)
+    assert fourth.total_requested == 0
 
 
 @pytest.fixture

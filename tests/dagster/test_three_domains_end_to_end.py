@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.cli.demo_cmd import MESH_SQL
 from pipelines.core.names import Layer
-from pipelines.dagster.partitions import partition_range_tags
+from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
@@ -28,6 +28,7 @@ FACTS = dg.AssetKey(["orders", "gold", "order_facts"])
 FULFILMENT = dg.AssetKey(["shipping", "gold", "order_fulfilment"])
 DELIVERIES = dg.AssetKey(["shipping", "gold", "deliveries"])
 SILVER = dg.AssetKey(["orders", "silver", "orders"])
+REVENUE = dg.AssetKey(["orders", "gold", "daily_revenue"])
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +44,25 @@ def materialize_all(defs, resource, instance, selection=None):
     runs = [dg.materialize(assets, selection=plain, resources={"meshlake": resource}, instance=instance)]
     for key in keys:
         if key not in plain:
-            tags = partition_range_tags(defs.resolve_assets_def(key).partitions_def)
+            tags = update_tags(defs.resolve_assets_def(key).partitions_def)
             runs.append(dg.materialize(assets, selection=[key], resources={"meshlake": resource}, instance=instance,
                                        tags=tags))  # fmt: skip
     assert all(r.success for r in runs)
     return runs
+
+
+def backfill_daily_revenue(defs, resource, instance):
+    """Two backfills of orders.daily_revenue: one day, then every day; each run's materialisations' metadata."""
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    keys = defs.resolve_assets_def(REVENUE).partitions_def.get_partition_keys()
+    every_day = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    runs = [
+        dg.materialize(assets, selection=[REVENUE], partition_key="2026-10-05", resources={"meshlake": resource},
+                       instance=instance),
+        dg.materialize(assets, selection=[REVENUE], tags=every_day, resources={"meshlake": resource},
+                       instance=instance),
+    ]  # fmt: skip
+    return [[e.materialization.metadata for e in run.get_asset_materialization_events()] for run in runs]
 
 
 def read_gold(resource, domain, product):
@@ -97,6 +112,7 @@ def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, t
         materialize_all(defs, resource, instance)
         shutil.copytree(held_back, runtime.settings.landing_dir, dirs_exist_ok=True)
         second = materialize_all(defs, resource, instance)
+        backfills = backfill_daily_revenue(defs, resource, instance)
 
     silver = {
         e.materialization.asset_key.to_user_string(): e.materialization.metadata
@@ -133,7 +149,11 @@ def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, t
         for r in second
         for e in r.get_asset_materialization_events()
     }
-    assert gold["payments/gold/settlement_summary"]["mode"].value == "incremental"  # only the days run 2 touched
+    for product in ("payments/gold/settlement_summary", "orders/gold/daily_revenue", "shipping/gold/order_fulfilment"):
+        assert gold[product]["mode"].value == "incremental"  # only the days (weeks) run 2 touched
+        assert gold[product]["rows_read"].value > 0
+    assert [(m["mode"].value, m["partitions"].value) for m in backfills[0]] == [("partitions", ["2026-10-05"])]
+    assert {m["mode"].value for m in backfills[1]} == {"full"} and len(backfills[1]) > 30  # every day: a rebuild
 
     fulfilment = read_gold(resource, "shipping", "order_fulfilment")
     expected = oracle.order_fulfilment(runtime)
