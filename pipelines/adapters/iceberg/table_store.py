@@ -13,7 +13,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.schema import Schema
@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
+from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
@@ -183,7 +184,8 @@ class IcebergTableStore:
         ice = self._load(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
-        ice.append(rows, snapshot_properties=props)
+        with transaction(ice) as tx, file_changes(tx, props, deletes=False) as producer:
+            add_rows(tx, producer, rows)
         return self._last_commit(ice)
 
     def append_batches(
@@ -228,14 +230,10 @@ class IcebergTableStore:
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
         live_files = [task.file for task in ice.scan().plan_files()]
-        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as replace:
+        with transaction(ice) as tx, file_changes(tx, props, deletes=True) as replace:
             for data_file in live_files:
                 replace.delete_data_file(data_file)
-            if rows.num_rows:
-                for data_file in _dataframe_to_data_files(
-                    table_metadata=tx.table_metadata, write_uuid=replace.commit_uuid, df=rows, io=ice.io
-                ):
-                    replace.append_data_file(data_file)
+            add_rows(tx, replace, rows)
         return self._last_commit(ice)
 
     def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
@@ -308,15 +306,10 @@ class IcebergTableStore:
                 kept.append(data.filter(pc.invert(hit)))
         if not touched:
             return None
-        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as replace:
+        with transaction(ice) as tx, file_changes(tx, props, deletes=True) as replace:
             for data_file in touched:
                 replace.delete_data_file(data_file)
-            remaining = pa.concat_tables(kept)
-            if remaining.num_rows:
-                for data_file in _dataframe_to_data_files(
-                    table_metadata=tx.table_metadata, write_uuid=replace.commit_uuid, df=remaining, io=ice.io
-                ):
-                    replace.append_data_file(data_file)
+            add_rows(tx, replace, pa.concat_tables(kept))
         return self._last_commit(ice)
 
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import ManifestContent, ManifestFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
@@ -78,3 +80,13 @@ def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> 
         return _MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties)
     operation = Operation.OVERWRITE if tx.table_metadata.current_snapshot() is not None else Operation.APPEND
     return _MergingOverwrite(operation, tx, io, snapshot_properties=properties)
+
+
+def add_rows(tx: Transaction, producer: _FastAppendFiles | _OverwriteFiles, rows: pa.Table) -> None:
+    """Write `rows` (in the table's schema) as data files and add them to the snapshot `producer` makes."""
+    if not rows.num_rows:
+        return
+    for data_file in _dataframe_to_data_files(
+        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=rows, io=tx._table.io
+    ):
+        producer.append_data_file(data_file)
