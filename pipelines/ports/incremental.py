@@ -237,7 +237,8 @@ class RewritePlan:
     """The files a keyed rewrite writes: one per rewritten file (same keys as before), then the new keys.
 
     Attributes:
-        rewritten: for each touched file, in order, its rows after the rewrite (possibly empty).
+        rewritten: for each touched file, in order, its rows after the rewrite (possibly empty); a file
+            of more than `ROWS_PER_FILE` rows comes back as several, sorted by key.
         inserted: rows of keys no file held, sorted by key, in chunks of `ROWS_PER_FILE`.
         rows_replaced: how many current rows the replacement saw.
     """
@@ -262,8 +263,8 @@ def plan_rewrite(
     """The shared heart of `replace_keys`: split the touched files' rows, replace, put rows back in place.
 
     A replaced row goes back into the file its key came from, so a file's key range never widens and
-    nothing needs sorting but the new keys. `wanted=None` replaces every row (a rebuild): all rows
-    are then written as new, sorted by key.
+    nothing needs sorting but the new keys (and files too large, see `RewritePlan`). `wanted=None`
+    replaces every row (a rebuild): all rows are then written as new, sorted by key.
 
     Raises:
         ValueError: the replacement does not fit the schema or returns keys that were not replaced.
@@ -290,8 +291,15 @@ def plan_rewrite(
     rewritten, start = [], 0
     for index, rows in enumerate(kept):
         size = counts.get(index, 0)
-        rewritten.append(pa.concat_tables([rows, new.slice(start, size)]))
+        rows = pa.concat_tables([rows, new.slice(start, size)])
+        # a file larger than new files are (compacted, or written before they were this small) goes
+        # back as sorted key-range files, so that the next updates of its keys rewrite less
+        rewritten += _key_ranges(rows, key) if rows.num_rows > ROWS_PER_FILE else [rows]
         start += size
-    fresh = new.slice(start).sort_by(key)
-    inserted = [fresh.slice(at, ROWS_PER_FILE) for at in range(0, fresh.num_rows, ROWS_PER_FILE)]
-    return RewritePlan(rewritten, inserted, matched.num_rows)
+    return RewritePlan(rewritten, _key_ranges(new.slice(start), key), matched.num_rows)
+
+
+def _key_ranges(rows: pa.Table, key: str) -> list[pa.Table]:
+    """`rows` sorted by `key`, in files of `ROWS_PER_FILE` rows."""
+    ordered = rows.sort_by(key)
+    return [ordered.slice(at, ROWS_PER_FILE) for at in range(0, ordered.num_rows, ROWS_PER_FILE)]

@@ -83,3 +83,23 @@ def test_updates_rewrite_only_the_files_that_hold_their_keys(store):
     current = {r["cart_id"]: r["items"] for r in store.read(TABLE).to_pylist()}
     assert len(current) == 1000 and sum(current.values()) == 3 * 7
     assert (current["c00150"], current["c00199"], current["c00720"], current["c00151"]) == (7, 7, 7, 0)
+
+
+def test_a_large_file_comes_back_as_key_range_files_so_later_updates_rewrite_less(store, monkeypatch):
+    monkeypatch.setattr(incremental, "ROWS_PER_FILE", 10 * FILE_ROWS)
+    incremental_for(store).replace_keys(TABLE, "cart_id", None, lambda _current: _rows(range(1000), 0))  # one file
+    monkeypatch.setattr(incremental, "ROWS_PER_FILE", FILE_ROWS)
+
+    def bump(current: pa.Table) -> pa.Table:
+        return current.set_column(1, "items", pa.array([7] * current.num_rows, pa.int64()))
+
+    first = _version(store)
+    incremental_for(store).replace_keys(TABLE, "cart_id", pa.array(["c00420"]), bump)
+    assert incremental_for(store).read_changed(TABLE, first).removed.num_rows == 1000  # the one large file
+
+    second = _version(store)
+    incremental_for(store).replace_keys(TABLE, "cart_id", pa.array(["c00421"]), bump)
+    changed = incremental_for(store).read_changed(TABLE, second)
+    assert sorted(changed.removed.column("cart_id").to_pylist()) == [f"c{i:05d}" for i in range(400, 500)]
+    current = {r["cart_id"]: r["items"] for r in store.read(TABLE).to_pylist()}
+    assert len(current) == 1000 and sum(current.values()) == 2 * 7
