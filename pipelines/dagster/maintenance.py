@@ -48,7 +48,8 @@ def maintenance_definitions(domain: Domain) -> dg.Definitions:
             if (observation := _observation(result)) is not None:
                 context.log_event(observation)
 
-        maintain_domain(domain, meshlake.runtime(), report)
+        runtime = meshlake.runtime()
+        maintain_domain(domain, runtime, report, readers=runtime.domains.values())
 
     @dg.job(
         name=f"{domain.name}_maintenance",

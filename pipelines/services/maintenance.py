@@ -8,7 +8,7 @@ table's whole state (a compaction carries it, else a checkpoint commit of no row
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -68,14 +68,17 @@ def owned_tables(domain: Domain) -> list[OwnedTable]:
     return tables
 
 
-def consumer_watermarks(domain: Domain, runtime: MaintenanceRuntime) -> dict[str, set[int]]:
-    """Per upstream table, the versions the domain's silver tables and gold products last read up to
-    (to keep readable, so that their next run reads only what changed since)."""
+def consumer_watermarks(
+    domain: Domain, runtime: MaintenanceRuntime, readers: Iterable[Domain] = ()
+) -> dict[str, set[int]]:
+    """Per upstream table, the versions the silver tables and gold products of the domain and of
+    `readers` last read up to (to keep readable, so that their next run reads only what changed since)."""
     marks: dict[str, set[int]] = {}
-    for owned in owned_tables(domain):
+    consumers = [domain, *(reader for reader in readers if reader.name != domain.name)]
+    for consumer, owned in ((c, owned) for c in consumers for owned in owned_tables(c)):
         if owned.layer not in (Layer.SILVER, Layer.GOLD):
             continue
-        store = runtime.store_for(domain.name, owned.layer, owned.product)
+        store = runtime.store_for(consumer.name, owned.layer, owned.product)
         if store.exists(owned.table):
             for upstream, version in last_upstream(store.history(owned.table)).items():
                 marks.setdefault(upstream, set()).add(version)
@@ -100,12 +103,17 @@ def checkpoint_state(store: TableStore, table: TableId, seen: Collection[int] | 
 
 
 def maintain_domain(
-    domain: Domain, runtime: MaintenanceRuntime, report: Callable[[Maintained], None] = lambda m: None
+    domain: Domain,
+    runtime: MaintenanceRuntime,
+    report: Callable[[Maintained], None] = lambda m: None,
+    readers: Iterable[Domain] = (),
 ) -> list[Maintained]:
     """Compact, expire and clean every existing table of the domain, one table after another.
 
     Args:
         report: called after each table, e.g. to log progress.
+        readers: other domains, whose products may read this domain's: the versions they last read
+            are kept too, so that they stay incremental.
 
     Returns:
         One result per table that exists.
@@ -114,7 +122,7 @@ def maintain_domain(
     retention = timedelta(hours=settings.retention_hours)
     orphan_age = max(timedelta(hours=settings.orphan_age_hours), retention)  # never younger than time travel
     done = []
-    watermarks = consumer_watermarks(domain, runtime)
+    watermarks = consumer_watermarks(domain, runtime, readers)
     for owned in owned_tables(domain):
         store = runtime.store_for(domain.name, owned.layer, owned.product)
         if not store.exists(owned.table):

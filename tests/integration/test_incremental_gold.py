@@ -8,6 +8,7 @@ rows read are counted, not timed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,7 @@ from pipelines.core.names import Layer
 from pipelines.ports import incremental
 from pipelines.services.build import PartitionWindow, build_product, build_silver, published_inputs
 from pipelines.services.ingest import ingest_event
+from pipelines.services.maintenance import maintain_domain
 from tests import oracle
 
 
@@ -168,3 +170,25 @@ def test_named_partitions_are_recomputed_completely_and_the_rest_on_the_next_upd
     update = _build(runtime, "payments.settlement_summary", "run-3")  # ... but by the next update
     assert update.details["mode"] == "incremental" and str(day) not in update.details["partitions"]
     assert _gold(runtime, "payments.settlement_summary") == expected
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_cross_domain_product_stays_incremental_after_its_input_domains_maintenance(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    halves = {domain: _split(_generated(runtime, domain, 3_000)) for domain in ("orders", "shipping")}
+    for run, half in (("run-1", 0), ("run-2", 1)):
+        for domain in halves:
+            _land_ingest_silver(runtime, domain, halves[domain][half], run)
+        _build(runtime, "orders.order_facts", run)  # a new version of orders' product ...
+        _build(runtime, "shipping.deliveries", run)
+        if half == 0:
+            _build(runtime, "shipping.order_fulfilment", run)
+    orders = runtime.domain("orders")
+    settings = {"retention_hours": 0, "orphan_age_hours": 0, "min_small_files": 2}  # expire every older version
+    aggressive = dataclasses.replace(orders, spec=orders.spec.model_copy(update={
+        "maintenance": orders.spec.maintenance.model_copy(update=settings)}))  # fmt: skip
+    maintain_domain(aggressive, runtime, readers=runtime.domains.values())  # ... but the one shipping read is kept
+
+    update = _build(runtime, "shipping.order_fulfilment", "run-2")
+    assert update.details["mode"] == "incremental", update.details.get("full_read_reason")
+    assert _gold(runtime, "shipping.order_fulfilment") == _oracle(runtime, "shipping.order_fulfilment")
