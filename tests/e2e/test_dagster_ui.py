@@ -39,6 +39,7 @@ FLAGS = [
 ]
 ORDERS_EVENTS = ("order_placed", "order_cancelled", "order_item_returned")
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+BACKFILL_BUSY = {"REQUESTED", "CANCELING", "FAILING"}
 LANDING_SENSORS = {f"orders_{event}_landing" for event in ORDERS_EVENTS}
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
@@ -126,6 +127,10 @@ class Dev:
         answer = httpx.post(f"{self.ui}/graphql", json={"query": query}, timeout=30)
         answer.raise_for_status()
         return answer.json()["data"]
+
+    def backfill_status(self, backfill: str) -> str:
+        query = f'{{ partitionBackfillOrError(backfillId: "{backfill}") {{ ... on PartitionBackfill {{ status }} }} }}'
+        return str(self.graphql(query)["partitionBackfillOrError"].get("status"))
 
     def runs(self) -> list[dict]:
         runs = self.graphql(RUNS)["runsOrError"]["results"]
@@ -247,15 +252,17 @@ def test_dev_ui(dev: Dev, page: Page, tmp_path: Path):
     phase("sensor_runs_seen")
     page.goto(f"{dev.ui}/locations/meshlake/asset-groups/orders/lineage")
     page.get_by_role("button", name="Materialize all").click()
-    # daily_revenue is partitioned by day: the group runs once over every day (a backfill would be a run per day)
-    page.get_by_text("Single run", exact=True).click()
-    page.get_by_role("button", name="Launch 1 run").click()
-    toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    # daily_revenue is partitioned by day: the group is a backfill of every day, which the daemon runs
+    page.get_by_role("button", name="All", exact=True).click()  # the dialog starts with no partition chosen
+    page.get_by_role("button", name="Launch backfill").click()
+    toast = page.get_by_text(re.compile(r"Created backfill [a-z]{8}"))
     expect(toast).to_be_visible(timeout=30_000)  # launching asks the code server for the plan: slow under load
     page.screenshot(path=shots / "launched.png")
-    prefix = toast.inner_text().split()[-1]
-    [run_id] = [r["runId"] for r in dev.runs() if r["runId"].startswith(prefix)]
-    page.goto(f"{dev.ui}/runs/{run_id}")
+    backfill = toast.inner_text().split()[-1]
+    wait_for(lambda: dev.backfill_status(backfill) not in BACKFILL_BUSY, 240)
+    runs = [r for r in dev.runs() if r["tags"].get("dagster/backfill") == backfill]
+    assert runs and {r["status"] for r in runs} == {"SUCCESS"}, dev.backfill_status(backfill)
+    page.goto(f"{dev.ui}/runs/{runs[0]['runId']}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=120_000)
     page.screenshot(path=shots / "run.png")
     phase("ui_run_succeeded")
