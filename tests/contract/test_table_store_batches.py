@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,8 @@ import pyarrow as pa
 import pytest
 
 from pipelines.adapters import partition_files
+from pipelines.adapters.iceberg import IcebergTableStore
+from pipelines.adapters.iceberg.transaction import MERGE_MANIFESTS_AT
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.names import TableId
 from pipelines.ports.table_store import PartitionField, TableStore
@@ -148,3 +151,18 @@ def test_partitions_past_the_open_file_limit_land_once(
     table_store.append_batches(by_order, iter(batches), lambda: positions(1))
 
     assert sorted_rows(table_store.read(by_order)) == sorted_rows(pa.concat_tables(batches))
+
+
+def test_iceberg_bronze_commits_merge_manifests_so_planning_does_not_grow_with_history(tmp_path: Path) -> None:
+    store = IcebergTableStore(tmp_path / "warehouse")
+    store.ensure_table(ORDERS, SCHEMA, [PartitionField("placed_at", "day")])
+    days = range(1, 21)
+
+    for day in days:
+        store.append_batches(ORDERS, iter([rows(day)]), functools.partial(positions, day))
+
+    ice = store._load(ORDERS)
+    snapshot = ice.current_snapshot()
+    assert snapshot is not None
+    assert len(snapshot.manifests(ice.io)) <= MERGE_MANIFESTS_AT  # one per commit would be 20 reads per plan
+    assert order_ids(store.read(ORDERS)) == list(days)

@@ -195,8 +195,9 @@ class IcebergTableStore:
 
         pyiceberg streams only into unpartitioned tables and takes the snapshot properties up front;
         here the files are written with its Parquet writer (`IcebergDataFiles`, `write_partitioned`:
-        a partition's file stays open across batches) and committed once `properties()` is known.
-        A batch or properties that do not fit remove the files written so far.
+        a partition's file stays open across batches) and committed once `properties()` is known,
+        like `append` (manifests merged as the history grows). A batch or properties that do not
+        fit remove the files written so far.
 
         Raises:
             TableNotFoundError: the table does not exist.
@@ -213,10 +214,10 @@ class IcebergTableStore:
         except BaseException:
             files.remove()
             raise
-        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).fast_append() as append:
+        with transaction(ice) as tx, file_changes(tx, props, deletes=False) as producer:
             for file in written:
                 assert file.data_file is not None, "write_partitioned returns closed files"
-                append.append_data_file(file.data_file)
+                producer.append_data_file(file.data_file)
         return self._last_commit(ice)
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
