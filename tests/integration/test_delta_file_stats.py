@@ -62,6 +62,30 @@ def test_bounds_and_null_counts_span_every_row_group(tmp_path: Path) -> None:
     }
 
 
+def test_a_filter_in_the_last_millisecond_of_a_file_still_finds_its_rows(tmp_path: Path) -> None:
+    """Delta stats keep milliseconds, cut as the protocol says (.123456 is written .123): readers widen a
+    maximum by the millisecond cut off, so the file written through the bronze path is still read."""
+    from deltalake import DeltaTable
+
+    from pipelines.adapters.delta.table_store import DeltaTableStore
+    from pipelines.core.names import TableId
+
+    table = TableId("orders", "bronze_stats")
+    store = DeltaTableStore(tmp_path)
+    late = datetime(2024, 3, 2, 10, 0, 0, 123456, tzinfo=UTC)
+    rows = pa.table({"id": [1, 2], "at": [datetime(2024, 3, 2, tzinfo=UTC), late]})
+    store.ensure_table(table, rows.schema, [])
+    store.append_batches(table, [rows], dict)
+
+    delta = DeltaTable(str(store.location(table)))
+    after = datetime(2024, 3, 2, 10, 0, 0, 123400, tzinfo=UTC)
+    found = delta.to_pyarrow_table(filters=[("at", ">", after)])
+
+    assert found.column("id").to_pylist() == [2]
+    maximum = delta.get_add_actions(flatten=True).column("max.at")[0].as_py()
+    assert maximum == datetime(2024, 3, 2, 10, 0, 0, 123000, tzinfo=UTC)
+
+
 def test_a_value_too_long_for_the_footer_gives_no_bounds_rather_than_wrong_ones(tmp_path: Path) -> None:
     short = {"id": [1], "at": [None], "day": [None], "note": ["b"], "amount": [None], "tags": [None]}
     long = {"id": [2], "at": [None], "day": [None], "note": ["z" * 10_000], "amount": [None], "tags": [None]}
