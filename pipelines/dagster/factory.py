@@ -209,11 +209,10 @@ def domain_definitions(domain: Domain, contract_of: ContractOf) -> dg.Definition
     assets = [*bronze]
     assets += [_silver_asset(domain, entity) for entity in domain.spec.entities]
     assets += [_gold_asset(domain, product) for product in domain.spec.products]
-    partitioned = [a for a in assets if a.partitions_def is not None]  # a job has one partitioning
     everything = dg.define_asset_job(
         f"{domain.name}_all",
-        selection=dg.AssetSelection.groups(domain.name) - dg.AssetSelection.assets(*partitioned),
-        description=f"Every asset of the {domain.name} domain, bronze to gold (partitioned products: backfills).",
+        selection=dg.AssetSelection.groups(domain.name),
+        description=f"Every asset of the {domain.name} domain, bronze to gold, over a range of its gold's partitions.",
     )
     ingest = dg.define_asset_job(
         f"{domain.name}_bronze",

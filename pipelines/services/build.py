@@ -14,12 +14,20 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec, published_to
 from pipelines.ports.table_store import TableStore
-from pipelines.services.gold import Source, in_partitions, mapped, read_partitions, touched_partitions
+from pipelines.services.gold import (
+    Source,
+    differing_rows,
+    in_partitions,
+    mapped,
+    read_partitions,
+    touched_partitions,
+)
 from pipelines.services.incremental import (
     MODE_PROPERTY,
     UPSTREAM_PROPERTY,
@@ -217,18 +225,44 @@ class _Build:
         for source in self.sources:
             inputs[source.name], upstream[str(source.table)] = _read(source.store, source.table)
         data = self._transform(inputs).to_arrow()
+        existed = self.store.exists(self.target)
         self.store.ensure_table(self.target, data.schema)
         props = self._props(upstream, "full")
         spec = self.domain.spec.products[self.product]
         order = spec.partition.column if spec.partition else next(iter(spec.key), None)
+        details = details | {"mode": "full", "rows_read": sum(f.height for f in inputs.values()), "partitions": "all"}
         if order is None or not data.num_rows:
             version = self.store.overwrite(self.target, data, props).version
+        elif (
+            existed
+            and spec.partition is None
+            and len(spec.key) == 1
+            and (keys := self._changed_keys(order, data)) is not None
+        ):
+            details["keys_changed"] = len(keys)
+            rows = data.filter(pc.is_in(data.column(order), value_set=keys))
+            rewrite = self.tables.incremental(self.store).replace_keys(self.target, order, keys, lambda _: rows, props)
+            commit = rewrite.commit or self.store.append(self.target, data.schema.empty_table(), props)
+            version = commit.version
         else:  # files of ranges of the partition column or key: later reads by range or by key skip most
             rewrite = self.tables.incremental(self.store).replace_keys(self.target, order, None, lambda _: data, props)
             assert rewrite.commit is not None
             version = rewrite.commit.version
-        details = details | {"mode": "full", "rows_read": sum(f.height for f in inputs.values()), "partitions": "all"}
         return self._result(version, data.num_rows, upstream, details)
+
+    def _changed_keys(self, key: str, data: pa.Table) -> pa.Array | None:
+        """The keys whose rows differ between the table and `data`, or None when they cannot be compared
+        (the columns changed): replacing only those leaves the files holding none as they are, so that
+        products reading this one's changes read only what changed."""
+        current = self.store.read(self.target)
+        if current.schema.names != data.schema.names:
+            return None
+        try:
+            old, new = differing_rows(current.cast(data.schema), data)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None
+        keys = pl.concat([old[key], new[key]]).unique().to_arrow()
+        return keys.cast(data.schema.field(key).type)
 
     def partitions(
         self, partitions: list[date], upstream: dict[str, int], mode: str, details: dict[str, Any]

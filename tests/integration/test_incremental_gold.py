@@ -112,6 +112,7 @@ def test_a_run_after_new_events_recomputes_only_the_partitions_they_touch_and_eq
     partitions, touched = {str(key[0]) for key in built}, second.details["partitions"]
     assert 0 < len(touched) < len(partitions) and set(touched) <= partitions  # the recent ones, not all
     assert 0 < second.details["rows_read"] <= first.details["rows_read"] * 3 // 4  # those partitions: fewer rows
+    assert second.details["changed_rows_read"] < first.details["rows_read"]  # inputs rewrite only what changed
 
     third = _build(runtime, product, "run-3")
     assert (third.details["mode"], third.details["partitions"], third.details["rows_read"]) == ("incremental", [], 0)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from pipelines.bootstrap import Runtime
 from pipelines.cli.dev import POSTGRES_URL_VAR, dagster_yaml
 from pipelines.core.names import Layer
+from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
@@ -71,8 +72,9 @@ def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
-        result = defs.resolve_job_def("orders_all").execute_in_process(
-            instance=instance, resources={"meshlake": resource}
+        job = defs.resolve_job_def("orders_all")  # every asset of the domain, daily_revenue over every day
+        result = job.execute_in_process(
+            instance=instance, resources={"meshlake": resource}, tags=update_tags(job.partitions_def)
         )
         assert result.success
         assert instance.get_latest_materialization_event(GOLD) is not None
