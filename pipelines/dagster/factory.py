@@ -20,6 +20,7 @@ from pipelines.dagster.partitions import (
     gold_automation,
     partition_window,
     product_partitions,
+    silver_automation,
 )
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import bronze_sensors
@@ -124,7 +125,7 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
         owners=_owners(spec.owner),
         kinds={spec.formats.silver.value, "polars"},
         description=espec.description or f"{entity}: cleaned, deduplicated entity state",
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=silver_automation(),
         pool=f"table:{domain.name}.silver_{entity}",
         backfill_policy=SINGLE_RUN,
     )
