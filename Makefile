@@ -29,7 +29,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipelines domains catalog
+	$(BIN)/mypy pipelines domains catalog benchmarks
 	$(BIN)/lint-imports
 
 test: lint .venv-tools/bin/datacontract

@@ -118,6 +118,7 @@ def incremental_ratio(workdir: Path, events: int = 1_000_000) -> dict[str, float
     runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(workdir / "ratio"), "MESHLAKE_FORMAT": "iceberg"}))
     domain = runtime.domain("orders")
     classes = {e.message: runtime.schemas.message_class(e.message) for e in domain.spec.events.values()}
+    assert domain.generator is not None, "the orders domain has no generator"
     stream = list(domain.generator(classes, events, 7))
     cut = len(stream) * 7 // 10  # day ~21 of the month: orders still flow in
     more = len(stream) // 100  # then 1% more arrive: new orders, updates of recent ones, late events
