@@ -29,6 +29,7 @@ from pyiceberg.table.update import (
     SetCurrentSchemaUpdate,
 )
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
@@ -90,6 +91,28 @@ def _commit(snapshot: Snapshot, sequence: int) -> Commit:
     )
 
 
+def _write_ahead_log(engine: Engine) -> None:
+    """A SQLite catalog commits to a write-ahead log without an fsync per commit (WAL, `synchronous=NORMAL`).
+
+    Its default (rollback journal, `synchronous=FULL`) syncs the disk on every commit: the two
+    commits of the incremental silver benchmark took 3 ms on an idle disk, 25-70 ms on a busy one
+    (1-6 ms with the log). The catalog stays consistent on a crash; a power
+    loss may drop its last commits, which is no less than the table metadata and data files it
+    points to risk (pyiceberg writes them without fsync). Other databases are left as they are.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener reopen with it
+
+
 class IcebergTableStore:
     """Iceberg tables of a pyiceberg `SqlCatalog` named `meshlake`.
 
@@ -117,6 +140,7 @@ class IcebergTableStore:
             except OperationalError as exc:  # parallel first opens race to create the catalog's tables
                 if "already exists" not in str(exc) or attempt == 2:
                     raise
+        _write_ahead_log(self._catalog.engine)
 
     @property
     def format(self) -> TableFormat:
