@@ -239,7 +239,7 @@ class RewritePlan:
     Attributes:
         rewritten: for each touched file, in order, its rows after the rewrite (possibly empty); a file
             of more than `ROWS_PER_FILE` rows comes back as several, sorted by key.
-        inserted: rows of keys no file held, sorted by key, in chunks of `ROWS_PER_FILE`.
+        inserted: rows of keys no file held, sorted by key, in even chunks of at most `ROWS_PER_FILE`.
         rows_replaced: how many current rows the replacement saw.
     """
 
@@ -300,6 +300,13 @@ def plan_rewrite(
 
 
 def _key_ranges(rows: pa.Table, key: str) -> list[pa.Table]:
-    """`rows` sorted by `key`, in files of `ROWS_PER_FILE` rows."""
+    """`rows` sorted by `key`, in as few files of at most `ROWS_PER_FILE` rows as hold them, all of one size.
+
+    Even sizes, not full files and a remainder: a full file that gained 3 rows (SCD2 history adds a row
+    per changed key) would leave a 3-row file whose footer, statistics and manifest entry every later
+    rewrite pays for.
+    """
     ordered = rows.sort_by(key)
-    return [ordered.slice(at, ROWS_PER_FILE) for at in range(0, ordered.num_rows, ROWS_PER_FILE)]
+    files = -(-ordered.num_rows // ROWS_PER_FILE)
+    size = -(-ordered.num_rows // files) if files else 0
+    return [ordered.slice(at, size) for at in range(0, ordered.num_rows, size or 1)]
