@@ -53,8 +53,7 @@ def write_partitioned(
 
     Each batch is split on a write-behind thread while the caller's thread produces the next one
     (`write_behind`), and its partitions are gathered and written in parallel on `WRITE_THREADS`
-    threads. A
-    partition seen in an earlier batch adds row groups to the file it already has, so a commit of
+    threads. A partition seen in an earlier batch adds row groups to the file it already has, so a commit of
     many batches has about one file per partition rather than one per partition and batch: fewer,
     larger files, less per-file work (footers, statistics, manifest entries).
 

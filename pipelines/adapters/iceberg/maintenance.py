@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import ManifestEntryStatus, ManifestFile
 from pyiceberg.table import Table
 
 from pipelines.adapters.iceberg.incremental import _scan
 from pipelines.adapters.iceberg.table_store import IcebergTableStore
+from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
 
@@ -78,13 +78,10 @@ class IcebergMaintenance:
             return Compaction(len(tasks), len(tasks), 0, None)
         props = carried_properties(self._store.history(table), "compaction")
         rows = _scan(ice, small)
-        with ice.transaction() as tx, tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
+        with transaction(ice) as tx, file_changes(tx, props, deletes=True) as rewrite:
             for task in small:
                 rewrite.delete_data_file(task.file)
-            for data_file in _dataframe_to_data_files(
-                table_metadata=tx.table_metadata, write_uuid=rewrite.commit_uuid, df=rows, io=ice.io
-            ):
-                rewrite.append_data_file(data_file)
+            add_rows(tx, rewrite, rows)
         commit = self._store.history(table)[-1]
         return Compaction(len(tasks), self.data_files(table), rows.num_rows, commit)
 
