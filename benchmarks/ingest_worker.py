@@ -6,8 +6,8 @@ deltalake) and loading the compiled decoding kernels (`measure.warm_up`) happen 
 starts. Also splits the ingest thread's wall time into phases by wrapping the functions the service
 calls: data files are written on another thread while the ingest thread decodes, so
 `write_wait_and_commits` is only the time the ingest thread waits for writes and makes the commits,
-not the time writing takes; `filter_and_ingest_column` is the rest of `decode_batch` (offsets, rejects,
-removing the rows that break the contract, the `_ingest` column). Prints one JSON object.
+not the time writing takes; `select_and_ingest_column` is the rest of `decode_batch` (offsets, rejects,
+selecting the rows that keep the contract, the `_ingest` column). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def ingest(fmt: str, home: Path, landing: Path) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     result = ingest_service.ingest_event(domain, EVENT, contract, rt.landing, rt, run_id="bench")
     seconds = time.perf_counter() - started
-    phases["filter_and_ingest_column"] = phases.pop("decode_batch") - phases["decode"] - phases["contract_checks"]
+    phases["select_and_ingest_column"] = phases.pop("decode_batch") - phases["decode"] - phases["contract_checks"]
     phases["other"] = seconds - sum(phases.values())
     return {
         "format": fmt,

@@ -9,19 +9,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from pipelines.ports.table_store import PartitionRows, write_behind
+from pipelines.ports.table_store import Batch, PartitionRows, write_behind
 
-WRITE_THREADS = max(1, (os.cpu_count() or 2) - 1)
-"""Partitions gathered and written at once: every core but the one the producer (the decoder) uses.
-pyarrow's take and Parquet writer release the GIL, so the writers run in parallel. On 2 cores that
-is one writer: a second one showed no measurable speed-up (the decoder's thread is the bottleneck)
-and cost ~45 MB more peak RSS at 1M events (benchmarks: ingest)."""
+WRITE_THREADS = max(1, os.cpu_count() or 1)
+"""Partitions gathered and written at once, at most: pyarrow's take and Parquet writer release the GIL,
+so the writers run in parallel. While the producer (the decoder) works, one core is left to it
+(`_Cores`)."""
 
 MAX_OPEN_FILES = 64
 """Files kept open between batches. Once that many are open, a new partition's rows (e.g. identity
@@ -42,12 +42,12 @@ class PartitionFile(Protocol):
 
 
 _File = TypeVar("_File", bound=PartitionFile)
-Split = Callable[[pa.Table], list[PartitionRows]]
+Split = Callable[[Batch], list[PartitionRows]]
 """A batch split by partition (see `partition_rows`)."""
 
 
 def write_partitioned(
-    batches: Iterable[pa.Table], split: Split, open_file: Callable[[dict[str, Any]], _File]
+    batches: Iterable[Batch], split: Split, open_file: Callable[[dict[str, Any]], _File]
 ) -> list[_File]:
     """Write the rows of every batch into one file per partition; return the files, all closed.
 
@@ -62,15 +62,16 @@ def write_partitioned(
     """
     opened: dict[tuple[Any, ...], _File] = {}
     closed: list[_File] = []
+    cores = _Cores(WRITE_THREADS)
     with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="meshlake-partition") as pool:
 
         def run(calls: list[Callable[[], None]]) -> None:
-            futures = [pool.submit(call) for call in calls]
+            futures = [pool.submit(cores.run, call) for call in calls]
             wait(futures)  # every write done before an error propagates and its files are removed
             for future in futures:
                 future.result()
 
-        def write(batch: pa.Table) -> None:
+        def write(batch: Batch) -> None:
             parts = split(batch)
             del batch  # the only reference (see `write_behind`): the parts hold it until written
             calls: list[Callable[[], None]] = []
@@ -93,7 +94,7 @@ def write_partitioned(
             run(calls)
 
         try:
-            write_behind(batches, write)
+            write_behind(cores.producing(batches), write)
             run([file.close for file in opened.values()])
         except BaseException:
             for file in [*opened.values(), *closed]:
@@ -101,6 +102,53 @@ def write_partitioned(
                     file.close()
             raise
     return [*closed, *opened.values()]
+
+
+class _Cores:
+    """How many partition writes may run at once: every core while the producer waits for the writer
+    (or is done), one fewer while it produces the next batch.
+
+    With a fixed single writer on 2 cores, the producer waited for it ~0.35 s per 1M events and the
+    last batch was written alone for ~0.2 s, each time with one core idle; with two fixed writers,
+    three threads fought over two cores while the decoder ran (+0.45 CPU-s, no faster; benchmarks:
+    ingest).
+    """
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._running = 0
+        self._producer_busy = False
+        self._changed = threading.Condition()
+
+    def run(self, call: Callable[[], None]) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._running < max(1, self._total - self._producer_busy))
+            self._running += 1
+        try:
+            call()
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def producing(self, batches: Iterable[Batch]) -> Iterator[Batch]:
+        """`batches`, noting while the next one is being produced."""
+        iterator = iter(batches)
+        while True:
+            self._set_busy(True)
+            try:
+                batch = next(iterator, None)
+            finally:
+                self._set_busy(False)
+            if batch is None:
+                return
+            yield batch
+            del batch  # `write_behind` hands the writer the only reference
+
+    def _set_busy(self, busy: bool) -> None:
+        with self._changed:
+            self._producer_busy = busy
+            self._changed.notify_all()
 
 
 def _write(file: PartitionFile, part: PartitionRows, close: bool) -> None:

@@ -33,7 +33,7 @@ from pipelines.core.schema_rules import Rule, Violation, check_compatibility
 from pipelines.core.schema_version import iter_types
 from pipelines.ports.maintenance import SCHEMA_MESSAGE_PROPERTY, SCHEMA_PROPERTY, SCHEMA_VERSION_PROPERTY, schema_log
 from pipelines.ports.table_evolution import SchemaChange
-from pipelines.ports.table_store import PartitionField, TableStore
+from pipelines.ports.table_store import Batch, PartitionField, Selection, TableStore
 from pipelines.services.tables import Tables
 
 
@@ -233,6 +233,12 @@ class BronzeSchema:
         for f in missing:
             data = data.append_column(f, pa.nulls(data.num_rows, f.type))
         return data
+
+    def conform_batch(self, batch: Batch) -> Batch:
+        """`conform` of a batch; a selection keeps its rows."""
+        if isinstance(batch, Selection):
+            return Selection(self.conform(batch.table), batch.indices)
+        return self.conform(batch)
 
 
 def _last_recorded(history: Sequence[Commit]) -> Mapping[str, str] | None:

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.core.domain import Domain
@@ -28,7 +28,7 @@ from pipelines.core.fast_decode import decode_payloads_fast as decode_payloads
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, encode_positions
 from pipelines.ports.event_source import EventSource, RawBatch
-from pipelines.ports.table_store import PartitionField
+from pipelines.ports.table_store import Batch, PartitionField, Selection
 from pipelines.services.evolution import prepare_bronze
 from pipelines.services.quarantine import QUARANTINE_SCHEMA, Rejected, quarantine_rows
 from pipelines.services.tables import Tables
@@ -126,7 +126,7 @@ def ingest_event(
     quarantine_ledger = Ledger.from_commits(c.properties for c in quarantine_store.history(quarantine))
     result = IngestResult(schema_version_number=schema.version, schema_changes=[str(c) for c in schema.changes])
 
-    def rows(batches: Iterator[RawBatch], chunk: _Chunk) -> Iterator[pa.Table]:
+    def rows(batches: Iterator[RawBatch], chunk: _Chunk) -> Iterator[Batch]:
         """Decoded rows of the batches, `BATCH_ROWS` at a time, until the chunk holds a commit's worth."""
         for batch in batches:
             if batch.unframed and domain.spec.on_unframed == "fail":
@@ -141,7 +141,7 @@ def ingest_event(
                 rejected += rejects
                 chunk.rows += decoded.num_rows
                 del part  # its payloads may be a view of the whole input: freed before the next is read
-                yield schema.conform(decoded)
+                yield schema.conform_batch(decoded)
                 del decoded  # the writer owns the rows now: they go once written
             for r in rejected:
                 key = r.reason.split(":")[0]
@@ -219,11 +219,12 @@ def bronze_partitioning(contract: EventContract) -> list[PartitionField]:
 
 def decode_batch(
     batch: RawBatch, contract: EventContract, run_id: str, now: datetime, max_future: timedelta
-) -> tuple[pa.Table, list[Rejected]]:
+) -> tuple[Batch, list[Rejected]]:
     """Decode a batch into bronze rows (with `_ingest`) and rejects (undecodable, unframed, breaking the contract).
 
-    Per-row work is Arrow kernels only (offsets gathered, breaking rows filtered out, `_ingest`
-    values repeated); Python touches just the rejected rows.
+    Per-row work is Arrow kernels only (offsets gathered, `_ingest` values repeated); Python
+    touches just the rejected rows. Rows that break the contract are left out by a `Selection` of
+    the others, gathered when the rows are written, not by a copy here.
     """
     decoded = decode_payloads(contract.message_class, batch.payloads, contract.schema)
     rejects = [
@@ -240,10 +241,6 @@ def decode_batch(
         for i, reason in sorted(violations.items()):
             original = decoded.accepted[i]
             rejects.append(Rejected(batch.source, batch.offsets[original], batch.payloads[original], reason))
-        broken = pa.array(sorted(violations), pa.int64())
-        keep = pc.scatter(pa.repeat(pa.scalar(False), len(broken)), broken, max_index=table.num_rows - 1)
-        keep = keep.fill_null(True)
-        table, offsets = table.filter(keep), offsets.filter(keep)
     n = table.num_rows
     ingest = pa.StructArray.from_arrays(
         [
@@ -255,4 +252,9 @@ def decode_batch(
         ],
         fields=list(INGEST_TYPE),
     )
-    return table.append_column(pa.field(INGEST_COLUMN, INGEST_TYPE, nullable=False), ingest), rejects
+    rows = table.append_column(pa.field(INGEST_COLUMN, INGEST_TYPE, nullable=False), ingest)
+    if not violations:
+        return rows, rejects
+    kept = np.ones(n, dtype=bool)
+    kept[list(violations)] = False
+    return Selection(rows, pa.array(np.flatnonzero(kept))), rejects

@@ -29,6 +29,7 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY, PositionRange, decode_positions, encode_positions
 from pipelines.ports.event_source import RawBatch
+from pipelines.ports.table_store import batch_rows
 from pipelines.services.evolution import prepare_bronze
 from pipelines.services.ingest import bronze_partitioning, decode_batch
 from pipelines.services.quarantine import QUARANTINE_KEY, select_rows
@@ -158,6 +159,7 @@ class _Replay:
             batch = RawBatch(source, PositionRange(source, 0, 0), [p for _, p in items], [o for o, _ in items])
             data, rejects = decode_batch(batch, contract, self.run_id, self.now, self.max_future)
             self.stay(r.reason for r in rejects)
+            data = batch_rows(data)
             accepted.append(data)
             replayed += [(source, o) for o in data.column("_ingest").combine_chunks().field("offset").to_pylist()]
         if replayed:

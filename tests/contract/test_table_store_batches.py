@@ -16,7 +16,7 @@ from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.transaction import MERGE_MANIFESTS_AT
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.names import TableId
-from pipelines.ports.table_store import PartitionField, TableStore
+from pipelines.ports.table_store import PartitionField, Selection, TableStore
 from tests.contract.test_table_store import BAD_WRITES, ORDERS, SCHEMA, order_ids, positions, rows, sorted_rows
 
 DAILY = TableId("orders", "daily")
@@ -56,6 +56,21 @@ def test_batches_land_in_one_commit_whose_properties_are_asked_for_after_the_las
     assert len(table_store.history(DAILY)) == 2
     assert sorted_rows(table_store.read(DAILY)) == sorted_rows(rows(*range(1, 8)))
     assert order_ids(table_store.read(DAILY, as_of=table_store.history(DAILY)[0].version)) == [1]
+
+
+@pytest.mark.parametrize("partitioning", sorted(PARTITIONINGS))
+def test_a_selection_lands_only_the_rows_it_selects(table_store: TableStore, partitioning: str) -> None:
+    table_store.ensure_table(DAILY, SCHEMA, PARTITIONINGS[partitioning])
+    batches = [
+        Selection(rows(1, 2, 3, 4), pa.array([0, 2, 3], pa.int64())),
+        rows(5),
+        Selection(rows(6, 7), pa.array([], pa.int64())),
+        Selection(pa.concat_tables([rows(8), rows(9, 10)]), pa.array([1, 2], pa.int64())),  # across chunks
+    ]
+
+    table_store.append_batches(DAILY, iter(batches), lambda: positions(1))
+
+    assert sorted_rows(table_store.read(DAILY)) == sorted_rows(rows(1, 3, 4, 5, 9, 10))
 
 
 def test_no_batch_still_commits_the_properties(orders: TableStore) -> None:

@@ -24,3 +24,23 @@ def test_a_batch_of_one_partition_is_written_as_it_is():
     (part,) = partition_rows(batch, batch.select(["day"]))
 
     assert part.values == {"day": 4} and part.take() is batch
+
+
+def test_a_selection_splits_only_its_rows_and_keeps_their_order():
+    rows = pa.table({"day": [1, 2, 1, 3, 2, 1, 3, 1], "n": list(range(8))})
+    batch = pa.concat_tables([rows.slice(0, 3), rows.slice(3, 4), rows.slice(7)])
+
+    parts = partition_rows(batch, batch.select(["day"]), pa.array([0, 1, 3, 5, 7], pa.int64()))
+
+    taken = {part.values["day"]: part.take().column("n").to_pylist() for part in parts}
+    assert taken == {1: [0, 5, 7], 2: [1], 3: [3]}
+
+
+def test_a_selection_of_one_partition_or_of_no_rows():
+    batch = pa.table({"day": [4, 4, 4], "n": [0, 1, 2]})
+
+    (part,) = partition_rows(batch, batch.select(["day"]), pa.array([0, 2], pa.int64()))
+
+    assert part.values == {"day": 4} and part.take().column("n").to_pylist() == [0, 2]
+    assert partition_rows(batch, batch.select(["day"]), pa.array([], pa.int64())) == []
+    assert [p.take().column("n").to_pylist() for p in partition_rows(batch, batch.select([]), pa.array([1]))] == [[1]]

@@ -28,11 +28,14 @@ from pipelines.ports.table_store import (
     PARQUET_DICTIONARY_BYTES,
     PROPERTY_PREFIX,
     ROW_GROUP_ROWS,
+    Batch,
     PartitionField,
     PartitionRows,
     TableNotFoundError,
+    batch_rows,
     check_partitioning,
     check_properties,
+    conform_batch,
     conform_to_schema,
     partition_rows,
     table_schema,
@@ -216,7 +219,7 @@ class DeltaTableStore:
         return self._write(table, data, properties, "append")
 
     def append_batches(
-        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
     ) -> Commit:
         """Write each batch into Parquet files (one per partition) as it comes, then add them all in one commit.
 
@@ -237,18 +240,18 @@ class DeltaTableStore:
         fields = {f.name: f for f in pa.schema(delta.schema().to_arrow())}
         if _partition_keys(schema.empty_table(), columns, fields) is None:
             parts: list[pa.Table] = []
-            write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch, schema)))
+            write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch_rows(batch), schema)))
             data = pa.concat_tables(parts) if parts else schema.empty_table()
             return self._write(table, data, properties(), "append")
         opened: list[DeltaDataFile] = []
 
-        def split(batch: pa.Table) -> list[PartitionRows]:
-            rows = conform_to_schema(table, batch, schema)
+        def split(batch: Batch) -> list[PartitionRows]:
+            rows, selected = conform_batch(table, batch, schema)
             if not rows.num_rows:
                 return []
             keys = _partition_keys(rows, columns, fields)
             assert keys is not None, "checked on the empty schema"
-            return partition_rows(rows, keys)
+            return partition_rows(rows, keys, selected)
 
         def open_file(values: dict[str, Any]) -> DeltaDataFile:
             opened.append(DeltaDataFile(root, _partition_strings(values), columns))

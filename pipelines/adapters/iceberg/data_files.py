@@ -74,8 +74,9 @@ class IcebergDataFiles:
         self._names = (f"00000-{n}-{write_uuid}.parquet" for n in itertools.count())
         self._paths: list[str] = []
 
-    def split(self, rows: pa.Table) -> list[PartitionRows]:
-        """`rows` (in the table's schema) by partition: `_partition_<i>` holds the i-th partition field's value.
+    def split(self, rows: pa.Table, selected: pa.Array | None = None) -> list[PartitionRows]:
+        """`rows` (in the table's schema; only those at `selected`) by partition: `_partition_<i>` holds
+        the i-th partition field's value.
 
         pyiceberg's own split filters the whole batch once per partition; `partition_rows` sorts once.
         """
@@ -85,7 +86,7 @@ class IcebergDataFiles:
         for i, field in enumerate(self._spec.fields):
             transform = field.transform.pyarrow_transform(self._schema.find_field(field.source_id).field_type)
             keys[f"_partition_{i}"] = transform(rows.column(self._schema.find_column_name(field.source_id)))
-        return partition_rows(rows, pa.table(keys))
+        return partition_rows(rows, pa.table(keys), selected)
 
     def open(self, values: dict[str, Any]) -> IcebergDataFile:
         """A new data file for the partition with `values` (as `split` names them)."""

@@ -9,7 +9,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
@@ -32,6 +31,7 @@ from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
+from pipelines.adapters.iceberg.catalog import MetadataCachingSqlCatalog
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
 from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
@@ -48,10 +48,12 @@ from pipelines.ports.table_evolution import (
 )
 from pipelines.ports.table_store import (
     PROPERTY_PREFIX,
+    Batch,
     PartitionField,
     TableNotFoundError,
     check_partitioning,
     check_properties,
+    conform_batch,
     conform_to_schema,
     table_schema,
 )
@@ -135,7 +137,7 @@ class IcebergTableStore:
         uri = catalog_uri or f"sqlite:///{self._warehouse}/catalog.db"
         for attempt in range(3):
             try:
-                self._catalog = SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self._warehouse.as_uri())
+                self._catalog = MetadataCachingSqlCatalog(CATALOG_NAME, uri=uri, warehouse=self._warehouse.as_uri())
                 break
             except OperationalError as exc:  # parallel first opens race to create the catalog's tables
                 if "already exists" not in str(exc) or attempt == 2:
@@ -213,7 +215,7 @@ class IcebergTableStore:
         return self._last_commit(ice)
 
     def append_batches(
-        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
     ) -> Commit:
         """Write each batch into data files (one per partition) as it comes, then add them all in one snapshot.
 
@@ -232,7 +234,7 @@ class IcebergTableStore:
         files = IcebergDataFiles(ice)
         try:
             written = write_partitioned(
-                batches, lambda batch: files.split(conform_to_schema(table, batch, schema)), files.open
+                batches, lambda batch: files.split(*conform_batch(table, batch, schema)), files.open
             )
             props = check_properties(table, properties())
         except BaseException:

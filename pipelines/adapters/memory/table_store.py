@@ -20,8 +20,10 @@ from pipelines.ports.table_evolution import (
     plan_evolution,
 )
 from pipelines.ports.table_store import (
+    Batch,
     PartitionField,
     TableNotFoundError,
+    batch_rows,
     check_partitioning,
     check_properties,
     conform_to_schema,
@@ -85,7 +87,7 @@ class MemoryTableStore:
         return self._commit(table, data, properties, replace=False)
 
     def append_batches(
-        self, table: TableId, batches: Iterable[pa.Table], properties: Callable[[], Mapping[str, str]]
+        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
     ) -> Commit:
         """Append the rows of every batch in one commit; `properties()` is called after the last batch.
 
@@ -95,7 +97,7 @@ class MemoryTableStore:
         """
         state = self._get(table)
         parts: list[pa.Table] = []
-        write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch, state.schema)))
+        write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch_rows(batch), state.schema)))
         data = pa.concat_tables(parts) if parts else state.schema.empty_table()
         return self._commit(table, data, properties(), replace=False)
 
