@@ -122,6 +122,8 @@ def _singular_scalars(
 ) -> pa.Array:
     if field.wire_type == 0:
         raw = varint_values(field.fd.type, pa.array(value))
+    elif present.all():  # also a level without rows (a nested message none of the rows holds)
+        raw = fixed_values(wire, field.fd.type, pa.array(single.pos))
     else:  # a row lacking the value reads the bytes of one that has it (any will do: it is masked)
         pos = np.where(present, single.pos, single.pos[np.argmax(present)])
         raw = fixed_values(wire, field.fd.type, pa.array(pos))

@@ -40,7 +40,7 @@ class Wire:
     bad: list[pa.Array] = field(default_factory=list)
 
     @classmethod
-    def over(cls, data: bytes) -> Wire:
+    def over(cls, data: bytes | memoryview) -> Wire:
         return cls(np.frombuffer(data, np.uint8))
 
     def flag(self, roots: pa.Array) -> None:

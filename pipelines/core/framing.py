@@ -47,7 +47,7 @@ class Payloads(Sequence[bytes]):
     The fast decoder reads the ranges straight from the buffer; slicing gives a view of the same buffer.
     """
 
-    def __init__(self, data: bytes, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> None:
+    def __init__(self, data: bytes | memoryview, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> None:
         self.data, self.starts, self.ends = data, starts, ends
 
     @classmethod
@@ -73,7 +73,7 @@ class Payloads(Sequence[bytes]):
             if index.step not in (None, 1):
                 raise ValueError("payloads can be sliced with step 1 only")
             return Payloads(self.data, self.starts[index], self.ends[index])
-        return self.data[self.starts[index] : self.ends[index]]
+        return bytes(self.data[self.starts[index] : self.ends[index]])
 
 
 @dataclass
@@ -88,12 +88,12 @@ class Frames:
     """
 
     payloads: Payloads
-    offsets: list[int]
+    offsets: npt.NDArray[np.int64]
     end: int
     error: FramingError | None = None
 
 
-def unframe(data: bytes, start: int = 0, max_message_bytes: int = 64 * 1024 * 1024) -> Frames:
+def unframe(data: bytes | memoryview, start: int = 0, max_message_bytes: int = 64 * 1024 * 1024) -> Frames:
     """Split a varint length-delimited buffer into payloads, starting at byte `start`.
 
     Stops at the first frame that cannot be read (truncated varint, a length past the end of the
@@ -104,7 +104,9 @@ def unframe(data: bytes, start: int = 0, max_message_bytes: int = 64 * 1024 * 10
     the frames whose length prefix has at most 9 bytes and stops at any other frame, which the
     general varint reader then reads or explains.
     """
-    if not isinstance(data, bytes):
+    if isinstance(data, memoryview):
+        data = data.cast("B")  # bytes, whatever the view's format
+    elif not isinstance(data, bytes):
         data = bytes(data)
     buf = np.frombuffer(data, np.uint8)
     parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
@@ -120,25 +122,25 @@ def unframe(data: bytes, start: int = 0, max_message_bytes: int = 64 * 1024 * 10
             break
         parts.append((np.array([pos], np.int64), np.array([step[0]], np.int64), np.array([step[1]], np.int64)))
         pos = step[1]
-    offsets, starts, ends = (np.concatenate([p[k] for p in parts] or [np.empty(0, np.int64)]) for k in range(3))
-    return Frames(Payloads(data, starts, ends), offsets.tolist(), pos, error)
+    if len(parts) == 1:  # the usual whole stream: no copy
+        offsets, starts, ends = parts[0]
+    else:
+        offsets, starts, ends = (np.concatenate([p[k] for p in parts] or [np.empty(0, np.int64)]) for k in range(3))
+    return Frames(Payloads(data, starts, ends), offsets, pos, error)
 
 
 @compiled
 def frame_ranges(
     buf: npt.NDArray[np.uint8], pos: int, limit: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
-    """Frames from `pos` while each has a length prefix of at most 9 bytes and fits: offsets, starts, ends, stop."""
-    n, stop = _frames(buf, pos, limit, np.empty((0, 3), np.int64))  # how many: then the arrays fit exactly
-    bounds = np.empty((n, 3), np.int64)
-    _frames(buf, pos, limit, bounds)
-    return bounds[:, 0].copy(), bounds[:, 1].copy(), bounds[:, 2].copy(), stop
+    """Frames from `pos` while each has a length prefix of at most 9 bytes and fits: offsets, starts, ends, stop.
 
-
-@compiled
-def _frames(buf: npt.NDArray[np.uint8], pos: int, limit: int, bounds: npt.NDArray[np.int64]) -> tuple[int, int]:
-    """Walk the frames from `pos` (recording offset, start and end of each when `bounds` has room): count, stop."""
+    One pass: the arrays start at a guess (a frame per 64 bytes) and double when full; the pages
+    of a guess too large are never touched, so they cost no memory.
+    """
     size = len(buf)
+    capacity = max(1024, (size - pos) // 64)
+    offsets, starts, ends = np.empty(capacity, np.int64), np.empty(capacity, np.int64), np.empty(capacity, np.int64)
     n = 0
     while pos < size:
         length = np.int64(0)
@@ -153,14 +155,23 @@ def _frames(buf: npt.NDArray[np.uint8], pos: int, limit: int, bounds: npt.NDArra
                 break
         if not whole or length > limit or length > size - cursor:
             break
-        if n < len(bounds):
-            bounds[n, 0], bounds[n, 1], bounds[n, 2] = pos, cursor, cursor + length
+        if n == capacity:
+            capacity *= 2
+            offsets, starts, ends = _grown(offsets, capacity), _grown(starts, capacity), _grown(ends, capacity)
+        offsets[n], starts[n], ends[n] = pos, cursor, cursor + length
         n += 1
         pos = cursor + int(length)
-    return n, pos
+    return offsets[:n], starts[:n], ends[:n], pos
 
 
-def _frame(data: bytes, pos: int, max_message_bytes: int) -> tuple[int, int] | FramingError:
+@compiled
+def _grown(values: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:
+    out = np.empty(capacity, np.int64)
+    out[: len(values)] = values
+    return out
+
+
+def _frame(data: bytes | memoryview, pos: int, max_message_bytes: int) -> tuple[int, int] | FramingError:
     """The payload bounds of the frame at `pos`, or why it cannot be read."""
     size = len(data)
     length = 0

@@ -6,6 +6,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from pipelines.core.positions import Ledger, PositionRange
 
 
@@ -28,14 +31,14 @@ class RawBatch:
             `nats:<stream>`).
         range: the positions this batch covers; committing it marks them consumed.
         payloads: the event payloads, in source order (a list, or ranges of one buffer).
-        offsets: the position of each payload (byte offset or stream sequence).
+        offsets: the position of each payload (byte offset or stream sequence; a list, or an int64 array).
         unframed: what could not be framed into payloads; it belongs in quarantine.
     """
 
     source: str
     range: PositionRange
     payloads: Sequence[bytes]
-    offsets: list[int]
+    offsets: Sequence[int] | npt.NDArray[np.int64]
     unframed: list[RawRecord] = field(default_factory=list)
     ack_token: object = None
 

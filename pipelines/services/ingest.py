@@ -228,7 +228,7 @@ def decode_batch(
     """
     decoded = decode_payloads(contract.message_class, batch.payloads, contract.schema)
     rejects = [
-        Rejected(batch.source, batch.offsets[i], batch.payloads[i], f"decode: {reason}")
+        Rejected(batch.source, int(batch.offsets[i]), batch.payloads[i], f"decode: {reason}")
         for i, reason in decoded.rejected
     ]
     rejects += [Rejected(u.source, u.offset, u.payload, u.reason) for u in batch.unframed]
@@ -240,7 +240,7 @@ def decode_batch(
     if violations:
         for i, reason in sorted(violations.items()):
             original = decoded.accepted[i]
-            rejects.append(Rejected(batch.source, batch.offsets[original], batch.payloads[original], reason))
+            rejects.append(Rejected(batch.source, int(batch.offsets[original]), batch.payloads[original], reason))
     n = table.num_rows
     ingest = pa.StructArray.from_arrays(
         [

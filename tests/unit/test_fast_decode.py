@@ -259,6 +259,16 @@ def test_random_payloads_decode_exactly_like_the_reference(cls: type[Message], d
     assert_same(cls, data.draw(payloads(cls)))
 
 
+def test_a_nested_level_no_row_reaches_still_reads_its_fixed_width_fields() -> None:
+    """Found by the random test: a nested level no row reaches (no spans) read a fixed-width field."""
+    payload = (
+        b"\x18\x80\x80\x01]\x00\x00\x80?a\x00\x00\x00\x00\x00\x00\xf0?\x92\x01\x00\x98\x01\x00\xe2\x01\x00\xea\x01"
+        b"\x00\xf2\x01\x00\x92\x02\x02\x00\x00\xa2\x02\x00\xa2\x02\r\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x10"
+        b"\x01\x98\x02\x04\x08\x00\x12\x00"
+    )
+    assert_same(Sink, [payload])
+
+
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.DESCRIPTOR.name)
 @SETTINGS
 @given(data=st.data())

@@ -20,7 +20,7 @@ def test_frame_then_unframe_returns_the_payloads_and_their_offsets(payloads):
     for p in payloads:
         expected_offsets.append(pos)
         pos += len(encode_varint(len(p))) + len(p)
-    assert frames.offsets == expected_offsets
+    assert frames.offsets.tolist() == expected_offsets
 
 
 def test_varint_encoding_matches_the_protobuf_wire_format():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import mmap
+import os
 from pathlib import Path
 
 import zstandard
@@ -15,8 +17,19 @@ def is_landing_file(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.name.endswith(SUFFIXES)
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's uncompressed bytes."""
+def read_bytes(path: Path) -> bytes | memoryview:
+    """The file's uncompressed bytes; a plain file's as a read-only map of it.
+
+    A map is not copied into the process: its pages come from the page cache as the decoder reads
+    them (on its threads), where reading a 45 MB file took the ingest thread ~30 ms, mostly to fault
+    in a fresh buffer (benchmarks: ingest). Landing files are immutable once visible, so the map
+    stays valid; it is unmapped when the last payload view of it goes.
+    """
+    if path.name.endswith(".pb"):
+        with path.open("rb") as file:
+            if not os.fstat(file.fileno()).st_size:
+                return b""
+            return memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
     data = path.read_bytes()
     if path.name.endswith(".gz"):
         return gzip.decompress(data)

@@ -48,7 +48,9 @@ class LandingFileSource:
             unframed = []
             end = frames.end
             if frames.error is not None:
-                unframed.append(RawRecord(source, frames.end, data[frames.end :], f"unframed: {frames.error.reason}"))
+                unframed.append(
+                    RawRecord(source, frames.end, bytes(data[frames.end :]), f"unframed: {frames.error.reason}")
+                )
                 end = len(data)
             batch = RawBatch(
                 source=source,
