@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.core.fast_decode_scan import ABSENT, Many, walk
+from pipelines.core.fast_decode_scan import ABSENT, NO_ROOM, Many, walk
 
 U8, U64, I32, I64 = pa.uint8(), pa.uint64(), pa.int32(), pa.int64()
 
@@ -118,27 +118,45 @@ def scan(
     slots[list(wanted)] = np.arange(len(wanted), dtype=np.int32)
     rows = np.cumsum(singular, dtype=np.int32) - 1
     singular_row = np.where(np.array(singular, bool), rows, -1).astype(np.int32)
-    n, nslots, width = len(start), len(wanted), int(sum(singular))
-    bad = pooled(n, np.bool_, False)
-    one = (pooled((width, n), np.uint8, ABSENT), pooled((width, n), np.int64, 0), pooled((width, n), np.uint64, 0))
+    n, width = len(start), int(sum(singular))
     begin, stop = _numpy(start), _numpy(end)
-    counts = np.zeros(nslots, np.int64)
-    if width < nslots:  # repeated fields: count them first, to know where each field's occurrences go
-        walk(wire.buf, begin, stop, slots, singular_row, strict, False, bad, one, counts, _many(0))
-    first = np.cumsum(counts) - counts
-    many = _many(int(counts.sum()))
-    cursor = first.copy()
-    walk(wire.buf, begin, stop, slots, singular_row, strict, True, bad, one, cursor, many)
-    count = cursor - first
+    repeated = [slot for slot, one in enumerate(singular) if not one]
+    size = int(np.sum(stop - begin)) if repeated else 0
+    # Room for the repeated fields' occurrences: a guess, then the bound (an occurrence takes at
+    # least 2 bytes: tag and value). Untouched room is never paged in.
+    for room in dict.fromkeys((size // GUESS_BYTES_PER_OCCURRENCE, size // 2)):
+        bad = pooled(n, np.bool_, False)
+        one = (pooled((width, n), np.uint8, ABSENT), pooled((width, n), np.int64, 0), pooled((width, n), np.uint64, 0))
+        many = _many(room)
+        filled = walk(wire.buf, begin, stop, slots, singular_row, strict, bad, one, many)
+        if filled != NO_ROOM:
+            break
     single, pieces = {}, {}
     for slot, number in enumerate(wanted):
         if singular[slot]:
             row = singular_row[slot]
             single[number] = Single(one[0][row], one[1][row], one[2][row])
-        elif count[slot]:
-            part = slice(first[slot], first[slot] + count[slot])
-            pieces[number] = Piece(*(pa.array(a[part]) for a in many))
+    for slot, part in _by_slot(many, filled, len(repeated) > 1):
+        pieces[wanted[slot]] = Piece(*(pa.array(a[part]) for a in many[:4]))
     return Scan(single, pieces, pa.array(np.flatnonzero(bad)))
+
+
+GUESS_BYTES_PER_OCCURRENCE = 16
+"""The first guess of room for repeated fields: an occurrence per 16 bytes of messages (an order line
+takes ~30; a message type of tiny repeated values that needs more room is scanned again with the bound)."""
+
+
+def _by_slot(many: Many, filled: int, several: bool) -> list[tuple[int, slice | npt.NDArray[np.int64]]]:
+    """Each repeated field's occurrences: a slice of `many` (one field), or their indexes, still in order."""
+    slot_of = many[4][:filled]
+    if not filled:
+        return []
+    if not several:
+        return [(int(slot_of[0]), slice(0, filled))]
+    order = np.argsort(slot_of, kind="stable")
+    ordered = slot_of[order]
+    bounds = np.flatnonzero(np.diff(ordered)) + 1
+    return [(int(slot_of[part[0]]), part) for part in np.split(order, bounds)]
 
 
 def pooled(shape: int | tuple[int, ...], dtype: type, fill: object = None) -> npt.NDArray[Any]:
@@ -152,7 +170,7 @@ def pooled(shape: int | tuple[int, ...], dtype: type, fill: object = None) -> np
 
 
 def _many(n: int) -> Many:
-    return pooled(n, np.int32), pooled(n, np.uint8), pooled(n, np.int64), pooled(n, np.uint64)
+    return pooled(n, np.int32), pooled(n, np.uint8), pooled(n, np.int64), pooled(n, np.uint64), pooled(n, np.int32)
 
 
 def _numpy(array: pa.Array) -> npt.NDArray[np.int64]:

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pipelines.core.fast_decode as fast_module
+import pipelines.core.fast_decode_wire as fast_wire
 import pipelines.core.framing as framing
 from pipelines.core.fast_decode import decode_payloads_fast
 from pipelines.core.framing import frame, unframe
@@ -103,6 +104,19 @@ def test_chunks_decoded_one_after_another_keep_payload_order(monkeypatch) -> Non
     monkeypatch.setattr(fast_module, "PARALLEL_MIN_ROWS", 10**9)
     batch = [OrderPlaced(order_id=str(i), total_cents=i).SerializeToString() for i in range(10)]
     assert_same(OrderPlaced, [*batch[:4], b"\xff", *batch[4:]])
+
+
+@pytest.mark.parametrize("guess", [1, 10**9], ids=["room-for-all", "no-room-at-first"])
+def test_repeated_fields_scan_the_same_whatever_room_is_guessed_first(monkeypatch, guess: int) -> None:
+    """Too little room for the occurrences of repeated fields: the level is scanned again with the bound."""
+    monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
+    monkeypatch.setattr(fast_wire, "GUESS_BYTES_PER_OCCURRENCE", guess)
+    batch = [Sink(f_int32=i, r_int64=[i, 2], r_string=["a"] * (i % 3)).SerializeToString() for i in range(50)]
+    mixed = [b"\xff", Sink(f_int32=1, r_int64=[1]).SerializeToString() + b"\x08\x01", b""]  # bad, twice set, empty
+    assert_same(Sink, [*batch[:20], *mixed, *batch[20:]])
+    assert decode_payloads_fast(Sink, batch).table.column("r_string").to_pylist() == [
+        ["a"] * (i % 3) for i in range(50)
+    ]
 
 
 def test_a_recursive_type_takes_the_reference_decoder(monkeypatch) -> None:
