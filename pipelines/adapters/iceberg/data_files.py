@@ -14,7 +14,11 @@ from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.typedef import Record
 
+from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS, PartitionRows, partition_rows
+
+TARGET_FILE_SIZE = TableProperties.WRITE_TARGET_FILE_SIZE_BYTES
+TARGET_FILE_SIZE_DEFAULT = TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT
 
 WRITE_PROPERTIES = {
     TableProperties.PARQUET_ROW_GROUP_LIMIT: str(ROW_GROUP_ROWS),
@@ -97,6 +101,27 @@ class IcebergDataFiles:
         path = self._locations.new_data_location(next(self._names), key)
         self._paths.append(path)
         return IcebergDataFile(self._table, path, key)
+
+    def write(self, rows: pa.Table) -> list[DataFile]:
+        """`rows` (of the table's columns and types) as closed data files: one per partition, split further
+        past the table's target file size (in memory bytes, as pyiceberg bins them). Rows read back
+        without field ids (e.g. by pyiceberg's scan) get the table's."""
+        schema = arrow_schema(self._schema)
+        if not rows.schema.equals(schema, check_metadata=True):
+            rows = rows.cast(schema)
+        target = int(self._table.metadata.properties.get(TARGET_FILE_SIZE, TARGET_FILE_SIZE_DEFAULT))
+        written = []
+        for part in self.split(rows):
+            data = part.take()
+            pieces = max(1, -(-data.nbytes // target))
+            size = -(-data.num_rows // pieces)
+            for at in range(0, data.num_rows, size):
+                file = self.open(part.values)
+                file.write(data.slice(at, size))
+                file.close()
+                assert file.data_file is not None
+                written.append(file.data_file)
+        return written
 
     def remove(self) -> None:
         """Delete every file opened (those never committed: a failed write)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile, ManifestEntry, ManifestEntryStatus
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.snapshots import Operation, Snapshot
@@ -23,7 +22,7 @@ from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
 
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit
-from pipelines.adapters.iceberg.transaction import file_changes, transaction
+from pipelines.adapters.iceberg.transaction import file_changes, transaction, write_rows
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.incremental import (
@@ -225,15 +224,7 @@ class IcebergIncremental:
         with transaction(ice) as tx, file_changes(tx, props, deletes=bool(removed)) as producer:
             for data_file in removed:
                 producer.delete_data_file(data_file)
-            counter = itertools.count(0)
-            metadata = tx.table_metadata
-
-            def write(rows: pa.Table) -> list[DataFile]:
-                return list(_dataframe_to_data_files(
-                    table_metadata=metadata, write_uuid=producer.commit_uuid, df=rows, io=ice.io, counter=counter,
-                ))  # fmt: skip
-
-            for data_files in _POOL.map(write, outputs):
+            for data_files in _POOL.map(lambda rows: write_rows(ice, rows), outputs):
                 for data_file in data_files:
                     producer.append_data_file(data_file)
         log = ice.metadata.snapshot_log

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
-from pyiceberg.manifest import ManifestContent, ManifestFile
+from pyiceberg.manifest import DataFile, ManifestContent, ManifestFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles
+
+from pipelines.adapters.iceberg.data_files import IcebergDataFiles
 
 MERGE_MANIFESTS_AT = 8
 """Manifests a commit leaves as they are; at this many, it merges them into one (amortised O(1) per commit)."""
@@ -83,10 +84,22 @@ def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> 
 
 
 def add_rows(tx: Transaction, producer: _FastAppendFiles | _OverwriteFiles, rows: pa.Table) -> None:
-    """Write `rows` (in the table's schema) as data files and add them to the snapshot `producer` makes."""
-    if not rows.num_rows:
-        return
-    for data_file in _dataframe_to_data_files(
-        table_metadata=tx.table_metadata, write_uuid=producer.commit_uuid, df=rows, io=tx._table.io
-    ):
+    """Write `rows` (in the table's schema) as data files and add them to the snapshot `producer` makes.
+
+    Files a failed write left are removed (the snapshot is then never made).
+    """
+    for data_file in write_rows(tx._table, rows):
         producer.append_data_file(data_file)
+
+
+def write_rows(table: Table, rows: pa.Table) -> list[DataFile]:
+    """`rows` (in the table's schema) as data files of `table`, not yet committed (`IcebergDataFiles.write`);
+    on an error, the files written so far are removed."""
+    if not rows.num_rows:
+        return []
+    files = IcebergDataFiles(table)
+    try:
+        return files.write(rows)
+    except BaseException:
+        files.remove()
+        raise
