@@ -22,8 +22,9 @@ def read_bytes(path: Path) -> bytes | memoryview:
 
     A map is not copied into the process: its pages come from the page cache as the decoder reads
     them (on its threads), where reading a 45 MB file took the ingest thread ~30 ms, mostly to fault
-    in a fresh buffer (benchmarks: ingest). Landing files are immutable once visible, so the map
-    stays valid; it is unmapped when the last payload view of it goes.
+    in a fresh buffer (benchmarks: ingest). A landing file is never truncated or rewritten once visible
+    (it may grow: the map covers the size it had), so the map stays valid; it is unmapped when the
+    last payload view of it goes.
     """
     if path.name.endswith(".pb"):
         with path.open("rb") as file:
