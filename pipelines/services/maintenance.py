@@ -22,6 +22,13 @@ from pipelines.services.incremental import last_upstream
 from pipelines.services.tables import Tables
 
 MB = 1 << 20
+KEYED_SMALL_FILE_BYTES = 256 * 1024
+"""The most a file of a silver table (entity state, history) may hold to be compacted.
+
+Keyed rewrites lay those tables out as key-range files of `ROWS_PER_FILE` rows (1-2 MB), so that an
+update rewrites only the files holding its keys; merging them into one (all are far below the
+usual small-file size) made the next incremental run rewrite the whole table. The files worth
+merging there are the few new keys of a run (a few KB)."""
 
 
 class MaintenanceRuntime(Tables, Protocol):
@@ -129,7 +136,10 @@ def maintain_domain(
             continue
         tools = runtime.maintenance(store)
         seen = {c.version for c in store.history(owned.table)}
-        compaction = tools.compact(owned.table, int(settings.small_file_mb * MB), settings.min_small_files)
+        small = int(settings.small_file_mb * MB)
+        if owned.layer is Layer.SILVER:
+            small = min(small, KEYED_SMALL_FILE_BYTES)
+        compaction = tools.compact(owned.table, small, settings.min_small_files)
         checkpoint_state(store, owned.table, seen)
         keep = watermarks.get(str(owned.table), set())
         expiry = tools.expire(owned.table, retention, keep)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
+from pyiceberg.table import StaticTable
 
 from pipelines.core.names import Layer
 from pipelines.dagster.resources import MeshlakeResource
@@ -11,7 +14,7 @@ from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
 from pipelines.services.build import build_silver
 from pipelines.services.ingest import ingest_event
-from pipelines.services.maintenance import maintain_domain, owned_tables
+from pipelines.services.maintenance import KEYED_SMALL_FILE_BYTES, maintain_domain, owned_tables
 
 ROUNDS = 8
 
@@ -90,3 +93,35 @@ def test_the_maintenance_job_runs_on_its_schedule_and_reports_each_table(make_ru
         if e.event_type_value == "ASSET_OBSERVATION"
     }
     assert {"orders/bronze/order_placed", "orders/silver/orders"} <= observed
+
+
+def _silver_files(runtime, table) -> dict[str, int]:
+    """The live data files of a silver table and their sizes, read with the format's own library."""
+    store = runtime.store_for("orders", Layer.SILVER)
+    if store.format.value == "iceberg":
+        tasks = StaticTable.from_metadata(store.location(table)).scan().plan_files()
+        return {t.file.file_path: t.file.file_size_in_bytes for t in tasks}
+    actions = pa.table(DeltaTable(store.location(table)).get_add_actions(flatten=True)).to_pylist()
+    return {a["path"]: a["size_bytes"] for a in actions}
+
+
+@pytest.mark.parametrize("fmt", ["delta", "iceberg"])
+def test_maintenance_merges_the_tiny_files_of_silver_but_keeps_its_key_range_files(make_runtime, fmt):
+    """Merging the key-range files would make the next incremental run rewrite the whole table."""
+    runtime = make_runtime(fmt)
+    generate_landing(runtime, "orders", 12_000, seed=99, files=1)
+    domain = runtime.domain("orders")
+    for event in domain.spec.events:
+        ingest_event(domain, event, runtime.contract("orders", event), runtime.landing, runtime, "big")
+    build_silver(domain, "orders", runtime, "big")
+    for seed in range(ROUNDS):  # each adds a file of a few new orders
+        _round(runtime, seed)
+    table = domain.silver_table("orders")
+    before = _silver_files(runtime, table)
+    key_ranges = {path for path, size in before.items() if size > KEYED_SMALL_FILE_BYTES}
+
+    result = next(r for r in maintain_domain(domain, runtime) if r.table == table)
+
+    after = _silver_files(runtime, table)
+    assert key_ranges and key_ranges <= set(after)  # untouched
+    assert result.files_after < result.files_before == len(before) and len(after) == result.files_after

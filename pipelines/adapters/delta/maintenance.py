@@ -42,7 +42,9 @@ class DeltaMaintenance:
         return sum(1 for p in root.rglob("*") if p.is_file() and "_delta_log" not in p.relative_to(root).parts)
 
     def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
-        """OPTIMIZE the files smaller than `small_file_bytes`, committing the carried state properties."""
+        """OPTIMIZE the files smaller than `small_file_bytes` into files of up to that size, committing the
+        carried state properties (delta-rs takes every file below its target size, so the target is that
+        size: a larger one would also merge the files meant to stay, e.g. silver's key-range files)."""
         delta = self._open(table)
         files = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
         small = [f for f in files if f["size_bytes"] < small_file_bytes]
@@ -50,7 +52,7 @@ class DeltaMaintenance:
             return Compaction(len(files), len(files), 0, None)
         props = carried_properties(self._store.history(table), "compaction")
         metrics = delta.optimize.compact(
-            target_size=max(small_file_bytes * 4, 1 << 20),
+            target_size=small_file_bytes,
             writer_properties=WRITER_PROPERTIES,
             commit_properties=CommitProperties(custom_metadata=props),
         )
