@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.core import entity_state as es
+from pipelines.core.stable_hash import stable_hash64
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -102,3 +106,47 @@ def test_history_has_a_row_per_event_with_validity_and_late_events_slot_in():
         es.merge_state(pl.DataFrame(), _changes(EVENTS), "id").columns
     )
     assert _sorted(current).equals(_sorted(es.merge_state(pl.DataFrame(), _changes(EVENTS), "id")))
+
+
+_TIMES = (
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)) | st.none()
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_TIMES, st.integers(-(2**63), 2**63 - 1) | st.none(), st.text(max_size=6) | st.none()),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_versions_sort_like_time_then_sequence_and_are_null_without_a_time(rows):
+    frame = pl.DataFrame(
+        rows,
+        schema={es.EVENT_TIME: pl.Datetime("us", "UTC"), es.SEQUENCE: pl.Int64, es.EVENT_ID: pl.String},
+        orient="row",
+    )
+    version = es.versions(frame[es.EVENT_TIME], frame[es.SEQUENCE], frame[es.EVENT_ID])
+    assert version.is_null().to_list() == [t is None for t, _, _ in rows]
+    timed = [(t, s or 0, v) for (t, s, _), v in zip(rows, version.to_list(), strict=True) if t is not None]
+    for (t1, s1, v1), (t2, s2, v2) in itertools.pairwise(timed):
+        if (t1, s1) != (t2, s2):
+            assert (v1 < v2) == ((t1, s1) < (t2, s2))
+
+
+def test_the_same_event_always_gets_the_same_version_and_ids_break_ties():
+    frame = pl.DataFrame(
+        {es.EVENT_TIME: [T0] * 3, es.SEQUENCE: [1] * 3, es.EVENT_ID: ["e1", "e2", "e1"]},
+        schema={es.EVENT_TIME: pl.Datetime("us", "UTC"), es.SEQUENCE: pl.Int64, es.EVENT_ID: pl.String},
+    )
+    first, second, again = es.versions(frame[es.EVENT_TIME], frame[es.SEQUENCE], frame[es.EVENT_ID])
+    assert first == again != second
+    assert len(first) == 24
+
+
+def test_the_event_id_hash_is_fnv1a_and_never_changes():
+    # test vectors published with FNV (isthe.com/chongo/tech/comp/fnv): "", "a", "foobar"
+    hashes = stable_hash64(pl.Series(["", "a", "foobar", None]))
+    assert [int(h) for h in hashes] == [0xCBF29CE484222325, 0xAF63DC4C8601EC8C, 0x85944171F73967E8, 0xCBF29CE484222325]
+    assert int(stable_hash64(pl.Series(["x", "foobar"]).slice(1, 1))[0]) == 0x85944171F73967E8
