@@ -19,6 +19,7 @@ from pipelines.core import entity_state as es
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
+from pipelines.ports.table_store import TableStore, conform_to_schema
 from pipelines.services.incremental import (
     MODE_PROPERTY,
     UPSTREAM_PROPERTY,
@@ -226,5 +227,24 @@ def build_entity(
             return _finish(domain, entity, combine(current, frames, key))
 
         build = merge(pl.DataFrame()) if rebuild else None
+        if store.exists(table):
+            shape = build if build is not None else merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
+            _check_shape(store, table, shape)
         results.append(_write(runtime, domain, table, key, changes, rebuild, build, merge, run_id))
     return results
+
+
+def _check_shape(store: TableStore, table: TableId, rows: pl.DataFrame) -> None:
+    """Refuse a build whose columns the stored table does not take, saying what to do.
+
+    Raises:
+        ValueError: naming the columns; the table is left as it was.
+    """
+    try:
+        conform_to_schema(table, rows.clear().to_arrow(), store.schema(table))
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc}. The table was written by an older meshlake or before the domain changed its silver "
+            f"columns; silver is derived from bronze: drop the {store.format.value} table {table} (or start "
+            "from an empty MESHLAKE_HOME) and run the silver asset again"
+        ) from exc

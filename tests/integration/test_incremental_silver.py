@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
+from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.services.build import build_silver
 from pipelines.services.ingest import ingest_event
+from pipelines.settings import Settings
 
 FORMATS = ["iceberg", "delta", "memory"]
 
@@ -110,3 +113,27 @@ def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newe
     assert history.height == 3  # p1, p2, c1, in event-time order
     assert history.sort("valid_from")["status"].to_list() == ["placed", "placed", "cancelled"]
     assert [float(t) for t in history.sort("valid_from")["total"].to_list()] == [10.0, 20.0, 20.0]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_silver_table_of_another_shape_is_refused_with_what_to_do_and_left_as_it_was(make_runtime, tmp_path, fmt):
+    events = [("order_placed", _placed(_classes(make_runtime(fmt))["meshlake.orders.v1.OrderPlaced"], "p1", 0, 100))]
+    reference = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "reference"), "MESHLAKE_FORMAT": fmt}))
+    _land(reference, events, "r1")
+    _ingest(reference, "r1")
+    build_silver(reference.domain("orders"), "orders", reference, "r1")
+    table = reference.domain("orders").silver_table("orders")
+    current = reference.store_for("orders", Layer.SILVER).schema(table)
+    # the shape an older meshlake wrote: versions as text
+    older = pa.schema([f.with_type(pa.large_string()) if f.name.startswith("_v_") else f for f in current])
+
+    runtime = make_runtime(fmt)
+    store = runtime.store_for("orders", Layer.SILVER)
+    store.ensure_table(table, older)
+    _land(runtime, events, "r1")
+    _ingest(runtime, "r1")
+    for full in (False, True):
+        with pytest.raises(ValueError, match=r"_v_order_placed is large_binary, the table has (large_)?string.*drop"):
+            build_silver(runtime.domain("orders"), "orders", runtime, "r1", full=full)
+    stored = store.schema(table).field("_v_order_placed").type
+    assert store.history(table) == [] and (pa.types.is_string(stored) or pa.types.is_large_string(stored))
