@@ -212,7 +212,8 @@ def build_entity(
     results = []
     cache: dict[str, Changes] = {}
     for table, replay in zip(tables, (False, True), strict=False):
-        rebuild = full or not store.exists(table)
+        exists = store.exists(table)
+        rebuild = full or not exists
         watermark = None if rebuild else last_upstream(store.history(table))
         label = encode_upstream(watermark) if watermark is not None else "*"
         if label not in cache:  # the state and history tables usually share their watermark: read once
@@ -227,7 +228,7 @@ def build_entity(
             return _finish(domain, entity, combine(current, frames, key))
 
         build = merge(pl.DataFrame()) if rebuild else None
-        if store.exists(table):
+        if exists:
             shape = build if build is not None else merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
             _check_shape(store, table, shape)
         results.append(_write(runtime, domain, table, key, changes, rebuild, build, merge, run_id))
