@@ -9,6 +9,7 @@ watermark. A backfill (`full=True`) reads all of bronze and replaces the table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -209,8 +210,8 @@ def build_entity(
     key = entity_key(domain, entity, contracts)
     store = runtime.store_for(domain.name, Layer.SILVER)
     tables = [domain.silver_table(entity)] + ([domain.history_table(entity)] if spec.history else [])
-    results = []
     cache: dict[str, Changes] = {}
+    work = []
     for table, replay in zip(tables, (False, True), strict=False):
         exists = store.exists(table)
         rebuild = full or not exists
@@ -218,12 +219,12 @@ def build_entity(
         label = encode_upstream(watermark) if watermark is not None else "*"
         if label not in cache:  # the state and history tables usually share their watermark: read once
             cache[label] = read_changes(domain, entity, runtime, watermark)
-        changes = cache[label]
+        work.append((table, replay, exists, rebuild, cache[label]))
+
+    def write(table: TableId, replay: bool, exists: bool, rebuild: bool, changes: Changes) -> EntityBuild:
         frames = changes.frames
 
-        def merge(
-            current: pl.DataFrame, frames: dict[str, pl.DataFrame] = frames, replay: bool = replay
-        ) -> pl.DataFrame:
+        def merge(current: pl.DataFrame, frames: dict[str, pl.DataFrame] = frames) -> pl.DataFrame:
             combine = es.replay_history if replay else es.merge_state
             return _finish(domain, entity, combine(current, frames, key))
 
@@ -231,8 +232,13 @@ def build_entity(
         if exists:
             shape = build if build is not None else merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
             _check_shape(store, table, shape)
-        results.append(_write(runtime, domain, table, key, changes, rebuild, build, merge, run_id))
-    return results
+        return _write(runtime, domain, table, key, changes, rebuild, build, merge, run_id)
+
+    # the two tables are written side by side: much of a commit waits on files and the catalog, and
+    # leaving the pool waits for both, so a failure of one never leaves the other still writing
+    with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="meshlake-silver") as pool:
+        futures = [pool.submit(write, *w) for w in work]
+    return [f.result() for f in futures]
 
 
 def _check_shape(store: TableStore, table: TableId, rows: pl.DataFrame) -> None:
