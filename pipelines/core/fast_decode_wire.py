@@ -153,7 +153,8 @@ def _by_slot(many: Many, filled: int, several: bool) -> list[tuple[int, slice | 
         return []
     if not several:
         return [(int(slot_of[0]), slice(0, filled))]
-    order = np.argsort(slot_of, kind="stable")
+    narrow = slot_of.astype(np.int16) if len(slot_of) and slot_of.max() < 1 << 15 else slot_of
+    order = np.argsort(narrow, kind="stable")  # 16-bit keys sort by radix: ~4x quicker than int32's timsort
     ordered = slot_of[order]
     bounds = np.flatnonzero(np.diff(ordered)) + 1
     return [(int(slot_of[part[0]]), part) for part in np.split(order, bounds)]
