@@ -51,6 +51,10 @@ class TableStore(Protocol):
         """Create the table if it does not exist; an existing table is left as it is."""
         ...
 
+    def drop_table(self, table: TableId) -> None:
+        """Remove the table, its rows, history and files; a table that does not exist is no error."""
+        ...
+
     def schema(self, table: TableId) -> pa.Schema: ...
 
     def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:

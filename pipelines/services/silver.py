@@ -231,7 +231,14 @@ def build_entity(
         build = merge(pl.DataFrame()) if rebuild else None
         if exists:
             shape = build if build is not None else merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
-            _check_shape(store, table, shape)
+            if (misfit := _misfit(store, table, shape)) and build is None:
+                raise ValueError(
+                    f"{misfit}. The table was written by an older meshlake or before the domain changed its "
+                    "silver columns; silver is derived from bronze: run a full rebuild (run config "
+                    "`full_rebuild: true` on the silver asset), which replaces the table, or drop it"
+                )
+            if misfit:  # a rebuild adopts the build's columns (like a full refresh): the old table goes
+                store.drop_table(table)
         return _write(runtime, domain, table, key, changes, rebuild, build, merge, run_id)
 
     # the two tables are written side by side: much of a commit waits on files and the catalog, and
@@ -241,17 +248,10 @@ def build_entity(
     return [f.result() for f in futures]
 
 
-def _check_shape(store: TableStore, table: TableId, rows: pl.DataFrame) -> None:
-    """Refuse a build whose columns the stored table does not take, saying what to do.
-
-    Raises:
-        ValueError: naming the columns; the table is left as it was.
-    """
+def _misfit(store: TableStore, table: TableId, rows: pl.DataFrame) -> str | None:
+    """Why the stored table does not take rows of the build's columns, or None when it does."""
     try:
         conform_to_schema(table, rows.clear().to_arrow(), store.schema(table))
     except ValueError as exc:
-        raise ValueError(
-            f"{exc}. The table was written by an older meshlake or before the domain changed its silver "
-            f"columns; silver is derived from bronze: drop the {store.format.value} table {table} (or start "
-            "from an empty MESHLAKE_HOME) and run the silver asset again"
-        ) from exc
+        return str(exc)
+    return None

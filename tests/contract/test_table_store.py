@@ -96,6 +96,33 @@ def test_ensure_table_creates_once_and_leaves_an_existing_table_alone(table_stor
     assert len(table_store.history(ORDERS)) == 1
 
 
+def test_a_dropped_table_is_gone_and_its_name_takes_a_new_schema(
+    open_store: Callable[[], TableStore], tmp_path: Path
+) -> None:
+    store = open_store()
+    store.ensure_table(ORDERS, SCHEMA)
+    store.append(ORDERS, rows(1, 2))
+    other = TableId("orders", "other")
+    store.ensure_table(other, SCHEMA)
+    store.append(other, rows(3))
+
+    store.drop_table(ORDERS)
+    store.drop_table(ORDERS)  # dropping what is not there is no error
+
+    assert not store.exists(ORDERS) and not open_store().exists(ORDERS)
+    with pytest.raises(TableNotFoundError):
+        store.read(ORDERS)
+    assert order_ids(store.read(other)) == [3]  # other tables are untouched
+    renamed = pa.schema([pa.field("id", pa.string(), metadata={"PARQUET:field_id": "1"})])
+    store.ensure_table(ORDERS, renamed)
+    store.append(ORDERS, pa.table({"id": ["a"]}, schema=renamed))
+    assert store.schema(ORDERS).names == ["id"] and store.read(ORDERS).column("id").to_pylist() == ["a"]
+    assert len(store.history(ORDERS)) == 1
+    if store.format is not TableFormat.MEMORY:  # the old table's files are deleted, not left behind
+        old_files = [p for p in tmp_path.rglob("*.parquet") if "other" not in p.parts]
+        assert len(old_files) == 1, old_files
+
+
 def test_a_new_table_is_empty_with_no_history(orders: TableStore) -> None:
     assert orders.history(ORDERS) == []
     empty = orders.read(ORDERS)

@@ -116,7 +116,7 @@ def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newe
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_a_silver_table_of_another_shape_is_refused_with_what_to_do_and_left_as_it_was(make_runtime, tmp_path, fmt):
+def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by_a_rebuild(make_runtime, tmp_path, fmt):
     events = [("order_placed", _placed(_classes(make_runtime(fmt))["meshlake.orders.v1.OrderPlaced"], "p1", 0, 100))]
     reference = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "reference"), "MESHLAKE_FORMAT": fmt}))
     _land(reference, events, "r1")
@@ -132,8 +132,20 @@ def test_a_silver_table_of_another_shape_is_refused_with_what_to_do_and_left_as_
     store.ensure_table(table, older)
     _land(runtime, events, "r1")
     _ingest(runtime, "r1")
-    for full in (False, True):
-        with pytest.raises(ValueError, match=r"_v_order_placed is large_binary, the table has (large_)?string.*drop"):
-            build_silver(runtime.domain("orders"), "orders", runtime, "r1", full=full)
+    with pytest.raises(
+        ValueError, match=r"_v_order_placed is large_binary, the table has (large_)?string.*full rebuild"
+    ):
+        build_silver(runtime.domain("orders"), "orders", runtime, "r1")
     stored = store.schema(table).field("_v_order_placed").type
     assert store.history(table) == [] and (pa.types.is_string(stored) or pa.types.is_large_string(stored))
+
+    rebuilt = build_silver(runtime.domain("orders"), "orders", runtime, "r2", full=True)
+
+    assert store.schema(table).field("_v_order_placed").type == current.field("_v_order_placed").type  # bytes
+    assert (
+        store.read(table)
+        .sort_by("order_id")
+        .equals(reference.store_for("orders", Layer.SILVER).read(table).sort_by("order_id"))
+    )
+    assert rebuilt.rows == 1 and len(store.history(table)) == 1
+    assert build_silver(runtime.domain("orders"), "orders", runtime, "r3").details["mode"] == "incremental"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -174,6 +175,12 @@ class DeltaTableStore:
 
     def exists(self, table: TableId) -> bool:
         return DeltaTable.is_deltatable(str(self._path(table)))
+
+    def drop_table(self, table: TableId) -> None:
+        """Delete the table's folder: its log first, so that a drop cut short leaves no table behind."""
+        path = self._path(table)
+        shutil.rmtree(path / "_delta_log", ignore_errors=True)
+        shutil.rmtree(path, ignore_errors=True)
 
     def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.

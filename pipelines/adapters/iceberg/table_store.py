@@ -151,6 +151,13 @@ class IcebergTableStore:
     def exists(self, table: TableId) -> bool:
         return self._catalog.table_exists((table.domain, table.name))
 
+    def drop_table(self, table: TableId) -> None:
+        """Drop the table from the catalog, then delete its data, manifest and metadata files."""
+        try:
+            self._catalog.purge_table((table.domain, table.name))
+        except NoSuchTableError:
+            return
+
     def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.
 

@@ -61,6 +61,10 @@ class MemoryTableStore:
     def exists(self, table: TableId) -> bool:
         return table in self._tables
 
+    def drop_table(self, table: TableId) -> None:
+        with self._lock:
+            self._tables.pop(table, None)
+
     def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.
 
