@@ -71,6 +71,8 @@ class Rewrite:
     rows_written: int
     table_rows: int | None = None
     """Rows of the table after the commit, when the format knows it from metadata (no data read)."""
+    files_merged_on_read: int = 0
+    """Files kept as they were, whose replaced rows a delete file removes by position (merge-on-read)."""
 
 
 Replacement = Callable[[pa.Table], pa.Table]
@@ -259,12 +261,17 @@ def plan_rewrite(
     wanted: pa.Array | None,
     touched: Sequence[pa.Table],
     replacement: Replacement,
+    moved: int = 0,
 ) -> RewritePlan:
     """The shared heart of `replace_keys`: split the touched files' rows, replace, put rows back in place.
 
     A replaced row goes back into the file its key came from, so a file's key range never widens and
     nothing needs sorting but the new keys (and files too large, see `RewritePlan`). `wanted=None`
     replaces every row (a rebuild): all rows are then written as new, sorted by key.
+
+    The last `moved` touched tables hold only the replaced rows of files that stay as they are (their
+    old rows deleted by position, merge-on-read): those rows' replacements join the new keys' files,
+    and `rewritten` holds only the other touched files.
 
     Raises:
         ValueError: the replacement does not fit the schema or returns keys that were not replaced.
@@ -280,7 +287,9 @@ def plan_rewrite(
         kept = [t.filter(pc.invert(m)) for t, m in zip(files, masks, strict=True)]
         parts = [t.filter(m) for t, m in zip(files, masks, strict=True)]
         matched = pa.concat_tables(parts) if parts else schema.empty_table()
-        origin = pa.array([i for i, part in enumerate(parts) for _ in range(part.num_rows)], pa.int32())
+        stays = len(files) - moved
+        origin = pa.array([i if i < stays else None for i, part in enumerate(parts) for _ in range(part.num_rows)],
+                          pa.int32())  # fmt: skip
     new = conform_to_schema(table, replacement(matched), schema)
     if wanted is not None and (stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py()):
         raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
@@ -289,7 +298,7 @@ def plan_rewrite(
     new, back = new.take(order), back.take(order)
     counts = {c["values"]: c["counts"] for c in pc.value_counts(back).to_pylist()}
     rewritten, start = [], 0
-    for index, rows in enumerate(kept):
+    for index, rows in enumerate(kept[: len(kept) - moved]):
         size = counts.get(index, 0)
         rows = pa.concat_tables([rows, new.slice(start, size)])
         # a file larger than new files are (compacted, or written before they were this small) goes

@@ -110,6 +110,7 @@ def build_silver(domain: Domain, entity: str, tables: SilverTables, run_id: str,
         "keys_changed": state.changed_keys,
         "rows_rewritten": state.rows_rewritten,
         "files_rewritten": state.files_rewritten,
+        "files_merged_on_read": state.files_merged_on_read,
     }
     if state.reasons:
         details["full_read_reasons"] = list(state.reasons)

@@ -69,6 +69,7 @@ class EntityBuild:
     incremental: bool
     rows_rewritten: int
     files_rewritten: int
+    files_merged_on_read: int
     upstream: dict[str, int]
     reasons: tuple[str, ...]
     schema: pa.Schema
@@ -181,6 +182,7 @@ def _write(
         incremental=not full,
         rows_rewritten=rewritten,
         files_rewritten=files,
+        files_merged_on_read=outcome.files_merged_on_read,
         upstream=changes.upstream,
         reasons=tuple(changes.reasons),
         schema=store.schema(table),

@@ -13,7 +13,7 @@ from pyiceberg.table import Table
 
 from pipelines.adapters.iceberg.incremental import _scan
 from pipelines.adapters.iceberg.table_store import IcebergTableStore
-from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
+from pipelines.adapters.iceberg.transaction import add_rows, row_changes, transaction
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
 
@@ -70,15 +70,21 @@ class IcebergMaintenance:
         return sum(1 for p in root.rglob("*") if p.is_file()) if root else 0
 
     def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
-        """Rewrite the small data files into target-sized ones in one overwrite marked as maintenance."""
+        """Rewrite the small data files into target-sized ones in one overwrite marked as maintenance.
+
+        Files with rows deleted by position (merge-on-read updates) are rewritten without those rows,
+        and the position-delete files go: readers then open no delete file until the next update.
+        """
         ice = self._table(table)
         tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
-        small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes]
-        if len(small) < max(min_files, 2):
+        snapshot = ice.current_snapshot()
+        deletes = bool(snapshot and snapshot.summary and int(snapshot.summary.get("total-delete-files") or 0))
+        small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes or t.delete_files]
+        if len(small) < max(min_files, 2) and not deletes:
             return Compaction(len(tasks), len(tasks), 0, None)
         props = carried_properties(self._store.history(table), "compaction")
         rows = _scan(ice, small)
-        with transaction(ice) as tx, file_changes(tx, props, deletes=True) as rewrite:
+        with transaction(ice) as tx, row_changes(tx, props, drop_position_deletes=deletes) as rewrite:
             for task in small:
                 rewrite.delete_data_file(task.file)
             add_rows(tx, rewrite, rows)

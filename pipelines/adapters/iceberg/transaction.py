@@ -11,14 +11,23 @@ Two costs of pyiceberg commits grow with every commit a table has seen:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.manifest import DataFile, ManifestContent, ManifestFile
+from pyiceberg.manifest import (
+    DataFile,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+    ManifestFile,
+    ManifestWriterV2,
+)
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.snapshots import Operation, Summary
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles
+from pyiceberg.typedef import EMPTY_DICT
 
 from pipelines.adapters.iceberg.data_files import IcebergDataFiles
 
@@ -68,6 +77,80 @@ class _MergingAppend(_FastAppendFiles):
 class _MergingOverwrite(_OverwriteFiles):
     def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
         return _merged(self, manifests)
+
+
+class _DeleteManifestWriter(ManifestWriterV2):
+    """A manifest of delete files (pyiceberg 0.12 writes data manifests only)."""
+
+    def content(self) -> ManifestContent:
+        return ManifestContent.DELETES
+
+    @property
+    def _meta(self) -> dict[str, str]:
+        return {**super()._meta, "content": "deletes"}
+
+
+class RowLevelOverwrite(_MergingOverwrite):
+    """An overwrite that also adds position-delete files, or drops every one the table has.
+
+    Made by `row_changes`. Dropping the position deletes is right only
+    when every data file they refer to is deleted by the same commit (compaction applying them).
+    """
+
+    def __init__(
+        self,
+        tx: Transaction,
+        properties: dict[str, str],
+        position_deletes: Sequence[DataFile],
+        drop_position_deletes: bool,
+    ) -> None:
+        super().__init__(Operation.OVERWRITE, tx, tx._table.io, snapshot_properties=properties)
+        self._position_deletes = list(position_deletes)
+        self._drop_position_deletes = drop_position_deletes
+        self._dropped: list[DataFile] = []
+
+    def _manifests(self) -> list[ManifestFile]:
+        manifests = super()._manifests()
+        if self._drop_position_deletes:
+            for manifest in [m for m in manifests if m.content == ManifestContent.DELETES]:
+                entries = manifest.fetch_manifest_entry(self._io, discard_deleted=True)
+                self._dropped += [e.data_file for e in entries]
+            manifests = [m for m in manifests if m.content == ManifestContent.DATA]
+        if self._position_deletes:
+            writer = _DeleteManifestWriter(
+                self._transaction.table_metadata.spec(), self.schema(), self.new_manifest_output(),
+                self._snapshot_id, self._compression,
+            )  # fmt: skip
+            with writer:
+                for delete_file in self._position_deletes:
+                    entry = ManifestEntry.from_args(
+                        status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id, data_file=delete_file
+                    )
+                    writer.add(entry)
+            manifests.append(writer.to_manifest_file())
+        return manifests
+
+    def _summary(self, snapshot_properties: dict[str, str] = EMPTY_DICT) -> Summary:
+        # pyiceberg's summary counts the files in these two collections by their content (data or
+        # deletes); the delete files join them only while it counts, never the data manifests
+        added, deleted = self._added_data_files, self._deleted_data_files
+        self._added_data_files = [*added, *self._position_deletes]
+        self._deleted_data_files = {*deleted, *self._dropped}
+        try:
+            return super()._summary(snapshot_properties)
+        finally:
+            self._added_data_files, self._deleted_data_files = added, deleted
+
+
+def row_changes(
+    tx: Transaction,
+    properties: dict[str, str],
+    position_deletes: Sequence[DataFile] = (),
+    drop_position_deletes: bool = False,
+) -> RowLevelOverwrite:
+    """A snapshot producer (an overwrite) deleting data files, adding data files and `position_deletes`,
+    and, with `drop_position_deletes`, removing the position-delete files the table had."""
+    return RowLevelOverwrite(tx, properties, position_deletes, drop_position_deletes)
 
 
 def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> _FastAppendFiles | _OverwriteFiles:
