@@ -90,6 +90,8 @@ class KeyedRewriter(Protocol):
         keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
+        *,
+        merge_on_read: bool = False,
     ) -> Rewrite:
         """Replace every row whose `key` is in `keys` by `replacement(those rows)`.
 
@@ -104,6 +106,10 @@ class KeyedRewriter(Protocol):
             replacement: called once with the current rows of those keys (possibly empty); returns
                 rows of the table's schema, whose keys are all in `keys`.
             properties: `meshlake.*` properties stored in the same commit.
+            merge_on_read: a format that can may keep a file of which few rows change and delete
+                those rows by position instead (Iceberg; see `files_merged_on_read`): far less to
+                write, and every read applies the deletes until compaction. For tables written
+                often and read in bulk (silver); the others rewrite, as does every format without it.
 
         Returns:
             The rewrite's counts and commit (None when there was nothing to write or delete).

@@ -169,7 +169,9 @@ def _write(
         store.ensure_table(table, data.schema)
         outcome = rewriter.replace_keys(table, key, None, lambda _current: data, props)
     else:
-        outcome = rewriter.replace_keys(table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props)
+        outcome = rewriter.replace_keys(
+            table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props, merge_on_read=True
+        )
     assert outcome.commit is not None
     commit, rewritten, files = outcome.commit, outcome.rows_rewritten, outcome.files_rewritten
     return EntityBuild(

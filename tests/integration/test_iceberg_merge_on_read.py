@@ -1,4 +1,4 @@
-"""Iceberg updates of a few rows per file are merge-on-read: position-delete files that every reader applies.
+"""Iceberg upserts asked for merge-on-read (silver's) delete a few rows of a file by position instead of rewriting it.
 
 The table is read back by pyiceberg, by DuckDB's own Iceberg reader and through the store, so the delete
 files are checked against the spec's readers, not only against the code that wrote them.
@@ -40,7 +40,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IcebergTableStore:
     return store
 
 
-def _set(store: IcebergTableStore, ids: list[int], items: int):
+def _set(store: IcebergTableStore, ids: list[int], items: int, merge_on_read: bool = True):
     """Set the items of carts `ids` (existing or new) to `items`; the replacement sees their current rows."""
     seen: list[pa.Table] = []
 
@@ -48,7 +48,8 @@ def _set(store: IcebergTableStore, ids: list[int], items: int):
         seen.append(current)
         return _rows(ids, items)
 
-    done = incremental_for(store).replace_keys(TABLE, "cart_id", pa.array([f"c{i:05d}" for i in ids]), replace)
+    keys = pa.array([f"c{i:05d}" for i in ids])
+    done = incremental_for(store).replace_keys(TABLE, "cart_id", keys, replace, merge_on_read=merge_on_read)
     return done, seen[0]
 
 
@@ -162,3 +163,9 @@ def test_a_table_set_to_copy_on_write_never_gets_delete_files(store):
     assert (done.files_rewritten, done.files_merged_on_read) == (1, 0)
     assert _summary(store).get("total-delete-files") == "0"
     assert _items(store)["c00150"] == 4
+
+
+def test_without_merge_on_read_the_files_are_rewritten(store):
+    done, _ = _set(store, [150], 4, merge_on_read=False)  # what gold products ask: files read often stay plain
+    assert (done.files_rewritten, done.files_merged_on_read) == (1, 0)
+    assert _summary(store).get("total-delete-files") == "0"

@@ -14,7 +14,6 @@ import pytest
 from pipelines.adapters.capabilities import incremental_for
 from pipelines.adapters.delta import DeltaTableStore
 from pipelines.adapters.iceberg import IcebergTableStore
-from pipelines.adapters.iceberg.incremental import UPDATE_MODE
 from pipelines.core.names import TableId
 from pipelines.ports import incremental
 from pipelines.ports.table_store import TableStore
@@ -29,20 +28,15 @@ def _rows(ids: range, items: int) -> pa.Table:
 
 
 def _store(fmt: str, root: Path) -> TableStore:
-    return IcebergTableStore(root / "warehouse") if fmt.startswith("iceberg") else DeltaTableStore(root / "delta")
+    return IcebergTableStore(root / "warehouse") if fmt == "iceberg" else DeltaTableStore(root / "delta")
 
 
-@pytest.fixture(params=["iceberg", "iceberg-copy-on-write", "delta"])
+@pytest.fixture(params=["iceberg", "delta"])
 def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TableStore:
-    """A table of 1,000 carts in 10 files of 100 consecutive keys each.
-
-    Iceberg updates a few rows of a file by position deletes unless the table says `copy-on-write`."""
+    """A table of 1,000 carts in 10 files of 100 consecutive keys each."""
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", FILE_ROWS)
     store = _store(request.param, tmp_path)
     store.ensure_table(TABLE, SCHEMA)
-    if request.param == "iceberg-copy-on-write":
-        with store._load(TABLE).transaction() as tx:  # type: ignore[attr-defined]
-            tx.set_properties({UPDATE_MODE: "copy-on-write"})
     incremental_for(store).replace_keys(TABLE, "cart_id", None, lambda _current: _rows(range(1000), 0))
     return store
 
@@ -80,17 +74,12 @@ def test_updates_rewrite_only_the_files_that_hold_their_keys(store):
     def bump(current: pa.Table) -> pa.Table:
         return current.set_column(1, "items", pa.array([7] * current.num_rows, pa.int64()))
 
-    done = incremental_for(store).replace_keys(TABLE, "cart_id", keys, bump)
+    incremental_for(store).replace_keys(TABLE, "cart_id", keys, bump)
 
     changed = incremental_for(store).read_changed(TABLE, before)
-    if _merges_on_read(store):  # the two files stay; a delete file removes the three old rows
-        assert (done.files_rewritten, done.files_merged_on_read) == (0, 2)
-        assert sorted(changed.removed.to_pylist(), key=str) == [{"cart_id": k, "items": 0} for k in keys.to_pylist()]
-        assert sorted(changed.added.to_pylist(), key=str) == [{"cart_id": k, "items": 7} for k in keys.to_pylist()]
-    else:
-        held = [f"c{i:05d}" for i in [*range(100, 200), *range(700, 800)]]
-        assert sorted(changed.removed.column("cart_id").to_pylist()) == held
-        assert changed.added.num_rows == 2 * FILE_ROWS
+    held = [f"c{i:05d}" for i in [*range(100, 200), *range(700, 800)]]
+    assert sorted(changed.removed.column("cart_id").to_pylist()) == held
+    assert changed.added.num_rows == 2 * FILE_ROWS
     current = {r["cart_id"]: r["items"] for r in store.read(TABLE).to_pylist()}
     assert len(current) == 1000 and sum(current.values()) == 3 * 7
     assert (current["c00150"], current["c00199"], current["c00720"], current["c00151"]) == (7, 7, 7, 0)
@@ -106,9 +95,6 @@ def test_a_large_file_comes_back_as_key_range_files_so_later_updates_rewrite_les
 
     first = _version(store)
     incremental_for(store).replace_keys(TABLE, "cart_id", pa.array(["c00420"]), bump)
-    if _merges_on_read(store):  # the large file stays as it is: only its changed row is deleted
-        assert incremental_for(store).read_changed(TABLE, first).removed.num_rows == 1
-        return
     assert incremental_for(store).read_changed(TABLE, first).removed.num_rows == 1000  # the one large file
 
     second = _version(store)
@@ -117,7 +103,3 @@ def test_a_large_file_comes_back_as_key_range_files_so_later_updates_rewrite_les
     assert sorted(changed.removed.column("cart_id").to_pylist()) == [f"c{i:05d}" for i in range(400, 500)]
     current = {r["cart_id"]: r["items"] for r in store.read(TABLE).to_pylist()}
     assert len(current) == 1000 and sum(current.values()) == 2 * 7
-
-
-def _merges_on_read(store: TableStore) -> bool:
-    return isinstance(store, IcebergTableStore) and UPDATE_MODE not in store._load(TABLE).metadata.properties

@@ -179,6 +179,8 @@ class DeltaIncremental:
         keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
+        *,
+        merge_on_read: bool = False,
     ) -> Rewrite:
         """Copy-on-write of the files holding `keys` (see `KeyedRewriter`).
 

@@ -228,8 +228,11 @@ class IcebergIncremental:
         keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
+        *,
+        merge_on_read: bool = False,
     ) -> Rewrite:
-        """Copy-on-write of the files holding `keys` (see `KeyedRewriter`)."""
+        """Copy-on-write of the files holding `keys`, or position deletes where few of a file's rows change
+        and `merge_on_read` allows (see `KeyedRewriter`)."""
         ice = self._table(table)
         props = check_properties(table, properties)
         schema = arrow_schema(ice.schema())
@@ -243,7 +246,7 @@ class IcebergIncremental:
             wanted = key_set(keys, schema.field(key).type)
             candidates = _candidates(ice, tasks, key, wanted)
             located = list(_POOL.map(lambda t: _located(ice, t, schema, key, wanted), candidates))
-            merge_on_read = ice.metadata.properties.get(UPDATE_MODE) != "copy-on-write"
+            merge_on_read = merge_on_read and ice.metadata.properties.get(UPDATE_MODE) != "copy-on-write"
             touched, unknown = [], []
             for task, hits in zip(candidates, located, strict=True):
                 if hits is None:

@@ -69,6 +69,8 @@ class MemoryIncremental:
         keys: pa.Array | None,
         replacement: Replacement,
         properties: Mapping[str, str] | None = None,
+        *,
+        merge_on_read: bool = False,
     ) -> Rewrite:
         """Replace the rows of `keys` by rewriting the whole table in one commit (see `KeyedRewriter`)."""
         schema = self._store.schema(table)
