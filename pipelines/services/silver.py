@@ -20,7 +20,8 @@ from pipelines.core import entity_state as es
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
-from pipelines.ports.table_store import TableStore, conform_to_schema
+from pipelines.ports.incremental import Appended
+from pipelines.ports.table_store import TableNotFoundError, TableStore, conform_to_schema
 from pipelines.services.incremental import (
     MODE_PROPERTY,
     UPSTREAM_PROPERTY,
@@ -93,7 +94,8 @@ def _conform(domain: Domain, entity: str, event: str, contract: EventContract, r
     """Deduplicate by event id, conform with the domain's function, add the change's version."""
     if not (contract.event_id and contract.event_time):
         raise ValueError(f"{contract.message}: silver needs the event_id and event_time options of (meshlake.event)")
-    rows = rows.unique(subset=contract.event_id, keep="first", maintain_order=True)
+    first = rows[contract.event_id].is_first_distinct()  # 3x quicker than `unique`, which gathers every column
+    rows = rows if first.all() else rows.filter(first)
     function = domain.spec.entities[entity].events[event]
     conformed = domain.transforms[function](rows)
     if conformed.height != rows.height:
@@ -116,24 +118,36 @@ def read_changes(domain: Domain, entity: str, runtime: SilverTables, watermark: 
     """Conformed changes of every event of an entity since `watermark` (None: everything)."""
     store = runtime.store_for(domain.name, Layer.BRONZE)
     reader = runtime.incremental(store)
-    changes = Changes({}, {})
-    for event in domain.spec.entities[entity].events:
+
+    def read(event: str) -> tuple[Appended | None, pl.DataFrame]:
         contract = runtime.contract(domain.name, event)
         table = domain.bronze_table(event)
-        if not store.exists(table):
-            frame = pl.from_arrow(contract.bronze_schema().empty_table())
-        else:
-            after = None if watermark is None else watermark.get(str(table))
+        after = None if watermark is None else watermark.get(str(table))
+        appended: Appended | None = None
+        try:
             appended = reader.read_appended(table, after)
-            if appended.version is not None:
-                changes.upstream[str(table)] = appended.version
-            changes.rows_scanned += appended.rows_scanned
-            if watermark is not None and not appended.incremental:
-                changes.incremental = False
-                changes.reasons.append(appended.reason)
-            frame = pl.from_arrow(appended.data)
-        assert isinstance(frame, pl.DataFrame)
-        changes.frames[event] = _conform(domain, entity, event, contract, frame)
+        except TableNotFoundError:  # no event of this type landed yet
+            rows = pl.from_arrow(contract.bronze_schema().empty_table())
+        else:
+            rows = pl.from_arrow(appended.data)
+        assert isinstance(rows, pl.DataFrame)
+        return appended, _conform(domain, entity, event, contract, rows)
+
+    events = list(domain.spec.entities[entity].events)
+    with ThreadPoolExecutor(max_workers=len(events), thread_name_prefix="meshlake-changes") as pool:
+        read_events = list(pool.map(read, events))  # reading and conforming mostly wait on Arrow and Polars
+    changes = Changes({}, {})
+    for event, (appended, frame) in zip(events, read_events, strict=True):
+        changes.frames[event] = frame
+        if appended is None:
+            continue
+        table = str(domain.bronze_table(event))
+        if appended.version is not None:
+            changes.upstream[table] = appended.version
+        changes.rows_scanned += appended.rows_scanned
+        if watermark is not None and not appended.incremental:
+            changes.incremental = False
+            changes.reasons.append(appended.reason)
     return changes
 
 
@@ -232,18 +246,22 @@ def build_entity(
             combine = es.replay_history if replay else es.merge_state
             return _finish(domain, entity, combine(current, frames, key))
 
-        build = merge(pl.DataFrame()) if rebuild else None
-        if exists:
-            shape = build if build is not None else merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
-            if (misfit := _misfit(store, table, shape)) and build is None:
+        if not rebuild:
+            try:
+                return _write(runtime, domain, table, key, changes, False, None, merge, run_id)
+            except (ValueError, pl.exceptions.PolarsError) as exc:  # nothing was committed: does the table fit?
+                shape = merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
+                if (misfit := _misfit(store, table, shape)) is None:
+                    raise
                 raise ValueError(
                     f"{misfit}. The table was written by an older meshlake or before the domain changed its "
                     "silver columns; silver is derived from bronze: run a full rebuild (run config "
                     "`full_rebuild: true` on the silver asset), which replaces the table, or drop it"
-                )
-            if misfit:  # a rebuild adopts the build's columns (like a full refresh): the old table goes
-                store.drop_table(table)
-        return _write(runtime, domain, table, key, changes, rebuild, build, merge, run_id)
+                ) from exc
+        build = merge(pl.DataFrame())
+        if exists and _misfit(store, table, build):  # a rebuild adopts the build's columns (like a full
+            store.drop_table(table)  # refresh): the old table goes
+        return _write(runtime, domain, table, key, changes, True, build, merge, run_id)
 
     # the two tables are written side by side: much of a commit waits on files and the catalog, and
     # leaving the pool waits for both, so a failure of one never leaves the other still writing

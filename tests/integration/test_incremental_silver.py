@@ -130,6 +130,11 @@ def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by
     runtime = make_runtime(fmt)
     store = runtime.store_for("orders", Layer.SILVER)
     store.ensure_table(table, older)
+    old_rows = reference.store_for("orders", Layer.SILVER).read(table)
+    for name in [n for n in old_rows.column_names if n.startswith("_v_")]:  # an older row, versions as text
+        text = pa.array(["0" * 48] * old_rows.num_rows, pa.large_string())
+        old_rows = old_rows.set_column(old_rows.column_names.index(name), name, text)
+    store.append(table, old_rows.cast(older))
     _land(runtime, events, "r1")
     _ingest(runtime, "r1")
     with pytest.raises(
@@ -137,7 +142,7 @@ def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by
     ):
         build_silver(runtime.domain("orders"), "orders", runtime, "r1")
     stored = store.schema(table).field("_v_order_placed").type
-    assert store.history(table) == [] and (pa.types.is_string(stored) or pa.types.is_large_string(stored))
+    assert len(store.history(table)) == 1 and (pa.types.is_string(stored) or pa.types.is_large_string(stored))
 
     rebuilt = build_silver(runtime.domain("orders"), "orders", runtime, "r2", full=True)
 
@@ -147,5 +152,5 @@ def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by
         .sort_by("order_id")
         .equals(reference.store_for("orders", Layer.SILVER).read(table).sort_by("order_id"))
     )
-    assert rebuilt.rows == 1 and len(store.history(table)) == 1
+    assert rebuilt.rows == 1 and len(store.history(table)) == 1  # the old table and its history are gone
     assert build_silver(runtime.domain("orders"), "orders", runtime, "r3").details["mode"] == "incremental"

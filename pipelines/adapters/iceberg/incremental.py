@@ -239,7 +239,7 @@ class IcebergIncremental:
         if key not in schema.names:
             raise ValueError(f"{table} has no key column {key!r}")
         tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
-        in_place: list[tuple[FileScanTask, np.ndarray]] = []
+        in_place: list[tuple[FileScanTask, _Hits]] = []
         if keys is None:
             wanted, candidates, touched = None, tasks, tasks
         else:
@@ -252,15 +252,15 @@ class IcebergIncremental:
                 if hits is None:
                     unknown.append(task)
                 elif merge_on_read and 0 < len(hits.positions) <= hits.live // MERGE_ON_READ_SHARE:
-                    in_place.append((task, hits.positions))
+                    in_place.append((task, hits))
                 elif len(hits.positions):
                     touched.append(task)
             columns = list(_POOL.map(lambda t: _scan(ice, [t], [key]).column(key), unknown))
             touched += [t for t, hit in zip(unknown, files_holding(columns, wanted), strict=True) if hit]
         current = list(_POOL.map(lambda t: _scan(ice, [t]), touched))
-        current += _POOL.map(lambda t: _read_written(t[0].file, schema).take(t[1]), in_place)  # type: ignore[union-attr]
+        current += _POOL.map(lambda t: t[1].rows(schema), in_place)
         plan = plan_rewrite(table, schema, key, wanted, current, replacement, moved=len(in_place))
-        deletes = [(t.file, positions) for t, positions in in_place]
+        deletes = [(t.file, hits.positions) for t, hits in in_place]
         commit = self._commit(ice, table, [t.file for t in touched], plan, props, deletes)
         added = sum(1 for t in [*plan.rewritten, *plan.inserted] if t.num_rows)
         return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows, _live_rows(ice),
@@ -333,20 +333,31 @@ class _Hits:
 
     positions: np.ndarray
     live: int
+    file: pq.ParquetFile
+    keys: pa.Table
+
+    def rows(self, schema: pa.Schema) -> pa.Table:
+        """The rows at `positions`, in `schema` (the key column is not read again)."""
+        rest = [n for n in schema.names if n not in self.keys.column_names]
+        read = self.file.read(columns=rest).take(self.positions) if rest else None
+        picked = self.keys.take(self.positions)
+        columns = [picked.column(n) if n in picked.column_names else read.column(n) for n in schema.names]  # type: ignore[union-attr]
+        return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _located(ice: Table, task: FileScanTask, schema: pa.Schema, key: str, wanted: pa.Array) -> _Hits | None:
     """The live rows of `task` whose key is wanted, by position; None when only pyiceberg reads the file."""
-    if not has_only_position_deletes(task) or _parquet(task.file, schema) is None:
+    if not has_only_position_deletes(task) or (parquet := _parquet(task.file, schema)) is None:
         return None
-    written = _read_written(task.file, pa.schema([schema.field(key)]))
-    if written is None:
+    try:
+        written = parquet.read(columns=[key]).cast(pa.schema([schema.field(key)]))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     hit = pc.is_in(written.column(0), value_set=wanted)
     deleted = deleted_positions(ice.io, task) if task.delete_files else np.empty(0, np.int64)
     if len(deleted):
         hit = pc.and_(hit, live_mask(written.num_rows, deleted))
-    return _Hits(np.flatnonzero(hit.to_numpy(zero_copy_only=False)), written.num_rows - len(deleted))
+    return _Hits(np.flatnonzero(hit.to_numpy(zero_copy_only=False)), written.num_rows - len(deleted), parquet, written)
 
 
 def _live_rows(ice: Table) -> int | None:
