@@ -52,6 +52,7 @@ class Runtime:
         self.domains = {d.name: d for d in (domains if domains is not None else load_domains())}
         self._stores: dict[TableFormat, TableStore] = {}
         self._registries: dict[str, ProductRegistry] = {}
+        self._contracts: dict[tuple[str, str], EventContract] = {}
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -68,8 +69,11 @@ class Runtime:
         return compile_schemas(self.settings.schemas_dir)
 
     def contract(self, domain: str, event: str) -> EventContract:
-        """The contract of an event type, read from its compiled .proto."""
-        return contract_from_schemas(self.schemas, self.domain(domain).spec.events[event].message)
+        """The contract of an event type, read from its compiled .proto (once: `schemas` is compiled once)."""
+        if (domain, event) not in self._contracts:
+            message = self.domain(domain).spec.events[event].message
+            self._contracts[domain, event] = contract_from_schemas(self.schemas, message)
+        return self._contracts[domain, event]
 
     def format_for(self, domain: str, layer: Layer, product: str | None = None) -> TableFormat:
         """Settings override, then the product's own format, then the domain's format of the layer."""

@@ -8,6 +8,7 @@ watermark. A backfill (`full=True`) reads all of bronze and replaces the table.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -231,9 +232,13 @@ def build_entity(
     cache: dict[str, Changes] = {}
     work = []
     for table, replay in zip(tables, (False, True), strict=False):
-        exists = store.exists(table)
-        rebuild = full or not exists
-        watermark = None if rebuild else last_upstream(store.history(table))
+        history = None
+        if not full:
+            with contextlib.suppress(TableNotFoundError):  # the first run builds the table
+                history = store.history(table)
+        exists = history is not None or (full and store.exists(table))
+        rebuild = full or history is None
+        watermark = None if history is None else last_upstream(history)
         label = encode_upstream(watermark) if watermark is not None else "*"
         if label not in cache:  # the state and history tables usually share their watermark: read once
             cache[label] = read_changes(domain, entity, runtime, watermark)
