@@ -109,6 +109,15 @@ class RowLevelOverwrite(_MergingOverwrite):
         self._drop_position_deletes = drop_position_deletes
         self._dropped: list[DataFile] = []
 
+    def _existing_manifests(self) -> list[ManifestFile]:
+        if self._deleted_data_files:
+            return super()._existing_manifests()
+        # no data file goes (rows go by position): every manifest stays as it is, unread, as in an append
+        return _FastAppendFiles._existing_manifests(self)  # type: ignore[arg-type]
+
+    def _deleted_entries(self) -> list[ManifestEntry]:
+        return super()._deleted_entries() if self._deleted_data_files else []
+
     def _manifests(self) -> list[ManifestFile]:
         manifests = super()._manifests()
         if self._drop_position_deletes:
