@@ -169,3 +169,16 @@ def test_without_merge_on_read_the_files_are_rewritten(store):
     done, _ = _set(store, [150], 4, merge_on_read=False)  # what gold products ask: files read often stay plain
     assert (done.files_rewritten, done.files_merged_on_read) == (1, 0)
     assert _summary(store).get("total-delete-files") == "0"
+
+
+def test_a_format_version_1_table_which_cannot_hold_delete_files_is_rewritten(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(incremental, "ROWS_PER_FILE", FILE_ROWS)
+    store = IcebergTableStore(tmp_path / "warehouse")
+    store.ensure_table(TableId("shop", "anything"), SCHEMA)  # makes the namespace
+    table = TableId("shop", "v1_carts")
+    store._catalog.create_table(("shop", "v1_carts"), schema=SCHEMA, properties={"format-version": "1"})
+    rewriter = incremental_for(store)
+    rewriter.replace_keys(table, "cart_id", None, lambda _current: _rows(list(range(1000)), 0))
+    done = rewriter.replace_keys(table, "cart_id", pa.array(["c00150"]), lambda _c: _rows([150], 4), merge_on_read=True)
+    assert (done.files_rewritten, done.files_merged_on_read) == (1, 0)
+    assert {r["cart_id"]: r["items"] for r in store.read(table).to_pylist()}["c00150"] == 4

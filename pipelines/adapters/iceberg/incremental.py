@@ -246,7 +246,11 @@ class IcebergIncremental:
             wanted = key_set(keys, schema.field(key).type)
             candidates = _candidates(ice, tasks, key, wanted)
             located = list(_POOL.map(lambda t: _located(ice, t, schema, key, wanted), candidates))
-            merge_on_read = merge_on_read and ice.metadata.properties.get(UPDATE_MODE) != "copy-on-write"
+            merge_on_read = (  # delete files are an Iceberg v2 feature
+                merge_on_read
+                and ice.metadata.format_version >= 2
+                and ice.metadata.properties.get(UPDATE_MODE) != "copy-on-write"
+            )
             touched, unknown = [], []
             for task, hits in zip(candidates, located, strict=True):
                 if hits is None:
