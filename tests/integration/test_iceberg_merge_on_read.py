@@ -110,6 +110,13 @@ def test_a_file_where_many_rows_change_is_rewritten_instead(store):
     assert _items(store) == {f"c{i:05d}": 3 if i in [*many, 950] else 0 for i in range(1000)}
 
 
+def test_the_row_count_stays_exact_when_a_file_with_deleted_rows_is_rewritten(store):
+    _set(store, [150], 1)  # a position delete in the file of 100-199
+    done, _ = _set(store, list(range(100, 100 + FILE_ROWS // 2)), 2)  # then half of that file: rewritten
+    assert (done.files_rewritten, done.table_rows) == (1, 1000)  # its delete file still counts 1 deleted row
+    assert len(store.read(TABLE)) == 1000
+
+
 def test_changes_since_a_version_are_exactly_the_rows_replaced_and_their_replacements(store):
     first = store.history(TABLE)[-1].version
     _set(store, [5, 6, 7], 1)

@@ -267,7 +267,10 @@ class IcebergIncremental:
         deletes = [(t.file, hits.positions) for t, hits in in_place]
         commit = self._commit(ice, table, [t.file for t in touched], plan, props, deletes)
         added = sum(1 for t in [*plan.rewritten, *plan.inserted] if t.num_rows)
-        return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows, _live_rows(ice),
+        gone = {t.file.file_path for t in touched}
+        kept = [t for t in tasks if t.file.file_path not in gone]
+        rows = _live_rows(ice, kept, plan.rows - sum(len(positions) for _, positions in deletes))
+        return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows, rows,
                        len(in_place))  # fmt: skip
 
     def _commit(
@@ -282,10 +285,11 @@ class IcebergIncremental:
         outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
         if not removed and not outputs and not deletes:
             return self._store.append(table, arrow_schema(ice.schema()).empty_table(), props)
+        delete_files = write_position_deletes(ice, deletes)
         with transaction(ice) as tx:
-            producer: _FastAppendFiles | _OverwriteFiles = file_changes(tx, props, deletes=bool(removed))
-            if deletes:
-                producer = row_changes(tx, props, position_deletes=write_position_deletes(ice, deletes))
+            producer: _FastAppendFiles | _OverwriteFiles = (
+                row_changes(tx, props, delete_files) if delete_files else file_changes(tx, props, bool(removed))
+            )
             with producer:
                 for data_file in removed:
                     producer.delete_data_file(data_file)
@@ -343,9 +347,9 @@ class _Hits:
     def rows(self, schema: pa.Schema) -> pa.Table:
         """The rows at `positions`, in `schema` (the key column is not read again)."""
         rest = [n for n in schema.names if n not in self.keys.column_names]
-        read = self.file.read(columns=rest).take(self.positions) if rest else None
+        read = self.file.read(columns=rest).take(self.positions) if rest else pa.table({})
         picked = self.keys.take(self.positions)
-        columns = [picked.column(n) if n in picked.column_names else read.column(n) for n in schema.names]  # type: ignore[union-attr]
+        columns = [picked.column(n) if n in picked.column_names else read.column(n) for n in schema.names]
         return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -364,14 +368,16 @@ def _located(ice: Table, task: FileScanTask, schema: pa.Schema, key: str, wanted
     return _Hits(np.flatnonzero(hit.to_numpy(zero_copy_only=False)), written.num_rows - len(deleted), parquet, written)
 
 
-def _live_rows(ice: Table) -> int | None:
-    """Rows of the current snapshot from its summary: data rows less the rows deleted by position."""
-    snapshot = ice.current_snapshot()  # a transaction leaves the table object at its new metadata
-    summary = snapshot.summary if snapshot else None
-    total = summary.get("total-records") if summary else None
-    if summary is None or total is None:
+def _live_rows(ice: Table, kept: list[FileScanTask], change: int) -> int | None:
+    """Rows of the table after a rewrite: those of the files it kept, less their deleted rows, plus `change`.
+
+    Not the snapshot summary's records less its position deletes: a delete file still counts the
+    rows of a data file a later rewrite removed. None when a file has deletes other than by position.
+    """
+    if not all(has_only_position_deletes(t) for t in kept):
         return None
-    return int(total) - int(summary.get("total-position-deletes") or 0)
+    deleted = sum(len(deleted_positions(ice.io, t)) for t in kept if t.delete_files)
+    return sum(t.file.record_count for t in kept) - deleted + change
 
 
 def _since(ice: Table, current: Snapshot | None, after: int | None) -> list[Snapshot] | None:
