@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.adapters.capabilities import incremental_for, maintenance_for
@@ -142,9 +145,12 @@ def test_compaction_applies_the_deletes_and_drops_the_delete_files(store):
     before = store.history(TABLE)[-1].version
     maintenance = maintenance_for(store)
 
+    ranges = _key_ranges(store)
+
     done = maintenance.compact(TABLE, small_file_bytes=1)  # no file is small: only the deletes call for it
 
     assert done.commit is not None
+    assert _key_ranges(store) == ranges  # each file with deletes came back alone: the key ranges stay
     summary = _summary(store)
     assert (summary["total-delete-files"], summary["total-position-deletes"]) == ("0", "0")
     assert not any(t.delete_files for t in store._load(TABLE).scan().plan_files())
@@ -189,3 +195,12 @@ def test_a_format_version_1_table_which_cannot_hold_delete_files_is_rewritten(tm
     done = rewriter.replace_keys(table, "cart_id", pa.array(["c00150"]), lambda _c: _rows([150], 4), merge_on_read=True)
     assert (done.files_rewritten, done.files_merged_on_read) == (1, 0)
     assert {r["cart_id"]: r["items"] for r in store.read(table).to_pylist()}["c00150"] == 4
+
+
+def _key_ranges(store: IcebergTableStore) -> set[tuple[str, str]]:
+    """(lowest, highest) key of each data file, from the files themselves."""
+    ranges = set()
+    for task in store._load(TABLE).scan().plan_files():
+        keys = pq.read_table(urlparse(task.file.file_path).path, columns=["cart_id"]).column(0)
+        ranges.add((pc.min(keys).as_py(), pc.max(keys).as_py()))
+    return ranges

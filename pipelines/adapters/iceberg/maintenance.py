@@ -72,24 +72,30 @@ class IcebergMaintenance:
     def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
         """Rewrite the small data files into target-sized ones in one overwrite marked as maintenance.
 
-        Files with rows deleted by position (merge-on-read updates) are rewritten without those rows,
-        and the position-delete files go: readers then open no delete file until the next update.
+        Files with rows deleted by position (merge-on-read updates) are rewritten each on its own without
+        those rows, so that a silver key-range file keeps its range, and the position-delete files go:
+        readers then open no delete file until the next update.
         """
         ice = self._table(table)
         tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
         snapshot = ice.current_snapshot()
         deletes = bool(snapshot and snapshot.summary and int(snapshot.summary.get("total-delete-files") or 0))
-        small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes or t.delete_files]
-        if len(small) < max(min_files, 2) and not deletes:
+        small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes]
+        merged = small if len(small) >= max(min_files, 2) else []
+        if not merged and not deletes:
             return Compaction(len(tasks), len(tasks), 0, None)
+        purged = [t for t in tasks if t.delete_files and t not in merged]
         props = carried_properties(self._store.history(table), "compaction")
-        rows = _scan(ice, small)
+        rewritten = 0
         with transaction(ice) as tx, row_changes(tx, props, drop_position_deletes=deletes) as rewrite:
-            for task in small:
-                rewrite.delete_data_file(task.file)
-            add_rows(tx, rewrite, rows)
+            for files in ([merged] if merged else []) + [[t] for t in purged]:
+                rows = _scan(ice, files)
+                for task in files:
+                    rewrite.delete_data_file(task.file)
+                add_rows(tx, rewrite, rows)
+                rewritten += rows.num_rows
         commit = self._store.history(table)[-1]
-        return Compaction(len(tasks), self.data_files(table), rows.num_rows, commit)
+        return Compaction(len(tasks), self.data_files(table), rewritten, commit)
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
         """Expire snapshots older than `retention` and than every kept one (never the current one),
