@@ -91,10 +91,11 @@ class _DeleteManifestWriter(ManifestWriterV2):
 
 
 class RowLevelOverwrite(_MergingOverwrite):
-    """An overwrite that also adds position-delete files, or drops every one the table has.
+    """An overwrite that also adds position-delete files, or drops every one the table has (`row_changes`).
 
-    Made by `row_changes`. Dropping the position deletes is right only
-    when every data file they refer to is deleted by the same commit (compaction applying them).
+    Dropping them is right only when every live data file they refer to is rewritten by the same
+    commit (compaction applying them). An overwrite that removes no data file leaves every manifest
+    as it is, unread, as an append does.
     """
 
     def __init__(
@@ -112,7 +113,6 @@ class RowLevelOverwrite(_MergingOverwrite):
     def _existing_manifests(self) -> list[ManifestFile]:
         if self._deleted_data_files:
             return super()._existing_manifests()
-        # no data file goes (rows go by position): every manifest stays as it is, unread, as in an append
         return _FastAppendFiles._existing_manifests(self)  # type: ignore[arg-type]
 
     def _deleted_entries(self) -> list[ManifestEntry]:
