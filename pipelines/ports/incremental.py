@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -293,9 +294,8 @@ def plan_rewrite(
         kept = [t.filter(pc.invert(m)) for t, m in zip(files, masks, strict=True)]
         parts = [t.filter(m) for t, m in zip(files, masks, strict=True)]
         matched = pa.concat_tables(parts) if parts else schema.empty_table()
-        stays = len(files) - moved
-        origin = pa.array([i if i < stays else None for i, part in enumerate(parts) for _ in range(part.num_rows)],
-                          pa.int32())  # fmt: skip
+        file_of = np.repeat(np.arange(len(parts), dtype=np.int32), [part.num_rows for part in parts])
+        origin = pa.array(file_of, pa.int32(), mask=file_of >= len(files) - moved)  # moved rows: no file
     new = conform_to_schema(table, replacement(matched), schema)
     if wanted is not None and (stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py()):
         raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")

@@ -25,6 +25,7 @@ from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
 from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
 
 from pipelines.adapters.iceberg.position_deletes import (
+    delete_files,
     deleted_positions,
     has_only_position_deletes,
     live_mask,
@@ -112,8 +113,12 @@ def _parquet(data_file: DataFile, wanted: pa.Schema) -> pq.ParquetFile | None:
 
 def _read_written(data_file: DataFile, wanted: pa.Schema) -> pa.Table | None:
     """Every row of a local data file written with the current field ids, deleted or not, in file order."""
-    if (parquet := _parquet(data_file, wanted)) is None:
-        return None
+    parquet = _parquet(data_file, wanted)
+    return None if parquet is None else _read_columns(parquet, wanted)
+
+
+def _read_columns(parquet: pq.ParquetFile, wanted: pa.Schema) -> pa.Table | None:
+    """The `wanted` columns of every row of `parquet`, or None when they do not cast to their types."""
     try:
         return parquet.read(columns=wanted.names).cast(wanted)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -304,8 +309,7 @@ class IcebergIncremental:
 
 def _has_position_deletes(snapshot: Snapshot | None) -> bool:
     """Whether the snapshot's table has position deletes, or the snapshot dropped some."""
-    summary = snapshot.summary if snapshot else None
-    return summary is not None and any(int(summary.get(k) or 0) for k in ("total-delete-files", "removed-delete-files"))
+    return bool(delete_files(snapshot) or delete_files(snapshot, "removed-delete-files"))
 
 
 def _changed_by_plans(ice: Table, after: int, columns: Sequence[str] | None) -> Changed:
@@ -357,9 +361,7 @@ def _located(ice: Table, task: FileScanTask, schema: pa.Schema, key: str, wanted
     """The live rows of `task` whose key is wanted, by position; None when only pyiceberg reads the file."""
     if not has_only_position_deletes(task) or (parquet := _parquet(task.file, schema)) is None:
         return None
-    try:
-        written = parquet.read(columns=[key]).cast(pa.schema([schema.field(key)]))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    if (written := _read_columns(parquet, pa.schema([schema.field(key)]))) is None:
         return None
     hit = pc.is_in(written.column(0), value_set=wanted)
     deleted = deleted_positions(ice.io, task) if task.delete_files else np.empty(0, np.int64)

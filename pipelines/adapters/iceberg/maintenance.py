@@ -12,6 +12,7 @@ from pyiceberg.manifest import ManifestEntryStatus, ManifestFile
 from pyiceberg.table import Table
 
 from pipelines.adapters.iceberg.incremental import _scan
+from pipelines.adapters.iceberg.position_deletes import delete_files
 from pipelines.adapters.iceberg.table_store import IcebergTableStore
 from pipelines.adapters.iceberg.transaction import add_rows, row_changes, transaction
 from pipelines.core.names import TableId
@@ -78,8 +79,7 @@ class IcebergMaintenance:
         """
         ice = self._table(table)
         tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
-        snapshot = ice.current_snapshot()
-        deletes = bool(snapshot and snapshot.summary and int(snapshot.summary.get("total-delete-files") or 0))
+        deletes = bool(delete_files(ice.current_snapshot()))
         small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes]
         merged = small if len(small) >= max(min_files, 2) else []
         if not merged and not deletes:

@@ -20,6 +20,7 @@ from pyiceberg.conversions import to_bytes
 from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.types import LongType, StringType
 
 PATH_FIELD_ID, POS_FIELD_ID = 2147483546, 2147483545
@@ -31,6 +32,12 @@ DELETE_SCHEMA = pa.schema(
         pa.field("pos", pa.int64(), nullable=False, metadata={b"PARQUET:field_id": str(POS_FIELD_ID)}),
     ]
 )
+
+
+def delete_files(snapshot: Snapshot | None, count: str = "total-delete-files") -> int:
+    """A count of delete files from a snapshot's summary: those of its table by default (0 without one)."""
+    summary = snapshot.summary if snapshot else None
+    return int((summary.get(count) if summary else None) or 0)
 
 
 def has_only_position_deletes(task: FileScanTask) -> bool:
