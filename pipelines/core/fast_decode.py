@@ -129,7 +129,7 @@ def _decode_chunk(plan: MessagePlan, schema: pa.Schema, payloads: Payloads, firs
     table = pa.Table.from_arrays(columns, schema=schema)
     bad = np.unique(pa.concat_arrays(wire.bad).to_numpy()).tolist() if wire.bad else []
     del wire, spans, columns
-    pa.default_memory_pool().release_unused()  # mimalloc keeps a thread's freed scratch unless asked there
+    pa.default_memory_pool().release_unused()  # pools keep a thread's freed scratch unless asked there
     return table, [first + i for i in bad]
 
 
