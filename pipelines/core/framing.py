@@ -112,10 +112,13 @@ def unframe(data: bytes | memoryview, start: int = 0, max_message_bytes: int = 6
     parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
     pos, error = start, None
     while pos < len(data):
-        offsets, starts, ends, pos = frame_ranges(buf, pos, max_message_bytes)
+        room = max(1024, (len(data) - pos) // 64)  # a guess: a frame per 64 bytes; untouched room costs nothing
+        offsets, starts, ends, pos, _ = frame_ranges(buf, pos, max_message_bytes, room)
         parts.append((offsets, starts, ends))
         if pos >= len(data):
             break
+        if len(offsets) == room:  # full, not stopped by a frame: go on
+            continue
         step = _frame(data, pos, max_message_bytes)
         if isinstance(step, FramingError):
             error = step
@@ -129,20 +132,31 @@ def unframe(data: bytes | memoryview, start: int = 0, max_message_bytes: int = 6
     return Frames(Payloads(data, starts, ends), offsets, pos, error)
 
 
+READ_AHEAD_BYTES = 1024
+"""How far ahead of each frame `frame_ranges` reads a byte: see there."""
+
+
 @compiled
 def frame_ranges(
-    buf: npt.NDArray[np.uint8], pos: int, limit: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
-    """Frames from `pos` while each has a length prefix of at most 9 bytes and fits: offsets, starts, ends, stop.
+    buf: npt.NDArray[np.uint8], pos: int, limit: int, room: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], int, np.uint8]:
+    """Up to `room` frames from `pos`, while each has a length prefix of at most 9 bytes and fits:
+    offsets, starts, ends, where it stopped, and the bytes read ahead (xor: returned only so that
+    the compiler keeps those reads).
 
-    One pass: the arrays start at a guess (a frame per 64 bytes) and double when full; the pages
-    of a guess too large are never touched, so they cost no memory.
+    Each frame's length says where the next one starts, so every read waits for the one before,
+    and a landing file is read here for the first time (a map of the page cache): each new cache
+    line would stall the loop. Reading a byte `READ_AHEAD_BYTES` ahead of every frame does not
+    depend on the length just read, so the CPU fetches those lines while the loop goes on. The
+    loop is kept this plain (no growing arrays in it) for the compiler to overlap the two
+    (framing 1M events: ~0.1 s -> ~0.065 s; benchmarks: ingest).
     """
     size = len(buf)
-    capacity = max(1024, (size - pos) // 64)
-    offsets, starts, ends = np.empty(capacity, np.int64), np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+    offsets, starts, ends = np.empty(room, np.int64), np.empty(room, np.int64), np.empty(room, np.int64)
     n = 0
-    while pos < size:
+    ahead = np.uint8(0)
+    while pos < size and n < room:
+        ahead ^= buf[min(pos + READ_AHEAD_BYTES, size - 1)]
         length = np.int64(0)
         shift, cursor, whole = 0, pos, False
         while cursor < size and cursor - pos < 9:
@@ -155,20 +169,10 @@ def frame_ranges(
                 break
         if not whole or length > limit or length > size - cursor:
             break
-        if n == capacity:
-            capacity *= 2
-            offsets, starts, ends = _grown(offsets, capacity), _grown(starts, capacity), _grown(ends, capacity)
         offsets[n], starts[n], ends[n] = pos, cursor, cursor + length
         n += 1
         pos = cursor + int(length)
-    return offsets[:n], starts[:n], ends[:n], pos
-
-
-@compiled
-def _grown(values: npt.NDArray[np.int64], capacity: int) -> npt.NDArray[np.int64]:
-    out = np.empty(capacity, np.int64)
-    out[: len(values)] = values
-    return out
+    return offsets[:n], starts[:n], ends[:n], pos, ahead
 
 
 def _frame(data: bytes | memoryview, pos: int, max_message_bytes: int) -> tuple[int, int] | FramingError:

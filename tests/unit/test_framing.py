@@ -23,6 +23,19 @@ def test_frame_then_unframe_returns_the_payloads_and_their_offsets(payloads):
     assert frames.offsets.tolist() == expected_offsets
 
 
+def test_a_stream_of_more_tiny_frames_than_the_first_guess_of_room_is_framed_whole():
+    """Framing guesses a frame per 64 bytes; thousands of 2-byte frames (and a 10-byte length prefix,
+    which the compiled loop leaves to the general reader) take several rounds, in order."""
+    payloads = [bytes([i % 256]) for i in range(5_000)]
+    empty_with_long_prefix = b"\x80" * 9 + b"\x00"
+    data = frame(payloads[:2_500]) + empty_with_long_prefix + frame(payloads[2_500:])
+
+    frames = unframe(data)
+
+    assert frames.error is None and frames.end == len(data)
+    assert list(frames.payloads) == [*payloads[:2_500], b"", *payloads[2_500:]]
+
+
 def test_varint_encoding_matches_the_protobuf_wire_format():
     assert encode_varint(0) == b"\x00"
     assert encode_varint(1) == b"\x01"
