@@ -20,12 +20,13 @@ from pipelines.core.fast_decode_values import (
     enum_names,
     fixed_values,
     fixed_width,
+    scanned_lengths,
     text_values,
     timestamp_micros,
     unknown_enums,
     varint_values,
 )
-from pipelines.core.fast_decode_wire import I32, I64, Piece, Single, Wire, arange, scan
+from pipelines.core.fast_decode_wire import I32, Piece, Single, Wire, arange, scan
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -89,7 +90,7 @@ def _inner(spans: Spans, occ: Piece) -> Spans:
 
 
 def _end(pos: pa.Array, length: pa.Array) -> pa.Array:
-    return pc.add(pos, pc.cast(length, I64))
+    return pc.add(pos, scanned_lengths(length))
 
 
 def _singular(wire: Wire, field: FieldPlan, single: Single, spans: Spans, entry: bool, read: bool) -> pa.Array:
@@ -103,14 +104,14 @@ def _singular(wire: Wire, field: FieldPlan, single: Single, spans: Spans, entry:
     if not everywhere and not present.any() and not (entry and field.child is not None):
         return _absent(field, len(spans), entry)
     value = single.value if everywhere else np.where(present, single.value, np.uint64(0))
+    start = single.pos if everywhere else np.where(present, single.pos, 0)  # a missing one's is not set
     if field.kind is Kind.TEXT:
-        values = _text(wire, field, spans, pa.array(single.pos), pa.array(value))
+        values = _text(wire, field, spans, pa.array(start), pa.array(value))
     elif field.kind is Kind.SCALAR:
         values = _singular_scalars(wire, field, spans, single, present, value)
         if not everywhere and not _nullable(field, entry):
             return pc.if_else(pa.array(present), values, pa.scalar(_default(field), field.arrow_type))
     else:  # a missing message reads as the empty one: null unless it is a map value (the default message)
-        start = single.pos if everywhere else np.where(present, single.pos, 0)
         values = _messages(
             wire, field, Spans(pa.array(start), pa.array(start + value.astype(np.int64)), spans.root), read
         )

@@ -75,8 +75,8 @@ class Single:
 
     Attributes:
         wire: wire type, `ABSENT` where the span lacks the field.
-        pos: where the value starts (0 where absent).
-        value: the varint value or the data length (0 where absent).
+        pos: where the value starts (not set where absent: read it only where `present`).
+        value: the varint value or the data length (not set where absent).
     """
 
     wire: npt.NDArray[np.uint8]
@@ -126,7 +126,8 @@ def scan(
     # least 2 bytes: tag and value). Untouched room is never paged in.
     for room in dict.fromkeys((size // GUESS_BYTES_PER_OCCURRENCE, size // 2)):
         bad = pooled(n, np.bool_, False)
-        one = (pooled((width, n), np.uint8, ABSENT), pooled((width, n), np.int64, 0), pooled((width, n), np.uint64, 0))
+        # only the wire type is filled: a field's position and value are set where the message has it
+        one = (pooled((width, n), np.uint8, ABSENT), pooled((width, n), np.int64), pooled((width, n), np.uint64))
         many = _many(room)
         filled = walk(wire.buf, begin, stop, slots, singular_row, strict, bad, one, many)
         if filled != NO_ROOM:
