@@ -25,6 +25,8 @@ def test_quick_benchmark_writes_every_result(tmp_path, capsys):
             str(tmp_path / "work"),
             "--cache",
             str(tmp_path / "cache"),
+            "--repeats",
+            "2",
         ]
     )
 
@@ -33,6 +35,8 @@ def test_quick_benchmark_writes_every_result(tmp_path, capsys):
     for key in ("rows_per_s", "ratio_vs_parquet", "peak_rss_mb"):
         assert set(ingest[key]) == {"iceberg", "delta"}, key
         assert all(value > 0 for value in ingest[key].values()), key
+    for fmt, samples in ingest["ratio_vs_parquet_samples"].items():
+        assert len(samples) == 2 and ingest["ratio_vs_parquet"][fmt] == max(samples), fmt
     assert ingest["ratio_vs_protarrow"] > 0
     assert set(ingest["meets_targets"]) == {"ratio_vs_parquet", "peak_rss_mb"}
     for run in ingest["runs"].values():
