@@ -70,12 +70,14 @@ def run(
         fmt: [_paired_ingest(fmt, landing, workdir / f"ingest-{fmt}-{i}", measure_dir) for i in range(repeats)]
         for fmt in formats
     }
-    middle = {fmt: sorted(runs, key=lambda r: r["ratio_vs_parquet"])[len(runs) // 2] for fmt, runs in samples.items()}
+    middle = {
+        fmt: sorted(taken, key=lambda s: s["ratio_vs_parquet"])[len(taken) // 2] for fmt, taken in samples.items()
+    }
     runs = {fmt: sample["run"] for fmt, sample in middle.items()}
     ingest: dict[str, Any] = {
         "rows_per_s": {fmt: r["rows_per_s"] for fmt, r in runs.items()},
         "ratio_vs_parquet": {fmt: sample["ratio_vs_parquet"] for fmt, sample in middle.items()},
-        "ratio_vs_parquet_samples": {fmt: [s["ratio_vs_parquet"] for s in runs_] for fmt, runs_ in samples.items()},
+        "ratio_vs_parquet_samples": {fmt: [s["ratio_vs_parquet"] for s in taken] for fmt, taken in samples.items()},
         "ratio_vs_parquet_is": f"the median of {repeats} ingests per format, each divided by the Parquet baseline "
         "timed just before and after it",
         "parquet_rows_per_s_around": {fmt: sample["parquet_rows_per_s"] for fmt, sample in middle.items()},
@@ -85,7 +87,7 @@ def run(
         "jit_cache_load_s": jit["cache_load"],
         "jit_measures": "first framing + decoding of a fresh process: with an empty numba cache (compile) and "
         "with the cache that compile left (load); every timed rate above starts after it",
-        "peak_rss_mb": {fmt: max(s["run"]["peak_rss_mb"] for s in runs_) for fmt, runs_ in samples.items()},
+        "peak_rss_mb": {fmt: max(s["run"]["peak_rss_mb"] for s in taken) for fmt, taken in samples.items()},
         "peak_rss_is": f"the highest of the {repeats} ingests per format",
         "runs": runs,
     }
