@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.core.jit import compiled
+from pipelines.core.jit import compiled, copy_bytes
 
 _SEVEN_BITS = np.uint64(0x7F)
 _HIGH_BIT = np.uint64(0x80)
@@ -187,8 +187,15 @@ def packed_varints(
 def gather_bytes(
     buf: npt.NDArray[np.uint8], pos: npt.NDArray[np.int64], offsets: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]
 ) -> None:
-    """Copy the byte strings `buf[pos[i]:pos[i] + offsets[i+1] - offsets[i]]` one after another into `data`."""
-    for i in range(len(pos)):  # a slice copy, not a byte loop: 2.3x quicker on the benchmark's strings
+    """Copy the byte strings `buf[pos[i]:pos[i] + offsets[i+1] - offsets[i]]` one after another into `data`.
+
+    Raises:
+        IndexError: a string reaches outside `buf` or `data` (the scan never files one; checked here
+            because `copy_bytes` is not).
+    """
+    for i in range(len(pos)):
         source, target = pos[i], offsets[i]
         size = offsets[i + 1] - target
-        data[target : target + size] = buf[source : source + size]
+        if source < 0 or target < 0 or size < 0 or source + size > len(buf) or target + size > len(data):
+            raise IndexError("gather_bytes: a byte string reaches outside its buffer")
+        copy_bytes(data, target, buf, source, size)

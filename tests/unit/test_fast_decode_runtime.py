@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ import pipelines.core.fast_decode as fast_module
 import pipelines.core.fast_decode_wire as fast_wire
 import pipelines.core.framing as framing
 from pipelines.core.fast_decode import decode_payloads_fast
+from pipelines.core.fast_decode_scan import gather_bytes
 from pipelines.core.framing import frame, unframe
 from pipelines.core.proto_decode import decode_payloads
 from tests.unit.test_fast_decode import KITCHEN, OrderPlaced, Sink, assert_same
@@ -169,3 +171,15 @@ def test_compiled_kernels_are_cached_for_the_next_process(tmp_path) -> None:
     first, second = run(), run()
     assert all(hits == 0 and misses > 0 for hits, misses in first.values()), first
     assert all(hits > 0 and misses == 0 for hits, misses in second.values()), second
+
+
+def test_gather_bytes_copies_each_string_and_refuses_one_outside_its_buffer() -> None:
+    buf = np.frombuffer(b"id-1" + b"x" * 300 + b"ok", np.uint8)
+    pos, lengths = np.array([0, 4, 2, 304], np.int64), np.array([4, 300, 0, 2], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    data = np.zeros(int(offsets[-1]), np.uint8)
+    gather_bytes(buf, pos, offsets, data)
+    assert data.tobytes() == b"id-1" + b"x" * 300 + b"ok"
+    for bad_pos, bad_data in (([0, 4, 2, 305], data), ([-1, 4, 2, 304], data), ([0, 4, 2, 304], data[:-1])):
+        with pytest.raises(IndexError, match="outside its buffer"):
+            gather_bytes(buf, np.array(bad_pos, np.int64), offsets, bad_data)
