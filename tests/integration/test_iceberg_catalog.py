@@ -63,3 +63,22 @@ def test_rows_past_the_target_file_size_are_written_as_several_files_per_partiti
     assert sorted(len(counts) for counts in per_day.values()) == [1, 4]
     assert sorted(sum(counts) for counts in per_day.values()) == [3, 40]
     assert max(max(c) - min(c) for c in per_day.values()) <= 1  # even pieces
+
+
+def test_a_namespace_another_process_creates_between_check_and_insert_is_used(tmp_path: Path, monkeypatch) -> None:
+    """Two steps of one domain in their own processes: both find the namespace missing, both insert it."""
+    late, first = IcebergTableStore(tmp_path), IcebergTableStore(tmp_path)
+    first.ensure_table(TableId("shop", "orders"), SCHEMA)  # the other process wins the insert
+    checks: list[object] = []
+    real_check = late._catalog.namespace_exists
+
+    def stale_first_check(namespace: object) -> bool:  # `late` checked before the other process inserted
+        checks.append(namespace)
+        return len(checks) > 1 and real_check(namespace)
+
+    monkeypatch.setattr(late._catalog, "namespace_exists", stale_first_check)
+
+    late.ensure_table(TABLE, SCHEMA)
+
+    assert late.read(TABLE).num_rows == 0
+    assert sorted(late._catalog.list_tables("shop")) == [("shop", "carts"), ("shop", "orders")]

@@ -1,4 +1,5 @@
-"""The SQL catalog the Iceberg store opens: pyiceberg's `SqlCatalog`, reading each metadata file once."""
+"""The SQL catalog the Iceberg store opens: pyiceberg's `SqlCatalog`, reading each metadata file once and
+creating namespaces safely from several processes at once."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError
 from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import TableRequirement, TableUpdate
+from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
+from sqlalchemy.exc import IntegrityError
 
 METADATA_CACHE_SIZE = 256
 """Parsed metadata files kept per catalog (the newest of every table a process uses, and some before)."""
@@ -49,6 +53,20 @@ class MetadataCachingSqlCatalog(SqlCatalog):
             io=self._load_file_io(metadata.properties, location),
             catalog=self,
         )
+
+    def create_namespace(self, namespace: str | Identifier, properties: Properties = EMPTY_DICT) -> None:
+        """pyiceberg's, but a namespace another process creates at the same moment is `NamespaceAlreadyExistsError`.
+
+        `SqlCatalog.create_namespace` checks that the namespace is missing, then inserts it: two
+        Dagster steps of one domain, each in its own process, can both pass the check, and the
+        second insert then failed on the catalog's unique key instead of finding the namespace.
+        """
+        try:
+            super().create_namespace(namespace, properties)
+        except IntegrityError as exc:
+            if not self.namespace_exists(namespace):
+                raise
+            raise NamespaceAlreadyExistsError(f"Namespace {namespace} already exists") from exc
 
     def commit_table(
         self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]
