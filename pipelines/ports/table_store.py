@@ -374,12 +374,16 @@ def _nested_nulls(path: str, array: pa.Array, type_: pa.DataType) -> list[str]:
     """Paths below `array` (already of `type_`) holding nulls although their field is not nullable."""
     found: list[str] = []
     if pa.types.is_struct(type_):
-        valid = array.is_valid()
+        # Only rows of a valid struct count: without null structs, the children are read as they are
+        # (filtering them copied every nested value of each batch: ~0.08 s per 1M bronze rows).
+        valid = array.is_valid() if array.null_count else None
         for index, child in enumerate(type_.fields):
             values = array.field(index)
-            if not child.nullable and pc.any(pc.and_(valid, values.is_null())).as_py():
+            if valid is not None:
+                values = values.filter(valid)
+            if not child.nullable and values.null_count:
                 found.append(f"{path}.{child.name}")
-            found += _nested_nulls(f"{path}.{child.name}", values.filter(valid), child.type)
+            found += _nested_nulls(f"{path}.{child.name}", values, child.type)
     elif pa.types.is_map(type_):
         as_list = pa.list_(pa.field("entries", pa.struct([type_.key_field, type_.item_field])))
         entries = array.view(as_list).flatten()  # a map is a list of key/value structs
@@ -421,8 +425,8 @@ def conform_to_schema(table: TableId, data: pa.Table, schema: pa.Schema) -> pa.T
             if not pa.types.is_null(column.type) and _kind(column.type) != _kind(field.type):
                 problems.append(f"column {field.name} is {column.type}, the table has {field.type}")
                 continue
-            try:
-                column = column.cast(field.type, safe=True)
+            try:  # a column already of the type is kept: Arrow's cast refuses a null child even under a null struct
+                column = column if column.type.equals(field.type) else column.cast(field.type, safe=True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
                 problems.append(f"column {field.name} ({column.type}) cannot become {field.type}: {exc}")
                 continue
