@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
 from pipelines.adapters.delta.file_stats import footer_stats
+from pipelines.adapters.parquet_encodings import column_encodings
 from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -46,6 +47,7 @@ class DeltaDataFile:
                 compression="zstd",
                 dictionary_pagesize_limit=PARQUET_DICTIONARY_BYTES,
                 metadata_collector=self._footers,
+                **column_encodings(data.schema),
             )
         self._writer.write_table(data, row_group_size=ROW_GROUP_ROWS)
 

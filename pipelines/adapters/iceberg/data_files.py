@@ -15,6 +15,7 @@ from pyiceberg.table import Table, TableProperties
 from pyiceberg.typedef import Record
 
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
+from pipelines.adapters.parquet_encodings import column_encodings
 from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS, PartitionRows, partition_rows
 
 TARGET_FILE_SIZE = TableProperties.WRITE_TARGET_FILE_SIZE_BYTES
@@ -42,6 +43,8 @@ class IcebergDataFile:
         self.path = path
         self._output = table.io.new_output(path)
         self._writer = ParquetFormatWriter(self._output, metadata.schema(), {**WRITE_PROPERTIES, **metadata.properties})
+        # pyiceberg's table properties name no per-column encodings: added to the arguments it passes pyarrow
+        self._writer._parquet_writer_kwargs.update(column_encodings(arrow_schema(metadata.schema())))
         self._partition = partition.partition if partition else Record()
         self._spec_id = metadata.default_spec_id
         self.data_file: DataFile | None = None
