@@ -27,6 +27,7 @@ from pipelines.core.fast_decode_values import (
     varint_values,
 )
 from pipelines.core.fast_decode_wire import I32, Piece, Single, Wire, arange, scan
+from pipelines.core.null_values import null_values
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -75,7 +76,7 @@ def _absent(field: FieldPlan, n: int, entry: bool) -> pa.Array:
             )
         return pa.ListArray.from_arrays(offsets, values, type=field.arrow_type)
     if _nullable(field, entry):
-        return pa.nulls(n, field.arrow_type)
+        return null_values(field.arrow_type, n)
     return pa.repeat(pa.scalar(_default(field), field.arrow_type), n)
 
 

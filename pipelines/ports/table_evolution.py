@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.core.names import TableId
+from pipelines.core.null_values import null_values
 from pipelines.ports.table_store import table_schema
 
 FIELD_ID_KEY = b"PARQUET:field_id"
@@ -190,7 +191,9 @@ def align_to_schema(data: pa.Table, schema: pa.Schema) -> pa.Table:
     `schema` are dropped. Meant for data the table already holds, not for checking new data.
     """
     n = data.num_rows
-    columns = [data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(n, f.type) for f in schema]
+    columns = [
+        data.column(f.name).cast(f.type) if f.name in data.column_names else null_values(f.type, n) for f in schema
+    ]
     return pa.Table.from_arrays(columns, schema=schema)
 
 

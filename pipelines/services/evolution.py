@@ -29,6 +29,7 @@ from google.protobuf.descriptor_pb2 import DescriptorProto, FileDescriptorProto,
 from pipelines.core.commits import Commit
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
+from pipelines.core.null_values import null_values
 from pipelines.core.schema_rules import Rule, Violation, check_compatibility
 from pipelines.core.schema_version import iter_types
 from pipelines.ports.maintenance import SCHEMA_MESSAGE_PROPERTY, SCHEMA_PROPERTY, SCHEMA_VERSION_PROPERTY, schema_log
@@ -231,7 +232,7 @@ class BronzeSchema:
         """`data` of the event schema with null columns for the table columns the event no longer has."""
         missing = [f for f in self.schema if f.name not in data.column_names]
         for f in missing:
-            data = data.append_column(f, pa.nulls(data.num_rows, f.type))
+            data = data.append_column(f, null_values(f.type, data.num_rows))
         return data
 
     def conform_batch(self, batch: Batch) -> Batch:

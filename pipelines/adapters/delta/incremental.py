@@ -22,6 +22,7 @@ from pipelines.adapters.delta.file_stats import file_stats
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
+from pipelines.core.null_values import null_values
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
@@ -74,7 +75,7 @@ def read_files(root: Path, paths: Sequence[tuple[str, Mapping[str, str | None]]]
                 value = pa.scalar(partition_values[field.name]).cast(field.type)
                 columns.append(pa.chunked_array([pa.repeat(value, data.num_rows)]))
             else:
-                columns.append(pa.chunked_array([pa.nulls(data.num_rows, field.type)]))
+                columns.append(pa.chunked_array([null_values(field.type, data.num_rows)]))
         tables.append(pa.Table.from_arrays(columns, names=schema.names))
     if not tables:
         return schema.empty_table()
