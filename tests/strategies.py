@@ -20,6 +20,7 @@ INTS = dict.fromkeys((T.TYPE_INT32, T.TYPE_SINT32, T.TYPE_SFIXED32), (-(2**31), 
 INTS |= dict.fromkeys((T.TYPE_INT64, T.TYPE_SINT64, T.TYPE_SFIXED64), (-(2**63), 2**63 - 1))
 INTS |= dict.fromkeys((T.TYPE_UINT32, T.TYPE_FIXED32), (0, 2**32 - 1))
 INTS |= dict.fromkeys((T.TYPE_UINT64, T.TYPE_FIXED64), (0, 2**64 - 1))
+MAX_DEPTH = 5
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)
 
 
@@ -27,6 +28,8 @@ def scalars(fd: FieldDescriptor) -> st.SearchStrategy[Any]:
     """Valid values of a scalar or enum field, edge values favoured."""
     if fd.type in INTS:
         return st.one_of(st.integers(*INTS[fd.type]), st.sampled_from([0, 1, INTS[fd.type][0]]))
+    if fd.containing_type.full_name == "google.protobuf.Value" and fd.type == T.TYPE_DOUBLE:
+        return st.floats(allow_nan=False, allow_infinity=False)  # JSON has no infinity: such a Value is refused
     if fd.type == T.TYPE_ENUM:  # known values and unknown ones (open enums keep them)
         known = [v.number for v in fd.enum_type.values]
         return st.sampled_from(known if fd.enum_type.is_closed else [*known, 99, -1])
@@ -50,6 +53,8 @@ def fill(draw: st.DrawFn, message: Message, depth: int = 0) -> None:
         seconds = draw(st.integers(-315_576_000_000, 315_576_000_000))
         nanos = draw(st.integers(0, 999_999_999))
         message.seconds, message.nanos = seconds, (-nanos if seconds < 0 else nanos)
+        return
+    if depth > MAX_DEPTH:  # recursive types (Struct, Value) stop somewhere
         return
     for fd in message.DESCRIPTOR.fields:
         if not draw(st.booleans()):

@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 
 from pipelines.core.fast_decode_order import Spans, counts_per_row, expect_wire, offsets_of, with_validity
 from pipelines.core.fast_decode_plan import FIXED32_TYPES, FIXED64_TYPES, FieldPlan, Kind, MessagePlan
@@ -20,6 +22,7 @@ from pipelines.core.fast_decode_values import (
     enum_names,
     fixed_values,
     fixed_width,
+    gather,
     scanned_lengths,
     text_values,
     timestamp_micros,
@@ -28,6 +31,7 @@ from pipelines.core.fast_decode_values import (
 )
 from pipelines.core.fast_decode_wire import I32, Piece, Single, Wire, arange, scan
 from pipelines.core.null_values import null_values
+from pipelines.core.proto_schema import json_text
 
 
 def decode_message(wire: Wire, plan: MessagePlan, spans: Spans, read: bool) -> list[pa.Array]:
@@ -239,8 +243,12 @@ def _text(wire: Wire, field: FieldPlan, spans: Spans, pos: pa.Array, length: pa.
 
 def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Array:
     """One value per span of `inner` (the occurrences of a message field), read as a level of its own."""
+    if field.kind is Kind.JSON:
+        return _json_texts(wire, field, inner, read)
     assert field.child is not None
     columns = decode_message(wire, field.child, inner, read)
+    if field.kind is Kind.FLAG:
+        return pa.repeat(pa.scalar(True), len(inner))
     if field.kind is Kind.STRUCT:
         return pa.StructArray.from_arrays(columns, fields=list(field.value_type))
     if field.kind is Kind.WRAPPER:
@@ -250,6 +258,31 @@ def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Arra
     if read and pc.any(wrong).as_py():
         inner.flag(wire, pc.indices_nonzero(wrong))
     return values
+
+
+def _json_texts(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Array:
+    """The JSON text of each Struct/Value/ListValue: parsed and written by protobuf, one value at a time.
+
+    These recursive types have no columnar form; only schemas that use them pay for a Python object
+    per value. A value that does not parse, or has no JSON form (NaN), sends its row to the reference.
+    """
+    data = gather(wire, inner.start, pc.subtract(inner.end, inner.start))
+    message_class = GetMessageClass(field.fd.message_type)
+    texts: list[str] = []
+    bad: list[int] = []
+    for index, raw in enumerate(data.to_pylist()):
+        try:
+            texts.append(json_text(message_class.FromString(raw)))
+        except DecodeError:
+            texts.append("")
+            bad.append(index)
+        except ValueError:
+            texts.append("")
+            if read:
+                bad.append(index)
+    if bad:
+        inner.flag(wire, pa.array(bad, pa.int64()))
+    return pa.array(texts, pa.string())
 
 
 def _map(wire: Wire, field: FieldPlan, piece: Piece, spans: Spans, read: bool) -> pa.Array:

@@ -15,7 +15,17 @@ from functools import cached_property
 import pyarrow as pa
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from pipelines.core.proto_schema import DURATION, TIMESTAMP, WELL_KNOWN_TYPES, ProtoSchemaError, arrow_schema, is_map
+from pipelines.core.proto_schema import (
+    DURATION,
+    JSON_TYPES,
+    TIMESTAMP,
+    WELL_KNOWN_TYPES,
+    ProtoSchemaError,
+    arrow_schema,
+    enum_names,
+    is_flag,
+    is_map,
+)
 
 F = FieldDescriptor
 VARINT_TYPES = frozenset(
@@ -40,6 +50,8 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"
     DURATION = "duration"
     WRAPPER = "wrapper"  # google.protobuf.*Value -> its value
+    JSON = "json"  # google.protobuf.Struct/Value/ListValue -> its JSON text
+    FLAG = "flag"  # a message without fields (Empty) -> true
     MAP = "map"
 
 
@@ -148,7 +160,7 @@ def _field(fd: FieldDescriptor, arrow_type: pa.DataType, output: bool) -> FieldP
         return FieldPlan(fd, Kind.MAP, arrow_type, arrow_type.item_type, output, child)
     value_type = arrow_type.value_type if fd.is_repeated else arrow_type
     if fd.type == F.TYPE_ENUM:
-        names = {int(v.number): str(v.name) for v in fd.enum_type.values}
+        names = enum_names(fd.enum_type)
         closed = bool(getattr(fd.enum_type, "is_closed", False))
         return FieldPlan(fd, Kind.SCALAR, arrow_type, value_type, output, None, tuple(names.items()), closed)
     if fd.type in (F.TYPE_STRING, F.TYPE_BYTES):
@@ -157,6 +169,10 @@ def _field(fd: FieldDescriptor, arrow_type: pa.DataType, output: bool) -> FieldP
         return FieldPlan(fd, Kind.SCALAR, arrow_type, value_type, output)
     message = fd.message_type
     name = str(message.full_name)
+    if name in JSON_TYPES:
+        return FieldPlan(fd, Kind.JSON, arrow_type, value_type, output)
+    if is_flag(message):
+        return FieldPlan(fd, Kind.FLAG, arrow_type, value_type, output, _plan(message, [], {}, map_entry=False))
     if name in WELL_KNOWN_TYPES:
         kind = Kind.TIMESTAMP if name == TIMESTAMP else Kind.DURATION if name == DURATION else Kind.WRAPPER
         inner = arrow_schema(message)

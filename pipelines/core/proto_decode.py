@@ -10,7 +10,17 @@ import pyarrow as pa
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from pipelines.core.proto_schema import DURATION, TIMESTAMP, WELL_KNOWN_TYPES, arrow_schema, is_map
+from pipelines.core.proto_schema import (
+    DURATION,
+    JSON_TYPES,
+    TIMESTAMP,
+    WELL_KNOWN_TYPES,
+    arrow_schema,
+    enum_names,
+    is_flag,
+    is_map,
+    json_text,
+)
 
 # Valid google.protobuf.Timestamp / Duration ranges (0001-01-01..9999-12-31, +-10,000 years).
 _TS_MIN_SECONDS, _TS_MAX_SECONDS = -62_135_596_800, 253_402_300_799
@@ -149,7 +159,7 @@ def _field_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
 def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
     """Converts one value of `fd` (one element, if repeated) into its Python value."""
     if fd.type == FieldDescriptor.TYPE_ENUM:
-        names = {int(v.number): str(v.name) for v in fd.enum_type.values}
+        names = enum_names(fd.enum_type)
         return lambda v: names.get(v, str(v))
     if fd.type != FieldDescriptor.TYPE_MESSAGE:
         return _identity
@@ -159,6 +169,10 @@ def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
         return lambda v: _timestamp_micros(v, fd)
     if full_name == DURATION:
         return lambda v: _duration_micros(v, fd)
+    if full_name in JSON_TYPES:
+        return lambda v: _json(v, fd)
+    if is_flag(message):
+        return _present
     if full_name in WELL_KNOWN_TYPES:
         return _wrapped
     missing = [f.name for f in arrow_type if f.name not in message.fields_by_name]
@@ -170,6 +184,19 @@ def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
 
 def _identity(value: object) -> object:
     return value
+
+
+def _present(value: object) -> bool:
+    return True
+
+
+def _json(value: Message, fd: FieldDescriptor) -> str:
+    try:
+        return json_text(value)
+    except ValueError as exc:
+        raise RowError(
+            f"field {fd.full_name}: {fd.message_type.full_name} has no JSON form ({_one_line(exc)})"
+        ) from exc
 
 
 def _wrapped(value: Any) -> object:

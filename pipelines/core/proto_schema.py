@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
 import pyarrow as pa
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 FIELD_ID_KEY: Final = b"PARQUET:field_id"
 DOC_KEY: Final = b"doc"
@@ -16,6 +19,8 @@ LIST_ELEMENT: Final = "element"
 
 TIMESTAMP: Final = "google.protobuf.Timestamp"
 DURATION: Final = "google.protobuf.Duration"
+JSON_TYPES: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"})
+"""Recursive well-known types of JSON data, kept as their protobuf JSON text (`json_text`)."""
 
 WELL_KNOWN_TYPES: Final[Mapping[str, pa.DataType]] = MappingProxyType(
     {
@@ -30,9 +35,11 @@ WELL_KNOWN_TYPES: Final[Mapping[str, pa.DataType]] = MappingProxyType(
         "google.protobuf.BoolValue": pa.bool_(),
         "google.protobuf.StringValue": pa.string(),
         "google.protobuf.BytesValue": pa.binary(),
+        **dict.fromkeys(JSON_TYPES, pa.string()),
     }
 )
-"""Messages that map to one Arrow scalar instead of a struct (wrappers map to their `value`)."""
+"""Messages that map to one Arrow scalar instead of a struct (wrappers map to their `value`, JSON types
+to their JSON text). A message without fields (`google.protobuf.Empty`) maps to a boolean (`is_flag`)."""
 
 _SCALARS: Final[Mapping[int, pa.DataType]] = MappingProxyType(
     {
@@ -89,7 +96,37 @@ def is_struct(field: FieldDescriptor) -> bool:
         field.type == FieldDescriptor.TYPE_MESSAGE
         and not is_map(field)
         and field.message_type.full_name not in WELL_KNOWN_TYPES
+        and not is_flag(field.message_type)
     )
+
+
+def is_flag(message: Descriptor) -> bool:
+    """Whether `message` has no fields (like `google.protobuf.Empty`): it maps to a boolean, true where set.
+
+    Parquet cannot store a struct without fields; such a message carries nothing but its presence.
+    """
+    return not message.fields
+
+
+def enum_names(enum: EnumDescriptor) -> dict[int, str]:
+    """Enum value number -> name; of aliases (`allow_alias`) the first declared, as protobuf's JSON writes it."""
+    names: dict[int, str] = {}
+    for value in enum.values:
+        names.setdefault(int(value.number), str(value.name))
+    return names
+
+
+def json_text(message: Message) -> str:
+    """The protobuf JSON of a Struct, Value or ListValue, compact; `json_format.Parse` reads it back.
+
+    Raises:
+        ValueError: the message holds a number JSON cannot write (NaN, infinity).
+    """
+    try:
+        value = json_format.MessageToDict(message)
+    except json_format.Error as exc:
+        raise ValueError(str(exc)) from exc
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def field_numbers(descriptor: Descriptor) -> dict[str, int]:
@@ -103,9 +140,10 @@ def arrow_schema(descriptor: Descriptor, docs: Mapping[str, str] | None = None) 
     Plain proto3 scalars and enums are non-nullable (proto3 defaults); fields with presence
     (`optional`, oneof members, messages, wrappers, Timestamp, Duration) are nullable; repeated
     fields are non-null lists of non-null elements and maps are non-null `map<key, value>` with
-    non-null values. Enums become their value names. Every field carries `PARQUET:field_id` = its
-    proto number (map keys 1, values 2; list elements carry none) and, when `docs` has its path,
-    `doc` = the comment.
+    non-null values. Enums become their value names (of aliases the first declared), Struct, Value and
+    ListValue their protobuf JSON text, messages without fields (Empty) a boolean. Every field carries
+    `PARQUET:field_id` = its proto number (map keys 1, values 2; list elements carry none) and, when
+    `docs` has its path, `doc` = the comment.
 
     Args:
         descriptor: the message type.
@@ -154,6 +192,8 @@ class _Walk:
         name = str(fd.message_type.full_name)
         if name in WELL_KNOWN_TYPES:
             return WELL_KNOWN_TYPES[name]
+        if is_flag(fd.message_type):
+            return pa.bool_()
         if name in stack:
             raise ProtoSchemaError(
                 f"{self.root}.{path}: message {name} is recursive ({' -> '.join((*stack, name))}); "

@@ -266,37 +266,41 @@ def partition_rows(rows: pa.Table, keys: pa.Table, selected: pa.Array | None = N
     return parts
 
 
-_UNSIGNED_WIDENED = {
+UINT64_STORED = pa.decimal128(20, 0)
+"""How a table stores uint64: every value up to 2**64-1 fits 20 digits (neither format has unsigned integers)."""
+
+_STORED = {
     pa.uint8(): pa.int16(),
     pa.uint16(): pa.int32(),
     pa.uint32(): pa.int64(),
-    pa.uint64(): pa.int64(),
+    pa.uint64(): UINT64_STORED,
+    pa.duration("us"): pa.int64(),
 }
 
 
-def _widen_type(type_: pa.DataType) -> pa.DataType:
-    if type_ in _UNSIGNED_WIDENED:
-        return _UNSIGNED_WIDENED[type_]
+def _stored_type(type_: pa.DataType) -> pa.DataType:
+    if type_ in _STORED:
+        return _STORED[type_]
     if pa.types.is_struct(type_):
-        return pa.struct([f.with_type(_widen_type(f.type)) for f in type_.fields])
+        return pa.struct([f.with_type(_stored_type(f.type)) for f in type_.fields])
     if pa.types.is_map(type_):
         return pa.map_(
-            type_.key_field.with_type(_widen_type(type_.key_type)),
-            type_.item_field.with_type(_widen_type(type_.item_type)),
+            type_.key_field.with_type(_stored_type(type_.key_type)),
+            type_.item_field.with_type(_stored_type(type_.item_type)),
         )
     if pa.types.is_large_list(type_):
-        return pa.large_list(type_.value_field.with_type(_widen_type(type_.value_type)))
+        return pa.large_list(type_.value_field.with_type(_stored_type(type_.value_type)))
     if pa.types.is_list(type_):
-        return pa.list_(type_.value_field.with_type(_widen_type(type_.value_type)))
+        return pa.list_(type_.value_field.with_type(_stored_type(type_.value_type)))
     return type_
 
 
 def table_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema a table stores for `schema`: unsigned integers widened to signed ones.
+    """The schema a table stores for `schema`: types the formats lack mapped to ones they have, losslessly.
 
     Neither Iceberg nor Delta has unsigned integers (both would map `uint32` to a 32-bit signed
-    column); every store widens them the same way so that no value overflows. `uint64` becomes
-    `int64`: values above 2**63-1 are refused on write.
+    column) or durations; every store maps them the same way so that no value is lost: uint8/16/32
+    widen to the next signed integer, uint64 becomes decimal(20,0), a duration (microseconds) int64.
 
     Raises:
         ValueError: two columns share a name.
@@ -304,7 +308,7 @@ def table_schema(schema: pa.Schema) -> pa.Schema:
     names = schema.names
     if dupes := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"schema has duplicate column(s): {', '.join(dupes)}")
-    return pa.schema([f.with_type(_widen_type(f.type)) for f in schema], metadata=schema.metadata)
+    return pa.schema([f.with_type(_stored_type(f.type)) for f in schema], metadata=schema.metadata)
 
 
 def check_partitioning(table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField]) -> None:
@@ -362,6 +366,10 @@ _KINDS: tuple[tuple[str, tuple[Callable[[pa.DataType], bool], ...]], ...] = (
     ("map", (pa.types.is_map,)),
     ("list", (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list)),
 )
+
+
+_STORED_KINDS = {("integer", "decimal"), ("duration", "integer")}
+"""Kinds a column may change to on write: how `table_schema` stores uint64 and durations."""
 
 
 def _kind(type_: pa.DataType) -> str:
@@ -422,7 +430,8 @@ def conform_to_schema(table: TableId, data: pa.Table, schema: pa.Schema) -> pa.T
     if not problems:
         for field in schema:
             column = data.column(field.name)
-            if not pa.types.is_null(column.type) and _kind(column.type) != _kind(field.type):
+            kinds = (_kind(column.type), _kind(field.type))
+            if not pa.types.is_null(column.type) and kinds[0] != kinds[1] and kinds not in _STORED_KINDS:
                 problems.append(f"column {field.name} is {column.type}, the table has {field.type}")
                 continue
             try:  # a column already of the type is kept: Arrow's cast refuses a null child even under a null struct

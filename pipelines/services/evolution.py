@@ -181,6 +181,8 @@ def _merged_type(table: pa.DataType, event: pa.DataType) -> pa.DataType:
         return pa.map_(key, item)
     if pa.types.is_list(table) and pa.types.is_list(event):
         return pa.list_(_merged_fields([table.value_field], [event.value_field])[0])
+    if table == pa.int64() and event == pa.uint64():  # a table made before uint64 was stored as decimal(20,0)
+        return table
     return event
 
 

@@ -312,6 +312,27 @@ def test_unsigned_integers_are_widened_so_no_value_overflows(table_store: TableS
     assert table_store.read(counters).column("hits").to_pylist() == [3_000_000_000]
 
 
+def test_uint64_and_durations_are_stored_without_loss(table_store: TableStore) -> None:
+    """uint64 becomes decimal(20,0) and a duration int64 microseconds, nested ones too (no format has either)."""
+    table = TableId("metrics", "big")
+    nested = pa.struct([pa.field("ids", pa.list_(pa.field("element", pa.uint64(), nullable=False)), nullable=False)])
+    schema = pa.schema(
+        [
+            pa.field("big", pa.uint64(), metadata={"PARQUET:field_id": "1"}),
+            pa.field("took", pa.duration("us"), metadata={"PARQUET:field_id": "2"}),
+            pa.field("inner", nested, metadata={"PARQUET:field_id": "3"}),
+        ]
+    )
+    table_store.ensure_table(table, schema)
+    data = {"big": [2**64 - 1, 0], "took": [-7, 86_400_000_000], "inner": [{"ids": [2**63]}, {"ids": []}]}
+    table_store.append(table, pa.table(data, schema=schema))
+
+    stored = table_store.schema(table)
+    assert (stored.field("big").type, stored.field("took").type) == (pa.decimal128(20, 0), pa.int64())
+    rows = [dict(zip(data, row, strict=True)) for row in zip(*data.values(), strict=True)]
+    assert table_store.read(table).to_pylist() == rows
+
+
 def test_partitioned_tables_read_and_write_like_any_other(table_store: TableStore) -> None:
     daily = TableId("orders", "daily")
     table_store.ensure_table(daily, SCHEMA, [PartitionField("placed_at", "day"), PartitionField("customer")])

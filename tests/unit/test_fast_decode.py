@@ -57,7 +57,8 @@ message Wide {
 with tempfile.TemporaryDirectory() as _root:
     (Path(_root) / "wide.proto").write_text(WIDE_PROTO)
     Wide = compile_schemas(Path(_root)).message_class("meshlake.fasttest.v1.Wide")
-TYPES = [Sink, OrderPlaced, Wide]
+Known = compile_schemas(FIXTURES).message_class("meshlake.wellknown.v1.Known")
+TYPES = [Sink, OrderPlaced, Wide, Known]
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 MANY = settings(SETTINGS, max_examples=120)
@@ -182,6 +183,16 @@ HANDMADE = {
         _tag(15, 2) + b"\x02\x12\x00",  # times entry without key (editions: the key field has presence)
         _tag(14, 2) + b"\x00",  # empty entry
         _tag(19, 5) + struct.pack("<I", 0x7F800001),  # a signalling NaN: the reference quiets it
+    ],
+    Known: [
+        _tag(6, 2) + _length(b"\x0a\x03\x0a\x01"),  # a Struct entry cut short inside: upb rejects the row
+        _tag(7, 2) + _length(_tag(2, 1) + struct.pack("<d", float("nan"))),  # a Value of NaN has no JSON form
+        _tag(8, 2) + _length(_tag(1, 2) + _length(_tag(3, 2) + b"\x01x")),  # a ListValue of one string
+        _tag(13, 2) + _length(_tag(5, 0) + b"\x01"),  # an Empty holding an unknown field is still set
+        _tag(13, 2) + b"\x02\x08",  # an Empty holding a truncated field
+        _tag(14, 2) + b"\x00" + _tag(14, 2) + b"\x00",  # two pings
+        _tag(25, 0) + b"\xff" * 9 + b"\x01",  # big = 2**64 - 1
+        _tag(30, 0) + b"\x01",  # stage 1: its first name
     ],
 }
 
