@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from catalog.client import CatalogClient
 from catalog.errors import CatalogError
-from catalog.local import LocalCatalog
-from catalog.model import Principal, PrincipalKind, ProductSummary
-from catalog.service import CatalogService
+from catalog.principal_kind import PrincipalKind
+
+if TYPE_CHECKING:  # imported by the commands that use them, so that `--help` stays instant
+    from catalog.client import CatalogClient
+    from catalog.local import LocalCatalog
+    from catalog.model import ProductSummary
+    from catalog.service import CatalogService
+
+    Catalog = CatalogClient | LocalCatalog
 
 app = typer.Typer(
     help="The data-product catalog. With --url (MESHLAKE_CATALOG_URL) it talks to a catalog service using "
@@ -34,16 +40,25 @@ Token = Annotated[str | None, typer.Option("--token", envvar="MESHLAKE_CATALOG_T
 Db = Annotated[str | None, typer.Option("--db", envvar="MESHLAKE_CATALOG_DB", help="Catalog database URL.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ProductArg = Annotated[str, typer.Argument(help="<domain>.<product>")]
+_log = logging.getLogger(__name__)
 
-Catalog = CatalogClient | LocalCatalog
+
+def _service(db: str | None) -> CatalogService:
+    from catalog.service import CatalogService
+
+    return CatalogService.open(db)
 
 
 def _open(url: str | None, token: str | None, db: str | None) -> Catalog:
+    from catalog.client import CatalogClient
+    from catalog.local import LocalCatalog
+    from catalog.model import Principal
+
     if url:
         if not token:
             raise typer.BadParameter("a token is needed with --url (--token or MESHLAKE_CATALOG_TOKEN)")
         return CatalogClient(url, token)
-    service = CatalogService.open(db)
+    service = _service(db)
     who = service.authenticate(token) if token else Principal(name=_local(), kind=PrincipalKind.ADMIN)
     return LocalCatalog(service, who)
 
@@ -62,7 +77,8 @@ def _errors_exit() -> Iterator[None]:
     try:
         yield
     except CatalogError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        _log.debug("the error below comes from here", exc_info=exc)  # shown with meshlake --verbose
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
@@ -204,7 +220,7 @@ def serve(
     from catalog.api import create_app
     from catalog.plugins import plugged_routers
 
-    service = CatalogService.open(db)
+    service = _service(db)
     if not service.list_tokens():
         err.print("no tokens yet: meshlake catalog token create --principal admin --kind admin")
     err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
@@ -218,7 +234,7 @@ def token_create(
     db: Db = None,
 ) -> None:
     """Create a token and print it once (only its SHA-256 is stored)."""
-    with _errors_exit(), closing(CatalogService.open(db)) as service:
+    with _errors_exit(), closing(_service(db)) as service:
         secret = service.create_token(principal, kind, actor=_local())
     err.print(f"token for {kind.value} {principal!r} (shown once):")
     typer.echo(secret)
@@ -227,7 +243,7 @@ def token_create(
 @token_app.command("list")
 def token_list(db: Db = None) -> None:
     """List tokens (never their secrets)."""
-    service = CatalogService.open(db)
+    service = _service(db)
     table = Table("id", "principal", "kind", "created", "state")
     for t in service.list_tokens():
         table.add_row(
@@ -244,6 +260,6 @@ def token_list(db: Db = None) -> None:
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="Id from `token list`")], db: Db = None) -> None:
     """Revoke a token; it stops working at once."""
-    with _errors_exit(), closing(CatalogService.open(db)) as service:
+    with _errors_exit(), closing(_service(db)) as service:
         service.revoke_token(token_id, actor=_local())
     out.print(f"token {token_id} revoked")

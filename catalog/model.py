@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from catalog.principal_kind import PrincipalKind as PrincipalKind  # one of the model's value types
+
 IDENT_PATTERN = r"^[a-z][a-z0-9_]*$"
 PRODUCT_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 MAX_BIGINT = 2**63 - 1
@@ -60,14 +62,6 @@ def as_utc(value: datetime) -> datetime:
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class PrincipalKind(StrEnum):
-    """What a token's holder is: a domain team, a reader, or the bootstrap admin."""
-
-    DOMAIN = "domain"
-    READER = "reader"
-    ADMIN = "admin"
 
 
 class Principal(BaseModel):

@@ -30,13 +30,13 @@ def demo(
     """Generate events, materialise every domain end to end, and query gold with DuckDB, across domains too."""
     from pipelines.cli.materialize import materialize_all
     from pipelines.cli.query_cmd import OutputFormat, query
-    from pipelines.cli.run_cmds import generate
+    from pipelines.cli.run_cmds import Compression, generate
     from pipelines.settings import Settings
 
     settings = Settings.from_env()
     started = time.perf_counter()
     console.rule("1. generate events into the landing area")
-    generate(domain=[], count=events, seed=seed, files=4, compression="none")
+    generate(domain=[], count=events, seed=seed, files=4, compression=Compression.NONE)
     console.rule("2. materialise bronze → silver → gold with Dagster")
     results = materialize_all("*", console)
     for name, meta in results.items():

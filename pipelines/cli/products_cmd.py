@@ -11,8 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.query_cmd import CommandError
-
 console = Console()
 
 
@@ -28,13 +26,9 @@ def products(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the data products you can query with `meshlake query` (views <domain>.<product>)."""
-    from pipelines.ports.registry import RegistryError
     from pipelines.serving import Serving
 
-    try:
-        found = Serving.from_env().products(principal)
-    except RegistryError as exc:
-        raise CommandError(str(exc)) from None
+    found = Serving.from_env().products(principal)
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in found], indent=1))
         return

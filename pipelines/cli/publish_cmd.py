@@ -7,7 +7,7 @@ from functools import partial
 
 import typer
 
-from pipelines.cli.run_cmds import console, progress_bar
+from pipelines.cli.run_cmds import console, generator_domains, progress_bar
 
 
 def publish(
@@ -24,7 +24,7 @@ def publish(
     if not server:
         raise typer.BadParameter("give --url or set MESHLAKE_NATS_URL", param_hint="--url")
     runtime = Runtime.from_env()
-    names = domain or [d.name for d in runtime.domains.values() if d.generator]
+    names = generator_domains(runtime, domain)
     with progress_bar() as bar:
         for name in names:
             task = bar.add_task(f"publish {name}", total=count)

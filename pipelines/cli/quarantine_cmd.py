@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.core.names import Layer
-
 if TYPE_CHECKING:
     from pipelines.bootstrap import Runtime
 
@@ -31,6 +29,14 @@ def _runtime() -> Runtime:
     return Runtime.from_env()
 
 
+def _domain(runtime: Runtime, name: str) -> str:
+    """`--domain`, checked: a usage error (exit 2) names the domains there are."""
+    if name not in runtime.domains:
+        known = ", ".join(sorted(runtime.domains))
+        raise typer.BadParameter(f"no domain {name!r} (known: {known})", param_hint=["--domain"])
+    return name
+
+
 @app.callback()
 def quarantine() -> None:
     """List quarantined events and replay them after a schema or data fix."""
@@ -43,11 +49,12 @@ def list_rows(
     limit: Annotated[int, typer.Option("--limit", help="Most rows listed after the counts.")] = 20,
 ) -> None:
     """Count quarantined events by domain, event and reason; then list rows with source, offset and reason."""
+    from pipelines.core.names import Layer
     from pipelines.services.quarantine import count_by_reason, select_rows
 
     console = Console()  # sized from COLUMNS now, not at import
     runtime = _runtime()
-    names = [runtime.domain(domain).name] if domain else sorted(runtime.domains)
+    names = [_domain(runtime, domain)] if domain else sorted(runtime.domains)
     counts = Table("domain", "event", "reason", "count", title="quarantined events")
     rows = Table("domain", "event", "offset", "reason", "quarantined at", "run")
     rows.add_column("source", overflow="fold")  # a path: shown whole
@@ -92,7 +99,7 @@ def replay(
 
     console = Console()
     runtime = _runtime()
-    spec = runtime.domain(domain)
+    spec = runtime.domain(_domain(runtime, domain))
     if event is not None and event not in spec.spec.events:
         known = ", ".join(sorted(spec.spec.events))
         raise typer.BadParameter(f"{domain} has no event {event!r} (known: {known})", param_hint="--event")

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated
 
-import click
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from pipelines.ports.query_engine import AsOf
+from pipelines.cli.errors import CommandError
 
-console = Console()
-errors = Console(stderr=True)
-
-
-class CommandError(click.ClickException):
-    """A user-facing failure: printed as one `error:` line on stderr, exit code 1."""
-
-    def show(self, file: object = None) -> None:
-        errors.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from pipelines.ports.query_engine import AsOf
 
 
 class OutputFormat(StrEnum):
@@ -64,40 +50,6 @@ def parse_as_of_options(values: list[str]) -> AsOf | dict[str, AsOf] | None:
     return per_product or (everything[0] if everything else None)
 
 
-def _json_rows(table: pa.Table) -> str:
-    return json.dumps(table.to_pylist(), default=str, indent=1, ensure_ascii=False) + "\n"
-
-
-def write_result(table: pa.Table, fmt: OutputFormat, out: BinaryIO) -> None:
-    """Write the answer as CSV, JSON (a list of row objects) or Parquet."""
-    if fmt is OutputFormat.CSV:
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for batch in table.to_batches():
-            writer.writerows(("" if v is None else v for v in row.values()) for row in batch.to_pylist())
-        text.flush()
-        text.detach()
-    elif fmt is OutputFormat.JSON:
-        out.write(_json_rows(table).encode())
-    elif fmt is OutputFormat.PARQUET:
-        pq.write_table(table, out)
-
-
-def print_table(table: pa.Table, limit: int, console: Console = console) -> None:
-    """Print at most `limit` rows as a rich table; says how many were left out."""
-    view = Table()
-    for name in table.column_names:
-        type_ = table.schema.field(name).type
-        numeric = pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
-        view.add_column(name, justify="right" if numeric else "left")
-    for row in table.slice(0, limit).to_pylist():
-        view.add_row(*("∅" if v is None else str(v) for v in row.values()))
-    console.print(view)
-    if table.num_rows > limit:
-        console.print(f"[dim]… {table.num_rows - limit} more row(s); use --limit or --format csv/json/parquet[/]")
-
-
 def query(
     sql: Annotated[
         str, typer.Argument(help="SQL over views <domain>.<product>, e.g. SELECT * FROM orders.daily_revenue")
@@ -126,8 +78,7 @@ def query(
 ) -> None:
     """Run read-only SQL on the data products you may read (DuckDB) and print or write the answer."""
     from pipelines.adapters.duckdb.engine import READ_PATHS
-    from pipelines.ports.query_engine import QueryError
-    from pipelines.ports.registry import RegistryError
+    from pipelines.cli.results import print_table, write_result
     from pipelines.serving import Serving
 
     output = OutputFormat(output)
@@ -138,17 +89,13 @@ def query(
         raise CommandError(f"--read-path must be one of {', '.join(READ_PATHS)}")
     when: AsOf | Mapping[str, AsOf] | None = parse_as_of_options(as_of or [])
     serving = Serving.from_env()
-    try:
-        result = serving.engine(principal, as_of=when, read_path=path).execute(sql, timeout_s=timeout)
-    except (QueryError, RegistryError) as exc:
-        raise CommandError(str(exc)) from None
-    table = result.table
+    table = serving.engine(principal, as_of=when, read_path=path).execute(sql, timeout_s=timeout).table
     if output is OutputFormat.TABLE:
         if output_file is None:
-            print_table(table, limit)
+            print_table(table, limit, Console())
             return
         with output_file.open("w", encoding="utf-8") as text:
-            print_table(table, limit, console=Console(file=text, width=200))
+            print_table(table, limit, Console(file=text, width=200))
     elif output_file is None:
         write_result(table, output, sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -156,4 +103,4 @@ def query(
     else:
         with output_file.open("wb") as out:
             write_result(table, output, out)
-    errors.print(f"{table.num_rows} row(s) written to {output_file}")
+    Console(stderr=True).print(f"{table.num_rows} row(s) written to {output_file}")

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from enum import StrEnum
 from functools import partial
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+if TYPE_CHECKING:
+    from pipelines.bootstrap import Runtime
+
 console = Console()
+
+
+class Compression(StrEnum):
+    """How landing files are compressed."""
+
+    NONE = "none"
+    GZ = "gz"
+    ZST = "zst"
+
+
+SUFFIXES = {Compression.NONE: ".pb", Compression.GZ: ".pb.gz", Compression.ZST: ".pb.zst"}
 
 
 def progress_bar() -> Progress:
@@ -23,6 +40,21 @@ def progress_bar() -> Progress:
     )
 
 
+def generator_domains(runtime: Runtime, names: Sequence[str]) -> list[str]:
+    """The domains named by `--domain`, or every domain with a generator when none is named.
+
+    Raises:
+        typer.BadParameter: a name is not a domain with a generator (exit 2, listing those that are).
+    """
+    known = sorted(d.name for d in runtime.domains.values() if d.generator)
+    for name in names:
+        if name not in known:
+            raise typer.BadParameter(
+                f"no domain {name!r} with a generator (known: {', '.join(known)})", param_hint=["--domain"]
+            )
+    return list(names) or known
+
+
 def generate(
     domain: list[str] = typer.Option(
         [], "--domain", "-d", help="Domain(s) to generate; default: every domain with a generator."
@@ -30,17 +62,15 @@ def generate(
     count: int = typer.Option(100_000, "--count", "-n", min=1, help="Events per domain."),
     seed: int = typer.Option(7, help="Random seed; the same seed generates the same events."),
     files: int = typer.Option(4, min=1, help="Landing files per event type."),
-    compression: str = typer.Option("none", help="none, gz or zst."),
+    compression: Compression = typer.Option(Compression.NONE, help="Compression of the landing files."),
 ) -> None:
     """Generate realistic events into the landing area ($MESHLAKE_HOME/landing)."""
     from pipelines.bootstrap import Runtime
     from pipelines.generation import generate_landing
 
-    suffix = {"none": ".pb", "gz": ".pb.gz", "zst": ".pb.zst"}.get(compression)
-    if suffix is None:
-        raise typer.BadParameter("must be none, gz or zst", param_hint="--compression")
     runtime = Runtime.from_env()
-    names = domain or [d.name for d in runtime.domains.values() if d.generator]
+    names = generator_domains(runtime, domain)
+    suffix = SUFFIXES[Compression(compression)]
     with progress_bar() as bar:
         for name in names:
             task = bar.add_task(f"generate {name}", total=count)

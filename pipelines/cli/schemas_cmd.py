@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from google.protobuf.descriptor_pb2 import DescriptorProto, EnumDescriptorProto
 
-from pipelines.adapters.protobuf.compiler import SchemaError, compile_schemas
-from pipelines.adapters.protobuf.schema_history import SchemaHistoryError, default_against, load_snapshot
-from pipelines.core.schema_rules import DEFAULT_IGNORED_PREFIXES, check_compatibility
-from pipelines.core.schema_version import iter_types
+if TYPE_CHECKING:
+    from google.protobuf.descriptor_pb2 import DescriptorProto, EnumDescriptorProto
 
 app = typer.Typer(
     help="Govern the .proto schemas that are meshlake's contracts.",
@@ -45,6 +42,11 @@ def check(
     Exits 0 when the schemas are compatible, 1 when a change breaks a rule, 2 when a version cannot be
     read or compiled.
     """
+    from pipelines.adapters.protobuf.compiler import SchemaError, compile_schemas
+    from pipelines.adapters.protobuf.schema_history import SchemaHistoryError, default_against, load_snapshot
+    from pipelines.core.schema_rules import DEFAULT_IGNORED_PREFIXES, check_compatibility
+    from pipelines.core.schema_version import iter_types
+
     try:
         new = compile_schemas(schemas_dir).descriptor_set
         ref = against if against is not None else default_against(schemas_dir)
@@ -64,6 +66,8 @@ def check(
 
 
 def _is_map_entry(proto: DescriptorProto | EnumDescriptorProto) -> bool:
+    from google.protobuf.descriptor_pb2 import DescriptorProto
+
     return isinstance(proto, DescriptorProto) and bool(proto.options.map_entry)
 
 

@@ -1,0 +1,101 @@
+"""How the command line reports a failure: usage errors exit 2 with click's message and a hint, input and
+data errors exit 1 with one `error:` line, anything else is a bug and shows its traceback.
+
+`--verbose` turns on debug logs of meshlake and the catalog; the traceback of an error is one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+_log = logging.getLogger("pipelines.cli")
+_OURS = ("pipelines", "catalog", "domains")
+
+
+class CommandError(Exception):
+    """A user-facing failure of a command: printed as one `error:` line on stderr, exit code 1."""
+
+
+def show_tracebacks() -> None:
+    """Log meshlake's and the catalog's debug messages on stderr, tracebacks of errors included."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in _OURS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input, data or configuration: shown as one line, exit code 1.
+
+    Imported here, when an error is reported, so that starting the command line stays cheap.
+    """
+    from catalog.errors import CatalogError
+    from pipelines.adapters.nats import NatsUnavailableError, PublishError
+    from pipelines.adapters.protobuf.compiler import SchemaError
+    from pipelines.cli.materialize import MaterializeError
+    from pipelines.core.framing import FramingError
+    from pipelines.core.proto_schema import ProtoSchemaError
+    from pipelines.ports.query_engine import QueryError
+    from pipelines.ports.registry import RegistryError
+    from pipelines.ports.table_evolution import SchemaEvolutionError
+    from pipelines.project import SpecError
+    from pipelines.services.build import InputNotAllowedError
+    from pipelines.services.contracts import ReferenceNotAllowedError
+    from pipelines.services.evolution import SchemaChangeRefusedError
+    from pipelines.services.ingest import UnframedInputError
+    from pipelines.settings import SettingsError
+
+    return (
+        CommandError,
+        CatalogError,
+        SettingsError,
+        SpecError,
+        SchemaError,
+        ProtoSchemaError,
+        UnframedInputError,
+        FramingError,
+        InputNotAllowedError,
+        MaterializeError,
+        NatsUnavailableError,
+        PublishError,
+        SchemaChangeRefusedError,
+        SchemaEvolutionError,
+        ReferenceNotAllowedError,
+        RegistryError,
+        QueryError,
+    )
+
+
+def print_error(message: str) -> None:
+    """One `error:` line on stderr, never wrapped or highlighted."""
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]error:[/] {message}", markup=True)
+
+
+def report(exc: Exception) -> int:
+    """Print `exc` as a user sees it and return the exit code; re-raise it when it is a bug.
+
+    Raises:
+        Exception: `exc` itself, when it is not a usage, input or data error.
+    """
+    if isinstance(exc, typer.TyperException):  # click's usage errors (typer vendors click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    if isinstance(exc, typer.Abort):
+        typer.echo("Aborted!", err=True)
+        return 1
+    if isinstance(exc, _user_errors()):
+        _log.debug("the error below comes from here", exc_info=exc)
+        print_error(str(exc))
+        return 1
+    raise exc
