@@ -76,7 +76,9 @@ def contract_violations(
     for name in (contract.event_id, contract.entity_key):
         if name:
             column = table.column(name)
-            missing = pc.or_kleene(pc.is_null(column), pc.equal(pc.cast(column, pa.string()), ""))
+            missing = pc.is_null(column)
+            if _is_text(column.type):  # string or bytes: empty is missing (never cast: bytes need not be UTF-8)
+                missing = pc.or_kleene(missing, pc.equal(pc.binary_length(column), 0))
             checks.append((missing, f"contract: {name} is missing"))
     if contract.event_time:
         times = table.column(contract.event_time)
@@ -92,3 +94,12 @@ def contract_violations(
         for index in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
             reasons.setdefault(index, reason)
     return reasons
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_binary(type_)
+        or pa.types.is_large_binary(type_)
+    )

@@ -26,8 +26,10 @@ def _fnv1a(offsets: NDArray[np.int64], data: NDArray[np.uint8], out: NDArray[np.
 
 
 def stable_hash64(texts: pl.Series) -> NDArray[np.uint64]:
-    """The FNV-1a hash of each text; a null hashes like the empty text."""
-    array = texts.cast(pl.String).fill_null("").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
+    """The FNV-1a hash of each text (of its UTF-8 bytes), or of each bytes value as it is; a null hashes like empty."""
+    binary = texts.dtype == pl.Binary  # bytes ids need not be UTF-8: hashed as they are
+    values = texts.fill_null(b"") if binary else texts.cast(pl.String).fill_null("")
+    array = values.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())
     out = np.empty(len(array), dtype=np.uint64)
     if len(array) == 0:
         return out

@@ -31,6 +31,7 @@ from pipelines.ports.event_source import EventSource, RawBatch
 from pipelines.ports.table_store import Batch, PartitionField, Selection
 from pipelines.services.evolution import prepare_bronze
 from pipelines.services.quarantine import QUARANTINE_SCHEMA, Rejected, quarantine_rows
+from pipelines.services.storable import storable
 from pipelines.services.tables import Tables
 
 
@@ -138,11 +139,12 @@ def ingest_event(
             rejected: list[Rejected] = []
             for part in _slices(batch, BATCH_ROWS):
                 decoded, rejects = decode_batch(part, contract, run_id, clock(), max_future)
-                rejected += rejects
-                chunk.rows += decoded.num_rows
-                del part  # its payloads may be a view of the whole input: freed before the next is read
-                yield schema.conform_batch(decoded)
-                del decoded  # the writer owns the rows now: they go once written
+                fitting, unfit = storable(bronze, schema.conform_batch(decoded), schema.schema, part)
+                rejected += rejects + unfit
+                chunk.rows += fitting.num_rows
+                del part, decoded  # its payloads may be a view of the whole input: freed before the next is read
+                yield fitting
+                del fitting  # the writer owns the rows now: they go once written
             for r in rejected:
                 key = r.reason.split(":")[0]
                 result.reasons[key] = result.reasons.get(key, 0) + 1

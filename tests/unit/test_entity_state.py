@@ -150,3 +150,9 @@ def test_the_event_id_hash_is_fnv1a_and_never_changes():
     hashes = stable_hash64(pl.Series(["", "a", "foobar", None]))
     assert [int(h) for h in hashes] == [0xCBF29CE484222325, 0xAF63DC4C8601EC8C, 0x85944171F73967E8, 0xCBF29CE484222325]
     assert int(stable_hash64(pl.Series(["x", "foobar"]).slice(1, 1))[0]) == 0x85944171F73967E8
+
+
+def test_bytes_event_ids_hash_as_their_bytes_even_when_not_utf8():
+    hashes = stable_hash64(pl.Series([b"a", b"foobar", None, b"\xff\xfe"]))
+    assert [int(h) for h in hashes[:3]] == [0xAF63DC4C8601EC8C, 0x85944171F73967E8, 0xCBF29CE484222325]
+    assert int(hashes[3]) not in (0xCBF29CE484222325, 0xAF63DC4C8601EC8C)
