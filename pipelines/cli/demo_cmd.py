@@ -38,10 +38,7 @@ def demo(
     console.rule("1. generate events into the landing area")
     generate(domain=[], count=events, seed=seed, files=4, compression=Compression.NONE)
     console.rule("2. materialise bronze → silver → gold with Dagster")
-    results = materialize_all("*", console)
-    for name, meta in results.items():
-        extra = f", {meta['quarantined']} quarantined" if "quarantined" in meta else ""
-        console.print(f"  {name}: {meta.get('dagster/row_count')} rows ({meta.get('table_format')}){extra}")
+    materialize_all("*", console)
     console.rule("3. query gold with DuckDB")
     console.print(f'[dim]meshlake query "{DEMO_SQL}"[/]')
     query(sql=DEMO_SQL, output=OutputFormat.TABLE, limit=10)

@@ -1,13 +1,18 @@
-"""Materialise assets with Dagster's real executor, one asset at a time, with a progress bar."""
+"""Materialise assets with Dagster's real executor, one asset at a time, with a progress bar and a closing table."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import time
 import warnings
+from dataclasses import dataclass
 
 import dagster as dg
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from pipelines.cli.dev import prepare_dagster_home
 from pipelines.settings import Settings
@@ -17,6 +22,18 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 class MaterializeError(Exception):
     """An asset failed to materialise; names the asset and the step's error."""
+
+
+@dataclass(frozen=True)
+class AssetRun:
+    """One asset's materialisation as the closing table shows it."""
+
+    asset: str
+    metadata: dict[str, object]
+    rows: int | None
+    added: int | None
+    quarantined: int | None
+    seconds: float
 
 
 def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
@@ -40,28 +57,74 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def materialize_all(select: str, console: Console) -> dict[str, dict[str, object]]:
-    """Materialise the selected assets in dependency order, each in its own run; returns each asset's metadata.
+def resolve_selection(defs: dg.Definitions, select: str) -> list[dg.AssetKey]:
+    """The selected assets in dependency order.
+
+    Raises:
+        typer.BadParameter: the selection is invalid or matches nothing (exit 2); the message lists the
+            groups and the asset keys nearest to what was typed.
+    """
+    graph = defs.resolve_asset_graph()
+    problem = "matches no asset"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            selected = dg.AssetSelection.from_string(select).resolve(graph)
+    except dg.DagsterInvalidSubsetError:  # a key that no asset has
+        selected = set()
+    except dg.DagsterError:  # the selection's grammar (its error type is not public)
+        selected, problem = set(), "is not a valid selection"
+    order = [key for key in graph.toposorted_asset_keys if key in selected and graph.get(key).is_materializable]
+    if order:
+        return order
+    keys = sorted(k.to_user_string() for k in graph.materializable_asset_keys)
+    groups = sorted({graph.get(k).group_name for k in graph.materializable_asset_keys})
+    typed = select.partition(":")[2] or select
+    near = difflib.get_close_matches(typed, keys, n=3, cutoff=0.6) or keys[:3]
+    raise typer.BadParameter(
+        f"{select!r} {problem}; groups: {', '.join(groups)}; keys like {', '.join(near)} "
+        f"({len(keys)} assets; select e.g. group:{groups[0]} or key:{keys[0]})",
+        param_hint=["--select"],
+    )
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rows_before(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    value = materialization.metadata.get("dagster/row_count") if materialization else None
+    return _count(value.value if value is not None else None) or 0
+
+
+def _step_seconds(outcome: dg.ExecuteInProcessResult, fallback: float) -> float:
+    """The asset step's own duration, as Dagster recorded it."""
+    for event in outcome.all_events:
+        if event.is_step_success:
+            return float(event.step_success_data.duration_ms) / 1000
+    return fallback
+
+
+def materialize_all(select: str, console: Console) -> list[AssetRun]:
+    """Materialise the selected assets in dependency order, each in its own run, then print a table.
 
     Like automation, the runs update the assets: a partitioned product recomputes the partitions its
     inputs' changes touch (see `update_tags`).
 
     Raises:
+        typer.BadParameter: the selection matches no asset.
         MaterializeError: an asset failed; earlier assets stay materialised.
     """
     from pipelines.dagster.partitions import update_tags
     from pipelines.definitions import defs
 
-    settings = Settings.from_env()
-    instance = dagster_instance(settings)
-    graph = defs.resolve_asset_graph()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        selected = dg.AssetSelection.from_string(select).resolve(graph)
-    order = [key for key in graph.toposorted_asset_keys if key in selected]
+    order = resolve_selection(defs, select)
+    instance = dagster_instance(Settings.from_env())
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     resources = dict(defs.resources or {})
-    results: dict[str, dict[str, object]] = {}
+    runs: list[AssetRun] = []
     progress = Progress(
         TextColumn("{task.description:<40}"),
         BarColumn(),
@@ -74,6 +137,8 @@ def materialize_all(select: str, console: Console) -> dict[str, dict[str, object
         for key in order:
             name = key.to_user_string()
             progress.update(task, description=f"materialise {name}")
+            before = _rows_before(instance, key)
+            started = time.perf_counter()
             outcome = dg.materialize(
                 assets,
                 selection=[key],
@@ -85,8 +150,36 @@ def materialize_all(select: str, console: Console) -> dict[str, dict[str, object
             )
             if not outcome.success:
                 raise MaterializeError(f"{name}: {_failure_message(outcome)}")
+            metadata: dict[str, object] = {}
             for event in outcome.get_asset_materialization_events():
-                mat = event.materialization
-                results[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+                metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+            rows = _count(metadata.get("dagster/row_count"))
+            written = _count(metadata.get("rows_written"))
+            added = written if written is not None else (rows - before if rows is not None else None)
+            seconds = _step_seconds(outcome, time.perf_counter() - started)
+            runs.append(AssetRun(name, metadata, rows, added, _count(metadata.get("quarantined")), seconds))
             progress.advance(task)
-    return results
+    console.print(summary_table(runs))
+    return runs
+
+
+def summary_table(runs: list[AssetRun]) -> Table:
+    """One row per asset: table rows, rows added by this run, events quarantined, the step's duration."""
+    table = Table("asset", "format", "rows", "added", "quarantined", "duration", title="materialised")
+    for column in table.columns[2:]:
+        column.justify = "right"
+
+    def number(value: int | None) -> str:
+        return "" if value is None else f"{value:,}"
+
+    for run in runs:
+        fmt = str(run.metadata.get("table_format", ""))
+        table.add_row(
+            run.asset,
+            fmt,
+            number(run.rows),
+            number(run.added),
+            number(run.quarantined),
+            f"{run.seconds:.1f} s",
+        )
+    return table

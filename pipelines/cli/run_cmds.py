@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -55,12 +56,19 @@ def generator_domains(runtime: Runtime, names: Sequence[str]) -> list[str]:
     return list(names) or known
 
 
+def fresh_seed() -> int:
+    """A seed no earlier call is likely to have used, short enough to type again."""
+    return secrets.randbelow(1_000_000)
+
+
 def generate(
     domain: list[str] = typer.Option(
         [], "--domain", "-d", help="Domain(s) to generate; default: every domain with a generator."
     ),
     count: int = typer.Option(100_000, "--count", "-n", min=1, help="Events per domain."),
-    seed: int = typer.Option(7, help="Random seed; the same seed generates the same events."),
+    seed: int | None = typer.Option(
+        None, min=0, help="Random seed; the same seed generates the same events (default: a fresh one, printed)."
+    ),
     files: int = typer.Option(4, min=1, help="Landing files per event type."),
     compression: Compression = typer.Option(Compression.NONE, help="Compression of the landing files."),
 ) -> None:
@@ -71,11 +79,13 @@ def generate(
     runtime = Runtime.from_env()
     names = generator_domains(runtime, domain)
     suffix = SUFFIXES[Compression(compression)]
+    seed = fresh_seed() if seed is None else seed
     with progress_bar() as bar:
         for name in names:
             task = bar.add_task(f"generate {name}", total=count)
             paths = generate_landing(runtime, name, count, seed, files, suffix, partial(bar.advance, task))
             console.print(f"{name}: {len(paths)} files under {runtime.settings.landing_dir / name}")
+    console.print(f"seed {seed}: the same events again with --seed {seed}")
 
 
 def materialize(
