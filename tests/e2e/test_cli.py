@@ -33,7 +33,9 @@ def readme_dagster_commands() -> list[str]:
 
 
 def test_the_readme_dagster_cli_commands_materialise_a_domain_and_backfill_then_query(env):
-    assert run([str(BIN / "meshlake"), "generate", "--count", "2000", "--files", "2"], env).returncode == 0
+    assert (
+        run([str(BIN / "meshlake"), "generate", "--count", "2000", "--files", "2", "--seed", "7"], env).returncode == 0
+    )
     dagster_home = Path(env["MESHLAKE_HOME"]) / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copy(PROJECT_DIR / "dagster.yaml", dagster_home)
