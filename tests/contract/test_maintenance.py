@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 
@@ -75,20 +74,22 @@ def test_too_few_small_files_are_left_alone(table_store):
     assert done.commit is None and done.files_after == done.files_before == 3
 
 
-def test_orphan_files_older_than_the_limit_are_removed_and_young_ones_kept(table_store, tmp_path):
+def test_orphan_files_older_than_the_limit_are_removed_and_young_ones_kept(table_store, stored_files, put_file):
+    """A file no commit references is deleted only once older than the limit: a concurrent writer's
+    files (written, not yet committed) are young and stay."""
     _tiny_commits(table_store, n=5)
     maintenance = maintenance_for(table_store)
     before = _rows(table_store)
     if table_store.format.value == "memory":
         assert maintenance.remove_orphans(TABLE, timedelta(hours=1)) == 0
         return
-    root = next(p for p in tmp_path.rglob(TABLE.name) if p.is_dir())
-    folder = root / "data" if (root / "data").is_dir() else root
-    old, young = folder / "crashed-writer-old.parquet", folder / "crashed-writer-young.parquet"
-    for path in (old, young):
-        path.write_bytes(b"PAR1 left behind by a writer that died PAR1")
-    stamp = time.time() - 3 * 3600
-    os.utime(old, (stamp, stamp))
-    assert maintenance.remove_orphans(TABLE, older_than=timedelta(hours=1)) >= 1
-    assert not old.exists() and young.exists()
+    files = stored_files()
+    root = next(f for f in files if TABLE.name in f.split("/")).split(f"/{TABLE.name}/")[0] + f"/{TABLE.name}"
+    folder = f"{root}/data" if any(f.startswith(f"{root}/data/") for f in files) else root
+    old, young = f"{folder}/crashed-writer-old.parquet", f"{folder}/crashed-writer-young.parquet"
+    put_file(old, b"PAR1 left behind by a writer that died PAR1")
+    time.sleep(2.2)  # object stores keep whole seconds
+    put_file(young, b"PAR1 being written by a writer that has not committed yet PAR1")
+    assert maintenance.remove_orphans(TABLE, older_than=timedelta(seconds=1.2)) >= 1
+    assert old not in stored_files() and young in stored_files()
     assert _rows(table_store) == before

@@ -199,14 +199,14 @@ def test_a_nested_field_removed_is_refused(orders: TableStore) -> None:
         orders.evolve_schema(ORDERS, narrowed)
 
 
-@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_an_evolved_schema_persists(tmp_path: Path, fmt: str) -> None:
-    first = STORE_FACTORIES[fmt](tmp_path)
+@pytest.mark.parametrize("fmt", ["iceberg", "delta", "iceberg-s3", "delta-s3"])
+def test_an_evolved_schema_persists(tmp_path: Path, fmt: str, request: pytest.FixtureRequest) -> None:
+    first = STORE_FACTORIES[fmt](request, tmp_path)
     first.ensure_table(ORDERS, SCHEMA, [PartitionField("placed_at", "day")])
     first.append(ORDERS, rows(1))
     first.evolve_schema(ORDERS, SCHEMA_V2)
 
-    second = STORE_FACTORIES[fmt](tmp_path)
+    second = STORE_FACTORIES[fmt](request, tmp_path)
     assert second.schema(ORDERS) == first.schema(ORDERS)
     second.append(ORDERS, rows_v2(2))
     assert by_id(first.read(ORDERS))[2]["coupon"] == "SAVE2"

@@ -41,8 +41,10 @@ def test_leaf_paths_are_the_column_paths_pyarrow_writes() -> None:
     # Delta's `append` goes through delta-rs, which can set no nested column's encoding (see parquet_encodings)
     [("iceberg", "append"), ("iceberg", "append_batches"), ("delta", "append_batches")],
 )
-def test_ingest_offsets_are_delta_encoded_and_read_back(tmp_path: Path, fmt: str, write: str) -> None:
-    store = STORE_FACTORIES[fmt](tmp_path)
+def test_ingest_offsets_are_delta_encoded_and_read_back(
+    tmp_path: Path, fmt: str, write: str, request: pytest.FixtureRequest
+) -> None:
+    store = STORE_FACTORIES[fmt](request, tmp_path)
     store.ensure_table(ORDERS, SCHEMA)
     data = pa.concat_tables([rows(*range(1, 29))] * 18)  # a row per day of February, 18 times
     if write == "append":

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -14,6 +13,7 @@ from deltalake.transaction import AddAction
 
 from pipelines.adapters.delta.file_stats import footer_stats
 from pipelines.adapters.parquet_encodings import column_encodings
+from pipelines.adapters.storage import Location
 from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -26,13 +26,14 @@ class DeltaDataFile:
     URI-encoded as delta-rs writes them in the log. The add action's stats come from the footer.
     """
 
-    def __init__(self, root: Path, values: dict[str, str | None], partition_columns: Sequence[str]) -> None:
+    def __init__(self, root: Location, values: dict[str, str | None], partition_columns: Sequence[str]) -> None:
         folder = "/".join(f"{c}={quote(v, safe='') if v is not None else NULL_PARTITION}" for c, v in values.items())
         self.name = (f"{folder}/" if folder else "") + f"part-{uuid.uuid4()}-c000.zstd.parquet"
-        self.path = root / self.name
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.uri = root.child_uri(self.name)
+        self._root = root
         self._values, self._partition_columns = values, partition_columns
         self._writer: pq.ParquetWriter | None = None
+        self._sink: pa.NativeFile | None = None
         self._schema = pa.schema([])
         self._footers: list[pq.FileMetaData] = []
         self.action: AddAction | None = None
@@ -41,8 +42,9 @@ class DeltaDataFile:
         data = rows.drop_columns([c for c in self._partition_columns if c in rows.column_names])
         if self._writer is None:
             self._schema = data.schema
+            self._sink = self._root.open_output(self.uri)
             self._writer = pq.ParquetWriter(
-                self.path,
+                self._sink,
                 data.schema,
                 compression="zstd",
                 dictionary_pagesize_limit=PARQUET_DICTIONARY_BYTES,
@@ -55,6 +57,9 @@ class DeltaDataFile:
         if self._writer is None or self.action is not None:
             return
         self._writer.close()
+        assert self._sink is not None, "opened with the writer"
+        size = self._sink.tell()
+        self._sink.close()  # an object store's upload completes here
         stats = footer_stats(self._footers[0], self._schema)
         now = time.time_ns() // 1_000_000
-        self.action = AddAction(self.name, self.path.stat().st_size, self._values, now, True, stats)
+        self.action = AddAction(self.name, size, self._values, now, True, stats)

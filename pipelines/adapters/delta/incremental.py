@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -20,6 +19,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from pipelines.adapters.delta.file_stats import file_stats
 from pipelines.adapters.delta.table_store import DeltaTableStore
+from pipelines.adapters.storage import Location
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.core.null_values import null_values
@@ -44,29 +44,27 @@ _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_
 _SKIPPED_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 
 
-def log_entry(root: Path, version: int) -> list[dict[str, Any]] | None:
+def log_entry(root: Location, version: int) -> list[dict[str, Any]] | None:
     """The actions of one commit of the Delta log (None when its JSON file was cleaned up)."""
-    path = root / "_delta_log" / f"{version:020d}.json"
     try:
-        text = path.read_text()
+        text = root.read_bytes(f"_delta_log/{version:020d}.json").decode()
     except FileNotFoundError:
         return None
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def file_path(root: Path, path: str) -> Path:
-    """The local path of a file named in the log (relative and URL-encoded, or an absolute URI)."""
-    parsed = urlparse(path)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    return root / unquote(path)
+def file_path(root: Location, path: str) -> str:
+    """The path in `root.filesystem` of a file named in the log (relative and URL-encoded, or an absolute URI)."""
+    if urlparse(path).scheme:
+        return root.fs_path(path)
+    return root.fs_path(root.child_uri(unquote(path)))
 
 
-def read_files(root: Path, paths: Sequence[tuple[str, Mapping[str, str | None]]], schema: pa.Schema) -> pa.Table:
+def read_files(root: Location, paths: Sequence[tuple[str, Mapping[str, str | None]]], schema: pa.Schema) -> pa.Table:
     """Read data files as rows of `schema`: partition values filled in, columns added since as nulls."""
     tables = []
     for path, partition_values in paths:
-        data = pq.read_table(file_path(root, path))
+        data = pq.read_table(file_path(root, path), filesystem=root.filesystem)
         columns = []
         for field in schema:
             if field.name in data.column_names:
@@ -92,7 +90,7 @@ class DeltaIncremental:
     def __init__(self, store: DeltaTableStore) -> None:
         self._store = store
 
-    def _open(self, table: TableId) -> tuple[DeltaTable, Path]:
+    def _open(self, table: TableId) -> tuple[DeltaTable, Location]:
         return self._store._open(table), self._store._path(table)  # same adapter package
 
     def read_appended(self, table: TableId, after: int | None, columns: Sequence[str] | None = None) -> Appended:
@@ -202,7 +200,8 @@ class DeltaIncremental:
             wanted = key_set(keys, schema.field(key).type)
             bounds = tuple(v.as_py() for v in pc.min_max(wanted).values()) if len(wanted) else None
             candidates = [f for f in files if bounds and _may_hold(f, key, bounds)]
-            columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key]).column(key),
+            columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key],
+                                                             filesystem=root.filesystem).column(key),
                                      candidates))  # fmt: skip
             touched = [f for f, hit in zip(candidates, files_holding(columns, wanted), strict=True) if hit]
         current = list(_POOL.map(lambda f: read_files(root, [(f["path"], {})], schema), touched))
@@ -217,14 +216,16 @@ class DeltaIncremental:
 
         def write(rows: pa.Table) -> AddAction:
             name = f"part-{uuid.uuid4()}-c000.zstd.parquet"
-            pq.write_table(rows, root / name, compression="zstd")
-            return AddAction(name, (root / name).stat().st_size, {}, now, True, file_stats(rows))
+            with root.open_output(root.child_uri(name)) as sink:
+                pq.write_table(rows, sink, compression="zstd")
+                size = sink.tell()
+            return AddAction(name, size, {}, now, True, file_stats(rows))
 
         actions += list(_POOL.map(write, outputs))
         delta.create_write_transaction(
             actions, mode="append", schema=delta.schema(), commit_properties=CommitProperties(custom_metadata=props)
         )
-        total = pa.table(DeltaTable(str(root)).get_add_actions(flatten=True)).column("num_records")
+        total = pa.table(self._store._open(table).get_add_actions(flatten=True)).column("num_records")
         return Rewrite(self._last_commit(table), len(candidates), len(touched), len(outputs), plan.rows_replaced,
                        plan.rows, int(pc.sum(total).as_py() or 0))  # fmt: skip
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from math import ceil
-from pathlib import Path
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 
+from pipelines.adapters.delta.incremental import file_path, log_entry
 from pipelines.adapters.delta.table_store import WRITER_PROPERTIES, DeltaTableStore
+from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
 
@@ -34,12 +36,12 @@ class DeltaMaintenance:
 
     def stored_files(self, table: TableId) -> int:
         """Files under the table's directory (data and `_delta_log`)."""
-        root = self._store._path(table)
-        return sum(1 for p in root.rglob("*") if p.is_file())
+        return len(self._store._path(table).list_files())
 
     def _files_on_disk(self, table: TableId) -> int:
         root = self._store._path(table)
-        return sum(1 for p in root.rglob("*") if p.is_file() and "_delta_log" not in p.relative_to(root).parts)
+        log = root.child_uri("_delta_log") + "/"
+        return sum(1 for f in root.list_files() if not f.uri.startswith(log))
 
     def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
         """OPTIMIZE the files smaller than `small_file_bytes` into files of up to that size, committing the
@@ -73,25 +75,45 @@ class DeltaMaintenance:
         before = self._store.history(table)
         delta.create_checkpoint()  # before VACUUM's own commits: at the newest data commit, which stays
         files = self._files_on_disk(table)
-        self._vacuum(delta, retention, keep, full=False)
+        self._vacuum(delta, retention, keep)
         deleted = files - self._files_on_disk(table)
         oldest = self._oldest_needed(table, retention, keep)
         checkpoints = [v for v in _checkpoints(root) if v <= oldest]
         if checkpoints:
             base = max(checkpoints)
-            for path in (root / "_delta_log").iterdir():
-                version = _log_version(path)
-                if version is not None and version < base:
-                    path.unlink(missing_ok=True)
-                    deleted += 1
+            versions = {f.uri: _log_version(f.uri) for f in (root / "_delta_log").list_files(recursive=False)}
+            old = [uri for uri, version in versions.items() if version is not None and version < base]
+            root.delete_files(old)
+            deleted += len(old)
         return Expiry(len(before) - len(self._store.history(table)), deleted)
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
-        """VACUUM FULL: also delete files the log never referenced, older than `older_than`."""
+        """Delete data files that no version still in the log names (never committed, e.g. left by a writer
+        that died), once older than `older_than`: a file a concurrent writer has not committed yet is young.
+
+        Files a commit removed stay while their commit is in the log (`expire` deletes those); the
+        files of kept versions are named by their commits or the later ones. Listing and age come from
+        the storage (seconds), not from delta-rs's VACUUM, whose retention counts whole hours.
+        """
         delta = self._open(table)
-        before = self._files_on_disk(table)
-        self._vacuum(delta, older_than, keep, full=True)
-        return before - self._files_on_disk(table)  # vacuum lists files it had deleted before as well
+        root = self._store._path(table)
+        current = pa.table(delta.get_add_actions(flatten=True)).column("path").to_pylist()
+        referenced = {file_path(root, path) for path in current}
+        for log_file in (root / "_delta_log").list_files(recursive=False):
+            if log_file.uri.endswith(".json") and (version := _log_version(log_file.uri)) is not None:
+                for action in log_entry(root, version) or []:
+                    named = action.get("add") or action.get("remove")
+                    if named:
+                        referenced.add(file_path(root, named["path"]))
+        limit = time.time() - older_than.total_seconds()
+        log = root.child_uri("_delta_log") + "/"
+        orphans = [
+            f.uri
+            for f in root.list_files()
+            if not f.uri.startswith(log) and f.mtime < limit and root.fs_path(f.uri) not in referenced
+        ]
+        root.delete_files(orphans)
+        return len(orphans)
 
     def _oldest_needed(self, table: TableId, retention: timedelta, keep: Collection[int]) -> int:
         """The oldest version whose log entry a reader may still need: the newest data commit (it holds
@@ -103,7 +125,7 @@ class DeltaMaintenance:
         return min([current, *within, *keep])
 
     @staticmethod
-    def _vacuum(delta: DeltaTable, retention: timedelta, keep: Collection[int], full: bool) -> None:
+    def _vacuum(delta: DeltaTable, retention: timedelta, keep: Collection[int]) -> None:
         """VACUUM with `retention`, keeping the files of every kept version and of the versions after it."""
         current = delta.version()
         kept = list(range(min(keep), current + 1)) if keep and min(keep) < current else None
@@ -111,18 +133,18 @@ class DeltaMaintenance:
             retention_hours=_hours(retention),
             dry_run=False,
             enforce_retention_duration=False,
-            full=full,
             keep_versions=kept,
         )
 
 
-def _log_version(path: Path) -> int | None:
+def _log_version(uri: str) -> int | None:
     """The version a `_delta_log` file belongs to (commit, checkpoint, checksum), None for others."""
-    head = path.name.split(".")[0]
+    head = uri.rsplit("/", 1)[-1].split(".")[0]
     return int(head) if head.isdigit() and len(head) == 20 else None
 
 
-def _checkpoints(root: Path) -> list[int]:
+def _checkpoints(root: Location) -> list[int]:
     """The versions the `_delta_log` holds a checkpoint of."""
-    found = {_log_version(p) for p in (root / "_delta_log").iterdir() if ".checkpoint" in p.name}
+    files = (root / "_delta_log").list_files(recursive=False)
+    found = {_log_version(f.uri) for f in files if ".checkpoint" in f.uri.rsplit("/", 1)[-1]}
     return sorted(v for v in found if v is not None)

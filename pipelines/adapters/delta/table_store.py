@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -16,6 +15,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from pipelines.adapters.delta.data_files import DeltaDataFile
 from pipelines.adapters.partition_files import write_partitioned
+from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.table_evolution import (
@@ -165,22 +165,30 @@ class DeltaTableStore:
     (stored as `parquet.field.id`) and `doc` survive on top-level and nested fields.
     """
 
-    def __init__(self, root: Path) -> None:
-        """Use `root` (created on the first table) as the directory of every table."""
-        self._root = Path(root).resolve()
+    def __init__(self, root: Location | Path | str) -> None:
+        """Use `root` (a local directory, created on the first table, or an object store location) for every table.
+
+        Raises:
+            StorageError: an object store root cannot be reached (or its bucket is missing).
+        """
+        self._root = as_location(root)
+        if not self._root.is_local:
+            self._root.check()
 
     @property
     def format(self) -> TableFormat:
         return TableFormat.DELTA
 
     def exists(self, table: TableId) -> bool:
-        return DeltaTable.is_deltatable(str(self._path(table)))
+        location = self._path(table)
+        with location.errors():
+            return DeltaTable.is_deltatable(location.uri, storage_options=location.delta_options())
 
     def drop_table(self, table: TableId) -> None:
         """Delete the table's folder: its log first, so that a drop cut short leaves no table behind."""
-        path = self._path(table)
-        shutil.rmtree(path / "_delta_log", ignore_errors=True)
-        shutil.rmtree(path, ignore_errors=True)
+        location = self._path(table)
+        (location / "_delta_log").delete_tree()
+        location.delete_tree()
 
     def ensure_table(self, table: TableId, schema: pa.Schema, partition_by: Sequence[PartitionField] = ()) -> None:
         """Create the table if it does not exist; an existing table is left as it is.
@@ -201,13 +209,15 @@ class DeltaTableStore:
                 raise ValueError(f"{table}: column {name} is reserved for partitioning by {part.transform}")
             expression = _EXPRESSIONS[part.transform].format(column=part.column)
             fields.append(pa.field(name, pa.date32(), metadata={GENERATION_KEY: expression.encode()}))
-        path = self._path(table)
-        path.mkdir(parents=True, exist_ok=True)
+        location = self._path(table)
+        if (path := location.local_path) is not None:
+            path.mkdir(parents=True, exist_ok=True)
         DeltaTable.create(
-            str(path),
+            location.uri,
             pa.schema(fields),
             mode="ignore",
             partition_by=[partition_column(p) for p in partition_by] or None,
+            storage_options=location.delta_options(),
         )
 
     def schema(self, table: TableId) -> pa.Schema:
@@ -268,8 +278,7 @@ class DeltaTableStore:
             written = write_partitioned(batches, split, open_file)
             props = check_properties(table, properties())
         except BaseException:
-            for file in opened:
-                file.path.unlink(missing_ok=True)
+            root.delete_files([file.uri for file in opened])
             raise
         actions: list[AddAction | RemoveAction] = []
         for file in written:
@@ -386,13 +395,14 @@ class DeltaTableStore:
         """The URI of the table's root directory."""
         return str(self._open(table).table_uri)
 
-    def _path(self, table: TableId) -> Path:
+    def _path(self, table: TableId) -> Location:
         return self._root / table.domain / table.name
 
     def _open(self, table: TableId) -> DeltaTable:
         if not self.exists(table):
             raise TableNotFoundError(table, f"the Delta root {self._root}")
-        return DeltaTable(str(self._path(table)))
+        location = self._path(table)
+        return DeltaTable(location.uri, storage_options=location.delta_options())
 
     @staticmethod
     def _schema(delta: DeltaTable) -> pa.Schema:

