@@ -16,8 +16,9 @@ What falls back to the reference decoder, which stays the oracle:
   or oneof set twice in one message (merge semantics), repeated map keys, unknown values of
   closed (proto2) enums, Timestamp/Duration values out of range. Those rows are decoded by
   `decode_payloads` and merged back in order, so rejects and their reasons are the reference's.
-- per type, messages the plan refuses (`Unsupported`: recursive types, proto2 groups or required
-  fields, field numbers past 65,535, a schema whose types differ from `arrow_schema`'s).
+- per type, messages the plan refuses (`Unsupported`: proto2 groups or required fields, field
+  numbers past 65,535, a schema whose types differ from `arrow_schema`'s, e.g. made with per-field
+  recursion depths).
 - per batch, batches under `FAST_MIN_ROWS` payloads: there the reference decoder is quicker.
 """
 
@@ -73,7 +74,7 @@ def decode_payloads_fast(
     """
     schema = schema if schema is not None else arrow_schema(message_class.DESCRIPTOR)
     plan = _plan_for(message_class, schema)
-    if plan is None or len(payloads) < FAST_MIN_ROWS:
+    if plan is None or len(payloads) < FAST_MIN_ROWS or not len(schema):  # a table of no columns has no rows
         return decode_payloads(message_class, payloads, schema)
     n = len(payloads)
     if n == 0:

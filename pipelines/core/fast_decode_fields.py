@@ -243,8 +243,8 @@ def _text(wire: Wire, field: FieldPlan, spans: Spans, pos: pa.Array, length: pa.
 
 def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Array:
     """One value per span of `inner` (the occurrences of a message field), read as a level of its own."""
-    if field.kind is Kind.JSON:
-        return _json_texts(wire, field, inner, read)
+    if field.kind in (Kind.JSON, Kind.CUT):
+        return _per_value(wire, field, inner, read)
     assert field.child is not None
     columns = decode_message(wire, field.child, inner, read)
     if field.kind is Kind.FLAG:
@@ -260,29 +260,33 @@ def _messages(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Arra
     return values
 
 
-def _json_texts(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Array:
-    """The JSON text of each Struct/Value/ListValue: parsed and written by protobuf, one value at a time.
+def _per_value(wire: Wire, field: FieldPlan, inner: Spans, read: bool) -> pa.Array:
+    """Messages without a columnar form, converted one value at a time by protobuf.
 
-    These recursive types have no columnar form; only schemas that use them pay for a Python object
-    per value. A value that does not parse, or has no JSON form (NaN), sends its row to the reference.
+    Struct/Value/ListValue become their JSON text, a recursive message past its depth its bytes
+    serialized deterministically (as the reference does; a producer's order may differ). Only
+    schemas using them pay for a Python object per value. A value that does not parse, or has no
+    JSON form (NaN), sends its row to the reference.
     """
     data = gather(wire, inner.start, pc.subtract(inner.end, inner.start))
     message_class = GetMessageClass(field.fd.message_type)
-    texts: list[str] = []
+    json = field.kind is Kind.JSON
+    values: list[str | bytes] = []
     bad: list[int] = []
     for index, raw in enumerate(data.to_pylist()):
         try:
-            texts.append(json_text(message_class.FromString(raw)))
+            message = message_class.FromString(raw)
+            values.append(json_text(message) if json else message.SerializeToString(deterministic=True))
         except DecodeError:
-            texts.append("")
+            values.append("" if json else b"")
             bad.append(index)
         except ValueError:
-            texts.append("")
+            values.append("")
             if read:
                 bad.append(index)
     if bad:
         inner.flag(wire, pa.array(bad, pa.int64()))
-    return pa.array(texts, pa.string())
+    return pa.array(values, field.value_type)
 
 
 def _map(wire: Wire, field: FieldPlan, piece: Piece, spans: Spans, read: bool) -> pa.Array:

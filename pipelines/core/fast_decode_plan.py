@@ -1,9 +1,10 @@
 """What the fast decoder builds for a message type: one plan per field, derived from descriptor and schema.
 
 A plan is made once per (message type, schema) and reused for every batch. Building it is also
-where the fast path says no: types it does not handle (recursive messages, proto2 groups and
-required fields, field numbers past `MAX_FIELD_NUMBER`, a schema whose types differ from
-`arrow_schema`'s) raise `Unsupported`, and the caller uses the reference decoder for the whole type.
+where the fast path says no: types it does not handle (proto2 groups and required fields, field
+numbers past `MAX_FIELD_NUMBER`, a schema whose types differ from `arrow_schema`'s at every
+recursion depth from 1 to 8) raise `Unsupported`, and the caller uses the reference decoder for the
+whole type.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import pyarrow as pa
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from pipelines.core.proto_schema import (
+    DEFAULT_RECURSION_DEPTH,
     DURATION,
     JSON_TYPES,
     TIMESTAMP,
     WELL_KNOWN_TYPES,
     ProtoSchemaError,
+    Recursion,
     arrow_schema,
     enum_names,
     is_flag,
@@ -52,6 +55,7 @@ class Kind(Enum):
     WRAPPER = "wrapper"  # google.protobuf.*Value -> its value
     JSON = "json"  # google.protobuf.Struct/Value/ListValue -> its JSON text
     FLAG = "flag"  # a message without fields (Empty) -> true
+    CUT = "cut"  # a recursive message past its depth -> its serialized bytes
     MAP = "map"
 
 
@@ -125,10 +129,27 @@ def message_plan(descriptor: Descriptor, schema: pa.Schema | pa.StructType) -> M
         Unsupported: the fast path does not handle the type or the schema.
     """
     try:
-        natural = arrow_schema(descriptor)
+        natural = _natural(descriptor, list(schema))
     except ProtoSchemaError as exc:
         raise Unsupported(str(exc)) from exc
-    return _plan(descriptor, list(schema), {f.name: f.type for f in natural}, map_entry=False)
+    return _plan(descriptor, list(schema), natural, map_entry=False)
+
+
+_DEPTHS = (DEFAULT_RECURSION_DEPTH, *range(1, 9))
+
+
+def _natural(descriptor: Descriptor, wanted: list[pa.Field]) -> dict[str, pa.DataType]:
+    """The types `arrow_schema` gives the fields, at the recursion depth the schema was made with (1 to 8).
+
+    A schema made with per-field depths matches none: its type takes the reference decoder.
+    """
+    for depth in _DEPTHS:
+        natural = {f.name: f.type for f in arrow_schema(descriptor, recursion=Recursion(depth))}
+        if all(f.name in natural and f.type.equals(natural[f.name]) for f in wanted):
+            return natural
+        if not any(fd.message_type is not None for fd in descriptor.fields):
+            break  # no depth changes a message without message fields
+    return {f.name: f.type for f in arrow_schema(descriptor)}
 
 
 def _plan(
@@ -178,7 +199,9 @@ def _field(fd: FieldDescriptor, arrow_type: pa.DataType, output: bool) -> FieldP
         inner = arrow_schema(message)
         child = _plan(message, list(inner), {f.name: f.type for f in inner}, map_entry=False)
         return FieldPlan(fd, kind, arrow_type, value_type, output, child)
+    if pa.types.is_binary(value_type):  # a recursive message past its depth: its bytes
+        return FieldPlan(fd, Kind.CUT, arrow_type, value_type, output)
     struct_fields = list(value_type)
-    natural = {f.name: f.type for f in arrow_schema(message)}
+    natural = {f.name: f.type for f in value_type}  # checked against the natural type one level up
     child = _plan(message, struct_fields, natural, map_entry=False)
     return FieldPlan(fd, Kind.STRUCT, arrow_type, value_type, output, child)

@@ -175,6 +175,8 @@ def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
         return _present
     if full_name in WELL_KNOWN_TYPES:
         return _wrapped
+    if pa.types.is_binary(arrow_type):  # a recursive message past its depth (`Recursion`)
+        return _serialized
     missing = [f.name for f in arrow_type if f.name not in message.fields_by_name]
     if missing:
         raise ValueError(f"schema field {fd.full_name}.{missing[0]} is not a field of {full_name}")
@@ -184,6 +186,10 @@ def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
 
 def _identity(value: object) -> object:
     return value
+
+
+def _serialized(value: Message) -> bytes:
+    return bytes(value.SerializeToString(deterministic=True))
 
 
 def _present(value: object) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -63,7 +63,7 @@ _SCALARS: Final[Mapping[int, pa.DataType]] = MappingProxyType(
 
 
 class ProtoSchemaError(ValueError):
-    """A message cannot be mapped to Arrow (recursive type, proto2 group); the text is one line."""
+    """A message cannot be mapped to Arrow (proto2 group); the text is one line."""
 
 
 @dataclass(frozen=True)
@@ -134,28 +134,59 @@ def field_numbers(descriptor: Descriptor) -> dict[str, int]:
     return {str(f.name): int(f.number) for f in descriptor.fields}
 
 
-def arrow_schema(descriptor: Descriptor, docs: Mapping[str, str] | None = None) -> pa.Schema:
+DEFAULT_RECURSION_DEPTH: Final = 3
+"""Levels of a recursive message kept as columns when neither the field nor the domain says."""
+
+
+@dataclass(frozen=True)
+class Recursion:
+    """How deep recursive messages (a tree node, a JSON-like value) become columns.
+
+    A message field whose type is already `depth` times on the path from the root is cut: its
+    column is `binary`, each value the message serialized deterministically (`Message.FromString`
+    reads it back, unknown fields included), so nothing below the cut is lost.
+
+    Attributes:
+        depth: levels of each recursive type kept as columns (1: the type once, its first
+            recursive field cut), unless `fields` says otherwise.
+        fields: full field name (`pkg.Node.children`) -> its own depth (`(meshlake.field).recursion_depth`).
+    """
+
+    depth: int = DEFAULT_RECURSION_DEPTH
+    fields: Mapping[str, int] = field(default_factory=dict)
+
+    def cuts(self, fd: FieldDescriptor, stack: tuple[str, ...]) -> bool:
+        """Whether the message field `fd`, reached through the types `stack`, is kept as bytes."""
+        name = str(fd.message_type.full_name)
+        return name in stack and stack.count(name) >= self.fields.get(str(fd.full_name), self.depth)
+
+
+def arrow_schema(
+    descriptor: Descriptor, docs: Mapping[str, str] | None = None, recursion: Recursion = Recursion()
+) -> pa.Schema:
     """The Arrow schema rows of `descriptor` decode into.
 
     Plain proto3 scalars and enums are non-nullable (proto3 defaults); fields with presence
     (`optional`, oneof members, messages, wrappers, Timestamp, Duration) are nullable; repeated
     fields are non-null lists of non-null elements and maps are non-null `map<key, value>` with
     non-null values. Enums become their value names (of aliases the first declared), Struct, Value and
-    ListValue their protobuf JSON text, messages without fields (Empty) a boolean. Every field carries
-    `PARQUET:field_id` = its proto number (map keys 1, values 2; list elements carry none) and, when
-    `docs` has its path, `doc` = the comment.
+    ListValue their protobuf JSON text, messages without fields (Empty) a boolean, a recursive message
+    past its depth its serialized bytes (`Recursion`). Every field carries `PARQUET:field_id` = its
+    proto number (map keys 1, values 2; list elements carry none) and, when `docs` has its path,
+    `doc` = the comment.
 
     Args:
         descriptor: the message type.
         docs: dotted field path (`items.sku`, map values `counts.value.x`) -> comment.
+        recursion: how deep recursive messages become columns.
 
     Returns:
         The schema, one top-level field per proto field in declaration order.
 
     Raises:
-        ProtoSchemaError: the message is recursive or uses a proto2 group.
+        ProtoSchemaError: the message uses a proto2 group.
     """
-    walk = _Walk(str(descriptor.full_name), docs or {})
+    walk = _Walk(str(descriptor.full_name), docs or {}, recursion)
     return pa.schema(walk.fields(descriptor, "", (str(descriptor.full_name),)))
 
 
@@ -163,6 +194,7 @@ def arrow_schema(descriptor: Descriptor, docs: Mapping[str, str] | None = None) 
 class _Walk:
     root: str
     docs: Mapping[str, str]
+    recursion: Recursion
 
     def fields(self, descriptor: Descriptor, prefix: str, stack: tuple[str, ...]) -> list[pa.Field]:
         return [self.field(f, prefix + str(f.name), stack) for f in descriptor.fields]
@@ -194,11 +226,8 @@ class _Walk:
             return WELL_KNOWN_TYPES[name]
         if is_flag(fd.message_type):
             return pa.bool_()
-        if name in stack:
-            raise ProtoSchemaError(
-                f"{self.root}.{path}: message {name} is recursive ({' -> '.join((*stack, name))}); "
-                "a recursive message has no finite Arrow schema"
-            )
+        if self.recursion.cuts(fd, stack):
+            return pa.binary()
         return pa.struct(self.fields(fd.message_type, f"{path}.", (*stack, name)))
 
     def metadata(self, fd: FieldDescriptor, path: str) -> dict[bytes, bytes]:

@@ -121,10 +121,16 @@ def test_repeated_fields_scan_the_same_whatever_room_is_guessed_first(monkeypatc
     ]
 
 
-def test_a_recursive_type_takes_the_reference_decoder(monkeypatch) -> None:
+def test_a_recursive_type_decodes_like_the_reference(monkeypatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
     forest = KITCHEN.message_class("meshlake.kitchen.v1.Forest")
-    assert_same(forest, [b"", b"\x0a\x00", b"\xff"], pa.schema([]))
+    deep = forest()
+    node = deep.root
+    for depth in range(6):
+        node.name = f"level {depth}"
+        node = node.children.add()
+    assert_same(forest, [b"", b"\x0a\x00", b"\xff", deep.SerializeToString()], pa.schema([]))
+    assert_same(forest, [b"", b"\x0a\x00", b"\xff", deep.SerializeToString()])
 
 
 def test_very_long_messages_take_the_fast_path(monkeypatch) -> None:

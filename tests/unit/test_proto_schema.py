@@ -8,7 +8,12 @@ import pyarrow as pa
 import pytest
 
 from pipelines.adapters.protobuf import CompiledSchemas, compile_schemas
-from pipelines.core.proto_schema import ProtoSchemaError, arrow_schema, field_numbers
+from pipelines.core.proto_schema import (
+    DEFAULT_RECURSION_DEPTH,
+    Recursion,
+    arrow_schema,
+    field_numbers,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
 SCHEMAS = Path(__file__).parents[2] / "schemas"
@@ -140,15 +145,20 @@ def test_docs_become_field_metadata_at_every_depth(kitchen: CompiledSchemas) -> 
     assert schema.equals(EXPECTED_SINK)
 
 
-def test_recursive_message_raises_naming_the_path(kitchen: CompiledSchemas) -> None:
-    with pytest.raises(ProtoSchemaError) as caught:
-        arrow_schema(kitchen.descriptor("meshlake.kitchen.v1.Forest"))
+def test_recursive_messages_become_columns_to_their_depth_then_bytes(kitchen: CompiledSchemas) -> None:
+    forest = kitchen.descriptor("meshlake.kitchen.v1.Forest")
 
-    text = str(caught.value)
-    assert "meshlake.kitchen.v1.Forest.root.children" in text
-    assert "meshlake.kitchen.v1.Node" in text
-    assert "recursive" in text
-    assert "\n" not in text
+    def levels(type_: pa.DataType) -> int:
+        """Struct levels of Node below `type_` (a Node struct) before its children turn to bytes."""
+        element = type_.field("children").type.value_type
+        return 1 + (levels(element) if pa.types.is_struct(element) else 0)
+
+    assert levels(arrow_schema(forest).field("root").type) == DEFAULT_RECURSION_DEPTH
+    assert levels(arrow_schema(forest, recursion=Recursion(depth=1)).field("root").type) == 1
+    per_field = Recursion(depth=2, fields={"meshlake.kitchen.v1.Node.children": 5})
+    assert levels(arrow_schema(forest, recursion=per_field).field("root").type) == 5
+    innermost = arrow_schema(forest, recursion=Recursion(depth=1)).field("root").type.field("children").type
+    assert innermost.value_type == pa.binary()
 
 
 def test_messages_without_recursion_next_to_recursive_ones_still_map(kitchen: CompiledSchemas) -> None:
