@@ -7,6 +7,7 @@ data errors exit 1 with one `error:` line, anything else is a bug and shows its 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -20,7 +21,11 @@ class CommandError(Exception):
 
 
 def show_tracebacks() -> None:
-    """Log meshlake's and the catalog's debug messages on stderr, tracebacks of errors included."""
+    """Log meshlake's and the catalog's debug messages on stderr, tracebacks of errors included.
+
+    Errors of Rust libraries carry their backtrace again (see `pipelines`: off unless verbose).
+    """
+    os.environ["RUST_LIB_BACKTRACE"] = "1"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     for name in _OURS:
