@@ -29,6 +29,7 @@ def _register() -> None:
     from catalog import cli as catalog_cli
     from pipelines.cli import (
         demo_cmd,
+        init_cmd,
         products_cmd,
         publish_cmd,
         quarantine_cmd,
@@ -37,6 +38,7 @@ def _register() -> None:
         schemas_cmd,
     )
 
+    app.command("init")(init_cmd.init)
     app.command("generate")(run_cmds.generate)
     app.command("publish")(publish_cmd.publish)
     app.command("materialize")(run_cmds.materialize)
