@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 
@@ -81,6 +82,22 @@ class Governance(UnitOfWork):
             if row is None or row.revoked_at is not None:
                 raise Unauthenticated("unknown or revoked token")
             return Principal(name=row.principal, kind=PrincipalKind(row.kind))
+
+    def client_credentials(self, client_id: str, client_secret: str) -> Principal:
+        """The principal of an OAuth2 client-credentials pair: `client_secret` is one of `client_id`'s tokens.
+
+        Raises:
+            Unauthenticated: the secret is not a live token, or it belongs to another principal.
+        """
+        principal = self.authenticate(client_secret)
+        if principal.name != client_id:
+            raise Unauthenticated(f"the client secret is not a token of principal {client_id!r}")
+        return principal
+
+    def record(self, who: Principal | str, action: str, subject: str, **detail: Any) -> None:
+        """Write one audit entry on its own (for writes and refusals other components carry out)."""
+        with self._uow(write=True) as s:
+            self._audit(s, who, action, subject, **detail)
 
     def grant(self, who: Principal, name: str, consumer: str) -> tuple[Grant, bool]:
         """Let `consumer` read the product; returns the grant and whether it is new."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 # Load order matters: iceberg needs avro already loaded, or it tries to install it.
-_DEPENDENCIES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",), "delta": (), "avro": ()}
+_DEPENDENCIES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",), "delta": (), "avro": (), "httpfs": ()}
 
 # Settings that keep DuckDB from fetching or loading anything by itself.
 OFFLINE_CONFIG: dict[str, str | bool] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from pyiceberg.catalog import Catalog
@@ -14,8 +15,11 @@ from pyiceberg.table import CommitTableResponse, Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import TableRequirement, TableUpdate
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+CATALOG_NAME = "meshlake"
+"""The name of meshlake's catalog in the SQL catalog's tables (one database may hold several catalogs)."""
 METADATA_CACHE_SIZE = 256
 """Parsed metadata files kept per catalog (the newest of every table a process uses, and some before)."""
 
@@ -81,3 +85,44 @@ class MetadataCachingSqlCatalog(SqlCatalog):
             self._parsed.move_to_end(location)
             while len(self._parsed) > METADATA_CACHE_SIZE:
                 self._parsed.popitem(last=False)
+
+
+def open_sql_catalog(uri: str, warehouse: str, properties: Mapping[str, str] = EMPTY_DICT) -> MetadataCachingSqlCatalog:
+    """Open (creating its tables if needed) meshlake's SQL catalog.
+
+    Args:
+        uri: SQLAlchemy URI of the catalog database (SQLite or `postgresql+psycopg2://...`).
+        warehouse: URI of the folder or object store prefix the tables live under.
+        properties: the warehouse's FileIO properties (object store endpoint and credentials).
+    """
+    for attempt in range(3):
+        try:
+            catalog = MetadataCachingSqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, **properties)
+            break
+        except OperationalError as exc:  # parallel first opens race to create the catalog's tables
+            if "already exists" not in str(exc) or attempt == 2:
+                raise
+    _write_ahead_log(catalog.engine)
+    return catalog
+
+
+def _write_ahead_log(engine: Engine) -> None:
+    """A SQLite catalog commits to a write-ahead log without an fsync per commit (WAL, `synchronous=NORMAL`).
+
+    Its default (rollback journal, `synchronous=FULL`) syncs the disk on every commit: the two
+    commits of the incremental silver benchmark took 3 ms on an idle disk, 25-70 ms on a busy one
+    (1-6 ms with the log). The catalog stays consistent on a crash; a power
+    loss may drop its last commits, which is no less than the table metadata and data files it
+    points to risk (pyiceberg writes them without fsync). Other databases are left as they are.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # connections opened before the listener reopen with it

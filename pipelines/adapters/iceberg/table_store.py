@@ -28,10 +28,8 @@ from pyiceberg.table.update import (
     SetCurrentSchemaUpdate,
 )
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
 
-from pipelines.adapters.iceberg.catalog import MetadataCachingSqlCatalog
+from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
 from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
@@ -58,8 +56,6 @@ from pipelines.ports.table_store import (
     conform_to_schema,
     table_schema,
 )
-
-CATALOG_NAME = "meshlake"
 
 _TRANSFORMS: dict[str, Transform[Any, Any]] = {
     "identity": IdentityTransform(),
@@ -94,28 +90,6 @@ def _commit(snapshot: Snapshot, sequence: int) -> Commit:
     )
 
 
-def _write_ahead_log(engine: Engine) -> None:
-    """A SQLite catalog commits to a write-ahead log without an fsync per commit (WAL, `synchronous=NORMAL`).
-
-    Its default (rollback journal, `synchronous=FULL`) syncs the disk on every commit: the two
-    commits of the incremental silver benchmark took 3 ms on an idle disk, 25-70 ms on a busy one
-    (1-6 ms with the log). The catalog stays consistent on a crash; a power
-    loss may drop its last commits, which is no less than the table metadata and data files it
-    points to risk (pyiceberg writes them without fsync). Other databases are left as they are.
-    """
-    if engine.dialect.name != "sqlite":
-        return
-
-    def on_connect(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    event.listen(engine, "connect", on_connect)
-    engine.dispose()  # connections opened before the listener reopen with it
-
-
 class IcebergTableStore:
     """Iceberg tables of a pyiceberg `SqlCatalog` named `meshlake`.
 
@@ -145,17 +119,7 @@ class IcebergTableStore:
         if catalog_uri is None and local is None:
             raise ValueError(f"the Iceberg warehouse {self._warehouse} needs a catalog URI (SQLite or PostgreSQL)")
         uri = catalog_uri or f"sqlite:///{local}/catalog.db"
-        properties = self._warehouse.iceberg_properties()
-        for attempt in range(3):
-            try:
-                self._catalog = MetadataCachingSqlCatalog(
-                    CATALOG_NAME, uri=uri, warehouse=self._warehouse.as_uri(), **properties
-                )
-                break
-            except OperationalError as exc:  # parallel first opens race to create the catalog's tables
-                if "already exists" not in str(exc) or attempt == 2:
-                    raise
-        _write_ahead_log(self._catalog.engine)
+        self._catalog = open_sql_catalog(uri, self._warehouse.as_uri(), self._warehouse.iceberg_properties())
 
     @property
     def format(self) -> TableFormat:
