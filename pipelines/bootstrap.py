@@ -13,6 +13,7 @@ from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
+from pipelines.core.event_option_rules import check_event_options
 from pipelines.core.names import Layer
 from pipelines.core.proto_schema import arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
@@ -29,8 +30,13 @@ if TYPE_CHECKING:
 
 
 def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventContract:
-    """The contract of a message: Arrow schema with docs, options, schema version, PII."""
+    """The contract of a message: Arrow schema with docs, options, schema version, PII.
+
+    Raises:
+        EventOptionsError: the message's `(meshlake.event)` options do not fit its fields.
+    """
     options = schemas.event_options(full_name)
+    check_event_options(schemas.descriptor(full_name), options, schemas.descriptor_set)
     return EventContract(
         message=full_name,
         message_class=schemas.message_class(full_name),

@@ -43,6 +43,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.protobuf.compiler import SchemaError
     from pipelines.cli.materialize import MaterializeError
+    from pipelines.core.event_option_rules import EventOptionsError
     from pipelines.core.framing import FramingError
     from pipelines.core.proto_schema import ProtoSchemaError
     from pipelines.ports.query_engine import QueryError
@@ -62,6 +63,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         SpecError,
         SchemaError,
         ProtoSchemaError,
+        EventOptionsError,
         UnframedInputError,
         FramingError,
         InputNotAllowedError,
