@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
-from pipelines.adapters.landing import write_landing_file
+from pipelines.adapters.landing import LandingFile, write_landing_file
 from pipelines.bootstrap import Runtime
 
 Progress = Callable[[int], None]
@@ -49,10 +48,10 @@ def generate_landing(
     files: int = 4,
     suffix: str = ".pb",
     progress: Progress = _ignore,
-) -> list[Path]:
+) -> list[LandingFile]:
     """Generate `count` events of `domain` and write them as `files` landing files per event type.
 
-    Returns the written paths. File names carry the UTC time and the seed, so a second run adds
+    Returns the written files. File names carry the UTC time and the seed, so a second run adds
     files instead of replacing ones that may already be ingested.
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -63,7 +62,7 @@ def generate_landing(
         for part, start in enumerate(range(0, len(payloads), per_file)):
             name = f"{stamp}-s{seed}-{part:04d}"
             chunk = payloads[start : start + per_file]
-            written.append(write_landing_file(runtime.settings.landing_dir, domain, event, name, chunk, suffix))
+            written.append(write_landing_file(runtime.landing.location, domain, event, name, chunk, suffix))
     return written
 
 

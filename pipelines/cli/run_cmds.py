@@ -84,7 +84,7 @@ def generate(
         for name in names:
             task = bar.add_task(f"generate {name}", total=count)
             paths = generate_landing(runtime, name, count, seed, files, suffix, partial(bar.advance, task))
-            console.print(f"{name}: {len(paths)} files under {runtime.settings.landing_dir / name}")
+            console.print(f"{name}: {len(paths)} files under {runtime.landing.location.child_uri(name)}")
     console.print(f"seed {seed}: the same events again with --seed {seed}")
 
 

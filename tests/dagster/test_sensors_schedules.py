@@ -90,7 +90,7 @@ def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime,
     name = "orders_order_placed_landing"
     assert "no new files" in (tick(defs, name, resource, instance).skip_message or "")
 
-    first = [p for p in generate_landing(runtime, "orders", 300, seed=1, files=2) if p.parent.name == "order_placed"]
+    first = [p for p in generate_landing(runtime, "orders", 300, seed=1, files=2) if p.event == "order_placed"]
     data = tick(defs, name, resource, instance)
     [request] = data.run_requests or []
     assert request.asset_selection == [BRONZE]
@@ -112,7 +112,7 @@ def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime,
     done = tick(defs, name, resource, instance, cursor=data.cursor)
     assert done.run_requests == [] and "no new files" in (done.skip_message or "")
 
-    second = [p for p in generate_landing(runtime, "orders", 100, seed=2, files=1) if p.parent.name == "order_placed"]
+    second = [p for p in generate_landing(runtime, "orders", 100, seed=2, files=1) if p.event == "order_placed"]
     [request] = tick(defs, name, resource, instance, cursor=data.cursor).run_requests or []
     assert request.tags["meshlake/pending_files"] == "1"
     assert request.run_key == f"landing-{landing_digest(p.name for p in second)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -103,7 +104,8 @@ def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, t
     runtime = make_runtime(fmt)
     held_back = tmp_path / "held_back"
     for domain in ("orders", "payments", "shipping"):
-        for path in generate_landing(runtime, domain, 2_500, seed=11, files=4):
+        for file in generate_landing(runtime, domain, 2_500, seed=11, files=4):
+            path = Path(file.uri)
             if path.stem.endswith(("-0002", "-0003")):  # the later half of the arrivals comes in run 2
                 (held_back / path.relative_to(runtime.settings.landing_dir)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(path, held_back / path.relative_to(runtime.settings.landing_dir))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipelines.adapters.nats import publish_events
 from pipelines.bootstrap import Runtime
 from pipelines.core.framing import unframe
@@ -14,7 +16,8 @@ from pipelines.settings import Settings
 def test_landing_and_stream_events_land_once(tmp_path, nats_url):
     runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
     generate_landing(runtime, "orders", 400, seed=1, files=2)
-    landed = sum(len(unframe(p.read_bytes()).payloads) for p in runtime.landing.files("orders", "order_placed"))
+    files = runtime.landing.files("orders", "order_placed")
+    landed = sum(len(unframe(Path(f.uri).read_bytes()).payloads) for f in files)
     published = generate_events(runtime, "orders", 600, seed=2)["order_placed"]
     stored = publish_generated(runtime, nats_url, "orders", 600, seed=2)
     assert stored["order_placed"] == len({event_id for event_id, _ in published})  # retries kept once

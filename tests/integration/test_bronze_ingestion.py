@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
-from pipelines.adapters.landing.compression import read_bytes
+from pipelines.adapters.landing.compression import map_file
 from pipelines.core.framing import frame, unframe
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY
@@ -125,12 +125,12 @@ def test_partial_files_are_not_read(make_runtime):
 def test_a_plain_landing_file_is_mapped_and_its_payloads_outlive_the_file(tmp_path):
     path = tmp_path / "a.pb"
     path.write_bytes(frame([b"one", b"", b"three"]))
-    payloads = unframe(read_bytes(path)).payloads
+    payloads = unframe(map_file(path)).payloads
     path.unlink()  # a map stays readable once its file is gone (a landing file is never rewritten)
     assert list(payloads) == [b"one", b"", b"three"]
     assert all(type(p) is bytes for p in payloads)
     (tmp_path / "empty.pb").write_bytes(b"")
-    assert read_bytes(tmp_path / "empty.pb") == b""
+    assert map_file(tmp_path / "empty.pb") == b""
 
 
 @pytest.mark.parametrize("suffix", [".pb.gz", ".pb.zst"])

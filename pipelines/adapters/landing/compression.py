@@ -12,13 +12,13 @@ import zstandard
 SUFFIXES = (".pb", ".pb.gz", ".pb.zst")
 
 
-def is_landing_file(path: Path) -> bool:
-    """A complete landing file: known suffix, not hidden, not partial."""
-    return path.is_file() and not path.name.startswith(".") and path.name.endswith(SUFFIXES)
+def is_landing_name(name: str) -> bool:
+    """The name of a complete landing file: known suffix, not hidden, not partial."""
+    return not name.startswith(".") and name.endswith(SUFFIXES)
 
 
-def read_bytes(path: Path) -> bytes | memoryview:
-    """The file's uncompressed bytes; a plain file's as a read-only map of it.
+def map_file(path: Path) -> bytes | memoryview:
+    """A plain local file's bytes as a read-only map of it.
 
     A map is not copied into the process: its pages come from the page cache as the decoder reads
     them (on its threads), where reading a 45 MB file took the ingest thread ~30 ms, mostly to fault
@@ -26,15 +26,17 @@ def read_bytes(path: Path) -> bytes | memoryview:
     (it may grow: the map covers the size it had), so the map stays valid; it is unmapped when the
     last payload view of it goes.
     """
-    if path.name.endswith(".pb"):
-        with path.open("rb") as file:
-            if not os.fstat(file.fileno()).st_size:
-                return b""
-            return memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
-    data = path.read_bytes()
-    if path.name.endswith(".gz"):
+    with path.open("rb") as file:
+        if not os.fstat(file.fileno()).st_size:
+            return b""
+        return memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
+
+
+def decompress(data: bytes, name: str) -> bytes:
+    """The uncompressed stream of a landing file's bytes, by its name's suffix."""
+    if name.endswith(".gz"):
         return gzip.decompress(data)
-    if path.name.endswith(".zst"):
+    if name.endswith(".zst"):
         return zstandard.ZstdDecompressor().decompressobj().decompress(data)
     return data
 

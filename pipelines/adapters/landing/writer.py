@@ -1,4 +1,5 @@
-"""Write landing files atomically: a hidden partial file, then a rename to the final name."""
+"""Write landing files atomically: locally a hidden partial file renamed to its final name; on an object
+store one PUT (an object is complete once it exists)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipelines.adapters.landing.compression import SUFFIXES, compress
+from pipelines.adapters.landing.files import LandingFile
+from pipelines.adapters.storage import Location, as_location
 from pipelines.core.framing import frame
 
 
 def write_landing_file(
-    root: Path, domain: str, event: str, name: str, payloads: Iterable[bytes], suffix: str = ".pb"
-) -> Path:
-    """Write one complete landing file and return its path.
+    root: Location | Path | str, domain: str, event: str, name: str, payloads: Iterable[bytes], suffix: str = ".pb"
+) -> LandingFile:
+    """Write one complete landing file and return it.
 
     Args:
-        root: the landing root (`$MESHLAKE_HOME/landing`).
+        root: the landing root (`$MESHLAKE_HOME/landing`, or an object store prefix).
         domain: the domain folder.
         event: the event folder.
         name: the file name without suffix; must be unique within the event folder.
@@ -25,13 +28,20 @@ def write_landing_file(
     """
     if suffix not in SUFFIXES:
         raise ValueError(f"landing file suffix {suffix!r} is not one of {', '.join(SUFFIXES)}")
-    folder = root / domain / event
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{name}{suffix}"
-    partial = folder / f".{name}{suffix}.partial"
+    location = as_location(root)
+    source = f"{domain}/{event}/{name}{suffix}"
+    data = compress(frame(payloads), suffix)
+    folder = location.local_path
+    if folder is None:
+        with location.errors(f"cannot write {source}"):
+            location.write_bytes(source, data)
+        return LandingFile(source, location.child_uri(source), len(data))
+    final = folder / source
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{final.name}.partial"
     with open(partial, "wb") as out:
-        out.write(compress(frame(payloads), suffix))
+        out.write(data)
         out.flush()
         os.fsync(out.fileno())
     os.replace(partial, final)
-    return final
+    return LandingFile(source, str(final), len(data))
