@@ -10,7 +10,7 @@ import pytest
 from pipelines.adapters.protobuf import CompiledSchemas, compile_schemas
 from pipelines.core.event_option_rules import event_option_problems
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "options"  # not under fixtures/proto: imports options.proto
 OPTIONS = Path(__file__).parents[2] / "schemas" / "meshlake"
 PACKAGE = "meshlake.badoptions.v1"
 
