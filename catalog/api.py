@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 from catalog.errors import CatalogError
 from catalog.model import (
@@ -73,14 +74,17 @@ Who = Annotated[Principal, Depends(_principal)]
 
 
 def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> FastAPI:
-    """The catalog app: REST API under `/api`, HTML pages at `/`.
+    """The catalog app: REST API under `/api`, HTML pages at `/`, API docs at `/docs` and `/redoc`.
+
+    The docs pages load Swagger UI and ReDoc from the installed fastapi-offline package (served under
+    `/static-offline-docs`), not from a CDN, so they work without a network.
 
     Args:
         service: the catalog service (its database already migrated).
         routers: more endpoints served beside the catalog's own (e.g. the query endpoint, plugged in by
             `catalog.plugins`).
     """
-    app = FastAPI(
+    app = FastAPIOffline(
         title="meshlake catalog",
         version="1.0.0",
         description="Data products of every domain: registered, discoverable, governed.",

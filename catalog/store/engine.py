@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
 
+from pipelines.core.extras import require_sql_driver
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -30,7 +32,11 @@ def make_engine(url: str) -> Engine:
 
     Args:
         url: a SQLAlchemy URL, e.g. `sqlite:///path/catalog.db` or `postgresql+psycopg://...`.
+
+    Raises:
+        MissingExtraError: a PostgreSQL URL without the `postgres` extra installed.
     """
+    require_sql_driver(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from pipelines.core.extras import require  # standard library only
+
 # The supervisor imports the standard library only (it stays ~15 MB); hence not `pipelines.project`.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -49,8 +51,10 @@ class Child:
 
 def dagster_yaml(env: Mapping[str, str]) -> Path:
     """The instance settings to use: the PostgreSQL profile when `MESHLAKE_DAGSTER_POSTGRES_URL` is set."""
-    name = "dagster.postgres.yaml" if env.get(POSTGRES_URL_VAR) else "dagster.yaml"
-    return PROJECT_DIR / name
+    if not env.get(POSTGRES_URL_VAR):
+        return PROJECT_DIR / "dagster.yaml"
+    require("dagster_postgres")
+    return PROJECT_DIR / "dagster.postgres.yaml"
 
 
 def prepare_dagster_home(home: Path, env: Mapping[str, str]) -> Path:

@@ -44,6 +44,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.protobuf.compiler import SchemaError
     from pipelines.cli.materialize import MaterializeError
     from pipelines.core.event_option_rules import EventOptionsError
+    from pipelines.core.extras import MissingExtraError
     from pipelines.core.framing import FramingError
     from pipelines.core.proto_schema import ProtoSchemaError
     from pipelines.ports.query_engine import QueryError
@@ -68,6 +69,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FramingError,
         InputNotAllowedError,
         MaterializeError,
+        MissingExtraError,
         NatsUnavailableError,
         PublishError,
         SchemaChangeRefusedError,

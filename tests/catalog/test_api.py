@@ -13,6 +13,7 @@ from catalog.client import CatalogClient
 from catalog.errors import Forbidden, InvalidInput
 from catalog.model import VersionIn
 from tests.catalog.conftest import ADMIN
+from tests.docs_pages import assert_served_offline
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -32,6 +33,13 @@ def test_health_and_openapi_need_no_token(http):
     spec = http.get("/openapi.json").json()
     assert "/api/products/{product}/versions" in spec["paths"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize(("path", "script"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
+def test_api_docs_work_offline(http, path, script):
+    """Swagger UI and ReDoc come from the installed package, not a CDN."""
+    urls = assert_served_offline(http, path)
+    assert "/openapi.json" in urls and any(url.endswith(script) for url in urls)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer mlk_wrong"}, {"Authorization": "Basic eDp5"}])

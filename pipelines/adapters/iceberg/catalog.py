@@ -18,6 +18,8 @@ from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from pipelines.core.extras import require_sql_driver
+
 CATALOG_NAME = "meshlake"
 """The name of meshlake's catalog in the SQL catalog's tables (one database may hold several catalogs)."""
 METADATA_CACHE_SIZE = 256
@@ -94,7 +96,11 @@ def open_sql_catalog(uri: str, warehouse: str, properties: Mapping[str, str] = E
         uri: SQLAlchemy URI of the catalog database (SQLite or `postgresql+psycopg2://...`).
         warehouse: URI of the folder or object store prefix the tables live under.
         properties: the warehouse's FileIO properties (object store endpoint and credentials).
+
+    Raises:
+        MissingExtraError: a PostgreSQL URI without the `postgres` extra installed.
     """
+    require_sql_driver(uri)
     for attempt in range(3):
         try:
             catalog = MetadataCachingSqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, **properties)

@@ -44,24 +44,17 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy
 
-from pipelines.adapters.nats.jetstream import (
-    CONNECT_TIMEOUT_S,
-    EventStream,
-    LoopThread,
-    NatsUnavailableError,
-    connect,
-    ensure_stream,
-)
+from pipelines.adapters.nats.errors import NatsUnavailableError, StreamResetError
+from pipelines.adapters.nats.jetstream import CONNECT_TIMEOUT_S, EventStream, LoopThread, connect, ensure_stream
 from pipelines.core.positions import Ledger, PositionRange
 from pipelines.ports.event_source import RawBatch
 
 MAX_PULL_BYTES = 64 * 1024 * 1024
 _API_TIMEOUT_S = 5.0
 _log = logging.getLogger(__name__)
-
-
-class StreamResetError(RuntimeError):
-    """The ledger names positions the stream never had: it was deleted and recreated."""
+_PULL_ENDS = ("404", "408", "409 Batch Completed")
+"""Statuses that end a pull normally: nothing (more) pending, or the batch was filled (nats-server 2.10 and
+later say so after the last message; 2.9 said nothing)."""
 
 
 @dataclass
@@ -296,7 +289,7 @@ class NatsEventSource:
                 )
             _log.warning("%s: pull stalled after %d messages; ending this run", names.source, len(pull.seqs))
             pull.dropped = True  # e.g. max_ack_pending reached: the server keeps the pull waiting
-        if pull.status and not pull.status.startswith(("404", "408")):  # 404/408: nothing (more) pending
+        if pull.status and not pull.status.startswith(_PULL_ENDS):
             _log.warning("%s: pull of %s ended with %s; ending this run", names.source, names.durable, pull.status)
             pull.dropped = True  # e.g. 409 Exceeded MaxAckPending, or the consumer deleted under us
         if pull.dropped:  # no abandoned pull may deliver into a later one, which would leave a gap

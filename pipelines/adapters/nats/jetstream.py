@@ -15,6 +15,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 
+from pipelines.adapters.nats.errors import NatsUnavailableError
 from pipelines.core.names import check_identifier
 
 DUPLICATE_WINDOW_S = 120.0
@@ -26,10 +27,6 @@ _ATTEMPTS, _RETRY_WAIT_S = 60, 2.0
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-
-class NatsUnavailableError(ConnectionError):
-    """The NATS server at a URL cannot be reached (or refused the connection)."""
 
 
 def stream_of(domain: str) -> str:

@@ -9,18 +9,11 @@ from collections.abc import Iterable
 
 from nats.aio.msg import Msg
 
+from pipelines.adapters.nats.errors import PublishError
 from pipelines.adapters.nats.jetstream import CONNECT_TIMEOUT_S, EventStream, LoopThread, connect, ensure_stream
 
 IN_FLIGHT = 8_000
 """Most published events awaiting JetStream's acknowledgement at once."""
-
-
-class PublishError(RuntimeError):
-    """JetStream refused some events or did not acknowledge them in time.
-
-    The acknowledged ones are stored; publishing the same events again is safe within the stream's
-    duplicate window (their `Nats-Msg-Id` makes JetStream drop what it already holds).
-    """
 
 
 def publish_events(

@@ -1,0 +1,45 @@
+"""Optional dependencies: without an extra, using what needs it says which extra to install."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from catalog.store.engine import make_engine
+from pipelines.core.extras import MissingExtraError, require_sql_driver
+
+
+def test_nats_source_without_nats_py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nats", None)  # as if nats-py were not installed
+    import pipelines.adapters.nats as adapter
+    from pipelines.adapters.nats.server import NatsServer  # runs the executable; needs no nats-py
+
+    assert adapter.NatsUnavailableError and NatsServer
+    with pytest.raises(MissingExtraError, match=r"nats-py is not installed.*pip install 'meshlake\[nats\]'"):
+        adapter.NatsEventSource  # noqa: B018
+    with pytest.raises(MissingExtraError, match=r"meshlake\[nats\]"):
+        from pipelines.adapters.nats import publish_events  # noqa: F401
+
+
+@pytest.mark.parametrize(
+    ("url", "module"),
+    [
+        ("postgresql://u@h/db", "psycopg2"),
+        ("postgresql+psycopg2://u@h/db", "psycopg2"),
+        ("postgresql+psycopg://h/db", "psycopg"),
+    ],
+)
+def test_a_postgres_url_without_its_driver_names_the_extra(monkeypatch, url, module):
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'meshlake\[postgres\]'"):
+        require_sql_driver(url)
+    with pytest.raises(MissingExtraError, match=r"meshlake\[postgres\]"):
+        make_engine(url)
+
+
+def test_sqlite_needs_no_extra(monkeypatch):
+    for module in ("psycopg", "psycopg2"):
+        monkeypatch.setitem(sys.modules, module, None)
+    require_sql_driver("sqlite:///catalog.db")
+    make_engine("sqlite://").dispose()
