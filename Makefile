@@ -8,7 +8,7 @@ PORT ?= 3000
 CATALOG_PORT ?= 8765
 EVENTS ?= 100000
 
-.PHONY: install demo test lint dev bench lock clean
+.PHONY: install demo test chromium lint dev bench lock clean
 
 $(BIN)/meshlake: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,14 @@ lint: install
 	$(BIN)/mypy pipelines domains catalog benchmarks
 	$(BIN)/lint-imports
 
-test: lint .venv-tools/bin/datacontract
+# The tests start nats-server and PostgreSQL from wheels (meshlake[dev]); the browser tests drive Debian's Chromium.
+test: lint .venv-tools/bin/datacontract chromium
 	$(BIN)/pytest -n 2 --durations=15
+
+CHROMIUM ?= $(or $(MESHLAKE_CHROMIUM),/usr/bin/chromium)
+chromium:
+	@test -x $(CHROMIUM) || [ "$$(id -u)" = 0 ] || { echo "make test needs Chromium at $(CHROMIUM): sudo apt-get install chromium"; exit 1; }
+	@test -x $(CHROMIUM) || { echo "apt-get install chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 dev: install
 	$(BIN)/meshlake dev --port $(PORT) --catalog-port $(CATALOG_PORT)

