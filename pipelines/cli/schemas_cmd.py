@@ -39,12 +39,13 @@ def check(
 ) -> None:
     """Refuse breaking schema changes (buf WIRE_JSON rules plus table rules), one line per problem.
 
-    Exits 0 when the schemas are compatible, 1 when a change breaks a rule, 2 when a version cannot be
-    read or compiled.
+    Exits 0 when the schemas are compatible, 1 when a change breaks a rule or a field has no table
+    mapping (a proto2 group), 2 when a version cannot be read or compiled.
     """
     from pipelines.adapters.protobuf.compiler import SchemaError, compile_schemas
     from pipelines.adapters.protobuf.schema_history import SchemaHistoryError, default_against, load_snapshot
     from pipelines.core.schema_rules import DEFAULT_IGNORED_PREFIXES, check_compatibility
+    from pipelines.core.schema_support import unsupported_constructs
     from pipelines.core.schema_version import iter_types
 
     try:
@@ -54,11 +55,15 @@ def check(
     except (SchemaError, SchemaHistoryError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    violations = check_compatibility(old.descriptor_set, new, file_prefix=f"{_display(schemas_dir)}/")
-    for violation in violations:
+    prefix = f"{_display(schemas_dir)}/"
+    violations = check_compatibility(old.descriptor_set, new, file_prefix=prefix)
+    unsupported = unsupported_constructs(new, file_prefix=prefix)
+    for violation in [*violations, *unsupported]:
         typer.echo(str(violation))
-    if violations:
-        typer.echo(f"{len(violations)} breaking change(s) against {ref}", err=True)
+    if violations or unsupported:
+        counts = [f"{len(violations)} breaking change(s) against {ref}"] if violations else []
+        counts += [f"{len(unsupported)} construct(s) no table can hold"] if unsupported else []
+        typer.echo("; ".join(counts), err=True)
         raise typer.Exit(1)
     files = {f.name for f in new.file if not f.name.startswith(DEFAULT_IGNORED_PREFIXES)}
     types = [t for t in iter_types(new) if t.file.name in files and not _is_map_entry(t.proto)]

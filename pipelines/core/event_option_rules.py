@@ -14,6 +14,7 @@ from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.core.proto_schema import TIMESTAMP, EventOptions, is_map
 from pipelines.core.schema_version import iter_types
+from pipelines.core.source_lines import first_line_below, line_of
 
 PARTITION_TRANSFORMS = ("identity", "day", "month", "year")
 _MESSAGE_OPTIONS = 7  # DescriptorProto.options
@@ -133,6 +134,4 @@ def _line(descriptor: Descriptor, descriptor_set: FileDescriptorSet | None) -> i
     decl = next((t for t in iter_types(descriptor_set) if t.full_name == descriptor.full_name), None)
     if decl is None:
         return 1
-    lines = {tuple(loc.path): loc.span[0] + 1 for loc in decl.file.source_code_info.location if loc.span}
-    options = [line for path, line in lines.items() if path[: len(decl.path) + 1] == (*decl.path, _MESSAGE_OPTIONS)]
-    return int(min(options)) if options else int(lines.get(decl.path, 1))
+    return first_line_below(decl.file, (*decl.path, _MESSAGE_OPTIONS)) or line_of(decl.file, decl.path)

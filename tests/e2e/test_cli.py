@@ -115,3 +115,11 @@ def test_schemas_check_exits_non_zero_on_a_breaking_change(env, tmp_path):
     assert result.returncode == 1
     assert "total_cents: FIELD_SAME_TYPE" in result.stdout + result.stderr
     assert run([*cmd[:-1], str(new)], env).returncode == 0
+
+
+def test_schemas_check_reports_a_construct_no_table_holds_with_file_and_line(env, tmp_path):
+    schemas = tmp_path / "schemas"
+    shutil.copytree(PROJECT_DIR / "tests" / "fixtures" / "unsupported", schemas)
+    result = run([str(BIN / "meshlake"), "schemas", "check", "--schemas", str(schemas), "--against", str(schemas)], env)
+    assert result.returncode == 1
+    assert "legacy/v1/legacy.proto:8: meshlake.legacy.v1.Legacy.result: FIELD_NO_GROUP" in result.stdout
