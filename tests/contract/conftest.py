@@ -1,18 +1,26 @@
 """Fixtures of the TableStore behaviour suite: every implementation, each on its own tmp_path or S3 prefix.
 
 `iceberg-s3` and `delta-s3` are the same stores with their files on SeaweedFS (the Iceberg catalog
-stays a local SQLite file): one suite proves the storages agree.
+stays a local SQLite file): one suite proves the storages agree. `iceberg-rest` is the Iceberg store
+on pyiceberg's `RestCatalog`, talking to the catalog service's Iceberg REST API (over the SQL catalog
+`iceberg` would open) with an admin token: the pipelines' commits through the REST catalog behave alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pyiceberg.catalog.rest import RestCatalog
 
+from catalog.api import create_app
+from catalog.iceberg import iceberg_router
+from catalog.service import CatalogService
+from catalog.testing import serve_in_thread
 from pipelines.adapters.delta import DeltaTableStore
 from pipelines.adapters.iceberg import IcebergTableStore
+from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.memory import MemoryTableStore
 from pipelines.adapters.storage import open_location
 from pipelines.ports.table_store import TableStore
@@ -28,7 +36,24 @@ STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], TableStore]] 
     "delta-s3": lambda request, root: DeltaTableStore(
         open_location(f"{request.getfixturevalue('s3_prefix')}/delta", request.getfixturevalue("s3_options"))
     ),
+    "iceberg-rest": lambda request, root: IcebergTableStore(
+        root / "warehouse", catalog=RestCatalog("meshlake", **request.getfixturevalue("iceberg_rest"))
+    ),
 }
+
+
+@pytest.fixture
+def iceberg_rest(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The catalog service serving the SQL catalog under tmp_path/warehouse; RestCatalog's uri and admin token."""
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir(exist_ok=True)
+    sql = open_sql_catalog(f"sqlite:///{warehouse}/catalog.db", warehouse.as_uri())
+    service = CatalogService.open(f"sqlite:///{tmp_path_factory.mktemp('catalog-service')}/catalog.db")
+    token = service.create_token("admin", "admin", actor="test")
+    with serve_in_thread(create_app(service, [iceberg_router(sql)])) as url:
+        yield {"uri": f"{url}/iceberg", "token": token}
+    service.close()
+    sql.engine.dispose()
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))

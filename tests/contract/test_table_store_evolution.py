@@ -199,7 +199,7 @@ def test_a_nested_field_removed_is_refused(orders: TableStore) -> None:
         orders.evolve_schema(ORDERS, narrowed)
 
 
-@pytest.mark.parametrize("fmt", ["iceberg", "delta", "iceberg-s3", "delta-s3"])
+@pytest.mark.parametrize("fmt", ["iceberg", "delta", "iceberg-s3", "delta-s3", "iceberg-rest"])
 def test_an_evolved_schema_persists(tmp_path: Path, fmt: str, request: pytest.FixtureRequest) -> None:
     first = STORE_FACTORIES[fmt](request, tmp_path)
     first.ensure_table(ORDERS, SCHEMA, [PartitionField("placed_at", "day")])

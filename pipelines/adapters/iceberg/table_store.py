@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
@@ -91,7 +92,7 @@ def _commit(snapshot: Snapshot, sequence: int) -> Commit:
 
 
 class IcebergTableStore:
-    """Iceberg tables of a pyiceberg `SqlCatalog` named `meshlake`.
+    """Iceberg tables of a pyiceberg catalog: meshlake's `SqlCatalog` by default, or any catalog given (REST).
 
     The namespace is the table's domain, the Iceberg table name its name, the data and metadata live
     under `<warehouse>/<domain>/<name>`. Top-level field ids are the Arrow schema's
@@ -99,7 +100,9 @@ class IcebergTableStore:
     snapshot id, the properties are the snapshot summary's `meshlake.*` entries.
     """
 
-    def __init__(self, warehouse: Location | Path | str, catalog_uri: str | None = None) -> None:
+    def __init__(
+        self, warehouse: Location | Path | str, catalog_uri: str | None = None, *, catalog: Catalog | None = None
+    ) -> None:
         """Open (and create if needed) the catalog.
 
         Args:
@@ -108,6 +111,8 @@ class IcebergTableStore:
             catalog_uri: SQLAlchemy URI of the catalog database; default
                 `sqlite:///<warehouse>/catalog.db` for a local warehouse (required for any other).
                 `postgresql+psycopg2://...` works as well.
+            catalog: a pyiceberg catalog to use instead of the SQL catalog, e.g. a `RestCatalog` on the
+                catalog service's `/iceberg` (its tables' files live under `warehouse` as well).
 
         Raises:
             StorageError: the warehouse cannot be reached.
@@ -115,6 +120,9 @@ class IcebergTableStore:
         """
         self._warehouse = as_location(warehouse)
         self._warehouse.check()
+        if catalog is not None:
+            self._catalog: Catalog = catalog
+            return
         local = self._warehouse.local_path
         if catalog_uri is None and local is None:
             raise ValueError(f"the Iceberg warehouse {self._warehouse} needs a catalog URI (SQLite or PostgreSQL)")
@@ -368,7 +376,9 @@ class IcebergTableStore:
         try:
             return self._catalog.load_table((table.domain, table.name))
         except NoSuchTableError:
-            raise TableNotFoundError(table, f"the Iceberg catalog at {self._warehouse}") from None
+            raise TableNotFoundError(
+                table, f"the Iceberg catalog {self._catalog.name!r} at {self._warehouse}"
+            ) from None
 
     def _last_commit(self, ice: Table) -> Commit:
         log = ice.metadata.snapshot_log
