@@ -23,6 +23,7 @@ DOMAIN, EVENT = "orders", "order_placed"
 FILES_PER_PROCESS = 2
 SEEDS = (7, 8)
 ROOT = Path(__file__).parents[1]
+"""The repository, also the sample project whose orders domain the benchmarks run."""
 SOURCES = ("domains/orders", "domains/world.py", "schemas/orders")
 
 
@@ -43,7 +44,7 @@ def _part(landing: str, events: int, seed: int, first_file: int) -> int:
     from pipelines.bootstrap import Runtime
     from pipelines.settings import Settings
 
-    rt = Runtime(Settings(home=Path(landing).parent))
+    rt = Runtime(Settings.load(project=ROOT, home=Path(landing).parent))
     domain = rt.domain(DOMAIN)
     assert domain.generator is not None, "the orders domain has no generator"
     classes = {e.message: rt.schemas.message_class(e.message) for e in domain.spec.events.values()}

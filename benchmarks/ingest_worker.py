@@ -24,7 +24,7 @@ from typing import Any
 
 import pipelines.adapters.landing.event_source as event_source
 import pipelines.services.ingest as ingest_service
-from benchmarks.generate import DOMAIN, EVENT
+from benchmarks.generate import DOMAIN, EVENT, ROOT
 from benchmarks.measure import warm_up
 from pipelines.bootstrap import Runtime
 from pipelines.core.commits import TableFormat
@@ -94,7 +94,7 @@ def ingest(fmt: str, home: Path, landing: Path) -> dict[str, Any]:
     target.mkdir(parents=True)
     for source in sorted((landing / DOMAIN / EVENT).iterdir()):
         os.link(source, target / source.name)  # same bytes, no copy
-    rt = Runtime(Settings(home=home, format_override=TableFormat(fmt)))
+    rt = Runtime(Settings.load(project=ROOT, home=home, format=TableFormat(fmt)))
     domain, contract = rt.domain(DOMAIN), rt.contract(DOMAIN, EVENT)
     store = rt.store_for(DOMAIN, Layer.BRONZE)
     jit_warm_up_s = warm_up(landing, contract.message_class, contract.schema)  # reported apart: jit_* of the run

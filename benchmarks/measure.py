@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.generate import DOMAIN, EVENT
+from benchmarks.generate import DOMAIN, EVENT, ROOT
 from pipelines.bootstrap import Runtime
 from pipelines.core.event_contract import INGEST_COLUMN, INGEST_TYPE
 from pipelines.core.fast_decode import decode_payloads_fast
@@ -59,7 +59,7 @@ def warm_up(landing: Path, cls: type[Any], schema: pa.Schema) -> float:
 
 def decode_rates(landing: Path, workdir: Path) -> tuple[dict[str, Any], pa.Table]:
     """Rows/s of each decoder, and the bronze table (decoded rows + `_ingest`) the Parquet baseline writes."""
-    contract = Runtime(Settings(home=workdir)).contract(DOMAIN, EVENT)
+    contract = Runtime(Settings.load(project=ROOT, home=workdir)).contract(DOMAIN, EVENT)
     cls, schema = contract.message_class, contract.schema
     files = landing_files(landing)
     warm_up(landing, cls, schema)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--landing is required")
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.jit_only:
-        contract = Runtime(Settings(home=args.workdir)).contract(DOMAIN, EVENT)
+        contract = Runtime(Settings.load(project=ROOT, home=args.workdir)).contract(DOMAIN, EVENT)
         json.dump({"first_call_s": warm_up(args.landing, contract.message_class, contract.schema)}, sys.stdout)
         return
     decode, table = decode_rates(args.landing, args.workdir)

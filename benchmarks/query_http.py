@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
+from benchmarks.generate import ROOT
 from catalog.api import create_app
 from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
 from catalog.service import CatalogService
@@ -58,7 +59,7 @@ def bench_domain(product: TableId) -> Domain:
 
 def bench_runtime(home: Path, fmt: str, domain: Domain) -> Runtime:
     """The runtime of `domain` with its tables under `home` in `fmt`."""
-    settings = Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
+    settings = Settings.load(project=ROOT, env={}, home=home, format=fmt)
     return Runtime(settings, domains=[domain])
 
 

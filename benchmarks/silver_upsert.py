@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from benchmarks.generate import ROOT
 from domains.orders.transforms import finish_orders
 from pipelines.adapters.capabilities import incremental_for
 from pipelines.adapters.landing import write_landing_file
@@ -177,7 +178,7 @@ def _build(runtime: Runtime, mode: str) -> BuildResult:
 
 def _runtime(home: Path) -> Runtime:
     """A runtime over `home` (Iceberg) with the orders contracts and stores already opened."""
-    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "iceberg"}))
+    runtime = Runtime(Settings.load(project=ROOT, env={}, home=home, format="iceberg"))
     for event in runtime.domain("orders").spec.events:
         runtime.contract("orders", event)
     for layer in (Layer.BRONZE, Layer.SILVER):

@@ -227,6 +227,6 @@ def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> Fa
     return app
 
 
-def app_from_env() -> FastAPI:
-    """The app on the database named by `MESHLAKE_CATALOG_DB` (or the default), migrated on start."""
-    return create_app(CatalogService.open())
+def app_for(db_url: str) -> FastAPI:
+    """The app on the catalog database at `db_url` (the settings' `catalog_db_url`), migrated on start."""
+    return create_app(CatalogService.open(db_url))

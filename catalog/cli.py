@@ -24,10 +24,13 @@ if TYPE_CHECKING:  # imported by the commands that use them, so that `--help` st
 
     Catalog = CatalogClient | LocalCatalog
 
+if TYPE_CHECKING:
+    from pipelines.settings import Settings
+
 app = typer.Typer(
-    help="The data-product catalog. With --url (MESHLAKE_CATALOG_URL) it talks to a catalog service using "
-    "--token (MESHLAKE_CATALOG_TOKEN); without, it opens the catalog database (MESHLAKE_CATALOG_DB or "
-    "$MESHLAKE_HOME/catalog/catalog.db) directly, as an admin recorded as local:<user> in the audit log.",
+    help="The data-product catalog. With --url (setting catalog_url) it talks to a catalog service using "
+    "--token (catalog_token); without, it opens the catalog database (catalog_db, default "
+    "<home>/catalog/catalog.db) directly, as an admin recorded as local:<user> in the audit log.",
     no_args_is_help=True,
 )
 token_app = typer.Typer(help="Create, list and revoke bearer tokens (works on the database directly).")
@@ -35,9 +38,18 @@ app.add_typer(token_app, name="token")
 out = Console()
 err = Console(stderr=True)
 
-Url = Annotated[str | None, typer.Option("--url", envvar="MESHLAKE_CATALOG_URL", help="Catalog service URL.")]
-Token = Annotated[str | None, typer.Option("--token", envvar="MESHLAKE_CATALOG_TOKEN", help="Bearer token.")]
-Db = Annotated[str | None, typer.Option("--db", envvar="MESHLAKE_CATALOG_DB", help="Catalog database URL.")]
+Url = Annotated[
+    str | None,
+    typer.Option("--url", help="Catalog service URL; default: the setting catalog_url (MESHLAKE_CATALOG_URL)."),
+]
+Token = Annotated[
+    str | None,
+    typer.Option("--token", help="Bearer token; default: the setting catalog_token (MESHLAKE_CATALOG_TOKEN)."),
+]
+Db = Annotated[
+    str | None,
+    typer.Option("--db", help="Catalog database URL; default: the setting catalog_db (MESHLAKE_CATALOG_DB)."),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ProductArg = Annotated[str, typer.Argument(help="<domain>.<product>")]
 _log = logging.getLogger(__name__)
@@ -46,7 +58,19 @@ _log = logging.getLogger(__name__)
 def _service(db: str | None) -> CatalogService:
     from catalog.service import CatalogService
 
-    return CatalogService.open(db)
+    return CatalogService.open(_db(db))
+
+
+def _settings() -> Settings:
+    """meshlake's settings (project file < MESHLAKE_* < `meshlake --project`), for what the options leave out."""
+    from pipelines.cli import context
+
+    return context.settings()
+
+
+def _db(db: str | None) -> str:
+    """`--db`, else the settings' catalog database."""
+    return db or _settings().catalog_db_url
 
 
 def _open(url: str | None, token: str | None, db: str | None) -> Catalog:
@@ -54,9 +78,13 @@ def _open(url: str | None, token: str | None, db: str | None) -> Catalog:
     from catalog.local import LocalCatalog
     from catalog.model import Principal
 
+    if url is None and db is None:
+        url = _settings().catalog_url
+    if token is None and (url or db is None):
+        token = _settings().token
     if url:
         if not token:
-            raise typer.BadParameter("a token is needed with --url (--token or MESHLAKE_CATALOG_TOKEN)")
+            raise typer.BadParameter("a token is needed with --url (--token or the setting catalog_token)")
         return CatalogClient(url, token)
     service = _service(db)
     who = service.authenticate(token) if token else Principal(name=_local(), kind=PrincipalKind.ADMIN)

@@ -20,7 +20,7 @@ from catalog.model import (
     parse_product,
     utcnow,
 )
-from catalog.store import default_db_url, make_engine, repository, upgrade
+from catalog.store import make_engine, repository, upgrade
 from catalog.store.tables import (
     AuditRow,
     ProductRow,
@@ -43,9 +43,9 @@ class UnitOfWork:
         self._clock = clock
 
     @classmethod
-    def open(cls, url: str | None = None, migrate: bool = True) -> Self:
-        """Open the catalog at `url` (default: `default_db_url()`), upgrading its schema first."""
-        engine = make_engine(url or default_db_url())
+    def open(cls, url: str, migrate: bool = True) -> Self:
+        """Open the catalog at `url` (the settings' `catalog_db_url`), upgrading its schema first."""
+        engine = make_engine(url)
         if migrate:
             upgrade(engine)
         return cls(engine)

@@ -8,21 +8,21 @@ from typing import TYPE_CHECKING
 from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
 from pipelines.adapters.landing import LandingFileSource
-from pipelines.adapters.protobuf.compiler import CompiledSchemas, compile_schemas
+from pipelines.adapters.protobuf.compiler import CompiledSchemas, SchemaError, compile_schemas
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.event_option_rules import check_event_options
 from pipelines.core.names import Layer
-from pipelines.core.proto_schema import arrow_schema
+from pipelines.core.proto_schema import ProtoSchemaError, arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
 from pipelines.ports.event_source import EventSource
 from pipelines.ports.incremental import IncrementalTables
 from pipelines.ports.maintenance import TableMaintenance
 from pipelines.ports.registry import ProductRegistry
 from pipelines.ports.table_store import TableStore
-from pipelines.project import load_domains
+from pipelines.project import DomainProblem, Project
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,18 +51,31 @@ def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventCont
 
 
 class Runtime:
-    """Everything a run needs, built once from settings: domains, schemas, stores, sources."""
+    """Everything a run needs, built once from settings: domains, schemas, stores, sources.
+
+    Args:
+        settings: the settings (`Settings.load()`).
+        domains: the domains to run; default: every domain of the settings' project that loads
+            (the others are in `problems`).
+    """
 
     def __init__(self, settings: Settings, domains: list[Domain] | None = None) -> None:
         self.settings = settings
-        self.domains = {d.name: d for d in (domains if domains is not None else load_domains())}
+        self.problems: list[DomainProblem] = []
+        if domains is None:
+            project = Project.load(settings)
+            domains, self.problems = list(project.domains.values()), list(project.problems)
+        self.domains = {d.name: d for d in domains}
         self._stores: dict[TableFormat, TableStore] = {}
         self._registries: dict[str, ProductRegistry] = {}
         self._contracts: dict[tuple[str, str], EventContract] = {}
+        self._schemas: CompiledSchemas | SchemaError | None = None
+        self._domain_schemas: dict[str, CompiledSchemas] = {}
 
     @classmethod
-    def from_env(cls) -> Runtime:
-        return cls(Settings.from_env())
+    def load(cls, project: str | None = None) -> Runtime:
+        """The runtime of `Settings.load(project=project)`."""
+        return cls(Settings.load(project=project))
 
     def domain(self, name: str) -> Domain:
         try:
@@ -70,21 +83,70 @@ class Runtime:
         except KeyError:
             raise KeyError(f"unknown domain {name!r}; known: {', '.join(sorted(self.domains))}") from None
 
-    @cached_property
+    @property
     def schemas(self) -> CompiledSchemas:
-        return compile_schemas(self.settings.schemas_dir)
+        """Every .proto under the settings' schema roots, compiled once.
+
+        Raises:
+            SchemaError: a file does not compile (every call raises the same error).
+        """
+        if self._schemas is None:
+            try:
+                self._schemas = compile_schemas(self.settings.schemas)
+            except SchemaError as exc:
+                self._schemas = exc
+        if isinstance(self._schemas, SchemaError):
+            raise self._schemas
+        return self._schemas
+
+    def domain_schemas(self, domain: str) -> CompiledSchemas:
+        """The compiled schemas of a domain's contracts: all of them when they compile together, else only the
+        files of the domain's `schemas` folder (and what they import), so a broken .proto stops only its domain.
+
+        Raises:
+            SchemaError: the domain's own files do not compile.
+        """
+        try:
+            return self.schemas
+        except SchemaError:
+            if domain not in self._domain_schemas:
+                folder = self.domain(domain).spec.schemas
+                files = {
+                    p.relative_to(root).as_posix()
+                    for root in self.settings.schemas
+                    for p in (root / folder).rglob("*.proto")
+                    if p.is_file()
+                }
+                self._domain_schemas[domain] = compile_schemas(self.settings.schemas, sorted(files))
+            return self._domain_schemas[domain]
 
     def contract(self, domain: str, event: str) -> EventContract:
         """The contract of an event type, read from its compiled .proto (once: `schemas` is compiled once)."""
         if (domain, event) not in self._contracts:
             message = self.domain(domain).spec.events[event].message
-            self._contracts[domain, event] = contract_from_schemas(self.schemas, message)
+            self._contracts[domain, event] = contract_from_schemas(self.domain_schemas(domain), message)
         return self._contracts[domain, event]
+
+    def drop_unusable(self) -> list[DomainProblem]:
+        """Leave out every domain whose event contracts cannot be built (a .proto that does not compile, an
+        unknown message, a type meshlake cannot map); returns their problems, also added to `problems`."""
+        found = []
+        for name, domain in sorted(self.domains.items()):
+            for event in domain.spec.events:
+                try:
+                    self.contract(name, event)
+                except (SchemaError, ProtoSchemaError) as exc:
+                    found.append(DomainProblem(name, None, f"events.{event}: {exc}"))
+                    break
+        for problem in found:
+            del self.domains[problem.domain]
+        self.problems.extend(found)
+        return found
 
     def format_for(self, domain: str, layer: Layer, product: str | None = None) -> TableFormat:
         """Settings override, then the product's own format, then the domain's format of the layer."""
-        if self.settings.format_override:
-            return self.settings.format_override
+        if self.settings.format:
+            return self.settings.format
         spec = self.domain(domain).spec
         if product and (fmt := spec.products[product].format):
             return fmt
@@ -92,7 +154,9 @@ class Runtime:
 
     def store(self, fmt: TableFormat) -> TableStore:
         if fmt not in self._stores:
-            self._stores[fmt] = open_table_store(fmt, self.settings.home, catalog_uri=self.settings.iceberg_catalog_uri)
+            self._stores[fmt] = open_table_store(
+                fmt, self.settings.home_dir, catalog_uri=self.settings.iceberg_catalog_uri
+            )
         return self._stores[fmt]
 
     def store_for(self, domain: str, layer: Layer, product: str | None = None) -> TableStore:
@@ -105,7 +169,10 @@ class Runtime:
             from pipelines.adapters.catalog import make_registry
 
             self._registries[principal] = make_registry(
-                principal, self.settings.catalog_url, self.settings.catalog_token, self.settings.catalog_db_url
+                principal,
+                self.settings.catalog_url,
+                self.settings.token,
+                None if self.settings.catalog_url else self.settings.catalog_db_url,
             )
         return self._registries[principal]
 

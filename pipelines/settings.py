@@ -1,95 +1,355 @@
-"""Runtime settings from the environment: where meshlake keeps its data and which servers it uses."""
+"""The one settings model: read in one place from the project file < `MESHLAKE_*` environment < flags.
+
+`Settings.load()` finds the project (`--project`, else `MESHLAKE_PROJECT`, else walking up from the
+working directory), reads its project file, the environment and the flags, validates once and keeps
+where each value came from (`Settings.source`). Everything else takes the resulting value; nothing
+else in meshlake reads `os.environ`. Loading creates no file or folder.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from pipelines.core.commits import TableFormat
-from pipelines.project import PROJECT_DIR
+from pipelines.project_file import ProjectFile, ProjectFileError, find_project, open_project
+
+ENV_PREFIX = "MESHLAKE_"
+SourceKind = Literal["default", "file", "env", "flag"]
 
 
 class SettingsError(Exception):
-    """A required setting is missing or invalid; the message names the variable."""
-
-
-def schemas_dir_from_env(env: dict[str, str] | None = None) -> Path:
-    """`MESHLAKE_SCHEMAS`, or the project's schemas/ folder."""
-    value = (os.environ if env is None else env).get("MESHLAKE_SCHEMAS")
-    return Path(value) if value else PROJECT_DIR / "schemas"
+    """A setting is missing or invalid; the message names the setting and where it was given."""
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Where meshlake keeps everything, and what overrides the domain specs.
+class Source:
+    """Where an effective value came from: `kind` and, for a file, env or flag, which one."""
 
-    Attributes:
-        home: `MESHLAKE_HOME`, the one directory of the embedded default (landing files, tables,
-            SQLite catalogs, Dagster storage).
-        format_override: `MESHLAKE_FORMAT`, when set every table of every domain uses this format.
-        iceberg_catalog_uri: `MESHLAKE_ICEBERG_CATALOG_URI`, the pyiceberg SQL catalog (default SQLite
-            under home; PostgreSQL in production).
-        catalog_url: `MESHLAKE_CATALOG_URL`, the catalog service; unset means the embedded catalog.
-        catalog_token: `MESHLAKE_CATALOG_TOKEN`, the bearer token for the catalog service.
-        catalog_db: `MESHLAKE_CATALOG_DB`, the embedded catalog's database URL (default SQLite under home).
-        schemas_dir: `MESHLAKE_SCHEMAS`, the folder of .proto files (default: the project's schemas/).
-        nats_url: `MESHLAKE_NATS_URL`, the NATS JetStream server bronze also reads from; unset means
-            landing files only.
+    kind: SourceKind
+    where: str = ""
+
+    def __str__(self) -> str:
+        return self.where or self.kind
+
+
+class Settings(BaseSettings):
+    """Every meshlake setting. Construct with `Settings.load()`; `Settings(...)` takes values as they are.
+
+    Each field is also a `MESHLAKE_<NAME>` environment variable and a key of the project file
+    (`meshlake.yaml` or `[tool.meshlake]`), except `project`, which says where that file is.
     """
 
-    home: Path
-    format_override: TableFormat | None = None
-    iceberg_catalog_uri: str | None = None
-    catalog_url: str | None = None
-    catalog_token: str | None = None
-    catalog_db: str | None = None
-    schemas_dir: Path = PROJECT_DIR / "schemas"
-    nats_url: str | None = None
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    project: Path | None = Field(
+        default=None,
+        description="the project folder (`--project`; default: found walking up from the working directory)",
+    )
+    home: Path | None = Field(
+        default=None,
+        description="where meshlake keeps its data: landing files, tables, SQLite catalogs, Dagster storage",
+        json_schema_extra={"default_text": "`<project>/.meshlake`"},
+    )
+    domains: Path | None = Field(
+        default=None,
+        description="the folder of domains (`<name>/domain.yaml`, transforms, generator)",
+        json_schema_extra={"default_text": "`<project>/domains`"},
+    )
+    schemas: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="the .proto include roots, a list (in the environment separated by `"
+        + os.pathsep
+        + "`); meshlake's own options.proto is always found",
+        json_schema_extra={"default_text": "`<project>/schemas`"},
+    )
+    format: TableFormat | None = Field(
+        default=None,
+        description="force every table into `iceberg` or `delta`",
+        json_schema_extra={"default_text": "the domain spec decides"},
+    )
+    iceberg_catalog_uri: str | None = Field(
+        default=None,
+        description="the pyiceberg SQL catalog's database, e.g. `postgresql+psycopg2://…`",
+        json_schema_extra={"default_text": "SQLite under `<home>/iceberg`"},
+    )
+    iceberg_catalog: str | None = Field(
+        default=None,
+        description="the name of a pyiceberg catalog (`.pyiceberg.yaml`, `PYICEBERG_CATALOG__<NAME>__*`) "
+        "holding the Iceberg tables, instead of `iceberg_catalog_uri`",
+        json_schema_extra={"default_text": "unset"},
+    )
+    catalog_url: str | None = Field(
+        default=None,
+        description="the catalog service products register in over HTTP",
+        json_schema_extra={"default_text": "the embedded catalog"},
+    )
+    catalog_token: SecretStr | None = Field(
+        default=None,
+        description="the bearer token for `catalog_url` (`meshlake catalog token create`)",
+        json_schema_extra={"default_text": "unset"},
+    )
+    catalog_db: str | None = Field(
+        default=None,
+        description="the catalog's database URL (SQLite or `postgresql+psycopg2://…`)",
+        json_schema_extra={"default_text": "`<home>/catalog/catalog.db`"},
+    )
+    catalog_web_url: str | None = Field(
+        default=None,
+        description="the catalog page linked from gold materialisations in Dagster",
+        json_schema_extra={"default_text": "`catalog_url`; set by `meshlake dev`"},
+    )
+    nats_url: str | None = Field(
+        default=None,
+        description="the NATS JetStream server bronze also reads (`events.<domain>.<event>`)",
+        json_schema_extra={"default_text": "landing files only"},
+    )
+    dagster_postgres_url: str | None = Field(
+        default=None,
+        description="Dagster's storage on PostgreSQL (the project's `dagster.postgres.yaml`)",
+        json_schema_extra={"default_text": "SQLite under `<home>/dagster`"},
+    )
+
+    _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+
+    FILE_KEYS: ClassVar[frozenset[str]] = frozenset()  # set below the class: every field but `project`
+    PATH_FIELDS: ClassVar[frozenset[str]] = frozenset({"project", "home", "domains", "schemas"})
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read the settings from environment variables.
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Layering (with provenance) is done by `load`; constructing the model takes values as given.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _project_defaults(self) -> Settings:
+        root = self.project
+        if root is None:
+            return self
+        defaults = {
+            "home": self.home or root / ".meshlake",
+            "domains": self.domains or root / "domains",
+            "schemas": self.schemas or [root / "schemas"],
+        }
+        for name, value in defaults.items():
+            object.__setattr__(self, name, value)  # frozen: defaults are filled once, here
+        return self
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        project: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        **flags: Any,
+    ) -> Settings:
+        """Find the project and read every setting: its project file < `MESHLAKE_*` < `flags`.
+
+        Args:
+            project: the project folder or file (the `--project` flag); default `MESHLAKE_PROJECT`,
+                else the nearest project at or above `cwd`. Without any, settings that need a
+                project raise when used (`project_dir`, `home_dir`).
+            env: the environment (default: this process's).
+            cwd: where relative paths of the environment and flags start, and the walk up (default: the
+                working directory).
+            flags: settings given on the command line (None values are ignored).
 
         Raises:
-            SettingsError: `MESHLAKE_HOME` is unset or empty, or `MESHLAKE_FORMAT` is unknown.
+            SettingsError: the project is not one, a file is unreadable, or a value is invalid (the
+                message names the setting and where it was given).
         """
-        env = dict(os.environ) if env is None else env
-        home = env.get("MESHLAKE_HOME", "").strip()
-        if not home:
-            raise SettingsError(
-                "MESHLAKE_HOME is not set: point it at the directory meshlake keeps its data in "
-                "(e.g. export MESHLAKE_HOME=$PWD/.meshlake)"
-            )
-        fmt = env.get("MESHLAKE_FORMAT", "").strip() or None
+        environ = dict(os.environ) if env is None else dict(env)
+        base = (cwd or Path.cwd()).resolve()
+        env_values = _env_layer(environ)
         try:
-            override = TableFormat(fmt) if fmt else None
-        except ValueError:
-            known = ", ".join(f.value for f in TableFormat)
-            raise SettingsError(f"MESHLAKE_FORMAT={fmt!r} is not a table format ({known})") from None
-        return cls(
-            home=Path(home).expanduser().resolve(),
-            format_override=override,
-            iceberg_catalog_uri=env.get("MESHLAKE_ICEBERG_CATALOG_URI") or None,
-            catalog_url=env.get("MESHLAKE_CATALOG_URL") or None,
-            catalog_token=env.get("MESHLAKE_CATALOG_TOKEN") or None,
-            catalog_db=env.get("MESHLAKE_CATALOG_DB") or None,
-            schemas_dir=schemas_dir_from_env(env),
-            nats_url=env.get("MESHLAKE_NATS_URL") or None,
-        )
+            if project is not None:
+                found: ProjectFile | None = open_project(_absolute(project, base))
+                project_source = Source("flag", "--project")
+            elif "project" in env_values:
+                found = open_project(_absolute(env_values["project"], base))
+                project_source = Source("env", f"{ENV_PREFIX}PROJECT")
+            else:
+                found = find_project(base)
+                project_source = Source("default", f"found from {base}")
+        except ProjectFileError as exc:
+            raise SettingsError(str(exc)) from None
+
+        values: dict[str, Any] = {}
+        sources: dict[str, Source] = {}
+        if found is not None:
+            unknown = sorted(set(found.values) - cls.FILE_KEYS)
+            if unknown:
+                keys = ", ".join(sorted(cls.FILE_KEYS))
+                raise SettingsError(f"{found.origin}: unknown setting {unknown[0]!r} (known: {keys})")
+            for key, value in found.values.items():
+                values[key] = _paths(key, value, found.root)
+                sources[key] = Source("file", found.origin)
+            values["project"] = found.root
+            sources["project"] = project_source
+        for key, value in env_values.items():
+            if key != "project":
+                values[key] = _paths(key, value, base)
+                sources[key] = Source("env", f"{ENV_PREFIX}{key.upper()}")
+        for key, value in flags.items():
+            if value is not None:
+                values[key] = _paths(key, value, base)
+                sources[key] = Source("flag", f"--{key.replace('_', '-')}")
+        try:
+            settings = cls(**values)
+        except ValidationError as exc:
+            raise SettingsError(_validation_message(exc, sources)) from None
+        for name in cls.model_fields:
+            settings._sources[name] = sources.get(name, Source("default"))
+        return settings
+
+    def source(self, name: str) -> Source:
+        """Where the effective value of `name` came from (`default` for values built by hand)."""
+        return self._sources.get(name, Source("default"))
+
+    @property
+    def project_dir(self) -> Path:
+        """The project folder.
+
+        Raises:
+            SettingsError: no project was found or given.
+        """
+        if self.project is None:
+            raise SettingsError(
+                "no meshlake project here: no meshlake.yaml or [tool.meshlake] in pyproject.toml in the working "
+                "directory or above it; pass --project DIR or set MESHLAKE_PROJECT (`meshlake init DIR` makes one)"
+            )
+        return self.project
+
+    @property
+    def home_dir(self) -> Path:
+        """`home`, the one directory of the embedded default.
+
+        Raises:
+            SettingsError: there is no project and `MESHLAKE_HOME` is unset.
+        """
+        if self.home is None:
+            raise SettingsError(
+                "MESHLAKE_HOME is not set and there is no project to keep data in: work in a project folder, "
+                "pass --project DIR or set MESHLAKE_HOME"
+            )
+        return self.home
+
+    @property
+    def domains_dir(self) -> Path:
+        """The folder of domains (default `<project>/domains`)."""
+        return self.domains or self.project_dir / "domains"
 
     @property
     def landing_dir(self) -> Path:
-        return self.home / "landing"
+        return self.home_dir / "landing"
 
     @property
     def iceberg_dir(self) -> Path:
-        return self.home / "iceberg"
+        return self.home_dir / "iceberg"
 
     @property
     def delta_dir(self) -> Path:
-        return self.home / "delta"
+        return self.home_dir / "delta"
 
     @property
     def catalog_db_url(self) -> str:
-        return self.catalog_db or f"sqlite:///{self.home / 'catalog' / 'catalog.db'}"
+        """The catalog's database: `catalog_db`, else SQLite under home."""
+        return self.catalog_db or f"sqlite:///{self.home_dir / 'catalog' / 'catalog.db'}"
+
+    def env_values(self) -> dict[str, str]:
+        """Every setting that has a value, as the `MESHLAKE_*` variables that give it (secrets in clear)."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None or value == []:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, list):
+                value = os.pathsep.join(str(v) for v in value)
+            elif isinstance(value, TableFormat):
+                value = value.value
+            out[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return out
+
+    def child_environment(self) -> dict[str, str]:
+        """This process's environment with every effective setting as `MESHLAKE_*`: a child process (the
+        Dagster code server, the catalog service) then loads the same settings, flags and project file included."""
+        return dict(os.environ) | self.env_values()
+
+    def dagster_environment(self, dagster_home: Path) -> dict[str, str]:
+        """The variables the project's dagster.yaml names: `DAGSTER_HOME`, and the PostgreSQL URL when set."""
+        out = {"DAGSTER_HOME": str(dagster_home)}
+        if self.dagster_postgres_url:
+            out[f"{ENV_PREFIX}DAGSTER_POSTGRES_URL"] = self.dagster_postgres_url
+        return out
+
+    @property
+    def token(self) -> str | None:
+        """The catalog token in clear, for the client that sends it."""
+        return self.catalog_token.get_secret_value() if self.catalog_token else None
+
+
+Settings.FILE_KEYS = frozenset(Settings.model_fields) - {"project"}
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source reading a given mapping instead of `os.environ`."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(Settings, case_sensitive=False, env_prefix=ENV_PREFIX, env_ignore_empty=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The `MESHLAKE_*` variables of `environ` that name settings, by field name (empty ones left out)."""
+    raw = _MappingEnvSource(environ)()
+    return {k: v.strip() if isinstance(v, str) else v for k, v in raw.items() if v not in ("", None)}
+
+
+def _absolute(value: Path | str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _paths(key: str, value: Any, base: Path) -> Any:
+    """Path settings made absolute against `base` (the project folder for its file, else the cwd)."""
+    if key not in Settings.PATH_FIELDS or value is None:
+        return value
+    if key == "schemas":
+        items = value.split(os.pathsep) if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value  # validation names it
+        return [_absolute(str(v), base) for v in items if str(v)]
+    return _absolute(str(value), base)
+
+
+def _validation_message(error: ValidationError, sources: Mapping[str, Source]) -> str:
+    problems = []
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "settings"
+        where = sources.get(name)
+        label = f"{where.where} ({name})" if where and where.kind == "file" else (where.where if where else name)
+        message = item["msg"]
+        if name == "format":
+            message = f"not a table format ({', '.join(f.value for f in TableFormat)})"
+        shown = item.get("input")
+        problems.append(f"{label}={shown!r}: {message}" if isinstance(shown, str) else f"{label}: {message}")
+    return "; ".join(problems)

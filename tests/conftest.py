@@ -21,6 +21,6 @@ def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
         env = {"MESHLAKE_HOME": str(tmp_path / "home")}
         if fmt:
             env["MESHLAKE_FORMAT"] = fmt
-        return Runtime(Settings.from_env(env))
+        return Runtime(Settings.load(env=env))
 
     return make

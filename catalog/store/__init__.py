@@ -1,5 +1,5 @@
 """The catalog's store adapter: SQLAlchemy on SQLite (default) or PostgreSQL."""
 
-from catalog.store.engine import current_revision, default_db_url, head_revision, make_engine, upgrade
+from catalog.store.engine import current_revision, head_revision, make_engine, upgrade
 
-__all__ = ["current_revision", "default_db_url", "head_revision", "make_engine", "upgrade"]
+__all__ = ["current_revision", "head_revision", "make_engine", "upgrade"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from sqlalchemy.pool import StaticPool
 from pipelines.core.extras import require_sql_driver
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-
-def default_db_url() -> str:
-    """`MESHLAKE_CATALOG_DB`, else SQLite `$MESHLAKE_HOME/catalog/catalog.db` (home: ./.meshlake)."""
-    if url := os.environ.get("MESHLAKE_CATALOG_DB"):
-        return url
-    home = Path(os.environ.get("MESHLAKE_HOME") or Path.cwd() / ".meshlake")
-    return f"sqlite:///{home / 'catalog' / 'catalog.db'}"
 
 
 def make_engine(url: str) -> Engine:

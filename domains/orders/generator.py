@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from domains.world import Event, Order, emit, standard_defects, timed
+from ..world import Event, Order, emit, standard_defects, timed
 
 DEFECTS = {
     "order_placed": standard_defects("order_id", "placed_at"),

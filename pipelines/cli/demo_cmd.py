@@ -28,12 +28,12 @@ def demo(
     seed: int = typer.Option(7, help="Random seed of the generated events."),
 ) -> None:
     """Generate events, materialise every domain end to end, and query gold with DuckDB, across domains too."""
+    from pipelines.cli import context
     from pipelines.cli.materialize import materialize_all
     from pipelines.cli.query_cmd import OutputFormat, query
     from pipelines.cli.run_cmds import Compression, generate
-    from pipelines.settings import Settings
 
-    settings = Settings.from_env()
+    settings = context.settings()
     started = time.perf_counter()
     console.rule("1. generate events into the landing area")
     generate(domain=[], count=events, seed=seed, files=4, compression=Compression.NONE)
@@ -47,7 +47,7 @@ def demo(
     query(sql=MESH_SQL, output=OutputFormat.TABLE, limit=8)
     console.print(
         Panel.fit(
-            f"Done in {time.perf_counter() - started:.0f} s. Everything lives under {settings.home}:\n"
+            f"Done in {time.perf_counter() - started:.0f} s. Everything lives under {settings.home_dir}:\n"
             f"  landing files   {settings.landing_dir}\n"
             f"  iceberg tables  {settings.iceberg_dir} (SQLite catalog: catalog.db)\n"
             f"  delta tables    {settings.delta_dir}\n"

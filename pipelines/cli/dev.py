@@ -6,7 +6,8 @@ ignored across exec, so without the reset `dagster dev` would never stop. Ctrl-C
 to `meshlake dev` sends SIGINT to every child's group (what a terminal's Ctrl-C does, which Dagster
 handles gracefully), then SIGTERM, then SIGKILL to whatever is left. On Linux `meshlake dev` is a
 child subreaper, so a grandchild whose parent died is re-parented to it and still found and stopped.
-`meshlake dev` execs `python -m pipelines.cli.dev` (same process), which imports the standard library only.
+`meshlake dev` execs `python -m pipelines.cli.dev` (same process), which imports the standard library only;
+the CLI hands it the project, the home and every effective setting (as `MESHLAKE_*` in its environment).
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from types import FrameType
 
 from pipelines.core.extras import require  # standard library only
 
-# The supervisor imports the standard library only (it stays ~15 MB); hence not `pipelines.project`.
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+POSTGRES_PROFILE = "dagster.postgres.yaml"
+"""The project's instance settings with Dagster's storage on PostgreSQL (setting `dagster_postgres_url`)."""
 
-POSTGRES_URL_VAR = "MESHLAKE_DAGSTER_POSTGRES_URL"
-"""When set, Dagster's storage is PostgreSQL (`dagster.postgres.yaml`) at this `postgresql+psycopg2://` URL."""
-
-CODE_MODULE = "pipelines.definitions"
+# The supervisor imports the standard library only (it stays ~15 MB); hence the name, not the import, of
+# pipelines.dagster.code_location.CODE_MODULE (a test keeps them equal).
+CODE_MODULE = "meshlake.definitions"
 LOCATION_NAME = "meshlake"
 _CATALOG_MAIN = "from catalog.cli import app; app(prog_name='meshlake catalog')"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -49,19 +49,31 @@ class Child:
     cmd: list[str]
 
 
-def dagster_yaml(env: Mapping[str, str]) -> Path:
-    """The instance settings to use: the PostgreSQL profile when `MESHLAKE_DAGSTER_POSTGRES_URL` is set."""
-    if not env.get(POSTGRES_URL_VAR):
-        return PROJECT_DIR / "dagster.yaml"
-    require("dagster_postgres")
-    return PROJECT_DIR / "dagster.postgres.yaml"
+class DevError(Exception):
+    """The project lacks what `meshlake dev` needs; names the file."""
 
 
-def prepare_dagster_home(home: Path, env: Mapping[str, str]) -> Path:
-    """Create `<home>/dagster` (DAGSTER_HOME) holding the chosen profile as its dagster.yaml."""
+def dagster_yaml(project: Path, postgres: bool) -> Path:
+    """The project's instance settings: `dagster.yaml`, or `dagster.postgres.yaml` for PostgreSQL storage.
+
+    Raises:
+        DevError: the project has no such file.
+    """
+    path = project / (POSTGRES_PROFILE if postgres else "dagster.yaml")
+    if not path.is_file():
+        why = " (dagster_postgres_url is set)" if postgres else ""
+        raise DevError(f"{path}: missing: the project's Dagster instance settings{why}")
+    if postgres:
+        require("dagster_postgres")
+    return path
+
+
+def prepare_dagster_home(home: Path, project: Path, postgres: bool = False) -> Path:
+    """Create `<home>/dagster` (DAGSTER_HOME) holding the project's chosen profile as its dagster.yaml."""
+    source = dagster_yaml(project, postgres)
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(dagster_yaml(env), dagster_home / "dagster.yaml")
+    shutil.copyfile(source, dagster_home / "dagster.yaml")
     return dagster_home
 
 
@@ -241,19 +253,28 @@ def _send(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def run_dev(home: Path, port: int, catalog_port: int, env: Mapping[str, str] | None = None) -> int:
+def run_dev(
+    home: Path,
+    project: Path,
+    port: int,
+    catalog_port: int,
+    postgres: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> int:
     """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
 
     Args:
         home: `MESHLAKE_HOME`; Dagster's instance lives in `<home>/dagster`.
+        project: the project folder (its dagster.yaml, its domains).
         port: the Dagster UI's port on 127.0.0.1.
         catalog_port: the catalog service's port on 127.0.0.1.
-        env: the environment to start from (default: this process's).
+        postgres: Dagster's storage on PostgreSQL (the project's dagster.postgres.yaml).
+        env: the children's environment to start from (default: this process's, as the CLI set it).
     """
     base = dict(os.environ if env is None else env)
-    dagster_home = prepare_dagster_home(home, base)
+    dagster_home = prepare_dagster_home(home, project, postgres)
     catalog_url = f"http://127.0.0.1:{catalog_port}"
-    child_env = base | {"MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    child_env = base | {"MESHLAKE_PROJECT": str(project), "MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     child_env.setdefault("MESHLAKE_CATALOG_WEB_URL", catalog_url)
     _say(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
     _say(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
@@ -262,13 +283,19 @@ def run_dev(home: Path, port: int, catalog_port: int, env: Mapping[str, str] | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.cli.dev --home H --port P --catalog-port C` (what `meshlake dev` execs)."""
+    """`python -m pipelines.cli.dev --home H --project D --port P --catalog-port C` (what `meshlake dev` execs)."""
     parser = argparse.ArgumentParser(prog="meshlake dev", description=__doc__)
     parser.add_argument("--home", type=Path, required=True, help="MESHLAKE_HOME")
+    parser.add_argument("--project", type=Path, required=True, help="the project folder")
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (127.0.0.1)")
     parser.add_argument("--catalog-port", type=int, default=8765, help="catalog service port (127.0.0.1)")
+    parser.add_argument("--postgres", action="store_true", help="Dagster's storage on PostgreSQL")
     args = parser.parse_args(argv)
-    return run_dev(args.home.resolve(), args.port, args.catalog_port)
+    try:
+        return run_dev(args.home.resolve(), args.project.resolve(), args.port, args.catalog_port, args.postgres)
+    except DevError as exc:
+        _say(f"error: {exc}")
+        return 1
 
 
 if __name__ == "__main__":

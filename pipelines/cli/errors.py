@@ -42,6 +42,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from catalog.errors import CatalogError
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.protobuf.compiler import SchemaError
+    from pipelines.cli.dev import DevError
     from pipelines.cli.materialize import MaterializeError
     from pipelines.core.event_option_rules import EventOptionsError
     from pipelines.core.extras import MissingExtraError
@@ -61,6 +62,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         CommandError,
         CatalogError,
         SettingsError,
+        DevError,
         SpecError,
         SchemaError,
         ProtoSchemaError,

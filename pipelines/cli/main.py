@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pipelines.cli import errors
+from pipelines.cli import context, errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
@@ -18,10 +19,19 @@ def meshlake(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show debug logs, and the traceback of an error.")
     ] = False,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            metavar="DIR",
+            help="The project folder; default: MESHLAKE_PROJECT, else found walking up from the working directory.",
+        ),
+    ] = None,
 ) -> None:
     """The `meshlake` command line: generate events, run the demo, query products, start the dev UI."""
     if verbose:
         errors.show_tracebacks()
+    context.use_project(project)
 
 
 def _register() -> None:

@@ -50,10 +50,11 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    """The Dagster instance under `$MESHLAKE_HOME/dagster`, with the profile `meshlake dev` would use
-    (dagster.postgres.yaml when `MESHLAKE_DAGSTER_POSTGRES_URL` is set)."""
-    home = prepare_dagster_home(settings.home, os.environ)
-    os.environ["DAGSTER_HOME"] = str(home)
+    """The Dagster instance under `<home>/dagster`, with the profile `meshlake dev` would use (the project's
+    dagster.postgres.yaml when `dagster_postgres_url` is set)."""
+    home = prepare_dagster_home(settings.home_dir, settings.project_dir, bool(settings.dagster_postgres_url))
+    # The instance's YAML names its values by environment variable (DAGSTER_HOME, the PostgreSQL URL).
+    os.environ.update(settings.dagster_environment(home))
     return dg.DagsterInstance.get()
 
 
@@ -117,11 +118,14 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
         typer.BadParameter: the selection matches no asset.
         MaterializeError: an asset failed; earlier assets stay materialised.
     """
+    from pipelines.cli import context
+    from pipelines.dagster.code_location import build_definitions
     from pipelines.dagster.partitions import update_tags
-    from pipelines.definitions import defs
 
+    settings = context.settings()
+    defs = build_definitions(settings)
     order = resolve_selection(defs, select)
-    instance = dagster_instance(Settings.from_env())
+    instance = dagster_instance(settings)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     resources = dict(defs.resources or {})
     runs: list[AssetRun] = []

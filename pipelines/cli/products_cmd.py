@@ -26,9 +26,10 @@ def products(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the data products you can query with `meshlake query` (views <domain>.<product>)."""
+    from pipelines.cli import context
     from pipelines.serving import Serving
 
-    found = Serving.from_env().products(principal)
+    found = Serving(context.runtime()).products(principal)
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in found], indent=1))
         return

@@ -18,10 +18,10 @@ def publish(
     url: str = typer.Option("", help="NATS server URL; default $MESHLAKE_NATS_URL."),
 ) -> None:
     """Publish generated events to NATS JetStream subjects events.<domain>.<event>."""
-    from pipelines.bootstrap import Runtime
+    from pipelines.cli import context
     from pipelines.generation import publish_generated
 
-    runtime = Runtime.from_env()
+    runtime = context.runtime()
     server = url or runtime.settings.nats_url
     if not server:
         raise typer.BadParameter("give --url or set MESHLAKE_NATS_URL", param_hint=["--url"])

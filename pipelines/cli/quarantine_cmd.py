@@ -23,10 +23,10 @@ ReasonOption = Annotated[str | None, typer.Option("--reason", metavar="PREFIX", 
 
 
 def _runtime() -> Runtime:
-    """The runtime of the environment (MESHLAKE_HOME, ...); tests replace it."""
-    from pipelines.bootstrap import Runtime
+    """The runtime of this run's settings; tests replace it."""
+    from pipelines.cli import context
 
-    return Runtime.from_env()
+    return context.runtime()
 
 
 def _domain(runtime: Runtime, name: str) -> str:

@@ -73,10 +73,10 @@ def generate(
     compression: Compression = typer.Option(Compression.NONE, help="Compression of the landing files."),
 ) -> None:
     """Generate realistic events into the landing area ($MESHLAKE_HOME/landing)."""
-    from pipelines.bootstrap import Runtime
+    from pipelines.cli import context
     from pipelines.generation import generate_landing
 
-    runtime = Runtime.from_env()
+    runtime = context.runtime()
     names = generator_domains(runtime, domain)
     suffix = SUFFIXES[Compression(compression)]
     seed = fresh_seed() if seed is None else seed
@@ -102,9 +102,13 @@ def dev(
     catalog_port: int = typer.Option(8765, help="Port of the catalog service (127.0.0.1)."),
 ) -> None:
     """Start `dagster dev` (UI, schedules, sensors, automation) and the catalog service; Ctrl-C stops both."""
-    from pipelines.settings import Settings
+    from pipelines.cli import context
 
-    home = Settings.from_env().home
-    # Become the lean supervisor (same process: signals and process groups are unchanged).
-    args = ["--home", str(home), "--port", str(port), "--catalog-port", str(catalog_port)]
-    os.execv(sys.executable, [sys.executable, "-m", "pipelines.cli.dev", *args])
+    settings = context.settings()
+    args = ["--home", str(settings.home_dir), "--project", str(settings.project_dir)]
+    args += ["--port", str(port), "--catalog-port", str(catalog_port)]
+    if settings.dagster_postgres_url:
+        args.append("--postgres")
+    # Become the lean supervisor (same process: signals and process groups are unchanged); the children see
+    # every effective setting, the project file's and the flags' too, as MESHLAKE_* variables.
+    os.execve(sys.executable, [sys.executable, "-m", "pipelines.cli.dev", *args], settings.child_environment())

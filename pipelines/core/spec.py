@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from pipelines.core.commits import TableFormat
-from pipelines.core.expectations import Expectation, References
+from pipelines.core.expectations import Expectation, References, key_expectations
 from pipelines.core.names import Layer
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -124,6 +124,19 @@ class ProductSpec(_Strict):
         unknown = sorted(set(self.partition.sources) - set(self.inputs)) if self.partition else []
         if unknown:
             raise ValueError(f"partition.sources names {', '.join(unknown)}, not input(s) of the product")
+        return self
+
+    @model_validator(mode="after")
+    def _check_names_unique(self) -> ProductSpec:
+        # Each expectation is one Dagster asset check, named by `check_name()`: two of one name would
+        # stop every domain's definitions from loading.
+        seen: set[str] = set()
+        for expectation in [*key_expectations(self.key), *self.expectations]:
+            name = expectation.check_name()
+            if name in seen:
+                implied = " (the key implies it)" if name in ("key_not_null", "key_unique") else ""
+                raise ValueError(f"expectations: two checks named {name!r}{implied}: give one a distinct `name`")
+            seen.add(name)
         return self
 
     def readable_by(self, domain: str) -> bool:

@@ -178,7 +178,7 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         name = f"{domain.name}.{product}"
         published = publish_product(domain, product, result, runtime.registry(domain.name), context.run.run_id, actual)
         metadata = {**_build_metadata(result, actual), "product": name, "catalog_new_version": published}
-        if web := meshlake.catalog_web_url or runtime.settings.catalog_url:
+        if web := runtime.settings.catalog_web_url or runtime.settings.catalog_url:
             metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
         checks = product_check_results(domain, product, runtime, published_to)
         record_quality(

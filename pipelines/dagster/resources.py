@@ -1,8 +1,6 @@
-"""The Dagster resource that builds meshlake's runtime (adapters) from configuration."""
+"""The Dagster resource that builds meshlake's runtime (adapters) from the settings."""
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -12,58 +10,54 @@ from pipelines.settings import Settings
 
 
 class MeshlakeResource(dg.ConfigurableResource):
-    """meshlake's home and overrides; gives assets the runtime with every adapter built.
+    """Gives assets the runtime with every adapter built, on `Settings.load()`.
 
-    Every field but `catalog_web_url` is a `MESHLAKE_*` setting (see `Settings`). `catalog_web_url`
-    (`MESHLAKE_CATALOG_WEB_URL`) is where people browse the catalog, for the product-page link on gold
-    materialisations; it defaults to `catalog_url`. `meshlake dev` sets it to the catalog it serves,
-    while products register in the same catalog database directly (no token needed).
+    The settings come from where the CLI's come from: the project file, then `MESHLAKE_*`, then the
+    fields set here, which act as flags (None: not given). The code location sets `project` and
+    `home`, so the Dagster UI shows which project and home a run uses; secrets (the catalog token)
+    are never fields, they come from the environment or the project file when the run starts.
     """
 
-    home: str
+    project: str | None = None
+    home: str | None = None
     format: str | None = None
     iceberg_catalog_uri: str | None = None
+    iceberg_catalog: str | None = None
     catalog_url: str | None = None
-    catalog_token: str | None = None
     catalog_db: str | None = None
     catalog_web_url: str | None = None
     nats_url: str | None = None
 
     _runtime: Runtime | None = PrivateAttr(default=None)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MeshlakeResource:
+        """The resource of a code location loaded with `settings`: its project and home."""
+        return cls(project=str(settings.project_dir), home=str(settings.home_dir))
+
+    def settings(self) -> Settings:
+        """The settings of this configuration, read now (in the process running the step).
+
+        Raises:
+            SettingsError: the project or a setting is invalid.
+        """
+        flags = {name: getattr(self, name) for name in _FLAGS}
+        return Settings.load(project=self.project, **flags)
+
     def runtime(self) -> Runtime:
         """The runtime on this configuration, built once per resource instance."""
         if self._runtime is None:
-            env = {"MESHLAKE_HOME": self.home}
-            optional = {
-                "MESHLAKE_FORMAT": self.format,
-                "MESHLAKE_ICEBERG_CATALOG_URI": self.iceberg_catalog_uri,
-                "MESHLAKE_CATALOG_URL": self.catalog_url,
-                "MESHLAKE_CATALOG_TOKEN": self.catalog_token,
-                "MESHLAKE_CATALOG_DB": self.catalog_db,
-                "MESHLAKE_NATS_URL": self.nats_url,
-            }
-            env |= {k: v for k, v in optional.items() if v}
-            self._runtime = Runtime(Settings.from_env(env))
+            self._runtime = Runtime(self.settings())
         return self._runtime
 
 
-_OPTIONAL = {
-    "format": "MESHLAKE_FORMAT",
-    "iceberg_catalog_uri": "MESHLAKE_ICEBERG_CATALOG_URI",
-    "catalog_url": "MESHLAKE_CATALOG_URL",
-    "catalog_token": "MESHLAKE_CATALOG_TOKEN",
-    "catalog_db": "MESHLAKE_CATALOG_DB",
-    "catalog_web_url": "MESHLAKE_CATALOG_WEB_URL",
-    "nats_url": "MESHLAKE_NATS_URL",
-}
-
-
-def meshlake_resource_from_env() -> MeshlakeResource:
-    """The resource configured by `MESHLAKE_*` environment variables, resolved when a run starts.
-
-    Optional variables are referenced only when set where the definitions load: Dagster refuses
-    a run whose `EnvVar` is unset.
-    """
-    optional = {field: dg.EnvVar(var) for field, var in _OPTIONAL.items() if os.environ.get(var)}
-    return MeshlakeResource(home=dg.EnvVar("MESHLAKE_HOME"), **optional)
+_FLAGS = (
+    "home",
+    "format",
+    "iceberg_catalog_uri",
+    "iceberg_catalog",
+    "catalog_url",
+    "catalog_db",
+    "catalog_web_url",
+    "nats_url",
+)

@@ -1,7 +1,7 @@
 """Serving data products: DuckDB connections and Polars LazyFrames per principal, the CLI and HTTP query.
 
-The module-level functions read the environment (`MESHLAKE_HOME`, `MESHLAKE_FORMAT`, the catalog
-settings) each time; build a `Serving` yourself to reuse one runtime.
+The module-level functions load the settings each time (`Settings.load()`: the project found from the
+working directory, `MESHLAKE_*`), unless given `settings`; build a `Serving` yourself to reuse one runtime.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pipelines.ports.query_engine import (
     QueryTimeoutError,
 )
 from pipelines.serving.session import AsOfArg, ProductInfo, Serving
+from pipelines.settings import Settings
 
 
 def connect(
@@ -27,6 +28,7 @@ def connect(
     as_of: AsOfArg = None,
     read_path: ReadPath | None = None,
     lockdown: bool = False,
+    settings: Settings | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection where each product `principal` may read is a view `<domain>.<product>`.
 
@@ -38,17 +40,20 @@ def connect(
         read_path: `auto` (default), `arrow` (pyarrow datasets), `parquet` (DuckDB's reader over the planned
             files) or `native` (DuckDB's `iceberg_scan` / `delta_scan`).
         lockdown: also forbid file access and lock DuckDB's configuration.
+        settings: the project and its settings (default: `Settings.load()`).
     """
-    return Serving.from_env().connect(principal, as_of=as_of, read_path=read_path, lockdown=lockdown)
+    return Serving.load(settings).connect(principal, as_of=as_of, read_path=read_path, lockdown=lockdown)
 
 
-def scan(product: str, *, as_of: AsOf | str | None = None, principal: str | None = None) -> pl.LazyFrame:
+def scan(
+    product: str, *, as_of: AsOf | str | None = None, principal: str | None = None, settings: Settings | None = None
+) -> pl.LazyFrame:
     """A Polars LazyFrame over `<domain>.<product>`, at `as_of` (a version or a time) when given.
 
     Raises:
         QueryPermissionError: the principal may not read it, or it is not a data product.
     """
-    return Serving.from_env().scan(product, as_of=as_of, principal=principal)
+    return Serving.load(settings).scan(product, as_of=as_of, principal=principal)
 
 
 def query(
@@ -58,6 +63,7 @@ def query(
     as_of: AsOfArg = None,
     max_rows: int | None = None,
     timeout_s: float | None = None,
+    settings: Settings | None = None,
 ) -> QueryResult:
     """Run one read-only SELECT over the products `principal` may read; returns an Arrow table.
 
@@ -66,12 +72,12 @@ def query(
         QueryTimeoutError: it ran longer than `timeout_s`.
         QueryError: DuckDB rejected or failed the query.
     """
-    return Serving.from_env().query(sql, principal, as_of=as_of, max_rows=max_rows, timeout_s=timeout_s)
+    return Serving.load(settings).query(sql, principal, as_of=as_of, max_rows=max_rows, timeout_s=timeout_s)
 
 
-def products(principal: str | None = None) -> list[ProductInfo]:
+def products(principal: str | None = None, *, settings: Settings | None = None) -> list[ProductInfo]:
     """The products `principal` may query, with version, update time, rows, owner and description."""
-    return Serving.from_env().products(principal)
+    return Serving.load(settings).products(principal)
 
 
 __all__ = [
@@ -83,6 +89,7 @@ __all__ = [
     "QueryResult",
     "QueryTimeoutError",
     "Serving",
+    "Settings",
     "connect",
     "products",
     "query",

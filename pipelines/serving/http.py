@@ -31,6 +31,7 @@ from pipelines.ports.query_engine import (
 from pipelines.serving.products import Access
 from pipelines.serving.scans import parse_as_of
 from pipelines.serving.session import Serving
+from pipelines.settings import Settings
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_ROWS = 100_000
@@ -108,7 +109,7 @@ def query_router(
     """The router with `POST /api/query`, serving the products of `serving`'s domains.
 
     Args:
-        serving: the serving (or a function building it on first use, e.g. `Serving.from_env`).
+        serving: the serving (or a function building it on first use, e.g. `Serving.load`).
         duckdb_config: DuckDB settings of every query's connection (memory limit, no spilling).
     """
     router = APIRouter(tags=["query"])
@@ -172,18 +173,18 @@ def query_router(
 
 
 def router_from_env() -> APIRouter:
-    """The query router on `Serving.from_env()` (built at the first query): the catalog service's hook."""
-    return query_router(Serving.from_env)
+    """The query router on `Serving.load()` (built at the first query): the catalog service's hook."""
+    return query_router(Serving.load)
 
 
 def catalog_app(service: CatalogService | None = None) -> FastAPI:
-    """The catalog app with `POST /api/query` included, on `service` (default: the catalog of the environment).
+    """The catalog app with `POST /api/query` included, on `service` (default: the catalog of `Settings.load()`).
 
     `meshlake catalog serve` includes the router through its entry point; this factory serves the same
     app from uvicorn directly: `uvicorn --factory pipelines.serving.http:catalog_app`.
     """
     from catalog.api import create_app
 
-    app = create_app(service or CatalogService.open())
+    app = create_app(service or CatalogService.open(Settings.load().catalog_db_url))
     app.include_router(router_from_env())
     return app

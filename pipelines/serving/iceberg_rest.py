@@ -2,7 +2,7 @@
 
 `catalog.iceberg` serves the protocol and applies the grants; this side knows where the tables are:
 the Iceberg catalog database and warehouse of the settings (`MESHLAKE_ICEBERG_CATALOG_URI`, default
-SQLite under `$MESHLAKE_HOME/iceberg`), the very catalog the pipelines commit to.
+SQLite under `<home>/iceberg`), the very catalog the pipelines commit to.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipelines.settings import Settings
 
 def sql_catalog_from_env() -> SqlCatalog:
     """The pipelines' SQL catalog, as the settings name it."""
-    settings = Settings.from_env()
+    settings = Settings.load()
     warehouse = settings.iceberg_dir
     warehouse.mkdir(parents=True, exist_ok=True)
     return open_sql_catalog(settings.iceberg_catalog_uri or f"sqlite:///{warehouse}/catalog.db", warehouse.as_uri())

@@ -19,6 +19,7 @@ from pipelines.ports.table_store import TableNotFoundError
 from pipelines.serving.pool import EnginePool
 from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
 from pipelines.serving.scans import parse_as_of, plan_scan, resolve_version, table_state
+from pipelines.settings import Settings
 
 # Picked by measurement (benchmarks/query_ratio.py): DuckDB's Parquet reader over the planned files when
 # they split into enough row groups, the Arrow handoff when they do not; the native scans read as fast
@@ -75,9 +76,9 @@ class Serving:
         self._engines = EnginePool(_IDLE_ENGINES)
 
     @classmethod
-    def from_env(cls) -> Serving:
-        """Serving on `Runtime.from_env()` (`MESHLAKE_HOME`, `MESHLAKE_FORMAT`, catalog settings)."""
-        return cls(Runtime.from_env())
+    def load(cls, settings: Settings | None = None) -> Serving:
+        """Serving on a runtime of `settings` (default: `Settings.load()`, the project found from the cwd)."""
+        return cls(Runtime(settings or Settings.load()))
 
     @functools.cached_property
     def catalog(self) -> dict[str, ServedProduct]:

@@ -31,7 +31,7 @@ def defs() -> dg.Definitions:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
-    return Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "home")}))
+    return Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home")}))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.project import PROJECT_DIR
+from tests.paths import REPO as PROJECT_DIR
 
 BIN = Path(sys.executable).parent
 
@@ -62,10 +62,15 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_missing_meshlake_home_is_one_clear_error(env):
+def test_outside_a_project_is_one_clear_error(env, tmp_path):
     env = {k: v for k, v in env.items() if k != "MESHLAKE_HOME"}
-    line = _one_error_line(run([str(BIN / "meshlake"), "generate", "--count", "10"], env))
-    assert "MESHLAKE_HOME is not set" in line
+    outside = tmp_path / "not-a-project"
+    outside.mkdir()
+    result = subprocess.run(
+        [str(BIN / "meshlake"), "generate", "--count", "10"], capture_output=True, text=True, env=env, cwd=outside
+    )
+    assert "no meshlake project here" in _one_error_line(result)
+    assert list(outside.iterdir()) == []  # nothing created
 
 
 @pytest.mark.parametrize(

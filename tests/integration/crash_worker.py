@@ -37,9 +37,9 @@ from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.protobuf.compiler import compile_schemas
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer, TableId
-from pipelines.project import PROJECT_DIR
 from pipelines.services.ingest import ingest_event
 from tests.integration.ingest_helpers import orders_runtime
+from tests.paths import REPO as PROJECT_DIR
 
 NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
 BRONZE = "bronze_order_placed"

@@ -31,4 +31,4 @@ def orders_runtime(home: Path, fmt: str, schemas: Path | None = None, on_unframe
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt}
     if schemas is not None:
         env["MESHLAKE_SCHEMAS"] = str(schemas)
-    return Runtime(Settings.from_env(env), domains=[orders_domain(on_unframed)])
+    return Runtime(Settings.load(env=env), domains=[orders_domain(on_unframed)])

@@ -14,7 +14,7 @@ from pipelines.settings import Settings
 
 
 def test_landing_and_stream_events_land_once(tmp_path, nats_url):
-    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
+    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
     generate_landing(runtime, "orders", 400, seed=1, files=2)
     files = runtime.landing.files("orders", "order_placed")
     landed = sum(len(unframe(Path(f.uri).read_bytes()).payloads) for f in files)
@@ -44,7 +44,7 @@ def test_landing_and_stream_events_land_once(tmp_path, nats_url):
 
 
 def test_an_event_without_id_is_published_and_then_quarantined(tmp_path, nats_url):
-    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
+    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
     cls = runtime.schemas.message_class("meshlake.orders.v1.OrderPlaced")
     no_id = cls(order_id="O1", customer_id="C1")
     no_id.placed_at.FromSeconds(1_790_000_000)

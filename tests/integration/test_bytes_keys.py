@@ -29,7 +29,7 @@ def _runtime(home: Path, fmt: str) -> Runtime:
         {"name": "sensors", "owner": "team-sensors", "schemas": "readings/v1", "events": {"read": {"message": READING}}}
     )
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_SCHEMAS": str(FIXTURES)}
-    return Runtime(Settings.from_env(env), domains=[Domain(spec=spec, transforms={})])
+    return Runtime(Settings.load(env=env), domains=[Domain(spec=spec, transforms={})])
 
 
 def _contract(runtime: Runtime) -> EventContract:

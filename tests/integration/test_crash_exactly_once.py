@@ -22,9 +22,9 @@ from pipelines.adapters.landing import write_landing_file
 from pipelines.adapters.protobuf.compiler import compile_schemas
 from pipelines.core.framing import encode_varint
 from pipelines.core.names import Layer
-from pipelines.project import PROJECT_DIR
 from tests.integration import crash_harness, crash_worker
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
+from tests.paths import REPO as PROJECT_DIR
 
 FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
 PLAN = [

@@ -89,7 +89,7 @@ class CrashRuntime(Runtime):
 def crash_runtime(home: Path, fmt: str, url: str) -> CrashRuntime:
     """A runtime on `home` with every table in `fmt` and bronze reading `url` (`MESHLAKE_NATS_URL`)."""
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_NATS_URL": url}
-    return CrashRuntime(Settings.from_env(env), domains=[orders_domain()])
+    return CrashRuntime(Settings.load(env=env), domains=[orders_domain()])
 
 
 def patch_nats_source(stage: Stage) -> None:
@@ -146,7 +146,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     bytes, since `publish_events` needs one for JetStream's duplicate window.
     """
     home = tmp_path_factory.mktemp("generate")
-    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(home)}))
+    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(home)}))
     events = generate_events(runtime, "orders", EVENTS, SEED)
     return {
         event: [(i or f"no-id-{hashlib.sha256(p).hexdigest()[:16]}", p) for i, p in items]

@@ -32,7 +32,7 @@ def _runtime(home: Path, fmt: str) -> Runtime:
         {"name": "boxes", "owner": "team-boxes", "schemas": "containers/v1", "events": {"held": {"message": HOLDER}}}
     )
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_SCHEMAS": str(FIXTURES)}
-    return Runtime(Settings.from_env(env), domains=[Domain(spec=spec, transforms={})])
+    return Runtime(Settings.load(env=env), domains=[Domain(spec=spec, transforms={})])
 
 
 def _scalars(message: object, i: int) -> None:

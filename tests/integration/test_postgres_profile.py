@@ -18,14 +18,16 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from pipelines.bootstrap import Runtime
-from pipelines.cli.dev import POSTGRES_URL_VAR, dagster_yaml
+from pipelines.cli.dev import dagster_yaml
 from pipelines.core.names import Layer
 from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
-from pipelines.project import PROJECT_DIR
 from pipelines.settings import Settings
+from tests.paths import REPO as PROJECT_DIR
+
+POSTGRES_URL_VAR = "MESHLAKE_DAGSTER_POSTGRES_URL"  # what dagster.postgres.yaml reads
 
 GOLD = dg.AssetKey(["orders", "gold", "daily_revenue"])
 
@@ -53,8 +55,10 @@ def test_postgres_profile_is_dagster_yaml_with_postgres_storage():
     assert production.pop("storage") == {"postgres": {"postgres_url": {"env": POSTGRES_URL_VAR}}}
     assert default.pop("storage") == {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"}}}
     assert production == default
-    assert dagster_yaml({}).name == "dagster.yaml"
-    assert dagster_yaml({POSTGRES_URL_VAR: "postgresql+psycopg2://x/y"}).name == "dagster.postgres.yaml"
+    assert dagster_yaml(PROJECT_DIR, postgres=False).name == "dagster.yaml"
+    assert dagster_yaml(PROJECT_DIR, postgres=True).name == "dagster.postgres.yaml"
+    settings = Settings.load(project=PROJECT_DIR, env={POSTGRES_URL_VAR: "postgresql+psycopg2://u:pw@x/y"})
+    assert settings.dagster_environment(PROJECT_DIR)[POSTGRES_URL_VAR] == "postgresql+psycopg2://u:pw@x/y"
 
 
 def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
@@ -63,7 +67,7 @@ def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
     shutil.copyfile(PROJECT_DIR / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv(POSTGRES_URL_VAR, databases["dagster"])
     home = tmp_path / "home"
-    runtime = Runtime(Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "iceberg"}))
+    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "iceberg"}))
     generate_landing(runtime, "orders", 2_000, seed=21, files=2)
 
     defs = build_definitions()

@@ -8,7 +8,6 @@ null); a breaking one stops the run before any commit, naming file:line, the fie
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 from pipelines.adapters.landing import write_landing_file
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
-from pipelines.project import PROJECT_DIR
 from pipelines.services.evolution import (
     SCHEMA_PROPERTY,
     SchemaChangeRefusedError,
@@ -121,9 +119,7 @@ class Lake:
     def __init__(self, root: Path, fmt: str) -> None:
         self.root, self.fmt = root, fmt
         self.schemas = root / "schemas"
-        (self.schemas / "orders" / "v1").mkdir(parents=True)
-        (self.schemas / "meshlake").mkdir()
-        shutil.copy(PROJECT_DIR / "schemas" / "meshlake" / "options.proto", self.schemas / "meshlake")
+        (self.schemas / "orders" / "v1").mkdir(parents=True)  # meshlake/options.proto comes from the package
         self.runtime = self.write(V1)
         self.files = 0
 

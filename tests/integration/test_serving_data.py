@@ -84,13 +84,13 @@ class Lake:
 
 def build_lake(root: Path, fmt: str) -> Lake:
     home = root / "home"
-    settings = Settings.from_env({"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
+    settings = Settings.load(env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
     domains = [
         _domain("orders", "team-orders", {"daily_revenue": True, "customers": False}),
         _domain("marketing", "team-marketing", {"campaigns": False}),
     ]
     runtime = Runtime(settings, domains=domains)
-    store = runtime.store(settings.format_override)  # type: ignore[arg-type]
+    store = runtime.store(settings.format)  # type: ignore[arg-type]
     store.ensure_table(REVENUE, revenue_rows(1).schema)
     first = store.overwrite(REVENUE, revenue_rows(2))
     time.sleep(0.01)  # the second commit gets a later timestamp
@@ -210,7 +210,7 @@ def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path
     scan = {
         "arrow": "ARROW_SCAN",
         "parquet": "READ_PARQUET",
-        "native": "ICEBERG_SCAN" if lake.runtime.settings.format_override == "iceberg" else "DELTA_SCAN",
+        "native": "ICEBERG_SCAN" if lake.runtime.settings.format == "iceberg" else "DELTA_SCAN",
     }[read_path]
     scan_node = plan[plan.index(scan) :]  # the leaf: nothing is read before the scan's own filter
     assert "Projections: day" in scan_node

@@ -34,7 +34,7 @@ def test_an_engine_serves_again_only_while_the_tables_it_read_are_unchanged(lake
     # A product not read yet: after the first query the engine is locked and could only hand it over by Arrow.
     assert not engine.serves_as_planned("SELECT * FROM orders.customers", lake.serving.plan)
     store = lake.runtime.store_for("orders", Layer.GOLD, "daily_revenue")
-    if lake.runtime.settings.format_override == "delta":  # a commit that changes no rows keeps the engine
+    if lake.runtime.settings.format == "delta":  # a commit that changes no rows keeps the engine
         retention = {"delta.logRetentionDuration": "interval 9 days"}
         DeltaTable(store.location(REVENUE)).alter.set_table_properties(retention)
         assert engine.serves_as_planned(COUNT, lake.serving.plan)

@@ -35,7 +35,7 @@ def _runtime(home: Path, fmt: str) -> Runtime:
         {"name": "known", "owner": "team-known", "schemas": "wellknown/v1", "events": {"seen": {"message": KNOWN}}}
     )
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_SCHEMAS": str(FIXTURES)}
-    return Runtime(Settings.from_env(env), domains=[Domain(spec=spec, transforms={})])
+    return Runtime(Settings.load(env=env), domains=[Domain(spec=spec, transforms={})])
 
 
 def _full(i: int) -> Any:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.project import PROJECT_DIR, SpecError, load_domain, load_domains
+from pipelines.project import SpecError, load_domain, load_domains
+from tests.paths import REPO
 
 
 def _write(tmp_path: Path, text: str, name: str = "orders") -> Path:
@@ -26,7 +27,7 @@ events:
 
 
 def test_project_domains_load():
-    domains = load_domains()
+    domains = load_domains(REPO / "domains")
     assert "orders" in {d.name for d in domains}
     orders = next(d for d in domains if d.name == "orders")
     assert callable(orders.transforms["daily_revenue"])
@@ -43,14 +44,14 @@ def test_minimal_spec_loads(tmp_path):
     ("change", "expected"),
     [
         (VALID.replace("owner: team-orders\n", ""), "domain.yaml: owner: Field required"),
-        (VALID + "colour: blue\n", "domain.yaml: colour: Extra inputs are not permitted"),
+        (VALID + "colour: blue\n", "domain.yaml:7: colour: Extra inputs are not permitted"),
         (
             VALID.replace("schemas: orders/v1", "schemas: orders/v1\nformats: {gold: parquet}"),
-            "domain.yaml: formats.gold",
+            "domain.yaml:5: formats.gold",
         ),
         (
             VALID + "entities:\n  orders: {events: [order_shipped], transform: silver_orders}\n",
-            "entities.orders.events: unknown event 'order_shipped'",
+            "domain.yaml:8: entities.orders.events: unknown event 'order_shipped'",
         ),
         (
             VALID + "products:\n  p: {description: d, inputs: [bronze.order_placed], transform: daily_revenue}\n",
@@ -81,5 +82,9 @@ def test_folder_and_name_must_agree(tmp_path):
         load_domain(_write(tmp_path, VALID, name="sales"), package="domains.orders")
 
 
-def test_project_dir_is_the_repository_root():
-    assert (PROJECT_DIR / "pyproject.toml").exists()
+def test_the_repository_is_a_project_of_the_sample_domains():
+    from pipelines.settings import Settings
+
+    settings = Settings.load(cwd=REPO / "pipelines", env={})
+    assert settings.project == REPO
+    assert settings.domains_dir == REPO / "domains"

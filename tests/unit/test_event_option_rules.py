@@ -11,15 +11,13 @@ from pipelines.adapters.protobuf import CompiledSchemas, compile_schemas
 from pipelines.core.event_option_rules import event_option_problems
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "options"  # not under fixtures/proto: imports options.proto
-OPTIONS = Path(__file__).parents[2] / "schemas" / "meshlake"
 PACKAGE = "meshlake.badoptions.v1"
 
 
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory: pytest.TempPathFactory) -> CompiledSchemas:
     root = tmp_path_factory.mktemp("schemas")
-    shutil.copytree(FIXTURES / "badoptions", root / "badoptions")
-    shutil.copytree(OPTIONS, root / "meshlake")
+    shutil.copytree(FIXTURES / "badoptions", root / "badoptions")  # meshlake/options.proto: from the package
     return compile_schemas(root)
 
 

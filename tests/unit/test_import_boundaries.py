@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.project import PROJECT_DIR
+from tests.paths import REPO as PROJECT_DIR
 
 FORBIDDEN_IN_CORE = {
     "dagster", "pyiceberg", "deltalake", "duckdb", "nats", "sqlalchemy", "fastapi", "httpx",

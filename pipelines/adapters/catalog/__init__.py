@@ -15,15 +15,17 @@ def make_registry(
 
     Args:
         principal: the domain registering (embedded mode; over HTTP the token decides who you are).
-        catalog_url: `MESHLAKE_CATALOG_URL`; None or empty means embedded.
-        token: `MESHLAKE_CATALOG_TOKEN`, required with `catalog_url`.
-        db_url: the catalog database for embedded mode (default `$MESHLAKE_HOME/catalog/catalog.db`).
+        catalog_url: the setting `catalog_url`; None or empty means embedded.
+        token: the setting `catalog_token`, required with `catalog_url`.
+        db_url: the catalog database for embedded mode (the settings' `catalog_db_url`).
 
     Raises:
-        ValueError: a URL without a token.
+        ValueError: a URL without a token, or embedded mode without a database.
     """
     if catalog_url:
         if not token:
             raise ValueError("MESHLAKE_CATALOG_TOKEN is required when MESHLAKE_CATALOG_URL is set")
         return HttpProductRegistry(catalog_url, token)
+    if not db_url:
+        raise ValueError("the embedded catalog needs its database URL (the settings' catalog_db_url)")
     return EmbeddedProductRegistry(db_url, principal)

@@ -13,11 +13,11 @@ class EmbeddedProductRegistry(CatalogProductRegistry):
 
     Args:
         db_url: the catalog database (`sqlite:///…/catalog.db`, `postgresql+psycopg://…`, or `sqlite://`
-            for an in-memory catalog); None means `MESHLAKE_CATALOG_DB` or `$MESHLAKE_HOME/catalog/catalog.db`.
+            for an in-memory catalog): the settings' `catalog_db_url`.
         principal: who registers: the domain name for a domain's pipelines.
         kind: `domain` (default), `reader` or `admin`.
     """
 
-    def __init__(self, db_url: str | None, principal: str, kind: str = "domain") -> None:
+    def __init__(self, db_url: str, principal: str, kind: str = "domain") -> None:
         service = CatalogService.open(db_url)
         super().__init__(LocalCatalog(service, Principal(name=principal, kind=PrincipalKind(kind))))

@@ -28,6 +28,8 @@ _FIELD_EXTENSION = "meshlake.field"
 _MAX_ERRORS = 5
 _MAX_KNOWN = 30
 _CACHE_SIZE = 32
+PLATFORM_PROTO_DIR = Path(__file__).resolve().parents[2] / "proto"
+"""meshlake's own .proto files (`meshlake/options.proto`), on every include path: users import, never copy, them."""
 # FileDescriptorProto.message_type, DescriptorProto.field, DescriptorProto.nested_type
 _MESSAGE_TYPE, _FIELD, _NESTED_TYPE = 4, 2, 3
 
@@ -46,17 +48,22 @@ class UnknownMessageError(SchemaError):
 
 @dataclass(frozen=True)
 class CompiledSchemas:
-    """The .proto files under one root, compiled into a descriptor pool.
+    """The .proto files under the schema roots, compiled into a descriptor pool.
 
     Attributes:
-        root: absolute schema root (the protoc include path).
+        roots: absolute schema roots (protoc include paths, before meshlake's own and protoc's bundled ones).
         descriptor_set: every compiled file and its imports, with source info (comments).
         pool: a private descriptor pool holding `descriptor_set`.
     """
 
-    root: Path
+    roots: tuple[Path, ...]
     descriptor_set: FileDescriptorSet
     pool: DescriptorPool
+
+    @property
+    def root(self) -> Path:
+        """The first schema root (the one most projects have)."""
+        return self.roots[0]
 
     def descriptor(self, full_name: str) -> Descriptor:
         """The descriptor of a message, e.g. `meshlake.orders.v1.OrderPlaced`.
@@ -164,14 +171,14 @@ class CompiledSchemas:
             f", ... ({len(known) - _MAX_KNOWN} more)" if len(known) > _MAX_KNOWN else ""
         )
         return UnknownMessageError(
-            f"unknown message {full_name!r} in {_display(self.root)}/{hint}; known: {shown or '(none)'}"
+            f"unknown message {full_name!r} in {_shown_roots(self.roots)}{hint}; known: {shown or '(none)'}"
         )
 
     @cached_property
     def _local_messages(self) -> list[str]:
         names: list[str] = []
         for file in self.descriptor_set.file:
-            if (self.root / file.name).is_file():
+            if any((root / file.name).is_file() for root in self.roots):
                 for _, name, message in _messages(file):
                     if not message.options.map_entry:
                         names.append(name)
@@ -193,40 +200,45 @@ class CompiledSchemas:
         return index
 
 
-def compile_schemas(root: Path, files: Sequence[str] | None = None) -> CompiledSchemas:
-    """Compile .proto files under `root` with protoc (grpc_tools) into a private descriptor pool.
+def compile_schemas(roots: Path | Sequence[Path], files: Sequence[str] | None = None) -> CompiledSchemas:
+    """Compile .proto files under the schema roots with protoc (grpc_tools) into a private descriptor pool.
 
-    Imports resolve against `root`, then protoc's bundled `google/protobuf/*.proto`. Results are
-    cached in-process by root, file list and the content of every .proto under root.
+    Imports resolve against the roots in order, then meshlake's own protos (`meshlake/options.proto`),
+    then protoc's bundled `google/protobuf/*.proto`. Results are cached in-process by roots, file list
+    and the content of every .proto under the roots.
 
     Args:
-        root: the schema root, e.g. `schemas`.
-        files: .proto paths relative to `root`; default every `*.proto` under it.
+        roots: the schema root(s), e.g. `schemas` (the settings' `schemas`).
+        files: .proto paths relative to a root; default every `*.proto` under every root.
 
     Returns:
         The compiled schemas.
 
     Raises:
-        SchemaError: `root` holds no .proto file.
+        SchemaError: the roots hold no .proto file.
         SchemaCompileError: a file is missing or protoc rejects it (protoc's messages, one line).
     """
-    base = Path(root).resolve()
-    sources = sorted(p.relative_to(base).as_posix() for p in base.rglob("*.proto") if p.is_file())
-    wanted = sorted(set(files)) if files is not None else sources
+    bases = tuple(Path(r).resolve() for r in ([roots] if isinstance(roots, str | Path) else roots))
+    if not bases:
+        raise SchemaError("no schema root given")
+    sources = {
+        p.relative_to(base).as_posix(): base for base in reversed(bases) for p in base.rglob("*.proto") if p.is_file()
+    }  # a file of an earlier root shadows the same path of a later one, as protoc's include order does
+    wanted = sorted(set(files)) if files is not None else sorted(sources)
     if not wanted:
-        raise SchemaError(f"{_display(base)}/: no .proto files")
-    missing = [f for f in wanted if not (base / f).is_file()]
+        raise SchemaError(f"{_shown_roots(bases)}: no .proto files")
+    missing = [f for f in wanted if f not in sources]
     if missing:
-        raise SchemaCompileError(f"{_display(base)}/{missing[0]}: no such .proto file")
+        raise SchemaCompileError(f"{_display(bases[0])}/{missing[0]}: no such .proto file")
     digest = hashlib.sha256()
-    for name in sources:
-        digest.update(name.encode() + b"\0" + (base / name).read_bytes() + b"\0")
-    key = (str(base), tuple(wanted), digest.hexdigest())
+    for name in sorted(sources):
+        digest.update(name.encode() + b"\0" + (sources[name] / name).read_bytes() + b"\0")
+    key = (tuple(str(b) for b in bases), tuple(wanted), digest.hexdigest())
     with _LOCK:
         cached = _CACHE.get(key)
     if cached is not None:
         return cached
-    compiled = _compile(base, wanted)
+    compiled = _compile(bases, [(sources[f], f) for f in wanted])
     with _LOCK:
         _CACHE[key] = compiled
         while len(_CACHE) > _CACHE_SIZE:
@@ -235,42 +247,41 @@ def compile_schemas(root: Path, files: Sequence[str] | None = None) -> CompiledS
 
 
 _LOCK = threading.Lock()
-_CACHE: dict[tuple[str, tuple[str, ...], str], CompiledSchemas] = {}
+_CACHE: dict[tuple[tuple[str, ...], tuple[str, ...], str], CompiledSchemas] = {}
 
 
-def _compile(base: Path, files: list[str]) -> CompiledSchemas:
+def _compile(bases: tuple[Path, ...], files: list[tuple[Path, str]]) -> CompiledSchemas:
     # protoc runs in a subprocess: in-process grpc_tools.protoc.main writes errors to the process's
     # fd 2, which cannot be captured without redirecting every thread's stderr.
-    shown = _display(base)
     bundled = str(resources.files("grpc_tools") / "_proto")
+    includes = [*(_display(b) for b in bases), str(PLATFORM_PROTO_DIR), bundled]
     with tempfile.TemporaryDirectory(prefix="meshlake-protoc-") as tmp:
         out = Path(tmp) / "descriptors.pb"
         args = [
             sys.executable,
             "-m",
             "grpc_tools.protoc",
-            f"--proto_path={shown}",
-            f"--proto_path={bundled}",
+            *(f"--proto_path={path}" for path in dict.fromkeys(includes)),
             f"--descriptor_set_out={out}",
             "--include_imports",
             "--include_source_info",
-            *(f"{shown}/{f}" for f in files),
+            *(f"{_display(base)}/{name}" for base, name in files),
         ]
         proc = subprocess.run(args, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not out.is_file():
-            raise SchemaCompileError(_protoc_message(proc.stderr, shown))
+            raise SchemaCompileError(_protoc_message(proc.stderr, _shown_roots(bases)))
         descriptor_set = FileDescriptorSet.FromString(out.read_bytes())
     pool = DescriptorPool()
     for file in descriptor_set.file:  # --include_imports lists dependencies first
         pool.Add(file)
-    return CompiledSchemas(root=base, descriptor_set=descriptor_set, pool=pool)
+    return CompiledSchemas(roots=bases, descriptor_set=descriptor_set, pool=pool)
 
 
 def _protoc_message(stderr: str, shown: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if "warning:" not in line] or lines
     if not errors:
-        return f"{shown}/: protoc failed without a message"
+        return f"{shown}: protoc failed without a message"
     text = "; ".join(errors[:_MAX_ERRORS])
     if len(errors) > _MAX_ERRORS:
         text += f"; ... ({len(errors) - _MAX_ERRORS} more errors)"
@@ -298,3 +309,7 @@ def _display(path: Path) -> str:
         return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
     except ValueError:
         return str(path)
+
+
+def _shown_roots(roots: Sequence[Path]) -> str:
+    return ", ".join(f"{_display(r)}/" for r in roots)
