@@ -5,7 +5,10 @@ A table evolves towards a desired schema (bronze: the event's current schema). C
 - a new column, or a new field of a struct (also inside lists and maps): added as nullable, so the
   rows already written read it as null;
 - a widening of a number: a signed integer to a wider one (int32→int64), float→double;
-- a NOT NULL column (or nested field) the desired schema lets be null: the constraint is dropped.
+- a NOT NULL column (or nested field) the desired schema lets be null: the constraint is dropped;
+- a rename: a column or nested field whose id (`PARQUET:field_id`, the proto field number at every
+  depth) the desired schema has under a new name, while the old name is gone: it keeps its id and
+  its values.
 
 Refused, with the table, the column path and the rule: a column or nested field that the desired
 schema lacks (COLUMN_NO_DELETE; a bronze table keeps every column), any other type change
@@ -40,9 +43,13 @@ class SchemaEvolutionError(ValueError):
 
 @dataclass(frozen=True)
 class SchemaChange:
-    """One compatible change: `add` a column, `widen` its type, or make it `nullable`."""
+    """One compatible change: `add` a column, `widen` its type, make it `nullable`, or `rename` it.
 
-    kind: Literal["add", "widen", "nullable"]
+    A rename is a field whose id (`PARQUET:field_id`, the proto field number) the table has under
+    another name that the new schema no longer has: it keeps its id and its values.
+    """
+
+    kind: Literal["add", "widen", "nullable", "rename"]
     column: str
     detail: str
 
@@ -97,11 +104,11 @@ def plan_evolution(table: TableId, current: pa.Schema, desired: pa.Schema) -> Ev
     """
     desired = table_schema(desired)
     plan = _Plan()
-    wanted = {f.name: f for f in desired}
+    matched = _matches(list(current), list(desired), "", plan)
     taken = {i: f.name for f in current if (i := declared_id(f)) is not None}
     fields: list[pa.Field] = []
     for old in current:
-        new = wanted.get(old.name)
+        new = matched.get(old.name)
         if new is None:
             plan.refuse(old.name, "COLUMN_NO_DELETE", "is in the table but not in the new schema")
             fields.append(old)
@@ -110,8 +117,9 @@ def plan_evolution(table: TableId, current: pa.Schema, desired: pa.Schema) -> Ev
         if old_id is not None and new_id is not None and old_id != new_id:
             plan.refuse(old.name, "COLUMN_SAME_ID", f"field id changed from {old_id} to {new_id}")
         fields.append(_field(old.name, old, new, plan))
+    kept = {f.name for f in matched.values()}
     for new in desired:
-        if new.name in {f.name for f in current}:
+        if new.name in kept:
             continue
         new_id = declared_id(new)
         if new_id is not None and new_id in taken:
@@ -123,26 +131,42 @@ def plan_evolution(table: TableId, current: pa.Schema, desired: pa.Schema) -> Ev
     return EvolutionPlan(pa.schema(fields, metadata=current.metadata), tuple(plan.changes))
 
 
+def _matches(old: list[pa.Field], new: list[pa.Field], prefix: str, plan: _Plan) -> dict[str, pa.Field]:
+    """Old field name -> its field in `new`: the one of the same name, else (a rename) the one of the same id
+    whose name the old fields do not have, when the old field's name is gone from `new`."""
+    by_name = {f.name: f for f in new}
+    old_names = {f.name for f in old}
+    by_id = {i: f for f in new if (i := declared_id(f)) is not None and f.name not in old_names}
+    matched: dict[str, pa.Field] = {}
+    for each in old:
+        if each.name in by_name:
+            matched[each.name] = by_name[each.name]
+        elif (number := declared_id(each)) is not None and number in by_id:
+            matched[each.name] = by_id.pop(number)
+            plan.changes.append(SchemaChange("rename", prefix + each.name, f"to {matched[each.name].name}"))
+    return matched
+
+
 def _field(path: str, old: pa.Field, new: pa.Field, plan: _Plan, can_relax: bool = True) -> pa.Field:
     type_ = _type(path, old.type, new.type, plan)
     nullable = old.nullable
     if can_relax and new.nullable and not old.nullable:
         nullable = True
         plan.changes.append(SchemaChange("nullable", path, "NOT NULL dropped"))
-    return pa.field(old.name, type_, nullable, old.metadata)
+    return pa.field(new.name, type_, nullable, old.metadata)
 
 
 def _type(path: str, old: pa.DataType, new: pa.DataType, plan: _Plan) -> pa.DataType:
     if pa.types.is_struct(old) and pa.types.is_struct(new):
-        wanted = {f.name: f for f in new.fields}
+        matched = _matches(list(old.fields), list(new.fields), f"{path}.", plan)
         children: list[pa.Field] = []
         for child in old.fields:
-            if child.name in wanted:
-                children.append(_field(f"{path}.{child.name}", child, wanted[child.name], plan))
+            if child.name in matched:
+                children.append(_field(f"{path}.{child.name}", child, matched[child.name], plan))
             else:
                 plan.refuse(f"{path}.{child.name}", "COLUMN_NO_DELETE", "is in the table but not in the new schema")
                 children.append(child)
-        known = {f.name for f in old.fields}
+        known = {f.name for f in matched.values()}
         for child in new.fields:
             if child.name not in known:
                 plan.changes.append(SchemaChange("add", f"{path}.{child.name}", str(child.type)))
@@ -191,10 +215,41 @@ def align_to_schema(data: pa.Table, schema: pa.Schema) -> pa.Table:
     `schema` are dropped. Meant for data the table already holds, not for checking new data.
     """
     n = data.num_rows
-    columns = [
-        data.column(f.name).cast(f.type) if f.name in data.column_names else null_values(f.type, n) for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
+    source = _with_names(pa.struct(list(data.schema)), pa.struct(list(schema)))
+    columns = []
+    for i, f in enumerate(data.schema):
+        renamed = source.field(i)
+        if renamed.type != f.type:  # a nested rename: the same buffers under the new names
+            columns.append(pa.chunked_array([c.view(renamed.type) for c in data.column(i).chunks], renamed.type))
+        else:
+            columns.append(data.column(i))
+    found = {source.field(i).name: column for i, column in enumerate(columns)}
+    aligned = [found[f.name].cast(f.type) if f.name in found else null_values(f.type, n) for f in schema]
+    return pa.Table.from_arrays(aligned, schema=schema)
+
+
+def _with_names(old: pa.DataType, new: pa.DataType) -> pa.DataType:
+    """`old` with the names `new` gives its renamed fields (same id, old name gone), at every depth."""
+    if pa.types.is_struct(old) and pa.types.is_struct(new):
+        names = {f.name for f in old}
+        by_name = {f.name: f for f in new}
+        by_id = {i: f for f in new if (i := declared_id(f)) is not None and f.name not in names}
+        children = []
+        for child in old:
+            number = declared_id(child)
+            target = by_name.get(child.name) or (by_id.get(number) if number is not None else None)
+            children.append(
+                child.with_name(target.name).with_type(_with_names(child.type, target.type)) if target else child
+            )
+        return pa.struct(children)
+    if pa.types.is_map(old) and pa.types.is_map(new):
+        item = old.item_field.with_type(_with_names(old.item_type, new.item_type))
+        return pa.map_(old.key_field, item, keys_sorted=old.keys_sorted)
+    if pa.types.is_list(old) and pa.types.is_list(new):
+        return pa.list_(old.value_field.with_type(_with_names(old.value_type, new.value_type)))
+    if pa.types.is_large_list(old) and pa.types.is_large_list(new):
+        return pa.large_list(old.value_field.with_type(_with_names(old.value_type, new.value_type)))
+    return old
 
 
 def matching_rows(table: TableId, data: pa.Table, keys: pa.Table) -> pa.Array:

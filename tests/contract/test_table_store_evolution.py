@@ -232,6 +232,79 @@ def test_iceberg_ids_of_new_columns_are_the_proto_number_and_fresh_nested_ids(tm
     assert metadata["last-column-id"] == before["last-column-id"] + 1
 
 
+RENAMED = TableId("metrics", "renamed")
+
+
+def _renamable(top: str, x: str, text: str, sku: str, v: str) -> pa.Schema:
+    """A table whose fields carry proto numbers at every depth (as `arrow_schema` gives them)."""
+
+    def at(number: int) -> dict[bytes, bytes]:
+        return {ID: str(number).encode()}
+
+    label = pa.struct([pa.field(text, pa.string(), nullable=False, metadata=at(1))])
+    point = pa.struct(
+        [pa.field(x, pa.int64(), nullable=False, metadata=at(1)), pa.field("label", label, metadata=at(3))]
+    )
+    item = pa.struct([pa.field(sku, pa.string(), nullable=False, metadata=at(1))])
+    value = pa.struct([pa.field(v, pa.int64(), nullable=False, metadata=at(1))])
+    entries = pa.map_(
+        pa.field("key", pa.string(), nullable=False, metadata=at(1)), pa.field("value", value, False, at(2))
+    )
+    return pa.schema(
+        [
+            pa.field(top, pa.string(), nullable=False, metadata=at(1)),
+            pa.field("point", point, metadata=at(2)),
+            pa.field("items", pa.list_(pa.field("element", item, nullable=False)), nullable=False, metadata=at(4)),
+            pa.field("m", entries, nullable=False, metadata=at(5)),
+        ]
+    )
+
+
+def _renamable_row(names: tuple[str, str, str, str, str], n: int) -> dict[str, object]:
+    top, x, text, sku, v = names
+    return {top: f"r{n}", "point": {x: n, "label": {text: f"t{n}"}}, "items": [{sku: f"s{n}"}], "m": [("k", {v: n})]}
+
+
+def _ids(schema: pa.Schema) -> list[bytes]:
+    """Every field id, depth first in field order."""
+
+    def walk(field: pa.Field) -> list[bytes]:
+        type_ = field.type
+        children = (
+            list(type_)
+            if pa.types.is_struct(type_)
+            else [type_.key_field, type_.item_field]
+            if pa.types.is_map(type_)
+            else [type_.value_field]
+            if pa.types.is_list(type_)
+            else []
+        )
+        return [(field.metadata or {}).get(ID, b""), *(i for c in children for i in walk(c))]
+
+    return [i for f in schema for i in walk(f)]
+
+
+def test_a_field_renamed_at_the_same_number_is_a_rename_at_every_depth(table_store: TableStore) -> None:
+    """Same proto number, new name: the column keeps its id and its values (not a drop and an add)."""
+    old, new = ("name", "x", "text", "sku", "v"), ("title", "east", "caption", "code", "w")
+    table_store.ensure_table(RENAMED, _renamable(*old))
+    table_store.append(RENAMED, pa.Table.from_pylist([_renamable_row(old, 1)], schema=_renamable(*old)))
+    ids = _ids(table_store.schema(RENAMED))
+
+    changes = table_store.evolve_schema(RENAMED, _renamable(*new))
+
+    assert sorted(c.column for c in changes if c.kind == "rename") == [
+        "items[].sku",
+        "m.value.v",
+        "name",
+        "point.label.text",
+        "point.x",
+    ]
+    assert _ids(table_store.schema(RENAMED)) == ids
+    table_store.append(RENAMED, pa.Table.from_pylist([_renamable_row(new, 2)], schema=_renamable(*new)))
+    assert table_store.read(RENAMED).sort_by("title").to_pylist() == [_renamable_row(new, 1), _renamable_row(new, 2)]
+
+
 # Deleting rows.
 def keys(*pairs: tuple[str, int]) -> pa.Table:
     return pa.table({"customer": [p[0] for p in pairs], "order_id": pa.array([p[1] for p in pairs], pa.int64())})

@@ -9,20 +9,27 @@ Id scheme (deterministic, so the same Arrow schema always yields the same Iceber
 
 Ids already taken by top-level columns are skipped by both counters.
 
-An evolved schema (`evolved_iceberg_schema`) keeps every existing field's id; a new top-level column
-takes its `PARQUET:field_id` (else the next free id), a new nested field the next id above the
-table's last column id.
+Nested ids cannot be the proto numbers (those repeat at every level), so the table keeps which
+number each nested field has in its property `meshlake.field-numbers` (Iceberg id -> number).
+
+An evolved schema (`evolved_iceberg_schema`) keeps every existing field's id, matching fields by
+the path of their ids (a column's id, then the proto numbers of nested fields), so a field renamed
+at the same number keeps its id: a rename, not a drop and an add. A new top-level column takes its
+`PARQUET:field_id` (else the next free id), a new nested field the next id above the table's last
+column id. Tables made before the property match nested fields by name path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 from pyiceberg.io.pyarrow import pyarrow_to_schema, schema_to_pyarrow
 from pyiceberg.schema import Schema
 
 FIELD_ID_KEY = b"PARQUET:field_id"
+NUMBERS_PROPERTY = "meshlake.field-numbers"
 NESTED_ID_START = 10_000
 UNNUMBERED_ID_START = 1_000_000
 
@@ -125,66 +132,139 @@ def _children(path: str, type_: pa.DataType) -> list[tuple[str, pa.Field]]:
     return []
 
 
-def _ids_by_path(schema: pa.Schema) -> dict[str, int]:
-    found: dict[str, int] = {}
-    pending = [(f.name, f) for f in schema]
+def _field_id(field: pa.Field) -> int | None:
+    raw = (field.metadata or {}).get(FIELD_ID_KEY)
+    return int(raw) if raw is not None else None
+
+
+def _walk(schema: pa.Schema) -> Iterator[tuple[str, int, pa.Field]]:
+    """Every field with its name path and depth (0: a column), depth first."""
+    pending = [(f.name, 0, f) for f in reversed(list(schema))]
     while pending:
-        path, field = pending.pop()
-        raw = (field.metadata or {}).get(FIELD_ID_KEY)
-        if raw is not None:
-            found[path] = int(raw)
-        pending.extend(_children(path, field.type))
+        path, depth, field = pending.pop()
+        yield path, depth, field
+        pending.extend((p, depth + 1, f) for p, f in reversed(_children(path, field.type)))
+
+
+def nested_numbers(declared: pa.Schema, numbered: pa.Schema) -> dict[int, int]:
+    """Iceberg id -> proto field number of every nested field `declared` numbers (the table property's value).
+
+    Args:
+        declared: the schema as `arrow_schema` made it (nested `PARQUET:field_id` = proto numbers).
+        numbered: the same schema with the Iceberg ids (`numbered_arrow_schema`, or the table's).
+    """
+    found: dict[int, int] = {}
+    for (_, depth, ours), (_, _, theirs) in zip(_walk(declared), _walk(numbered), strict=True):
+        number, iceberg_id = _field_id(ours), _field_id(theirs)
+        if depth and number is not None and iceberg_id is not None:
+            found[iceberg_id] = number
     return found
 
 
-def _renumber(
-    path: str, field: pa.Field, existing: dict[str, int], fresh: Iterator[int], declared: int | None
-) -> pa.Field:
-    field_id = existing.get(path) or declared or next(fresh)
-    children = [_renumber(p, f, existing, fresh, None) for p, f in _children(path, field.type)]
-    type_ = field.type
+def encode_numbers(numbers: dict[int, int]) -> str:
+    return json.dumps({str(k): v for k, v in sorted(numbers.items())}, separators=(",", ":"))
+
+
+def decode_numbers(text: str | None) -> dict[int, int] | None:
+    """The property's mapping; None for a table made before nested fields kept their proto numbers."""
+    return None if text is None else {int(k): int(v) for k, v in json.loads(text).items()}
+
+
+def with_numbers(schema: pa.Schema, numbers: dict[int, int] | None) -> pa.Schema:
+    """A table's Arrow schema with the proto number as the id of each nested field (unnumbered ones: no id).
+
+    Planning an evolution then matches nested fields by number, like top-level ones, so a field
+    renamed at the same number is a rename. A table without the mapping (`None`) is left as it is.
+    """
+    if numbers is None:
+        return schema
+
+    def renumbered(field: pa.Field) -> pa.Field:
+        metadata = {k: v for k, v in (field.metadata or {}).items() if k != FIELD_ID_KEY}
+        number = numbers.get(_field_id(field) or -1)
+        if number is not None:
+            metadata[FIELD_ID_KEY] = str(number).encode()
+        return field.with_metadata(metadata).with_type(_nested(field.type, renumbered))
+
+    return pa.schema([f.with_type(_nested(f.type, renumbered)) for f in schema], metadata=schema.metadata)
+
+
+def _nested(type_: pa.DataType, change: Callable[[pa.Field], pa.Field]) -> pa.DataType:
     if pa.types.is_struct(type_):
-        type_ = pa.struct(children)
-    elif pa.types.is_map(type_):
-        type_ = pa.map_(children[0], children[1])
-    elif pa.types.is_large_list(type_):
-        type_ = pa.large_list(children[0])
-    elif pa.types.is_list(type_):
-        type_ = pa.list_(children[0])
-    return _with_id(field, field_id).with_type(type_)
+        return pa.struct([change(f) for f in type_.fields])
+    if pa.types.is_map(type_):
+        return pa.map_(change(type_.key_field), change(type_.item_field))
+    if pa.types.is_large_list(type_):
+        return pa.large_list(change(type_.value_field))
+    if pa.types.is_list(type_):
+        return pa.list_(change(type_.value_field))
+    return type_
 
 
-def evolved_iceberg_schema(current: Schema, evolved: pa.Schema, last_column_id: int, schema_id: int) -> Schema:
+def _keys(schema: pa.Schema, by_number: bool, numbers: dict[int, int] | None = None) -> Iterator[tuple[str, pa.Field]]:
+    """Each field with the key it is matched on across schema versions: the path of its ids, or names
+    where a field has none (a column's id is its own; a nested field's its proto number)."""
+    keys: dict[str, str] = {}
+    for path, depth, field in _walk(schema):
+        parent = path[: max(path.rfind("."), path.rfind("[]"))] if depth else ""
+        step = path[len(parent) :] if depth else path
+        own = _field_id(field)
+        if depth and numbers is not None:
+            own = numbers.get(own) if own is not None else None
+        if depth and not by_number:
+            own = None
+        keys[path] = f"{keys[parent]}/" if depth else ""
+        keys[path] += f"#{own}" if own is not None and not step.endswith("[]") else step.lstrip(".")
+        yield keys[path], field
+
+
+def evolved_iceberg_schema(
+    current: Schema, evolved: pa.Schema, last_column_id: int, schema_id: int, numbers: dict[int, int] | None = None
+) -> tuple[Schema, dict[int, int] | None]:
     """The Iceberg schema of `evolved` (a planned evolution of `current`), ids following the module's scheme.
 
     Args:
         current: the table's current schema.
-        evolved: the Arrow schema to evolve to; existing fields are matched by name path.
+        evolved: the Arrow schema to evolve to (`plan_evolution` of `with_numbers` of the table's schema).
         last_column_id: the table's last assigned column id.
         schema_id: the id of the new schema.
+        numbers: the table's Iceberg id -> proto number of nested fields; None for a table made before
+            they were kept (its nested fields are then matched by name path).
+
+    Returns:
+        The schema, and the mapping of numbers to store with it (None: keep none).
 
     Raises:
         ValueError: a new column's declared id is already used by another field.
     """
-    existing = _ids_by_path(arrow_schema(current))
+    by_number = numbers is not None
+    existing = {key: _field_id(f) or 0 for key, f in _keys(arrow_schema(current), by_number, numbers)}
     taken = set(existing.values())
     declared: dict[str, int] = {}
     for field in evolved:
         number = declared_field_ids(pa.schema([field])).get(field.name)
-        if field.name in existing or number is None:
+        if number is None or f"#{number}" in existing:
             continue
         if number in taken:
-            owner = next((path for path, i in existing.items() if i == number), "another new column")
+            owner = next((key for key, i in existing.items() if i == number), "another new column")
             raise ValueError(f"column {field.name}: COLUMN_SAME_ID: field id {number} is already used by {owner}")
         taken.add(number)
-        declared[field.name] = number
+        declared[f"#{number}"] = number
     fresh = _ids(last_column_id + 1, taken)
-    fields = [_renumber(f.name, f, existing, fresh, declared.get(f.name)) for f in evolved]
+    assigned = iter([existing.get(key) or declared.get(key) or next(fresh) for key, _ in _keys(evolved, by_number)])
+    numbered = pa.schema([_assign(f, assigned) for f in evolved])
     try:
-        converted = pyarrow_to_schema(pa.schema(fields))
+        converted = pyarrow_to_schema(numbered)
     except TypeError as exc:
         raise ValueError(str(exc)) from exc
-    return Schema(*converted.fields, schema_id=schema_id, identifier_field_ids=current.identifier_field_ids)
+    schema = Schema(*converted.fields, schema_id=schema_id, identifier_field_ids=current.identifier_field_ids)
+    return schema, (nested_numbers(evolved, numbered) if by_number else None)
+
+
+def _assign(field: pa.Field, ids: Iterator[int]) -> pa.Field:
+    """`field` and its descendants with the next ids of `ids`, depth first (the order of `_walk`)."""
+    numbered = _with_id(field, next(ids))
+    return numbered.with_type(_nested(field.type, lambda child: _assign(child, ids)))
 
 
 def _small(type_: pa.DataType) -> pa.DataType:

@@ -27,12 +27,22 @@ from pyiceberg.table.update import (
     AssertCurrentSchemaId,
     AssertLastAssignedFieldId,
     SetCurrentSchemaUpdate,
+    SetPropertiesUpdate,
 )
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
-from pipelines.adapters.iceberg.schema_ids import arrow_schema, evolved_iceberg_schema, iceberg_schema
+from pipelines.adapters.iceberg.schema_ids import (
+    NUMBERS_PROPERTY,
+    arrow_schema,
+    decode_numbers,
+    encode_numbers,
+    evolved_iceberg_schema,
+    iceberg_schema,
+    nested_numbers,
+    with_numbers,
+)
 from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
@@ -165,6 +175,7 @@ class IcebergTableStore:
             ice_schema = iceberg_schema(stored)
         except ValueError as exc:
             raise ValueError(f"{table}: {exc}") from exc
+        numbers = nested_numbers(stored, arrow_schema(ice_schema))
         spec = _partition_spec(ice_schema, partition_by)
         location = (self._warehouse / table.domain / table.name).as_uri()
         metadata = TableMetadataV2.model_validate(
@@ -177,7 +188,7 @@ class IcebergTableStore:
                 "partition-specs": [spec],
                 "default-spec-id": spec.spec_id,
                 "last-partition-id": spec.last_assigned_field_id,
-                "properties": WRITE_PROPERTIES,
+                "properties": {**WRITE_PROPERTIES, NUMBERS_PROPERTY: encode_numbers(numbers)},
                 "sort-orders": [UNSORTED_SORT_ORDER],
                 "default-sort-order-id": UNSORTED_SORT_ORDER.order_id,
             }
@@ -274,15 +285,21 @@ class IcebergTableStore:
         for attempt in (1, 2):
             ice = self._load(table)
             current = ice.schema()
-            plan = plan_evolution(table, arrow_schema(current), schema)
+            numbers = decode_numbers(ice.properties.get(NUMBERS_PROPERTY))
+            plan = plan_evolution(table, with_numbers(arrow_schema(current), numbers), schema)
             if not plan.changes:
                 return ()
             schema_id = max(s.schema_id for s in ice.metadata.schemas) + 1
             last_id = ice.metadata.last_column_id
             try:
-                evolved = evolved_iceberg_schema(current, plan.schema, last_id, schema_id)
+                evolved, new_numbers = evolved_iceberg_schema(current, plan.schema, last_id, schema_id, numbers)
             except ValueError as exc:
                 raise SchemaEvolutionError(table, [str(exc)]) from exc
+            keep = (
+                ()
+                if new_numbers is None
+                else (SetPropertiesUpdate(updates={NUMBERS_PROPERTY: encode_numbers(new_numbers)}),)
+            )
             try:
                 self._catalog.commit_table(
                     ice,
@@ -293,6 +310,7 @@ class IcebergTableStore:
                     (
                         AddSchemaUpdate.model_validate({"schema": evolved}),
                         SetCurrentSchemaUpdate.model_validate({"schema-id": schema_id}),
+                        *keep,
                     ),
                 )
             except CommitFailedException:
