@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from catalog.iceberg.router import PREFIX, iceberg_router
+from catalog.iceberg.storage import VendedStorage
 
-__all__ = ["PREFIX", "iceberg_router"]
+__all__ = ["PREFIX", "VendedStorage", "iceberg_router"]

@@ -44,6 +44,7 @@ from catalog.iceberg.models import (
     TableResponse,
     UpdateTableRequest,
 )
+from catalog.iceberg.storage import VendedStorage
 from catalog.model import PrincipalKind
 from catalog.service import CatalogService
 from catalog.uow import check_ident
@@ -89,10 +90,9 @@ def _json(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(by_alias=True, exclude_none=True), status_code, media_type="application/json")
 
 
-def _table(table: Table) -> Response:
-    return _json(
-        TableResponse.model_validate({"metadata": table.metadata, "metadata-location": table.metadata_location})
-    )
+def _table(table: Table, config: dict[str, str]) -> Response:
+    body = {"metadata": table.metadata, "metadata-location": table.metadata_location, "config": config}
+    return _json(TableResponse.model_validate(body))
 
 
 def _doc(model: type[BaseModel], description: str) -> dict[int | str, dict[str, Any]]:
@@ -116,7 +116,7 @@ def _page(items: list[Any], token: str | None, size: int | None) -> tuple[list[A
     return items[start:end], str(end) if end < len(items) else None
 
 
-def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog]) -> APIRouter:
+def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog], storage: VendedStorage | None = None) -> APIRouter:
     """The router serving the Iceberg REST Catalog API under `/iceberg`.
 
     The catalog app keeps its `CatalogService` in `app.state.service`; tokens, grants and the audit
@@ -124,7 +124,9 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog]) -> APIRouter:
 
     Args:
         catalog: the pyiceberg SQL catalog of the tables (or a function opening it at the first request).
+        storage: the storage settings each loaded table's `config` carries (default: none, local files).
     """
+    vended = storage or VendedStorage()
     router = APIRouter(prefix=PREFIX, tags=["iceberg"], route_class=IcebergRoute)
     opened: list[SqlCatalog] = [catalog] if isinstance(catalog, SqlCatalog) else []
 
@@ -238,12 +240,12 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog]) -> APIRouter:
         if body.stage_create:
             location = body.location or f"{_catalog().properties['warehouse'].rstrip('/')}/{name}/{body.name}"
             metadata = new_table_metadata(body.table_schema, spec, order, location, body.properties)
-            return _json(TableResponse.model_validate({"metadata": metadata}))
+            return _json(TableResponse.model_validate({"metadata": metadata, "config": vended.config(owner=True)}))
         table = _catalog().create_table(
             (name, body.name), body.table_schema, body.location, spec, order, body.properties
         )
         access.record("create", subject, metadata_location=table.metadata_location)
-        return _table(table)
+        return _table(table, vended.config(owner=True))
 
     @router.post("/v1/namespaces/{namespace}/register", responses=_doc(TableResponse, "The table registered"))
     def register_table(access: Caller, namespace: str, body: RegisterTableRequest) -> Response:
@@ -257,15 +259,16 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog]) -> APIRouter:
             raise NotImplementedError("register with overwrite is not supported: drop the table first")
         table = _catalog().register_table((name, body.name), body.metadata_location)
         access.record("register", subject, metadata_location=table.metadata_location)
-        return _table(table)
+        return _table(table, vended.config(owner=True))
 
     @router.get("/v1/namespaces/{namespace}/tables/{table}", responses=_doc(TableResponse, "The table's metadata"))
     def load_table(
         access: Caller, namespace: str, table: str, snapshots: Annotated[str | None, Query(max_length=10)] = None
     ) -> Response:
         """A table's current metadata, if the caller may read it (403 says why not)."""
-        loaded = _load_readable(access, _namespace(namespace), table, "load")
-        return _table(loaded)
+        name = _namespace(namespace)
+        loaded = _load_readable(access, name, table, "load")
+        return _table(loaded, vended.config(owner=access.owns(name)))
 
     @router.head("/v1/namespaces/{namespace}/tables/{table}", status_code=204, responses=ERROR_RESPONSES)
     def table_exists(access: Caller, namespace: str, table: str) -> Response:

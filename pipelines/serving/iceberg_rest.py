@@ -10,9 +10,31 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pyiceberg.catalog.sql import SqlCatalog
 
-from catalog.iceberg import iceberg_router
+from catalog.iceberg import VendedStorage, iceberg_router
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
+from pipelines.adapters.storage import Location
 from pipelines.settings import Settings
+
+SECRET_PROPERTIES = frozenset({"s3.access-key-id", "s3.secret-access-key", "s3.session-token"})
+
+
+def vended_storage(warehouse: Location, reader: Location | None = None) -> VendedStorage:
+    """What `loadTable` tells clients about the warehouse's storage.
+
+    Endpoint, region and addressing go to everyone (also as `s3.path-style-access`, the name Java's
+    S3FileIO and DuckDB read); the warehouse's own key to the namespace's owner; `reader`'s key (a
+    location opened with read-only credentials), when given, to everyone else.
+    """
+    properties = warehouse.iceberg_properties()
+    common = {k: v for k, v in properties.items() if k not in SECRET_PROPERTIES}
+    if "s3.force-virtual-addressing" in common:
+        common["s3.path-style-access"] = str(common["s3.force-virtual-addressing"] == "false").lower()
+    readers = reader.iceberg_properties() if reader is not None else {}
+    return VendedStorage(
+        common=common,
+        writer={k: v for k, v in properties.items() if k in SECRET_PROPERTIES},
+        reader={k: v for k, v in readers.items() if k in SECRET_PROPERTIES},
+    )
 
 
 def sql_catalog_from_env() -> SqlCatalog:
