@@ -13,7 +13,7 @@ from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
-from pipelines.core.event_option_rules import check_event_options
+from pipelines.core.event_option_rules import EventOptionsError, check_event_options
 from pipelines.core.names import Layer
 from pipelines.core.proto_schema import ProtoSchemaError, arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
@@ -129,13 +129,14 @@ class Runtime:
 
     def drop_unusable(self) -> list[DomainProblem]:
         """Leave out every domain whose event contracts cannot be built (a .proto that does not compile, an
-        unknown message, a type meshlake cannot map); returns their problems, also added to `problems`."""
+        unknown message, a type meshlake cannot map, options that do not fit); returns their problems, also
+        added to `problems`."""
         found = []
         for name, domain in sorted(self.domains.items()):
             for event in domain.spec.events:
                 try:
                     self.contract(name, event)
-                except (SchemaError, ProtoSchemaError) as exc:
+                except (SchemaError, ProtoSchemaError, EventOptionsError) as exc:
                     found.append(DomainProblem(name, None, f"events.{event}: {exc}"))
                     break
         for problem in found:
@@ -155,7 +156,10 @@ class Runtime:
     def store(self, fmt: TableFormat) -> TableStore:
         if fmt not in self._stores:
             self._stores[fmt] = open_table_store(
-                fmt, self.settings.home_dir, catalog_uri=self.settings.iceberg_catalog_uri
+                fmt,
+                self.settings.home_dir,
+                catalog_uri=self.settings.iceberg_catalog_uri,
+                catalog_name=self.settings.iceberg_catalog,
             )
         return self._stores[fmt]
 
@@ -163,8 +167,8 @@ class Runtime:
         return self.store(self.format_for(domain, layer, product))
 
     def registry(self, principal: str) -> ProductRegistry:
-        """The catalog as `principal` (a domain): over HTTP when `MESHLAKE_CATALOG_URL` is set, else
-        embedded on the SQLite catalog under `MESHLAKE_HOME`."""
+        """The catalog as `principal` (a domain): over HTTP when `catalog_url` is set, else embedded on the
+        catalog database (`catalog_db_url`)."""
         if principal not in self._registries:
             from pipelines.adapters.catalog import make_registry
 

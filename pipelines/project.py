@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import re
 import sys
@@ -129,10 +130,12 @@ def _package_for(domains_dir: Path) -> str:
 def _new_package(name: str, folder: Path) -> ModuleType:
     """Register `name` as a package whose modules are the files of `folder` (running its `__init__.py`)."""
     init = folder / "__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        name, init if init.is_file() else None, submodule_search_locations=[str(folder)]
-    )
-    if spec is None:  # pragma: no cover - spec_from_file_location returns None only for unknown suffixes
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(folder)])
+    else:  # a folder without __init__.py: a package with no code of its own
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(folder)]
+    if spec is None:
         raise ImportError(f"{folder}: cannot make a package of it")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -51,7 +51,8 @@ class Settings(BaseSettings):
 
     project: Path | None = Field(
         default=None,
-        description="the project folder (`--project`; default: found walking up from the working directory)",
+        description="the project folder: its project file, `domains/`, `schemas/`, `dagster.yaml`",
+        json_schema_extra={"default_text": "found walking up from the working directory"},
     )
     home: Path | None = Field(
         default=None,
@@ -135,6 +136,12 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     @model_validator(mode="after")
+    def _one_iceberg_catalog(self) -> Settings:
+        if self.iceberg_catalog and self.iceberg_catalog_uri:
+            raise ValueError("iceberg_catalog and iceberg_catalog_uri both name the Iceberg catalog: keep one")
+        return self
+
+    @model_validator(mode="after")
     def _project_defaults(self) -> Settings:
         root = self.project
         if root is None:
@@ -175,6 +182,7 @@ class Settings(BaseSettings):
         environ = dict(os.environ) if env is None else dict(env)
         base = (cwd or Path.cwd()).resolve()
         env_values = _env_layer(environ)
+        sources: dict[str, Source] = {}
         try:
             if project is not None:
                 found: ProjectFile | None = open_project(_absolute(project, base))
@@ -185,11 +193,12 @@ class Settings(BaseSettings):
             else:
                 found = find_project(base)
                 project_source = Source("default", f"found from {base}")
+                if found is None:
+                    sources["project"] = Source("default", f"none found from {base}")
         except ProjectFileError as exc:
             raise SettingsError(str(exc)) from None
 
         values: dict[str, Any] = {}
-        sources: dict[str, Source] = {}
         if found is not None:
             unknown = sorted(set(found.values) - cls.FILE_KEYS)
             if unknown:
@@ -347,7 +356,7 @@ def _validation_message(error: ValidationError, sources: Mapping[str, Source]) -
         name = str(item["loc"][0]) if item["loc"] else "settings"
         where = sources.get(name)
         label = f"{where.where} ({name})" if where and where.kind == "file" else (where.where if where else name)
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if name == "format":
             message = f"not a table format ({', '.join(f.value for f in TableFormat)})"
         shown = item.get("input")

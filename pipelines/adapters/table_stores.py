@@ -36,7 +36,9 @@ def _implementation(fmt: TableFormat) -> Callable[..., TableStore]:
     return cast("Callable[..., TableStore]", getattr(module, class_name))
 
 
-def open_table_store(format: TableFormat | str, home: Path, *, catalog_uri: str | None = None) -> TableStore:
+def open_table_store(
+    format: TableFormat | str, home: Path, *, catalog_uri: str | None = None, catalog_name: str | None = None
+) -> TableStore:
     """Open the table store of a format, importing its implementation only now.
 
     Args:
@@ -44,6 +46,8 @@ def open_table_store(format: TableFormat | str, home: Path, *, catalog_uri: str 
         home: `MESHLAKE_HOME`; Iceberg tables live in `<home>/iceberg` (with the default SQLite
             catalog `<home>/iceberg/catalog.db`), Delta tables in `<home>/delta`. Unused by `memory`.
         catalog_uri: the Iceberg catalog's SQLAlchemy URI; ignored by the other formats.
+        catalog_name: a pyiceberg catalog by name (`.pyiceberg.yaml`, `PYICEBERG_CATALOG__<NAME>__*`), used
+            instead of the SQL catalog; its tables' files live under `<home>/iceberg` as well.
 
     Returns:
         A new store; a `memory` store starts empty every time.
@@ -58,6 +62,10 @@ def open_table_store(format: TableFormat | str, home: Path, *, catalog_uri: str 
         raise ValueError(f"unknown table format {format!r}; known formats: {', '.join(known_formats())}") from None
     factory = _implementation(fmt)
     if fmt is TableFormat.ICEBERG:
+        if catalog_name:
+            from pipelines.adapters.iceberg.catalog import load_named_catalog
+
+            return factory(Path(home) / "iceberg", catalog=load_named_catalog(catalog_name))
         return factory(Path(home) / "iceberg", catalog_uri)
     if fmt is TableFormat.DELTA:
         return factory(Path(home) / "delta")

@@ -40,6 +40,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     Imported here, when an error is reported, so that starting the command line stays cheap.
     """
     from catalog.errors import CatalogError
+    from pipelines.adapters.iceberg.catalog import NamedCatalogError
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.protobuf.compiler import SchemaError
     from pipelines.cli.dev import DevError
@@ -63,6 +64,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         CatalogError,
         SettingsError,
         DevError,
+        NamedCatalogError,
         SpecError,
         SchemaError,
         ProtoSchemaError,
@@ -85,8 +87,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def print_error(message: str) -> None:
     """One `error:` line on stderr, never wrapped or highlighted."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]error:[/] {message}", markup=True)
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}", markup=True)
 
 
 def report(exc: Exception) -> int:

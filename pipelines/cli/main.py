@@ -38,6 +38,7 @@ def _register() -> None:
     """Mount every command; their modules import only typer and rich, so `--help` stays instant."""
     from catalog import cli as catalog_cli
     from pipelines.cli import (
+        config_cmd,
         demo_cmd,
         init_cmd,
         products_cmd,
@@ -56,6 +57,7 @@ def _register() -> None:
     app.command("query")(query_cmd.query)
     app.command("products")(products_cmd.products)
     app.command("dev")(run_cmds.dev)
+    app.command("config")(config_cmd.config)
     app.add_typer(
         catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
     )

@@ -71,13 +71,20 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.load()
     runtime = Runtime(settings)
     runtime.drop_unusable()
+    per_domain = []
+    for domain in list(runtime.domains.values()):
+        try:
+            per_domain.append(domain_definitions(domain, runtime.contract))
+        except dg.DagsterInvalidDefinitionError as exc:  # a spec Dagster refuses: that domain's problem only
+            runtime.problems.append(DomainProblem(domain.name, None, str(exc).splitlines()[0]))
+            del runtime.domains[domain.name]
     for problem in runtime.problems:
         _log.warning("meshlake: domain %s left out: %s", problem.domain, problem)
     metadata: dict[str, dg.MetadataValue] = {"meshlake/project": dg.MetadataValue.path(str(settings.project_dir))}
     if runtime.problems:
         metadata["meshlake/problems"] = dg.MetadataValue.text("\n".join(str(p) for p in runtime.problems))
     return dg.Definitions.merge(
-        *(domain_definitions(d, runtime.contract) for d in runtime.domains.values()),
+        *per_domain,
         dg.Definitions(
             assets=problem_assets(runtime.problems),
             sensors=[automation_sensor()],

@@ -132,3 +132,24 @@ def _write_ahead_log(engine: Engine) -> None:
 
     event.listen(engine, "connect", on_connect)
     engine.dispose()  # connections opened before the listener reopen with it
+
+
+class NamedCatalogError(Exception):
+    """A pyiceberg catalog named by the settings cannot be loaded; names the catalog."""
+
+
+def load_named_catalog(name: str) -> Catalog:
+    """A catalog configured the pyiceberg way: `.pyiceberg.yaml` or `PYICEBERG_CATALOG__<NAME>__*` (read by pyiceberg).
+
+    Raises:
+        NamedCatalogError: pyiceberg has no such catalog, or it cannot be opened.
+    """
+    from pyiceberg.catalog import load_catalog
+
+    try:
+        return load_catalog(name)
+    except Exception as exc:  # pyiceberg raises ValueError, NotInstalledError, connection errors...
+        raise NamedCatalogError(
+            f"iceberg_catalog={name!r}: pyiceberg cannot load it ({exc}); configure it in .pyiceberg.yaml "
+            f"or PYICEBERG_CATALOG__{name.upper()}__URI"
+        ) from exc

@@ -1,0 +1,44 @@
+"""`meshlake config` as a user runs it: each setting, its value and its source; reading creates nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def config(cwd: Path, *args: str, **env: str) -> dict[str, tuple[str, str]]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
+    done = subprocess.run(
+        [str(BIN / "meshlake"), *args, "config"], capture_output=True, text=True, cwd=cwd, env=base | env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {}
+    for line in done.stdout.splitlines():
+        name, value, source = line.split(None, 2)
+        rows[name] = (value, source)
+    return rows
+
+
+def test_config_shows_values_and_their_sources_from_file_env_and_flag(tmp_path):
+    team = tmp_path / "team"
+    (team / "sub").mkdir(parents=True)
+    (team / "pyproject.toml").write_text('[project]\nname = "t"\n\n[tool.meshlake]\nformat = "delta"\nhome = "data"\n')
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "meshlake.yaml").write_text("nats_url: nats://127.0.0.1:4222\n")
+
+    found = config(team / "sub", MESHLAKE_FORMAT="iceberg", MESHLAKE_CATALOG_TOKEN="mlk_secret")
+
+    assert found["project"] == (str(team), f"found from {team / 'sub'}")
+    assert found["home"] == (str(team / "data"), f"{team / 'pyproject.toml'} [tool.meshlake]")
+    assert found["format"] == ("iceberg", "MESHLAKE_FORMAT")
+    assert found["catalog_token"] == ("********", "MESHLAKE_CATALOG_TOKEN")
+    flagged = config(team / "sub", "--project", str(other))
+    assert flagged["project"] == (str(other), "--project")
+    assert flagged["nats_url"] == ("nats://127.0.0.1:4222", str(other / "meshlake.yaml"))
+    assert sorted(p.name for p in team.iterdir()) == ["pyproject.toml", "sub"]  # no home was created
+    assert list(other.iterdir()) == [other / "meshlake.yaml"]
