@@ -36,7 +36,8 @@ def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventCont
         EventOptionsError: the message's `(meshlake.event)` options do not fit its fields.
     """
     options = schemas.event_options(full_name)
-    check_event_options(schemas.descriptor(full_name), options, schemas.descriptor_set)
+    descriptor = schemas.descriptor(full_name)
+    check_event_options(descriptor, options, schemas.descriptor_set, schemas.source_path(descriptor.file.name))
     return EventContract(
         message=full_name,
         message_class=schemas.message_class(full_name),

@@ -45,15 +45,21 @@ class EventOptionsError(ValueError):
 
 
 def check_event_options(
-    descriptor: Descriptor, options: EventOptions, descriptor_set: FileDescriptorSet | None = None
+    descriptor: Descriptor,
+    options: EventOptions,
+    descriptor_set: FileDescriptorSet | None = None,
+    file_path: str | None = None,
 ) -> None:
     """Raise `EventOptionsError` when `event_option_problems` finds any."""
-    if problems := event_option_problems(descriptor, options, descriptor_set):
+    if problems := event_option_problems(descriptor, options, descriptor_set, file_path):
         raise EventOptionsError(problems)
 
 
 def event_option_problems(
-    descriptor: Descriptor, options: EventOptions, descriptor_set: FileDescriptorSet | None = None
+    descriptor: Descriptor,
+    options: EventOptions,
+    descriptor_set: FileDescriptorSet | None = None,
+    file_path: str | None = None,
 ) -> list[str]:
     """Every way the event options of `descriptor` do not fit its fields, one line each with file:line.
 
@@ -61,11 +67,12 @@ def event_option_problems(
         descriptor: the event's message.
         options: its `(meshlake.event)` option.
         descriptor_set: the compiled files with source info, for the line (without: the file's line 1).
+        file_path: the file as the user finds it (default: its import name, `orders/v1/orders.proto`).
 
     Returns:
         The problems; empty when the options fit.
     """
-    where = f"{descriptor.file.name}:{_line(descriptor, descriptor_set)}: {descriptor.full_name}"
+    where = f"{file_path or descriptor.file.name}:{_line(descriptor, descriptor_set)}: {descriptor.full_name}"
     return [f"{where}: (meshlake.event).{problem}" for problem in _problems(descriptor, options)]
 
 

@@ -10,15 +10,13 @@ import pytest
 from pipelines.adapters.protobuf import CompiledSchemas, compile_schemas
 from pipelines.core.event_option_rules import event_option_problems
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "options"  # not under fixtures/proto: imports options.proto
-PACKAGE = "meshlake.badoptions.v1"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "options"  # not under fixtures/proto: the tests compiling
+PACKAGE = "meshlake.badoptions.v1"  # that whole root look up messages there, and these ones are refused
 
 
 @pytest.fixture(scope="module")
-def bad(tmp_path_factory: pytest.TempPathFactory) -> CompiledSchemas:
-    root = tmp_path_factory.mktemp("schemas")
-    shutil.copytree(FIXTURES / "badoptions", root / "badoptions")  # meshlake/options.proto: from the package
-    return compile_schemas(root)
+def bad() -> CompiledSchemas:
+    return compile_schemas(FIXTURES)
 
 
 def _problems(schemas: CompiledSchemas, message: str) -> list[str]:
@@ -55,3 +53,28 @@ def test_a_contract_is_refused_when_its_options_do_not_fit(bad: CompiledSchemas)
     with pytest.raises(EventOptionsError, match=r"bad\.proto:36: .*event_time: at is int64"):
         contract_from_schemas(bad, f"{PACKAGE}.TimeNotTimestamp")
     assert contract_from_schemas(bad, f"{PACKAGE}.Fine").entity_key == "key"
+
+
+def test_a_domain_whose_options_do_not_fit_is_left_out_with_file_and_line_and_the_others_load(tmp_path: Path) -> None:
+    """Options are checked when the domains load (before anything runs); one wrong domain stops only itself."""
+    from pipelines.bootstrap import Runtime
+    from pipelines.settings import Settings
+
+    project = tmp_path / "project"
+    (project / "schemas").mkdir(parents=True)
+    (project / "meshlake.yaml").write_text("schemas: [schemas]\n")
+    shutil.copytree(FIXTURES / "badoptions", project / "schemas" / "badoptions")
+    for name, message in (("fine", "Fine"), ("wrong", "TimeNotTimestamp")):
+        (project / "domains" / name).mkdir(parents=True)
+        (project / "domains" / name / "domain.yaml").write_text(
+            f"name: {name}\nowner: team\nschemas: badoptions/v1\nevents: {{seen: {{message: {PACKAGE}.{message}}}}}\n"
+        )
+    runtime = Runtime(Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
+
+    [problem] = runtime.drop_unusable()
+
+    assert sorted(runtime.domains) == ["fine"]
+    assert problem.domain == "wrong"
+    assert "badoptions/v1/bad.proto:36: meshlake.badoptions.v1.TimeNotTimestamp: (meshlake.event).event_time" in str(
+        problem
+    )

@@ -65,6 +65,14 @@ class CompiledSchemas:
         """The first schema root (the one most projects have)."""
         return self.roots[0]
 
+    def source_path(self, file_name: str) -> str:
+        """Where a compiled file (`orders/v1/orders.proto`) lies, as a user finds it (`schemas/orders/...`).
+
+        A file of no root (the well-known types, meshlake's options) keeps its import name.
+        """
+        root = next((r for r in self.roots if (r / file_name).is_file()), None)
+        return _display(root / file_name) if root is not None else file_name
+
     def descriptor(self, full_name: str) -> Descriptor:
         """The descriptor of a message, e.g. `meshlake.orders.v1.OrderPlaced`.
 
