@@ -34,7 +34,7 @@ lint: install
 
 # The tests start nats-server and PostgreSQL from wheels (meshlake[dev]); the browser tests drive Debian's Chromium.
 test: lint .venv-tools/bin/datacontract chromium
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 CHROMIUM ?= $(or $(MESHLAKE_CHROMIUM),/usr/bin/chromium)
 chromium:
