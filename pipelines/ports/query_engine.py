@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -31,6 +31,33 @@ class QueryTimeoutError(QueryError):
     """The query ran longer than its time limit and was interrupted."""
 
 
+class ScanStorage(Protocol):
+    """Where a scan's files live when they are not on this machine's disk (an object store), and how
+    each reader reaches them (implemented by the storage adapters' `Location`)."""
+
+    @property
+    def uri(self) -> str:
+        """The root the table's files are under (`s3://bucket/prefix`)."""
+        ...
+
+    @property
+    def filesystem(self) -> Any:
+        """A pyarrow filesystem reaching the files."""
+        ...
+
+    def fs_path(self, uri: str) -> str:
+        """The path of `uri` in `filesystem`."""
+        ...
+
+    def polars_options(self) -> dict[str, str] | None:
+        """Polars' `storage_options`."""
+        ...
+
+    def duckdb_secret(self, name: str) -> str | None:
+        """A DuckDB `CREATE SECRET` statement named `name`, scoped to `uri`."""
+        ...
+
+
 @dataclass(frozen=True)
 class ProductScan:
     """One version of one data product, resolved to what a query engine needs to read it.
@@ -50,6 +77,8 @@ class ProductScan:
             or a `pyarrow.Table` for small or in-memory tables.
         row_count: rows in that version when the table metadata says so without reading data.
         row_groups: Parquet row groups in `files` (the units a reader can split the scan into), when known.
+        storage: how to reach `files` and `location` when they are on an object store (then `files` are
+            URIs such as `s3://...`); None for local files.
     """
 
     product: str
@@ -63,6 +92,7 @@ class ProductScan:
     exact: bool = False
     row_count: int | None = None
     row_groups: int | None = None
+    storage: ScanStorage | None = None
 
 
 @dataclass(frozen=True)

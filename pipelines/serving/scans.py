@@ -57,7 +57,7 @@ def table_state(store: TableStore, table: TableId) -> str | None:
         from pipelines.adapters.delta.scan import log_version
 
         location = store.location(table)
-        return f"{location}@{log_version(location)}"
+        return f"{location}@{log_version(store, location)}"
     store.location(table)  # a missing table says so
     return None
 

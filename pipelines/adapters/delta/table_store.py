@@ -179,6 +179,11 @@ class DeltaTableStore:
     def format(self) -> TableFormat:
         return TableFormat.DELTA
 
+    @property
+    def storage(self) -> Location:
+        """Where the tables live (each at `<root>/<domain>/<name>`)."""
+        return self._root
+
     def exists(self, table: TableId) -> bool:
         location = self._path(table)
         with location.errors():

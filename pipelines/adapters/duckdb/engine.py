@@ -19,6 +19,7 @@ from pipelines.ports.query_engine import (
     QueryPermissionError,
     QueryResult,
     QueryTimeoutError,
+    ScanStorage,
 )
 
 ReadPath = Literal["auto", "arrow", "parquet", "native"]
@@ -119,6 +120,7 @@ class DuckDbQueryEngine:
         self._con = duckdb.connect(":memory:", config=settings)
         self._threads = threads or int(self._con.sql("SELECT current_setting('threads')").fetchall()[0][0])
         self._extensions: set[str] = set()
+        self._secrets: set[str] = set()
         self._last_shape: tuple[str, SelectShape] | None = None
 
     @property
@@ -166,7 +168,21 @@ class DuckDbQueryEngine:
         if wanted == "native" and scan.format.value not in self._extensions:
             load_extension(self._con, scan.format.value)  # iceberg or delta, from its wheel
             self._extensions.add(scan.format.value)
+        if scan.storage is not None:
+            self._reach(scan.storage)
         return wanted, source
+
+    def _reach(self, storage: ScanStorage) -> None:
+        """Let DuckDB read an object store: httpfs (from its wheel) and a secret scoped to the storage's root."""
+        if "httpfs" not in self._extensions:
+            load_extension(self._con, "httpfs")
+            self._extensions.add("httpfs")
+        if storage.uri in self._secrets:
+            return
+        statement = storage.duckdb_secret(f"meshlake_storage_{len(self._secrets)}")
+        if statement:
+            self._con.execute(statement)
+        self._secrets.add(storage.uri)
 
     def _best_path(self, scan: ProductScan) -> ReadPath:
         """The read path an unlocked engine gives `scan`."""
@@ -186,9 +202,9 @@ class DuckDbQueryEngine:
         if self._locked:
             return
         files = sorted({f for n, s in self._scans.items() if self._paths[n] == "parquet" for f in s.files})
-        roots = sorted(
-            {s.root.rstrip("/") + "/" for n, s in self._scans.items() if self._paths[n] == "native" and s.root}
-        )
+        native = [s for n, s in self._scans.items() if self._paths[n] == "native"]
+        roots = sorted({s.root.rstrip("/") + "/" for s in native if s.root})
+        roots += sorted({s.storage.uri.rstrip("/") + "/" for s in native if s.storage})
         if files:
             self._con.execute(f"SET allowed_paths = [{', '.join(literal(f) for f in files)}]")
         if roots:

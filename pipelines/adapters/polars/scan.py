@@ -21,7 +21,10 @@ def lazy_frame(scan: ProductScan) -> pl.LazyFrame:
     assert isinstance(empty, pl.DataFrame)
     schema = empty.schema
     if scan.exact and scan.files:
-        frame = pl.scan_parquet(list(scan.files), schema=schema, missing_columns="insert", extra_columns="ignore")
+        options = scan.storage.polars_options() if scan.storage else None
+        frame = pl.scan_parquet(
+            list(scan.files), schema=schema, missing_columns="insert", extra_columns="ignore", storage_options=options
+        )
         return frame.select(scan.schema.names)
     source = scan.arrow()
     if isinstance(source, ds.Dataset):
