@@ -9,6 +9,7 @@ from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
 from pipelines.adapters.landing import LandingFileSource
 from pipelines.adapters.protobuf.compiler import CompiledSchemas, SchemaError, compile_schemas
+from pipelines.adapters.storage import Location, S3Options, StorageOptions, open_location
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
@@ -154,15 +155,47 @@ class Runtime:
             return fmt
         return spec.formats.for_layer(Layer.BRONZE if layer is Layer.QUARANTINE else layer)
 
-    def store(self, fmt: TableFormat) -> TableStore:
-        if fmt not in self._stores:
-            self._stores[fmt] = open_table_store(
-                fmt,
-                self.settings.home_dir,
-                catalog_uri=self.settings.iceberg_catalog_uri,
-                catalog_name=self.settings.iceberg_catalog,
+    @cached_property
+    def storage_options(self) -> StorageOptions:
+        """How to reach object storage, from the settings (unset values: each library's AWS chain)."""
+        s = self.settings
+        return StorageOptions(
+            S3Options(
+                endpoint=s.s3_endpoint,
+                region=s.s3_region,
+                path_style=s.s3_path_style if s.s3_path_style is not None else bool(s.s3_endpoint),
+                access_key_id=s.s3_access_key_id,
+                secret_access_key=s.s3_secret_access_key.get_secret_value() if s.s3_secret_access_key else None,
+                session_token=s.s3_session_token.get_secret_value() if s.s3_session_token else None,
             )
+        )
+
+    @cached_property
+    def warehouse(self) -> Location:
+        """Where the tables' files live (`warehouse`, default the home folder)."""
+        return open_location(self.settings.warehouse_uri, self.storage_options)
+
+    def store(self, fmt: TableFormat) -> TableStore:
+        """The table store of a format over the warehouse.
+
+        Raises:
+            StorageError: the warehouse cannot be reached (missing bucket, refused credentials, no endpoint).
+        """
+        if fmt not in self._stores:
+            named = self.settings.iceberg_catalog
+            catalog_uri = self.iceberg_catalog_uri if fmt is TableFormat.ICEBERG and named is None else None
+            self._stores[fmt] = open_table_store(fmt, self.warehouse, catalog_uri=catalog_uri, catalog_name=named)
         return self._stores[fmt]
+
+    @property
+    def iceberg_catalog_uri(self) -> str:
+        """The Iceberg SQL catalog's database: `iceberg_catalog_uri`, else SQLite in `<warehouse>/iceberg` on a
+        folder, else (an object store warehouse) in `<home>/iceberg`: a SQLite file stays on this machine."""
+        if self.settings.iceberg_catalog_uri:
+            return self.settings.iceberg_catalog_uri
+        folder = self.warehouse.local_path or self.settings.home_dir
+        (folder / "iceberg").mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{folder / 'iceberg' / 'catalog.db'}"
 
     def store_for(self, domain: str, layer: Layer, product: str | None = None) -> TableStore:
         return self.store(self.format_for(domain, layer, product))
@@ -191,7 +224,7 @@ class Runtime:
 
     @cached_property
     def landing(self) -> LandingFileSource:
-        return LandingFileSource(self.settings.landing_dir)
+        return LandingFileSource(open_location(self.settings.landing_uri, self.storage_options))
 
     @cached_property
     def nats(self) -> NatsEventSource | None:

@@ -71,6 +71,47 @@ class Settings(BaseSettings):
         + "`); meshlake's own options.proto is always found",
         json_schema_extra={"default_text": "`<project>/schemas`"},
     )
+    warehouse: str | None = Field(
+        default=None,
+        description="where table files live: a folder or `s3://bucket/prefix` (Iceberg under `<warehouse>/iceberg`, "
+        "Delta under `<warehouse>/delta`)",
+        json_schema_extra={"default_text": "`<home>`"},
+    )
+    landing: str | None = Field(
+        default=None,
+        description="where landing files arrive: a folder or `s3://bucket/prefix` (`<domain>/<event>/*.pb[.gz|.zst]`)",
+        json_schema_extra={"default_text": "`<home>/landing`"},
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="the endpoint of an S3-compatible store, e.g. `http://127.0.0.1:8333` (also `AWS_ENDPOINT_URL`)",
+        json_schema_extra={"default_text": "AWS"},
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="the S3 region (also `AWS_REGION`)",
+        json_schema_extra={"default_text": "`us-east-1` with an endpoint, else the AWS chain"},
+    )
+    s3_path_style: bool | None = Field(
+        default=None,
+        description="address buckets as `<endpoint>/<bucket>` (SeaweedFS, MinIO) rather than `<bucket>.<endpoint>`",
+        json_schema_extra={"default_text": "true with an endpoint, else false"},
+    )
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="the S3 access key id (also `AWS_ACCESS_KEY_ID`)",
+        json_schema_extra={"default_text": "the AWS chain"},
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        description="the S3 secret access key (also `AWS_SECRET_ACCESS_KEY`)",
+        json_schema_extra={"default_text": "the AWS chain"},
+    )
+    s3_session_token: SecretStr | None = Field(
+        default=None,
+        description="an S3 session token for temporary credentials (also `AWS_SESSION_TOKEN`)",
+        json_schema_extra={"default_text": "unset"},
+    )
     format: TableFormat | None = Field(
         default=None,
         description="force every table into `iceberg` or `delta`",
@@ -122,6 +163,16 @@ class Settings(BaseSettings):
 
     FILE_KEYS: ClassVar[frozenset[str]] = frozenset()  # set below the class: every field but `project`
     PATH_FIELDS: ClassVar[frozenset[str]] = frozenset({"project", "home", "domains", "schemas"})
+    LOCATION_FIELDS: ClassVar[frozenset[str]] = frozenset({"warehouse", "landing"})
+    """A folder (made absolute like a path) or a URI such as `s3://bucket/prefix` (kept as it is)."""
+    AWS_FALLBACKS: ClassVar[Mapping[str, str]] = {
+        "s3_endpoint": "AWS_ENDPOINT_URL",
+        "s3_region": "AWS_REGION",
+        "s3_access_key_id": "AWS_ACCESS_KEY_ID",
+        "s3_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        "s3_session_token": "AWS_SESSION_TOKEN",
+    }
+    """The standard AWS variables, read when neither the project file nor `MESHLAKE_S3_*` sets the value."""
 
     @classmethod
     def settings_customise_sources(
@@ -199,6 +250,10 @@ class Settings(BaseSettings):
             raise SettingsError(str(exc)) from None
 
         values: dict[str, Any] = {}
+        for key, variable in cls.AWS_FALLBACKS.items():
+            if environ.get(variable, "").strip():
+                values[key] = environ[variable].strip()
+                sources[key] = Source("env", variable)
         if found is not None:
             unknown = sorted(set(found.values) - cls.FILE_KEYS)
             if unknown:
@@ -265,6 +320,16 @@ class Settings(BaseSettings):
     @property
     def landing_dir(self) -> Path:
         return self.home_dir / "landing"
+
+    @property
+    def landing_uri(self) -> str:
+        """The landing root: `landing`, else `<home>/landing`."""
+        return self.landing or str(self.landing_dir)
+
+    @property
+    def warehouse_uri(self) -> str:
+        """The root of the tables' files: `warehouse`, else `<home>`."""
+        return self.warehouse or str(self.home_dir)
 
     @property
     def iceberg_dir(self) -> Path:
@@ -340,6 +405,8 @@ def _absolute(value: Path | str, base: Path) -> Path:
 
 def _paths(key: str, value: Any, base: Path) -> Any:
     """Path settings made absolute against `base` (the project folder for its file, else the cwd)."""
+    if key in Settings.LOCATION_FIELDS and isinstance(value, str | Path) and "://" not in str(value):
+        return str(_absolute(str(value), base))
     if key not in Settings.PATH_FIELDS or value is None:
         return value
     if key == "schemas":

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import TableFormat
 from pipelines.ports.table_store import TableStore
 
@@ -37,17 +38,23 @@ def _implementation(fmt: TableFormat) -> Callable[..., TableStore]:
 
 
 def open_table_store(
-    format: TableFormat | str, home: Path, *, catalog_uri: str | None = None, catalog_name: str | None = None
+    format: TableFormat | str,
+    warehouse: Location | Path | str,
+    *,
+    catalog_uri: str | None = None,
+    catalog_name: str | None = None,
 ) -> TableStore:
     """Open the table store of a format, importing its implementation only now.
 
     Args:
         format: `iceberg`, `delta` or `memory`.
-        home: `MESHLAKE_HOME`; Iceberg tables live in `<home>/iceberg` (with the default SQLite
-            catalog `<home>/iceberg/catalog.db`), Delta tables in `<home>/delta`. Unused by `memory`.
-        catalog_uri: the Iceberg catalog's SQLAlchemy URI; ignored by the other formats.
+        warehouse: a folder (`MESHLAKE_HOME` by default) or an object store location; Iceberg tables
+            live in `<warehouse>/iceberg` (with the default SQLite catalog `<warehouse>/iceberg/catalog.db`
+            on a folder), Delta tables in `<warehouse>/delta`. Unused by `memory`.
+        catalog_uri: the Iceberg catalog's SQLAlchemy URI (required on an object store); ignored by the
+            other formats.
         catalog_name: a pyiceberg catalog by name (`.pyiceberg.yaml`, `PYICEBERG_CATALOG__<NAME>__*`), used
-            instead of the SQL catalog; its tables' files live under `<home>/iceberg` as well.
+            instead of the SQL catalog; its tables' files live under `<warehouse>/iceberg` as well.
 
     Returns:
         A new store; a `memory` store starts empty every time.
@@ -61,12 +68,13 @@ def open_table_store(
     except ValueError:
         raise ValueError(f"unknown table format {format!r}; known formats: {', '.join(known_formats())}") from None
     factory = _implementation(fmt)
+    location = as_location(warehouse)
     if fmt is TableFormat.ICEBERG:
         if catalog_name:
             from pipelines.adapters.iceberg.catalog import load_named_catalog
 
-            return factory(Path(home) / "iceberg", catalog=load_named_catalog(catalog_name))
-        return factory(Path(home) / "iceberg", catalog_uri)
+            return factory(location / "iceberg", catalog=load_named_catalog(catalog_name))
+        return factory(location / "iceberg", catalog_uri)
     if fmt is TableFormat.DELTA:
-        return factory(Path(home) / "delta")
+        return factory(location / "delta")
     return factory()

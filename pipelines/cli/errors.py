@@ -43,6 +43,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.iceberg.catalog import NamedCatalogError
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.protobuf.compiler import SchemaError
+    from pipelines.adapters.storage import StorageError
     from pipelines.cli.dev import DevError
     from pipelines.cli.materialize import MaterializeError
     from pipelines.core.event_option_rules import EventOptionsError
@@ -81,6 +82,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ReferenceNotAllowedError,
         RegistryError,
         QueryError,
+        StorageError,
     )
 
 

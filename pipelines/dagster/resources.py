@@ -15,7 +15,8 @@ class MeshlakeResource(dg.ConfigurableResource):
     The settings come from where the CLI's come from: the project file, then `MESHLAKE_*`, then the
     fields set here, which act as flags (None: not given). The code location sets `project` and
     `home`, so the Dagster UI shows which project and home a run uses; secrets (the catalog token)
-    are never fields, they come from the environment or the project file when the run starts.
+    are never fields (the catalog token, S3 credentials): they come from the environment or the project
+    file when the run starts.
     """
 
     project: str | None = None
@@ -27,6 +28,11 @@ class MeshlakeResource(dg.ConfigurableResource):
     catalog_db: str | None = None
     catalog_web_url: str | None = None
     nats_url: str | None = None
+    warehouse: str | None = None
+    landing: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_path_style: bool | None = None
 
     _runtime: Runtime | None = PrivateAttr(default=None)
 
@@ -60,4 +66,9 @@ _FLAGS = (
     "catalog_db",
     "catalog_web_url",
     "nats_url",
+    "warehouse",
+    "landing",
+    "s3_endpoint",
+    "s3_region",
+    "s3_path_style",
 )

@@ -13,6 +13,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from catalog.iceberg import VendedStorage, iceberg_router
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.storage import Location
+from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
 
 SECRET_PROPERTIES = frozenset({"s3.access-key-id", "s3.secret-access-key", "s3.session-token"})
@@ -38,11 +39,12 @@ def vended_storage(warehouse: Location, reader: Location | None = None) -> Vende
 
 
 def sql_catalog_from_env() -> SqlCatalog:
-    """The pipelines' SQL catalog, as the settings name it."""
-    settings = Settings.load()
-    warehouse = settings.iceberg_dir
-    warehouse.mkdir(parents=True, exist_ok=True)
-    return open_sql_catalog(settings.iceberg_catalog_uri or f"sqlite:///{warehouse}/catalog.db", warehouse.as_uri())
+    """The pipelines' SQL catalog, as the settings name it: the catalog and warehouse the runtime's Iceberg
+    store opens (a local folder or an object store, with its storage properties)."""
+    runtime = Runtime(Settings.load(), domains=[])
+    warehouse = runtime.warehouse / "iceberg"
+    warehouse.check()
+    return open_sql_catalog(runtime.iceberg_catalog_uri, warehouse.as_uri(), warehouse.iceberg_properties())
 
 
 def router_from_env() -> APIRouter:
