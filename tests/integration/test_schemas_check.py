@@ -163,3 +163,54 @@ def test_a_tagged_broken_schema_is_reported_as_unreadable(tmp_path: Path) -> Non
     code, output = run("--schemas", str(repo / "schemas"))
     assert code == 2
     assert output.startswith("error: ")
+
+
+GEO = """syntax = "proto3";
+package geo.v1;
+
+message Point {
+  sfixed32 lat_e7 = 1;
+  sfixed32 lng_e7 = 2;
+}
+"""
+UNITS = """syntax = "proto3";
+package units.v1;
+
+message Weight {
+  double grams = 1;
+}
+"""
+SHIPMENT = """syntax = "proto3";
+package shop.v1;
+
+import "geo/v1/geo.proto";
+import "units/v1/units.proto";
+
+message Shipment {
+  string id = 1;
+  geo.v1.Point to = 2;
+  units.v1.Weight weight = 3;
+}
+"""
+
+
+def test_every_root_of_the_project_and_what_it_imports_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project with its schemas, a vendor folder beside them and an installed package's protos outside git."""
+    installed = write(tmp_path / "site-packages" / "units_protos", UNITS, "units/v1/units.proto")
+    repo = repo_with(tmp_path, SHIPMENT)
+    write(repo / "vendor", GEO, "geo/v1/geo.proto")
+    (repo / "meshlake.yaml").write_text(f"schemas: [schemas, vendor, {installed}]\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "vendor")
+    monkeypatch.chdir(repo)
+    assert run()[0] == 0
+
+    write(repo / "vendor", GEO.replace("sfixed32 lat_e7 = 1;", "double lat_e7 = 1;"), "geo/v1/geo.proto")
+    code, output = run()
+
+    assert code == 1
+    assert output.splitlines()[0] == (
+        "vendor/geo/v1/geo.proto:5: geo.v1.Point.lat_e7: FIELD_SAME_TYPE: type changed from sfixed32 to double"
+    )

@@ -6,6 +6,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,12 +51,15 @@ def default_against(schemas_dir: Path) -> str:
     return tag if result.returncode == 0 and tag else "HEAD"
 
 
-def load_snapshot(against: str, schemas_dir: Path) -> SchemaSnapshot:
-    """Compile the earlier version of the schemas.
+def load_snapshot(against: str, schemas: Path | Sequence[Path]) -> SchemaSnapshot:
+    """Compile the earlier version of the schemas: every root, with what its files import.
 
     Args:
-        against: a directory holding an earlier schema root, or a git ref (tag, branch, commit).
-        schemas_dir: the current schema root; for a git ref, the same path is read at that ref.
+        against: a directory holding an earlier version of the first schema root, or a git ref (tag,
+            branch, commit).
+        schemas: the current schema root(s); for a git ref, each root inside the repository is read at
+            that ref (one that did not exist yet is left out), a root outside it (an installed
+            package's protos) as it is now.
 
     Returns:
         The compiled snapshot.
@@ -64,28 +68,32 @@ def load_snapshot(against: str, schemas_dir: Path) -> SchemaSnapshot:
         SchemaHistoryError: `against` is neither a directory nor a ref of the repository.
         SchemaError: the earlier schemas do not compile.
     """
+    roots = [Path(schemas)] if isinstance(schemas, str | Path) else [Path(r) for r in schemas]
     if Path(against).is_dir():
-        return SchemaSnapshot(against, _compile(Path(against)))
-    top = _toplevel(schemas_dir)
-    relative = Path(schemas_dir).resolve().relative_to(top).as_posix()
+        return SchemaSnapshot(against, _compile([Path(against), *roots[1:]]))
+    top = _toplevel(roots[0])
     commit = _git(top, "rev-parse", "--verify", "--quiet", f"{against}^{{commit}}", check=False)
     if commit.returncode != 0:
         raise SchemaHistoryError(f"--against {against}: neither a directory nor a git ref of {top}")
     sha = commit.stdout.decode().strip()
-    paths = [] if relative == "." else ["--", relative]
-    if paths and not _git(top, "ls-tree", "-d", sha, *paths).stdout.strip():
-        return SchemaSnapshot(against, FileDescriptorSet())  # no schema root at that ref yet
-    archive = _git(top, "archive", "--format=tar", sha, *paths).stdout
+    inside = {r: r.resolve().relative_to(top).as_posix() for r in roots if r.resolve().is_relative_to(top)}
+    present = [
+        rel for rel in inside.values() if rel == "." or _git(top, "ls-tree", "-d", sha, "--", rel).stdout.strip()
+    ]
     with tempfile.TemporaryDirectory(prefix="meshlake-schemas-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        return SchemaSnapshot(against, _compile(Path(tmp) / relative))
+        if present:
+            paths = [] if "." in present else ["--", *present]
+            archive = _git(top, "archive", "--format=tar", sha, *paths).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(tmp, filter="data")
+        then = [Path(tmp) / inside[r] if r in inside else r for r in roots if r not in inside or inside[r] in present]
+        return SchemaSnapshot(against, _compile(then))
 
 
-def _compile(root: Path) -> FileDescriptorSet:
-    if not any(root.rglob("*.proto")):
-        return FileDescriptorSet()
-    return compile_schemas(root).descriptor_set
+def _compile(roots: list[Path]) -> FileDescriptorSet:
+    if not any(any(root.rglob("*.proto")) for root in roots):
+        return FileDescriptorSet()  # no schema root at that ref yet
+    return compile_schemas(roots).descriptor_set
 
 
 def _toplevel(schemas_dir: Path) -> Path:
