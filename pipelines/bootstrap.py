@@ -16,7 +16,7 @@ from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.event_option_rules import EventOptionsError, check_event_options
 from pipelines.core.names import Layer
-from pipelines.core.proto_schema import ProtoSchemaError, arrow_schema
+from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH, ProtoSchemaError, Recursion, arrow_schema
 from pipelines.core.schema_version import schema_fingerprint
 from pipelines.ports.event_source import EventSource
 from pipelines.ports.incremental import IncrementalTables
@@ -30,8 +30,13 @@ if TYPE_CHECKING:
     from pipelines.adapters.nats import NatsEventSource
 
 
-def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventContract:
+def contract_from_schemas(
+    schemas: CompiledSchemas, full_name: str, recursion_depth: int = DEFAULT_RECURSION_DEPTH
+) -> EventContract:
     """The contract of a message: Arrow schema with docs, options, schema version, PII.
+
+    `recursion_depth` is the domain's depth of recursive messages; a field's own
+    `(meshlake.field).recursion_depth` comes first.
 
     Raises:
         EventOptionsError: the message's `(meshlake.event)` options do not fit its fields.
@@ -42,7 +47,9 @@ def contract_from_schemas(schemas: CompiledSchemas, full_name: str) -> EventCont
     return EventContract(
         message=full_name,
         message_class=schemas.message_class(full_name),
-        schema=arrow_schema(schemas.descriptor(full_name), schemas.comments(full_name)),
+        schema=arrow_schema(
+            descriptor, schemas.comments(full_name), Recursion(recursion_depth, schemas.recursion_depths)
+        ),
         event_id=options.event_id,
         entity_key=options.entity_key,
         event_time=options.event_time,
@@ -126,7 +133,8 @@ class Runtime:
         """The contract of an event type, read from its compiled .proto (once: `schemas` is compiled once)."""
         if (domain, event) not in self._contracts:
             message = self.domain(domain).spec.events[event].message
-            self._contracts[domain, event] = contract_from_schemas(self.domain_schemas(domain), message)
+            depth = self.domain(domain).spec.recursion_depth
+            self._contracts[domain, event] = contract_from_schemas(self.domain_schemas(domain), message, depth)
         return self._contracts[domain, event]
 
     def drop_unusable(self) -> list[DomainProblem]:

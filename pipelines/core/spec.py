@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pipelines.core.commits import TableFormat
 from pipelines.core.expectations import Expectation, References, key_expectations
 from pipelines.core.names import Layer
+from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -182,6 +183,12 @@ class DomainSpec(_Strict):
     schedule: str = "0 * * * *"
     on_unframed: Literal["fail", "quarantine"] = "fail"
     maintenance: MaintenanceSpec = MaintenanceSpec()
+    recursion_depth: int = Field(
+        default=DEFAULT_RECURSION_DEPTH,
+        ge=1,
+        le=8,
+        description="levels of a recursive message kept as columns before a field holds the serialized message",
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> DomainSpec:

@@ -157,6 +157,21 @@ class CompiledSchemas:
                 out[field.name] = pii.name if pii is not None else str(options.pii)
         return out
 
+    @cached_property
+    def recursion_depths(self) -> dict[str, int]:
+        """Full field name -> its `(meshlake.field).recursion_depth`, for every field that sets one."""
+        found: dict[str, int] = {}
+        for file in self.descriptor_set.file:
+            for _, name, message in _messages(file):
+                for field in message.field:
+                    if not field.options.ByteSize():
+                        continue
+                    fd = self.pool.FindFieldByName(f"{name}.{field.name}")
+                    options = self._extension(fd.GetOptions(), "google.protobuf.FieldOptions", _FIELD_EXTENSION)
+                    if options is not None and options.recursion_depth > 0:
+                        found[f"{name}.{field.name}"] = int(options.recursion_depth)
+        return found
+
     def _extension(self, options: Message, options_type: str, extension_name: str) -> Message | None:
         # Options are parsed by the default pool, where meshlake's extensions are unknown fields:
         # re-parse their bytes with this pool's options class, which knows the extension.
