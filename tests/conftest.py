@@ -10,7 +10,7 @@ import pytest
 from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
 
-pytest_plugins = ["tests.postgres", "tests.seaweedfs"]
+pytest_plugins = ["tests.postgres", "tests.seaweedfs", "tests.iceberg_rest"]
 
 
 @pytest.fixture

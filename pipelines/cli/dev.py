@@ -278,6 +278,7 @@ def run_dev(
     child_env.setdefault("MESHLAKE_CATALOG_WEB_URL", catalog_url)
     _say(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
     _say(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
+    _say(f"Iceberg REST catalog for any engine: {catalog_url}/iceberg  (a token: meshlake catalog token create)")
     children = dev_children(port, catalog_port, write_workspace(dagster_home))
     return Supervisor(child_env, dagster_home).run(children)
 

@@ -8,19 +8,14 @@ on pyiceberg's `RestCatalog`, talking to the catalog service's Iceberg REST API 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
 
-from catalog.api import create_app
-from catalog.iceberg import iceberg_router
-from catalog.service import CatalogService
-from catalog.testing import serve_in_thread
 from pipelines.adapters.delta import DeltaTableStore
 from pipelines.adapters.iceberg import IcebergTableStore
-from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.memory import MemoryTableStore
 from pipelines.adapters.storage import open_location
 from pipelines.ports.table_store import TableStore
@@ -43,17 +38,9 @@ STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], TableStore]] 
 
 
 @pytest.fixture
-def iceberg_rest(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The catalog service serving the SQL catalog under tmp_path/warehouse; RestCatalog's uri and admin token."""
-    warehouse = tmp_path / "warehouse"
-    warehouse.mkdir(exist_ok=True)
-    sql = open_sql_catalog(f"sqlite:///{warehouse}/catalog.db", warehouse.as_uri())
-    service = CatalogService.open(f"sqlite:///{tmp_path_factory.mktemp('catalog-service')}/catalog.db")
-    token = service.create_token("admin", "admin", actor="test")
-    with serve_in_thread(create_app(service, [iceberg_router(sql)])) as url:
-        yield {"uri": f"{url}/iceberg", "token": token}
-    service.close()
-    sql.engine.dispose()
+def iceberg_rest(tmp_path: Path, serve_iceberg_rest: Callable[[Path], dict[str, str]]) -> dict[str, str]:
+    """RestCatalog's properties for the catalog service serving the SQL catalog under tmp_path/warehouse."""
+    return serve_iceberg_rest(tmp_path / "warehouse")
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))

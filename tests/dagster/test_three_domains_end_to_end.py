@@ -12,8 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pyarrow as pa
+import pyiceberg.catalog
 import pytest
+from pyiceberg.utils.config import Config
 
 from pipelines.cli.demo_cmd import MESH_SQL
 from pipelines.core.names import Layer
@@ -99,9 +102,33 @@ def test_definitions_load_with_the_expected_asset_keys_groups_checks_and_partiti
     assert defs.resolve_schedule_def("payments_hourly").cron_schedule == "0 * * * *"
 
 
-@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, tmp_path, defs, fmt):
-    runtime = make_runtime(fmt)
+def _rest_catalog(request, monkeypatch, runtime) -> tuple[dict[str, str], dict[str, str]]:
+    """The settings that put the pipelines' Iceberg tables behind the catalog service's REST API.
+
+    The service serves the SQL catalog the `iceberg` variant uses; the pipelines reach it only through
+    pyiceberg's RestCatalog, named `lake` and configured the pyiceberg way (environment of this test).
+    """
+    rest = request.getfixturevalue("serve_iceberg_rest")(runtime.settings.iceberg_dir)
+    monkeypatch.setenv("PYICEBERG_CATALOG__LAKE__URI", rest["uri"])
+    monkeypatch.setenv("PYICEBERG_CATALOG__LAKE__TOKEN", rest["token"])
+    # pyiceberg reads its configuration (files and PYICEBERG_* variables) once, when imported
+    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
+    return {"iceberg_catalog": "lake"}, rest
+
+
+def _rest_commits(rest: dict[str, str]) -> set[str]:
+    """The tables committed through the REST API, from the catalog service's audit log."""
+    base = rest["uri"].removesuffix("/iceberg")
+    audit = httpx.get(f"{base}/api/audit", params={"limit": 500}, headers={"Authorization": f"Bearer {rest['token']}"})
+    return {e["subject"] for e in audit.json() if e["action"] == "iceberg.commit"}
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta", "iceberg-rest"])
+def test_gold_of_three_domains_equals_an_independent_computation(
+    make_runtime, tmp_path, defs, fmt, request, monkeypatch
+):
+    store_format = fmt.removesuffix("-rest")
+    runtime = make_runtime(store_format)
     held_back = tmp_path / "held_back"
     for domain in ("orders", "payments", "shipping"):
         for file in generate_landing(runtime, domain, 2_500, seed=11, files=4):
@@ -109,13 +136,16 @@ def test_gold_of_three_domains_equals_an_independent_computation(make_runtime, t
             if path.stem.endswith(("-0002", "-0003")):  # the later half of the arrivals comes in run 2
                 (held_back / path.relative_to(runtime.settings.landing_dir)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(path, held_back / path.relative_to(runtime.settings.landing_dir))
-    resource = MeshlakeResource(home=str(runtime.settings.home), format=fmt)
+    catalog, rest = _rest_catalog(request, monkeypatch, runtime) if fmt == "iceberg-rest" else ({}, {})
+    resource = MeshlakeResource(home=str(runtime.settings.home), format=store_format, **catalog)
     with dg.DagsterInstance.ephemeral() as instance:
         materialize_all(defs, resource, instance)
         shutil.copytree(held_back, runtime.settings.landing_dir, dirs_exist_ok=True)
         second = materialize_all(defs, resource, instance)
         backfills = backfill_daily_revenue(defs, resource, instance)
 
+    if rest:
+        assert {"orders.bronze_order_placed", "orders.silver_orders", "orders.daily_revenue"} <= _rest_commits(rest)
     silver = {
         e.materialization.asset_key.to_user_string(): e.materialization.metadata
         for e in second[0].get_asset_materialization_events()
