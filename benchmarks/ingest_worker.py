@@ -51,7 +51,7 @@ def _time_calls(phases: dict[str, float], phase: str, module: object, function: 
 def _waiting(phases: dict[str, float], append_batches: Callable[..., Any]) -> Callable[..., Any]:
     """`append_batches` timed apart from the time its batches take to produce (decoding, framing, ...)."""
 
-    def timed(table: Any, batches: Iterable[Any], properties: Callable[[], Any]) -> Any:
+    def timed(table: Any, batches: Iterable[Any], properties: Callable[[], Any], check: Any = None) -> Any:
         producing = 0.0
 
         def produced() -> Iterator[Any]:
@@ -69,7 +69,7 @@ def _waiting(phases: dict[str, float], append_batches: Callable[..., Any]) -> Ca
 
         started = time.perf_counter()
         try:
-            return append_batches(table, produced(), properties)
+            return append_batches(table, produced(), properties, check=check)
         finally:
             waited = time.perf_counter() - started - producing
             phases["write_wait_and_commits"] = phases.get("write_wait_and_commits", 0.0) + waited

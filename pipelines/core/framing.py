@@ -15,12 +15,17 @@ _MAX_VARINT_BYTES = 10
 
 
 class FramingError(ValueError):
-    """The bytes are not a varint length-delimited stream; names the byte offset."""
+    """The bytes are not a varint length-delimited stream; names the byte offset.
 
-    def __init__(self, offset: int, reason: str) -> None:
+    `incomplete` when more bytes could make the frame whole (its length prefix or its payload is
+    cut short by the end): the tail of a file still being written looks like that.
+    """
+
+    def __init__(self, offset: int, reason: str, incomplete: bool = False) -> None:
         super().__init__(f"byte {offset}: {reason}")
         self.offset = offset
         self.reason = reason
+        self.incomplete = incomplete
 
 
 def encode_varint(value: int) -> bytes:
@@ -183,7 +188,7 @@ def _frame(data: bytes | memoryview, pos: int, max_message_bytes: int) -> tuple[
     cursor = pos
     while True:
         if cursor >= size:
-            return FramingError(pos, "truncated length prefix")
+            return FramingError(pos, "truncated length prefix", incomplete=True)
         if cursor - pos >= _MAX_VARINT_BYTES:
             return FramingError(pos, "length prefix is not a varint")
         byte = data[cursor]
@@ -195,5 +200,7 @@ def _frame(data: bytes | memoryview, pos: int, max_message_bytes: int) -> tuple[
     if length > max_message_bytes:
         return FramingError(pos, f"frame length {length} exceeds {max_message_bytes}")
     if cursor + length > size:
-        return FramingError(pos, f"frame of {length} bytes runs past the end ({size - cursor} bytes left)")
+        return FramingError(
+            pos, f"frame of {length} bytes runs past the end ({size - cursor} bytes left)", incomplete=True
+        )
     return cursor, cursor + length

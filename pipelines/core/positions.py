@@ -83,3 +83,16 @@ class Ledger:
 
     def sources(self) -> dict[str, int]:
         return dict(self._ends)
+
+
+def committed_positions(properties: Iterable[Mapping[str, str]]) -> list[PositionRange]:
+    """Every range the `meshlake.positions` property of the commits names."""
+    return [r for props in properties if (text := props.get(POSITIONS_PROPERTY)) for r in decode_positions(text)]
+
+
+def overlap(ranges: Iterable[PositionRange], others: Iterable[PositionRange]) -> bool:
+    """Whether a position of `ranges` is also one of `others` (same source, intersecting ranges)."""
+    by_source: dict[str, list[PositionRange]] = {}
+    for r in others:
+        by_source.setdefault(r.source, []).append(r)
+    return any(o.start < r.end and r.start < o.end for r in ranges for o in by_source.get(r.source, ()))

@@ -83,6 +83,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
                 "rows_written": result.rows_written,
                 "quarantined": result.quarantined,
                 "quarantine_reasons": result.reasons,
+                "damaged_files": result.damaged,  # quarantined whole: each file and why
                 "sources": [f"{p.source}[{p.start}:{p.end}]" for p in result.positions][:100],
                 "commits": len(result.commits),
                 "schema_version": current.schema_version,

@@ -11,10 +11,17 @@ import numpy.typing as npt
 
 from pipelines.core.positions import Ledger, PositionRange
 
+DAMAGED_PREFIX = "damaged: "
+"""The reason prefix of a whole source input that could not be read (a truncated or corrupt compressed file)."""
+
 
 @dataclass(frozen=True)
 class RawRecord:
-    """A payload a source could not frame (e.g. a truncated stream tail), kept for quarantine."""
+    """A payload a source could not frame (e.g. a truncated stream tail), kept for quarantine.
+
+    Its reason starts with `unframed: ` (the domain's `on_unframed` decides), or with
+    `DAMAGED_PREFIX` for a whole input that could not be read (always quarantined).
+    """
 
     source: str
     offset: int

@@ -15,6 +15,7 @@ from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 
 if TYPE_CHECKING:
+    from pipelines.ports.commit_check import CommitCheck
     from pipelines.ports.table_evolution import SchemaChange
 
 
@@ -57,12 +58,27 @@ class TableStore(Protocol):
 
     def schema(self, table: TableId) -> pa.Schema: ...
 
-    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
-        """Append rows in one commit that also stores `properties`; returns that commit."""
+    def append(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
+        """Append rows in one commit that also stores `properties`; returns that commit.
+
+        With `check`, the commit is made only if the check accepts the commits other writers made
+        since the state it was planned on (`pipelines.ports.commit_check`); otherwise
+        `ConcurrentCommitError` is raised with nothing committed.
+        """
         ...
 
     def append_batches(
-        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
+        self,
+        table: TableId,
+        batches: Iterable[Batch],
+        properties: Callable[[], Mapping[str, str]],
+        check: CommitCheck | None = None,
     ) -> Commit:
         """Append the rows of every batch (a table, or a `Selection` of one) in one commit, writing each as it comes.
 
@@ -70,10 +86,12 @@ class TableStore(Protocol):
         while the next one is produced, and one commit at the end adds every file. `properties`
         is called once the batches are exhausted, just before that commit, so it may describe
         what producing them consumed. No batch at all still makes a commit, as `append` does.
+        `check` is asked before the commit as in `append`.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: a batch or the properties do not fit; nothing is committed.
+            ConcurrentCommitError: `check` refused another writer's commits; the files are removed.
         """
         ...
 

@@ -5,6 +5,11 @@ says what it holds. Before reading, the ingestor folds the bronze history into a
 only what follows; quarantine keeps its own ledger, so a crash between the two commits neither
 loses nor doubles a reject. Stream sources are acknowledged only after the bronze commit.
 
+Another process may ingest the same source at the same time (two schedulers, a manual run): each
+commit is checked against the commits made since its ledger was read (`CommitCheck`), and one
+whose positions another writer committed first is dropped, the ledger read again and reading goes
+on from it. Quarantine commits are checked the same way.
+
 Before reading, the event's schema is checked against the one the bronze table holds and the
 table evolved (`evolution.prepare_bronze`); a breaking change stops the run before any commit.
 """
@@ -22,13 +27,22 @@ import numpy as np
 import pyarrow as pa
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
+from pipelines.core.commits import Commit
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import INGEST_COLUMN, INGEST_TYPE, EventContract, contract_violations
 from pipelines.core.fast_decode import decode_payloads_fast as decode_payloads
-from pipelines.core.names import Layer
-from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, encode_positions
-from pipelines.ports.event_source import EventSource, RawBatch
-from pipelines.ports.table_store import Batch, PartitionField, Selection
+from pipelines.core.names import Layer, TableId
+from pipelines.core.positions import (
+    POSITIONS_PROPERTY,
+    Ledger,
+    PositionRange,
+    committed_positions,
+    encode_positions,
+    overlap,
+)
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
+from pipelines.ports.event_source import DAMAGED_PREFIX, EventSource, RawBatch
+from pipelines.ports.table_store import Batch, PartitionField, Selection, TableStore
 from pipelines.services.evolution import prepare_bronze
 from pipelines.services.quarantine import QUARANTINE_SCHEMA, Rejected, quarantine_rows
 from pipelines.services.storable import storable
@@ -48,7 +62,9 @@ class IngestResult:
         quarantined: rejects appended to quarantine.
         commits: the bronze commits made.
         positions: the source ranges those commits consumed.
-        reasons: rejects by reason kind (`decode`, `contract`, `unframed`).
+        reasons: rejects by reason kind (`decode`, `contract`, `unframed`, `damaged`).
+        damaged: the inputs quarantined whole because they could not be read (a truncated or
+            corrupt compressed file), each with why.
         schema_version_number: the number of the event's schema version in its bronze table (1, 2, ...).
         schema_changes: what the table's schema evolution changed in this run.
     """
@@ -58,12 +74,26 @@ class IngestResult:
     commits: list[int] = field(default_factory=list)
     positions: list[PositionRange] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    damaged: dict[str, str] = field(default_factory=dict)
     schema_version_number: int = 0
     schema_changes: list[str] = field(default_factory=list)
 
     @property
     def received(self) -> int:
         return self.rows_written + self.quarantined
+
+    def add(self, chunk: _Chunk, commit: Commit) -> None:
+        """Count a chunk committed by `commit`."""
+        for _, rejected in chunk.rejected:
+            for r in rejected:
+                key = r.reason.split(":")[0]
+                self.reasons[key] = self.reasons.get(key, 0) + 1
+                if r.reason.startswith(DAMAGED_PREFIX):
+                    self.damaged[r.source] = r.reason.removeprefix(DAMAGED_PREFIX)
+        self.rows_written += chunk.rows
+        self.quarantined += sum(len(r) for _, r in chunk.rejected)
+        self.commits.append(commit.version)
+        self.positions.extend(b.range for b in chunk.batches)
 
 
 BATCH_ROWS = 131_072
@@ -114,7 +144,8 @@ def ingest_event(
 
     Raises:
         UnframedInputError: an input could not be framed and the domain's `on_unframed` is `fail`;
-            nothing of this run is committed.
+            nothing of this run is committed. (A damaged compressed file is quarantined whole and
+            named in `IngestResult.damaged`, whatever `on_unframed` says.)
         SchemaChangeRefusedError: the event's schema changed incompatibly with the bronze table's;
             nothing is committed.
     """
@@ -123,15 +154,15 @@ def ingest_event(
     bronze, quarantine = domain.bronze_table(event), domain.quarantine_table()
     schema = prepare_bronze(bronze_store, bronze, contract, bronze_partitioning(contract), descriptors)
     quarantine_store.ensure_table(quarantine, QUARANTINE_SCHEMA)
-    ledger = Ledger.from_commits(c.properties for c in bronze_store.history(bronze))
-    quarantine_ledger = Ledger.from_commits(c.properties for c in quarantine_store.history(quarantine))
+    bronze_ledger, quarantine_ledger = _Ledger.read(bronze_store, bronze), _Ledger.read(quarantine_store, quarantine)
     result = IngestResult(schema_version_number=schema.version, schema_changes=[str(c) for c in schema.changes])
 
     def rows(batches: Iterator[RawBatch], chunk: _Chunk) -> Iterator[Batch]:
         """Decoded rows of the batches, `BATCH_ROWS` at a time, until the chunk holds a commit's worth."""
         for batch in batches:
-            if batch.unframed and domain.spec.on_unframed == "fail":
-                first = batch.unframed[0]
+            unframed = [u for u in batch.unframed if not u.reason.startswith(DAMAGED_PREFIX)]
+            if unframed and domain.spec.on_unframed == "fail":
+                first = unframed[0]
                 raise UnframedInputError(
                     f"{first.source}: byte {first.offset}: {first.reason.removeprefix('unframed: ')}: "
                     "not a varint length-delimited protobuf stream; nothing was committed"
@@ -145,9 +176,6 @@ def ingest_event(
                 del part, decoded  # its payloads may be a view of the whole input: freed before the next is read
                 yield fitting
                 del fitting  # the writer owns the rows now: they go once written
-            for r in rejected:
-                key = r.reason.split(":")[0]
-                result.reasons[key] = result.reasons.get(key, 0) + 1
             chunk.batches.append(batch)
             chunk.rejected.append((batch, rejected))
             if chunk.rows >= max_rows_per_commit:
@@ -155,39 +183,94 @@ def ingest_event(
 
     def seal(chunk: _Chunk) -> dict[str, str]:
         """Quarantine the chunk's rejects (before bronze: see the module doc) and return bronze's commit properties."""
-        fresh = [  # by offset, not by batch: a stream's batch re-read after a crash may reach further
+        ranges = [b.range for b, rejects in chunk.rejected if rejects]
+        while fresh := [  # by offset, not by batch: a stream's batch re-read after a crash may reach further
             r
             for batch, rejects in chunk.rejected
             for r in rejects
-            if r.offset >= quarantine_ledger.consumed_until(batch.source)
-        ]
-        if fresh:
-            ranges = [b.range for b, rejects in chunk.rejected if rejects]
-            quarantine_store.append(
-                quarantine,
-                quarantine_rows(event, fresh, contract.schema_version, run_id, clock()),
-                {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id},
-            )
-            quarantine_ledger.record(ranges)
+            if r.offset >= quarantine_ledger.positions.consumed_until(batch.source)
+        ]:
+            try:
+                committed = quarantine_store.append(
+                    quarantine,
+                    quarantine_rows(event, fresh, contract.schema_version, run_id, clock()),
+                    {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id},
+                    check=quarantine_ledger.check(lambda: ranges),
+                )
+            except ConcurrentCommitError:  # another writer quarantined some of them: only the others
+                quarantine_ledger.reread()
+                continue
+            quarantine_ledger.committed(ranges, committed)
         ranges = [b.range for b in chunk.batches]
         return {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id, **schema.commit_properties()}
 
-    pending = (  # an empty file has nothing to record, and recording [0, 0) would repeat every run
-        b for b in source.batches(domain.name, event, ledger) if b.payloads or b.unframed or b.range.end > b.range.start
-    )
-    while (first := next(pending, None)) is not None:
-        chunk = _Chunk()
-        stream = rows(itertools.chain([first], pending), chunk)
-        del first  # the chain holds it until the next batch is read
-        committed = bronze_store.append_batches(bronze, stream, functools.partial(seal, chunk))
-        schema.committed()
-        for batch in chunk.batches:
-            source.acknowledge(batch)
-        result.rows_written += chunk.rows
-        result.quarantined += sum(len(r) for _, r in chunk.rejected)
-        result.commits.append(committed.version)
-        result.positions.extend(b.range for b in chunk.batches)
-    return result
+    def commit(pending: Iterator[RawBatch]) -> bool:
+        """Commit the pending batches a chunk at a time; False once all are, True when another writer committed
+        some of a chunk's positions first (the chunk is dropped: reading goes on from the table's new ledger)."""
+        while (first := next(pending, None)) is not None:
+            chunk = _Chunk()
+            stream = rows(itertools.chain([first], pending), chunk)
+            del first  # the chain holds it until the next batch is read
+            check = bronze_ledger.check(functools.partial(_ranges, chunk))
+            try:
+                committed = bronze_store.append_batches(bronze, stream, functools.partial(seal, chunk), check=check)
+            except ConcurrentCommitError:
+                return True
+            bronze_ledger.committed(_ranges(chunk), committed)
+            schema.committed()
+            for batch in chunk.batches:
+                source.acknowledge(batch)
+            result.add(chunk, committed)
+        return False
+
+    while True:
+        pending = (  # an empty file has nothing to record, and recording [0, 0) would repeat every run
+            b
+            for b in source.batches(domain.name, event, bronze_ledger.positions)
+            if b.payloads or b.unframed or b.range.end > b.range.start
+        )
+        if not commit(pending):
+            return result
+        bronze_ledger.reread()
+
+
+def _ranges(chunk: _Chunk) -> list[PositionRange]:
+    return [b.range for b in chunk.batches]
+
+
+@dataclass
+class _Ledger:
+    """A table's ledger and the commit it was read up to: the plan a `CommitCheck` guards."""
+
+    store: TableStore
+    table: TableId
+    positions: Ledger
+    seen: int | None
+
+    @classmethod
+    def read(cls, store: TableStore, table: TableId) -> _Ledger:
+        ledger = cls(store, table, Ledger(), None)
+        ledger.reread()
+        return ledger
+
+    def reread(self) -> None:
+        """Fold the table's history again (another writer committed)."""
+        history = self.store.history(self.table)
+        self.positions = Ledger.from_commits(c.properties for c in history)
+        self.seen = history[-1].version if history else None
+
+    def check(self, ranges: Callable[[], list[PositionRange]]) -> CommitCheck:
+        """A commit of `ranges()` holds on top of other writers' commits that consumed none of its positions.
+
+        `ranges` is called when the check is asked: a chunk's batches are known once its rows are written.
+        """
+        return CommitCheck(
+            self.seen, lambda newer: not overlap(ranges(), committed_positions(c.properties for c in newer))
+        )
+
+    def committed(self, ranges: list[PositionRange], commit: Commit) -> None:
+        self.positions.record(ranges)
+        self.seen = commit.version
 
 
 def _slices(batch: RawBatch, size: int) -> Iterator[RawBatch]:

@@ -7,12 +7,22 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
 
+from pipelines.adapters.landing import write_landing_file
+from pipelines.adapters.protobuf.compiler import compile_schemas
+from pipelines.core.framing import encode_varint
+from pipelines.core.names import Layer
 from tests.integration.crash_worker import BRONZE
+from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
+from tests.paths import REPO as PROJECT_DIR
+
+FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
+Key = tuple[str, str, int]
 
 WORKERS = ["tests.integration.crash_worker", "tests.integration.test_crash_exactly_once_nats"]
 """The modules whose functions the crash tests run in killed processes (landing files, NATS)."""
@@ -61,3 +71,43 @@ def run(
         time.sleep(0.002)
     process.join(120)
     return process.exitcode
+
+
+def land(home: Path) -> tuple[Counter[Key], set[tuple[str, int]]]:
+    """Write the landing files; return the (event id, source, offset) of every event and the garbage positions."""
+    cls = compile_schemas(PROJECT_DIR / "schemas").message_class(ORDER_PLACED)
+    events: Counter[Key] = Counter()
+    garbage: set[tuple[str, int]] = set()
+    for number in range(FILES):
+        source = f"orders/order_placed/{number:03d}.pb"
+        payloads, offset = [], 0
+        for n in range(EVENTS_PER_FILE):
+            if n == GARBAGE_AT:
+                garbage.add((source, offset))
+                payload = b"\xff\xff\xff\xff"
+            else:
+                msg = cls(event_id=f"E{number}-{n}", order_id=f"O{number}-{n}", customer_id="C1", total_cents=n)
+                msg.placed_at.FromSeconds(1_780_000_000 + number * 86_400 + n)  # before crash_worker.NOW
+                payload = msg.SerializeToString()
+                events[(f"E{number}-{n}", source, offset)] += 1
+            payloads.append(payload)
+            offset += len(encode_varint(len(payload))) + len(payload)
+        write_landing_file(home / "landing", "orders", "order_placed", f"{number:03d}", payloads)
+    return events, garbage
+
+
+def landed(home: Path, fmt: str) -> tuple[Counter[Key], Counter[tuple[str, int]]]:
+    """The (event id, source, offset) of every bronze row and the (source, offset) of every quarantine row."""
+    runtime = orders_runtime(home, fmt)
+    domain = runtime.domain("orders")
+    bronze = runtime.store_for("orders", Layer.BRONZE).read(domain.bronze_table("order_placed"))
+    ingest = bronze.column("_ingest").combine_chunks()
+    rows = zip(
+        bronze.column("event_id").to_pylist(),
+        ingest.field("source").to_pylist(),
+        ingest.field("offset").to_pylist(),
+        strict=True,
+    )
+    quarantine = runtime.store_for("orders", Layer.QUARANTINE).read(domain.quarantine_table())
+    rejects = zip(quarantine.column("source").to_pylist(), quarantine.column("offset").to_pylist(), strict=True)
+    return Counter(rows), Counter(rejects)

@@ -96,11 +96,11 @@ class KillingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def append(self, table: Any, data: Any, properties: Any = None) -> Any:
-        return self._staged(table, lambda: self._store.append(table, data, properties))
+    def append(self, table: Any, data: Any, properties: Any = None, check: Any = None) -> Any:
+        return self._staged(table, lambda: self._store.append(table, data, properties, check))
 
-    def append_batches(self, table: Any, batches: Any, properties: Any) -> Any:
-        return self._staged(table, lambda: self._store.append_batches(table, batches, properties))
+    def append_batches(self, table: Any, batches: Any, properties: Any, check: Any = None) -> Any:
+        return self._staged(table, lambda: self._store.append_batches(table, batches, properties, check))
 
     def _staged(self, table: Any, write: Callable[[], Any]) -> Any:
         if self._layer is Layer.BRONZE and self._store.format.value == "delta":

@@ -18,15 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.adapters.landing import write_landing_file
-from pipelines.adapters.protobuf.compiler import compile_schemas
-from pipelines.core.framing import encode_varint
-from pipelines.core.names import Layer
 from tests.integration import crash_harness, crash_worker
-from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
-from tests.paths import REPO as PROJECT_DIR
 
-FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
 PLAN = [
     "files-written:1",
     "quarantine-committed:1",
@@ -43,36 +36,12 @@ PLAN = [
     "bronze-committed:1",
     "timed",
 ]
-Key = tuple[str, str, int]
 
 
 @pytest.fixture(scope="module")
 def forkserver() -> ForkServerContext:
     """Processes forked from a server that imported `crash_worker` (libraries, compiled schemas) once."""
     return crash_harness.forkserver()  # preloads the NATS crash test's worker too: one forkserver per pytest
-
-
-def land(home: Path) -> tuple[Counter[Key], set[tuple[str, int]]]:
-    """Write the landing files; return the (event id, source, offset) of every event and the garbage positions."""
-    cls = compile_schemas(PROJECT_DIR / "schemas").message_class(ORDER_PLACED)
-    events: Counter[Key] = Counter()
-    garbage: set[tuple[str, int]] = set()
-    for number in range(FILES):
-        source = f"orders/order_placed/{number:03d}.pb"
-        payloads, offset = [], 0
-        for n in range(EVENTS_PER_FILE):
-            if n == GARBAGE_AT:
-                garbage.add((source, offset))
-                payload = b"\xff\xff\xff\xff"
-            else:
-                msg = cls(event_id=f"E{number}-{n}", order_id=f"O{number}-{n}", customer_id="C1", total_cents=n)
-                msg.placed_at.FromSeconds(1_780_000_000 + number * 86_400 + n)  # before crash_worker.NOW
-                payload = msg.SerializeToString()
-                events[(f"E{number}-{n}", source, offset)] += 1
-            payloads.append(payload)
-            offset += len(encode_varint(len(payload))) + len(payload)
-        write_landing_file(home / "landing", "orders", "order_placed", f"{number:03d}", payloads)
-    return events, garbage
 
 
 def run(context: ForkServerContext, home: Path, fmt: str, stage: str, rng: random.Random | None = None) -> int | None:
@@ -85,7 +54,7 @@ def test_kill_9_at_any_point_then_rerun_lands_every_event_exactly_once(
     tmp_path: Path, fmt: str, forkserver: ForkServerContext
 ) -> None:
     home = tmp_path / "home"
-    events, garbage = land(home)
+    events, garbage = crash_harness.land(home)
     rng = random.Random(f"crash-{fmt}")
     outcomes = []
     for stage in PLAN:
@@ -101,20 +70,6 @@ def test_kill_9_at_any_point_then_rerun_lands_every_event_exactly_once(
     assert run(forkserver, home, fmt, "none") == 0
     assert run(forkserver, home, fmt, "none") == 0  # a run after the recovery finds nothing to do
 
-    runtime = orders_runtime(home, fmt)
-    bronze = runtime.store_for("orders", Layer.BRONZE).read(runtime.domain("orders").bronze_table("order_placed"))
-    ingest = bronze.column("_ingest").combine_chunks()
-    landed = Counter(
-        zip(
-            bronze.column("event_id").to_pylist(),
-            ingest.field("source").to_pylist(),
-            ingest.field("offset").to_pylist(),
-            strict=True,
-        )
-    )
+    landed, rejected = crash_harness.landed(home, fmt)
     assert landed == events  # every event, each exactly once
-    quarantine = runtime.store_for("orders", Layer.QUARANTINE).read(runtime.domain("orders").quarantine_table())
-    rejected = Counter(
-        zip(quarantine.column("source").to_pylist(), quarantine.column("offset").to_pylist(), strict=True)
-    )
     assert rejected == Counter(garbage)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
@@ -18,6 +21,7 @@ from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
 from pipelines.ports.table_evolution import (
     SchemaChange,
     align_to_schema,
@@ -229,19 +233,31 @@ class DeltaTableStore:
         """The table's Arrow schema without the hidden partition columns."""
         return self._schema(self._open(table))
 
-    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+    def append(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         """Append rows in one commit whose commit info also stores `properties`; returns it.
 
-        An empty `data` still makes a commit (it records the properties).
+        An empty `data` still makes a commit (it records the properties). A commit that loses a
+        race with another writer is made again on top of the winner's if `check` accepts it.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the data or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
-        return self._write(table, data, properties, "append")
+        return self._write(table, data, properties, "append", check)
 
     def append_batches(
-        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
+        self,
+        table: TableId,
+        batches: Iterable[Batch],
+        properties: Callable[[], Mapping[str, str]],
+        check: CommitCheck | None = None,
     ) -> Commit:
         """Write each batch into Parquet files (one per partition) as it comes, then add them all in one commit.
 
@@ -249,12 +265,14 @@ class DeltaTableStore:
         the last batch: the files are written here (`DeltaDataFile`, `write_partitioned`: a
         partition's file stays open across batches) and committed with `create_write_transaction`.
         A table partitioned by an identity column of another type than integer, string or date
-        takes the batches in memory and writes them with `write_deltalake`.
-        A batch or properties that do not fit remove the files written so far.
+        takes the batches in memory and writes them with `write_deltalake`. A commit that loses a
+        race with another writer is made again on top of the winner's if `check` accepts it.
+        A batch or properties that do not fit, or a refused check, remove the files written so far.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: a batch or the properties do not fit; nothing is committed.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
         delta = self._open(table)
         schema, root = self._schema(delta), self._path(table)
@@ -264,7 +282,7 @@ class DeltaTableStore:
             parts: list[pa.Table] = []
             write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch_rows(batch), schema)))
             data = pa.concat_tables(parts) if parts else schema.empty_table()
-            return self._write(table, data, properties(), "append")
+            return self._write(table, data, properties(), "append", check)
         opened: list[DeltaDataFile] = []
 
         def split(batch: Batch) -> list[PartitionRows]:
@@ -289,13 +307,21 @@ class DeltaTableStore:
         for file in written:
             assert file.action is not None, "write_partitioned returns closed files"
             actions.append(file.action)
-        delta.create_write_transaction(
-            actions,
-            mode="append",
-            schema=delta.schema(),
-            partition_by=columns or None,
-            commit_properties=CommitProperties(custom_metadata=props),
-        )
+
+        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            current.create_write_transaction(
+                actions,
+                mode="append",
+                schema=current.schema(),
+                partition_by=columns or None,
+                commit_properties=commit_properties,
+            )
+
+        try:
+            self._commit_with_retries(table, props, check, commit)
+        except (ConcurrentCommitError, CommitFailedError):
+            root.delete_files([file.uri for file in opened])
+            raise
         return self._commit_of(table, self._open(table))  # `delta` still shows the version before
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
@@ -425,18 +451,56 @@ class DeltaTableStore:
         data: pa.Table,
         properties: Mapping[str, str] | None,
         mode: Literal["append", "overwrite"],
+        check: CommitCheck | None = None,
     ) -> Commit:
         delta = self._open(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, self._schema(delta))
-        write_deltalake(
-            delta,
-            rows,
-            mode=mode,
-            commit_properties=CommitProperties(custom_metadata=props),
-            writer_properties=WRITER_PROPERTIES,
-        )
-        return self._commit_of(table, delta)
+
+        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            write_deltalake(
+                current, rows, mode=mode, commit_properties=commit_properties, writer_properties=WRITER_PROPERTIES
+            )
+
+        return self._commit_of(table, self._commit_with_retries(table, props, check, commit))
+
+    def _commit_with_retries(
+        self,
+        table: TableId,
+        props: dict[str, str],
+        check: CommitCheck | None,
+        commit: Callable[[DeltaTable, CommitProperties], None],
+    ) -> DeltaTable:
+        """The one commit loop of the Delta store: `commit` on the table's newest version, again on each lost race.
+
+        Without a check, delta-rs resolves a race itself (appends commute). With one, the commit is
+        tried once on the version `check` was shown the commits of (`max_commit_retries=0`: the next
+        version must be free), and a lost race loads the table and asks again.
+
+        Returns:
+            The table `commit` wrote through (at the version it made).
+
+        Raises:
+            ConcurrentCommitError: `check` refused the commits of another writer; nothing was committed.
+            CommitFailedError: `MAX_COMMIT_ATTEMPTS` races were lost.
+        """
+        if check is None:
+            delta = self._open(table)
+            commit(delta, CommitProperties(custom_metadata=props))
+            return delta
+        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+            delta = self._open(table)
+            if not check.allows(commits := self._history(delta)):
+                raise ConcurrentCommitError(table, commits_since(commits, check.seen))
+            try:
+                commit(delta, CommitProperties(custom_metadata=props, max_commit_retries=0))
+            except CommitFailedError:
+                if attempt == MAX_COMMIT_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * attempt))  # two losers do not meet again at once
+                continue
+            return delta
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit_of(self, table: TableId, delta: DeltaTable) -> Commit:
         """The commit `delta` (just written through) is at."""

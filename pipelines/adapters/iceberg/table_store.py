@@ -14,11 +14,12 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableA
 from pyiceberg.expressions import AlwaysTrue, In
 from pyiceberg.io import load_file_io
 from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import ToOutputFile
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadataV2
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
@@ -43,11 +44,12 @@ from pipelines.adapters.iceberg.schema_ids import (
     nested_numbers,
     with_numbers,
 )
-from pipelines.adapters.iceberg.transaction import add_rows, file_changes, transaction
+from pipelines.adapters.iceberg.transaction import add_rows, commit_with_retries, file_changes, transaction
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
 from pipelines.ports.table_evolution import (
     SchemaChange,
     SchemaEvolutionError,
@@ -99,6 +101,11 @@ def _commit(snapshot: Snapshot, sequence: int) -> Commit:
         timestamp_ms=snapshot.timestamp_ms,
         properties={k: v for k, v in summary.items() if k.startswith(PROPERTY_PREFIX)},
     )
+
+
+def _history(ice: Table) -> list[Commit]:
+    snapshots = [ice.snapshot_by_id(entry.snapshot_id) for entry in ice.metadata.snapshot_log]
+    return [_commit(s, i) for i, s in enumerate((s for s in snapshots if s is not None), start=1)]
 
 
 class IcebergTableStore:
@@ -206,36 +213,53 @@ class IcebergTableStore:
         """The table's Arrow schema: every field carries its Iceberg id as `PARQUET:field_id`."""
         return arrow_schema(self._load(table).schema())
 
-    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+    def append(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         """Append rows in one snapshot whose summary also stores `properties`; returns its commit.
 
-        An empty `data` still makes a snapshot (it records the properties).
+        An empty `data` still makes a snapshot (it records the properties). A commit that loses a
+        race with another writer is made again on top of the winner's if `check` accepts it.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the data or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
         ice = self._load(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
-        with transaction(ice) as tx, file_changes(tx, props, deletes=False) as producer:
-            add_rows(tx, producer, rows)
-        return self._last_commit(ice)
+        files = IcebergDataFiles(ice)
+        try:
+            data_files = files.write(rows) if rows.num_rows else []
+        except BaseException:
+            files.remove()
+            raise
+        return self._commit_files(table, files, data_files, props, check)
 
     def append_batches(
-        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
+        self,
+        table: TableId,
+        batches: Iterable[Batch],
+        properties: Callable[[], Mapping[str, str]],
+        check: CommitCheck | None = None,
     ) -> Commit:
         """Write each batch into data files (one per partition) as it comes, then add them all in one snapshot.
 
         pyiceberg streams only into unpartitioned tables and takes the snapshot properties up front;
         here the files are written with its Parquet writer (`IcebergDataFiles`, `write_partitioned`:
         a partition's file stays open across batches) and committed once `properties()` is known,
-        like `append` (manifests merged as the history grows). A batch or properties that do not
-        fit remove the files written so far.
+        like `append` (manifests merged as the history grows; `check` asked on a lost race). A
+        batch or properties that do not fit, or a refused check, remove the files written so far.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: a batch or the properties do not fit; nothing is committed.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
         ice = self._load(table)
         schema = arrow_schema(ice.schema())
@@ -248,11 +272,34 @@ class IcebergTableStore:
         except BaseException:
             files.remove()
             raise
-        with transaction(ice) as tx, file_changes(tx, props, deletes=False) as producer:
-            for file in written:
-                assert file.data_file is not None, "write_partitioned returns closed files"
-                producer.append_data_file(file.data_file)
-        return self._last_commit(ice)
+        data_files = []
+        for file in written:
+            assert file.data_file is not None, "write_partitioned returns closed files"
+            data_files.append(file.data_file)
+        return self._commit_files(table, files, data_files, props, check)
+
+    def _commit_files(
+        self,
+        table: TableId,
+        files: IcebergDataFiles,
+        data_files: Sequence[DataFile],
+        props: dict[str, str],
+        check: CommitCheck | None,
+    ) -> Commit:
+        """Add `data_files` (written by `files`) in one append snapshot (`commit_with_retries`); on a commit
+        that surely did not land (refused, or too many races lost), the files are removed."""
+
+        def stage(tx: Transaction) -> None:
+            with file_changes(tx, props, deletes=False) as producer:
+                for data_file in data_files:
+                    producer.append_data_file(data_file)
+
+        try:
+            committed = commit_with_retries(table, lambda: self._load(table), _history, check, stage)
+        except (ConcurrentCommitError, CommitFailedException):
+            files.remove()
+            raise
+        return self._last_commit(committed)
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one snapshot (not pyiceberg's delete-then-append pair).
@@ -382,9 +429,7 @@ class IcebergTableStore:
 
     def history(self, table: TableId) -> list[Commit]:
         """One commit per snapshot still in the snapshot log, oldest first."""
-        ice = self._load(table)
-        snapshots = [ice.snapshot_by_id(entry.snapshot_id) for entry in ice.metadata.snapshot_log]
-        return [_commit(s, i) for i, s in enumerate((s for s in snapshots if s is not None), start=1)]
+        return _history(self._load(table))
 
     def location(self, table: TableId) -> str:
         """The URI of the table's current metadata file."""

@@ -1,9 +1,10 @@
-"""pyiceberg transactions and snapshot producers whose cost does not grow with the table's history.
+"""pyiceberg transactions, the Iceberg store's commit loop, and snapshot producers whose cost does not grow
+with the table's history.
 
 Two costs of pyiceberg commits grow with every commit a table has seen:
 - `Transaction.table_metadata` replays the staged updates and deep-copies the whole metadata,
   snapshot list included, on every read, and a snapshot producer reads it dozens of times per
-  commit (apache/iceberg-python#2673; the cache below is that of #3302/#3784).
+  commit (apache/iceberg-python#2673; `compat.CachedTransaction` caches it).
 - every fast append or overwrite adds a manifest and pyiceberg merges none unless the table asks
   for it, so planning a scan (and finding the files an overwrite deletes) reads one manifest per
   past commit. The producers here merge the manifests once there are `MERGE_MANIFESTS_AT`.
@@ -11,10 +12,13 @@ Two costs of pyiceberg commits grow with every commit a table has seen:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import (
     DataFile,
     ManifestContent,
@@ -24,40 +28,64 @@ from pyiceberg.manifest import (
     ManifestWriterV2,
 )
 from pyiceberg.table import Table, Transaction
-from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Operation, Summary
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles
 from pyiceberg.typedef import EMPTY_DICT
 
+from pipelines.adapters.iceberg.compat import CachedTransaction, SingleAttemptTransaction
 from pipelines.adapters.iceberg.data_files import IcebergDataFiles
+from pipelines.core.commits import Commit
+from pipelines.core.names import TableId
+from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
 
 MERGE_MANIFESTS_AT = 8
 """Manifests a commit leaves as they are; at this many, it merges them into one (amortised O(1) per commit)."""
 _MANIFEST_TARGET_BYTES = 8 * 1024 * 1024
 
 
-class CachedTransaction(Transaction):
-    """`Transaction` with `table_metadata` cached on the identity of its two inputs.
-
-    `_updates` is a tuple rebound on every staged update and `Table.metadata` is replaced after a
-    commit, so an identity check invalidates the cache without hooks at the mutation sites.
-    """
-
-    def __init__(self, table: Table, autocommit: bool = False) -> None:
-        super().__init__(table, autocommit)
-        self._cached: tuple[object, object, TableMetadata] | None = None
-
-    @property
-    def table_metadata(self) -> TableMetadata:
-        base, updates = self._table.metadata, self._updates
-        if self._cached is None or self._cached[0] is not base or self._cached[1] is not updates:
-            self._cached = (base, updates, super().table_metadata)
-        return self._cached[2]
-
-
 def transaction(table: Table) -> CachedTransaction:
     """A transaction on `table` (use as `with transaction(ice) as tx:`), committed on exit."""
     return CachedTransaction(table)
+
+
+def commit_with_retries(
+    table: TableId,
+    load: Callable[[], Table],
+    history: Callable[[Table], list[Commit]],
+    check: CommitCheck | None,
+    stage: Callable[[Transaction], None],
+) -> Table:
+    """Commit what `stage` puts in a transaction on the table's newest state, again on each lost race.
+
+    The one commit loop of the Iceberg store: the table is loaded, `check` (if any) shown the
+    commits made since its `seen`, `stage` run on a fresh transaction, and the commit tried once
+    (`SingleAttemptTransaction`: the snapshot is asserted to follow the loaded one). A commit that
+    lost a race removes its manifests and starts over; `stage` must be safe to call again (adding
+    the same data files).
+
+    Returns:
+        The table after the commit.
+
+    Raises:
+        ConcurrentCommitError: `check` refused the commits of another writer; nothing was committed.
+        CommitFailedException: `MAX_COMMIT_ATTEMPTS` races were lost.
+    """
+    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+        ice = load()
+        if check is not None and not check.allows(commits := history(ice)):
+            raise ConcurrentCommitError(table, commits_since(commits, check.seen))
+        tx = SingleAttemptTransaction(ice)
+        try:
+            with tx:
+                stage(tx)
+        except CommitFailedException:
+            tx.discard()
+            if attempt == MAX_COMMIT_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, 0.01 * attempt))  # two losers do not meet again at once
+            continue
+        return ice
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _merged(producer: _FastAppendFiles | _OverwriteFiles, manifests: list[ManifestFile]) -> list[ManifestFile]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import gzip
 import mmap
 import os
+import zlib
 from pathlib import Path
 
 import zstandard
 
 SUFFIXES = (".pb", ".pb.gz", ".pb.zst")
+
+
+class DamagedFileError(ValueError):
+    """A compressed landing file cannot be decompressed whole (truncated or corrupt); says why."""
 
 
 def is_landing_name(name: str) -> bool:
@@ -33,12 +38,38 @@ def map_file(path: Path) -> bytes | memoryview:
 
 
 def decompress(data: bytes, name: str) -> bytes:
-    """The uncompressed stream of a landing file's bytes, by its name's suffix."""
+    """The uncompressed stream of a landing file's bytes, by its name's suffix.
+
+    Raises:
+        DamagedFileError: the file is truncated or corrupt (none of its bytes are returned).
+    """
     if name.endswith(".gz"):
-        return gzip.decompress(data)
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            raise DamagedFileError(f"gzip: {exc}") from None
     if name.endswith(".zst"):
-        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        return _zstd(data)
     return data
+
+
+def _zstd(data: bytes) -> bytes:
+    """Every frame of a zstd stream, which must end with a complete frame.
+
+    A decompressor object stops silently where its input stops, returning what it could: a
+    truncated file would lose its tail (or, when small, everything) without a word.
+    """
+    out, rest = [], data
+    try:
+        while rest:
+            stream = zstandard.ZstdDecompressor().decompressobj()
+            out.append(stream.decompress(rest))
+            if not stream.eof:
+                raise DamagedFileError("zstd: the stream is truncated (it ends inside a frame)")
+            rest = stream.unused_data
+    except zstandard.ZstdError as exc:
+        raise DamagedFileError(f"zstd: {exc}") from None
+    return b"".join(out)
 
 
 def compress(data: bytes, suffix: str) -> bytes:

@@ -2,36 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from pipelines.adapters.landing.compression import decompress, is_landing_name, map_file
+from pipelines.adapters.landing.compression import DamagedFileError, decompress, is_landing_name, map_file
 from pipelines.adapters.landing.files import LandingFile
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.framing import unframe
 from pipelines.core.positions import Ledger, PositionRange
-from pipelines.ports.event_source import RawBatch, RawRecord
+from pipelines.ports.event_source import DAMAGED_PREFIX, RawBatch, RawRecord
+
+SETTLE_SECONDS = 300.0
+"""How long a plain landing file must stay unmodified before a cut-short last frame counts as broken."""
 
 
 class LandingFileSource:
-    """Complete landing files under `<root>/<domain>/<event>/`, oldest name first.
+    """Landing files under `<root>/<domain>/<event>/`, oldest name first.
 
     The root is a local folder or an object store prefix (`s3://bucket/landing`). A source's name is
     its path relative to the root, so moving the root keeps the ledger valid. Offsets are byte
-    offsets into the uncompressed stream. A file is immutable once visible, so a compressed file the
-    ledger knows of is done. A plain file on an object store is read from the ledger's offset on
-    (a ranged GET); a local one is mapped.
+    offsets into the uncompressed stream. A compressed file is immutable once visible, so one the
+    ledger knows of is done; a plain `.pb` file may grow by whole frames. A plain file on an object
+    store is read from the ledger's offset on (a ranged GET); a local one is mapped.
+
+    A trailing frame cut short (its length prefix or payload runs past the end) of a plain file
+    modified within `settle_seconds` is left for a later run: the batch stops before it. A file
+    that can no longer grow (compressed, or settled) has such a tail, like any other frame that
+    cannot be read, in the batch's `unframed` records. A compressed file that cannot be
+    decompressed (truncated, corrupt) is one record naming why and its size (reason
+    `damaged: ...`, offset 0, no payload); its batch covers the file, so it is not read again.
     """
 
-    def __init__(self, root: Location | Path | str) -> None:
+    def __init__(
+        self,
+        root: Location | Path | str,
+        settle_seconds: float = SETTLE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Read `root`; a plain file untouched for `settle_seconds` (by `clock`, seconds since the epoch) is done."""
         self.location = as_location(root)
+        self.settle_seconds = settle_seconds
+        self._clock = clock
 
     def files(self, domain: str, event: str) -> list[LandingFile]:
         prefix = f"{domain}/{event}"
         found = self.location.list_files(prefix, recursive=False)
-        files = [LandingFile(f"{prefix}/{f.uri.rsplit('/', 1)[-1]}", f.uri, f.size) for f in found]
+        files = [LandingFile(f"{prefix}/{f.uri.rsplit('/', 1)[-1]}", f.uri, f.size, f.mtime) for f in found]
         return sorted((f for f in files if is_landing_name(f.name)), key=lambda f: f.source)
 
     def pending_files(self, domain: str, event: str, ledger: Ledger) -> list[LandingFile]:
@@ -58,17 +77,23 @@ class LandingFileSource:
                 return (ranged.read_at(size - start, start) if start < size else b""), min(start, size)
 
     def batches(self, domain: str, event: str, ledger: Ledger) -> Iterator[RawBatch]:
+        """The frames of each pending file from where the ledger stops; see the class doc for broken tails
+        and damaged files."""
         for file in self.pending_files(domain, event, ledger):
             source = file.source
             start = ledger.consumed_until(source)
-            data, base = self._read(file, start)
+            try:
+                data, base = self._read(file, start)
+            except DamagedFileError as exc:
+                yield _damaged(file, str(exc))
+                continue
             length = base + len(data)
             if start >= length and length > 0:
                 continue
             frames = unframe(data, start - base)
             unframed = []
             end = base + frames.end
-            if frames.error is not None:
+            if frames.error is not None and not (frames.error.incomplete and self._may_grow(file)):
                 unframed.append(RawRecord(source, end, bytes(data[frames.end :]), f"unframed: {frames.error.reason}"))
                 end = length
             batch = RawBatch(
@@ -84,3 +109,15 @@ class LandingFileSource:
 
     def acknowledge(self, batch: RawBatch) -> None:
         """Files need no acknowledgement: the ledger in the table is the truth."""
+
+    def _may_grow(self, file: LandingFile) -> bool:
+        """A plain file modified within the settle time may still get the rest of its last frame."""
+        return file.name.endswith(".pb") and self._clock() - file.mtime < self.settle_seconds
+
+
+def _damaged(file: LandingFile, reason: str) -> RawBatch:
+    """The whole damaged file as one record for quarantine; its range (the file's size) marks it done."""
+    record = RawRecord(
+        file.source, 0, b"", f"{DAMAGED_PREFIX}{reason} ({file.size} bytes); the whole file is quarantined"
+    )
+    return RawBatch(file.source, PositionRange(file.source, 0, max(file.size, 1)), [], [], unframed=[record])

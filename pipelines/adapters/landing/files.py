@@ -14,11 +14,13 @@ class LandingFile:
             ledger knows it by, so moving the root keeps the ledger valid.
         uri: where it is (a local path or `s3://...`).
         size: its size in bytes when listed.
+        mtime: its last modification when listed (seconds since the epoch; 0 when not known).
     """
 
     source: str
     uri: str
     size: int
+    mtime: float = 0.0
 
     @property
     def name(self) -> str:

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, commits_since
 from pipelines.ports.table_evolution import (
     SchemaChange,
     align_to_schema,
@@ -81,29 +82,41 @@ class MemoryTableStore:
     def schema(self, table: TableId) -> pa.Schema:
         return self._get(table).schema
 
-    def append(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+    def append(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         """Append rows in one commit that also stores `properties`; returns that commit.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the data or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused the commits made since it was planned.
         """
-        return self._commit(table, data, properties, replace=False)
+        return self._commit(table, data, properties, replace=False, check=check)
 
     def append_batches(
-        self, table: TableId, batches: Iterable[Batch], properties: Callable[[], Mapping[str, str]]
+        self,
+        table: TableId,
+        batches: Iterable[Batch],
+        properties: Callable[[], Mapping[str, str]],
+        check: CommitCheck | None = None,
     ) -> Commit:
         """Append the rows of every batch in one commit; `properties()` is called after the last batch.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: a batch or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused the commits made since it was planned.
         """
         state = self._get(table)
         parts: list[pa.Table] = []
         write_behind(batches, lambda batch: parts.append(conform_to_schema(table, batch_rows(batch), state.schema)))
         data = pa.concat_tables(parts) if parts else state.schema.empty_table()
-        return self._commit(table, data, properties(), replace=False)
+        return self._commit(table, data, properties(), replace=False, check=check)
 
     def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
         """Replace all rows in one commit that also stores `properties`.
@@ -181,11 +194,20 @@ class MemoryTableStore:
         except KeyError:
             raise TableNotFoundError(table, "the memory store") from None
 
-    def _commit(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None, replace: bool) -> Commit:
+    def _commit(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None,
+        replace: bool,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         state = self._get(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, state.schema)
         with self._lock:
+            if check is not None and not check.allows(state.commits):
+                raise ConcurrentCommitError(table, commits_since(state.commits, check.seen))
             previous = state.commits[-1] if state.commits else None
             sequence = len(state.commits) + 1
             commit = Commit(

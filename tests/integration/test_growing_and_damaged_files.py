@@ -1,0 +1,159 @@
+"""Landing files being appended to, and damaged compressed files: nothing lost, nothing blocks the others.
+
+A plain `.pb` file may grow (the contract lets producers append whole frames): a run that finds a
+trailing frame not yet complete commits every frame before it and leaves it for the next run. Only
+a file that can no longer grow (compressed, or not modified for the settle time) may have a broken
+tail, which then goes to quarantine (`on_unframed: quarantine`) or fails the run (`fail`). A
+compressed file that cannot be decompressed (truncated, corrupt) is quarantined as a whole, named in
+the run's result, and every other file of the run is ingested.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from pipelines.adapters.protobuf.compiler import compile_schemas
+from pipelines.bootstrap import Runtime
+from pipelines.core.framing import encode_varint, frame
+from pipelines.core.names import Layer
+from pipelines.services.ingest import IngestResult, UnframedInputError, ingest_event
+from tests.integration.crash_worker import NOW
+from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
+from tests.paths import REPO as PROJECT_DIR
+
+FOLDER = Path("orders/order_placed")
+
+
+def events(first: int, n: int) -> list[bytes]:
+    cls = compile_schemas(PROJECT_DIR / "schemas").message_class(ORDER_PLACED)
+    out = []
+    for i in range(first, first + n):
+        msg = cls(event_id=f"E{i}", order_id=f"O{i}", customer_id="C1", total_cents=i)
+        msg.placed_at.FromSeconds(1_780_000_000 + i)
+        out.append(msg.SerializeToString())
+    return out
+
+
+def ingest(runtime: Runtime, run_id: str = "run") -> IngestResult:
+    return ingest_event(
+        runtime.domain("orders"),
+        "order_placed",
+        runtime.contract("orders", "order_placed"),
+        runtime.landing,
+        runtime,
+        run_id,
+        clock=lambda: NOW,
+    )
+
+
+def bronze_ids(runtime: Runtime) -> Counter[str]:
+    table = runtime.domain("orders").bronze_table("order_placed")
+    return Counter(runtime.store_for("orders", Layer.BRONZE).read(table, ["event_id"]).column(0).to_pylist())
+
+
+def quarantine(runtime: Runtime) -> list[dict[str, object]]:
+    table = runtime.domain("orders").quarantine_table()
+    rows = runtime.store_for("orders", Layer.QUARANTINE).read(table, ["source", "offset", "reason"])
+    return sorted(rows.to_pylist(), key=lambda r: (r["source"], r["offset"]))  # type: ignore[arg-type,return-value]
+
+
+def settle(path: Path) -> None:
+    """Make the file look untouched for a day (longer than any settle time)."""
+    old = time.time() - 86_400
+    os.utime(path, (old, old))
+
+
+@pytest.mark.parametrize("on_unframed", ["fail", "quarantine"])
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_file_being_appended_to_is_ingested_up_to_its_last_whole_frame(
+    tmp_path: Path, fmt: str, on_unframed: str
+) -> None:
+    runtime = orders_runtime(tmp_path / "home", fmt, on_unframed=on_unframed)
+    path = runtime.settings.landing_dir / FOLDER / "growing.pb"
+    path.parent.mkdir(parents=True)
+    whole = frame(events(0, 12))
+    cut = len(frame(events(0, 5))) + 7  # five whole frames and the first bytes of the sixth
+    path.write_bytes(whole[:cut])
+
+    first = ingest(runtime, "run-1")
+    assert (first.rows_written, first.quarantined) == (5, 0)
+    assert [p.end for p in first.positions] == [len(frame(events(0, 5)))]  # stops before the incomplete frame
+
+    with path.open("ab") as out:  # the producer finishes the frame and appends more
+        out.write(whole[cut:])
+    second = ingest(runtime, "run-2")
+    assert (second.rows_written, second.quarantined) == (7, 0)
+    assert bronze_ids(runtime) == Counter(f"E{i}" for i in range(12))
+    assert quarantine(runtime) == []
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_file_that_stopped_growing_has_its_broken_tail_quarantined_or_refused(tmp_path: Path, fmt: str) -> None:
+    runtime = orders_runtime(tmp_path / "home", fmt, on_unframed="quarantine")
+    path = runtime.settings.landing_dir / FOLDER / "abandoned.pb"
+    path.parent.mkdir(parents=True)
+    head = frame(events(0, 3))
+    path.write_bytes(head + encode_varint(40) + b"only part of it")
+    settle(path)
+    result = ingest(runtime)
+    assert (result.rows_written, result.quarantined) == (3, 1)
+    [row] = quarantine(runtime)
+    assert (row["source"], row["offset"]) == ((FOLDER / "abandoned.pb").as_posix(), len(head))
+    assert str(row["reason"]).startswith("unframed: frame of 40 bytes runs past the end")
+
+    strict = orders_runtime(tmp_path / "strict", fmt, on_unframed="fail")
+    other = strict.settings.landing_dir / FOLDER / "abandoned.pb"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(path.read_bytes())
+    settle(other)
+    with pytest.raises(
+        UnframedInputError, match=f"abandoned.pb: byte {len(head)}: frame of 40 bytes runs past the end"
+    ):
+        ingest(strict)
+
+
+def damaged_files(folder: Path) -> dict[str, int]:
+    """Write a good .pb, .pb.gz and .pb.zst, a truncated .pb.zst, a corrupt .pb.gz and a tiny truncated .pb.zst."""
+    folder.mkdir(parents=True)
+    (folder / "a-good.pb").write_bytes(frame(events(0, 10)))
+    (folder / "b-good.pb.gz").write_bytes(gzip.compress(frame(events(10, 10))))
+    (folder / "c-good.pb.zst").write_bytes(zstandard.ZstdCompressor().compress(frame(events(20, 10))))
+    truncated = zstandard.ZstdCompressor().compress(frame(events(30, 200)))
+    (folder / "d-truncated.pb.zst").write_bytes(truncated[: len(truncated) // 2])
+    corrupt = bytearray(gzip.compress(frame(events(230, 10))))
+    corrupt[-6] ^= 0xFF  # the CRC
+    (folder / "e-corrupt.pb.gz").write_bytes(bytes(corrupt))
+    tiny = zstandard.ZstdCompressor().compress(frame(events(240, 1)))
+    (folder / "f-tiny.pb.zst").write_bytes(tiny[:-3])
+    return {p.name: p.stat().st_size for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("on_unframed", ["fail", "quarantine"])
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_damaged_compressed_files_are_quarantined_whole_and_every_other_file_lands(
+    tmp_path: Path, fmt: str, on_unframed: str
+) -> None:
+    runtime = orders_runtime(tmp_path / "home", fmt, on_unframed=on_unframed)
+    sizes = damaged_files(runtime.settings.landing_dir / FOLDER)
+
+    result = ingest(runtime)
+    assert bronze_ids(runtime) == Counter(f"E{i}" for i in range(30))
+    damaged = {"d-truncated.pb.zst", "e-corrupt.pb.gz", "f-tiny.pb.zst"}
+    rows = quarantine(runtime)
+    assert [(Path(str(r["source"])).name, r["offset"]) for r in rows] == [(name, 0) for name in sorted(damaged)]
+    for row in rows:
+        name = Path(str(row["source"])).name
+        assert str(row["reason"]).startswith("damaged: "), row
+        assert f"{sizes[name]} bytes" in str(row["reason"])
+    assert sorted(Path(d).name for d in result.damaged) == sorted(damaged)
+    assert "CRC" in result.damaged[(FOLDER / "e-corrupt.pb.gz").as_posix()]
+
+    again = ingest(runtime, "run-2")
+    assert (again.rows_written, again.quarantined, again.commits, again.damaged) == (0, 0, [], {})
