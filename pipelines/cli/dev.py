@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import ctypes
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -69,11 +68,19 @@ def dagster_yaml(project: Path, postgres: bool) -> Path:
 
 
 def prepare_dagster_home(home: Path, project: Path, postgres: bool = False) -> Path:
-    """Create `<home>/dagster` (DAGSTER_HOME) holding the project's chosen profile as its dagster.yaml."""
-    source = dagster_yaml(project, postgres)
+    """Create `<home>/dagster` (DAGSTER_HOME) holding the project's chosen profile as its dagster.yaml.
+
+    The file is replaced whole, and only when it differs: another process loading the instance at
+    that moment (a run starting) reads the old file or the new one, never a truncated one.
+    """
+    wanted = dagster_yaml(project, postgres).read_bytes()
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, dagster_home / "dagster.yaml")
+    target = dagster_home / "dagster.yaml"
+    if not target.is_file() or target.read_bytes() != wanted:
+        partial = dagster_home / f".dagster.yaml.{os.getpid()}.partial"
+        partial.write_bytes(wanted)
+        os.replace(partial, target)
     return dagster_home
 
 

@@ -6,6 +6,7 @@ import difflib
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
@@ -121,6 +122,7 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
     from pipelines.cli import context
     from pipelines.dagster.code_location import build_definitions
     from pipelines.dagster.partitions import update_tags
+    from pipelines.dagster.run_owner import owner_tags, wait_for_pools
 
     settings = context.settings()
     defs = build_definitions(settings)
@@ -143,6 +145,7 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
             progress.update(task, description=f"materialise {name}")
             before = _rows_before(instance, key)
             started = time.perf_counter()
+            wait_for_pools(instance, [p for p in [defs.resolve_assets_def(key).op.pool] if p], _waiting(console, name))
             outcome = dg.materialize(
                 assets,
                 selection=[key],
@@ -150,7 +153,7 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
                 resources=resources,
                 raise_on_error=False,
                 run_config=QUIET,
-                tags=update_tags(defs.resolve_assets_def(key).partitions_def),
+                tags=update_tags(defs.resolve_assets_def(key).partitions_def) | owner_tags(),
             )
             if not outcome.success:
                 raise MaterializeError(f"{name}: {_failure_message(outcome)}")
@@ -165,6 +168,20 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
             progress.advance(task)
     console.print(summary_table(runs))
     return runs
+
+
+def _waiting(console: Console, name: str) -> Callable[[dict[str, set[str]]], None]:
+    """Says once that `name` waits for its table's pool, and for which runs."""
+    said = False
+
+    def on_wait(busy: dict[str, set[str]]) -> None:
+        nonlocal said
+        if not said:
+            holders = "; ".join(f"{pool} held by run {', '.join(sorted(runs))}" for pool, runs in busy.items())
+            console.print(f"{name}: waiting for {holders}")
+            said = True
+
+    return on_wait
 
 
 def summary_table(runs: list[AssetRun]) -> Table:
