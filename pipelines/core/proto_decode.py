@@ -72,7 +72,7 @@ def decode_payloads(
     """
     descriptor = message_class.DESCRIPTOR
     schema = schema if schema is not None else arrow_schema(descriptor)
-    readers = _readers(descriptor, schema)
+    readers = _readers(descriptor, schema, str(descriptor.name))
     columns: list[list[object]] = [[] for _ in readers]
     accepted: list[int] = []
     rejected: list[tuple[int, str]] = []
@@ -109,7 +109,7 @@ def messages_to_table(messages: Sequence[Message], schema: pa.Schema) -> pa.Tabl
     if not messages:
         return schema.empty_table()
     descriptor = messages[0].DESCRIPTOR
-    readers = _readers(descriptor, schema)
+    readers = _readers(descriptor, schema, str(descriptor.name))
     columns: list[list[object]] = [[] for _ in readers]
     for index, message in enumerate(messages):
         if message.DESCRIPTOR is not descriptor:
@@ -128,36 +128,38 @@ def _table(columns: list[list[object]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _readers(descriptor: Descriptor, schema: pa.Schema | pa.StructType) -> list[Reader]:
-    """One reader per Arrow field, matched to the proto field of the same name."""
+def _readers(descriptor: Descriptor, schema: pa.Schema | pa.StructType, path: str) -> list[Reader]:
+    """One reader per Arrow field, matched to the proto field of the same name; `path` names the message
+    in errors (`Shipment`, `Shipment.stops[]`)."""
     readers: list[Reader] = []
     for arrow_field in schema:
         fd = descriptor.fields_by_name.get(arrow_field.name)
         if fd is None:
             raise ValueError(f"schema field {arrow_field.name!r} is not a field of {descriptor.full_name}")
-        readers.append(_field_reader(fd, arrow_field.type))
+        readers.append(_field_reader(fd, arrow_field.type, f"{path}.{fd.name}"))
     return readers
 
 
-def _field_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
+def _field_reader(fd: FieldDescriptor, arrow_type: pa.DataType, path: str) -> Reader:
     name = str(fd.name)
     if is_map(fd):
         entry = fd.message_type
-        key = _value_reader(entry.fields_by_name["key"], arrow_type.key_type)
-        value = _value_reader(entry.fields_by_name["value"], arrow_type.item_type)
+        key = _value_reader(entry.fields_by_name["key"], arrow_type.key_type, f"{path}.key")
+        value = _value_reader(entry.fields_by_name["value"], arrow_type.item_type, f"{path}.value")
         # Sorted by key so the reference output is deterministic (protobuf maps have no order).
         return lambda m: [(key(k), value(v)) for k, v in sorted(getattr(m, name).items())]
     if fd.is_repeated:
-        element = _value_reader(fd, arrow_type.value_type)
+        element = _value_reader(fd, arrow_type.value_type, f"{path}[]")
         return lambda m: [element(v) for v in getattr(m, name)]
-    convert = _value_reader(fd, arrow_type)
+    convert = _value_reader(fd, arrow_type, path)
     if fd.has_presence:
         return lambda m: convert(getattr(m, name)) if m.HasField(name) else None
     return lambda m: convert(getattr(m, name))
 
 
-def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
-    """Converts one value of `fd` (one element, if repeated) into its Python value."""
+def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType, path: str) -> Reader:
+    """Converts one value of `fd` (one element, if repeated) into its Python value; `path` names it in errors
+    (`Shipment.stops[].eta`)."""
     if fd.type == FieldDescriptor.TYPE_ENUM:
         names = enum_names(fd.enum_type)
         return lambda v: names.get(v, str(v))
@@ -166,21 +168,27 @@ def _value_reader(fd: FieldDescriptor, arrow_type: pa.DataType) -> Reader:
     message = fd.message_type
     full_name = str(message.full_name)
     if full_name == TIMESTAMP:
-        return lambda v: _timestamp_micros(v, fd)
+        return lambda v: _timestamp_micros(v, path)
     if full_name == DURATION:
-        return lambda v: _duration_micros(v, fd)
+        return lambda v: _duration_micros(v, path)
     if full_name in JSON_TYPES:
-        return lambda v: _json(v, fd)
+        return lambda v: _json(v, path)
     if is_flag(message):
         return _present
     if full_name in WELL_KNOWN_TYPES:
         return _wrapped
     if pa.types.is_binary(arrow_type):  # a recursive message past its depth (`Recursion`)
         return _serialized
+    return _struct_reader(message, arrow_type, path, fd)
+
+
+def _struct_reader(message: Descriptor, arrow_type: pa.DataType, path: str, fd: FieldDescriptor) -> Reader:
     missing = [f.name for f in arrow_type if f.name not in message.fields_by_name]
     if missing:
-        raise ValueError(f"schema field {fd.full_name}.{missing[0]} is not a field of {full_name}")
-    children = [(str(f.name), _field_reader(message.fields_by_name[f.name], f.type)) for f in arrow_type]
+        raise ValueError(f"schema field {fd.full_name}.{missing[0]} is not a field of {message.full_name}")
+    children = [
+        (str(f.name), _field_reader(message.fields_by_name[f.name], f.type, f"{path}.{f.name}")) for f in arrow_type
+    ]
     return lambda v: {child: read(v) for child, read in children}
 
 
@@ -196,13 +204,11 @@ def _present(value: object) -> bool:
     return True
 
 
-def _json(value: Message, fd: FieldDescriptor) -> str:
+def _json(value: Message, path: str) -> str:
     try:
         return json_text(value)
     except ValueError as exc:
-        raise RowError(
-            f"field {fd.full_name}: {fd.message_type.full_name} has no JSON form ({_one_line(exc)})"
-        ) from exc
+        raise RowError(f"field {path}: {value.DESCRIPTOR.full_name} has no JSON form ({_one_line(exc)})") from exc
 
 
 def _wrapped(value: Any) -> object:
@@ -210,22 +216,19 @@ def _wrapped(value: Any) -> object:
     return result
 
 
-def _timestamp_micros(value: Any, fd: FieldDescriptor) -> int:
+def _timestamp_micros(value: Any, path: str) -> int:
     seconds, nanos = int(value.seconds), int(value.nanos)
     if not (_TS_MIN_SECONDS <= seconds <= _TS_MAX_SECONDS and 0 <= nanos <= _MAX_NANOS):
-        raise RowError(
-            f"field {fd.full_name}: google.protobuf.Timestamp out of range (seconds={seconds}, nanos={nanos})"
-        )
+        raise RowError(f"field {path}: google.protobuf.Timestamp out of range (seconds={seconds}, nanos={nanos})")
     return seconds * 1_000_000 + nanos // 1000
 
 
-def _duration_micros(value: Any, fd: FieldDescriptor) -> int:
+def _duration_micros(value: Any, path: str) -> int:
     seconds, nanos = int(value.seconds), int(value.nanos)
     valid = abs(seconds) <= _DURATION_MAX_SECONDS and abs(nanos) <= _MAX_NANOS
     if not valid or (seconds > 0 > nanos) or (seconds < 0 < nanos):
         raise RowError(
-            f"field {fd.full_name}: google.protobuf.Duration out of range or mixed signs "
-            f"(seconds={seconds}, nanos={nanos})"
+            f"field {path}: google.protobuf.Duration out of range or mixed signs (seconds={seconds}, nanos={nanos})"
         )
     # Toward zero, like Duration.ToTimedelta: -1 ns is 0 us, not -1 us.
     return seconds * 1_000_000 + (nanos // 1000 if nanos >= 0 else -(-nanos // 1000))

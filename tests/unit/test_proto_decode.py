@@ -211,10 +211,19 @@ def test_timestamp_out_of_range_is_rejected_naming_the_field() -> None:
 
     assert result.accepted == []
     (_, ts_reason), (_, dur_reason) = result.rejected
-    assert ts_reason.startswith("field meshlake.kitchen.v1.Sink.ts: google.protobuf.Timestamp out of range")
-    assert "meshlake.kitchen.v1.Sink.dur" in dur_reason
+    assert ts_reason.startswith("field Sink.ts: google.protobuf.Timestamp out of range")
+    assert dur_reason.startswith("field Sink.dur: google.protobuf.Duration out of range or mixed signs")
     assert result.table.num_rows == 0
     assert result.table.schema.equals(SINK_SCHEMA, check_metadata=True)
+
+
+def test_a_value_out_of_range_deep_down_is_rejected_naming_its_path() -> None:
+    m = Sink()
+    m.r_point.add().tags.add().at.seconds = 10**15
+
+    [(_, reason)] = decode_payloads(Sink, [m.SerializeToString()]).rejected
+
+    assert reason.startswith("field Sink.r_point[].tags[].at: google.protobuf.Timestamp out of range"), reason
 
 
 def test_duration_truncates_toward_zero() -> None:
@@ -249,7 +258,7 @@ def test_messages_to_table() -> None:
         messages_to_table([Sink(), point], SINK_SCHEMA)
     bad = Sink()
     bad.r_ts.add(seconds=-(10**12))
-    with pytest.raises(RowError, match=r"message 0: field meshlake\.kitchen\.v1\.Sink\.r_ts:"):
+    with pytest.raises(RowError, match=r"message 0: field Sink\.r_ts\[\]:"):
         messages_to_table([bad], SINK_SCHEMA)
 
 
