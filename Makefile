@@ -7,6 +7,8 @@ export MESHLAKE_HOME ?= $(CURDIR)/.meshlake
 PORT ?= 3000
 CATALOG_PORT ?= 8765
 EVENTS ?= 100000
+# STORAGE=s3: tables and landing files on a SeaweedFS started under the home (make demo / make dev)
+STORAGE ?= local
 
 .PHONY: install demo test chromium lint dev bench lock clean
 
@@ -24,7 +26,7 @@ $(BIN)/meshlake: pyproject.toml constraints.txt
 install: $(BIN)/meshlake
 
 demo: install
-	$(BIN)/meshlake demo --events $(EVENTS)
+	$(BIN)/meshlake demo --events $(EVENTS) --storage $(STORAGE)
 
 lint: install
 	$(BIN)/ruff check .
@@ -42,7 +44,7 @@ chromium:
 	@test -x $(CHROMIUM) || { echo "apt-get install chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 dev: install
-	$(BIN)/meshlake dev --port $(PORT) --catalog-port $(CATALOG_PORT)
+	$(BIN)/meshlake dev --port $(PORT) --catalog-port $(CATALOG_PORT) --storage $(STORAGE)
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
+
+from pipelines.cli.local_storage import Storage
 
 console = Console()
 
@@ -26,8 +29,26 @@ MESH_SQL = (
 def demo(
     events: int = typer.Option(100_000, "--events", "-n", min=1, help="Events per domain."),
     seed: int = typer.Option(7, help="Random seed of the generated events."),
+    storage: Storage = typer.Option(
+        Storage.LOCAL, help="Where tables and landing files live: the home folder, or s3:// on a SeaweedFS under it."
+    ),
 ) -> None:
     """Generate events, materialise every domain end to end, and query gold with DuckDB, across domains too."""
+    from pipelines.cli import context
+
+    if storage is Storage.LOCAL:
+        _demo(events, seed)
+        return
+    from pipelines.cli.local_storage import local_object_store
+
+    with local_object_store(context.settings().home_dir) as variables:
+        console.print(f"[dim]SeaweedFS at {variables['MESHLAKE_S3_ENDPOINT']}, data in the home's seaweedfs/[/]")
+        # This process is the top of the run: the settings it and the in-process Dagster runs load see these.
+        os.environ.update(variables)
+        _demo(events, seed)
+
+
+def _demo(events: int, seed: int) -> None:
     from pipelines.cli import context
     from pipelines.cli.materialize import materialize_all
     from pipelines.cli.query_cmd import OutputFormat, query
@@ -47,10 +68,10 @@ def demo(
     query(sql=MESH_SQL, output=OutputFormat.TABLE, limit=8)
     console.print(
         Panel.fit(
-            f"Done in {time.perf_counter() - started:.0f} s. Everything lives under {settings.home_dir}:\n"
-            f"  landing files   {settings.landing_dir}\n"
-            f"  iceberg tables  {settings.iceberg_dir} (SQLite catalog: catalog.db)\n"
-            f"  delta tables    {settings.delta_dir}\n"
+            f"Done in {time.perf_counter() - started:.0f} s. Home: {settings.home_dir}\n"
+            f"  landing files   {settings.landing_uri}\n"
+            f"  iceberg tables  {settings.warehouse_uri}/iceberg (SQLite catalog: <home>/iceberg/catalog.db)\n"
+            f"  delta tables    {settings.warehouse_uri}/delta\n"
             "Try next:\n"
             '  .venv/bin/meshlake query "SELECT country, sum(revenue) FROM orders.daily_revenue GROUP BY 1"\n'
             "  make dev            # the Dagster UI with schedules and sensors on http://127.0.0.1:3000\n"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from pipelines.cli.local_storage import Storage, local_object_store
 from pipelines.core.extras import require  # standard library only
 
 POSTGRES_PROFILE = "dagster.postgres.yaml"
@@ -267,6 +268,7 @@ def run_dev(
     catalog_port: int,
     postgres: bool = False,
     env: Mapping[str, str] | None = None,
+    storage: Storage = Storage.LOCAL,
 ) -> int:
     """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
 
@@ -277,8 +279,13 @@ def run_dev(
         catalog_port: the catalog service's port on 127.0.0.1.
         postgres: Dagster's storage on PostgreSQL (the project's dagster.postgres.yaml).
         env: the children's environment to start from (default: this process's, as the CLI set it).
+        storage: `s3` runs a SeaweedFS under the home for as long as they run, warehouse and landing on it.
     """
     base = dict(os.environ if env is None else env)
+    if storage is Storage.S3:
+        with local_object_store(home) as variables:
+            _say(f"S3:         {variables['MESHLAKE_S3_ENDPOINT']}  (SeaweedFS, data in {home / 'seaweedfs'})")
+            return run_dev(home, project, port, catalog_port, postgres, base | variables)
     dagster_home = prepare_dagster_home(home, project, postgres)
     catalog_url = f"http://127.0.0.1:{catalog_port}"
     child_env = base | {"MESHLAKE_PROJECT": str(project), "MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
@@ -298,9 +305,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (127.0.0.1)")
     parser.add_argument("--catalog-port", type=int, default=8765, help="catalog service port (127.0.0.1)")
     parser.add_argument("--postgres", action="store_true", help="Dagster's storage on PostgreSQL")
+    parser.add_argument("--storage", choices=[s.value for s in Storage], default="local", help="local or s3")
     args = parser.parse_args(argv)
     try:
-        return run_dev(args.home.resolve(), args.project.resolve(), args.port, args.catalog_port, args.postgres)
+        return run_dev(
+            args.home.resolve(),
+            args.project.resolve(),
+            args.port,
+            args.catalog_port,
+            args.postgres,
+            storage=Storage(args.storage),
+        )
     except DevError as exc:
         _say(f"error: {exc}")
         return 1

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipelines.cli.local_storage import Storage
+
 if TYPE_CHECKING:
     from pipelines.bootstrap import Runtime
 
@@ -100,13 +102,16 @@ def materialize(
 def dev(
     port: int = typer.Option(3000, help="Port of the Dagster UI (127.0.0.1)."),
     catalog_port: int = typer.Option(8765, help="Port of the catalog service (127.0.0.1)."),
+    storage: Storage = typer.Option(
+        Storage.LOCAL, help="Where tables and landing files live: the home folder, or s3:// on a SeaweedFS under it."
+    ),
 ) -> None:
     """Start `dagster dev` (UI, schedules, sensors, automation) and the catalog service; Ctrl-C stops both."""
     from pipelines.cli import context
 
     settings = context.settings()
     args = ["--home", str(settings.home_dir), "--project", str(settings.project_dir)]
-    args += ["--port", str(port), "--catalog-port", str(catalog_port)]
+    args += ["--port", str(port), "--catalog-port", str(catalog_port), "--storage", Storage(storage).value]
     if settings.dagster_postgres_url:
         args.append("--postgres")
     # Become the lean supervisor (same process: signals and process groups are unchanged); the children see

@@ -71,10 +71,10 @@ class SeaweedServer:
     """A `weed mini` process (master, volume, filer, S3 gateway) storing under `data_dir`, S3 on `host:s3_port`.
 
     Every service listens on `host` on a port picked free (and its gRPC port, + 10000); the Iceberg
-    REST, Lance and WebDAV gateways are off, telemetry is off. The S3 gateway requires the access key
-    `access_key` / `secret_key`; `buckets` exist once it is ready. Use as a context manager:
-    entering starts it and waits until S3 answers; leaving stops it (SIGTERM, then SIGKILL). Its
-    log is `<data_dir>/weed.log`.
+    REST, Lance and WebDAV gateways are off, telemetry is off, and a write creates no bucket (as on
+    S3). The S3 gateway requires the access key `access_key` / `secret_key`; `buckets` exist once it is
+    ready. Use as a context manager: entering starts it and waits until S3 answers; leaving stops it
+    (SIGTERM, then SIGKILL). Its log is `<data_dir>/weed.log`.
 
     Args:
         data_dir: where SeaweedFS keeps its data (created if missing).
@@ -138,6 +138,7 @@ class SeaweedServer:
             "-s3.port.lance=0",
             "-webdav=false",
             "-admin.ui=false",
+            "-s3.autoCreateBucket=false",  # as on S3: writing to a missing bucket is an error
             f"-s3.config={config}",
             f"-filer.localSocket={self.data_dir / 'filer.sock'}",
             f"-s3.localSocket={self.data_dir / 's3.sock'}",
