@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
 from pipelines.adapters.landing import LandingFileSource
-from pipelines.adapters.protobuf.compiler import CompiledSchemas, SchemaError, compile_schemas
+from pipelines.adapters.protobuf.compiler import CompiledSchemas, SchemaError, UnknownMessageError, compile_schemas
 from pipelines.adapters.storage import Location, S3Options, StorageOptions, open_location
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.commits import TableFormat
@@ -23,7 +23,7 @@ from pipelines.ports.incremental import IncrementalTables
 from pipelines.ports.maintenance import TableMaintenance
 from pipelines.ports.registry import ProductRegistry
 from pipelines.ports.table_store import TableStore
-from pipelines.project import DomainProblem, Project
+from pipelines.project import DomainProblem, Project, spec_problem
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -141,14 +141,21 @@ class Runtime:
         """Leave out every domain whose event contracts cannot be built (a .proto that does not compile, an
         unknown message, a type meshlake cannot map, options that do not fit); returns their problems, also
         added to `problems`."""
-        found = []
+        found: list[DomainProblem] = []
         for name, domain in sorted(self.domains.items()):
             for event in domain.spec.events:
+                context = f"(domain {name}, event {event})"
                 try:
                     self.contract(name, event)
-                except (SchemaError, ProtoSchemaError, EventOptionsError) as exc:
-                    found.append(DomainProblem(name, None, f"events.{event}: {exc}"))
-                    break
+                except UnknownMessageError as exc:  # the spec names it: point there
+                    found.append(spec_problem(self.settings.domains_dir / name, ("events", event, "message"), str(exc)))
+                except EventOptionsError as exc:  # one `file:line: ...` per problem
+                    found += [DomainProblem(name, None, f"{line} {context}") for line in exc.problems]
+                except (SchemaError, ProtoSchemaError) as exc:  # protoc's message starts with file:line
+                    found.append(DomainProblem(name, None, f"{exc} {context}"))
+                else:
+                    continue
+                break
         for problem in found:
             del self.domains[problem.domain]
         self.problems.extend(found)

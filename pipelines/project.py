@@ -45,8 +45,8 @@ class DomainProblem:
     line: int | None = None
 
     def __str__(self) -> str:
-        if self.file is None:  # the message names its file (a protoc error)
-            return f"{self.domain}: {self.message}"
+        if self.file is None:  # the message starts with its file and line (a .proto's) and names the domain
+            return self.message
         where = f"{self.file}:{self.line}" if self.line else str(self.file)
         return f"{where}: {self.message}"
 
@@ -79,6 +79,17 @@ def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
         else:
             break
     return line
+
+
+def spec_problem(domain_dir: Path, key: tuple[str, ...], message: str) -> DomainProblem:
+    """A problem of the domain spec in `domain_dir` at `key` (`("events", "order_placed", "message")`): the
+    spec file and the key's line."""
+    path = domain_dir / SPEC_FILE
+    try:
+        line = _yaml_line(path.read_text(), key)
+    except OSError:
+        line = None
+    return DomainProblem(domain_dir.name, path, f"{'.'.join(key)}: {message}", line)
 
 
 def _located(loc: tuple[Any, ...], msg: str) -> tuple[tuple[Any, ...], str]:

@@ -40,6 +40,7 @@ def _register() -> None:
     from pipelines.cli import (
         config_cmd,
         demo_cmd,
+        domain_cmd,
         init_cmd,
         products_cmd,
         publish_cmd,
@@ -61,6 +62,7 @@ def _register() -> None:
     app.add_typer(
         catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
     )
+    app.add_typer(domain_cmd.app, name="domain", help="The project's domains: add one, list them, validate them.")
     app.add_typer(schemas_cmd.app, name="schemas", help="Check .proto changes against a git ref or folder.")
     app.add_typer(quarantine_cmd.app, name="quarantine", help="List quarantined events; replay them after a fix.")
 

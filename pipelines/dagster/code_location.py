@@ -16,7 +16,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.dagster.factory import domain_definitions
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import automation_sensor
-from pipelines.project import DomainProblem
+from pipelines.project import SPEC_FILE, DomainProblem
 from pipelines.settings import Settings
 
 CODE_MODULE = "meshlake.definitions"
@@ -76,7 +76,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         try:
             per_domain.append(domain_definitions(domain, runtime.contract))
         except dg.DagsterInvalidDefinitionError as exc:  # a spec Dagster refuses: that domain's problem only
-            runtime.problems.append(DomainProblem(domain.name, None, str(exc).splitlines()[0]))
+            spec = settings.domains_dir / domain.name / SPEC_FILE
+            runtime.problems.append(DomainProblem(domain.name, spec, str(exc).splitlines()[0]))
             del runtime.domains[domain.name]
     for problem in runtime.problems:
         _log.warning("meshlake: domain %s left out: %s", problem.domain, problem)

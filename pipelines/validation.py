@@ -1,0 +1,76 @@
+"""Every problem of a project's domains as one `file:line: message` each: what `meshlake domain validate` prints.
+
+It reuses what loading does (the project loader checks specs, grants, products, expectations and that
+the transforms exist; the runtime compiles the .proto contracts and reads their options), then builds the
+Dagster definitions, so that what would stop the code location is reported here as a line naming the
+domain, not as a traceback of every domain's definitions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipelines.bootstrap import Runtime
+from pipelines.project import SPEC_FILE, DomainProblem
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _loads(definitions: list[dg.Definitions]) -> Exception | None:
+    """Why Dagster would refuse these definitions as one code location, None when it would not."""
+    import dagster as dg
+
+    # the resource is left out: what matters is that the definitions are sound, not what they would run on
+    resources = dg.Definitions(resources={"meshlake": dg.ResourceDefinition.none_resource()})
+    try:
+        dg.Definitions.merge(*definitions, resources).get_repository_def()
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _definition_problems(runtime: Runtime) -> list[DomainProblem]:
+    """The domains whose Dagster definitions cannot be built, or that stop the others' from loading."""
+    from pipelines.dagster.factory import domain_definitions
+
+    def problem(name: str, exc: Exception) -> DomainProblem:
+        spec = runtime.settings.domains_dir / name / SPEC_FILE
+        return DomainProblem(name, spec, f"Dagster definitions: {_first_line(exc)}")
+
+    built: dict[str, dg.Definitions] = {}
+    problems = []
+    for name, domain in sorted(runtime.domains.items()):
+        try:
+            built[name] = domain_definitions(domain, runtime.contract)
+        except Exception as exc:
+            problems.append(problem(name, exc))
+    error = _loads(list(built.values()))
+    if error is None:
+        return problems
+    # the culprits: the domains without which the others load
+    culprits = [n for n in built if _loads([d for other, d in built.items() if other != n]) is None]
+    return problems + [problem(name, error) for name in culprits or sorted(built)]
+
+
+def project_problems(settings: Settings, only: str | None = None) -> tuple[set[str], list[str]]:
+    """Check the project's domains (or only `only`).
+
+    Returns:
+        The names of the domains found (loaded or not), and one line per problem of the checked ones.
+
+    Raises:
+        SettingsError: there is no project, or a setting is invalid.
+    """
+    runtime = Runtime(settings)
+    runtime.drop_unusable()
+    problems = list(runtime.problems)
+    problems += _definition_problems(runtime)
+    names = set(runtime.domains) | {p.domain for p in problems}
+    return names, [str(p) for p in problems if only is None or p.domain == only]
