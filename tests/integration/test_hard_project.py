@@ -2,10 +2,11 @@
 
 tests/projects/hard: recursion (a tree, a JSON type recursing through two messages), every scalar
 type with unsigned values past 2^63, bytes event ids and entity keys, maps of messages, oneofs, an
-optional message no event of a whole batch sets, imports across packages (a company and a vendor
-package) and of every well-known type, an enum with aliases. Its events are landed, ingested into
-bronze, conformed into silver and built into a gold product, in Iceberg and in Delta; and random
-messages of its event type round-trip through bronze into the values protobuf gives them.
+optional message no event of a whole batch sets, imports across packages (a company package, and a
+vendor's in another include root) and of every well-known type, an enum with aliases. Its events are
+landed, ingested into bronze, conformed into silver and built into a gold product, in Iceberg and in
+Delta; and random messages of its event type round-trip through bronze into the values protobuf
+gives them.
 """
 
 from __future__ import annotations
