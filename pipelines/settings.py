@@ -112,6 +112,16 @@ class Settings(BaseSettings):
         description="an S3 session token for temporary credentials (also `AWS_SESSION_TOKEN`)",
         json_schema_extra={"default_text": "unset"},
     )
+    s3_reader_access_key_id: str | None = Field(
+        default=None,
+        description="a read-only S3 key the Iceberg REST catalog hands to principals reading other domains' products",
+        json_schema_extra={"default_text": "none: readers bring their own"},
+    )
+    s3_reader_secret_access_key: SecretStr | None = Field(
+        default=None,
+        description="the secret of `s3_reader_access_key_id`",
+        json_schema_extra={"default_text": "unset"},
+    )
     format: TableFormat | None = Field(
         default=None,
         description="force every table into `iceberg` or `delta`",

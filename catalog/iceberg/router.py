@@ -116,7 +116,10 @@ def _page(items: list[Any], token: str | None, size: int | None) -> tuple[list[A
     return items[start:end], str(end) if end < len(items) else None
 
 
-def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog], storage: VendedStorage | None = None) -> APIRouter:
+def iceberg_router(
+    catalog: SqlCatalog | Callable[[], SqlCatalog],
+    storage: VendedStorage | Callable[[], VendedStorage] | None = None,
+) -> APIRouter:
     """The router serving the Iceberg REST Catalog API under `/iceberg`.
 
     The catalog app keeps its `CatalogService` in `app.state.service`; tokens, grants and the audit
@@ -124,11 +127,19 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog], storage: Vend
 
     Args:
         catalog: the pyiceberg SQL catalog of the tables (or a function opening it at the first request).
-        storage: the storage settings each loaded table's `config` carries (default: none, local files).
+        storage: the storage settings each loaded table's `config` carries (default: none, local files), or a
+            function giving them at the first request.
     """
-    vended = storage or VendedStorage()
     router = APIRouter(prefix=PREFIX, tags=["iceberg"], route_class=IcebergRoute)
     opened: list[SqlCatalog] = [catalog] if isinstance(catalog, SqlCatalog) else []
+
+    given: list[VendedStorage] = [] if callable(storage) else [storage or VendedStorage()]
+
+    def _vended() -> VendedStorage:
+        if not given:
+            assert callable(storage)
+            given.append(storage())
+        return given[0]
 
     def _catalog() -> SqlCatalog:
         if not opened:
@@ -240,12 +251,12 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog], storage: Vend
         if body.stage_create:
             location = body.location or f"{_catalog().properties['warehouse'].rstrip('/')}/{name}/{body.name}"
             metadata = new_table_metadata(body.table_schema, spec, order, location, body.properties)
-            return _json(TableResponse.model_validate({"metadata": metadata, "config": vended.config(owner=True)}))
+            return _json(TableResponse.model_validate({"metadata": metadata, "config": _vended().config(owner=True)}))
         table = _catalog().create_table(
             (name, body.name), body.table_schema, body.location, spec, order, body.properties
         )
         access.record("create", subject, metadata_location=table.metadata_location)
-        return _table(table, vended.config(owner=True))
+        return _table(table, _vended().config(owner=True))
 
     @router.post("/v1/namespaces/{namespace}/register", responses=_doc(TableResponse, "The table registered"))
     def register_table(access: Caller, namespace: str, body: RegisterTableRequest) -> Response:
@@ -259,7 +270,7 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog], storage: Vend
             raise NotImplementedError("register with overwrite is not supported: drop the table first")
         table = _catalog().register_table((name, body.name), body.metadata_location)
         access.record("register", subject, metadata_location=table.metadata_location)
-        return _table(table, vended.config(owner=True))
+        return _table(table, _vended().config(owner=True))
 
     @router.get("/v1/namespaces/{namespace}/tables/{table}", responses=_doc(TableResponse, "The table's metadata"))
     def load_table(
@@ -268,7 +279,7 @@ def iceberg_router(catalog: SqlCatalog | Callable[[], SqlCatalog], storage: Vend
         """A table's current metadata, if the caller may read it (403 says why not)."""
         name = _namespace(namespace)
         loaded = _load_readable(access, name, table, "load")
-        return _table(loaded, vended.config(owner=access.owns(name)))
+        return _table(loaded, _vended().config(owner=access.owns(name)))
 
     @router.head("/v1/namespaces/{namespace}/tables/{table}", status_code=204, responses=ERROR_RESPONSES)
     def table_exists(access: Caller, namespace: str, table: str) -> Response:

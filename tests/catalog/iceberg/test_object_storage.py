@@ -17,7 +17,8 @@ from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.storage import StorageOptions, open_location
 from pipelines.core.names import TableId
-from pipelines.serving.iceberg_rest import vended_storage
+from pipelines.serving.iceberg_rest import IcebergBacking, vended_storage
+from pipelines.settings import Settings
 from tests.catalog.conftest import ORDERS
 from tests.catalog.iceberg.conftest import SCHEMA, rows
 
@@ -75,3 +76,23 @@ def test_without_vended_settings_a_reader_gets_none(tmp_path: Path, seeded, s3_p
     assert not SECRET_KEYS & set(table.io.properties)
     assert not SECRET_KEYS & set(vended_storage(warehouse).config(owner=False))  # no read-only key: none given
     assert SECRET_KEYS & set(vended_storage(warehouse).config(owner=True))
+
+
+def test_the_settings_name_the_warehouse_and_each_caller_s_key(tmp_path: Path, s3_prefix: str, s3_server) -> None:
+    env = {
+        "MESHLAKE_HOME": str(tmp_path / "home"),
+        "MESHLAKE_WAREHOUSE": s3_prefix,
+        "MESHLAKE_S3_ENDPOINT": s3_server.endpoint,
+        "MESHLAKE_S3_ACCESS_KEY_ID": s3_server.access_key,
+        "MESHLAKE_S3_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "MESHLAKE_S3_READER_ACCESS_KEY_ID": "reader",
+        "MESHLAKE_S3_READER_SECRET_ACCESS_KEY": "reader-secret",
+    }
+    backing = IcebergBacking.of(Settings.load(env=env, cwd=tmp_path))
+
+    assert backing.catalog.properties["warehouse"] == f"{s3_prefix}/iceberg"
+    reader, writer = backing.storage.config(owner=False), backing.storage.config(owner=True)
+    assert (reader["s3.access-key-id"], reader["s3.secret-access-key"]) == ("reader", "reader-secret")
+    assert writer["s3.access-key-id"] == s3_server.access_key
+    assert reader["s3.endpoint"] == writer["s3.endpoint"] == s3_server.endpoint
+    assert reader["s3.path-style-access"] == "true"
