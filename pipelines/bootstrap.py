@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
+
+import pyarrow as pa
+from google.protobuf.descriptor import Descriptor
 
 from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
@@ -17,6 +21,7 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.event_option_rules import EventOptionsError, check_event_options
 from pipelines.core.names import Layer
 from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH, ProtoSchemaError, Recursion, arrow_schema
+from pipelines.core.schema_support import unsupported_constructs
 from pipelines.core.schema_version import schema_fingerprint
 from pipelines.ports.event_source import EventSource
 from pipelines.ports.incremental import IncrementalTables
@@ -47,9 +52,7 @@ def contract_from_schemas(
     return EventContract(
         message=full_name,
         message_class=schemas.message_class(full_name),
-        schema=arrow_schema(
-            descriptor, schemas.comments(full_name), Recursion(recursion_depth, schemas.recursion_depths)
-        ),
+        schema=_mapped(schemas, descriptor, Recursion(recursion_depth, schemas.recursion_depths)),
         event_id=options.event_id,
         entity_key=options.entity_key,
         event_time=options.event_time,
@@ -57,6 +60,24 @@ def contract_from_schemas(
         schema_version=schema_fingerprint(schemas.descriptor_set, full_name),
         pii=schemas.field_pii(full_name),
     )
+
+
+def _mapped(schemas: CompiledSchemas, descriptor: Descriptor, recursion: Recursion) -> pa.Schema:
+    """The message's Arrow schema; a construct no table holds is refused naming its file and line."""
+    try:
+        return arrow_schema(descriptor, schemas.comments(str(descriptor.full_name)), recursion)
+    except ProtoSchemaError as exc:
+        files, pending = set(), [descriptor.file]
+        while pending:
+            file = pending.pop()
+            if file.name not in files:
+                files.add(file.name)
+                pending.extend(file.dependencies)
+        where = next((v for v in unsupported_constructs(schemas.descriptor_set) if v.file in files), None)
+        if where is None:
+            raise
+        located = replace(where, file=schemas.source_path(where.file))
+        raise ProtoSchemaError(f"{located} (in {exc})") from exc
 
 
 class Runtime:
