@@ -14,6 +14,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "psycopg": ("psycopg", "postgres"),
     "psycopg2": ("psycopg2-binary", "postgres"),
     "dagster_postgres": ("dagster-postgres", "postgres"),
+    "duckdb_extension_httpfs": ("duckdb-extension-httpfs", "s3"),
 }
 """Importable module -> (distribution that provides it, meshlake extra that installs it)."""
 

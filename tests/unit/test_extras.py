@@ -43,3 +43,11 @@ def test_sqlite_needs_no_extra(monkeypatch):
         monkeypatch.setitem(sys.modules, module, None)
     require_sql_driver("sqlite:///catalog.db")
     make_engine("sqlite://").dispose()
+
+
+def test_duckdb_httpfs_without_the_s3_extra_names_it(monkeypatch):
+    from pipelines.adapters.duckdb.extensions import extension_path
+
+    monkeypatch.setitem(sys.modules, "duckdb_extension_httpfs", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'meshlake\[s3\]'"):
+        extension_path("httpfs")

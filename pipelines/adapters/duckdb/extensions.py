@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.core.extras import EXTRAS, require
+
 # Load order matters: iceberg needs avro already loaded, or it tries to install it.
 _DEPENDENCIES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",), "delta": (), "avro": (), "httpfs": ()}
 
@@ -29,9 +31,12 @@ def extension_path(name: str) -> Path:
     and nothing else (their `__init__` is empty), so the path is found from the package's location.
 
     Raises:
+        MissingExtraError: the wheel comes with an extra of meshlake (httpfs: `s3`) that is not installed.
         ExtensionUnavailableError: the wheel is missing or built for another DuckDB version.
     """
     package = f"duckdb_extension_{name}"
+    if package in EXTRAS:
+        require(package)
     try:
         module = importlib.import_module(package)
     except ModuleNotFoundError:
