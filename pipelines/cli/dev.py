@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -66,6 +67,24 @@ def dagster_yaml(project: Path, postgres: bool) -> Path:
     if postgres:
         require("dagster_postgres")
     return path
+
+
+@contextlib.contextmanager
+def initialising(home: Path) -> Iterator[None]:
+    """Hold the home's initialisation lock (`<home>/.initialising.lock`, an exclusive `flock`) meanwhile.
+
+    Two first runs on a new home would each create Dagster's storage (SQLite tables, alembic's
+    version stamp) at once: one failed ("table ... already exists") or left two alembic heads that
+    refused every later run. Under the lock the second finds the storage made. The kernel drops
+    the lock when its holder dies.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".initialising.lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def prepare_dagster_home(home: Path, project: Path, postgres: bool = False) -> Path:

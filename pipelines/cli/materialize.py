@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli.dev import prepare_dagster_home
+from pipelines.cli.dev import initialising, prepare_dagster_home
 from pipelines.settings import Settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -53,10 +53,11 @@ def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     """The Dagster instance under `<home>/dagster`, with the profile `meshlake dev` would use (the project's
     dagster.postgres.yaml when `dagster_postgres_url` is set)."""
-    home = prepare_dagster_home(settings.home_dir, settings.project_dir, bool(settings.dagster_postgres_url))
-    # The instance's YAML names its values by environment variable (DAGSTER_HOME, the PostgreSQL URL).
-    os.environ.update(settings.dagster_environment(home))
-    return dg.DagsterInstance.get()
+    with initialising(settings.home_dir):  # first runs racing on a new home would each create the storage
+        home = prepare_dagster_home(settings.home_dir, settings.project_dir, bool(settings.dagster_postgres_url))
+        # The instance's YAML names its values by environment variable (DAGSTER_HOME, the PostgreSQL URL).
+        os.environ.update(settings.dagster_environment(home))
+        return dg.DagsterInstance.get()  # its storages are created (and migrated) here, under the lock
 
 
 def resolve_selection(defs: dg.Definitions, select: str) -> list[dg.AssetKey]:
