@@ -7,13 +7,14 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, NotFound
 from catalog.principal_kind import PrincipalKind
 
 if TYPE_CHECKING:  # imported by the commands that use them, so that `--help` stays instant
@@ -22,10 +23,9 @@ if TYPE_CHECKING:  # imported by the commands that use them, so that `--help` st
     from catalog.model import ProductSummary
     from catalog.service import CatalogService
 
-    Catalog = CatalogClient | LocalCatalog
-
-if TYPE_CHECKING:
     from pipelines.settings import Settings
+
+    Catalog = CatalogClient | LocalCatalog
 
 app = typer.Typer(
     help="The data-product catalog. With --url (setting catalog_url) it talks to a catalog service using "
@@ -73,6 +73,28 @@ def _db(db: str | None) -> str:
     return db or _settings().catalog_db_url
 
 
+def _missing_database(url: str | None, db: str | None) -> str | None:
+    """The SQLite file of the catalog when a read would create it (it does not exist yet), else None."""
+    if url or (db is None and _settings().catalog_url):
+        return None
+    location = _db(db)
+    if not location.startswith("sqlite:///"):
+        return None
+    path = Path(location.removeprefix("sqlite:///"))
+    return None if not path.name or path.name == ":memory:" or path.exists() else str(path)
+
+
+def _nothing_yet(path: str) -> str:
+    return f"no catalog yet: {path} does not exist (meshlake materialize registers the products)"
+
+
+def _no_catalog(url: str | None, db: str | None) -> bool:
+    """Say so when there is no catalog database yet, rather than create one to list nothing."""
+    if missing := _missing_database(url, db):
+        err.print(_nothing_yet(missing), highlight=False, soft_wrap=True)
+    return missing is not None
+
+
 def _open(url: str | None, token: str | None, db: str | None) -> Catalog:
     from catalog.client import CatalogClient
     from catalog.local import LocalCatalog
@@ -111,9 +133,16 @@ def _errors_exit() -> Iterator[None]:
 
 
 @contextmanager
-def _catalog(url: str | None, token: str | None, db: str | None) -> Iterator[Catalog]:
-    """The catalog service over HTTP (with --url) or its database, closed after the block; errors exit 1."""
+def _catalog(url: str | None, token: str | None, db: str | None, read: str | None = None) -> Iterator[Catalog]:
+    """The catalog service over HTTP (with --url) or its database, closed after the block; errors exit 1.
+
+    Args:
+        read: a command that only reads `read` (a product) never creates the database: it fails with
+            "no catalog yet" instead.
+    """
     with _errors_exit():
+        if read is not None and (missing := _missing_database(url, db)):
+            raise NotFound(f"{read}: {_nothing_yet(missing)}")
         catalog = _open(url, token, db)
         try:
             yield catalog
@@ -137,6 +166,8 @@ def list_(
     url: Url = None, token: Token = None, db: Db = None, domain: str | None = None, as_json: AsJson = False
 ) -> None:
     """List the products you may read."""
+    if _no_catalog(url, db):
+        return
     with _catalog(url, token, db) as catalog:
         _table(catalog.list_products(domain_name=domain, limit=500), as_json)
 
@@ -154,6 +185,8 @@ def search(
     as_json: AsJson = False,
 ) -> None:
     """Search products by text, domain, tag, owner or column name."""
+    if _no_catalog(url, db):
+        return
     with _catalog(url, token, db) as catalog:
         found = catalog.list_products(text=text, domain_name=domain, tag=tag, owner=owner, column=column, limit=500)
         _table(found, as_json)
@@ -162,7 +195,7 @@ def search(
 @app.command()
 def show(product: ProductArg, url: Url = None, token: Token = None, db: Db = None, as_json: AsJson = False) -> None:
     """Show one product: schema, owner, freshness, quality, lineage and latest versions."""
-    with _catalog(url, token, db) as catalog:
+    with _catalog(url, token, db, read=product) as catalog:
         p = catalog.get_product(product, versions=10)
     if as_json:
         out.print_json(p.model_dump_json())
@@ -215,7 +248,7 @@ def revoke(
 @app.command()
 def contract(product: ProductArg, url: Url = None, token: Token = None, db: Db = None) -> None:
     """Print the product's Open Data Contract Standard (v3) YAML."""
-    with _catalog(url, token, db) as catalog:
+    with _catalog(url, token, db, read=product) as catalog:
         typer.echo(catalog.contract(product), nl=False)
 
 
@@ -228,6 +261,8 @@ def audit(
     db: Db = None,
 ) -> None:
     """Show the audit log: who wrote what, and when (admins: all; a domain: its own)."""
+    if _no_catalog(url, db):
+        return
     with _catalog(url, token, db) as catalog:
         entries = catalog.audit(limit=limit, subject=subject)
     table = Table("when (UTC)", "who", "action", "subject", "detail")
@@ -271,6 +306,8 @@ def token_create(
 @token_app.command("list")
 def token_list(db: Db = None) -> None:
     """List tokens (never their secrets)."""
+    if _no_catalog(None, db):
+        return
     service = _service(db)
     table = Table("id", "principal", "kind", "created", "state")
     for t in service.list_tokens():

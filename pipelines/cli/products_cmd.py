@@ -27,9 +27,10 @@ def products(
 ) -> None:
     """List the data products you can query with `meshlake query` (views <domain>.<product>)."""
     from pipelines.cli import context
+    from pipelines.cli.lake import holds_tables
     from pipelines.serving import Serving
 
-    found = Serving(context.runtime()).products(principal)
+    found = Serving(context.runtime()).products(principal) if holds_tables(context.settings()) else []
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in found], indent=1))
         return

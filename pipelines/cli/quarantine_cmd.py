@@ -49,11 +49,15 @@ def list_rows(
     limit: Annotated[int, typer.Option("--limit", help="Most rows listed after the counts.")] = 20,
 ) -> None:
     """Count quarantined events by domain, event and reason; then list rows with source, offset and reason."""
+    from pipelines.cli.lake import holds_tables, nothing_yet
     from pipelines.core.names import Layer
     from pipelines.services.quarantine import count_by_reason, select_rows
 
     console = Console()  # sized from COLUMNS now, not at import
     runtime = _runtime()
+    if not holds_tables(runtime.settings):
+        console.print(f"nothing in quarantine: {nothing_yet(runtime.settings)}")
+        return
     names = [_domain(runtime, domain)] if domain else sorted(runtime.domains)
     counts = Table("domain", "event", "reason", "count", title="quarantined events")
     rows = Table("domain", "event", "offset", "reason", "quarantined at", "run")

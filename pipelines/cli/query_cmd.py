@@ -79,6 +79,7 @@ def query(
     """Run read-only SQL on the data products you may read (DuckDB) and print or write the answer."""
     from pipelines.adapters.duckdb.engine import READ_PATHS
     from pipelines.cli import context
+    from pipelines.cli.lake import require_tables
     from pipelines.cli.results import print_table, write_result
     from pipelines.serving import Serving
 
@@ -89,6 +90,7 @@ def query(
     if read_path is not None and path is None:
         raise CommandError(f"--read-path must be one of {', '.join(READ_PATHS)}")
     when: AsOf | Mapping[str, AsOf] | None = parse_as_of_options(as_of or [])
+    require_tables(context.settings())
     serving = Serving(context.runtime())
     table = serving.engine(principal, as_of=when, read_path=path).execute(sql, timeout_s=timeout).table
     if output is OutputFormat.TABLE:

@@ -1,0 +1,58 @@
+"""Commands that only read never create a home, a table catalog or a catalog database: on an empty
+MESHLAKE_HOME they say there is nothing yet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MESHLAKE = str(Path(sys.executable).parent / "meshlake")
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MESHLAKE, *args], capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
+    return base | {"MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["query", "SELECT * FROM orders.daily_revenue"], 1, "no table yet"),
+        (["products"], 0, "no data product"),
+        (["quarantine", "list"], 0, "no table yet"),
+        (["catalog", "list"], 0, "no catalog yet"),
+        (["catalog", "search", "revenue"], 0, "no catalog yet"),
+        (["catalog", "show", "orders.daily_revenue"], 1, "no catalog yet"),
+        (["catalog", "contract", "orders.daily_revenue"], 1, "no catalog yet"),
+        (["catalog", "audit"], 0, "no catalog yet"),
+        (["catalog", "token", "list"], 0, "no catalog yet"),
+    ],
+)
+@pytest.mark.parametrize("home", ["missing", "empty", "landing only"])
+def test_a_read_on_an_empty_home_creates_nothing_and_says_so(env, tmp_path, args, code, says, home):
+    root = Path(env["MESHLAKE_HOME"])
+    if home != "missing":
+        root.mkdir()
+    if home == "landing only":
+        (root / "landing" / "orders").mkdir(parents=True)
+    before = _files(root)
+    result = run(args, env, tmp_path)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert says in result.stdout + result.stderr
+    assert _files(root) == before
+    if home == "missing":
+        assert not root.exists()
