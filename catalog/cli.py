@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # imported by the commands that use them, so that `--help` st
     from catalog.local import LocalCatalog
     from catalog.model import ProductSummary
     from catalog.service import CatalogService
-
     from pipelines.settings import Settings
 
     Catalog = CatalogClient | LocalCatalog
@@ -211,6 +210,10 @@ def show(product: ProductArg, url: Url = None, token: Token = None, db: Db = Non
     for c in p.columns:
         columns.add_row(c.name, c.type, "yes" if c.nullable else "no", "PII" if c.pii else "", c.doc)
     out.print(columns)
+    checks = Table("check", "result", "severity", "expectation", title="quality (latest run)")
+    for check in p.checks:
+        checks.add_row(check.check, "passed" if check.passed else "FAILED", check.severity.value, check.message)
+    out.print(checks if p.checks else "quality: no check results yet")
     versions = Table("#", "version", "rows", "materialised", "run", title=f"versions ({p.version_count})")
     for v in p.versions:
         versions.add_row(str(v.seq), str(v.version), f"{v.row_count:,}", v.materialized_at.isoformat(), v.run_id)

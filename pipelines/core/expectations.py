@@ -168,6 +168,22 @@ def _accepted(e: AcceptedValues, frame: pl.DataFrame, _: Mapping[str, pl.DataFra
     return _outcome(e, failing, f"{e.column} in {e.values}")
 
 
+def _number(value: Decimal | int) -> str:
+    """A threshold as people write it: 0.05, 100 (not 1E+2, not Decimal('0.05'))."""
+    return str(value) if isinstance(value, int) else format(value.normalize(), "f")
+
+
+def bounds(what: str, low: Decimal | int | None, high: Decimal | int | None) -> str:
+    """`0 <= what <= 1`, `what >= 0` or `what <= 1`: only the bounds there are."""
+    if low is not None and high is not None:
+        return f"{_number(low)} <= {what} <= {_number(high)}"
+    if low is not None:
+        return f"{what} >= {_number(low)}"
+    if high is not None:
+        return f"{what} <= {_number(high)}"
+    return f"{what}: any value"
+
+
 def _range(e: Range, frame: pl.DataFrame, _: Mapping[str, pl.DataFrame]) -> Outcome:
     column = pl.col(e.column)
     dtype = frame.schema[e.column]
@@ -181,14 +197,15 @@ def _range(e: Range, frame: pl.DataFrame, _: Mapping[str, pl.DataFrame]) -> Outc
     if e.max is not None:
         outside = outside | (column > bound(e.max))
     failing = frame.filter(column.is_not_null() & outside)
-    return _outcome(e, failing, f"{e.min if e.min is not None else '-inf'} <= {e.column} <= "
-                    f"{e.max if e.max is not None else 'inf'}")  # fmt: skip
+    return _outcome(e, failing, bounds(e.column, e.min, e.max))
 
 
 def _row_count(e: RowCount, frame: pl.DataFrame, _: Mapping[str, pl.DataFrame]) -> Outcome:
     rows = frame.height
     ok = (e.min is None or rows >= e.min) and (e.max is None or rows <= e.max)
-    outcome = _outcome(e, pl.DataFrame({"rows": [rows]}) if not ok else pl.DataFrame(), f"{e.min}..{e.max} rows")
+    outcome = _outcome(
+        e, pl.DataFrame({"rows": [rows]}) if not ok else pl.DataFrame(), bounds("row count", e.min, e.max)
+    )
     return Outcome(outcome.name, ok, outcome.blocking, 0 if ok else rows, outcome.description, outcome.examples)
 
 

@@ -38,10 +38,13 @@ def _metadata(outcome: Outcome) -> dict[str, Any]:
     return meta
 
 
-def product_check_results(
-    domain: Domain, product: str, tables: Tables, published: Iterable[str]
-) -> list[dg.AssetCheckResult]:
+def product_outcomes(domain: Domain, product: str, tables: Tables, published: Iterable[str]) -> list[Outcome]:
     """Evaluate every expectation of the product on its committed table."""
+    return list(evaluate_product(domain, product, tables, published))
+
+
+def product_check_results(domain: Domain, product: str, outcomes: Iterable[Outcome]) -> list[dg.AssetCheckResult]:
+    """The outcomes as Dagster's check results."""
     return [
         dg.AssetCheckResult(
             check_name=o.name,
@@ -50,7 +53,7 @@ def product_check_results(
             severity=dg.AssetCheckSeverity.ERROR if o.blocking else dg.AssetCheckSeverity.WARN,
             metadata=_metadata(o),
         )
-        for o in evaluate_product(domain, product, tables, published)
+        for o in outcomes
     ]
 
 

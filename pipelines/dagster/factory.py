@@ -10,7 +10,7 @@ import dagster as dg
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
-from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
+from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness, product_outcomes
 from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import (
@@ -181,21 +181,14 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         metadata = {**_build_metadata(result, actual), "product": name, "catalog_new_version": published}
         if web := runtime.settings.catalog_web_url or runtime.settings.catalog_url:
             metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
-        checks = product_check_results(domain, product, runtime, published_to)
+        outcomes = product_outcomes(domain, product, runtime, published_to)
         record_quality(
             runtime.registry(domain.name),
             name,
             context.run.run_id,
-            [
-                (
-                    c.check_name or "",
-                    c.passed,
-                    c.severity == dg.AssetCheckSeverity.ERROR,
-                    str(c.metadata.get("expectation")),
-                )
-                for c in checks
-            ],
+            [(o.name, o.passed, o.blocking, o.description) for o in outcomes],
         )
+        checks = product_check_results(domain, product, outcomes)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold

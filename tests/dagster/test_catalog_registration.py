@@ -43,6 +43,9 @@ def test_gold_materialisation_registers_product_and_version(make_runtime):
     expected = {c.name for c in defs.resolve_asset_graph().asset_check_keys if c.asset_key == gold}
     assert {c.check for c in detail.checks} == expected
     assert all(c.passed for c in detail.checks), detail.checks
+    # each check's message is the expectation as text, its thresholds as numbers
+    messages = {c.check: c.message for c in detail.checks}
+    assert not [m for m in messages.values() if "MetadataValue" in m or "None" in m or "inf" in m], messages
     assert detail.quality == "passing"
 
 

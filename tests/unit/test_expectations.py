@@ -80,3 +80,18 @@ def test_freshness_compares_the_last_update_with_the_sla():
     assert freshness(now - timedelta(hours=1), now, timedelta(hours=2)) == (True, 1.0)
     assert freshness(now - timedelta(hours=3), now, timedelta(hours=2))[0] is False
     assert freshness(None, now, timedelta(hours=2)) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        ({"type": "range", "column": "revenue", "min": 0}, "revenue >= 0"),
+        ({"type": "range", "column": "revenue", "max": "1E+2"}, "revenue <= 100"),
+        ({"type": "range", "column": "revenue", "min": "0.050", "max": 1}, "0.05 <= revenue <= 1"),
+        ({"type": "row_count", "min": 1}, "row count >= 1"),
+        ({"type": "row_count", "min": 1, "max": 10}, "1 <= row count <= 10"),
+    ],
+)
+def test_thresholds_read_as_numbers_and_only_the_bounds_given(spec, text):
+    outcome = evaluate(parse(spec), GOOD)
+    assert outcome.description == text
