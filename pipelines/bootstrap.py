@@ -11,6 +11,7 @@ from google.protobuf.descriptor import Descriptor
 
 from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
+from pipelines.adapters.home_format import check_home_format
 from pipelines.adapters.landing import LandingFileSource
 from pipelines.adapters.protobuf.compiler import CompiledSchemas, SchemaError, UnknownMessageError, compile_schemas
 from pipelines.adapters.storage import Location, S3Options, StorageOptions, open_location
@@ -216,7 +217,10 @@ class Runtime:
 
         Raises:
             StorageError: the warehouse cannot be reached (missing bucket, refused credentials, no endpoint).
+            HomeFormatError: the home holds tables written with another `MESHLAKE_FORMAT`.
         """
+        if not self._stores:
+            check_home_format(self.settings.home_dir, self.settings.format)
         if fmt not in self._stores:
             named = self.settings.iceberg_catalog
             catalog_uri = self.iceberg_catalog_uri if fmt is TableFormat.ICEBERG and named is None else None

@@ -40,6 +40,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     Imported here, when an error is reported, so that starting the command line stays cheap.
     """
     from catalog.errors import CatalogError
+    from pipelines.adapters.home_format import HomeFormatError
     from pipelines.adapters.iceberg.catalog import NamedCatalogError
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.protobuf.compiler import SchemaError
@@ -64,6 +65,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         CommandError,
         CatalogError,
         SettingsError,
+        HomeFormatError,
         DevError,
         NamedCatalogError,
         SpecError,

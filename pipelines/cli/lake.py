@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 def holds_tables(settings: Settings) -> bool:
     """Whether the home may hold tables: the embedded Iceberg catalog or a Delta table exists there
-    (an Iceberg catalog elsewhere, given by URI, may hold some too)."""
-    if settings.iceberg_catalog_uri:
+    (a warehouse or an Iceberg catalog elsewhere may hold some too: not looked into)."""
+    if settings.iceberg_catalog_uri or settings.iceberg_catalog or settings.warehouse:
         return True
     if (settings.iceberg_dir / "catalog.db").is_file():
         return True

@@ -118,8 +118,10 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
 
     Raises:
         typer.BadParameter: the selection matches no asset.
+        HomeFormatError: the home holds tables of another `MESHLAKE_FORMAT`.
         MaterializeError: an asset failed; earlier assets stay materialised.
     """
+    from pipelines.adapters.home_format import check_home_format
     from pipelines.cli import context
     from pipelines.dagster.code_location import build_definitions
     from pipelines.dagster.partitions import update_tags
@@ -128,6 +130,7 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
     settings = context.settings()
     defs = build_definitions(settings)
     order = resolve_selection(defs, select)
+    check_home_format(settings.home_dir, settings.format)  # refused before any run, not in the first asset
     instance = dagster_instance(settings)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     resources = dict(defs.resources or {})
