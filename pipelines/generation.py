@@ -28,7 +28,8 @@ def generate_events(
     if spec_domain.generator is None:
         raise ValueError(f"domain {domain!r} has no generator in its domain.yaml")
     events = spec_domain.spec.events
-    classes = {e.message: runtime.schemas.message_class(e.message) for e in events.values()}
+    schemas = runtime.domain_schemas(domain)
+    classes = {e.message: schemas.message_class(e.message) for e in events.values()}
     id_field = {name: runtime.contract(domain, name).event_id for name in events}
     by_event: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
     for n, (event, message) in enumerate(spec_domain.generator(classes, count, seed), start=1):

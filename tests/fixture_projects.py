@@ -39,11 +39,13 @@ def write(path: Path, text: str) -> Path:
 
 
 def make_project(root: Path, project_file: str = "meshlake.yaml", settings: str = "") -> Path:
-    """An empty project at `root`: its project file (`meshlake.yaml` or a pyproject's `[tool.meshlake]`)."""
+    """An empty project at `root`: its project file (`meshlake.yaml` or a pyproject's `[tool.meshlake]`) and
+    Dagster's instance settings (SQLite storage under DAGSTER_HOME, no telemetry)."""
     if project_file == "meshlake.yaml":
         write(root / "meshlake.yaml", settings)
     else:
         write(root / "pyproject.toml", f'[project]\nname = "team"\n\n[tool.meshlake]\n{settings}')
+    write(root / "dagster.yaml", "telemetry:\n  enabled: false\n")
     (root / "domains").mkdir(parents=True, exist_ok=True)
     (root / "schemas").mkdir(parents=True, exist_ok=True)
     return root

@@ -28,13 +28,20 @@ def settings() -> Settings:
     return Settings.load(project=_project[0] if _project else None)
 
 
-def runtime() -> Runtime:
-    """A runtime on this run's settings; domains that fail to load are reported on stderr and left out."""
+def runtime(contracts: bool = False) -> Runtime:
+    """A runtime on this run's settings; domains that fail to load are reported on stderr and left out.
+
+    Args:
+        contracts: also leave out the domains whose event contracts cannot be built (their .proto), for
+            commands that encode or decode events.
+    """
     from rich.console import Console
 
     from pipelines.bootstrap import Runtime
 
     built = Runtime(settings())
+    if contracts:
+        built.drop_unusable()
     for problem in built.problems:
         Console(stderr=True).print(f"[yellow]warning:[/] domain left out: {problem}", highlight=False, soft_wrap=True)
     return built

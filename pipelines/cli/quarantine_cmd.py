@@ -115,7 +115,7 @@ def replay(
             f"replay-{uuid.uuid4()}",
             event=event,
             reason_prefix=reason,
-            descriptors=runtime.schemas.descriptor_set,
+            descriptors=runtime.domain_schemas(domain).descriptor_set,
         )
     except (SchemaChangeRefusedError, SchemaEvolutionError) as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

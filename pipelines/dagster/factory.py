@@ -64,7 +64,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
             runtime.event_source,
             runtime,
             context.run.run_id,
-            descriptors=runtime.schemas.descriptor_set,
+            descriptors=runtime.domain_schemas(domain.name).descriptor_set,
         )
         store = runtime.store_for(domain.name, Layer.BRONZE)
         table = domain.bronze_table(event)

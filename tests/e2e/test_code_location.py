@@ -45,7 +45,7 @@ def test_dagster_loads_the_project_of_its_working_directory(tmp_path):
     keys = json.loads(listed.stdout.strip().splitlines()[-1])
     assert "sales/bronze/happened" in keys and "broken/load_error" in keys
     assert not any(k.startswith("orders/") for k in keys)  # not the sample project of the checkout
-    assert sorted(p.name for p in root.iterdir()) == ["domains", "pyproject.toml", "schemas"]  # nothing created
+    assert sorted(p.name for p in root.iterdir()) == ["dagster.yaml", "domains", "pyproject.toml", "schemas"]
 
 
 def test_meshlake_dev_and_the_fork_server_name_the_same_code_location_module():

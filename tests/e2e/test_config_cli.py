@@ -42,3 +42,52 @@ def test_config_shows_values_and_their_sources_from_file_env_and_flag(tmp_path):
     assert flagged["nats_url"] == ("nats://127.0.0.1:4222", str(other / "meshlake.yaml"))
     assert sorted(p.name for p in team.iterdir()) == ["pyproject.toml", "sub"]  # no home was created
     assert list(other.iterdir()) == [other / "meshlake.yaml"]
+
+
+GENERATOR = """\
+import uuid
+
+
+def generate(classes, count, seed):
+    happened = classes["team.good.v1.Happened"]
+    for i in range(count):
+        yield "happened", happened(event_id=str(uuid.UUID(int=seed * 1_000_000 + i)), item_id=f"i{i}", amount=i)
+"""
+
+
+def test_a_broken_domain_is_named_and_the_others_run(tmp_path):
+    from tests.fixture_projects import add_domain, make_project, write
+
+    root = make_project(tmp_path / "team")
+    good = add_domain(root, "good", "generator: generate\n")
+    write(good / "generator.py", GENERATOR)
+    add_domain(root, "broken")
+    proto = root / "schemas" / "broken" / "v1" / "broken.proto"
+    proto.write_text(proto.read_text().replace("string item_id = 2;", "strin item_id = 2;"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
+
+    done = subprocess.run(
+        [str(BIN / "meshlake"), "--project", str(root), "generate", "-n", "20", "--files", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=base | {"COLUMNS": "300"},
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    [warning] = [line for line in done.stderr.splitlines() if "left out" in line]
+    assert 'broken: events.happened: team/schemas/broken/v1/broken.proto:12:3: "strin" is not defined' in warning
+    assert len(list((root / ".meshlake" / "landing" / "good" / "happened").iterdir())) == 1
+    materialized = subprocess.run(
+        [str(BIN / "meshlake"), "--project", str(root), "materialize", "--select", "group:good"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=base | {"COLUMNS": "300"},
+        timeout=600,
+    )
+    assert materialized.returncode == 0, materialized.stderr[-3000:]
+    assert "good/bronze/happened" in materialized.stdout
+    assert "broken.proto:12:3" in materialized.stderr and "Traceback" not in materialized.stderr
