@@ -9,6 +9,7 @@ is opened; a home that already holds tables without the file (written before it 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pipelines.core.commits import TableFormat
@@ -51,7 +52,9 @@ def check_home_format(home: Path, override: TableFormat | None) -> None:
     if not marker.is_file():
         if not _holds_tables(home):
             home.mkdir(parents=True, exist_ok=True)
-            marker.write_text(wanted + "\n")
+            partial = home / f".{MARKER}.{os.getpid()}"
+            partial.write_text(wanted + "\n")
+            partial.replace(marker)  # whole or absent: a run starting meanwhile never reads half of it
         return
     recorded = marker.read_text().strip()
     if recorded != wanted:
