@@ -178,8 +178,8 @@ class Runtime:
                 else:
                     continue
                 break
-        for problem in found:
-            del self.domains[problem.domain]
+        for name in {problem.domain for problem in found}:  # a domain may have several problems
+            del self.domains[name]
         self.problems.extend(found)
         return found
 
