@@ -225,8 +225,3 @@ def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> Fa
     for router in routers:
         app.include_router(router)
     return app
-
-
-def app_for(db_url: str) -> FastAPI:
-    """The app on the catalog database at `db_url` (the settings' `catalog_db_url`), migrated on start."""
-    return create_app(CatalogService.open(db_url))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -22,6 +23,7 @@ from pipelines.core.commits import TableFormat
 from pipelines.project_file import ProjectFile, ProjectFileError, find_project, open_project
 
 ENV_PREFIX = "MESHLAKE_"
+MASK = "********"
 SourceKind = Literal["default", "file", "env", "flag"]
 
 
@@ -290,6 +292,11 @@ class Settings(BaseSettings):
             settings._sources[name] = sources.get(name, Source("default"))
         return settings
 
+    def __repr_args__(self) -> Any:
+        # URLs may hold a password (PostgreSQL catalogs): a repr in a log or a traceback shows it masked.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if isinstance(value, str) else value
+
     def source(self, name: str) -> Source:
         """Where the effective value of `name` came from (`default` for values built by hand)."""
         return self._sources.get(name, Source("default"))
@@ -406,6 +413,17 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     """The `MESHLAKE_*` variables of `environ` that name settings, by field name (empty ones left out)."""
     raw = _MappingEnvSource(environ)()
     return {k: v.strip() if isinstance(v, str) else v for k, v in raw.items() if v not in ("", None)}
+
+
+def mask_url(text: str) -> str:
+    """`text` with the password of a URL masked (`postgresql://me:********@host/db`); other text as it is."""
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    if not parts.password:
+        return text
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
 
 
 def _absolute(value: Path | str, base: Path) -> Path:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from pipelines.settings import ENV_PREFIX, Settings
+from pipelines.settings import ENV_PREFIX, MASK, Settings, mask_url
 
-MASK = "********"
 TABLE_START = "<!-- settings table: generated from pipelines/settings.py by pipelines/settings_view.py -->"
 TABLE_END = "<!-- end of settings table -->"
 
@@ -32,15 +30,6 @@ def env_var(name: str) -> str:
     return f"{ENV_PREFIX}{name.upper()}"
 
 
-def _mask_url(url: str) -> str:
-    """A URL with its password (if any) masked: `postgresql://me:********@host/db`."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
-
-
 def shown_value(settings: Settings, name: str) -> str:
     """The value of a setting as shown: secrets masked, passwords in URLs masked, lists one per `, `."""
     value = getattr(settings, name)
@@ -51,7 +40,7 @@ def shown_value(settings: Settings, name: str) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     text = getattr(value, "value", value)  # an enum's value
-    return _mask_url(str(text)) if "://" in str(text) else str(text)
+    return mask_url(str(text))
 
 
 def _effective(settings: Settings, name: str) -> str:

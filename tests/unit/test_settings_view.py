@@ -28,3 +28,10 @@ def test_config_rows_mask_secrets_and_passwords_in_urls_and_name_sources(tmp_pat
     assert rows["home"].value == str(tmp_path / ".meshlake")
     assert rows["home"].source == "default"
     assert "hunter2" not in repr(rows) and "mlk_secret" not in repr(rows)
+
+
+def test_a_settings_repr_masks_passwords_in_urls():
+    settings = Settings(catalog_db="postgresql+psycopg://me:hunter2@db/catalog", nats_url="nats://127.0.0.1:4222")
+    assert "hunter2" not in repr(settings)
+    assert f"postgresql+psycopg://me:{MASK}@db/catalog" in repr(settings)
+    assert settings.catalog_db == "postgresql+psycopg://me:hunter2@db/catalog"  # the value itself is whole
