@@ -166,3 +166,47 @@ def test_the_installed_catalog_migrates_and_serves_its_docs_offline(installed_ca
         assert http.get("/api/health").json()["schema_revision"]  # migrated by the package's scripts
         for path, script in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
             assert any(url.endswith(script) for url in assert_served_offline(http, path))
+
+
+def _user(cmd: list[str | Path], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
+    """Run a command as a user would and return its output: it succeeds and prints no traceback."""
+    done = _run(cmd, cwd=cwd, env=env, timeout=timeout)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_new_project_runs_end_to_end_on_the_installed_wheel(installed_bin: Path, installed_env: dict[str, str],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    """The first hour of a new user: init, domain new, validate, generate, materialise, query with DuckDB, the
+    domain's own tests, and the project loaded by Dagster as a code location; the sample project too."""
+    env = {k: v for k, v in installed_env.items() if k != "MESHLAKE_HOME"}  # the project's own .meshlake
+    env |= {"DAGSTER_HOME": str(tmp_path / "dagster_home"), "COLUMNS": "200"}
+    (tmp_path / "dagster_home").mkdir()
+    meshlake = installed_bin / "meshlake"
+    _user([meshlake, "init", "shop"], tmp_path, env)
+    project = tmp_path / "shop"
+    shutil.copyfile(project / "dagster.yaml", tmp_path / "dagster_home" / "dagster.yaml")
+
+    _user([meshlake, "domain", "new", "inventory"], project, env)
+    assert _user([meshlake, "domain", "validate"], project, env).strip() == "OK"
+    _user([meshlake, "generate", "--domain", "inventory", "--count", "2000", "--seed", "3"], project, env)
+    _user([meshlake, "materialize"], project, env, timeout=900)
+    sql = "select count(*) as n, cast(sum(items) as bigint) as items from inventory.daily_items"
+    [answer] = json.loads(_user([meshlake, "query", "--format", "json", sql], project, env))
+    assert answer["n"] > 0 and answer["items"] > 0, answer
+    assert (project / ".meshlake").is_dir()
+
+    _run([sys.executable, "-m", "pip", "--python", installed_bin / "python", "install", "-q", "--no-compile",
+          "-c", REPO / "constraints.txt", "pytest"])  # fmt: skip
+    assert "2 passed" in _user([installed_bin / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+
+    # Dagster loads the project from its pyproject's [tool.dagster] (meshlake.definitions): no module of its own
+    _user([installed_bin / "dagster", "definitions", "validate"], project, env)
+    assets = _user([installed_bin / "dagster", "asset", "list", "-m", "meshlake.definitions"], project, env)
+    assert "inventory/gold/daily_items" in assets.split(), assets
+
+    _user([meshlake, "init", "demo", "--sample"], tmp_path, env)
+    listed = json.loads(_user([meshlake, "domain", "list", "--json"], tmp_path / "demo", env))
+    assert [d["domain"] for d in listed["domains"]] == ["orders", "payments", "shipping"], listed
+    assert _user([meshlake, "domain", "validate"], tmp_path / "demo", env).strip() == "OK"
+    assert not list((tmp_path / "demo").rglob("options.proto"))  # found on the package's include path
