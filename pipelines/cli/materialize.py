@@ -1,12 +1,17 @@
-"""Materialise assets with Dagster's real executor, one asset at a time, with a progress bar and a closing table."""
+"""Materialise assets with Dagster's real executor in as few runs as can be, with progress and a closing table.
+
+A run costs seconds of its own (the run record, its events, the resources), so the unpartitioned assets go
+in one run together; a partitioned asset needs a run of its own (its partitions are the run's), after its
+inputs and before what reads it.
+"""
 
 from __future__ import annotations
 
 import difflib
 import os
-import time
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dagster as dg
@@ -102,16 +107,79 @@ def _rows_before(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
     return _count(value.value if value is not None else None) or 0
 
 
-def _step_seconds(outcome: dg.ExecuteInProcessResult, fallback: float) -> float:
-    """The asset step's own duration, as Dagster recorded it."""
-    for event in outcome.all_events:
-        if event.is_step_success:
-            return float(event.step_success_data.duration_ms) / 1000
-    return fallback
+def _step_seconds(outcome: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Each step's own duration, as Dagster recorded it, by step key."""
+    return {
+        event.step_key: float(event.step_success_data.duration_ms) / 1000
+        for event in outcome.all_events
+        if event.is_step_success and event.step_key
+    }
+
+
+def batches(defs: dg.Definitions, order: list[dg.AssetKey]) -> Iterator[list[dg.AssetKey]]:
+    """The selected assets as runs, in dependency order: every unpartitioned asset whose inputs are ready
+    in one run, each partitioned asset in a run of its own once its inputs are done."""
+    graph = defs.resolve_asset_graph()
+    selected = set(order)
+    pending = list(order)
+    while pending:
+        batch: list[dg.AssetKey] = []
+        waiting: set[dg.AssetKey] = set()
+        for key in pending:
+            partitioned = defs.resolve_assets_def(key).partitions_def is not None
+            if partitioned or graph.get(key).parent_keys & selected & waiting:
+                waiting.add(key)
+            else:
+                batch.append(key)
+        batch = batch or pending[:1]  # a partitioned asset: everything before it in `order` is done
+        pending = [key for key in pending if key not in batch]
+        yield batch
+
+
+def _run_with_progress(
+    run: Callable[[], dg.ExecuteInProcessResult],
+    instance: dg.DagsterInstance,
+    keys: list[dg.AssetKey],
+    on_done: Callable[[dg.AssetKey], None],
+) -> dg.ExecuteInProcessResult:
+    """Run in a worker thread and call `on_done` as each asset's materialisation reaches the instance."""
+
+    def latest(key: dg.AssetKey) -> float:
+        event = instance.get_latest_materialization_event(key)
+        return event.timestamp if event else 0.0
+
+    before = {key: latest(key) for key in keys}
+    result: list[dg.ExecuteInProcessResult] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(run())
+        except BaseException as exc:  # handed to the calling thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="meshlake-materialize", daemon=True)
+    worker.start()
+    left = list(keys)
+    try:
+        while True:
+            worker.join(timeout=0.5)
+            finished = not worker.is_alive()  # looked at before the events: none of the run's is missed
+            for key in [k for k in left if latest(k) > before[k]]:
+                left.remove(key)
+                on_done(key)
+            if finished:
+                break
+    except Exception:
+        worker.join()  # the run ends before the error is told (a process exiting under it crashes)
+        raise
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def materialize_all(select: str, console: Console) -> list[AssetRun]:
-    """Materialise the selected assets in dependency order, each in its own run, then print a table.
+    """Materialise the selected assets in dependency order, in as few runs as can be, then print a table.
 
     Like automation, the runs update the assets: a partitioned product recomputes the partitions its
     inputs' changes touch (see `update_tags`).
@@ -119,7 +187,7 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
     Raises:
         typer.BadParameter: the selection matches no asset.
         HomeFormatError: the home holds tables of another `MESHLAKE_FORMAT`.
-        MaterializeError: an asset failed; earlier assets stay materialised.
+        MaterializeError: an asset failed; assets of earlier runs stay materialised.
     """
     from pipelines.adapters.home_format import check_home_format
     from pipelines.cli import context
@@ -144,32 +212,44 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
     )
     with progress:
         task = progress.add_task("materialise", total=len(order))
-        for key in order:
-            name = key.to_user_string()
-            progress.update(task, description=f"materialise {name}")
-            before = _rows_before(instance, key)
-            started = time.perf_counter()
-            wait_for_pools(instance, [p for p in [defs.resolve_assets_def(key).op.pool] if p], _waiting(console, name))
-            outcome = dg.materialize(
-                assets,
-                selection=[key],
-                instance=instance,
-                resources=resources,
-                raise_on_error=False,
-                run_config=QUIET,
-                tags=update_tags(defs.resolve_assets_def(key).partitions_def) | owner_tags(),
-            )
+        for batch in batches(defs, order):
+            names = [key.to_user_string() for key in batch]
+            progress.update(task, description=f"materialise {names[0]}" + (" …" if len(batch) > 1 else ""))
+            rows_before = {key: _rows_before(instance, key) for key in batch}
+            pools = {p for key in batch if (p := defs.resolve_assets_def(key).op.pool)}
+            wait_for_pools(instance, pools, _waiting(console, ", ".join(names)))
+
+            def run(batch: list[dg.AssetKey] = batch) -> dg.ExecuteInProcessResult:
+                return dg.materialize(
+                    assets,
+                    selection=batch,
+                    instance=instance,
+                    resources=resources,
+                    raise_on_error=False,
+                    run_config=QUIET,
+                    tags=update_tags(defs.resolve_assets_def(batch[0]).partitions_def) | owner_tags(),
+                )
+
+            def done(key: dg.AssetKey) -> None:
+                progress.update(task, advance=1, description=f"materialise {key.to_user_string()}")
+
+            outcome = _run_with_progress(run, instance, batch, done)
             if not outcome.success:
-                raise MaterializeError(f"{name}: {_failure_message(outcome)}")
-            metadata: dict[str, object] = {}
+                failed = next((e.step_key for e in outcome.all_events if e.is_step_failure), None)
+                name = next((n for k, n in zip(batch, names, strict=True) if k.to_python_identifier() == failed), None)
+                raise MaterializeError(f"{name or ', '.join(names)}: {_failure_message(outcome)}")
+            seconds = _step_seconds(outcome)
+            metadata: dict[dg.AssetKey, dict[str, object]] = {}
             for event in outcome.get_asset_materialization_events():
-                metadata = {k: v.value for k, v in event.materialization.metadata.items()}
-            rows = _count(metadata.get("dagster/row_count"))
-            written = _count(metadata.get("rows_written"))
-            added = written if written is not None else (rows - before if rows is not None else None)
-            seconds = _step_seconds(outcome, time.perf_counter() - started)
-            runs.append(AssetRun(name, metadata, rows, added, _count(metadata.get("quarantined")), seconds))
-            progress.advance(task)
+                mat = event.materialization
+                metadata[mat.asset_key] = {k: v.value for k, v in mat.metadata.items()}
+            for key, name in zip(batch, names, strict=True):
+                meta = metadata.get(key, {})
+                rows = _count(meta.get("dagster/row_count"))
+                written = _count(meta.get("rows_written"))
+                added = written if written is not None else (rows - rows_before[key] if rows is not None else None)
+                took = seconds.get(key.to_python_identifier(), 0.0)
+                runs.append(AssetRun(name, meta, rows, added, _count(meta.get("quarantined")), took))
     console.print(summary_table(runs))
     return runs
 
