@@ -85,11 +85,14 @@ def spec_problem(domain_dir: Path, key: tuple[str, ...], message: str) -> Domain
     """A problem of the domain spec in `domain_dir` at `key` (`("events", "order_placed", "message")`): the
     spec file and the key's line."""
     path = domain_dir / SPEC_FILE
+    return DomainProblem(domain_dir.name, path, f"{'.'.join(key)}: {message}", _spec_line(path, key))
+
+
+def _spec_line(path: Path, key: tuple[str, ...]) -> int | None:
     try:
-        line = _yaml_line(path.read_text(), key)
+        return _yaml_line(path.read_text(), key)
     except OSError:
-        line = None
-    return DomainProblem(domain_dir.name, path, f"{'.'.join(key)}: {message}", line)
+        return None
 
 
 def _located(loc: tuple[Any, ...], msg: str) -> tuple[tuple[Any, ...], str]:
@@ -253,10 +256,13 @@ class Project:
                 continue
             domains[domain.name] = domain
         while mesh := mesh_problems(d.spec for d in domains.values()):
-            for message in mesh:  # `<domain>.<product>: ...`: that domain is left out
-                name = message.split(".", 1)[0]
+            for message in mesh:  # `<domain>.<product>: inputs: ...`: that domain is left out
+                head, _, rest = message.partition(": ")
+                name, _, product = head.partition(".")
                 if name in domains:
-                    problems.append(DomainProblem(name, root / name / SPEC_FILE, message))
+                    path = root / name / SPEC_FILE
+                    line = _spec_line(path, ("products", product, rest.split(":", 1)[0]))
+                    problems.append(DomainProblem(name, path, message, line))
                     del domains[name]
         return cls(settings, domains, problems)
 

@@ -165,3 +165,18 @@ def test_validate_reports_a_missing_transform_and_a_broken_proto(project, env):
 def test_validate_of_an_unknown_domain_is_a_usage_error(project, env):
     line = one_error_line(run(["domain", "validate", "nosuch"], env, project), 2)
     assert "nosuch" in line
+
+
+def test_validate_names_a_read_that_is_not_granted_by_its_line(project, env):
+    ok(["domain", "new", "inventory"], env, project)
+    ok(["domain", "new", "stock"], env, project)
+    spec = project / "domains" / "stock" / "domain.yaml"
+    spec.write_text(spec.read_text().replace("inputs: [silver.items]", "inputs: [silver.items, inventory.daily_items]"))
+    line = next(n for n, text in enumerate(spec.read_text().splitlines(), 1) if "inventory.daily_items" in text)
+
+    result = run(["domain", "validate"], env, project)
+    assert result.returncode == 1
+    assert result.stdout.strip() == (
+        f"{spec}:{line}: stock.daily_items: inputs: 'inventory.daily_items': inventory.daily_items is not granted "
+        "to stock (add stock to its grants, or make it public)"
+    )
