@@ -10,7 +10,8 @@ ingest: `ratio_vs_parquet` divides by the mean of those two, measured under the 
 
 Then the silver suite (`benchmarks.silver_upsert`: upsert 100k changes into 1M rows, incremental vs
 full silver run) and the query suite (`benchmarks.query_ratio`: our query path vs `read_parquet` over
-the same files, HTTP latency). `--suites` picks some. Writes `benchmarks/results.json` and prints a
+the same files, HTTP latency) and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
+SeaweedFS against the same work locally). `--suites` picks some. Writes `benchmarks/results.json` and prints a
 table per suite.
 """
 
@@ -31,7 +32,7 @@ from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
-SUITES = ("ingest", "silver", "query")
+SUITES = ("ingest", "silver", "query", "s3")
 TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
 REPEATS = 3
 """Ingests per format: the median ratio is reported (of an even count, the higher of the middle two)."""
@@ -167,6 +168,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             results["query"] = {}
             query_ratio.run(results["query"], quick=args.quick, workdir=workdir / "query", details=False)
+        if "s3" in suites:
+            from benchmarks import s3_ratio
+
+            landing = worker("generate", "--events", str(events), "--cache", str(args.cache))["landing"]
+            results["s3"] = {}
+            s3_ratio.run(results["s3"], landing, quick=args.quick, repeats=max(1, args.repeats))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -88,18 +88,19 @@ def _high_water_mb() -> float | None:
     return None
 
 
-def ingest(fmt: str, home: Path, landing: Path) -> dict[str, Any]:
-    """Ingest every landing file under `landing` into a fresh bronze table of format `fmt` under `home`."""
+def ingest(fmt: str, home: Path, landing: Path, warehouse: str | None = None) -> dict[str, Any]:
+    """Ingest every landing file under `landing` into a fresh bronze table of format `fmt` under `home`
+    (or under `warehouse`, e.g. `s3://bucket/prefix`, reached with the `MESHLAKE_S3_*` of the environment)."""
     target = home / "landing" / DOMAIN / EVENT
     target.mkdir(parents=True)
     for source in sorted((landing / DOMAIN / EVENT).iterdir()):
         os.link(source, target / source.name)  # same bytes, no copy
-    rt = Runtime(Settings.load(project=ROOT, home=home, format=TableFormat(fmt)))
+    rt = Runtime(Settings.load(project=ROOT, home=home, format=TableFormat(fmt), warehouse=warehouse))
     domain, contract = rt.domain(DOMAIN), rt.contract(DOMAIN, EVENT)
     store = rt.store_for(DOMAIN, Layer.BRONZE)
     jit_warm_up_s = warm_up(landing, contract.message_class, contract.schema)  # reported apart: jit_* of the run
     phases: dict[str, float] = {}
-    _time_calls(phases, "read_and_frame", event_source, "read_bytes")
+    _time_calls(phases, "read_and_frame", event_source, "map_file")
     _time_calls(phases, "read_and_frame", event_source, "unframe")
     _time_calls(phases, "decode_batch", ingest_service, "decode_batch")  # split below: it calls the next two
     _time_calls(phases, "decode", ingest_service, "decode_payloads")
@@ -133,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--format", required=True)
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--landing", type=Path, required=True)
+    parser.add_argument("--warehouse", help="where the tables go (default: the home)")
     args = parser.parse_args(argv)
-    json.dump(ingest(args.format, args.home, args.landing), sys.stdout)
+    json.dump(ingest(args.format, args.home, args.landing, args.warehouse), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def print_report(results: dict[str, Any], out: Path, console: Console | None = N
     console = console or Console(width=max(Console().width, 110))
     if "ingest" in results:
         _print_ingest(results, console)
-    for suite in ("silver", "query"):
+    for suite in ("silver", "query", "s3"):
         if suite in results:
             _print_flat(suite, results[suite], console)
     console.print(f"results: {out}")
@@ -29,6 +29,8 @@ TARGETS = {
     "silver.incremental_ratio": ("<=", 0.05),
     "query.ratio_vs_parquet.": ("<=", 0.8),
     "query.ratio_vs_parquet_warm.": ("<=", 0.8),
+    "s3.ingest_ratio_vs_local.": (">=", 0.75),
+    "s3.query_ratio_vs_read_parquet.": ("<=", 1.0),
 }
 
 

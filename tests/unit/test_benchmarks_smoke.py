@@ -47,3 +47,17 @@ def test_quick_benchmark_writes_every_result(tmp_path, capsys):
     for key in ("rows_per_s", "reference_rows_per_s", "upb_parse_msgs_per_s", "protarrow_rows_per_s"):
         assert results["decode"][key] > 0, key
     assert "ingest -> iceberg" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_quick_object_storage_benchmark_writes_every_result(tmp_path, capsys):
+    out = tmp_path / "results.json"
+    args = ["--quick", "--events", "2000", "--suites", "s3", "--repeats", "1", "--out", str(out)]
+    main([*args, "--workdir", str(tmp_path / "work"), "--cache", str(tmp_path / "cache")])
+
+    s3 = json.loads(out.read_text())["s3"]
+    for fmt in ("iceberg", "delta"):
+        assert s3[f"s3.ingest_ratio_vs_local.{fmt}"] > 0 and s3[f"s3.query_ratio_vs_read_parquet.{fmt}"] > 0
+        assert s3[f"s3.detail.ingest.{fmt}"]["events"] == 2000
+    assert isinstance(s3["s3.meets_targets"], bool)
+    assert "s3.ingest_ratio_vs_local.iceberg" in capsys.readouterr().out

@@ -1,0 +1,168 @@
+"""Object storage: bronze ingest and product queries on SeaweedFS (loopback) against the same work locally.
+
+    python -m benchmarks.s3_ratio [--quick] [--repeats N]     # prints the results as JSON
+
+- `s3.ingest_ratio_vs_local.<format>`: rows/s of the bronze ingest of the benchmark's generated events
+  into a warehouse on S3 ÷ rows/s of the same ingest into a local warehouse, in the same run
+  (alternating, each in its own process; the median of `--repeats` pairs). Target ≥ 0.75.
+- `s3.query_ratio_vs_read_parquet.<format>`: our cold query path (`Serving`: plan the version, open
+  DuckDB, httpfs and its secret, the view, the lock, the SQL) on a 1M-row gold-like table on S3 ÷ a
+  plain DuckDB connection loading httpfs, creating the same secret and running `read_parquet` over the
+  same S3 files (best of several alternating runs, as `benchmarks.query_ratio`). Target ≤ 1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from benchmarks.query_ratio import SQL, TABLE, gold_like, paired_ratio
+from pipelines.adapters.duckdb.engine import literal
+from pipelines.adapters.duckdb.extensions import OFFLINE_CONFIG, load_extension
+from pipelines.adapters.seaweedfs import SeaweedServer
+from pipelines.adapters.storage import Location
+
+FORMATS = ("iceberg", "delta")
+TARGETS = {"s3.ingest_ratio_vs_local.": (">=", 0.75), "s3.query_ratio_vs_read_parquet.": ("<=", 1.0)}
+BUCKET = "bench"
+
+
+def _environment(server: SeaweedServer) -> dict[str, str]:
+    return {
+        "MESHLAKE_S3_ENDPOINT": server.endpoint,
+        "MESHLAKE_S3_ACCESS_KEY_ID": server.access_key,
+        "MESHLAKE_S3_SECRET_ACCESS_KEY": server.secret_key,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def ingest_ratios(server: SeaweedServer, landing: str, workdir: Path, repeats: int) -> dict[str, Any]:
+    """Pairs of ingests (local, S3) per format, each in its own process; the median ratio per format."""
+    from benchmarks.__main__ import worker
+
+    env = _environment(server)
+    out: dict[str, Any] = {}
+    for fmt in FORMATS:
+        pairs = []
+        for i in range(repeats):
+            runs = {}
+            for where in ("local", "s3") if i % 2 == 0 else ("s3", "local"):
+                home = workdir / f"{fmt}-{where}-{i}"
+                args = ["--format", fmt, "--home", str(home), "--landing", landing]
+                if where == "s3":
+                    args += ["--warehouse", f"s3://{BUCKET}/ingest-{uuid.uuid4().hex[:8]}"]
+                runs[where] = worker("ingest_worker", *args, env=env)
+                shutil.rmtree(home, ignore_errors=True)
+            pairs.append(runs)
+        ratios = [p["s3"]["rows_per_s"] / p["local"]["rows_per_s"] for p in pairs]
+        out[f"s3.ingest_ratio_vs_local.{fmt}"] = round(statistics.median(ratios), 3)
+        out[f"s3.detail.ingest.{fmt}"] = {
+            "ratios": [round(r, 3) for r in ratios],
+            "s3_seconds": [round(p["s3"]["seconds"], 3) for p in pairs],
+            "local_seconds": [round(p["local"]["seconds"], 3) for p in pairs],
+            "events": pairs[0]["local"]["events"],
+        }
+    return out
+
+
+def _baseline(location: Location, files: tuple[str, ...]) -> Any:
+    """A new DuckDB connection with httpfs and the store's secret, `read_parquet` over the S3 files."""
+    text = SQL.format(source=f"read_parquet([{', '.join(literal(f) for f in files)}])")
+    secret = location.duckdb_secret("bench_s3")
+
+    def run() -> object:
+        con = duckdb.connect(":memory:", config=dict(OFFLINE_CONFIG))
+        try:
+            load_extension(con, "httpfs")
+            if secret:
+                con.execute(secret)
+            return con.sql(text).to_arrow_table()
+        finally:
+            con.close()
+
+    return run
+
+
+def query_ratios(server: SeaweedServer, workdir: Path, rows: int, reps: int) -> dict[str, Any]:
+    """Per format: a gold-like table written to S3 through our store, then our cold query ÷ `read_parquet`."""
+    from benchmarks.generate import ROOT
+    from benchmarks.query_http import bench_domain
+    from pipelines.bootstrap import Runtime
+    from pipelines.core.names import Layer
+    from pipelines.serving.session import Serving
+    from pipelines.settings import Settings
+
+    data = gold_like(rows)
+    sql = SQL.format(source=TABLE)
+    domain = bench_domain(TABLE)
+    out: dict[str, Any] = {}
+    for fmt in FORMATS:
+        prefix = f"s3://{BUCKET}/query-{fmt}-{uuid.uuid4().hex[:8]}"
+        env = _environment(server) | {"MESHLAKE_WAREHOUSE": prefix}
+
+        def runtime(fmt: str = fmt, env: dict[str, str] = env) -> Runtime:
+            settings = Settings.load(project=ROOT, env=env, home=workdir / f"query-{fmt}", format=fmt)
+            return Runtime(settings, domains=[domain])
+
+        store = runtime().store_for(TABLE.domain, Layer.GOLD, TABLE.name)
+        store.ensure_table(TABLE, data.schema)
+        store.overwrite(TABLE, data)
+        scan = Serving(runtime()).plan(str(TABLE))
+        location = runtime().warehouse
+
+        def ours(rt: Callable[[], Runtime] = runtime) -> object:
+            return Serving(rt()).query(sql).table
+
+        cold = paired_ratio(ours, _baseline(location, scan.files), reps)
+        out[f"s3.query_ratio_vs_read_parquet.{fmt}"] = cold["ratio"]
+        out[f"s3.detail.query.{fmt}"] = cold | {"files": len(scan.files), "rows": rows}
+    return out
+
+
+def run(results: dict[str, Any], landing: str | None, quick: bool = False, repeats: int = 3) -> None:
+    """Add the `s3.*` measures to `results` (the ingest ones only when `landing` holds generated events)."""
+    workdir = Path(tempfile.mkdtemp(prefix="meshlake-s3-bench-"))
+    try:
+        with SeaweedServer(workdir / "seaweedfs", buckets=(BUCKET,)) as server:
+            if landing:
+                results.update(ingest_ratios(server, landing, workdir / "ingest", repeats))
+            results.update(query_ratios(server, workdir, 100_000 if quick else 1_000_000, 5 if quick else 7))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["s3.targets"] = {k.rstrip("."): f"{op} {v}" for k, (op, v) in TARGETS.items()}
+    results["s3.meets_targets"] = all(
+        (v >= target if op == ">=" else v <= target)
+        for key, value in results.items()
+        for prefix, (op, target) in TARGETS.items()
+        if key.startswith(prefix) and isinstance((v := value), int | float)
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.__main__ import CACHE, FULL, QUICK, worker
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.s3_ratio", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK:,} events and 100k query rows")
+    parser.add_argument("--repeats", type=int, default=3, help="ingest pairs per format")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    args = parser.parse_args(argv)
+    events = QUICK if args.quick else FULL
+    landing = worker("generate", "--events", str(events), "--cache", str(args.cache))["landing"]
+    results: dict[str, Any] = {}
+    run(results, landing, args.quick, max(1, args.repeats))
+    json.dump(results, sys.stdout, indent=2)
+    print(file=sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
