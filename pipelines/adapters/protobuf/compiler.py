@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -227,7 +228,8 @@ def compile_schemas(roots: Path | Sequence[Path], files: Sequence[str] | None = 
     """Compile .proto files under the schema roots with protoc (grpc_tools) into a private descriptor pool.
 
     Imports resolve against the roots in order, then meshlake's own protos (`meshlake/options.proto`),
-    then protoc's bundled `google/protobuf/*.proto`. Results are cached in-process by roots, file list
+    then protoc's bundled `google/protobuf/*.proto`, then those of installed Python packages
+    (`installed_proto_roots`). Results are cached in-process by roots, file list
     and the content of every .proto under the roots.
 
     Args:
@@ -277,7 +279,7 @@ def _compile(bases: tuple[Path, ...], files: list[tuple[Path, str]]) -> Compiled
     # protoc runs in a subprocess: in-process grpc_tools.protoc.main writes errors to the process's
     # fd 2, which cannot be captured without redirecting every thread's stderr.
     bundled = str(resources.files("grpc_tools") / "_proto")
-    includes = [*(_display(b) for b in bases), str(PLATFORM_PROTO_DIR), bundled]
+    includes = [*(_display(b) for b in bases), str(PLATFORM_PROTO_DIR), bundled, *installed_proto_roots()]
     with tempfile.TemporaryDirectory(prefix="meshlake-protoc-") as tmp:
         out = Path(tmp) / "descriptors.pb"
         args = [
@@ -298,6 +300,16 @@ def _compile(bases: tuple[Path, ...], files: list[tuple[Path, str]]) -> Compiled
     for file in descriptor_set.file:  # --include_imports lists dependencies first
         pool.Add(file)
     return CompiledSchemas(roots=bases, descriptor_set=descriptor_set, pool=pool)
+
+
+def installed_proto_roots() -> list[str]:
+    """Where installed Python packages keep their .proto files (site-packages), searched last.
+
+    Packages ship their protos beside their code (googleapis-common-protos: `google/type/money.proto`),
+    so a schema imports them by the same path as in their repository, as with protoc's own include path.
+    """
+    paths = sysconfig.get_paths()
+    return [p for p in dict.fromkeys((paths["purelib"], paths["platlib"])) if Path(p).is_dir()]
 
 
 def _protoc_message(stderr: str, shown: str) -> str:
