@@ -37,12 +37,18 @@ from pipelines.ports.table_evolution import SchemaChange
 from pipelines.ports.table_store import Batch, PartitionField, Selection, TableStore
 from pipelines.services.tables import Tables
 
+SHOWN_VIOLATIONS = 5
+"""Violations a refused change names in its message (all of them are in `violations`)."""
+
 
 class SchemaChangeRefusedError(Exception):
     """The event's schema changed incompatibly with the version its bronze table holds; nothing was committed."""
 
     def __init__(self, table: TableId, message: str, violations: Sequence[Violation]) -> None:
-        lines = "\n".join(f"  {v}" for v in violations)
+        shown = [f"  {v}" for v in violations[:SHOWN_VIOLATIONS]]
+        if len(violations) > SHOWN_VIOLATIONS:  # an error stays a few lines long; the check lists them all
+            shown.append(f"  ... and {len(violations) - SHOWN_VIOLATIONS} more (meshlake schemas check lists them)")
+        lines = "\n".join(shown)
         super().__init__(
             f"{table}: {message} changed incompatibly with the schema the table holds; nothing was committed:\n{lines}"
         )

@@ -324,3 +324,14 @@ def test_schema_versions_and_their_governance_survive_maintenance_expiring_the_c
     lake.land({"event_id": "e5", "order_id": "O5"})
     with pytest.raises(SchemaChangeRefusedError, match=r"OrderStatus\.ORDER_STATUS_PLACED: ENUM_VALUE_NO_DELETE"):
         lake.ingest("run-4")
+
+
+def test_a_refusal_of_many_violations_names_a_few_and_counts_the_rest() -> None:
+    from pipelines.core.names import TableId
+    from pipelines.core.schema_rules import Violation
+
+    violations = [Violation("a.proto", n, f"pkg.M.f{n}", "FIELD_NO_DELETE", "field deleted") for n in range(1, 13)]
+    text = str(SchemaChangeRefusedError(TableId("orders", "bronze_x"), "pkg.M", violations))
+
+    assert len(text.splitlines()) == 7
+    assert text.splitlines()[-1] == "  ... and 7 more (meshlake schemas check lists them)"
