@@ -165,6 +165,11 @@ class Settings(BaseSettings):
         description="the NATS JetStream server bronze also reads (`events.<domain>.<event>`)",
         json_schema_extra={"default_text": "landing files only"},
     )
+    principal: str | None = Field(
+        default=None,
+        description="the domain or reader `meshlake query` and `meshlake products` read as (its catalog grants)",
+        json_schema_extra={"default_text": "local access to every product"},
+    )
     dagster_postgres_url: str | None = Field(
         default=None,
         description="Dagster's storage on PostgreSQL (the project's `dagster.postgres.yaml`)",

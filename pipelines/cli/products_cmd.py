@@ -21,7 +21,9 @@ def _when(ms: int | None) -> str:
 def products(
     principal: Annotated[
         str | None,
-        typer.Option(envvar="MESHLAKE_PRINCIPAL", help="List what this domain or reader may query (catalog grants)."),
+        typer.Option(
+            help="List what this domain or reader may query (catalog grants; default: the setting principal)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -30,7 +32,9 @@ def products(
     from pipelines.cli.lake import holds_tables
     from pipelines.serving import Serving
 
-    found = Serving(context.runtime()).products(principal) if holds_tables(context.settings()) else []
+    settings = context.settings()
+    principal = principal or settings.principal
+    found = Serving(context.runtime()).products(principal) if holds_tables(settings) else []
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in found], indent=1))
         return

@@ -68,7 +68,9 @@ def query(
     ] = None,
     principal: Annotated[
         str | None,
-        typer.Option(envvar="MESHLAKE_PRINCIPAL", help="Query as this domain or reader: only its granted products."),
+        typer.Option(
+            help="Query as this domain or reader: only its granted products (default: the setting principal)."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most rows printed as a table.")] = 1000,
     timeout: Annotated[float | None, typer.Option(min=0.1, help="Stop the query after this many seconds.")] = None,
@@ -90,7 +92,9 @@ def query(
     if read_path is not None and path is None:
         raise CommandError(f"--read-path must be one of {', '.join(READ_PATHS)}")
     when: AsOf | Mapping[str, AsOf] | None = parse_as_of_options(as_of or [])
-    require_tables(context.settings())
+    settings = context.settings()
+    require_tables(settings)
+    principal = principal or settings.principal
     serving = Serving(context.runtime())
     table = serving.engine(principal, as_of=when, read_path=path).execute(sql, timeout_s=timeout).table
     if output is OutputFormat.TABLE:
