@@ -15,7 +15,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 @app.command("new")
 def new(
-    name: Annotated[str, typer.Argument(help="The domain's name: a lower-case identifier, e.g. inventory.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The domain's name: a lower-case identifier, e.g. inventory.")
+    ],
 ) -> None:
     """Add a working domain to the project: spec, .proto, transforms, entity, product, generator, tests."""
     from rich.console import Console
@@ -97,7 +99,9 @@ def list_domains(
 
 @app.command("validate")
 def validate(
-    name: Annotated[str | None, typer.Argument(help="Check only this domain; default: every domain.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Check only this domain; default: every domain.")
+    ] = None,
 ) -> None:
     """Check domain specs, .proto contracts and options, grants, products, expectations and transforms.
 

@@ -180,3 +180,18 @@ def test_validate_names_a_read_that_is_not_granted_by_its_line(project, env):
         f"{spec}:{line}: stock.daily_items: inputs: 'inventory.daily_items': inventory.daily_items is not granted "
         "to stock (add stock to its grants, or make it public)"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["init"], "Missing argument 'DIR'"),
+        (["init", "x", "--bogus"], "No such option: --bogus"),
+        (["domain", "new"], "Missing argument 'NAME'"),
+        (["domain", "bogus"], "No such command 'bogus'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path, env, args, message):
+    line = one_error_line(run(args, env, tmp_path), 2)
+    assert message in line
+    assert not list(tmp_path.iterdir())
