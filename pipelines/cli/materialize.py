@@ -142,40 +142,37 @@ def _run_with_progress(
     keys: list[dg.AssetKey],
     on_done: Callable[[dg.AssetKey], None],
 ) -> dg.ExecuteInProcessResult:
-    """Run in a worker thread and call `on_done` as each asset's materialisation reaches the instance."""
+    """Run, calling `on_done` as each asset's materialisation reaches the instance.
+
+    The run stays in this (the main) thread, where Ctrl-C reaches it and Dagster ends it properly; a
+    watcher thread looks at the instance meanwhile.
+    """
 
     def latest(key: dg.AssetKey) -> float:
         event = instance.get_latest_materialization_event(key)
         return event.timestamp if event else 0.0
 
     before = {key: latest(key) for key in keys}
-    result: list[dg.ExecuteInProcessResult] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            result.append(run())
-        except BaseException as exc:  # handed to the calling thread
-            failure.append(exc)
-
-    worker = threading.Thread(target=work, name="meshlake-materialize", daemon=True)
-    worker.start()
     left = list(keys)
+    stop = threading.Event()
+
+    def report() -> None:
+        for key in [k for k in left if latest(k) > before[k]]:
+            left.remove(key)
+            on_done(key)
+
+    def watch() -> None:
+        while left and not stop.wait(0.5):
+            report()
+
+    watcher = threading.Thread(target=watch, name="meshlake-progress", daemon=True)
+    watcher.start()
     try:
-        while True:
-            worker.join(timeout=0.5)
-            finished = not worker.is_alive()  # looked at before the events: none of the run's is missed
-            for key in [k for k in left if latest(k) > before[k]]:
-                left.remove(key)
-                on_done(key)
-            if finished:
-                break
-    except Exception:
-        worker.join()  # the run ends before the error is told (a process exiting under it crashes)
-        raise
-    if failure:
-        raise failure[0]
-    return result[0]
+        return run()
+    finally:
+        stop.set()
+        watcher.join()
+        report()
 
 
 def materialize_all(select: str, console: Console) -> list[AssetRun]:
