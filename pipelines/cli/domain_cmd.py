@@ -83,9 +83,9 @@ def list_domains(
     if not specs and not project.problems:
         console.print(f"no domain in {project.settings.domains_dir}: add one with meshlake domain new NAME")
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("domain", "owner", "formats", "events", "products"):
-        table.add_column(column, no_wrap=column in ("domain", "events", "products"), overflow="fold")
+        table.add_column(column, no_wrap=column != "owner", overflow="fold")
     for spec in specs:
         table.add_row(
             spec.name, spec.owner, _formats(spec), "\n".join(sorted(spec.events)), "\n".join(sorted(spec.products))
