@@ -28,7 +28,7 @@ def s3_server() -> Iterator[SeaweedServer]:
     """A running SeaweedFS with the bucket `meshlake`."""
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     data = Path(tempfile.mkdtemp(prefix="meshlake-test-s3-"))
-    server = SeaweedServer(data / "weed", buckets=(BUCKET,))
+    server = SeaweedServer(data / "weed", buckets=(BUCKET,), start_timeout_s=90)  # a busy CI machine is slow
     try:
         server.start()
     except WeedNotFoundError as exc:

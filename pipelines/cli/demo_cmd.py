@@ -39,12 +39,12 @@ def demo(
     if storage is Storage.LOCAL:
         _demo(events, seed)
         return
-    from pipelines.cli.local_storage import local_object_store
+    from pipelines.cli.local_storage import local_object_store, object_store_variables
 
-    with local_object_store(context.settings().home_dir) as variables:
-        console.print(f"[dim]SeaweedFS at {variables['MESHLAKE_S3_ENDPOINT']}, data in the home's seaweedfs/[/]")
+    with local_object_store(context.settings().home_dir) as server:
+        console.print(f"[dim]SeaweedFS at {server.endpoint}, data in {server.data_dir}[/]")
         # This process is the top of the run: the settings it and the in-process Dagster runs load see these.
-        os.environ.update(variables)
+        os.environ.update(object_store_variables(server))
         _demo(events, seed)
 
 

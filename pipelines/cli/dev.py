@@ -26,9 +26,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from pipelines.cli.local_storage import Storage, local_object_store
+from pipelines.cli.local_storage import Storage, local_object_store, object_store_variables
 from pipelines.core.extras import require  # standard library only
+
+if TYPE_CHECKING:
+    from pipelines.adapters.seaweedfs import SeaweedServer
 
 POSTGRES_PROFILE = "dagster.postgres.yaml"
 """The project's instance settings with Dagster's storage on PostgreSQL (setting `dagster_postgres_url`)."""
@@ -301,10 +305,23 @@ def run_dev(
         storage: `s3` runs a SeaweedFS under the home for as long as they run, warehouse and landing on it.
     """
     base = dict(os.environ if env is None else env)
-    if storage is Storage.S3:
-        with local_object_store(home) as variables:
-            _say(f"S3:         {variables['MESHLAKE_S3_ENDPOINT']}  (SeaweedFS, data in {home / 'seaweedfs'})")
-            return run_dev(home, project, port, catalog_port, postgres, base | variables)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(local_object_store(home)) if storage is Storage.S3 else None
+        if server is not None:
+            base |= object_store_variables(server)
+            _say(f"S3:         {server.endpoint}  (SeaweedFS, data in {server.data_dir})")
+        return _run_dev(home, project, port, catalog_port, postgres, base, server)
+
+
+def _run_dev(
+    home: Path,
+    project: Path,
+    port: int,
+    catalog_port: int,
+    postgres: bool,
+    base: dict[str, str],
+    server: SeaweedServer | None,
+) -> int:
     dagster_home = prepare_dagster_home(home, project, postgres)
     catalog_url = f"http://127.0.0.1:{catalog_port}"
     child_env = base | {"MESHLAKE_PROJECT": str(project), "MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
@@ -313,7 +330,10 @@ def run_dev(
     _say(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
     _say(f"Iceberg REST catalog for any engine: {catalog_url}/iceberg  (a token: meshlake catalog token create)")
     children = dev_children(port, catalog_port, write_workspace(dagster_home))
-    return Supervisor(child_env, dagster_home).run(children)
+    supervisor = Supervisor(child_env, dagster_home)
+    if server is not None and server.process is not None:  # stopped with the others; its exit stops them
+        supervisor.processes["seaweedfs"] = server.process
+    return supervisor.run(children)
 
 
 def main(argv: list[str] | None = None) -> int:

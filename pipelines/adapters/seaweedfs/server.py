@@ -109,6 +109,11 @@ class SeaweedServer:
         return f"http://{self.host}:{self.ports['s3']}"
 
     @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running `weed` process (None when stopped)."""
+        return self._process
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "weed.log"
 
@@ -168,6 +173,7 @@ class SeaweedServer:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd=self.data_dir,
+                    start_new_session=True,  # its own process group: a terminal's Ctrl-C reaches its owner only
                 )
             if self._wait_ready():
                 return
