@@ -8,6 +8,8 @@ inputs and before what reads it.
 from __future__ import annotations
 
 import difflib
+import importlib
+import logging
 import os
 import threading
 import warnings
@@ -23,6 +25,7 @@ from rich.table import Table
 from pipelines.cli.dev import initialising, prepare_dagster_home
 from pipelines.settings import Settings
 
+_log = logging.getLogger(__name__)
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -152,6 +155,9 @@ def _run_with_progress(
         event = instance.get_latest_materialization_event(key)
         return event.timestamp if event else 0.0
 
+    # Imported here, before the watcher starts: SQLAlchemy's ORM, imported lazily by a run's first catalog
+    # write in this thread, was seen half-initialised by the watcher's query ('partially initialized module').
+    importlib.import_module("sqlalchemy.orm")
     before = {key: latest(key) for key in keys}
     left = list(keys)
     stop = threading.Event()
@@ -162,8 +168,11 @@ def _run_with_progress(
             on_done(key)
 
     def watch() -> None:
-        while left and not stop.wait(0.5):
-            report()
+        try:
+            while left and not stop.wait(0.5):
+                report()
+        except Exception:  # the bar stops moving; the run itself goes on, and its result is what counts
+            _log.debug("progress watcher stopped", exc_info=True)
 
     watcher = threading.Thread(target=watch, name="meshlake-progress", daemon=True)
     watcher.start()
