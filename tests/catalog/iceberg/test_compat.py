@@ -1,7 +1,9 @@
-"""Pins the private pyiceberg API `catalog.iceberg.compat` uses: staging, metadata writing, the catalog's row."""
+"""Pins the private pyiceberg API of `catalog.iceberg.compat` (staging, metadata files, the row) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,19 +27,39 @@ from pyiceberg.table.update import (
     UpgradeFormatVersionUpdate,
 )
 from pyiceberg.types import LongType, NestedField
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from catalog.iceberg.compat import TableChange, commit_tables
 
 SCHEMA = Schema(NestedField(1, "id", LongType(), required=True))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The catalog database: a SQLite file, or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/catalog.db"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = f"iceberg_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def sql(tmp_path: Path) -> SqlCatalog:
-    catalog = SqlCatalog("meshlake", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=(tmp_path / "wh").as_uri())
+def sql(database: str, tmp_path: Path) -> Iterator[SqlCatalog]:
+    catalog = SqlCatalog("meshlake", uri=database, warehouse=(tmp_path / "wh").as_uri())
     catalog.create_namespace("orders")
     catalog.create_table(("orders", "a"), SCHEMA)
     catalog.create_table(("orders", "b"), SCHEMA)
-    return catalog
+    yield catalog
+    catalog.engine.dispose()
 
 
 def _props(key: str) -> tuple[SetPropertiesUpdate]:
