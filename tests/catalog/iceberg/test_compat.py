@@ -1,4 +1,4 @@
-"""Pins the private pyiceberg API of `catalog.iceberg.compat` (staging, metadata files, the row) on SQLite and PostgreSQL."""
+"""Pins the private pyiceberg API that `catalog.iceberg.compat` uses, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
