@@ -10,7 +10,7 @@ import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,9 @@ import pyarrow.compute as pc
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.table_store import conform_to_schema
+
+if TYPE_CHECKING:
+    from pipelines.ports.commit_check import CommitCheck
 
 MAINTENANCE_PROPERTY = "meshlake.maintenance"
 """Set on commits that rewrite files without changing rows (compaction); incremental readers skip them."""
@@ -93,6 +96,7 @@ class KeyedRewriter(Protocol):
         properties: Mapping[str, str] | None = None,
         *,
         merge_on_read: bool = False,
+        check: CommitCheck | None = None,
     ) -> Rewrite:
         """Replace every row whose `key` is in `keys` by `replacement(those rows)`.
 
@@ -111,6 +115,9 @@ class KeyedRewriter(Protocol):
                 those rows by position instead (Iceberg; see `files_merged_on_read`): far less to
                 write, and every read applies the deletes until compaction. For tables written
                 often and read in bulk (silver); the others rewrite, as does every format without it.
+            check: asked about the commits made since the table state the caller planned on (see
+                `pipelines.ports.commit_check`); the rewrite itself is planned on the table as it is
+                when called, so a check should refuse any commit it cannot rule out touching the keys.
 
         Returns:
             The rewrite's counts and commit (None when there was nothing to write or delete).
@@ -118,6 +125,7 @@ class KeyedRewriter(Protocol):
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the replacement rows do not fit the table's schema, or the key is unknown.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
         ...
 

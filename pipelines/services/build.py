@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec, published_to
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
 from pipelines.ports.table_store import TableStore
 from pipelines.services.gold import (
     Source,
@@ -146,6 +147,10 @@ def _sources(domain: Domain, product: str, tables: IncrementalRuntime, published
     return sources
 
 
+MAX_REPLANS = 5
+"""Times a gold build plans again after another run committed to its table first."""
+
+
 def build_product(
     domain: Domain,
     product: str,
@@ -172,15 +177,39 @@ def build_product(
         inputs to compute the product (and `changed_rows_read`, what finding the partitions read),
         and the partitions replaced.
 
+    A commit holds only on the table as this build read it: when another run (a second scheduler)
+    committed first, the commit is refused and the build plans again on the new state (for a whole
+    rebuild of a product without order, the last overwrite wins).
+
     Raises:
         InputNotAllowedError: an input names another domain's product that is not published to it.
+        ConcurrentCommitError: other runs kept committing first, `MAX_REPLANS` times.
     """
+    for attempt in range(1, MAX_REPLANS + 1):
+        try:
+            return _build_product(domain, product, tables, run_id, published, window, full)
+        except ConcurrentCommitError:
+            if attempt == MAX_REPLANS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _build_product(
+    domain: Domain,
+    product: str,
+    tables: IncrementalRuntime,
+    run_id: str,
+    published: frozenset[str],
+    window: PartitionWindow | None,
+    full: bool,
+) -> BuildResult:
     spec = domain.spec.products[product]
     sources = _sources(domain, product, tables, published)
     store = tables.store_for(domain.name, Layer.GOLD, product)
     target = domain.product_table(product)
     partition = spec.partition
-    build = _Build(domain, product, tables, store, target, sources, run_id)
+    check = CommitCheck.on(store.history(target) if store.exists(target) else [], refuse_all)
+    build = _Build(domain, product, tables, store, target, sources, run_id, check)
     if partition is None:
         return build.whole({})
     if full or not store.exists(target) or (window is not None and window.complete):
@@ -207,6 +236,8 @@ class _Build:
     target: TableId
     sources: list[Source]
     run_id: str
+    check: CommitCheck
+    """Holds the build's commit to the table as the build read it."""
 
     def _transform(self, inputs: dict[str, pl.DataFrame]) -> pl.DataFrame:
         frame = self.domain.transforms[self.domain.spec.products[self.product].transform](**inputs)
@@ -242,11 +273,15 @@ class _Build:
         ):
             details["keys_changed"] = len(keys)
             rows = data.filter(pc.is_in(data.column(order), value_set=keys))
-            rewrite = self.tables.incremental(self.store).replace_keys(self.target, order, keys, lambda _: rows, props)
-            commit = rewrite.commit or self.store.append(self.target, data.schema.empty_table(), props)
+            rewrite = self.tables.incremental(self.store).replace_keys(
+                self.target, order, keys, lambda _: rows, props, check=self.check
+            )
+            commit = rewrite.commit or self.store.append(self.target, data.schema.empty_table(), props, self.check)
             version = commit.version
         else:  # files of ranges of the partition column or key: later reads by range or by key skip most
-            rewrite = self.tables.incremental(self.store).replace_keys(self.target, order, None, lambda _: data, props)
+            rewrite = self.tables.incremental(self.store).replace_keys(
+                self.target, order, None, lambda _: data, props, check=self.check
+            )
             assert rewrite.commit is not None
             version = rewrite.commit.version
         return self._result(version, data.num_rows, upstream, details)
@@ -284,7 +319,7 @@ class _Build:
         data = in_partitions(self._transform(inputs), partition.column, partitions, partition.period).to_arrow()
         outcome = self.tables.incremental(self.store).replace_keys(
             self.target, partition.column, pa.array(partitions, pa.date32()), lambda _current: data,
-            self._props(upstream, mode),
+            self._props(upstream, mode), check=self.check,
         )  # fmt: skip
         assert outcome.commit is not None
         rows = outcome.table_rows

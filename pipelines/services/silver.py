@@ -21,6 +21,7 @@ from pipelines.core import entity_state as es
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
 from pipelines.ports.incremental import Appended
 from pipelines.ports.table_store import TableNotFoundError, TableStore, conform_to_schema
 from pipelines.services.incremental import (
@@ -172,6 +173,7 @@ def _write(
     build: pl.DataFrame | None,
     merge: Callable[[pl.DataFrame], pl.DataFrame],
     run_id: str,
+    check: CommitCheck | None,
 ) -> EntityBuild:
     store = runtime.store_for(domain.name, Layer.SILVER)
     mode = "full" if full else "incremental"
@@ -182,10 +184,10 @@ def _write(
         assert build is not None
         data = build.to_arrow()
         store.ensure_table(table, data.schema)
-        outcome = rewriter.replace_keys(table, key, None, lambda _current: data, props)
+        outcome = rewriter.replace_keys(table, key, None, lambda _current: data, props, check=check)
     else:
         outcome = rewriter.replace_keys(
-            table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props, merge_on_read=True
+            table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props, merge_on_read=True, check=check
         )
     assert outcome.commit is not None
     commit, rewritten, files = outcome.commit, outcome.rows_rewritten, outcome.files_rewritten
@@ -213,10 +215,18 @@ def _frame(data: pa.Table) -> pl.DataFrame:
     return frame
 
 
+MAX_REPLANS = 5
+"""Times a silver run plans again after another run committed to its tables first."""
+
+
 def build_entity(
     domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool = False
 ) -> list[EntityBuild]:
     """Bring an entity's silver state (and SCD2 history, when the spec asks) up to date with bronze.
+
+    Each table's commit holds only on the table as the run read it (its watermark, its rows): when
+    another run (a second scheduler) committed first, the commit is refused and the run plans again
+    on the new state, where the other's work is done (`ConcurrentCommitError` after `MAX_REPLANS`).
 
     Args:
         full: backfill: read all of bronze and replace the tables instead of upserting what changed.
@@ -224,27 +234,43 @@ def build_entity(
     Returns:
         One result for the state table, then one for the history table if any.
     """
+    for attempt in range(1, MAX_REPLANS + 1):
+        try:
+            return _build_entity(domain, entity, runtime, run_id, full)
+        except ConcurrentCommitError:
+            if attempt == MAX_REPLANS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool) -> list[EntityBuild]:
     spec = domain.spec.entities[entity]
     contracts = {e: runtime.contract(domain.name, e) for e in spec.events}
     key = entity_key(domain, entity, contracts)
     store = runtime.store_for(domain.name, Layer.SILVER)
     tables = [domain.silver_table(entity)] + ([domain.history_table(entity)] if spec.history else [])
     cache: dict[str, Changes] = {}
-    work = []
+    work, done = [], []
     for table, replay in zip(tables, (False, True), strict=False):
         history = None
-        if not full:
-            with contextlib.suppress(TableNotFoundError):  # the first run builds the table
-                history = store.history(table)
-        exists = history is not None or (full and store.exists(table))
+        with contextlib.suppress(TableNotFoundError):  # the first run builds the table
+            history = store.history(table)
+        exists = history is not None
         rebuild = full or history is None
-        watermark = None if history is None else last_upstream(history)
+        watermark = None if rebuild or history is None else last_upstream(history)
         label = encode_upstream(watermark) if watermark is not None else "*"
         if label not in cache:  # the state and history tables usually share their watermark: read once
             cache[label] = read_changes(domain, entity, runtime, watermark)
-        work.append((table, replay, exists, rebuild, cache[label]))
+        changes = cache[label]
+        if history and not rebuild and not changes.count() and changes.upstream == watermark:
+            done.append(_unchanged(store, table, key, history[-1].version, changes))  # e.g. another run's
+            continue
+        check = CommitCheck.on(history or [], refuse_all)  # holds only on the table as read here
+        work.append((table, replay, exists, rebuild, changes, check))
 
-    def write(table: TableId, replay: bool, exists: bool, rebuild: bool, changes: Changes) -> EntityBuild:
+    def write(
+        table: TableId, replay: bool, exists: bool, rebuild: bool, changes: Changes, check: CommitCheck
+    ) -> EntityBuild:
         frames = changes.frames
 
         def merge(current: pl.DataFrame, frames: dict[str, pl.DataFrame] = frames) -> pl.DataFrame:
@@ -253,7 +279,7 @@ def build_entity(
 
         if not rebuild:
             try:
-                return _write(runtime, domain, table, key, changes, False, None, merge, run_id)
+                return _write(runtime, domain, table, key, changes, False, None, merge, run_id, check)
             except (ValueError, pl.exceptions.PolarsError) as exc:  # nothing was committed: does the table fit?
                 shape = merge(pl.DataFrame(), {e: f.clear() for e, f in frames.items()})
                 if (misfit := _misfit(store, table, shape)) is None:
@@ -265,14 +291,38 @@ def build_entity(
                 ) from exc
         build = merge(pl.DataFrame())
         if exists and _misfit(store, table, build):  # a rebuild adopts the build's columns (like a full
-            store.drop_table(table)  # refresh): the old table goes
-        return _write(runtime, domain, table, key, changes, True, build, merge, run_id)
+            store.drop_table(table)  # refresh): the old table goes, and with it what the check planned on
+            return _write(runtime, domain, table, key, changes, True, build, merge, run_id, None)
+        return _write(runtime, domain, table, key, changes, True, build, merge, run_id, check)
 
     # the two tables are written side by side: much of a commit waits on files and the catalog, and
     # leaving the pool waits for both, so a failure of one never leaves the other still writing
+    if not work:
+        return done
     with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="meshlake-silver") as pool:
-        futures = [pool.submit(write, *w) for w in work]
-    return [f.result() for f in futures]
+        futures = {w[0]: pool.submit(write, *w) for w in work}
+    built = {b.table: b for b in done} | {table: f.result() for table, f in futures.items()}
+    return [built[table] for table in tables]
+
+
+def _unchanged(store: TableStore, table: TableId, key: str, version: int, changes: Changes) -> EntityBuild:
+    """A table already up to date with bronze (nothing read since its watermark): no commit is made."""
+    return EntityBuild(
+        table=table,
+        version=version,
+        rows=len(store.read(table, [key])),
+        changes=0,
+        changed_keys=0,
+        rows_scanned=changes.rows_scanned,
+        incremental=True,
+        rows_rewritten=0,
+        files_rewritten=0,
+        files_merged_on_read=0,
+        upstream=changes.upstream,
+        reasons=tuple(changes.reasons),
+        schema=store.schema(table),
+        location=store.location(table),
+    )
 
 
 def _misfit(store: TableStore, table: TableId, rows: pl.DataFrame) -> str | None:

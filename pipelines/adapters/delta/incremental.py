@@ -23,6 +23,7 @@ from pipelines.adapters.storage import Location
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.core.null_values import null_values
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
@@ -180,6 +181,7 @@ class DeltaIncremental:
         properties: Mapping[str, str] | None = None,
         *,
         merge_on_read: bool = False,
+        check: CommitCheck | None = None,
     ) -> Rewrite:
         """Copy-on-write of the files holding `keys` (see `KeyedRewriter`).
 
@@ -208,7 +210,8 @@ class DeltaIncremental:
         plan = plan_rewrite(table, schema, key, wanted, current, replacement)
         outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
         if not touched and not outputs:
-            return Rewrite(self._store.append(table, schema.empty_table(), props), len(candidates), 0, 0, 0, 0)
+            empty = self._store.append(table, schema.empty_table(), props, check=check)
+            return Rewrite(empty, len(candidates), 0, 0, 0, 0)
         now = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = [
             RemoveAction(f["path"], True, now, f["size_bytes"], {}) for f in touched
@@ -221,10 +224,22 @@ class DeltaIncremental:
                 size = sink.tell()
             return AddAction(name, size, {}, now, True, file_stats(rows))
 
-        actions += list(_POOL.map(write, outputs))
-        delta.create_write_transaction(
-            actions, mode="append", schema=delta.schema(), commit_properties=CommitProperties(custom_metadata=props)
-        )
+        written = list(_POOL.map(write, outputs))
+        actions += written
+
+        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            current.create_write_transaction(
+                actions, mode="append", schema=current.schema(), commit_properties=commit_properties
+            )
+
+        if check is None:
+            commit(delta, CommitProperties(custom_metadata=props))
+        else:  # planned on `delta`: a check must refuse whatever commit touched the rewritten files
+            try:
+                self._store._commit_with_retries(table, props, check, commit, delta)
+            except ConcurrentCommitError:
+                root.delete_files([root.child_uri(a.path) for a in written])
+                raise
         total = pa.table(self._store._open(table).get_add_actions(flatten=True)).column("num_records")
         return Rewrite(self._last_commit(table), len(candidates), len(touched), len(outputs), plan.rows_replaced,
                        plan.rows, int(pc.sum(total).as_py() or 0))  # fmt: skip

@@ -470,12 +470,14 @@ class DeltaTableStore:
         props: dict[str, str],
         check: CommitCheck | None,
         commit: Callable[[DeltaTable, CommitProperties], None],
+        planned: DeltaTable | None = None,
     ) -> DeltaTable:
         """The one commit loop of the Delta store: `commit` on the table's newest version, again on each lost race.
 
         Without a check, delta-rs resolves a race itself (appends commute). With one, the commit is
         tried once on the version `check` was shown the commits of (`max_commit_retries=0`: the next
-        version must be free), and a lost race loads the table and asks again.
+        version must be free), and a lost race loads the table and asks again. The first attempt commits
+        on `planned` (the table a plan read) when given, else on the newest version.
 
         Returns:
             The table `commit` wrote through (at the version it made).
@@ -489,7 +491,7 @@ class DeltaTableStore:
             commit(delta, CommitProperties(custom_metadata=props))
             return delta
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-            delta = self._open(table)
+            delta = planned if planned is not None and attempt == 1 else self._open(table)
             if not check.allows(commits := self._history(delta)):
                 raise ConcurrentCommitError(table, commits_since(commits, check.seen))
             try:

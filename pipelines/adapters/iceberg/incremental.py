@@ -19,7 +19,7 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile, ManifestEntry, ManifestEntryStatus
-from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table import FileScanTask, Table, Transaction
 from pyiceberg.table.snapshots import Operation, Snapshot
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
 from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
@@ -32,10 +32,17 @@ from pipelines.adapters.iceberg.position_deletes import (
     write_position_deletes,
 )
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
-from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit
-from pipelines.adapters.iceberg.transaction import file_changes, row_changes, transaction, write_rows
+from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit, _history
+from pipelines.adapters.iceberg.transaction import (
+    commit_with_retries,
+    file_changes,
+    row_changes,
+    transaction,
+    write_rows,
+)
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
@@ -235,6 +242,7 @@ class IcebergIncremental:
         properties: Mapping[str, str] | None = None,
         *,
         merge_on_read: bool = False,
+        check: CommitCheck | None = None,
     ) -> Rewrite:
         """Copy-on-write of the files holding `keys`, or position deletes where few of a file's rows change
         and `merge_on_read` allows (see `KeyedRewriter`)."""
@@ -270,7 +278,7 @@ class IcebergIncremental:
         current += _POOL.map(lambda t: t[1].rows(schema), in_place)
         plan = plan_rewrite(table, schema, key, wanted, current, replacement, moved=len(in_place))
         deletes = [(t.file, hits.positions) for t, hits in in_place]
-        commit = self._commit(ice, table, [t.file for t in touched], plan, props, deletes)
+        commit = self._commit(ice, table, [t.file for t in touched], plan, props, deletes, check)
         added = sum(1 for t in [*plan.rewritten, *plan.inserted] if t.num_rows)
         gone = {t.file.file_path for t in touched}
         kept = [t for t in tasks if t.file.file_path not in gone]
@@ -286,21 +294,39 @@ class IcebergIncremental:
         plan: RewritePlan,
         props: dict[str, str],
         deletes: list[tuple[DataFile, np.ndarray]],
+        check: CommitCheck | None,
     ) -> Commit:
+        """Commit the rewrite planned on `ice`; with `check`, only on top of commits it accepts (`commit_with_retries`:
+        the plan was made on `ice`, so a check must refuse whatever commit touched the rewritten files)."""
         outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
         if not removed and not outputs and not deletes:
-            return self._store.append(table, arrow_schema(ice.schema()).empty_table(), props)
+            return self._store.append(table, arrow_schema(ice.schema()).empty_table(), props, check=check)
         delete_files = write_position_deletes(ice, deletes)
-        with transaction(ice) as tx:
+        added = [f for files in _POOL.map(lambda rows: write_rows(ice, rows), outputs) for f in files]
+
+        def stage(tx: Transaction) -> None:
             producer: _FastAppendFiles | _OverwriteFiles = (
                 row_changes(tx, props, delete_files) if delete_files else file_changes(tx, props, bool(removed))
             )
             with producer:
                 for data_file in removed:
                     producer.delete_data_file(data_file)
-                for data_files in _POOL.map(lambda rows: write_rows(ice, rows), outputs):
-                    for data_file in data_files:
-                        producer.append_data_file(data_file)
+                for data_file in added:
+                    producer.append_data_file(data_file)
+
+        if check is None:
+            with transaction(ice) as tx:
+                stage(tx)
+        else:
+            planned = [ice]  # the first attempt commits on the table the plan read
+            try:
+                ice = commit_with_retries(
+                    table, lambda: planned.pop() if planned else self._table(table), _history, check, stage
+                )
+            except ConcurrentCommitError:
+                for data_file in [*added, *delete_files]:
+                    ice.io.delete(data_file.file_path)
+                raise
         log = ice.metadata.snapshot_log
         snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
         assert snapshot is not None

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from pipelines.adapters.memory.table_store import MemoryTableStore
 from pipelines.core.names import TableId
+from pipelines.ports.commit_check import CommitCheck
 from pipelines.ports.incremental import (
     Appended,
     Changed,
@@ -71,6 +72,7 @@ class MemoryIncremental:
         properties: Mapping[str, str] | None = None,
         *,
         merge_on_read: bool = False,
+        check: CommitCheck | None = None,
     ) -> Rewrite:
         """Replace the rows of `keys` by rewriting the whole table in one commit (see `KeyedRewriter`)."""
         schema = self._store.schema(table)
@@ -79,5 +81,5 @@ class MemoryIncremental:
         wanted = None if keys is None else key_set(keys, schema.field(key).type)
         plan = plan_rewrite(table, schema, key, wanted, [self._store.read(table)], replacement)
         rows = pa.concat_tables([*plan.rewritten, *plan.inserted])
-        commit = self._store.overwrite(table, rows, properties)
+        commit = self._store._commit(table, rows, properties, replace=True, check=check)
         return Rewrite(commit, 1, int(plan.rows_replaced > 0), 1, plan.rows_replaced, rows.num_rows, rows.num_rows)
