@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,11 @@ import pytest
 
 from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
+from tests.paths import MESH
+
+# Code that finds its project the way a user's command does (the Dagster code location, commands run as
+# subprocesses) finds the platform tests' own mesh, never the repository's sample project.
+os.environ["MESHLAKE_PROJECT"] = str(MESH)
 
 pytest_plugins = ["tests.postgres", "tests.seaweedfs", "tests.iceberg_rest"]
 
@@ -21,6 +27,6 @@ def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
         env = {"MESHLAKE_HOME": str(tmp_path / "home")}
         if fmt:
             env["MESHLAKE_FORMAT"] = fmt
-        return Runtime(Settings.load(env=env))
+        return Runtime(Settings.load(project=MESH, env=env))
 
     return make

@@ -1,6 +1,9 @@
-"""Paths of this repository the tests read: its root is also the sample project (`domains/`, `schemas/`)."""
+"""Paths the tests read: the repository (whose root is also the sample project) and the platform tests' own mesh."""
 
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PLATFORM_PROTOS = REPO / "pipelines" / "proto"
+MESH = REPO / "tests" / "projects" / "mesh"
+"""The platform tests' project: three related domains, kept apart from the sample so that a team changing the
+sample domains breaks no platform test."""

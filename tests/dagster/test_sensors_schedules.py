@@ -16,6 +16,7 @@ from pipelines.dagster.sensors import landing_digest
 from pipelines.definitions import STEP_EXECUTOR, build_definitions
 from pipelines.generation import generate_landing
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 BRONZE = dg.AssetKey(["orders", "bronze", "order_placed"])
 ALL_BRONZE = {dg.AssetKey(["orders", "bronze", e]) for e in ("order_placed", "order_cancelled", "order_item_returned")}
@@ -31,7 +32,7 @@ def defs() -> dg.Definitions:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
-    return Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home")}))
+    return Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
+from tests.paths import REPO
 
 BIN = Path(sys.executable).parent
 
@@ -27,7 +28,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def readme_dagster_commands() -> list[str]:
     """The README's commands of Dagster's own CLI (`DAGSTER_HOME=... dagster ...`), continuation lines joined."""
-    text = (PROJECT_DIR / "README.md").read_text()
+    text = (REPO / "README.md").read_text()
     block = text.split("## Using it", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     return [line for line in block.replace("\\\n", " ").splitlines() if line.startswith("DAGSTER_HOME=")]
 
@@ -124,7 +125,7 @@ def test_schemas_check_exits_non_zero_on_a_breaking_change(env, tmp_path):
 
 def test_schemas_check_reports_a_construct_no_table_holds_with_file_and_line(env, tmp_path):
     schemas = tmp_path / "schemas"
-    shutil.copytree(PROJECT_DIR / "tests" / "fixtures" / "unsupported", schemas)
+    shutil.copytree(REPO / "tests" / "fixtures" / "unsupported", schemas)
     result = run([str(BIN / "meshlake"), "schemas", "check", "--schemas", str(schemas), "--against", str(schemas)], env)
     assert result.returncode == 1
     assert "legacy/v1/legacy.proto:8: meshlake.legacy.v1.Legacy.result: FIELD_NO_GROUP" in result.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.paths import REPO
+from tests.paths import MESH
 
 BIN = Path(sys.executable).parent
 MESHLAKE = str(BIN / "meshlake")
@@ -25,7 +25,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
-    return base | {"MESHLAKE_PROJECT": str(REPO), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    return base | {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
 
 
 @pytest.mark.parametrize(

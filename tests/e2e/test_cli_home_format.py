@@ -14,14 +14,14 @@ from pipelines.adapters.home_format import HomeFormatError
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer, TableId
 from pipelines.settings import Settings
-from tests.paths import REPO
+from tests.paths import MESH
 
 MESHLAKE = str(Path(sys.executable).parent / "meshlake")
 
 
 def _write_a_table(home: Path, fmt: str | None) -> None:
-    env = {"MESHLAKE_PROJECT": str(REPO), "MESHLAKE_HOME": str(home)} | ({"MESHLAKE_FORMAT": fmt} if fmt else {})
-    runtime = Runtime(Settings.load(env=env))
+    env = {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(home)} | ({"MESHLAKE_FORMAT": fmt} if fmt else {})
+    runtime = Runtime(Settings.load(project=MESH, env=env))
     store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
     table = TableId("payments", "settlement_summary")
     store.ensure_table(table, pa.schema([("day", pa.date32())]))
@@ -51,7 +51,7 @@ def test_the_command_line_refuses_it_in_one_line(tmp_path):
     home = tmp_path / "home"
     _write_a_table(home, "iceberg")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
-    env = base | {"MESHLAKE_PROJECT": str(REPO), "MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "delta"}
+    env = base | {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "delta"}
     for args in (["products"], ["query", "SELECT * FROM payments.settlement_summary"]):
         result = subprocess.run([MESHLAKE, *args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
         assert result.returncode == 1, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.paths import REPO
+from tests.paths import MESH
 
 MESHLAKE = str(Path(sys.executable).parent / "meshlake")
 
@@ -22,7 +22,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
-    return base | {"MESHLAKE_PROJECT": str(REPO), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    return base | {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
 
 
 def _files(root: Path) -> list[str]:

@@ -18,7 +18,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.settings import Settings
 from tests.landed import landed_counts
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 BIN = Path(sys.executable).parent
 SELECT = "key:orders/bronze/order_placed"

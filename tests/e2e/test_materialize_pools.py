@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 BIN = Path(sys.executable).parent
 POOL = "table:orders.bronze_order_placed"

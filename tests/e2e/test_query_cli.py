@@ -19,7 +19,7 @@ from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
 from catalog.service import CatalogService
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.names import TableId
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 BIN = Path(sys.executable).parent
 REVENUE = TableId("orders", "daily_revenue")

@@ -19,7 +19,7 @@ from pipelines.core.framing import encode_varint
 from pipelines.core.names import Layer
 from tests.integration.crash_worker import BRONZE
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
 Key = tuple[str, str, int]

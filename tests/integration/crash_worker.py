@@ -39,7 +39,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer, TableId
 from pipelines.services.ingest import ingest_event
 from tests.integration.ingest_helpers import orders_runtime
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 NOW = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)
 BRONZE = "bronze_order_placed"

@@ -8,6 +8,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.domain import Domain
 from pipelines.core.spec import DomainSpec
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 ORDER_PLACED = "meshlake.orders.v1.OrderPlaced"
 
@@ -31,4 +32,4 @@ def orders_runtime(home: Path, fmt: str, schemas: Path | None = None, on_unframe
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt}
     if schemas is not None:
         env["MESHLAKE_SCHEMAS"] = str(schemas)
-    return Runtime(Settings.load(env=env), domains=[orders_domain(on_unframed)])
+    return Runtime(Settings.load(project=MESH, env=env), domains=[orders_domain(on_unframed)])

@@ -11,10 +11,13 @@ from pipelines.core.names import Layer
 from pipelines.generation import generate_events, generate_landing, publish_generated
 from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 
 def test_landing_and_stream_events_land_once(tmp_path, nats_url):
-    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
+    runtime = Runtime(
+        Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url})
+    )
     generate_landing(runtime, "orders", 400, seed=1, files=2)
     files = runtime.landing.files("orders", "order_placed")
     landed = sum(len(unframe(Path(f.uri).read_bytes()).payloads) for f in files)
@@ -44,7 +47,9 @@ def test_landing_and_stream_events_land_once(tmp_path, nats_url):
 
 
 def test_an_event_without_id_is_published_and_then_quarantined(tmp_path, nats_url):
-    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url}))
+    runtime = Runtime(
+        Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url})
+    )
     cls = runtime.schemas.message_class("meshlake.orders.v1.OrderPlaced")
     no_id = cls(order_id="O1", customer_id="C1")
     no_id.placed_at.FromSeconds(1_790_000_000)

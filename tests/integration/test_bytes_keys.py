@@ -18,6 +18,7 @@ from pipelines.core.names import Layer
 from pipelines.core.spec import DomainSpec
 from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
 READING = "meshlake.readings.v1.Reading"
@@ -29,7 +30,7 @@ def _runtime(home: Path, fmt: str) -> Runtime:
         {"name": "sensors", "owner": "team-sensors", "schemas": "readings/v1", "events": {"read": {"message": READING}}}
     )
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_SCHEMAS": str(FIXTURES)}
-    return Runtime(Settings.load(env=env), domains=[Domain(spec=spec, transforms={})])
+    return Runtime(Settings.load(project=MESH, env=env), domains=[Domain(spec=spec, transforms={})])
 
 
 def _contract(runtime: Runtime) -> EventContract:

@@ -47,6 +47,7 @@ from pipelines.settings import Settings
 from tests.integration import crash_harness
 from tests.integration.crash_worker import KillingTables, Stage, patch_iceberg_commits, referenced_and_present
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_domain
+from tests.paths import MESH
 
 EVENTS, SEED, RETRIED = 3_000, 11, 150
 BATCH, ROWS_PER_COMMIT = 50, 100  # two pulls per commit, about 26 commits over all the events
@@ -89,7 +90,7 @@ class CrashRuntime(Runtime):
 def crash_runtime(home: Path, fmt: str, url: str) -> CrashRuntime:
     """A runtime on `home` with every table in `fmt` and bronze reading `url` (`MESHLAKE_NATS_URL`)."""
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_NATS_URL": url}
-    return CrashRuntime(Settings.load(env=env), domains=[orders_domain()])
+    return CrashRuntime(Settings.load(project=MESH, env=env), domains=[orders_domain()])
 
 
 def patch_nats_source(stage: Stage) -> None:
@@ -146,7 +147,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     bytes, since `publish_events` needs one for JetStream's duplicate window.
     """
     home = tmp_path_factory.mktemp("generate")
-    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(home)}))
+    runtime = Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(home)}))
     events = generate_events(runtime, "orders", EVENTS, SEED)
     return {
         event: [(i or f"no-id-{hashlib.sha256(p).hexdigest()[:16]}", p) for i, p in items]

@@ -26,7 +26,7 @@ from pipelines.core.names import Layer
 from pipelines.services.ingest import IngestResult, UnframedInputError, ingest_event
 from tests.integration.crash_worker import NOW
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 FOLDER = Path("orders/order_placed")
 

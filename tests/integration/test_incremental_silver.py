@@ -14,6 +14,7 @@ from pipelines.core.names import Layer
 from pipelines.services.build import build_silver
 from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 FORMATS = ["iceberg", "delta", "memory"]
 
@@ -118,7 +119,9 @@ def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newe
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by_a_rebuild(make_runtime, tmp_path, fmt):
     events = [("order_placed", _placed(_classes(make_runtime(fmt))["meshlake.orders.v1.OrderPlaced"], "p1", 0, 100))]
-    reference = Runtime(Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "reference"), "MESHLAKE_FORMAT": fmt}))
+    reference = Runtime(
+        Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "reference"), "MESHLAKE_FORMAT": fmt})
+    )
     _land(reference, events, "r1")
     _ingest(reference, "r1")
     build_silver(reference.domain("orders"), "orders", reference, "r1")

@@ -21,6 +21,7 @@ from pipelines.core.proto_decode import decode_payloads
 from pipelines.core.spec import DomainSpec
 from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
 HOLDER = "meshlake.containers.v1.Holder"
@@ -32,7 +33,7 @@ def _runtime(home: Path, fmt: str) -> Runtime:
         {"name": "boxes", "owner": "team-boxes", "schemas": "containers/v1", "events": {"held": {"message": HOLDER}}}
     )
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_SCHEMAS": str(FIXTURES)}
-    return Runtime(Settings.load(env=env), domains=[Domain(spec=spec, transforms={})])
+    return Runtime(Settings.load(project=MESH, env=env), domains=[Domain(spec=spec, transforms={})])
 
 
 def _scalars(message: object, i: int) -> None:

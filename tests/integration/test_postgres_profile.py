@@ -25,7 +25,7 @@ from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
 from pipelines.settings import Settings
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 POSTGRES_URL_VAR = "MESHLAKE_DAGSTER_POSTGRES_URL"  # what dagster.postgres.yaml reads
 
@@ -67,7 +67,9 @@ def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
     shutil.copyfile(PROJECT_DIR / "dagster.postgres.yaml", dagster_home / "dagster.yaml")
     monkeypatch.setenv(POSTGRES_URL_VAR, databases["dagster"])
     home = tmp_path / "home"
-    runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "iceberg"}))
+    runtime = Runtime(
+        Settings.load(project=PROJECT_DIR, env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": "iceberg"})
+    )
     generate_landing(runtime, "orders", 2_000, seed=21, files=2)
 
     defs = build_definitions()

@@ -31,7 +31,7 @@ from pipelines.serving import Serving
 from pipelines.serving.http import query_router
 from pipelines.settings import Settings
 from tests.dagster.test_three_domains_end_to_end import materialize_all
-from tests.paths import REPO as PROJECT_DIR
+from tests.paths import MESH as PROJECT_DIR
 
 DOMAINS = ("orders", "payments", "shipping")
 

@@ -27,6 +27,7 @@ from pipelines.core.spec import DomainSpec
 from pipelines.ports.query_engine import QueryError
 from pipelines.serving import Serving
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 ADMIN = Principal(name="admin", kind=PrincipalKind.ADMIN)
 REVENUE = TableId("orders", "daily_revenue")
@@ -84,7 +85,7 @@ class Lake:
 
 def build_lake(root: Path, fmt: str) -> Lake:
     home = root / "home"
-    settings = Settings.load(env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
+    settings = Settings.load(project=MESH, env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
     domains = [
         _domain("orders", "team-orders", {"daily_revenue": True, "customers": False}),
         _domain("marketing", "team-marketing", {"campaigns": False}),

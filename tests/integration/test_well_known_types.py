@@ -23,6 +23,7 @@ from pipelines.core.names import Layer
 from pipelines.core.spec import DomainSpec
 from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
+from tests.paths import MESH
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proto"
 KNOWN = "meshlake.wellknown.v1.Known"
@@ -35,7 +36,7 @@ def _runtime(home: Path, fmt: str) -> Runtime:
         {"name": "known", "owner": "team-known", "schemas": "wellknown/v1", "events": {"seen": {"message": KNOWN}}}
     )
     env = {"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt, "MESHLAKE_SCHEMAS": str(FIXTURES)}
-    return Runtime(Settings.load(env=env), domains=[Domain(spec=spec, transforms={})])
+    return Runtime(Settings.load(project=MESH, env=env), domains=[Domain(spec=spec, transforms={})])
 
 
 def _full(i: int) -> Any:

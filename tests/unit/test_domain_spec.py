@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.project import SpecError, load_domain, load_domains
-from tests.paths import REPO
+from tests.paths import MESH, REPO
 
 
 def _write(tmp_path: Path, text: str, name: str = "orders") -> Path:
@@ -27,7 +27,7 @@ events:
 
 
 def test_project_domains_load():
-    domains = load_domains(REPO / "domains")
+    domains = load_domains(MESH / "domains")
     assert "orders" in {d.name for d in domains}
     orders = next(d for d in domains if d.name == "orders")
     assert callable(orders.transforms["daily_revenue"])

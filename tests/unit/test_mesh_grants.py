@@ -7,11 +7,11 @@ import pytest
 from pipelines.core.spec import mesh_problems, published_to
 from pipelines.project import load_domains
 from pipelines.services.build import InputNotAllowedError, build_product
-from tests.paths import REPO
+from tests.paths import MESH
 
 
 def _specs():
-    return {d.name: d.spec for d in load_domains(REPO / "domains")}
+    return {d.name: d.spec for d in load_domains(MESH / "domains")}
 
 
 def _with_product(spec, product, **changes):

@@ -12,8 +12,9 @@ from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.adapters.protobuf.compiler import compile_schemas
 from pipelines.core.schema_rules import Violation, check_compatibility
+from tests.paths import MESH
 
-REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+MESH_SCHEMAS = MESH / "schemas"
 
 SHOP = """syntax = "proto3";
 package shop.v1;
@@ -374,7 +375,7 @@ def test_violations_are_sorted_one_line_each_and_prefixed(compile_files) -> None
 
 
 def test_the_orders_contract_refuses_a_retyped_total(compile_files) -> None:
-    files = {str(p.relative_to(REPO_SCHEMAS)): p.read_text() for p in REPO_SCHEMAS.rglob("*.proto")}
+    files = {str(p.relative_to(MESH_SCHEMAS)): p.read_text() for p in MESH_SCHEMAS.rglob("*.proto")}
     orders = "orders/v1/orders.proto"
     changed = {**files, orders: edit(files[orders], ("int64 total_cents = 7;", "string total_cents = 7;"))}
     assert check_compatibility(compile_files(files), compile_files(files)) == []
