@@ -19,7 +19,8 @@ $(BIN)/meshlake: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
 	@touch $@
 
-$(VENV)/.dev: $(RUNTIME)
+# Prerequisites are expanded when make reads a rule: name the base install itself, not a variable set later.
+$(VENV)/.dev: $(BIN)/meshlake pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
