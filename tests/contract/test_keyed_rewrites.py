@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from pipelines.adapters.capabilities import incremental_for
 from pipelines.adapters.iceberg import IcebergTableStore
-from pipelines.adapters.iceberg.transaction import MERGE_MANIFESTS_AT
+from pipelines.adapters.iceberg.compat import MERGE_MANIFESTS_AT
 from pipelines.core.names import TableId
 
 TABLE = TableId("shop", "silver_carts")

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.adapters import partition_files
 from pipelines.adapters.iceberg import IcebergTableStore
-from pipelines.adapters.iceberg.transaction import MERGE_MANIFESTS_AT
+from pipelines.adapters.iceberg.compat import MERGE_MANIFESTS_AT
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.names import TableId
 from pipelines.ports.table_store import PartitionField, Selection, TableStore

@@ -3,30 +3,25 @@ creating namespaces safely from several processes at once."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError
 from pyiceberg.table import CommitTableResponse, Table
-from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.update import TableRequirement, TableUpdate
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from pipelines.adapters.iceberg.compat import ParsedOnceSqlCatalog
 from pipelines.core.extras import require_sql_driver
 
 CATALOG_NAME = "meshlake"
 """The name of meshlake's catalog in the SQL catalog's tables (one database may hold several catalogs)."""
-METADATA_CACHE_SIZE = 256
-"""Parsed metadata files kept per catalog (the newest of every table a process uses, and some before)."""
 
 
-class MetadataCachingSqlCatalog(SqlCatalog):
+class MetadataCachingSqlCatalog(ParsedOnceSqlCatalog):
     """`SqlCatalog` that parses a table metadata file once per process, not once per `load_table`.
 
     An Iceberg metadata file is never rewritten (a commit writes a new file and moves the catalog's
@@ -36,29 +31,6 @@ class MetadataCachingSqlCatalog(SqlCatalog):
     snapshot, schema and log entry): on the silver benchmark's table it was ~8 ms per load and a
     silver run loads each table about five times (existence, watermark, rewrite, commit, schema).
     """
-
-    def __init__(self, name: str, **properties: str) -> None:
-        super().__init__(name, **properties)
-        self._parsed: OrderedDict[str, TableMetadata] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _convert_orm_to_iceberg(self, orm_table: Any) -> Table:
-        location = orm_table.metadata_location
-        with self._lock:
-            metadata = self._parsed.get(location) if location else None
-            if metadata is not None:
-                self._parsed.move_to_end(location)
-        if metadata is None:
-            table = super()._convert_orm_to_iceberg(orm_table)
-            self._remember(table.metadata_location, table.metadata)
-            return table
-        return Table(
-            identifier=(*Catalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name),
-            metadata=metadata,
-            metadata_location=location,
-            io=self._load_file_io(metadata.properties, location),
-            catalog=self,
-        )
 
     def create_namespace(self, namespace: str | Identifier, properties: Properties = EMPTY_DICT) -> None:
         """pyiceberg's, but a namespace another process creates at the same moment is `NamespaceAlreadyExistsError`.
@@ -78,15 +50,8 @@ class MetadataCachingSqlCatalog(SqlCatalog):
         self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]
     ) -> CommitTableResponse:
         response = super().commit_table(table, requirements, updates)
-        self._remember(response.metadata_location, response.metadata)
+        self.remember(response.metadata_location, response.metadata)
         return response
-
-    def _remember(self, location: str, metadata: TableMetadata) -> None:
-        with self._lock:
-            self._parsed[location] = metadata
-            self._parsed.move_to_end(location)
-            while len(self._parsed) > METADATA_CACHE_SIZE:
-                self._parsed.popitem(last=False)
 
 
 def open_sql_catalog(uri: str, warehouse: str, properties: Mapping[str, str] = EMPTY_DICT) -> MetadataCachingSqlCatalog:

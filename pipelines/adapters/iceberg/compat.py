@@ -1,4 +1,4 @@
-"""Every use of pyiceberg's private API, in one place (tests/integration/test_iceberg_compat.py pins each).
+"""Every use of pyiceberg's private API, in one place (tests/unit/test_iceberg_compat.py pins each).
 
 pyiceberg is used through its public API everywhere else. Each use here says why it is needed
 and which public API would replace it; an upgrade that changes one fails that test by name.
@@ -6,11 +6,86 @@ and which public API would replace it; an upgrade that changes one fails that te
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.manifest import (
+    DataFile,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+    ManifestFile,
+    ManifestWriterV2,
+)
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.update.snapshot import _SnapshotProducer
+from pyiceberg.table.snapshots import Operation, Summary
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles, _SnapshotProducer
+from pyiceberg.typedef import EMPTY_DICT
+
+MERGE_MANIFESTS_AT = 8
+"""Manifests a commit leaves as they are; at this many, it merges them into one (amortised O(1) per commit)."""
+_MANIFEST_TARGET_BYTES = 8 * 1024 * 1024
+
+SnapshotProducer = _FastAppendFiles | _OverwriteFiles
+"""The snapshot producers the stores commit with (pyiceberg's classes are private)."""
+
+
+METADATA_CACHE_SIZE = 256
+"""Parsed metadata files kept per catalog (the newest of every table a process uses, and some before)."""
+
+
+class ParsedOnceSqlCatalog(SqlCatalog):
+    """`SqlCatalog` whose loads share the metadata parsed once per metadata file (see `MetadataCachingSqlCatalog`).
+
+    `SqlCatalog.load_table` parses the table's metadata file on every load; the parse happens in
+    `_convert_orm_to_iceberg` (private), overridden here, and a table is built with the catalog's
+    `_load_file_io` (private), as pyiceberg builds it.
+    Public replacement: a metadata cache in pyiceberg's catalogs (none in 0.12).
+    """
+
+    def __init__(self, name: str, **properties: str) -> None:
+        super().__init__(name, **properties)
+        self._parsed: OrderedDict[str, TableMetadata] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _convert_orm_to_iceberg(self, orm_table: Any) -> Table:
+        location = orm_table.metadata_location
+        with self._lock:
+            metadata = self._parsed.get(location) if location else None
+            if metadata is not None:
+                self._parsed.move_to_end(location)
+        if metadata is None:
+            table = super()._convert_orm_to_iceberg(orm_table)
+            self.remember(table.metadata_location, table.metadata)
+            return table
+        return Table(
+            identifier=(*Catalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name),
+            metadata=metadata,
+            metadata_location=location,
+            io=self._load_file_io(metadata.properties, location),
+            catalog=self,
+        )
+
+    def remember(self, location: str, metadata: TableMetadata) -> None:
+        """Keep the parsed metadata of `location` (a file just written or read)."""
+        with self._lock:
+            self._parsed[location] = metadata
+            self._parsed.move_to_end(location)
+            while len(self._parsed) > METADATA_CACHE_SIZE:
+                self._parsed.popitem(last=False)
+
+
+def table_of(tx: Transaction) -> Table:
+    """The table a transaction commits to (`Transaction._table`, private).
+
+    Public replacement: none (a transaction does not expose its table).
+    """
+    return tx._table
 
 
 class CachedTransaction(Transaction):
@@ -63,3 +138,115 @@ class SingleAttemptTransaction(CachedTransaction):
         for producer in self._attempted:
             producer._clean_all_uncommitted()
         self._attempted.clear()
+
+
+def _merged(producer: SnapshotProducer, manifests: list[ManifestFile]) -> list[ManifestFile]:
+    """The data manifests merged once there are `MERGE_MANIFESTS_AT` (`_ManifestMergeManager`, private)."""
+    data = [m for m in manifests if m.content == ManifestContent.DATA]
+    deletes = [m for m in manifests if m.content == ManifestContent.DELETES]
+    merger: _ManifestMergeManager[Any] = _ManifestMergeManager(
+        _MANIFEST_TARGET_BYTES, MERGE_MANIFESTS_AT, True, producer
+    )
+    return merger.merge_manifests(data) + deletes
+
+
+class MergingAppend(_FastAppendFiles):
+    """A fast append that merges manifests (`_FastAppendFiles._process_manifests`, private hook).
+
+    pyiceberg merges manifests only in its `_MergeAppendFiles`, chosen by the table property
+    `commit.manifest-merge.enabled`, which this store's older tables lack; every fast append then
+    adds a manifest and scan planning reads one per past commit.
+    Public replacement: `Transaction.append` with the table property set on every table (a table
+    property update of each existing table).
+    """
+
+    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        return _merged(self, manifests)
+
+
+class MergingOverwrite(_OverwriteFiles):
+    """An overwrite that merges manifests, as `MergingAppend` (pyiceberg's overwrite never merges).
+
+    Public replacement: none in pyiceberg 0.12 (an overwrite's manifests are never merged).
+    """
+
+    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
+        return _merged(self, manifests)
+
+
+class _DeleteManifestWriter(ManifestWriterV2):
+    """A manifest of delete files (pyiceberg 0.12 writes data manifests only; `_meta`, private, names its content).
+
+    Public replacement: pyiceberg's own delete-file writing (merge-on-read deletes), not released.
+    """
+
+    def content(self) -> ManifestContent:
+        return ManifestContent.DELETES
+
+    @property
+    def _meta(self) -> dict[str, str]:
+        return {**super()._meta, "content": "deletes"}
+
+
+class RowLevelOverwrite(MergingOverwrite):
+    """An overwrite that also adds position-delete files, or drops every one the table has (`row_changes`).
+
+    Dropping them is right only when every live data file they refer to is rewritten by the same
+    commit (compaction applying them). An overwrite that removes no data file leaves every manifest
+    as it is, unread, as an append does. Overrides the private hooks `_existing_manifests`,
+    `_deleted_entries`, `_manifests` and `_summary`, and reads `_deleted_data_files`,
+    `_added_data_files`, `_snapshot_id`, `_compression`, `_io`, `_transaction`.
+    Public replacement: none in pyiceberg 0.12 (no API commits position-delete files).
+    """
+
+    def __init__(
+        self,
+        tx: Transaction,
+        properties: dict[str, str],
+        position_deletes: Sequence[DataFile],
+        drop_position_deletes: bool,
+    ) -> None:
+        super().__init__(Operation.OVERWRITE, tx, table_of(tx).io, snapshot_properties=properties)
+        self._position_deletes = list(position_deletes)
+        self._drop_position_deletes = drop_position_deletes
+        self._dropped: list[DataFile] = []
+
+    def _existing_manifests(self) -> list[ManifestFile]:
+        if self._deleted_data_files:
+            return super()._existing_manifests()
+        return _FastAppendFiles._existing_manifests(self)  # type: ignore[arg-type]
+
+    def _deleted_entries(self) -> list[ManifestEntry]:
+        return super()._deleted_entries() if self._deleted_data_files else []
+
+    def _manifests(self) -> list[ManifestFile]:
+        manifests = super()._manifests()
+        if self._drop_position_deletes:
+            for manifest in [m for m in manifests if m.content == ManifestContent.DELETES]:
+                entries = manifest.fetch_manifest_entry(self._io, discard_deleted=True)
+                self._dropped += [e.data_file for e in entries]
+            manifests = [m for m in manifests if m.content == ManifestContent.DATA]
+        if self._position_deletes:
+            writer = _DeleteManifestWriter(
+                self._transaction.table_metadata.spec(), self.schema(), self.new_manifest_output(),
+                self._snapshot_id, self._compression,
+            )  # fmt: skip
+            with writer:
+                for delete_file in self._position_deletes:
+                    entry = ManifestEntry.from_args(
+                        status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id, data_file=delete_file
+                    )
+                    writer.add(entry)
+            manifests.append(writer.to_manifest_file())
+        return manifests
+
+    def _summary(self, snapshot_properties: dict[str, str] = EMPTY_DICT) -> Summary:
+        # pyiceberg's summary counts the files in these two collections by their content (data or
+        # deletes); the delete files join them only while it counts, never the data manifests
+        added, deleted = self._added_data_files, self._deleted_data_files
+        self._added_data_files = [*added, *self._position_deletes]
+        self._deleted_data_files = {*deleted, *self._dropped}
+        try:
+            return super()._summary(snapshot_properties)
+        finally:
+            self._added_data_files, self._deleted_data_files = added, deleted

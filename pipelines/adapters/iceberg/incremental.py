@@ -21,9 +21,9 @@ from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile, ManifestEntry, ManifestEntryStatus
 from pyiceberg.table import FileScanTask, Table, Transaction
 from pyiceberg.table.snapshots import Operation, Snapshot
-from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
 from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
 
+from pipelines.adapters.iceberg.compat import SnapshotProducer
 from pipelines.adapters.iceberg.position_deletes import (
     delete_files,
     deleted_positions,
@@ -305,7 +305,7 @@ class IcebergIncremental:
         added = [f for files in _POOL.map(lambda rows: write_rows(ice, rows), outputs) for f in files]
 
         def stage(tx: Transaction) -> None:
-            producer: _FastAppendFiles | _OverwriteFiles = (
+            producer: SnapshotProducer = (
                 row_changes(tx, props, delete_files) if delete_files else file_changes(tx, props, bool(removed))
             )
             with producer:

@@ -7,7 +7,8 @@ Two costs of pyiceberg commits grow with every commit a table has seen:
   commit (apache/iceberg-python#2673; `compat.CachedTransaction` caches it).
 - every fast append or overwrite adds a manifest and pyiceberg merges none unless the table asks
   for it, so planning a scan (and finding the files an overwrite deletes) reads one manifest per
-  past commit. The producers here merge the manifests once there are `MERGE_MANIFESTS_AT`.
+  past commit. The producers used here (`compat`) merge the manifests once there are
+  `compat.MERGE_MANIFESTS_AT`.
 """
 
 from __future__ import annotations
@@ -15,32 +16,26 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.manifest import (
-    DataFile,
-    ManifestContent,
-    ManifestEntry,
-    ManifestEntryStatus,
-    ManifestFile,
-    ManifestWriterV2,
-)
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
-from pyiceberg.table.snapshots import Operation, Summary
-from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles
-from pyiceberg.typedef import EMPTY_DICT
+from pyiceberg.table.snapshots import Operation
 
-from pipelines.adapters.iceberg.compat import CachedTransaction, SingleAttemptTransaction
+from pipelines.adapters.iceberg.compat import (
+    CachedTransaction,
+    MergingAppend,
+    MergingOverwrite,
+    RowLevelOverwrite,
+    SingleAttemptTransaction,
+    SnapshotProducer,
+    table_of,
+)
 from pipelines.adapters.iceberg.data_files import IcebergDataFiles
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
-
-MERGE_MANIFESTS_AT = 8
-"""Manifests a commit leaves as they are; at this many, it merges them into one (amortised O(1) per commit)."""
-_MANIFEST_TARGET_BYTES = 8 * 1024 * 1024
 
 
 def transaction(table: Table) -> CachedTransaction:
@@ -88,97 +83,6 @@ def commit_with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _merged(producer: _FastAppendFiles | _OverwriteFiles, manifests: list[ManifestFile]) -> list[ManifestFile]:
-    data = [m for m in manifests if m.content == ManifestContent.DATA]
-    deletes = [m for m in manifests if m.content == ManifestContent.DELETES]
-    merger: _ManifestMergeManager[Any] = _ManifestMergeManager(
-        _MANIFEST_TARGET_BYTES, MERGE_MANIFESTS_AT, True, producer
-    )
-    return merger.merge_manifests(data) + deletes
-
-
-class _MergingAppend(_FastAppendFiles):
-    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
-        return _merged(self, manifests)
-
-
-class _MergingOverwrite(_OverwriteFiles):
-    def _process_manifests(self, manifests: list[ManifestFile]) -> list[ManifestFile]:
-        return _merged(self, manifests)
-
-
-class _DeleteManifestWriter(ManifestWriterV2):
-    """A manifest of delete files (pyiceberg 0.12 writes data manifests only)."""
-
-    def content(self) -> ManifestContent:
-        return ManifestContent.DELETES
-
-    @property
-    def _meta(self) -> dict[str, str]:
-        return {**super()._meta, "content": "deletes"}
-
-
-class RowLevelOverwrite(_MergingOverwrite):
-    """An overwrite that also adds position-delete files, or drops every one the table has (`row_changes`).
-
-    Dropping them is right only when every live data file they refer to is rewritten by the same
-    commit (compaction applying them). An overwrite that removes no data file leaves every manifest
-    as it is, unread, as an append does.
-    """
-
-    def __init__(
-        self,
-        tx: Transaction,
-        properties: dict[str, str],
-        position_deletes: Sequence[DataFile],
-        drop_position_deletes: bool,
-    ) -> None:
-        super().__init__(Operation.OVERWRITE, tx, tx._table.io, snapshot_properties=properties)
-        self._position_deletes = list(position_deletes)
-        self._drop_position_deletes = drop_position_deletes
-        self._dropped: list[DataFile] = []
-
-    def _existing_manifests(self) -> list[ManifestFile]:
-        if self._deleted_data_files:
-            return super()._existing_manifests()
-        return _FastAppendFiles._existing_manifests(self)  # type: ignore[arg-type]
-
-    def _deleted_entries(self) -> list[ManifestEntry]:
-        return super()._deleted_entries() if self._deleted_data_files else []
-
-    def _manifests(self) -> list[ManifestFile]:
-        manifests = super()._manifests()
-        if self._drop_position_deletes:
-            for manifest in [m for m in manifests if m.content == ManifestContent.DELETES]:
-                entries = manifest.fetch_manifest_entry(self._io, discard_deleted=True)
-                self._dropped += [e.data_file for e in entries]
-            manifests = [m for m in manifests if m.content == ManifestContent.DATA]
-        if self._position_deletes:
-            writer = _DeleteManifestWriter(
-                self._transaction.table_metadata.spec(), self.schema(), self.new_manifest_output(),
-                self._snapshot_id, self._compression,
-            )  # fmt: skip
-            with writer:
-                for delete_file in self._position_deletes:
-                    entry = ManifestEntry.from_args(
-                        status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id, data_file=delete_file
-                    )
-                    writer.add(entry)
-            manifests.append(writer.to_manifest_file())
-        return manifests
-
-    def _summary(self, snapshot_properties: dict[str, str] = EMPTY_DICT) -> Summary:
-        # pyiceberg's summary counts the files in these two collections by their content (data or
-        # deletes); the delete files join them only while it counts, never the data manifests
-        added, deleted = self._added_data_files, self._deleted_data_files
-        self._added_data_files = [*added, *self._position_deletes]
-        self._deleted_data_files = {*deleted, *self._dropped}
-        try:
-            return super()._summary(snapshot_properties)
-        finally:
-            self._added_data_files, self._deleted_data_files = added, deleted
-
-
 def row_changes(
     tx: Transaction,
     properties: dict[str, str],
@@ -190,25 +94,25 @@ def row_changes(
     return RowLevelOverwrite(tx, properties, position_deletes, drop_position_deletes)
 
 
-def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> _FastAppendFiles | _OverwriteFiles:
+def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> SnapshotProducer:
     """A snapshot producer adding (and, when `deletes`, deleting) data files, merging manifests.
 
     Use as `with file_changes(tx, props, deletes) as producer:`; the snapshot is an append, or an
     overwrite when it deletes files of an existing snapshot.
     """
-    io = tx._table.io
+    io = table_of(tx).io
     if not deletes:
-        return _MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties)
+        return MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties)
     operation = Operation.OVERWRITE if tx.table_metadata.current_snapshot() is not None else Operation.APPEND
-    return _MergingOverwrite(operation, tx, io, snapshot_properties=properties)
+    return MergingOverwrite(operation, tx, io, snapshot_properties=properties)
 
 
-def add_rows(tx: Transaction, producer: _FastAppendFiles | _OverwriteFiles, rows: pa.Table) -> None:
+def add_rows(tx: Transaction, producer: SnapshotProducer, rows: pa.Table) -> None:
     """Write `rows` (in the table's schema) as data files and add them to the snapshot `producer` makes.
 
     Files a failed write left are removed (the snapshot is then never made).
     """
-    for data_file in write_rows(tx._table, rows):
+    for data_file in write_rows(table_of(tx), rows):
         producer.append_data_file(data_file)
 
 

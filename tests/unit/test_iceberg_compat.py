@@ -1,0 +1,83 @@
+"""Pins every pyiceberg private API `pipelines.adapters.iceberg.compat` relies on: an upgrade that changes
+one fails here, naming it, instead of deep inside a commit."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.manifest import ManifestWriterV2
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles, _SnapshotProducer
+
+from pipelines.adapters.iceberg import compat
+from pipelines.adapters.iceberg.catalog import open_sql_catalog
+from pipelines.adapters.iceberg.transaction import write_rows
+
+PRIVATE_HOOKS = [
+    (Transaction, "_register_snapshot_producer", "SingleAttemptTransaction keeps its producers from the retry"),
+    (_SnapshotProducer, "_clean_all_uncommitted", "SingleAttemptTransaction.discard removes a lost commit's files"),
+    (_SnapshotProducer, "_process_manifests", "MergingAppend/MergingOverwrite merge manifests"),
+    (_SnapshotProducer, "_manifests", "RowLevelOverwrite adds a delete manifest"),
+    (_SnapshotProducer, "_summary", "RowLevelOverwrite counts delete files"),
+    (_FastAppendFiles, "_existing_manifests", "RowLevelOverwrite keeps manifests unread"),
+    (_OverwriteFiles, "_existing_manifests", "RowLevelOverwrite rewrites manifests of deleted files"),
+    (_OverwriteFiles, "_deleted_entries", "RowLevelOverwrite skips entries when it deletes no file"),
+    (ManifestWriterV2, "_meta", "_DeleteManifestWriter marks its content"),
+    (SqlCatalog, "_convert_orm_to_iceberg", "ParsedOnceSqlCatalog parses a metadata file once"),
+    (SqlCatalog, "_load_file_io", "ParsedOnceSqlCatalog builds tables as pyiceberg does"),
+]
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "use"), PRIVATE_HOOKS, ids=[f"{o.__name__}.{n}" for o, n, _ in PRIVATE_HOOKS]
+)
+def test_each_private_hook_compat_overrides_or_calls_exists(owner: type, name: str, use: str) -> None:
+    assert hasattr(owner, name), (
+        f"pyiceberg's {owner.__name__}.{name} is gone: {use} (pipelines/adapters/iceberg/compat.py)"
+    )
+
+
+def test_the_manifest_merge_manager_takes_what_compat_passes() -> None:
+    parameters = list(inspect.signature(_ManifestMergeManager.__init__).parameters)[1:]
+    assert parameters == ["target_size_bytes", "min_count_to_merge", "merge_enabled", "snapshot_producer"]
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Table:
+    catalog = open_sql_catalog(f"sqlite:///{tmp_path / 'catalog.db'}", (tmp_path / "warehouse").as_uri())
+    catalog.create_namespace("ns")
+    return catalog.create_table(("ns", "t"), pa.schema([pa.field("n", pa.int64())]))
+
+
+def rows(n: int) -> pa.Table:
+    return pa.table({"n": pa.array([n], pa.int64())})
+
+
+def test_a_transaction_that_lost_a_race_fails_once_and_leaves_no_manifest(table: Table, tmp_path: Path) -> None:
+    loser = table.catalog.load_table(("ns", "t"))
+    table.append(rows(1))  # the winner
+    metadata = tmp_path / "warehouse" / "ns" / "t" / "metadata"
+    before = {p.name for p in metadata.iterdir()}
+    tx = compat.SingleAttemptTransaction(loser)
+    appending = compat.MergingAppend(Operation.APPEND, tx, compat.table_of(tx).io)
+    with pytest.raises(CommitFailedException), tx, appending as producer:
+        for data_file in write_rows(loser, rows(2)):
+            producer.append_data_file(data_file)
+    tx.discard()
+    assert {p.name for p in metadata.iterdir()} == before  # its manifest and manifest list are removed
+    assert table.catalog.load_table(("ns", "t")).scan().to_arrow().column("n").to_pylist() == [1]
+
+
+def test_the_cached_metadata_follows_staged_updates(table: Table) -> None:
+    tx = compat.CachedTransaction(table)
+    first = tx.table_metadata
+    assert tx.table_metadata is first  # cached while nothing is staged
+    tx.set_properties({"meshlake.test": "1"})
+    assert tx.table_metadata is not first
+    assert tx.table_metadata.properties["meshlake.test"] == "1"
