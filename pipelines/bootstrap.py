@@ -264,7 +264,9 @@ class Runtime:
 
     @cached_property
     def landing(self) -> LandingFileSource:
-        return LandingFileSource(open_location(self.settings.landing_uri, self.storage_options))
+        return LandingFileSource(
+            open_location(self.settings.landing_uri, self.storage_options), self.settings.landing_settle_seconds
+        )
 
     @cached_property
     def nats(self) -> NatsEventSource | None:

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         description="where landing files arrive: a folder or `s3://bucket/prefix` (`<domain>/<event>/*.pb[.gz|.zst]`)",
         json_schema_extra={"default_text": "`<home>/landing`"},
     )
+    landing_settle_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="how long a plain landing file must stay unmodified before a cut-short last frame is broken "
+        "(quarantined or refused by `on_unframed`) rather than still being written",
+        json_schema_extra={"default_text": "300"},
+    )
     s3_endpoint: str | None = Field(
         default=None,
         description="the endpoint of an S3-compatible store, e.g. `http://127.0.0.1:8333` (also `AWS_ENDPOINT_URL`)",

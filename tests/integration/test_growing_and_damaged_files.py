@@ -24,8 +24,9 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.framing import encode_varint, frame
 from pipelines.core.names import Layer
 from pipelines.services.ingest import IngestResult, UnframedInputError, ingest_event
+from pipelines.settings import Settings
 from tests.integration.crash_worker import NOW
-from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
+from tests.integration.ingest_helpers import ORDER_PLACED, orders_domain, orders_runtime
 from tests.paths import MESH as PROJECT_DIR
 
 FOLDER = Path("orders/order_placed")
@@ -157,3 +158,13 @@ def test_damaged_compressed_files_are_quarantined_whole_and_every_other_file_lan
 
     again = ingest(runtime, "run-2")
     assert (again.rows_written, again.quarantined, again.commits, again.damaged) == (0, 0, [], {})
+
+
+def test_the_settle_time_is_a_setting(tmp_path: Path) -> None:
+    env = {"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": "delta", "MESHLAKE_LANDING_SETTLE_SECONDS": "0"}
+    runtime = Runtime(Settings.load(env=env, cwd=PROJECT_DIR), domains=[orders_domain("quarantine")])
+    path = runtime.settings.landing_dir / FOLDER / "fresh.pb"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(frame(events(0, 2)) + encode_varint(40) + b"cut")
+    result = ingest(runtime)  # written just now, but settled at once: its broken tail is quarantined
+    assert (result.rows_written, result.quarantined, result.reasons) == (2, 1, {"unframed": 1})
