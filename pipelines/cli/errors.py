@@ -43,7 +43,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.home_format import HomeFormatError
     from pipelines.adapters.iceberg.catalog import NamedCatalogError
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
+    from pipelines.adapters.nats.server import NatsServerNotFoundError
     from pipelines.adapters.protobuf.compiler import SchemaError
+    from pipelines.adapters.seaweedfs.server import WeedNotFoundError
     from pipelines.adapters.storage import StorageError
     from pipelines.cli.dev import DevError
     from pipelines.cli.materialize import MaterializeError
@@ -78,6 +80,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         MaterializeError,
         MissingExtraError,
         NatsUnavailableError,
+        NatsServerNotFoundError,
+        WeedNotFoundError,
         PublishError,
         SchemaChangeRefusedError,
         SchemaEvolutionError,

@@ -101,3 +101,12 @@ def test_ctrl_c_exits_130_without_a_traceback(env, tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Traceback" not in stdout + stderr
+
+
+def test_a_server_binary_that_is_missing_is_one_line_naming_how_to_get_it(env, tmp_path):
+    not_there = tmp_path / "weed"
+    result = run(["demo", "--events", "100", "--storage", "s3"], env | {"MESHLAKE_WEED": str(not_there)}, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and f"MESHLAKE_WEED={not_there}" in lines[0], result.stderr
