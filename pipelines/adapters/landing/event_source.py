@@ -28,8 +28,9 @@ class LandingFileSource:
     ledger knows of is done; a plain `.pb` file may grow by whole frames. A plain file on an object
     store is read from the ledger's offset on (a ranged GET); a local one is mapped.
 
-    A trailing frame cut short (its length prefix or payload runs past the end) of a plain file
-    modified within `settle_seconds` is left for a later run: the batch stops before it. A file
+    A trailing frame cut short (its length prefix or payload runs past the end) of a plain local file
+    modified within `settle_seconds` is left for a later run: the batch stops before it (an object on an
+    object store never grows: its tail is judged at once). A file
     that can no longer grow (compressed, or settled) has such a tail, like any other frame that
     cannot be read, in the batch's `unframed` records. A compressed file that cannot be
     decompressed (truncated, corrupt) is one record naming why and its size (reason
@@ -111,7 +112,10 @@ class LandingFileSource:
         """Files need no acknowledgement: the ledger in the table is the truth."""
 
     def _may_grow(self, file: LandingFile) -> bool:
-        """A plain file modified within the settle time may still get the rest of its last frame."""
+        """A plain local file modified within the settle time may still get the rest of its last frame; an
+        object never grows (a PUT writes it whole), so its cut-short tail is broken at once."""
+        if not self.location.is_local:
+            return False
         return file.name.endswith(".pb") and self._clock() - file.mtime < self.settle_seconds
 
 
