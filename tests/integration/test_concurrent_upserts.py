@@ -4,11 +4,16 @@ equals a rebuild, nothing twice, nothing lost.
 Two schedulers run the silver step of `orders.orders` (or the gold step of an orders product) over
 the same new rows. Each reads the table's watermark, plans its commit and commits; the loser of the
 race must find the winner's commit and plan again on it (finding nothing left to do), not commit
-its plan on top. The tables must then equal a full rebuild.
+its plan on top. In the `killing` variant one of the silver runs is SIGKILLed at a random moment and
+a last run finishes. The tables must then equal a full rebuild.
 """
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import time
 from collections.abc import Callable
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
@@ -41,10 +46,22 @@ def build(home: str, fmt: str, product: str, run_id: str) -> None:
     build_product(runtime.domain("orders"), product, runtime, run_id)
 
 
-def race(context: ForkServerContext, target: Callable[..., None], args: list[tuple[str, ...]]) -> list[int | None]:
+def race(
+    context: ForkServerContext,
+    target: Callable[..., None],
+    args: list[tuple[str, ...]],
+    kill: random.Random | None = None,
+) -> list[int | None]:
+    """Run `target(*a)` for each of `args` in processes started at once; with `kill`, SIGKILL one of them
+    at a random moment."""
     processes = [context.Process(target=target, args=a) for a in args]
     for process in processes:
         process.start()
+    if kill is not None:
+        time.sleep(kill.uniform(0.2, 2.0))
+        victim = kill.choice(processes)
+        if victim.is_alive():
+            os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
     for process in processes:
         process.join(180)
     return [p.exitcode for p in processes]
@@ -72,14 +89,17 @@ def forkserver() -> ForkServerContext:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-@pytest.mark.parametrize("writers", [2, 4])
+@pytest.mark.parametrize(("writers", "killing"), [(2, False), (4, False), (3, True)])
 def test_silver_upserts_racing_equal_a_rebuild(
-    tmp_path: Path, fmt: str, writers: int, forkserver: ForkServerContext
+    tmp_path: Path, fmt: str, writers: int, killing: bool, forkserver: ForkServerContext
 ) -> None:
     home = tmp_path / "home"
     runtime = runtime_of(home, fmt)
     land_twice(runtime)
-    assert race(forkserver, upsert, [(str(home), fmt, f"race-{n}") for n in range(writers)]) == [0] * writers
+    kill = random.Random(f"silver-{fmt}") if killing else None
+    codes = race(forkserver, upsert, [(str(home), fmt, f"race-{n}") for n in range(writers)], kill)
+    assert all(code == 0 for code in codes if code != -signal.SIGKILL), codes
+    build_silver(runtime.domain("orders"), "orders", runtime, "after")  # finishes what a killed run left
 
     state, history = _silver(runtime, "state"), _silver(runtime, "history")
     assert state["order_id"].is_duplicated().sum() == 0
