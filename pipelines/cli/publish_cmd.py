@@ -21,7 +21,7 @@ def publish(
     from pipelines.cli import context
     from pipelines.generation import publish_generated
 
-    runtime = context.runtime(contracts=True)
+    runtime = context.runtime(contracts=True, needed=domain)
     server = url or runtime.settings.nats_url
     if not server:
         raise typer.BadParameter("give --url or set MESHLAKE_NATS_URL", param_hint=["--url"])

@@ -78,7 +78,7 @@ def generate(
     from pipelines.cli import context
     from pipelines.generation import generate_landing
 
-    runtime = context.runtime(contracts=True)
+    runtime = context.runtime(contracts=True, needed=domain)
     names = generator_domains(runtime, domain)
     suffix = SUFFIXES[Compression(compression)]
     seed = fresh_seed() if seed is None else seed
