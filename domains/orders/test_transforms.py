@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
@@ -23,7 +24,16 @@ T3 = datetime(2026, 10, 2, 0, 0, 1, tzinfo=UTC)
 MAP = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 
-def _placed(event_id, order_id, placed_at, total_cents, *, customer="C1", country="DE", coupon=None):
+def _placed(
+    event_id: str,
+    order_id: str,
+    placed_at: datetime,
+    total_cents: int,
+    *,
+    customer: str = "C1",
+    country: str = "DE",
+    coupon: str | None = None,
+) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "order_id": order_id,
@@ -43,7 +53,7 @@ def _placed(event_id, order_id, placed_at, total_cents, *, customer="C1", countr
     }
 
 
-def _placed_frame(rows):
+def _placed_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema_overrides={"attributes": MAP})
     return frame.with_columns(pl.col("attributes").cast(pl.Map(pl.String, pl.String)))
 
@@ -58,7 +68,7 @@ def _changes(event: str, conformed: pl.DataFrame, rows: pl.DataFrame, time_colum
     )
 
 
-def test_conform_order_placed_turns_cents_into_money_and_reads_the_basket():
+def test_conform_order_placed_turns_cents_into_money_and_reads_the_basket() -> None:
     rows = _placed_frame([_placed("e1", "O1", T1, 1999, coupon="VIP20")])
     order = conform_order_placed(rows).row(0, named=True)
     assert order["total"] == Decimal("19.99")
@@ -68,7 +78,7 @@ def test_conform_order_placed_turns_cents_into_money_and_reads_the_basket():
     assert order["placed_at"] == T1
 
 
-def test_conform_cancellation_and_return_give_readable_enums_and_money():
+def test_conform_cancellation_and_return_give_readable_enums_and_money() -> None:
     cancelled = pl.DataFrame(
         {"event_id": ["e9"], "order_id": ["O1"], "cancelled_at": [T2], "reason": ["CANCEL_REASON_OUT_OF_STOCK"]}
     )
@@ -90,7 +100,7 @@ def test_conform_cancellation_and_return_give_readable_enums_and_money():
     assert (row["refund"], row["return_reason"]) == (Decimal("10.50"), "wrong_size")
 
 
-def test_a_cancellation_that_arrives_before_its_order_still_cancels_it():
+def test_a_cancellation_that_arrives_before_its_order_still_cancels_it() -> None:
     placed_rows = _placed_frame([_placed("e1", "O1", T1, 1999)])
     cancel_rows = pl.DataFrame(
         {"event_id": ["e2"], "order_id": ["O1"], "cancelled_at": [T2], "reason": ["CANCEL_REASON_FRAUD_SUSPECTED"],
@@ -135,7 +145,7 @@ def _returns() -> pl.DataFrame:
     )
 
 
-def test_daily_revenue_counts_orders_that_stand_and_subtracts_their_returns():
+def test_daily_revenue_counts_orders_that_stand_and_subtracts_their_returns() -> None:
     gold = daily_revenue(_orders(), _returns())
     assert gold.to_dicts() == [
         {
@@ -163,7 +173,7 @@ def test_daily_revenue_counts_orders_that_stand_and_subtracts_their_returns():
     ]
 
 
-def test_order_facts_has_one_row_per_placed_order_and_no_customer_id():
+def test_order_facts_has_one_row_per_placed_order_and_no_customer_id() -> None:
     facts = order_facts(_orders(), _returns())
     assert facts["order_id"].to_list() == ["O1", "O2", "O3", "O4"]  # O5: only its cancellation arrived so far
     assert "customer_id" not in facts.columns

@@ -19,7 +19,7 @@ D1 = datetime(2026, 10, 1, 12, tzinfo=UTC)
 D2 = datetime(2026, 10, 2, 9, tzinfo=UTC)
 
 
-def test_conform_keeps_no_card_digits_and_names_the_method():
+def test_conform_keeps_no_card_digits_and_names_the_method() -> None:
     rows = pl.DataFrame(
         {
             "event_id": ["e1"],
@@ -40,12 +40,12 @@ def test_conform_keeps_no_card_digits_and_names_the_method():
     assert conform_payment_captured(captured).row(0, named=True)["captured_currency"] == "EUR"
 
 
-def test_status_is_captured_once_a_capture_is_known():
+def test_status_is_captured_once_a_capture_is_known() -> None:
     state = pl.DataFrame({"payment_id": ["P1", "P2"], "captured_at": [D1, None]})
     assert finish_payments(state)["status"].to_list() == ["captured", "authorized"]
 
 
-def test_settlement_is_captured_minus_refunded_by_day_and_currency():
+def test_settlement_is_captured_minus_refunded_by_day_and_currency() -> None:
     payments = pl.DataFrame(
         {
             "payment_id": ["P1", "P2", "P3", "P4"],

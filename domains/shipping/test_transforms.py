@@ -12,7 +12,7 @@ from domains.shipping.transforms import DELIVERY_SLA_HOURS, deliveries, finish_s
 MONDAY = datetime(2026, 10, 5, 8, tzinfo=UTC)
 
 
-def test_status_follows_the_parcels_fate():
+def test_status_follows_the_parcels_fate() -> None:
     state = pl.DataFrame(
         {
             "shipment_id": ["S1", "S2", "S3", "S4"],
@@ -52,7 +52,7 @@ def _deliveries() -> pl.DataFrame:
     )
 
 
-def test_fulfilment_groups_by_week_of_delivery_and_country_and_counts_sla_breaches():
+def test_fulfilment_groups_by_week_of_delivery_and_country_and_counts_sla_breaches() -> None:
     gold = order_fulfilment(_facts(), _deliveries())
     rows = {(r["week"], r["country"]): r for r in gold.to_dicts()}
     assert set(rows) == {(date(2026, 10, 5), "DE"), (date(2026, 10, 12), "FR")}
@@ -62,7 +62,7 @@ def test_fulfilment_groups_by_week_of_delivery_and_country_and_counts_sla_breach
     assert DELIVERY_SLA_HOURS == 96
 
 
-def test_deliveries_show_transit_hours_and_no_failed_attempts_as_zero():
+def test_deliveries_show_transit_hours_and_no_failed_attempts_as_zero() -> None:
     shipments = _deliveries().with_columns(
         pl.lit("dhl").alias("carrier"),
         pl.lit("DE").alias("country"),
