@@ -219,7 +219,7 @@ class Runtime:
             StorageError: the warehouse cannot be reached (missing bucket, refused credentials, no endpoint).
             HomeFormatError: the home holds tables written with another `MESHLAKE_FORMAT`.
         """
-        if not self._stores:
+        if not self._stores and self.settings.warehouse is None:  # tables under the home: the embedded layout
             check_home_format(self.settings.home_dir, self.settings.format)
         if fmt not in self._stores:
             named = self.settings.iceberg_catalog

@@ -4,7 +4,8 @@ A home written with `MESHLAKE_FORMAT=iceberg` holds every table in Iceberg; a ru
 (or unset, each domain's own formats) would look for the same tables in Delta, find none, write new ones
 and register their locations in the catalog, so that the catalog and `meshlake query` disagree about
 what a product holds. A new home records its layout in `<home>/table-format` when its first table store
-is opened; a home that already holds tables without the file (written before it existed) is not judged.
+is opened; a home that already holds tables without the file (written before it existed) is not judged, nor
+is a warehouse set elsewhere (a folder or `s3://`: the production profile keeps no file under the home).
 """
 
 from __future__ import annotations

@@ -204,7 +204,8 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
     settings = context.settings()
     defs = build_definitions(settings)
     order = resolve_selection(defs, select)
-    check_home_format(settings.home_dir, settings.format)  # refused before any run, not in the first asset
+    if settings.warehouse is None:  # tables under the home: refused before any run, not in the first asset
+        check_home_format(settings.home_dir, settings.format)
     instance = dagster_instance(settings)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     resources = dict(defs.resources or {})

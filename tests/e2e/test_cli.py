@@ -17,8 +17,10 @@ from tests.paths import REPO
 BIN = Path(sys.executable).parent
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT_DIR)
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 180, cwd: Path = PROJECT_DIR
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture
@@ -44,7 +46,8 @@ def test_the_readme_dagster_cli_commands_materialise_a_domain_and_backfill_then_
     commands = readme_dagster_commands()
     assert len(commands) == 2 and "--select 'group:orders' --partition-range" in commands[0]
     for command in commands:  # a domain in one run (every day of daily_revenue), then a backfill of October
-        materialize = run(["bash", "-c", command], env, timeout=300)
+        # As the README has them: from the repository's root (its .venv), here on the tests' own mesh.
+        materialize = run(["bash", "-c", command], env | {"MESHLAKE_PROJECT": str(PROJECT_DIR)}, timeout=300, cwd=REPO)
         assert materialize.returncode == 0, materialize.stderr[-3000:]
     out = run([str(BIN / "meshlake"), "query", "SELECT sum(orders) AS n FROM orders.daily_revenue", "-f", "csv"], env)
     assert out.returncode == 0, out.stderr

@@ -26,6 +26,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from pipelines.cli.dev import descendants
 from pipelines.definitions import build_definitions
+from tests.paths import MESH
 
 BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("MESHLAKE_CHROMIUM", "/usr/bin/chromium")
@@ -161,6 +162,7 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     (tmp_path / "t").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
     env |= {"MESHLAKE_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "t"), "COLUMNS": "200"}
+    env["MESHLAKE_PROJECT"] = str(MESH)
     generate = [str(BIN / "meshlake"), "generate", "--domain", "orders", "--count", "3000", "--files", "2"]
     subprocess.run(generate, env=env, check=True, capture_output=True, cwd=tmp_path)
     port, catalog_port = free_port(), free_port()

@@ -22,6 +22,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.cli.materialize import dagster_instance
+from pipelines.settings import Settings
 from tests.paths import MESH as PROJECT_DIR
 
 BIN = Path(sys.executable).parent
@@ -67,7 +69,8 @@ def holder(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
         assert time.monotonic() < deadline and process.is_alive(), "the holder never prepared the Dagster home"
         time.sleep(0.2)
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # the instance's dagster.yaml names its folder so
-    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+    # Opened as a run opens it, under the home's lock: the holder may still be creating the storage.
+    instance = dagster_instance(Settings.load(env={"MESHLAKE_HOME": str(home)}, cwd=PROJECT_DIR))
     while instance.event_log_storage.get_concurrency_info(POOL).active_slot_count < 1:
         assert time.monotonic() < deadline and process.is_alive(), "the holder never claimed its slot"
         time.sleep(0.2)

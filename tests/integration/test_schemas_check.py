@@ -44,6 +44,12 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _project_from_the_working_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These checks find their project by walking up from the working directory, as a team's command does."""
+    monkeypatch.delenv("MESHLAKE_PROJECT", raising=False)
+
+
 def write(root: Path, text: str, name: str = PATH) -> Path:
     (root / name).parent.mkdir(parents=True, exist_ok=True)
     (root / name).write_text(text)

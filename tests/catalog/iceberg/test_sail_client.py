@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -18,6 +19,9 @@ def spark_as(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[
     """A Spark session whose catalog `lake` is the Iceberg REST API, authenticated as a principal."""
     servers: list[SparkConnectServer] = []
     sessions: list[SparkSession] = []
+    # pyspark takes a __main__ without __file__ (pytest-xdist's workers run `python -c`) for its own doctest
+    # run and then needs a Spark distribution; a worker's __main__ with a file name is an ordinary program.
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
 
     def session(principal: str) -> SparkSession:
         catalog = (
