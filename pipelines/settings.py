@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -40,6 +40,14 @@ class Source:
 
     def __str__(self) -> str:
         return self.where or self.kind
+
+
+@dataclass(frozen=True)
+class S3Key:
+    """An S3 access key the Iceberg REST catalog hands to clients (the secret never in a repr)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
 
 
 class Settings(BaseSettings):
@@ -131,6 +139,12 @@ class Settings(BaseSettings):
         description="the secret of `s3_reader_access_key_id`",
         json_schema_extra={"default_text": "unset"},
     )
+    s3_writer_keys: SecretStr | None = Field(
+        default=None,
+        description="S3 keys the Iceberg REST catalog hands to principals for their own domain's tables, "
+        "`principal=KEY_ID:SECRET` separated by `,`; each key may write only under `<warehouse>/iceberg/<domain>/`",
+        json_schema_extra={"default_text": "none: owners bring their own"},
+    )
     format: TableFormat | None = Field(
         default=None,
         description="force every table into `iceberg` or `delta`",
@@ -214,6 +228,22 @@ class Settings(BaseSettings):
     def _one_iceberg_catalog(self) -> Settings:
         if self.iceberg_catalog and self.iceberg_catalog_uri:
             raise ValueError("iceberg_catalog and iceberg_catalog_uri both name the Iceberg catalog: keep one")
+        return self
+
+    @model_validator(mode="after")
+    def _vended_keys(self) -> Settings:
+        """The keys the Iceberg REST catalog hands out parse, and none is the warehouse's own key."""
+        if bool(self.s3_reader_access_key_id) != bool(self.s3_reader_secret_access_key):
+            raise ValueError("s3_reader_access_key_id and s3_reader_secret_access_key go together: set both or neither")
+        vended = {"s3_reader_access_key_id": self.s3_reader_key} | {
+            f"s3_writer_keys ({principal})": key for principal, key in self.s3_writer_key_map.items()
+        }
+        for name, key in vended.items():
+            if key is not None and self.s3_access_key_id and key.access_key_id == self.s3_access_key_id:
+                raise ValueError(
+                    f"{name} is the warehouse's own key (s3_access_key_id): the Iceberg REST catalog hands out only "
+                    "keys that read, or write one domain's tables"
+                )
         return self
 
     @model_validator(mode="after")
@@ -400,6 +430,35 @@ class Settings(BaseSettings):
         if self.dagster_postgres_url:
             out[f"{ENV_PREFIX}DAGSTER_POSTGRES_URL"] = self.dagster_postgres_url
         return out
+
+    @property
+    def s3_reader_key(self) -> S3Key | None:
+        """The read-only key of `s3_reader_access_key_id` / `s3_reader_secret_access_key`, if set."""
+        if not (self.s3_reader_access_key_id and self.s3_reader_secret_access_key):
+            return None
+        return S3Key(self.s3_reader_access_key_id, self.s3_reader_secret_access_key.get_secret_value())
+
+    @property
+    def s3_writer_key_map(self) -> dict[str, S3Key]:
+        """`s3_writer_keys` by principal.
+
+        Raises:
+            ValueError: an entry is not `principal=KEY_ID:SECRET` (the message names its position, not the secret).
+        """
+        keys: dict[str, S3Key] = {}
+        text = self.s3_writer_keys.get_secret_value() if self.s3_writer_keys else ""
+        for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+            if not entry:
+                continue
+            principal, _, key = entry.partition("=")
+            key_id, _, secret = key.partition(":")
+            principal, key_id = principal.strip(), key_id.strip()
+            if not (principal and key_id and secret):
+                raise ValueError(f"s3_writer_keys: entry {number} is not principal=KEY_ID:SECRET")
+            if principal in keys:
+                raise ValueError(f"s3_writer_keys: principal {principal!r} has two keys")
+            keys[principal] = S3Key(key_id, secret)
+        return keys
 
     @property
     def token(self) -> str | None:

@@ -251,12 +251,13 @@ def iceberg_router(
         if body.stage_create:
             location = body.location or f"{_catalog().properties['warehouse'].rstrip('/')}/{name}/{body.name}"
             metadata = new_table_metadata(body.table_schema, spec, order, location, body.properties)
-            return _json(TableResponse.model_validate({"metadata": metadata, "config": _vended().config(owner=True)}))
+            config = _vended().config(access.who.name, owner=True)
+            return _json(TableResponse.model_validate({"metadata": metadata, "config": config}))
         table = _catalog().create_table(
             (name, body.name), body.table_schema, body.location, spec, order, body.properties
         )
         access.record("create", subject, metadata_location=table.metadata_location)
-        return _table(table, _vended().config(owner=True))
+        return _table(table, _vended().config(access.who.name, owner=True))
 
     @router.post("/v1/namespaces/{namespace}/register", responses=_doc(TableResponse, "The table registered"))
     def register_table(access: Caller, namespace: str, body: RegisterTableRequest) -> Response:
@@ -270,7 +271,7 @@ def iceberg_router(
             raise NotImplementedError("register with overwrite is not supported: drop the table first")
         table = _catalog().register_table((name, body.name), body.metadata_location)
         access.record("register", subject, metadata_location=table.metadata_location)
-        return _table(table, _vended().config(owner=True))
+        return _table(table, _vended().config(access.who.name, owner=True))
 
     @router.get("/v1/namespaces/{namespace}/tables/{table}", responses=_doc(TableResponse, "The table's metadata"))
     def load_table(
@@ -279,7 +280,7 @@ def iceberg_router(
         """A table's current metadata, if the caller may read it (403 says why not)."""
         name = _namespace(namespace)
         loaded = _load_readable(access, name, table, "load")
-        return _table(loaded, _vended().config(owner=access.owns(name)))
+        return _table(loaded, _vended().config(access.who.name, owner=access.owns(name)))
 
     @router.head("/v1/namespaces/{namespace}/tables/{table}", status_code=204, responses=ERROR_RESPONSES)
     def table_exists(access: Caller, namespace: str, table: str) -> Response:

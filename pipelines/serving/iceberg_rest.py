@@ -8,7 +8,8 @@ settings clients get with each table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 
 from fastapi import APIRouter
@@ -16,29 +17,34 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from catalog.iceberg import VendedStorage, iceberg_router
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
-from pipelines.adapters.storage import Location, StorageOptions, open_location
+from pipelines.adapters.storage import Location
 from pipelines.bootstrap import Runtime
-from pipelines.settings import Settings
+from pipelines.settings import S3Key, Settings
 
 SECRET_PROPERTIES = frozenset({"s3.access-key-id", "s3.secret-access-key", "s3.session-token"})
 
 
-def vended_storage(warehouse: Location, reader: Location | None = None) -> VendedStorage:
+def _key_properties(key: S3Key) -> dict[str, str]:
+    return {"s3.access-key-id": key.access_key_id, "s3.secret-access-key": key.secret_access_key}
+
+
+def vended_storage(
+    warehouse: Location, reader: S3Key | None = None, writers: Mapping[str, S3Key] | None = None
+) -> VendedStorage:
     """What `loadTable` tells clients about the warehouse's storage.
 
     Endpoint, region and addressing go to everyone (also as `s3.path-style-access`, the name Java's
-    S3FileIO and DuckDB read); the warehouse's own key to the namespace's owner; `reader`'s key (a
-    location opened with read-only credentials), when given, to everyone else.
+    S3FileIO and DuckDB read); `reader`, a read-only key, to principals reading another domain's
+    tables; `writers[principal]`, a key that writes only its domain's tables, to that principal on its
+    own namespace. The warehouse's own credentials go to no one.
     """
-    properties = warehouse.iceberg_properties()
-    common = {k: v for k, v in properties.items() if k not in SECRET_PROPERTIES}
+    common = {k: v for k, v in warehouse.iceberg_properties().items() if k not in SECRET_PROPERTIES}
     if "s3.force-virtual-addressing" in common:
         common["s3.path-style-access"] = str(common["s3.force-virtual-addressing"] == "false").lower()
-    readers = reader.iceberg_properties() if reader is not None else {}
     return VendedStorage(
         common=common,
-        writer={k: v for k, v in properties.items() if k in SECRET_PROPERTIES},
-        reader={k: v for k, v in readers.items() if k in SECRET_PROPERTIES},
+        reader=_key_properties(reader) if reader is not None else {},
+        writers={principal: _key_properties(key) for principal, key in (writers or {}).items()},
     )
 
 
@@ -52,21 +58,12 @@ class IcebergBacking:
     @classmethod
     def of(cls, settings: Settings) -> IcebergBacking:
         """The catalog and warehouse the runtime's Iceberg store opens (a local folder or an object store, with
-        its storage properties); readers get the `s3_reader_*` key when one is set."""
+        its storage properties); clients get the `s3_reader_*` key and the `s3_writer_keys` as `vended_storage` says."""
         runtime = Runtime(settings, domains=[])
         warehouse = runtime.warehouse / "iceberg"
         warehouse.check()
         catalog = open_sql_catalog(runtime.iceberg_catalog_uri, warehouse.as_uri(), warehouse.iceberg_properties())
-        reader = None
-        if settings.s3_reader_access_key_id and settings.s3_reader_secret_access_key:
-            s3 = replace(
-                runtime.storage_options.s3,
-                access_key_id=settings.s3_reader_access_key_id,
-                secret_access_key=settings.s3_reader_secret_access_key.get_secret_value(),
-                session_token=None,
-            )
-            reader = open_location(settings.warehouse_uri, StorageOptions(s3)) / "iceberg"
-        return cls(catalog, vended_storage(warehouse, reader))
+        return cls(catalog, vended_storage(warehouse, settings.s3_reader_key, settings.s3_writer_key_map))
 
 
 def router_from_env() -> APIRouter:

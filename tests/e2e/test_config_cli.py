@@ -44,6 +44,20 @@ def test_config_shows_values_and_their_sources_from_file_env_and_flag(tmp_path):
     assert list(other.iterdir()) == [other / "meshlake.yaml"]
 
 
+def test_config_masks_the_keys_the_iceberg_rest_catalog_hands_out(tmp_path):
+    (tmp_path / "meshlake.yaml").write_text("")
+    env = {
+        "MESHLAKE_S3_READER_ACCESS_KEY_ID": "reader-key",
+        "MESHLAKE_S3_READER_SECRET_ACCESS_KEY": "r3ader-s3cret",
+        "MESHLAKE_S3_WRITER_KEYS": "orders=orders-key:w4iter-s3cret",
+    }
+    found = config(tmp_path, **env)
+    assert found["s3_reader_access_key_id"] == ("reader-key", "MESHLAKE_S3_READER_ACCESS_KEY_ID")
+    assert found["s3_reader_secret_access_key"] == ("********", "MESHLAKE_S3_READER_SECRET_ACCESS_KEY")
+    assert found["s3_writer_keys"] == ("********", "MESHLAKE_S3_WRITER_KEYS")
+    assert not any(secret in value for value, _ in found.values() for secret in ("r3ader-s3cret", "w4iter-s3cret"))
+
+
 GENERATOR = """\
 import uuid
 

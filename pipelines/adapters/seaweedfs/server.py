@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +20,21 @@ EXECUTABLE_ENV = "MESHLAKE_WEED"
 GRPC_OFFSET = 10_000
 """SeaweedFS's gRPC port convention (http port + 10000); `weed mini`'s worker dials the admin server there."""
 SERVICES = ("master", "volume", "filer", "s3", "admin")
+
+
+@dataclass(frozen=True)
+class S3Identity:
+    """An S3 key of the gateway and what it may do.
+
+    Attributes:
+        actions: SeaweedFS actions, each for every bucket (`Read`), one bucket (`List:bucket`) or the keys
+            under a prefix (`Write:bucket/prefix/*`).
+    """
+
+    name: str
+    access_key: str
+    secret_key: str
+    actions: tuple[str, ...]
 
 
 class WeedNotFoundError(FileNotFoundError):
@@ -72,15 +89,16 @@ class SeaweedServer:
 
     Every service listens on `host` on a port picked free (and its gRPC port, + 10000); the Iceberg
     REST, Lance and WebDAV gateways are off, telemetry is off, and a write creates no bucket (as on
-    S3). The S3 gateway requires the access key `access_key` / `secret_key`; `buckets` exist once it is
-    ready. Use as a context manager: entering starts it and waits until S3 answers; leaving stops it
-    (SIGTERM, then SIGKILL). Its log is `<data_dir>/weed.log`.
+    S3). The S3 gateway requires the access key `access_key` / `secret_key` (every action) or one of
+    `identities`; `buckets` exist once it is ready. Use as a context manager: entering starts it and
+    waits until S3 answers; leaving stops it (SIGTERM, then SIGKILL). Its log is `<data_dir>/weed.log`.
 
     Args:
         data_dir: where SeaweedFS keeps its data (created if missing).
         buckets: buckets to create at start.
         access_key: the S3 access key id of the one identity.
         secret_key: its secret access key.
+        identities: further keys, each limited to its actions.
         host: the address every service listens on.
         start_timeout_s: how long it may take to become ready.
     """
@@ -91,6 +109,7 @@ class SeaweedServer:
         buckets: tuple[str, ...] = ("meshlake",),
         access_key: str = "meshlake",
         secret_key: str = "meshlake-secret",
+        identities: Sequence[S3Identity] = (),
         host: str = "127.0.0.1",
         start_timeout_s: float = 30.0,
     ) -> None:
@@ -98,6 +117,7 @@ class SeaweedServer:
         self.buckets = buckets
         self.access_key = access_key
         self.secret_key = secret_key
+        self.identities = tuple(identities)
         self.host = host
         self.start_timeout_s = start_timeout_s
         self.ports: dict[str, int] = {}
@@ -128,11 +148,16 @@ class SeaweedServer:
 
     def _arguments(self) -> list[str]:
         config = self.data_dir / "s3-identities.json"
-        identity = {"accessKey": self.access_key, "secretKey": self.secret_key}
-        actions = ["Admin", "Read", "Write", "List", "Tagging"]
-        config.write_text(
-            json.dumps({"identities": [{"name": "meshlake", "credentials": [identity], "actions": actions}]})
-        )
+        admin = S3Identity("meshlake", self.access_key, self.secret_key, ("Admin", "Read", "Write", "List", "Tagging"))
+        identities = [
+            {
+                "name": i.name,
+                "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
+                "actions": list(i.actions),
+            }
+            for i in (admin, *self.identities)
+        ]
+        config.write_text(json.dumps({"identities": identities}))
         config.chmod(0o600)
         args = [
             f"-dir={self.data_dir}",
