@@ -7,7 +7,6 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -74,17 +73,18 @@ def _db(db: str | None) -> str:
 
 def _missing_database(url: str | None, db: str | None) -> str | None:
     """The SQLite file of the catalog when a read would create it (it does not exist yet), else None."""
+    from pipelines.cli.lake import missing_sqlite
+
     if url or (db is None and _settings().catalog_url):
         return None
-    location = _db(db)
-    if not location.startswith("sqlite:///"):
-        return None
-    path = Path(location.removeprefix("sqlite:///"))
-    return None if not path.name or path.name == ":memory:" or path.exists() else str(path)
+    missing = missing_sqlite(_db(db))
+    return None if missing is None else str(missing)
 
 
 def _nothing_yet(path: str) -> str:
-    return f"no catalog yet: {path} does not exist (meshlake materialize registers the products)"
+    from pipelines.cli.lake import no_catalog_yet
+
+    return no_catalog_yet(path)
 
 
 def _no_catalog(url: str | None, db: str | None) -> bool:

@@ -3,6 +3,7 @@ creates a home, a table catalog or a catalog database by opening them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.cli.errors import CommandError
@@ -37,3 +38,27 @@ def require_tables(settings: Settings) -> None:
     """
     if not holds_tables(settings):
         raise CommandError(nothing_yet(settings))
+
+
+def missing_sqlite(url: str) -> Path | None:
+    """The SQLite file of a database URL when opening it would create it (it does not exist yet), else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    return None if not path.name or path.name == ":memory:" or path.exists() else path
+
+
+def no_catalog_yet(path: Path | str) -> str:
+    """The line a read command prints when the catalog database does not exist yet."""
+    return f"no catalog yet: {path} does not exist (meshlake materialize registers the products)"
+
+
+def require_catalog(settings: Settings) -> None:
+    """Refuse to read grants from an embedded catalog database that does not exist (opening it would
+    create an empty one that grants nothing).
+
+    Raises:
+        CommandError: there is no catalog database yet (exit 1).
+    """
+    if settings.catalog_url is None and (missing := missing_sqlite(settings.catalog_db_url)):
+        raise CommandError(no_catalog_yet(missing))

@@ -29,11 +29,13 @@ def products(
 ) -> None:
     """List the data products you can query with `meshlake query` (views <domain>.<product>)."""
     from pipelines.cli import context
-    from pipelines.cli.lake import holds_tables
+    from pipelines.cli.lake import holds_tables, require_catalog
     from pipelines.serving import Serving
 
     settings = context.settings()
     principal = principal or settings.principal
+    if principal:
+        require_catalog(settings)
     found = Serving(context.runtime()).products(principal) if holds_tables(settings) else []
     if as_json:
         typer.echo(json.dumps([asdict(p) for p in found], indent=1))

@@ -97,6 +97,7 @@ def replay(
 
     Exactly once: a replay that stops midway is finished by the next one, nothing lands twice.
     """
+    from pipelines.cli.run_cmds import progress_bar
     from pipelines.services.replay import replay_quarantine
 
     console = Console()
@@ -105,7 +106,8 @@ def replay(
     if event is not None and event not in spec.spec.events:
         known = ", ".join(sorted(spec.spec.events))
         raise typer.BadParameter(f"{domain} has no event {event!r} (known: {known})", param_hint="--event")
-    with console.status(f"replaying the quarantine of {domain}" + (f" ({event})" if event else "") + " …"):
+    with progress_bar() as bar:
+        task = bar.add_task(f"replay {domain}" + (f" ({event})" if event else ""), total=None)
         result = replay_quarantine(
             spec,
             lambda name: runtime.contract(domain, name),
@@ -114,6 +116,7 @@ def replay(
             event=event,
             reason_prefix=reason,
             descriptors=runtime.domain_schemas(domain).descriptor_set,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(
         f"replayed {result.replayed} event(s) into bronze, {result.removed} left quarantine, "

@@ -81,7 +81,7 @@ def query(
     """Run read-only SQL on the data products you may read (DuckDB) and print or write the answer."""
     from pipelines.adapters.duckdb.engine import READ_PATHS
     from pipelines.cli import context
-    from pipelines.cli.lake import require_tables
+    from pipelines.cli.lake import require_catalog, require_tables
     from pipelines.cli.results import print_table, write_result
     from pipelines.serving import Serving
 
@@ -95,6 +95,8 @@ def query(
     settings = context.settings()
     require_tables(settings)
     principal = principal or settings.principal
+    if principal:
+        require_catalog(settings)
     serving = Serving(context.runtime())
     table = serving.engine(principal, as_of=when, read_path=path).execute(sql, timeout_s=timeout).table
     if output is OutputFormat.TABLE:

@@ -82,6 +82,7 @@ def replay_quarantine(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     max_future: timedelta = timedelta(hours=1),
     descriptors: FileDescriptorSet | None = None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> ReplayResult:
     """Re-ingest the domain's quarantined events that pass now; they leave quarantine exactly once.
 
@@ -95,6 +96,7 @@ def replay_quarantine(
         clock: the time of the replayed rows and of the future-time check.
         max_future: how far in the future an event time may be.
         descriptors: the compiled schemas with source info, for file:line in a refused schema change.
+        progress: told (rows looked at, rows selected) before the first event type and after each.
 
     Raises:
         SchemaChangeRefusedError: the current schema of an event type breaks its bronze table's;
@@ -106,10 +108,14 @@ def replay_quarantine(
     if not quarantine_store.exists(quarantine):
         return replay.result
     rows = select_rows(quarantine_store.read(quarantine), event, reason_prefix)
+    done = 0
+    progress(done, rows.num_rows)
     for name in sorted(set(rows.column("event").to_pylist())):
         part = rows.filter(pc.equal(rows.column("event"), name))
+        done += part.num_rows
         if name not in domain.spec.events:
             replay.stay(["unknown event type"] * part.num_rows)
+            progress(done, rows.num_rows)
             continue
         leaving = replay.event(name, contract_of(name), part)
         if leaving:
@@ -119,6 +125,7 @@ def replay_quarantine(
             properties = {"meshlake.run_id": run_id, REPLAYED_PROPERTY: str(len(leaving))}
             quarantine_store.delete_rows(quarantine, keys.select(list(QUARANTINE_KEY)), properties)
             replay.result.removed += len(leaving)
+        progress(done, rows.num_rows)
     return replay.result
 
 

@@ -58,3 +58,26 @@ def test_a_read_on_an_empty_home_creates_nothing_and_says_so(env, tmp_path, args
     assert _files(root) == before
     if home == "missing":
         assert not root.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["products", "--principal", "orders"],
+        ["query", "--principal", "orders", "SELECT 1"],
+    ],
+)
+def test_a_read_as_a_principal_on_a_home_without_a_catalog_creates_none(env, tmp_path, args):
+    """Grants live in the catalog: with tables but no catalog database there are none to check, and
+    reading as a principal says so rather than create an empty catalog that grants nothing."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    root = Path(env["MESHLAKE_HOME"])
+    write_deltalake(str(root / "delta" / "orders" / "daily_revenue"), pa.table({"day": ["2026-12-06"]}))
+    before = _files(root)
+    result = run(args, env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"no catalog yet: {root / 'catalog' / 'catalog.db'} does not exist" in result.stdout + result.stderr
+    assert _files(root) == before

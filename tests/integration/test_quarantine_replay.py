@@ -209,6 +209,8 @@ def test_the_cli_lists_counts_and_rows_then_replays(tmp_path: Path, monkeypatch:
     replayed = cli.invoke(app, ["replay", "--domain", "orders", "--event", "order_placed"])
     assert replayed.exit_code == 0, replayed.output
     assert "replayed 2 event(s) into bronze, 2 left quarantine, 2 stay" in replayed.output
+    assert "replay orders (order_placed)" in replayed.output
+    assert "4/4" in replayed.output  # the progress counts the rows looked at
     assert "1 still rejected: contract: order_id is missing" in replayed.output
     assert quarantine(runtime).num_rows == 2
 
