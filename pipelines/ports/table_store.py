@@ -95,8 +95,18 @@ class TableStore(Protocol):
         """
         ...
 
-    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
-        """Replace all rows in one commit that also stores `properties`."""
+    def overwrite(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
+        """Replace all rows in one commit that also stores `properties`.
+
+        `check` is asked before the commit as in `append` (a stale rewrite must not replace a newer
+        one); without it, the last overwrite wins.
+        """
         ...
 
     def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:

@@ -178,8 +178,9 @@ def build_product(
         and the partitions replaced.
 
     A commit holds only on the table as this build read it: when another run (a second scheduler)
-    committed first, the commit is refused and the build plans again on the new state (for a whole
-    rebuild of a product without order, the last overwrite wins).
+    committed first, the commit is refused and the build plans again on the new state, whichever
+    way it commits (an overwrite of a product without order or of no rows too: a stale build never
+    replaces a newer one).
 
     Raises:
         InputNotAllowedError: an input names another domain's product that is not published to it.
@@ -264,7 +265,7 @@ class _Build:
         order = spec.partition.column if spec.partition else next(iter(spec.key), None)
         details = details | {"mode": "full", "rows_read": sum(f.height for f in inputs.values()), "partitions": "all"}
         if order is None or not data.num_rows:
-            version = self.store.overwrite(self.target, data, props).version
+            version = self.store.overwrite(self.target, data, props, self.check).version
         elif (
             existed
             and spec.partition is None

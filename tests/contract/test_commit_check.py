@@ -19,7 +19,7 @@ def two_writers(open_store: Callable[[], TableStore]) -> tuple[TableStore, Table
     return mine, theirs if theirs.exists(ORDERS) else mine
 
 
-@pytest.mark.parametrize("how", ["append", "append_batches"])
+@pytest.mark.parametrize("how", ["append", "append_batches", "overwrite"])
 def test_a_check_sees_the_commits_made_since_its_plan_and_may_refuse_them(
     open_store: Callable[[], TableStore], stored_files: Callable[[], list[str]], how: str
 ) -> None:
@@ -36,6 +36,8 @@ def test_a_check_sees_the_commits_made_since_its_plan_and_may_refuse_them(
     with pytest.raises(ConcurrentCommitError, match=r"another writer committed first by run\(s\) run-1"):
         if how == "append":
             mine.append(ORDERS, rows(2), positions(2), check=CommitCheck.on(plan, refuse))
+        elif how == "overwrite":  # a stale rewrite must not replace the newer rows
+            mine.overwrite(ORDERS, rows(2), positions(2), check=CommitCheck.on(plan, refuse))
         else:
             mine.append_batches(ORDERS, iter([rows(2)]), lambda: positions(2), check=CommitCheck.on(plan, refuse))
 

@@ -324,14 +324,21 @@ class DeltaTableStore:
             raise
         return self._commit_of(table, self._open(table))  # `delta` still shows the version before
 
-    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+    def overwrite(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         """Replace all rows in one commit that also stores `properties`.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the data or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
-        return self._write(table, data, properties, "overwrite")
+        return self._write(table, data, properties, "overwrite", check)
 
     def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
         """Evolve the table's schema; metadata-only where delta-rs allows it.

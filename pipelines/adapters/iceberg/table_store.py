@@ -33,6 +33,7 @@ from pyiceberg.table.update import (
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
+from pipelines.adapters.iceberg.compat import table_of
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import (
     NUMBERS_PROPERTY,
@@ -230,16 +231,7 @@ class IcebergTableStore:
             ValueError: the data or the properties do not fit; the table is left as it was.
             ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
-        ice = self._load(table)
-        props = check_properties(table, properties)
-        rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
-        files = IcebergDataFiles(ice)
-        try:
-            data_files = files.write(rows) if rows.num_rows else []
-        except BaseException:
-            files.remove()
-            raise
-        return self._commit_files(table, files, data_files, props, check)
+        return self._write(table, data, properties, check, replace=False)
 
     def append_batches(
         self,
@@ -278,6 +270,26 @@ class IcebergTableStore:
             data_files.append(file.data_file)
         return self._commit_files(table, files, data_files, props, check)
 
+    def _write(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None,
+        check: CommitCheck | None,
+        replace: bool,
+    ) -> Commit:
+        """Write `data` as data files once, then commit them (`_commit_files`)."""
+        ice = self._load(table)
+        props = check_properties(table, properties)
+        rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
+        files = IcebergDataFiles(ice)
+        try:
+            data_files = files.write(rows) if rows.num_rows else []
+        except BaseException:
+            files.remove()
+            raise
+        return self._commit_files(table, files, data_files, props, check, replace)
+
     def _commit_files(
         self,
         table: TableId,
@@ -285,12 +297,17 @@ class IcebergTableStore:
         data_files: Sequence[DataFile],
         props: dict[str, str],
         check: CommitCheck | None,
+        replace: bool = False,
     ) -> Commit:
-        """Add `data_files` (written by `files`) in one append snapshot (`commit_with_retries`); on a commit
-        that surely did not land (refused, or too many races lost), the files are removed."""
+        """Add `data_files` (written by `files`) in one snapshot (`commit_with_retries`), which with `replace`
+        also deletes every data file of the state it commits on; on a commit that surely did not land
+        (refused, or too many races lost), the files are removed."""
 
         def stage(tx: Transaction) -> None:
-            with file_changes(tx, props, deletes=False) as producer:
+            live = [task.file for task in table_of(tx).scan().plan_files()] if replace else []
+            with file_changes(tx, props, deletes=replace) as producer:
+                for data_file in live:
+                    producer.delete_data_file(data_file)
                 for data_file in data_files:
                     producer.append_data_file(data_file)
 
@@ -301,22 +318,24 @@ class IcebergTableStore:
             raise
         return self._last_commit(committed)
 
-    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+    def overwrite(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         """Replace all rows in one snapshot (not pyiceberg's delete-then-append pair).
+
+        The rows are written once; a commit that loses a race with another writer replaces the
+        winner's files instead if `check` (if any) accepts its commits.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the data or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
         """
-        ice = self._load(table)
-        props = check_properties(table, properties)
-        rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
-        live_files = [task.file for task in ice.scan().plan_files()]
-        with transaction(ice) as tx, file_changes(tx, props, deletes=True) as replace:
-            for data_file in live_files:
-                replace.delete_data_file(data_file)
-            add_rows(tx, replace, rows)
-        return self._last_commit(ice)
+        return self._write(table, data, properties, check, replace=True)
 
     def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
         """Add a new current schema whose ids follow `schema_ids` (no snapshot is made).

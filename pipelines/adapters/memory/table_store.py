@@ -118,14 +118,21 @@ class MemoryTableStore:
         data = pa.concat_tables(parts) if parts else state.schema.empty_table()
         return self._commit(table, data, properties(), replace=False, check=check)
 
-    def overwrite(self, table: TableId, data: pa.Table, properties: Mapping[str, str] | None = None) -> Commit:
+    def overwrite(
+        self,
+        table: TableId,
+        data: pa.Table,
+        properties: Mapping[str, str] | None = None,
+        check: CommitCheck | None = None,
+    ) -> Commit:
         """Replace all rows in one commit that also stores `properties`.
 
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the data or the properties do not fit; the table is left as it was.
+            ConcurrentCommitError: `check` refused the commits made since it was planned.
         """
-        return self._commit(table, data, properties, replace=True)
+        return self._commit(table, data, properties, replace=True, check=check)
 
     def evolve_schema(self, table: TableId, schema: pa.Schema) -> tuple[SchemaChange, ...]:
         """Evolve the table's schema; the snapshots kept for time travel are read in the new one.
