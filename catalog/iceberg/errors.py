@@ -2,7 +2,8 @@
 
 The catalog app maps its own errors to `{"detail": …}`; the Iceberg routes use their own route class,
 which turns validation errors, catalog errors and pyiceberg's exceptions into
-`{"error": {"message", "type", "code"}}` with the status the spec gives (400/401/403/404/406/409).
+`{"error": {"message", "type", "code"}}` with the status the spec gives (400/401/403/404/406/409),
+and a last route answers paths and methods the API does not serve (404, 405) the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
@@ -24,6 +25,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from starlette.routing import Match
 
 from catalog.errors import CatalogError
 from catalog.iceberg.access import AUDIT_PREFIX, Access
@@ -64,9 +66,12 @@ _ICEBERG: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-def error_response(status: int, kind: str, message: str, *, head: bool = False) -> Response:
-    """The spec's error body (none for HEAD), with `WWW-Authenticate` on 401."""
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, kind: str, message: str, *, head: bool = False, headers: dict[str, str] | None = None
+) -> Response:
+    """The spec's error body (none for HEAD), with `WWW-Authenticate` on 401 and any other `headers`."""
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     if head:
         return Response(status_code=status, headers=headers)
     body = ErrorResponse(error=ErrorResponseMessage(message=message, type=kind, code=status))
@@ -110,6 +115,27 @@ class IcebergRoute(APIRoute):
                 return response
 
         return handle
+
+
+UNMATCHED_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+
+def answer_unmatched(router: APIRouter) -> None:
+    """Add the last route of `router`: any other path under its prefix gets 404, any method a path does not
+    take 405 with `Allow`, both in the Iceberg error model (Starlette's own answers are `{"detail": …}`)."""
+    served = [route for route in router.routes if isinstance(route, APIRoute)]
+
+    def unmatched(request: Request, path: str) -> Response:
+        allowed = {m for r in served if r.matches(request.scope)[0] != Match.NONE for m in r.methods or ()}
+        head = request.method == "HEAD"
+        where = f"{request.method} {request.url.path}"
+        if not allowed:
+            return error_response(404, "NotFoundException", f"{where}: no such endpoint", head=head)
+        allow = ", ".join(sorted(allowed))
+        message = f"{where}: method not allowed (allowed: {allow})"
+        return error_response(405, "MethodNotAllowedException", message, head=head, headers={"Allow": allow})
+
+    router.add_api_route("/{path:path}", unmatched, methods=UNMATCHED_METHODS, include_in_schema=False)
 
 
 @contextmanager

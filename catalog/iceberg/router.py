@@ -30,7 +30,7 @@ from catalog.errors import InvalidInput, NotFound, Unauthenticated
 from catalog.iceberg import oauth
 from catalog.iceberg.access import AUDIT_PREFIX, Access
 from catalog.iceberg.compat import TableChange, commit_tables
-from catalog.iceberg.errors import ERROR_RESPONSES, IcebergRoute, conflicts_audited
+from catalog.iceberg.errors import ERROR_RESPONSES, IcebergRoute, answer_unmatched, conflicts_audited
 from catalog.iceberg.models import (
     CommitTableResponse,
     CommitTransactionRequest,
@@ -354,4 +354,5 @@ def iceberg_router(
             )
         return responses
 
+    answer_unmatched(router)
     return router
