@@ -275,7 +275,8 @@ class Runtime:
             return None
         from pipelines.adapters.nats import NatsEventSource
 
-        return NatsEventSource(self.settings.nats_url)
+        # deliveries await their ack until the commit that holds them: a commit's rows and the pulls made meanwhile
+        return NatsEventSource(self.settings.nats_url, max_ack_pending=2 * self.settings.ingest_max_rows_per_commit)
 
     @cached_property
     def event_source(self) -> EventSource:

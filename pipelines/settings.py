@@ -99,6 +99,19 @@ class Settings(BaseSettings):
         "(quarantined or refused by `on_unframed`) rather than still being written",
         json_schema_extra={"default_text": "300"},
     )
+    ingest_max_rows_per_commit: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="bronze commits once a run has written this many rows since its last commit",
+        json_schema_extra={"default_text": "1000000"},
+    )
+    ingest_max_rows_per_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="a bronze run reads no further source batch (a stream pull or a landing file) once it has "
+        "read this many events; the next run goes on",
+        json_schema_extra={"default_text": "everything pending when the run starts"},
+    )
     s3_endpoint: str | None = Field(
         default=None,
         description="the endpoint of an S3-compatible store, e.g. `http://127.0.0.1:8333` (also `AWS_ENDPOINT_URL`)",

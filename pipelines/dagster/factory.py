@@ -64,6 +64,8 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
             runtime.event_source,
             runtime,
             context.run.run_id,
+            max_rows_per_commit=runtime.settings.ingest_max_rows_per_commit,
+            max_rows_per_run=runtime.settings.ingest_max_rows_per_run,
             descriptors=runtime.domain_schemas(domain.name).descriptor_set,
         )
         store = runtime.store_for(domain.name, Layer.BRONZE)

@@ -118,6 +118,7 @@ def ingest_event(
     run_id: str,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     max_rows_per_commit: int = 1_000_000,
+    max_rows_per_run: int | None = None,
     max_future: timedelta = timedelta(hours=1),
     descriptors: FileDescriptorSet | None = None,
 ) -> IngestResult:
@@ -138,6 +139,9 @@ def ingest_event(
         clock: the time of rows and of the contract's future-time check.
         max_rows_per_commit: a commit is made once this many rows are written (after the source
             batch that reaches it).
+        max_rows_per_run: the run reads no further source batch once it has read this many events
+            (so it ends after the batch that reaches it: a stream pull or a landing file); None
+            reads everything pending when the run starts.
         max_future: how far in the future an event time may be.
         descriptors: the compiled schemas with source info, so that a refused schema change names
             file:line (without it, line 1).
@@ -223,8 +227,9 @@ def ingest_event(
             result.add(chunk, committed)
         return False
 
+    budget = _Budget(max_rows_per_run)
     while True:
-        pending = (  # an empty file has nothing to record, and recording [0, 0) would repeat every run
+        pending = budget.take(  # an empty file has nothing to record, and recording [0, 0) would repeat every run
             b
             for b in source.batches(domain.name, event, bronze_ledger.positions)
             if b.payloads or b.unframed or b.range.end > b.range.start
@@ -232,6 +237,22 @@ def ingest_event(
         if not commit(pending):
             return result
         bronze_ledger.reread()
+
+
+@dataclass
+class _Budget:
+    """The events a run may still read: batches are taken until `most` events were read."""
+
+    most: int | None
+    read: int = 0
+
+    def take(self, batches: Iterator[RawBatch]) -> Iterator[RawBatch]:
+        while self.most is None or self.read < self.most:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            self.read += len(batch.payloads) + len(batch.unframed)
+            yield batch
 
 
 def _ranges(chunk: _Chunk) -> list[PositionRange]:

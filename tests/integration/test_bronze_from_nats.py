@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.adapters.nats import publish_events
+from pipelines.adapters.nats import NatsEventSource, publish_events
 from pipelines.bootstrap import Runtime
 from pipelines.core.framing import unframe
 from pipelines.core.names import Layer
@@ -64,3 +64,33 @@ def test_an_event_without_id_is_published_and_then_quarantined(tmp_path, nats_ur
     quarantine = runtime.store_for("orders", Layer.QUARANTINE).read(orders.quarantine_table()).to_pylist()
     assert [q["reason"] for q in quarantine] == ["contract: event_id is missing"] * 2
     assert [q["payload"] for q in quarantine] == [payload, payload]
+
+
+def test_a_run_drains_the_backlog_committing_every_max_rows_per_commit(tmp_path, nats_url):
+    """nats-server 2.10 and later end a filled pull with `409 Batch Completed`: a run still reads every pull."""
+    runtime = Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
+    stored = publish_generated(runtime, nats_url, "orders", 3_000, seed=4)["order_placed"]
+    orders = runtime.domain("orders")
+    contract = runtime.contract("orders", "order_placed")
+    with NatsEventSource(nats_url, batch_size=250) as source:
+        result = ingest_event(orders, "order_placed", contract, source, runtime, "run-1", max_rows_per_commit=1_000)
+        assert result.received == stored > 2_000
+        assert len(result.commits) == -(-result.rows_written // 1_000)  # one commit per 1,000 rows and the rest
+        assert source.backlog("orders", "order_placed") == 0
+
+
+def test_a_run_takes_at_most_max_rows_per_run_and_the_next_run_goes_on(tmp_path, nats_url):
+    runtime = Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
+    stored = publish_generated(runtime, nats_url, "orders", 3_000, seed=5)["order_placed"]
+    orders = runtime.domain("orders")
+    contract = runtime.contract("orders", "order_placed")
+    with NatsEventSource(nats_url, batch_size=250) as source:
+        runs = [
+            ingest_event(orders, "order_placed", contract, source, runtime, f"run-{i}", max_rows_per_run=1_000)
+            for i in range(4)
+        ]
+        assert [r.received for r in runs] == [1_000, 1_000, stored - 2_000, 0]
+        assert source.backlog("orders", "order_placed") == 0
+    table = runtime.store_for("orders", Layer.BRONZE).read(orders.bronze_table("order_placed"))
+    offsets = table.column("_ingest").combine_chunks().field("offset").to_pylist()
+    assert len(set(offsets)) == len(offsets) == runs[0].rows_written + runs[1].rows_written + runs[2].rows_written

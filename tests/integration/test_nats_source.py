@@ -141,7 +141,7 @@ def test_kill_9_before_the_ack_then_a_rerun_gets_everything_promptly(nats_url):
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    assert consumer_info(nats_url).num_ack_pending == 200
+    assert consumer_info(nats_url).num_ack_pending >= 200  # its batch, and what it had pulled ahead
 
     started = time.monotonic()
     with NatsEventSource(nats_url, batch_size=200) as source:
@@ -173,12 +173,12 @@ def test_committed_but_unacknowledged_messages_are_acked_not_yielded(nats_url):
 def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url, committed):
     publish_events(nats_url, "orders", "order_placed", events(0, 300))
     ledger = Ledger()
-    with NatsEventSource(nats_url, batch_size=100, ack_wait_s=0.5) as source:
+    with NatsEventSource(nats_url, batch_size=100, ack_wait_s=0.5, ahead=1) as source:
         run = source.batches("orders", "order_placed", ledger)
-        first = next(run)
+        first = next(run)  # the second pull is received ahead, the third waits for it to be read
         if committed:
             ledger.record([first.range])
-        time.sleep(1.0)  # the ack wait expires: JetStream redelivers the first batch on the next pull
+        time.sleep(1.0)  # the ack wait expires: JetStream redelivers the first two batches on the next pull
         rest = list(run)
         assert [o for b in rest for o in b.offsets] == list(range(101, 301))
         assert [b.range.start for b in rest] == [101] + [b.range.end for b in rest[:-1]]
@@ -186,7 +186,8 @@ def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url, committed):
         if committed:  # the redelivered, committed messages were acked by the source itself
             assert info.ack_floor.stream_seq == 100
         else:  # redelivered indeed, and left for the first batch's own ack
-            assert info.num_redelivered == 100
+            assert info.num_redelivered >= 100
+            assert info.ack_floor.stream_seq == 0
         source.acknowledge(rest[-1])
         assert source.backlog("orders", "order_placed") == 0
 

@@ -8,12 +8,14 @@ Exactly-once design: the table's ledger is the truth, the consumer is only a cur
   the table was reset) the consumer is deleted and recreated to deliver from the ledger's position
   (`DeliverPolicy.BY_START_SEQUENCE`). A re-run after `kill -9` therefore gets the unacknowledged
   messages at once instead of after the ack wait, and never gets what the table already holds.
-- Messages are pulled with `no_wait` requests, so a run ends as soon as the consumer has nothing
-  pending, or once it passed the stream's last sequence at the start (fast producers cannot keep a
-  run going forever). A delivered message below the ledger's position (committed, ack lost) is acked
-  and not yielded; one yielded earlier in this run (redelivered after the ack wait) is skipped. A pull
-  the server cannot finish (the caller holds `max_ack_pending` unacked messages) ends the run, and its
-  inbox is replaced so that the abandoned pull can never deliver into a later one.
+- Messages are pulled with `no_wait` requests, ahead of the reader (`Puller`: one pull in flight and
+  up to `ahead` received while the caller decodes and commits), so a run ends as soon as the consumer
+  has nothing pending, or once it passed the stream's last sequence at the start (fast producers cannot
+  keep a run going forever). A delivered message below the ledger's position (committed, ack lost) is
+  acked and not yielded; one yielded earlier in this run (redelivered after the ack wait) is skipped.
+  Pulls never ask for more than `max_ack_pending` allows: a caller holding that many unacknowledged
+  messages ends the run. What was pulled ahead and not read when a run ends stays unacknowledged,
+  and the next run resets the consumer to the ledger.
 - The consumer uses `AckPolicy.ALL`: `acknowledge()` acks the batch's last message, which acks the
   batch and everything before it in one confirmed round trip (acking each message costs ~8 µs, as
   much as decoding it). Batches must be acknowledged in order, as commits are.
@@ -27,50 +29,26 @@ Exactly-once design: the table's ledger is the truth, the consumer is only a cur
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 
 import nats.errors
 import nats.js.errors
+import numpy as np
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy
 
-from pipelines.adapters.nats.errors import NatsUnavailableError, StreamResetError
+from pipelines.adapters.nats.errors import StreamResetError
 from pipelines.adapters.nats.jetstream import CONNECT_TIMEOUT_S, EventStream, LoopThread, connect, ensure_stream
+from pipelines.adapters.nats.pulls import Pull, Puller
 from pipelines.core.positions import Ledger, PositionRange
 from pipelines.ports.event_source import RawBatch
 
-MAX_PULL_BYTES = 64 * 1024 * 1024
 _API_TIMEOUT_S = 5.0
 _log = logging.getLogger(__name__)
-_PULL_ENDS = ("404", "408", "409 Batch Completed")
-"""Statuses that end a pull normally: nothing (more) pending, or the batch was filled (nats-server 2.10 and
-later say so after the last message; 2.9 said nothing)."""
-
-
-@dataclass
-class _Pull:
-    """One pull request in flight and what it delivered so far."""
-
-    reply: str
-    consumer: tuple[str, str]
-    want: int
-    seqs: list[int] = field(default_factory=list)
-    payloads: list[bytes] = field(default_factory=list)
-    acks: list[str] = field(default_factory=list)
-    pending: int = -1
-    status: str = ""
-    dropped: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(frozen=True)
@@ -88,12 +66,14 @@ class NatsEventSource:
 
     Args:
         url: the NATS server, e.g. `nats://127.0.0.1:4222`.
-        batch_size: most messages per batch.
+        batch_size: most messages per batch (one pull).
         fetch_timeout_s: the longest a pull may go without receiving anything from the server.
         ack_wait_s: the consumer's ack wait; keep it longer than decoding and committing a batch.
         max_ack_pending: how many delivered messages may await their ack (the ingestor acks only
-            after its commit, up to `max_rows_per_commit` rows); at least `batch_size`.
+            after its commit, up to `max_rows_per_commit` rows, while the next pulls arrive); at
+            least `batch_size`.
         connect_timeout_s: how long connecting may take before `NatsUnavailableError`.
+        ahead: most pulls received ahead of the reader.
     """
 
     def __init__(
@@ -105,22 +85,21 @@ class NatsEventSource:
         ack_wait_s: float = 300.0,
         max_ack_pending: int = 1_000_000,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        ahead: int = 2,
     ) -> None:
-        if batch_size < 1 or fetch_timeout_s <= 0 or ack_wait_s <= 0:
-            raise ValueError("batch_size, fetch_timeout_s and ack_wait_s must be positive")
+        if batch_size < 1 or fetch_timeout_s <= 0 or ack_wait_s <= 0 or ahead < 1:
+            raise ValueError("batch_size, fetch_timeout_s, ack_wait_s and ahead must be positive")
         self.url = url
         self.batch_size = batch_size
         self.fetch_timeout_s = fetch_timeout_s
         self.ack_wait_s = ack_wait_s
         self.max_ack_pending = max(max_ack_pending, batch_size)
         self.connect_timeout_s = connect_timeout_s
+        self.ahead = ahead
         self._loop: LoopThread | None = None
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
-        self._inbox = ""
-        self._sub: Subscription | None = None
-        self._pull: _Pull | None = None
-        self._ids = itertools.count(1)
+        self._puller: Puller | None = None
 
     def __enter__(self) -> NatsEventSource:
         return self
@@ -138,29 +117,41 @@ class NatsEventSource:
             StreamResetError: the ledger is past the end of the stream.
         """
         names = EventStream(domain, event)
-        last_seq = self._connected().run(self._prepare(names, ledger.consumed_until(names.source)))
-        seen_end = 0
-        while True:
-            floor = ledger.consumed_until(names.source)
-            pull = self._connected().run(self._fetch(names, floor))
-            fresh, nxt = [], max(floor, seen_end)
-            for i, seq in enumerate(pull.seqs):
-                if seq >= nxt:  # below: committed (acked by _fetch) or yielded earlier in this run
-                    fresh.append(i)
-                    nxt = seq + 1
-            if fresh:
-                offsets = [pull.seqs[i] for i in fresh]
-                start = max(floor, seen_end) or offsets[0]
-                seen_end = offsets[-1] + 1
-                yield RawBatch(
-                    source=names.source,
-                    range=PositionRange(names.source, start, seen_end),
-                    payloads=[pull.payloads[i] for i in fresh],
-                    offsets=offsets,
-                    ack_token=_AckToken(id(self), pull.acks[fresh[-1]], offsets[-1]),
-                )
-            if pull.dropped or not pull.seqs or pull.pending == 0 or pull.seqs[-1] >= last_seq:
-                return  # drained, or past what the stream held at the start: a run always ends
+        loop = self._connected()
+        last_seq = loop.run(self._prepare(names, ledger.consumed_until(names.source)))
+        puller = self._puller = loop.run(self._start(names, last_seq))
+        try:
+            seen_end = 0
+            while (pull := loop.run(puller.next())) is not None:
+                batch = self._fresh(names, pull, ledger.consumed_until(names.source), seen_end)
+                if batch is not None:
+                    seen_end = batch.range.end
+                    yield batch
+        finally:
+            self._puller = None
+            if self._loop is loop:  # not closed meanwhile
+                loop.run(puller.stop())
+
+    def _fresh(self, names: EventStream, pull: Pull, floor: int, seen_end: int) -> RawBatch | None:
+        """The pull's messages not committed (those are acked here) and not yielded earlier in this run."""
+        seqs = pull.sequences()
+        committed = np.flatnonzero(seqs < floor)
+        if committed.size:  # committed by an earlier run whose ack was lost: ack them, never yield them
+            last = int(committed[-1])
+            self._connected().run(self._ack(pull.acks[last], int(seqs[last])))
+        nxt = max(floor, seen_end)
+        fresh = np.flatnonzero(seqs > np.maximum.accumulate(np.concatenate(([nxt - 1], seqs[:-1]))))
+        if not fresh.size:
+            return None
+        offsets = seqs[fresh].tolist()
+        whole = fresh.size == seqs.size
+        return RawBatch(
+            source=names.source,
+            range=PositionRange(names.source, nxt or offsets[0], offsets[-1] + 1),
+            payloads=pull.payloads if whole else [pull.payloads[i] for i in fresh],
+            offsets=offsets,
+            ack_token=_AckToken(id(self), pull.acks[int(fresh[-1])], offsets[-1]),
+        )
 
     def acknowledge(self, batch: RawBatch) -> None:
         """Ack the batch and everything before it; call only after the bronze commit succeeded.
@@ -175,7 +166,7 @@ class NatsEventSource:
         if not isinstance(token, _AckToken) or token.owner != id(self):
             raise ValueError(f"batch of {batch.source} was not read by this NatsEventSource")
         try:
-            self._connected().run(self._ack(token.reply))
+            self._connected().run(self._ack(token.reply, token.last_seq))
         except (nats.errors.Error, TimeoutError) as exc:
             _log.warning("ack of %s up to sequence %d failed: %s", batch.source, token.last_seq, exc)
 
@@ -189,7 +180,7 @@ class NatsEventSource:
     def close(self) -> None:
         """Disconnect and stop the private event loop; the source reconnects if used again."""
         loop, client = self._loop, self._client
-        self._loop, self._client, self._js, self._pull, self._sub = None, None, None, None, None
+        self._loop, self._client, self._js, self._puller = None, None, None, None
         if loop is None:
             return
         if client is not None:
@@ -213,20 +204,7 @@ class NatsEventSource:
     async def _open(self) -> Client:
         client = await connect(self.url, self.connect_timeout_s, on_error=self._on_error)
         self._js = client.jetstream(timeout=_API_TIMEOUT_S)
-        await self._subscribe(client)
         return client
-
-    async def _subscribe(self, client: Client) -> None:
-        """(Re)subscribe the pull inbox; dropping the old one makes the server forget pulls still waiting."""
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-        self._inbox = client.new_inbox()
-        self._sub = await client.subscribe(
-            f"{self._inbox}.*",
-            cb=self._on_message,
-            pending_msgs_limit=2 * self.batch_size + 1000,
-            pending_bytes_limit=2 * MAX_PULL_BYTES,
-        )
 
     def _jetstream(self) -> JetStreamContext:
         if self._js is None:
@@ -266,67 +244,30 @@ class NatsEventSource:
         await js.add_consumer(names.stream, want)
         return last_seq
 
-    async def _fetch(self, names: EventStream, floor: int) -> _Pull:
-        client = self._client
-        assert client is not None
-        pull = _Pull(f"{self._inbox}.{next(self._ids)}", (names.stream, names.durable), self.batch_size)
-        self._pull = pull
-        request = {"batch": self.batch_size, "no_wait": True, "max_bytes": MAX_PULL_BYTES}
-        await client.publish(
-            f"$JS.API.CONSUMER.MSG.NEXT.{names.stream}.{names.durable}", json.dumps(request).encode(), pull.reply
+    async def _start(self, names: EventStream, last_seq: int) -> Puller:
+        assert self._client is not None
+        puller = Puller(
+            self._client,
+            names,
+            batch_size=self.batch_size,
+            ahead=self.ahead,
+            fetch_timeout_s=self.fetch_timeout_s,
+            max_ack_pending=self.max_ack_pending,
+            last_seq=last_seq,
         )
-        received = -1
-        while not pull.done.is_set() and len(pull.seqs) != received:  # stop after a silent fetch_timeout_s
-            received = len(pull.seqs)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(pull.done.wait(), self.fetch_timeout_s)
-        self._pull = None
-        if not pull.done.is_set():
-            if not pull.seqs:
-                raise NatsUnavailableError(
-                    f"NATS at {self.url} did not answer a pull of {names.stream}/{names.durable} "
-                    f"within {self.fetch_timeout_s:g} s"
-                )
-            _log.warning("%s: pull stalled after %d messages; ending this run", names.source, len(pull.seqs))
-            pull.dropped = True  # e.g. max_ack_pending reached: the server keeps the pull waiting
-        if pull.status and not pull.status.startswith(_PULL_ENDS):
-            _log.warning("%s: pull of %s ended with %s; ending this run", names.source, names.durable, pull.status)
-            pull.dropped = True  # e.g. 409 Exceeded MaxAckPending, or the consumer deleted under us
-        if pull.dropped:  # no abandoned pull may deliver into a later one, which would leave a gap
-            await self._subscribe(client)
-        committed = [i for i, seq in enumerate(pull.seqs) if seq < floor]
-        if committed:  # committed by an earlier run whose ack was lost: ack them, never yield them
-            await self._ack(pull.acks[committed[-1]])
-        return pull
+        await puller.start()
+        return puller
 
-    async def _ack(self, reply: str) -> None:
+    async def _ack(self, reply: str, seq: int) -> None:
         client = self._client
         assert client is not None
         await client.request(reply, b"+ACK", timeout=_API_TIMEOUT_S)
-
-    async def _on_message(self, msg: Msg) -> None:
-        pull = self._pull
-        status = msg.headers.get("Status") if msg.headers else None
-        if pull is None or (status and msg.subject != pull.reply):
-            return  # a late answer to an abandoned pull: the next run resets the consumer
-        if status:
-            if status != "100":  # 100 is a heartbeat; anything else ends the pull
-                pull.status = f"{status} {(msg.headers or {}).get('Description', '')}".strip()
-                pull.done.set()
-            return
-        stream, consumer, seq, pending = _parse_ack_subject(msg.reply)
-        if (stream, consumer) != pull.consumer:
-            return  # a late delivery to another consumer's abandoned pull: that consumer will be reset
-        pull.seqs.append(seq)
-        pull.payloads.append(msg.data)
-        pull.acks.append(msg.reply)
-        pull.pending = pending
-        if len(pull.seqs) >= pull.want:
-            pull.done.set()
+        if self._puller is not None:
+            await self._puller.acked(seq)
 
     async def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, nats.errors.SlowConsumerError) and self._pull is not None:
-            self._pull.dropped = True  # messages were lost client-side: stop before the gap is yielded
+        if isinstance(exc, nats.errors.SlowConsumerError) and self._puller is not None:
+            self._puller.on_slow_consumer()  # messages were lost client-side: the pull under way is not read
 
     async def _backlog(self, names: EventStream) -> int:
         js = self._jetstream()
@@ -353,13 +294,3 @@ def _agrees(info: ConsumerInfo, want: ConsumerConfig, start: int) -> bool:
         and have.max_ack_pending == want.max_ack_pending
         and abs((have.ack_wait or 0) - (want.ack_wait or 0)) < 0.001
     )
-
-
-def _parse_ack_subject(reply: str | None) -> tuple[str, str, int, int]:
-    """Stream, consumer, stream sequence and pending count from a JetStream ack subject (v1 and v2)."""
-    tokens = (reply or "").split(".")
-    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return tokens[2], tokens[3], int(tokens[5]), int(tokens[8])
-    if len(tokens) >= 11:  # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
-        return tokens[4], tokens[5], int(tokens[7]), int(tokens[10])
-    raise ValueError(f"not a JetStream ack subject: {reply!r}")
