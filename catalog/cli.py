@@ -280,17 +280,22 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
     db: Db = None,
 ) -> None:
-    """Run the catalog service (API under /api, web page at /); upgrades the database first."""
+    """Run the catalog service (API under /api, Iceberg REST catalog under /iceberg, web page at /); upgrades the
+    database first."""
     import uvicorn
 
     from catalog.api import create_app
+    from catalog.iceberg import PREFIX as ICEBERG_PREFIX
     from catalog.plugins import plugged_routers
 
     service = _service(db)
     if not service.list_tokens():
         err.print("no tokens yet: meshlake catalog token create --principal admin --kind admin")
+    routers = plugged_routers()
     err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
-    uvicorn.run(create_app(service, plugged_routers()), host=host, port=port, log_level="info")
+    if any(router.prefix == ICEBERG_PREFIX for router in routers):
+        err.print(f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}")
+    uvicorn.run(create_app(service, routers), host=host, port=port, log_level="info")
 
 
 @token_app.command("create")

@@ -128,6 +128,10 @@ def test_serve_migrates_and_listens_on_loopback(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/api/products").status_code == 401
         # the query endpoint is plugged in by entry point: it exists and wants a token too
         assert httpx.post(f"http://127.0.0.1:{port}/api/query", json={"sql": "SELECT 1"}).status_code == 401
+        # and the Iceberg REST catalog, in the spec's error model
+        refused = httpx.get(f"http://127.0.0.1:{port}/iceberg/v1/config")
+        assert (refused.status_code, refused.json()["error"]["type"]) == (401, "NotAuthorizedException")
     finally:
         proc.terminate()
-        proc.wait(10)
+        output = proc.communicate(timeout=10)[0].decode()
+    assert f"Iceberg REST catalog on http://127.0.0.1:{port}/iceberg" in output
