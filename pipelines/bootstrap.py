@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from google.protobuf.descriptor import Descriptor
 
-from pipelines.adapters.capabilities import incremental_for, maintenance_for
+from pipelines.adapters.capabilities import candidates_for, incremental_for, maintenance_for
 from pipelines.adapters.chained_source import ChainedEventSource
 from pipelines.adapters.home_format import check_home_format
 from pipelines.adapters.landing import LandingFileSource
@@ -24,6 +24,7 @@ from pipelines.core.names import Layer
 from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH, ProtoSchemaError, Recursion, arrow_schema
 from pipelines.core.schema_support import unsupported_constructs
 from pipelines.core.schema_version import schema_fingerprint
+from pipelines.ports.candidates import CandidateTables
 from pipelines.ports.event_source import EventSource
 from pipelines.ports.incremental import IncrementalTables
 from pipelines.ports.maintenance import TableMaintenance
@@ -257,6 +258,10 @@ class Runtime:
     def incremental(self, store: TableStore) -> IncrementalTables:
         """Incremental reads and keyed rewrites over the tables of `store`."""
         return incremental_for(store)
+
+    def candidates(self, store: TableStore) -> CandidateTables:
+        """Candidate versions (write-audit-publish) of the tables of `store`."""
+        return candidates_for(store)
 
     def maintenance(self, store: TableStore) -> TableMaintenance:
         """Compaction, expiry and orphan removal over the tables of `store`."""

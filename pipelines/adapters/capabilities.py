@@ -10,6 +10,7 @@ import importlib
 from typing import cast
 
 from pipelines.core.commits import TableFormat
+from pipelines.ports.candidates import CandidateTables
 from pipelines.ports.incremental import IncrementalTables
 from pipelines.ports.maintenance import TableMaintenance
 from pipelines.ports.table_store import TableStore
@@ -18,6 +19,9 @@ _INCREMENTAL = {
     TableFormat.ICEBERG: ("pipelines.adapters.iceberg.incremental", "IcebergIncremental"),
     TableFormat.DELTA: ("pipelines.adapters.delta.incremental", "DeltaIncremental"),
     TableFormat.MEMORY: ("pipelines.adapters.memory.incremental", "MemoryIncremental"),
+}
+_CANDIDATES = {
+    TableFormat.ICEBERG: ("pipelines.adapters.iceberg.candidates", "IcebergCandidates"),
 }
 _MAINTENANCE = {
     TableFormat.ICEBERG: ("pipelines.adapters.iceberg.maintenance", "IcebergMaintenance"),
@@ -41,6 +45,15 @@ def incremental_for(store: TableStore) -> IncrementalTables:
         NotImplementedError: the store's format has no such implementation.
     """
     return cast("IncrementalTables", _build(_INCREMENTAL, store, "incremental reads"))
+
+
+def candidates_for(store: TableStore) -> CandidateTables:
+    """Candidate versions (write-audit-publish) of the tables of `store`.
+
+    Raises:
+        NotImplementedError: the store's format has no such implementation.
+    """
+    return cast("CandidateTables", _build(_CANDIDATES, store, "candidate versions"))
 
 
 def maintenance_for(store: TableStore) -> TableMaintenance:

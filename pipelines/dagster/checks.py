@@ -10,8 +10,7 @@ import dagster as dg
 
 from pipelines.core.domain import Domain
 from pipelines.core.expectations import Outcome
-from pipelines.services.contracts import evaluate_product, product_expectations
-from pipelines.services.tables import Tables
+from pipelines.services.contracts import product_expectations
 
 
 def gold_key(domain: Domain, product: str) -> dg.AssetKey:
@@ -36,11 +35,6 @@ def _metadata(outcome: Outcome) -> dict[str, Any]:
     if outcome.examples:
         meta["examples"] = dg.MetadataValue.json([{k: str(v) for k, v in row.items()} for row in outcome.examples])
     return meta
-
-
-def product_outcomes(domain: Domain, product: str, tables: Tables, published: Iterable[str]) -> list[Outcome]:
-    """Evaluate every expectation of the product on its committed table."""
-    return list(evaluate_product(domain, product, tables, published))
 
 
 def product_check_results(domain: Domain, product: str, outcomes: Iterable[Outcome]) -> list[dg.AssetCheckResult]:

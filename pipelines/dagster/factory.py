@@ -10,7 +10,7 @@ import dagster as dg
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
-from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness, product_outcomes
+from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
 from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import (
@@ -25,9 +25,10 @@ from pipelines.dagster.partitions import (
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.sensors import bronze_sensors
 from pipelines.ports.table_store import TableStore
-from pipelines.services.build import BuildResult, build_product, build_silver, published_inputs
+from pipelines.services.build import BuildResult, build_silver, published_inputs
 from pipelines.services.ingest import ingest_event
 from pipelines.services.publish import publish_product, record_quality
+from pipelines.services.wap import write_audit_publish
 
 ContractOf = Callable[[str, str], EventContract]
 
@@ -174,23 +175,28 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         runtime = meshlake.runtime()
         published_to = published_inputs(domain.name, [d.spec for d in runtime.domains.values()])
         window = partition_window(context, pspec)
-        result = build_product(
+        audited = write_audit_publish(
             domain, product, runtime, context.run.run_id, published_to, window, full=config.full_rebuild
         )
+        result, publication = audited.build, audited.publication
+        context.log.info(publication.message)
         actual = runtime.format_for(domain.name, Layer.GOLD, product).value
         name = f"{domain.name}.{product}"
-        published = publish_product(domain, product, result, runtime.registry(domain.name), context.run.run_id, actual)
-        metadata = {**_build_metadata(result, actual), "product": name, "catalog_new_version": published}
+        registry = runtime.registry(domain.name)
+        new_version = publication.published and publish_product(
+            domain, product, result, registry, context.run.run_id, actual
+        )
+        metadata = {
+            **_build_metadata(result, actual),
+            "product": name,
+            "published": publication.published,
+            "publication": publication.message,
+            "catalog_new_version": new_version,
+        }
         if web := runtime.settings.catalog_web_url or runtime.settings.catalog_url:
             metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
-        outcomes = product_outcomes(domain, product, runtime, published_to)
-        record_quality(
-            runtime.registry(domain.name),
-            name,
-            context.run.run_id,
-            [(o.name, o.passed, o.blocking, o.description) for o in outcomes],
-        )
-        checks = product_check_results(domain, product, outcomes)
+        record_quality(registry, name, context.run.run_id, audited.outcomes, publication)
+        checks = product_check_results(domain, product, audited.outcomes)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold

@@ -159,6 +159,7 @@ def build_product(
     published: frozenset[str] = frozenset(),
     window: PartitionWindow | None = None,
     full: bool = False,
+    staged: bool = False,
 ) -> BuildResult:
     """Build a gold product from silver entities and published products.
 
@@ -171,11 +172,14 @@ def build_product(
             (see `published_inputs`).
         window: the partitions to replace; None (or a complete window) replaces the whole table.
         full: recompute from all of the inputs even when the changes since the last run are known.
+        staged: commit a candidate version that readers do not see (`CandidateTables.staging`),
+            for the caller to audit and publish (`pipelines.services.wap`); otherwise the commit is
+            the product's current version at once.
 
     Returns:
-        The build; `details` says how: `mode` (full, incremental, partitions), `rows_read` of the
-        inputs to compute the product (and `changed_rows_read`, what finding the partitions read),
-        and the partitions replaced.
+        The build (with `staged`, `version` is the candidate's); `details` says how: `mode` (full,
+        incremental, partitions), `rows_read` of the inputs to compute the product (and
+        `changed_rows_read`, what finding the partitions read), and the partitions replaced.
 
     A commit holds only on the table as this build read it: when another run (a second scheduler)
     committed first, the commit is refused and the build plans again on the new state, whichever
@@ -188,7 +192,7 @@ def build_product(
     """
     for attempt in range(1, MAX_REPLANS + 1):
         try:
-            return _build_product(domain, product, tables, run_id, published, window, full)
+            return _build_product(domain, product, tables, run_id, published, window, full, staged)
         except ConcurrentCommitError:
             if attempt == MAX_REPLANS:
                 raise
@@ -203,10 +207,13 @@ def _build_product(
     published: frozenset[str],
     window: PartitionWindow | None,
     full: bool,
+    staged: bool,
 ) -> BuildResult:
     spec = domain.spec.products[product]
     sources = _sources(domain, product, tables, published)
     store = tables.store_for(domain.name, Layer.GOLD, product)
+    if staged:
+        store = tables.candidates(store).staging()
     target = domain.product_table(product)
     partition = spec.partition
     check = CommitCheck.on(store.history(target) if store.exists(target) else [], refuse_all)
@@ -325,7 +332,7 @@ class _Build:
         assert outcome.commit is not None
         rows = outcome.table_rows
         if rows is None:
-            rows = len(self.store.read(self.target, [partition.column]))
+            rows = len(self.store.read(self.target, [partition.column], as_of=outcome.commit.version))
         details = details | {
             "mode": mode,
             "rows_read": rows_read,

@@ -30,18 +30,22 @@ def _frame(tables: Tables, domain: str, product: str) -> pl.DataFrame:
     return frame
 
 
-def evaluate_product(domain: Domain, product: str, tables: Tables, published: Iterable[str] = ()) -> list[Outcome]:
-    """Check every expectation of a product against its current table.
+def evaluate_product(
+    domain: Domain, product: str, tables: Tables, published: Iterable[str] = (), rows: pl.DataFrame | None = None
+) -> list[Outcome]:
+    """Check every expectation of a product against its current table, or against `rows` (a candidate).
 
     Args:
-        published: the other domains' products this domain may read (for `references`).
+        published: the other domains' products this domain may read (for `references`, which read
+            their current versions).
+        rows: the rows to check instead of the product's current version.
 
     Raises:
         ReferenceNotAllowedError: a `references` expectation names a product not published to the domain.
         ValueError: an expectation names a column the product lacks.
     """
     spec = domain.spec.products[product]
-    frame = _frame(tables, domain.name, product)
+    frame = _frame(tables, domain.name, product) if rows is None else rows
     expectations = product_expectations(spec)
     readable = set(published)
     others: dict[str, pl.DataFrame] = {}

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from pipelines.core.commits import Commit
+from pipelines.ports.candidates import CandidateTables
 from pipelines.ports.incremental import IncrementalTables
 from pipelines.ports.table_store import TableStore
 from pipelines.services.tables import Tables
@@ -18,9 +19,11 @@ MODE_PROPERTY = "meshlake.build_mode"
 
 
 class IncrementalRuntime(Tables, Protocol):
-    """Stores by domain and layer, plus the incremental capabilities of each store."""
+    """Stores by domain and layer, plus the incremental and candidate capabilities of each store."""
 
     def incremental(self, store: TableStore) -> IncrementalTables: ...
+
+    def candidates(self, store: TableStore) -> CandidateTables: ...
 
 
 def encode_upstream(upstream: dict[str, int]) -> str:

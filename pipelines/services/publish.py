@@ -1,4 +1,4 @@
-"""Publishing a gold product: describe it in the catalog and record the version just committed."""
+"""Publishing a gold product: describe it in the catalog and record the version just published."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from pipelines.core.domain import Domain
+from pipelines.core.expectations import Outcome
 from pipelines.ports.registry import (
     CheckResult,
     ProductColumn,
@@ -15,6 +16,7 @@ from pipelines.ports.registry import (
     ProductVersion,
 )
 from pipelines.services.build import BuildResult
+from pipelines.services.wap import Publication
 
 
 def _now_ms() -> int:
@@ -79,18 +81,24 @@ def publish_product(
 
 
 def record_quality(
-    registry: ProductRegistry, product: str, run_id: str, results: Iterable[tuple[str, bool, bool, str]]
+    registry: ProductRegistry, product: str, run_id: str, outcomes: Iterable[Outcome], publication: Publication
 ) -> None:
     """Record a run's check results so the catalog's quality status follows them.
 
-    Args:
-        results: `(check name, passed, blocking, message)` per check; blocking checks count as errors.
+    Blocking checks count as errors; those that refused a candidate say which version they kept
+    from readers.
     """
+    refused = "" if publication.published else f" (refused version {publication.candidate}: not published)"
     registry.record_checks(
         product,
         run_id,
         [
-            CheckResult(check=name, passed=passed, severity="error" if blocking else "warn", message=message)
-            for name, passed, blocking, message in results
+            CheckResult(
+                check=o.name,
+                passed=o.passed,
+                severity="error" if o.blocking else "warn",
+                message=o.description + (refused if o.blocking and not o.passed else ""),
+            )
+            for o in outcomes
         ],
     )

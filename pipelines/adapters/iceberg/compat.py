@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -23,6 +23,7 @@ from pyiceberg.manifest import (
 )
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Summary
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles, _SnapshotProducer
 from pyiceberg.typedef import EMPTY_DICT
@@ -97,11 +98,18 @@ class CachedTransaction(Transaction):
     update and `Table.metadata` is replaced after a commit, so an identity check invalidates the
     cache without hooks at the mutation sites.
     Public replacement: pyiceberg's own cache (apache/iceberg-python#3302/#3784), once released.
+
+    `branch` is the branch the snapshots made in the transaction go to; None stages them (a
+    snapshot no branch points to, for write-audit-publish).
     """
 
-    def __init__(self, table: Table, autocommit: bool = False) -> None:
+    def __init__(self, table: Table, autocommit: bool = False, branch: str | None = MAIN_BRANCH) -> None:
         super().__init__(table, autocommit)
         self._cached: tuple[object, object, TableMetadata] | None = None
+        self.branch = branch
+
+    def __enter__(self) -> Self:  # `Transaction.__enter__` returns self, typed as a plain `Transaction`
+        return self
 
     @property
     def table_metadata(self) -> TableMetadata:
@@ -123,8 +131,8 @@ class SingleAttemptTransaction(CachedTransaction):
     Public replacement: a per-transaction retry setting (only the table property exists).
     """
 
-    def __init__(self, table: Table) -> None:
-        super().__init__(table, autocommit=False)
+    def __init__(self, table: Table, branch: str | None = MAIN_BRANCH) -> None:
+        super().__init__(table, autocommit=False, branch=branch)
         self._attempted: list[_SnapshotProducer[Any]] = []
 
     def _register_snapshot_producer(self, producer: _SnapshotProducer[Any]) -> None:
@@ -201,12 +209,12 @@ class RowLevelOverwrite(MergingOverwrite):
 
     def __init__(
         self,
-        tx: Transaction,
+        tx: CachedTransaction,
         properties: dict[str, str],
         position_deletes: Sequence[DataFile],
         drop_position_deletes: bool,
     ) -> None:
-        super().__init__(Operation.OVERWRITE, tx, table_of(tx).io, snapshot_properties=properties)
+        super().__init__(Operation.OVERWRITE, tx, table_of(tx).io, snapshot_properties=properties, branch=tx.branch)
         self._position_deletes = list(position_deletes)
         self._drop_position_deletes = drop_position_deletes
         self._dropped: list[DataFile] = []

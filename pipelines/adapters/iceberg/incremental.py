@@ -19,11 +19,11 @@ from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import DataFile, ManifestEntry, ManifestEntryStatus
-from pyiceberg.table import FileScanTask, Table, Transaction
+from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.snapshots import Operation, Snapshot
 from pyiceberg.utils.datetime import date_to_days, datetime_to_micros
 
-from pipelines.adapters.iceberg.compat import SnapshotProducer
+from pipelines.adapters.iceberg.compat import CachedTransaction, SnapshotProducer
 from pipelines.adapters.iceberg.position_deletes import (
     delete_files,
     deleted_positions,
@@ -32,7 +32,7 @@ from pipelines.adapters.iceberg.position_deletes import (
     write_position_deletes,
 )
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
-from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit, _history
+from pipelines.adapters.iceberg.table_store import IcebergTableStore, _history
 from pipelines.adapters.iceberg.transaction import (
     commit_with_retries,
     file_changes,
@@ -304,7 +304,7 @@ class IcebergIncremental:
         delete_files = write_position_deletes(ice, deletes)
         added = [f for files in _POOL.map(lambda rows: write_rows(ice, rows), outputs) for f in files]
 
-        def stage(tx: Transaction) -> None:
+        def stage(tx: CachedTransaction) -> None:
             producer: SnapshotProducer = (
                 row_changes(tx, props, delete_files) if delete_files else file_changes(tx, props, bool(removed))
             )
@@ -314,23 +314,21 @@ class IcebergIncremental:
                 for data_file in added:
                     producer.append_data_file(data_file)
 
+        branch = self._store._branch  # same adapter package: main, or staged (`IcebergTableStore.staged`)
         if check is None:
-            with transaction(ice) as tx:
+            with transaction(ice, branch) as tx:
                 stage(tx)
         else:
             planned = [ice]  # the first attempt commits on the table the plan read
             try:
                 ice = commit_with_retries(
-                    table, lambda: planned.pop() if planned else self._table(table), _history, check, stage
+                    table, lambda: planned.pop() if planned else self._table(table), _history, check, stage, branch
                 )
             except ConcurrentCommitError:
                 for data_file in [*added, *delete_files]:
                     ice.io.delete(data_file.file_path)
                 raise
-        log = ice.metadata.snapshot_log
-        snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
-        assert snapshot is not None
-        return _commit(snapshot, len(log))
+        return self._store._last_commit(ice)
 
 
 def _has_position_deletes(snapshot: Snapshot | None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -19,8 +20,9 @@ from pyiceberg.partitioning import PARTITION_FIELD_ID_START, PartitionSpec
 from pyiceberg.partitioning import PartitionField as IcebergPartitionField
 from pyiceberg.schema import Schema
 from pyiceberg.serializers import ToOutputFile
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadataV2
+from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.table.update import (
@@ -33,7 +35,7 @@ from pyiceberg.table.update import (
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
-from pipelines.adapters.iceberg.compat import table_of
+from pipelines.adapters.iceberg.compat import CachedTransaction, table_of
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import (
     NUMBERS_PROPERTY,
@@ -138,6 +140,7 @@ class IcebergTableStore:
         """
         self._warehouse = as_location(warehouse)
         self._warehouse.check()
+        self._branch: str | None = MAIN_BRANCH
         if catalog is not None:
             self._catalog: Catalog = catalog
             return
@@ -155,6 +158,13 @@ class IcebergTableStore:
     def warehouse(self) -> Location:
         """Where the tables' files live."""
         return self._warehouse
+
+    def staged(self) -> IcebergTableStore:
+        """The same tables, whose data commits make staged snapshots: added to the table's metadata, current
+        for no reader until published (`IcebergCandidates`)."""
+        staged = copy.copy(self)
+        staged._branch = None
+        return staged
 
     def exists(self, table: TableId) -> bool:
         return self._catalog.table_exists((table.domain, table.name))
@@ -303,7 +313,7 @@ class IcebergTableStore:
         also deletes every data file of the state it commits on; on a commit that surely did not land
         (refused, or too many races lost), the files are removed."""
 
-        def stage(tx: Transaction) -> None:
+        def stage(tx: CachedTransaction) -> None:
             live = [task.file for task in table_of(tx).scan().plan_files()] if replace else []
             with file_changes(tx, props, deletes=replace) as producer:
                 for data_file in live:
@@ -312,7 +322,7 @@ class IcebergTableStore:
                     producer.append_data_file(data_file)
 
         try:
-            committed = commit_with_retries(table, lambda: self._load(table), _history, check, stage)
+            committed = commit_with_retries(table, lambda: self._load(table), _history, check, stage, self._branch)
         except (ConcurrentCommitError, CommitFailedException):
             files.remove()
             raise
@@ -414,7 +424,7 @@ class IcebergTableStore:
                 kept.append(data.filter(pc.invert(hit)))
         if not touched:
             return None
-        with transaction(ice) as tx, file_changes(tx, props, deletes=True) as replace:
+        with transaction(ice, self._branch) as tx, file_changes(tx, props, deletes=True) as replace:
             for data_file in touched:
                 replace.delete_data_file(data_file)
             add_rows(tx, replace, pa.concat_tables(kept))
@@ -463,7 +473,10 @@ class IcebergTableStore:
             ) from None
 
     def _last_commit(self, ice: Table) -> Commit:
+        """The commit just made on `ice`: the newest snapshot of the log, or the newest snapshot added when staged."""
         log = ice.metadata.snapshot_log
+        if self._branch is None:
+            return _commit(ice.metadata.snapshots[-1], len(log) + 1)
         snapshot = ice.snapshot_by_id(log[-1].snapshot_id)
         assert snapshot is not None, "a commit always leaves its snapshot in the log"
         return _commit(snapshot, len(log))

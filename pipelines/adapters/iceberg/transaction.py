@@ -21,6 +21,7 @@ import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation
 
 from pipelines.adapters.iceberg.compat import (
@@ -38,9 +39,12 @@ from pipelines.core.names import TableId
 from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
 
 
-def transaction(table: Table) -> CachedTransaction:
-    """A transaction on `table` (use as `with transaction(ice) as tx:`), committed on exit."""
-    return CachedTransaction(table)
+def transaction(table: Table, branch: str | None = MAIN_BRANCH) -> CachedTransaction:
+    """A transaction on `table` (use as `with transaction(ice) as tx:`), committed on exit.
+
+    Its snapshots go to `branch`; None stages them (see `CachedTransaction`).
+    """
+    return CachedTransaction(table, branch=branch)
 
 
 def commit_with_retries(
@@ -48,7 +52,8 @@ def commit_with_retries(
     load: Callable[[], Table],
     history: Callable[[Table], list[Commit]],
     check: CommitCheck | None,
-    stage: Callable[[Transaction], None],
+    stage: Callable[[CachedTransaction], None],
+    branch: str | None = MAIN_BRANCH,
 ) -> Table:
     """Commit what `stage` puts in a transaction on the table's newest state, again on each lost race.
 
@@ -56,7 +61,7 @@ def commit_with_retries(
     commits made since its `seen`, `stage` run on a fresh transaction, and the commit tried once
     (`SingleAttemptTransaction`: the snapshot is asserted to follow the loaded one). A commit that
     lost a race removes its manifests and starts over; `stage` must be safe to call again (adding
-    the same data files).
+    the same data files). The snapshot goes to `branch` (None: staged, see `CachedTransaction`).
 
     Returns:
         The table after the commit.
@@ -69,7 +74,7 @@ def commit_with_retries(
         ice = load()
         if check is not None and not check.allows(commits := history(ice)):
             raise ConcurrentCommitError(table, commits_since(commits, check.seen))
-        tx = SingleAttemptTransaction(ice)
+        tx = SingleAttemptTransaction(ice, branch)
         try:
             with tx:
                 stage(tx)
@@ -84,7 +89,7 @@ def commit_with_retries(
 
 
 def row_changes(
-    tx: Transaction,
+    tx: CachedTransaction,
     properties: dict[str, str],
     position_deletes: Sequence[DataFile] = (),
     drop_position_deletes: bool = False,
@@ -94,17 +99,17 @@ def row_changes(
     return RowLevelOverwrite(tx, properties, position_deletes, drop_position_deletes)
 
 
-def file_changes(tx: Transaction, properties: dict[str, str], deletes: bool) -> SnapshotProducer:
+def file_changes(tx: CachedTransaction, properties: dict[str, str], deletes: bool) -> SnapshotProducer:
     """A snapshot producer adding (and, when `deletes`, deleting) data files, merging manifests.
 
     Use as `with file_changes(tx, props, deletes) as producer:`; the snapshot is an append, or an
-    overwrite when it deletes files of an existing snapshot.
+    overwrite when it deletes files of an existing snapshot; it goes to the transaction's branch.
     """
     io = table_of(tx).io
     if not deletes:
-        return MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties)
+        return MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties, branch=tx.branch)
     operation = Operation.OVERWRITE if tx.table_metadata.current_snapshot() is not None else Operation.APPEND
-    return MergingOverwrite(operation, tx, io, snapshot_properties=properties)
+    return MergingOverwrite(operation, tx, io, snapshot_properties=properties, branch=tx.branch)
 
 
 def add_rows(tx: Transaction, producer: SnapshotProducer, rows: pa.Table) -> None:

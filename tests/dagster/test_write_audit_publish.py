@@ -1,0 +1,156 @@
+"""Write-audit-publish: a gold build that breaks an error check leaves every reader on the published version.
+
+Real Dagster runs of a fixture project (`tests/wap_project.py`) in each table format; the readers are
+the store, `meshlake.connect`, `meshlake query`, DuckDB on the table's files, and the catalog.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import dagster as dg
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+import meshlake
+from catalog.model import Principal, PrincipalKind
+from catalog.service import CatalogService
+from pipelines.adapters.duckdb.extensions import load_extension
+from pipelines.bootstrap import Runtime
+from pipelines.cli.main import app
+from pipelines.core.names import Layer, TableId
+from pipelines.services.wap import write_audit_publish
+from tests.paths import REPO
+from tests.wap_project import GOLD, land, make_ledger, materialize
+
+TABLE = TableId("ledger", "balances")
+ADMIN = Principal(name="admin", kind=PrincipalKind.ADMIN)
+
+
+def _duckdb_rows(runtime: Runtime) -> list[tuple[str, int]]:
+    """The product as DuckDB reads the table's own files (`iceberg_scan` / `delta_scan`)."""
+    store = runtime.store_for("ledger", Layer.GOLD, "balances")
+    scan = "iceberg_scan" if store.format.value == "iceberg" else "delta_scan"
+    con = duckdb.connect()
+    load_extension(con, store.format.value)
+    return con.sql(f"SELECT item_id, amount FROM {scan}('{store.location(TABLE)}') ORDER BY item_id").fetchall()
+
+
+def _readers(runtime: Runtime) -> dict[str, list[tuple[str, int]]]:
+    """What each reader sees of ledger.balances."""
+    settings = runtime.settings
+    store = runtime.store_for("ledger", Layer.GOLD, "balances")
+    sql = "SELECT item_id, amount FROM ledger.balances ORDER BY item_id"
+    cli = CliRunner().invoke(app, ["--project", str(settings.project_dir), "query", sql, "--format", "csv"],
+                             env={"MESHLAKE_HOME": str(settings.home)})  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    scan = meshlake.scan("ledger.balances", settings=settings).select("item_id", "amount")
+    return {
+        "store": sorted((r["item_id"], r["amount"]) for r in store.read(TABLE).to_pylist()),
+        "connect": meshlake.connect(settings=settings).sql(sql).fetchall(),
+        "scan": sorted(scan.collect().rows()),
+        "query": [tuple(r.values()) for r in meshlake.query(sql, settings=settings).table.to_pylist()],
+        "cli": [(i, int(a)) for i, a in (line.split(",") for line in cli.output.split()[1:])],
+        "duckdb": _duckdb_rows(runtime),
+    }
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == GOLD}
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"])
+def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_version(tmp_path, fmt):
+    settings = make_ledger(tmp_path / "team", fmt)
+    runtime = Runtime(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    land(runtime, {"a": 10, "b": 20, "c": 30})
+    assert materialize(settings, instance).success
+    before = _readers(runtime)
+    assert set(map(tuple, before.values())) == {(("a", 10), ("b", 20), ("c", 30))}, before
+    store = runtime.store_for("ledger", Layer.GOLD, "balances")
+    published = store.history(TABLE)
+
+    land(runtime, {"b": -5})  # breaks `amount >= 0`, an error check
+    refused = materialize(settings, instance)
+
+    assert not refused.success and _checks(refused)["range_amount"] is False
+    assert _readers(runtime) == before
+    assert store.history(TABLE) == published
+    candidates = runtime.candidates(store)
+    kept = candidates.kept(TABLE)
+    assert kept is not None and kept.failing == ("range_amount",) and kept.base == published[-1].version
+    assert {"item_id": "b", "amount": -5} in candidates.read_candidate(TABLE, kept.commit.version).to_pylist()
+    service = CatalogService.open(settings.catalog_db_url)
+    assert [v.version for v in service.list_versions(ADMIN, "ledger.balances")] == [published[-1].version]
+    check = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "range_amount")
+    assert not check.passed and f"refused version {kept.commit.version}" in check.message
+
+    land(runtime, {"b": 25, "d": 5000})  # fixed; `d` only breaks a warn check
+    fixed = materialize(settings, instance)
+
+    assert fixed.success
+    assert _checks(fixed) == {"key_not_null": True, "key_unique": True, "range_amount": True,
+                              "amount_within_limit": False}  # fmt: skip
+    after = _readers(runtime)
+    assert set(map(tuple, after.values())) == {(("a", 10), ("b", 25), ("c", 30), ("d", 5000))}, after
+    history = store.history(TABLE)
+    assert history[:-1] == published and len(history) == len(published) + 1
+    assert candidates.kept(TABLE) is None
+    versions = {v.version for v in service.list_versions(ADMIN, "ledger.balances")}
+    assert versions == {published[-1].version, history[-1].version}
+    warned = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "amount_within_limit")
+    assert not warned.passed and warned.severity == "warn"
+
+
+def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):
+    settings = make_ledger(tmp_path / "team", "iceberg")
+    runtime = Runtime(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    land(runtime, {"a": 1})
+    assert materialize(settings, instance).success
+    land(runtime, {"a": -1})
+    materialize(settings, instance)
+
+    audited = write_audit_publish(runtime.domain("ledger"), "balances", runtime, "run-again")
+
+    assert not audited.publication.published
+    assert audited.publication.message == (
+        f"ledger.balances: refused version {audited.publication.candidate}: failing checks range_amount"
+    )
+    store = runtime.store_for("ledger", Layer.GOLD, "balances")
+    assert store.read(TABLE).to_pylist() == [{"item_id": "a", "amount": 1}]
+    assert runtime.candidates(store).kept(TABLE).commit.version == audited.publication.candidate
+
+
+@pytest.mark.parametrize("fmt", ["iceberg"])
+def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rerun_publishes_once(tmp_path, fmt):
+    settings = make_ledger(tmp_path / "team", fmt)
+    runtime = Runtime(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    land(runtime, {"a": 10, "b": 20})
+    assert materialize(settings, instance).success
+    before = _readers(runtime)
+    store = runtime.store_for("ledger", Layer.GOLD, "balances")
+    published = store.history(TABLE)
+    land(runtime, {"b": 21})
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "tests.dagster.wap_killed", str(settings.project_dir), str(settings.home)],
+        cwd=REPO, capture_output=True, timeout=300,
+    )  # fmt: skip
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert _readers(runtime) == before
+    assert store.history(TABLE) == published
+    rerun = materialize(settings, instance)
+    assert rerun.success
+    assert set(map(tuple, _readers(runtime).values())) == {(("a", 10), ("b", 21))}
+    history = store.history(TABLE)
+    assert history[:-1] == published and len(history) == len(published) + 1
+    service = CatalogService.open(settings.catalog_db_url)
+    versions = {v.version for v in service.list_versions(ADMIN, "ledger.balances")}
+    assert versions == {published[-1].version, history[-1].version}
