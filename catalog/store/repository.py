@@ -65,6 +65,12 @@ def readable_clause(who: Principal) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
+def readable_names(session: Session, who: Principal) -> list[str]:
+    """The names of the products the principal may read, sorted."""
+    query = select(ProductRow.name).join(ProductRow.domain).where(readable_clause(who)).order_by(ProductRow.name)
+    return list(session.scalars(query))
+
+
 def search(
     session: Session,
     who: Principal,

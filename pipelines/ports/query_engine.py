@@ -101,6 +101,8 @@ class QueryResult:
 
     table: pa.Table
     truncated: bool = False
+    cached: bool = False
+    """Whether the answer came from the engine's result cache (same SELECT on the same table versions)."""
 
 
 @runtime_checkable

@@ -87,7 +87,11 @@ def _arrow_stream(table: pa.Table) -> bytes:
 
 
 def _answer(result: QueryResult, accept: str) -> Response:
-    headers = {"X-Meshlake-Truncated": str(result.truncated).lower(), "X-Meshlake-Rows": str(result.table.num_rows)}
+    headers = {
+        "X-Meshlake-Truncated": str(result.truncated).lower(),
+        "X-Meshlake-Rows": str(result.table.num_rows),
+        "X-Meshlake-Cache": "hit" if result.cached else "miss",
+    }
     if ARROW_STREAM in accept:
         return Response(_arrow_stream(result.table), media_type=ARROW_STREAM, headers=headers)
     body = {
@@ -127,7 +131,8 @@ def query_router(
         responses={
             200: {
                 "content": {ARROW_STREAM: {}},
-                "description": f"JSON, or an Arrow IPC stream with Accept: {ARROW_STREAM}",
+                "description": f"JSON, or an Arrow IPC stream with Accept: {ARROW_STREAM}; header X-Meshlake-Cache"
+                " is `hit` when the same query on the same table versions was answered before",
             },
             400: {"description": "Not a single read-only SELECT, or DuckDB's error text"},
             401: {"description": "Missing, unknown or revoked token"},

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from pipelines.adapters.duckdb.extensions import OFFLINE_CONFIG, load_extension
 from pipelines.adapters.duckdb.guard import SYSTEM_SCHEMAS, SelectShape, inspect_select
+from pipelines.adapters.duckdb.result_cache import ResultCache
 from pipelines.core.commits import TableFormat
 from pipelines.ports.query_engine import (
     ProductScan,
@@ -122,6 +123,7 @@ class DuckDbQueryEngine:
         self._extensions: set[str] = set()
         self._secrets: set[str] = set()
         self._last_shape: tuple[str, SelectShape] | None = None
+        self._results = ResultCache()
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -274,6 +276,8 @@ class DuckDbQueryEngine:
         """
         shape = self._inspect(sql)
         wanted = self._check_relations(shape.qualified())
+        if shape.repeatable and (kept := self._results.get(sql, max_rows)) is not None:
+            return kept
         if any(schema in SYSTEM_SCHEMAS for _, schema, _ in shape.relations):
             for name in self._planners:  # the catalog views list every product that has a table
                 with contextlib.suppress(ValueError, LookupError):
@@ -300,9 +304,11 @@ class DuckDbQueryEngine:
         finally:
             if timer:
                 timer.cancel()
-        if max_rows is not None and table.num_rows > max_rows:
-            return QueryResult(table.slice(0, max_rows), truncated=True)
-        return QueryResult(table)
+        truncated = max_rows is not None and table.num_rows > max_rows
+        result = QueryResult(table.slice(0, max_rows) if truncated else table, truncated=truncated)
+        if shape.repeatable:
+            self._results.put(sql, max_rows, result)
+        return result
 
     def close(self) -> None:
         self._con.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pipelines.ports.query_engine import QueryError, QueryRefusedError
 SAFE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 # Schemas DuckDB describes itself in; reading them shows only what the connection holds.
 SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
+# The clock's SQL keywords: they parse as column names and DuckDB marks some of them consistent.
+CLOCK_KEYWORDS = frozenset({"localtime", "localtimestamp", "current_localtime", "current_localtimestamp"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class SelectShape:
 
     relations: frozenset[tuple[str, str, str]]
     table_functions: frozenset[str]
+    repeatable: bool = False
+    """Whether the same SELECT on the same table versions gives the same answer: no clock, random or
+    session function, no sample, and no system schema (which lists what the connection holds)."""
 
     def qualified(self) -> list[str]:
         """The relations named with a schema, as `schema.name` (catalog left out), sorted."""
@@ -39,19 +45,46 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
             yield from _walk(value)
 
 
+@functools.cache
+def _changing_names() -> frozenset[str]:
+    """Functions whose value changes between runs of one query: DuckDB's volatile and per-query ones."""
+    with duckdb.connect() as con:
+        rows = con.sql(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+            "WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY')"
+        ).fetchall()
+    return frozenset(row[0] for row in rows) | CLOCK_KEYWORDS
+
+
+def _changes(node: dict[str, Any]) -> bool:
+    """Whether `node` makes a query's answer change from run to run (a clock, random, sample...)."""
+    if node.get("sample"):
+        return True
+    if node.get("class") == "FUNCTION":
+        name = str(node.get("function_name", "")).lower()
+    elif node.get("class") == "COLUMN_REF" and len(node.get("column_names", ())) == 1:
+        name = str(node["column_names"][0]).lower()  # `current_date` and friends parse as column names
+    else:
+        return False
+    return name.startswith("current_") or name in _changing_names()
+
+
 def _shape(tree: dict[str, Any]) -> SelectShape:
     nodes = list(_walk(tree))
     ctes = {entry["key"] for n in nodes if isinstance(n.get("cte_map"), dict) for entry in n["cte_map"]["map"]}
     relations: set[tuple[str, str, str]] = set()
     functions: set[str] = set()
+    changing = False
     for node in nodes:
+        changing = changing or _changes(node)
         if node.get("type") == "BASE_TABLE" and "table_name" in node:
             catalog, schema, name = node.get("catalog_name", ""), node.get("schema_name", ""), node["table_name"]
             if catalog or schema or name not in ctes:
                 relations.add((catalog, schema, name))
         elif node.get("type") == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
             functions.add(str(node["function"].get("function_name", "")).lower())
-    return SelectShape(frozenset(relations), frozenset(functions))
+    system = any(schema in SYSTEM_SCHEMAS for _, schema, _ in relations)
+    return SelectShape(frozenset(relations), frozenset(functions), repeatable=not (changing or system))
 
 
 def inspect_select(con: duckdb.DuckDBPyConnection, sql: str) -> SelectShape:
