@@ -96,12 +96,13 @@ def _timed(run: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def paired_ratio(ours: Callable[[], object], baseline: Callable[[], object], reps: int) -> dict[str, float]:
+def paired_ratio(ours: Callable[[], object], baseline: Callable[[], object], reps: int) -> dict[str, Any]:
     """Both sides run `reps` times, alternating which goes first.
 
     `ratio` is the best (minimum) wall time of ours over the best of the baseline: the run least disturbed
     by other processes, which on a shared machine is the stable estimate (as `timeit` advises).
-    `median_pair_ratio` and `cpu_ratio` (process CPU time, all threads) are reported beside it.
+    `median_pair_ratio` (with the pairs' standard deviation), `cpu_ratio` (process CPU time, all threads),
+    every sample's wall time and each side's median CPU time are reported beside it.
     """
     ours(), baseline()  # warm the file cache, code paths and (warm case) engines
     before = load()
@@ -113,12 +114,18 @@ def paired_ratio(ours: Callable[[], object], baseline: Callable[[], object], rep
             o, b = _timed(ours), _timed(baseline)
         pairs.append((o, b))
     best_ours, best_base = min(o[0] for o, _ in pairs), min(b[0] for _, b in pairs)
+    ratios = [o[0] / b[0] for o, b in pairs]
     return {
         "ratio": round(best_ours / best_base, 3),
-        "median_pair_ratio": round(statistics.median(o[0] / b[0] for o, b in pairs), 3),
+        "median_pair_ratio": round(statistics.median(ratios), 3),
+        "pair_ratio_stdev": round(statistics.stdev(ratios), 3) if len(ratios) > 1 else 0.0,
         "cpu_ratio": round(statistics.median(o[1] / b[1] for o, b in pairs), 3),
         "ours_ms": round(best_ours * 1000, 1),
         "parquet_ms": round(best_base * 1000, 1),
+        "ours_samples_ms": [round(o[0] * 1000, 1) for o, _ in pairs],
+        "parquet_samples_ms": [round(b[0] * 1000, 1) for _, b in pairs],
+        "ours_cpu_ms": round(statistics.median(o[1] for o, _ in pairs) * 1000, 1),
+        "parquet_cpu_ms": round(statistics.median(b[1] for _, b in pairs) * 1000, 1),
         "load_before": before,
         "load_after": load(),
     }

@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -75,22 +77,49 @@ def ingest_ratios(server: SeaweedServer, landing: str, workdir: Path, repeats: i
     return out
 
 
-def _baseline(location: Location, files: tuple[str, ...]) -> Any:
+class _Baseline:
     """A new DuckDB connection with httpfs and the store's secret, `read_parquet` over the S3 files."""
-    text = SQL.format(source=f"read_parquet([{', '.join(literal(f) for f in files)}])")
-    secret = location.duckdb_secret("bench_s3")
 
-    def run() -> object:
+    def __init__(self, location: Location, files: tuple[str, ...]) -> None:
+        self.text = SQL.format(source=f"read_parquet([{', '.join(literal(f) for f in files)}])")
+        self.secret = location.duckdb_secret("bench_s3")
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        load_extension(con, "httpfs")
+        if self.secret:
+            con.execute(self.secret)
+
+    def __call__(self) -> object:
         con = duckdb.connect(":memory:", config=dict(OFFLINE_CONFIG))
         try:
-            load_extension(con, "httpfs")
-            if secret:
-                con.execute(secret)
-            return con.sql(text).to_arrow_table()
+            self.prepare(con)
+            return con.sql(self.text).to_arrow_table()
         finally:
             con.close()
 
-    return run
+
+def _steps(ours: Callable[[], Any], baseline: Any, sql: str, reps: int = 3) -> dict[str, Any]:
+    """Median ms of each step of our cold path (`ours` builds a new serving) and of the baseline's."""
+    times: dict[str, list[float]] = {}
+
+    def step(name: str, run: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        result = run()
+        times.setdefault(name, []).append(time.perf_counter() - started)
+        return result
+
+    for _ in range(reps):
+        serving = step("ours.runtime", ours)
+        step("ours.plan", lambda: serving.plan(str(TABLE)))  # noqa: B023  (the table opened once)
+        engine = step("ours.connect", serving.engine)
+        step("ours.view_httpfs_secret_lock", lambda: (engine.attach([str(TABLE)]), engine.lock()))  # noqa: B023
+        step("ours.query", lambda: engine.connection.sql(sql).to_arrow_table())  # noqa: B023
+        step("ours.close", engine.close)
+        con = step("parquet.connect", lambda: duckdb.connect(":memory:", config=dict(OFFLINE_CONFIG)))
+        step("parquet.httpfs_secret", lambda: baseline.prepare(con))  # noqa: B023
+        step("parquet.query", lambda: con.sql(baseline.text).to_arrow_table())  # noqa: B023
+        step("parquet.close", con.close)
+    return {k: round(statistics.median(v) * 1000, 1) for k, v in times.items()}
 
 
 def query_ratios(server: SeaweedServer, workdir: Path, rows: int, reps: int) -> dict[str, Any]:
@@ -123,9 +152,11 @@ def query_ratios(server: SeaweedServer, workdir: Path, rows: int, reps: int) -> 
         def ours(rt: Callable[[], Runtime] = runtime) -> object:
             return Serving(rt()).query(sql).table
 
-        cold = paired_ratio(ours, _baseline(location, scan.files), reps)
+        baseline = _Baseline(location, scan.files)
+        cold = paired_ratio(ours, baseline, reps)
         out[f"s3.query_ratio_vs_read_parquet.{fmt}"] = cold["ratio"]
-        out[f"s3.detail.query.{fmt}"] = cold | {"files": len(scan.files), "rows": rows}
+        steps = _steps(functools.partial(lambda rt: Serving(rt()), runtime), baseline, sql)
+        out[f"s3.detail.query.{fmt}"] = cold | {"files": len(scan.files), "rows": rows, "steps_ms": steps}
     return out
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
-from pipelines.core.commits import TableFormat
+from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.query_engine import AsOf, ProductScan
 from pipelines.ports.table_store import TableStore
@@ -28,7 +29,74 @@ def parse_as_of(text: str) -> AsOf:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def resolve_version(store: TableStore, table: TableId, as_of: AsOf | None) -> int | None:
+class OpenedTable(Protocol):
+    """One table opened once for serving (the Delta log or the Iceberg metadata read once): what names its
+    state, its commits, and scans of its versions, all from that one read."""
+
+    @property
+    def state(self) -> str | None:
+        """What names the table's current state (the Iceberg metadata file, the Delta root at its latest log
+        version); None for a store whose state has no name (nothing planned from it may be kept)."""
+        ...
+
+    def history(self) -> list[Commit]:
+        """The table's commits, oldest first."""
+        ...
+
+    def plan(self, version: int | None = None) -> ProductScan:
+        """A scan of `version` (the current one when None).
+
+        Raises:
+            ValueError: `version` is not a version of the table.
+        """
+        ...
+
+
+class _StoreTable:
+    """Any other store (e.g. memory): the table read through the port, as an Arrow table."""
+
+    state = None
+
+    def __init__(self, store: TableStore, table: TableId) -> None:
+        store.location(table)  # a missing table says so
+        self._store = store
+        self._table = table
+
+    def history(self) -> list[Commit]:
+        return self._store.history(self._table)
+
+    def plan(self, version: int | None = None) -> ProductScan:
+        store, table = self._store, self._table
+        history = self.history()
+        if version is not None and version not in {c.version for c in history}:
+            raise ValueError(f"{table} has no version {version}")
+        served = version if version is not None else (history[-1].version if history else None)
+        data = store.read(table, as_of=version)
+        return ProductScan(str(table), store.format, served, data.schema, store.location(table), lambda: data)
+
+
+def open_table(store: TableStore, table: TableId) -> OpenedTable:
+    """`table` opened once with its store's format planner.
+
+    Raises:
+        TableNotFoundError: the table does not exist.
+    """
+    if store.format is TableFormat.ICEBERG:
+        from pipelines.adapters.iceberg.scan import IcebergScans
+        from pipelines.adapters.iceberg.table_store import IcebergTableStore
+
+        if isinstance(store, IcebergTableStore):
+            return IcebergScans(store, table)
+    if store.format is TableFormat.DELTA:
+        from pipelines.adapters.delta.scan import DeltaScans
+        from pipelines.adapters.delta.table_store import DeltaTableStore
+
+        if isinstance(store, DeltaTableStore):
+            return DeltaScans(store, table)
+    return _StoreTable(store, table)
+
+
+def resolve_version(opened: OpenedTable, table: TableId, as_of: AsOf | None) -> int | None:
     """The version to read: `as_of` itself when it is a version, else the last commit at or before it.
 
     Raises:
@@ -38,38 +106,10 @@ def resolve_version(store: TableStore, table: TableId, as_of: AsOf | None) -> in
         return as_of
     moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     cutoff_ms = int(moment.timestamp() * 1000)
-    commits = [c for c in store.history(table) if c.timestamp_ms <= cutoff_ms]
+    commits = [c for c in opened.history() if c.timestamp_ms <= cutoff_ms]
     if not commits:
         raise ValueError(f"{table} has no version at or before {moment.isoformat()}")
     return max(commits, key=lambda c: c.sequence).version
-
-
-def table_state(store: TableStore, table: TableId) -> str | None:
-    """What names the table's current state: the Iceberg metadata file, the Delta root at its latest log
-    version; None for a store whose state has no name (nothing planned from it may be kept).
-
-    Raises:
-        TableNotFoundError: the table does not exist.
-    """
-    if store.format is TableFormat.ICEBERG:
-        return store.location(table)
-    if store.format is TableFormat.DELTA:
-        from pipelines.adapters.delta.scan import log_version
-
-        location = store.location(table)
-        return f"{location}@{log_version(store, location)}"
-    store.location(table)  # a missing table says so
-    return None
-
-
-def _plan_from_store(store: TableStore, table: TableId, version: int | None) -> ProductScan:
-    """Any other store (e.g. memory): the table read through the port, as an Arrow table."""
-    history = store.history(table)
-    if version is not None and version not in {c.version for c in history}:
-        raise ValueError(f"{table} has no version {version}")
-    served = version if version is not None else (history[-1].version if history else None)
-    data = store.read(table, as_of=version)
-    return ProductScan(str(table), store.format, served, data.schema, store.location(table), lambda: data)
 
 
 def plan_scan(store: TableStore, table: TableId, as_of: AsOf | None = None) -> ProductScan:
@@ -79,13 +119,5 @@ def plan_scan(store: TableStore, table: TableId, as_of: AsOf | None = None) -> P
         TableNotFoundError: the table does not exist.
         ValueError: no such version, or no version at that time.
     """
-    version = resolve_version(store, table, as_of)
-    if store.format is TableFormat.ICEBERG:
-        from pipelines.adapters.iceberg.scan import plan_iceberg_scan
-
-        return plan_iceberg_scan(store, table, version)
-    if store.format is TableFormat.DELTA:
-        from pipelines.adapters.delta.scan import plan_delta_scan
-
-        return plan_delta_scan(store, table, version)
-    return _plan_from_store(store, table, version)
+    opened = open_table(store, table)
+    return opened.plan(resolve_version(opened, table, as_of))

@@ -18,7 +18,7 @@ from pipelines.ports.query_engine import AsOf, ProductScan, QueryPermissionError
 from pipelines.ports.table_store import TableNotFoundError
 from pipelines.serving.pool import EnginePool
 from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
-from pipelines.serving.scans import parse_as_of, plan_scan, resolve_version, table_state
+from pipelines.serving.scans import open_table, parse_as_of, resolve_version
 from pipelines.settings import Settings
 
 # Picked by measurement (benchmarks/query_ratio.py): DuckDB's Parquet reader over the planned files when
@@ -100,8 +100,9 @@ class Serving:
     def plan(self, product: str, as_of: AsOf | None = None) -> ProductScan:
         """Plan a read of one product (no grant check; see `engine` and `scan`).
 
-        Plans are kept by table state (Iceberg metadata file, Delta log version) or explicit version,
-        so a server plans each table version once.
+        The table is opened once (the Delta log or the Iceberg metadata read once) for its state, its
+        history and the plan. Plans are kept by table state (Iceberg metadata file, Delta log version) or
+        explicit version, so a server plans each table version once.
 
         Raises:
             KeyError: no such product.
@@ -110,15 +111,15 @@ class Serving:
         """
         served = self.catalog[product]
         try:
-            version = resolve_version(served.store, served.table, as_of)
-            state = table_state(served.store, served.table)
+            opened = open_table(served.store, served.table)
         except TableNotFoundError:
             raise LookupError(f"{product} has not been materialised yet: there is no table to read") from None
-        key = (product, state, version)
-        keep = state is not None or version is not None
+        version = resolve_version(opened, served.table, as_of)
+        key = (product, opened.state, version)
+        keep = opened.state is not None or version is not None
         if keep and (cached := self._plans.get(key)) is not None:
             return cached
-        scan = plan_scan(served.store, served.table, version)
+        scan = opened.plan(version)
         if keep:
             with self._plans_lock:
                 if len(self._plans) >= _MAX_PLANS:

@@ -20,9 +20,9 @@ from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.duckdb.engine import DuckDbQueryEngine
 from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.incremental import MERGE_ON_READ_SHARE
-from pipelines.adapters.iceberg.scan import plan_iceberg_scan
 from pipelines.core.names import TableId
 from pipelines.ports import incremental
+from pipelines.serving.scans import plan_scan
 
 TABLE = TableId("shop", "silver_carts")
 SCHEMA = pa.schema([pa.field("cart_id", pa.string(), nullable=False), pa.field("items", pa.int64())])
@@ -67,7 +67,7 @@ def _summary(store: IcebergTableStore) -> dict[str, str]:
 
 
 def _duckdb_items(store: IcebergTableStore) -> dict[str, int]:
-    engine = DuckDbQueryEngine({"shop.carts": lambda: plan_iceberg_scan(store, TABLE)}, read_path="native")
+    engine = DuckDbQueryEngine({"shop.carts": lambda: plan_scan(store, TABLE)}, read_path="native")
     try:
         rows = engine.execute("SELECT cart_id, items FROM shop.carts").table.to_pylist()
         assert engine.read_paths() == {"shop.carts": "native"}

@@ -13,7 +13,7 @@ from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.polars.scan import lazy_frame
 from pipelines.adapters.storage import open_location
 from pipelines.core.names import TableId
-from pipelines.serving.scans import plan_scan, table_state
+from pipelines.serving.scans import open_table, plan_scan
 
 TABLE = TableId("shop", "clicks")
 SCHEMA = pa.schema(
@@ -58,4 +58,4 @@ def test_polars_scans_a_product_on_s3(store):
     assert all(f.startswith("s3://") for f in scan.files)
     frame = lazy_frame(scan).filter(pl.col("page") == "a").collect()
     assert sorted(frame["id"].to_list()) == [1, 3]
-    assert table_state(store, TABLE).startswith("s3://")
+    assert open_table(store, TABLE).state.startswith("s3://")

@@ -12,10 +12,9 @@ from deltalake import DeltaTable
 
 from pipelines.adapters.delta.table_store import GENERATION_KEY, PARTITION_COLUMN_PREFIX, DeltaTableStore
 from pipelines.adapters.storage import Location
-from pipelines.core.commits import TableFormat
+from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.query_engine import ProductScan
-from pipelines.ports.table_store import TableStore
 
 
 def _local(uri: str) -> str:
@@ -28,78 +27,88 @@ def _served(field: pa.Field) -> bool:
     return not hidden
 
 
-def plan_delta_scan(store: TableStore, table: TableId, version: int | None = None) -> ProductScan:
-    """Plan a read of `table` at its current version or at version `version`.
-
-    The Arrow handoff is a `pyarrow.dataset`: over the data files with the served schema when they hold
-    every column and row, else delta-rs's own dataset (partition values from the log, deletion vectors),
-    which may carry hidden partition columns the engine does not select.
+class DeltaScans:
+    """One Delta table opened once (its log listed and read once) for serving: its state, history and scans.
 
     Raises:
         TableNotFoundError: the table does not exist.
-        ValueError: `version` is not a version of the table.
     """
-    location = store.location(table)
-    known = {c.version for c in store.history(table)}
-    if version is not None and version not in known:
-        raise ValueError(f"{table} has no version {version}")
-    storage = object_storage(store)
-    options = storage.delta_options() if storage else None
-    delta = DeltaTable(location, version=version, storage_options=options)
-    full_schema = pa.schema(delta.schema().to_arrow())
-    schema = pa.schema([f for f in full_schema if _served(f)])
-    current = delta.version()
-    # The data commit the version holds: commits after it (vacuum, properties) change no rows;
-    # version 0 (CREATE TABLE) alone means no data yet.
-    served_version = max((v for v in known if v <= current), default=None)
-    root = _local(location) if storage is None else None
-    if served_version is None:
-        empty = schema.empty_table()
+
+    def __init__(self, store: DeltaTableStore, table: TableId) -> None:
+        self._store = store
+        self._table = table
+        self._delta = store._open(table)  # same adapter package: the store's opener and its errors
+        self._history: list[Commit] | None = None
+
+    @property
+    def state(self) -> str:
+        """The table root at its latest log version: it changes with every commit (data or not)."""
+        return f"{self._delta.table_uri}@{self._delta.version()}"
+
+    def history(self) -> list[Commit]:
+        """The store's data commits, from the log read at opening."""
+        if self._history is None:
+            self._history = DeltaTableStore._history(self._delta)  # same adapter package
+        return self._history
+
+    def plan(self, version: int | None = None) -> ProductScan:
+        """Plan a read of the table at its latest version or at version `version`.
+
+        The Arrow handoff is a `pyarrow.dataset`: over the data files with the served schema when they hold
+        every column and row, else delta-rs's own dataset (partition values from the log, deletion vectors),
+        which may carry hidden partition columns the engine does not select.
+
+        Raises:
+            ValueError: `version` is not a version of the table.
+        """
+        table = self._table
+        known = {c.version for c in self.history()}
+        if version is not None and version not in known:
+            raise ValueError(f"{table} has no version {version}")
+        delta = self._delta if version is None else self._store._open(table, version)
+        location = str(delta.table_uri)
+        storage = None if self._store.storage.is_local else self._store.storage
+        full_schema = pa.schema(delta.schema().to_arrow())
+        schema = pa.schema([f for f in full_schema if _served(f)])
+        current = delta.version()
+        # The data commit the version holds: commits after it (vacuum, properties) change no rows;
+        # version 0 (CREATE TABLE) alone means no data yet.
+        served_version = max((v for v in known if v <= current), default=None)
+        root = _local(location) if storage is None else None
+        if served_version is None:
+            empty = schema.empty_table()
+            return ProductScan(
+                str(table),
+                TableFormat.DELTA,
+                None,
+                schema,
+                location,
+                lambda: empty,
+                root,
+                exact=True,
+                row_count=0,
+                storage=storage,
+            )
+        files = tuple(_local(uri) for uri in delta.file_uris())
+        features = set(delta.protocol().reader_features or ())
+        exact = not delta.metadata().partition_columns and "deletionVectors" not in features
+
+        def dataset() -> object:
+            if not files:
+                return schema.empty_table()
+            if exact and storage is None:
+                return ds.dataset(list(files), schema=schema, format="parquet")
+            if exact and storage is not None:
+                paths = [storage.fs_path(f) for f in files]
+                return ds.dataset(paths, schema=schema, format="parquet", filesystem=storage.filesystem)
+            return delta.to_pyarrow_dataset()
+
+        rows = _row_count(delta) if "deletionVectors" not in features else None
+        groups = _row_groups(files, storage) if exact else None
         return ProductScan(
-            str(table),
-            TableFormat.DELTA,
-            None,
-            schema,
-            location,
-            lambda: empty,
-            root,
-            exact=True,
-            row_count=0,
-            storage=storage,
-        )
-    files = tuple(_local(uri) for uri in delta.file_uris())
-    features = set(delta.protocol().reader_features or ())
-    exact = not delta.metadata().partition_columns and "deletionVectors" not in features
-
-    def dataset() -> object:
-        if not files:
-            return schema.empty_table()
-        if exact and storage is None:
-            return ds.dataset(list(files), schema=schema, format="parquet")
-        if exact and storage is not None:
-            paths = [storage.fs_path(f) for f in files]
-            return ds.dataset(paths, schema=schema, format="parquet", filesystem=storage.filesystem)
-        return delta.to_pyarrow_dataset()
-
-    rows = _row_count(delta) if "deletionVectors" not in features else None
-    groups = _row_groups(files, storage) if exact else None
-    return ProductScan(
-        str(table), TableFormat.DELTA, served_version, schema, location, dataset, root, files, exact, rows, groups,
-        storage,
-    )  # fmt: skip
-
-
-def object_storage(store: TableStore) -> Location | None:
-    """The root of a Delta store when it is not on the local disk."""
-    if isinstance(store, DeltaTableStore) and not store.storage.is_local:
-        return store.storage
-    return None
-
-
-def log_version(store: TableStore, location: str) -> int:
-    """The latest version in the Delta log at `location`: it changes with every commit (data or not)."""
-    storage = object_storage(store)
-    return int(DeltaTable(location, storage_options=storage.delta_options() if storage else None).version())
+            str(table), TableFormat.DELTA, served_version, schema, location, dataset, root, files, exact, rows, groups,
+            storage,
+        )  # fmt: skip
 
 
 def _row_groups(files: tuple[str, ...], storage: Location | None, most_files: int = 32) -> int | None:

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
@@ -436,11 +437,14 @@ class DeltaTableStore:
     def _path(self, table: TableId) -> Location:
         return self._root / table.domain / table.name
 
-    def _open(self, table: TableId) -> DeltaTable:
-        if not self.exists(table):
-            raise TableNotFoundError(table, f"the Delta root {self._root}")
+    def _open(self, table: TableId, version: int | None = None) -> DeltaTable:
+        """The table at its latest version (or at `version`), its log read once (no existence check first)."""
         location = self._path(table)
-        return DeltaTable(location.uri, storage_options=location.delta_options())
+        with location.errors():
+            try:
+                return DeltaTable(location.uri, version=version, storage_options=location.delta_options())
+            except DeltaTableNotFoundError:
+                raise TableNotFoundError(table, f"the Delta root {self._root}") from None
 
     @staticmethod
     def _schema(delta: DeltaTable) -> pa.Schema:
