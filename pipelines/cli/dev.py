@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalog-port", type=int, default=8765, help="catalog service port (127.0.0.1)")
     parser.add_argument("--postgres", action="store_true", help="Dagster's storage on PostgreSQL")
     parser.add_argument("--storage", choices=[s.value for s in Storage], default="local", help="local or s3")
+    parser.add_argument("--verbose", action="store_true", help="the traceback of an error too")
     args = parser.parse_args(argv)
+    from pipelines.adapters.seaweedfs.server import SeaweedStartError, WeedNotFoundError  # standard library only
+
     try:
         return run_dev(
             args.home.resolve(),
@@ -355,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
             args.postgres,
             storage=Storage(args.storage),
         )
-    except DevError as exc:
+    except (DevError, WeedNotFoundError, SeaweedStartError) as exc:
+        if args.verbose:
+            traceback.print_exc()
         _say(f"error: {exc}")
         return 1
 

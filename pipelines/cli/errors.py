@@ -45,7 +45,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.nats import NatsUnavailableError, PublishError
     from pipelines.adapters.nats.server import NatsServerNotFoundError
     from pipelines.adapters.protobuf.compiler import SchemaError
-    from pipelines.adapters.seaweedfs.server import WeedNotFoundError
+    from pipelines.adapters.seaweedfs.server import SeaweedStartError, WeedNotFoundError
     from pipelines.adapters.storage import StorageError
     from pipelines.cli.dev import DevError
     from pipelines.cli.materialize import MaterializeError
@@ -82,6 +82,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         NatsUnavailableError,
         NatsServerNotFoundError,
         WeedNotFoundError,
+        SeaweedStartError,
         PublishError,
         SchemaChangeRefusedError,
         SchemaEvolutionError,

