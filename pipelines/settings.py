@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -25,6 +25,8 @@ from pipelines.project_file import ProjectFile, ProjectFileError, find_project, 
 ENV_PREFIX = "MESHLAKE_"
 MASK = "********"
 SourceKind = Literal["default", "file", "env", "flag"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 
 class SettingsError(Exception):
@@ -210,6 +212,19 @@ class Settings(BaseSettings):
         json_schema_extra={"default_text": "SQLite under `<home>/dagster`"},
     )
 
+    log_level: LogLevel = Field(
+        default="warning",
+        description="the least level of meshlake's log lines on stderr (`debug`, `info`, `warning`, `error`); "
+        "`info` shows every commit, retry, conflict, quarantine and publish",
+        json_schema_extra={"default_text": "`warning` (`debug` with `--verbose`)"},
+    )
+    log_format: LogFormat = Field(
+        default="text",
+        description="`text`, or `json`: one JSON object a line with the event's fields (domain, asset, run id, "
+        "table, version)",
+        json_schema_extra={"default_text": "`text`"},
+    )
+
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 
     FILE_KEYS: ClassVar[frozenset[str]] = frozenset()  # set below the class: every field but `project`
@@ -236,6 +251,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Layering (with provenance) is done by `load`; constructing the model takes values as given.
         return (init_settings,)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_iceberg_catalog(self) -> Settings:
@@ -443,6 +463,17 @@ class Settings(BaseSettings):
         if self.dagster_postgres_url:
             out[f"{ENV_PREFIX}DAGSTER_POSTGRES_URL"] = self.dagster_postgres_url
         return out
+
+    def secrets(self) -> list[str]:
+        """Every secret these settings hold in clear: secret values and the passwords of URLs (kept out of logs)."""
+        out = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out.append(value.get_secret_value())
+            elif isinstance(value, str) and "://" in value:
+                out.append(urlsplit(value).password or "")
+        return [secret for secret in out if secret]
 
     @property
     def s3_reader_key(self) -> S3Key | None:

@@ -7,3 +7,5 @@ PLATFORM_PROTOS = REPO / "pipelines" / "proto"
 MESH = REPO / "tests" / "projects" / "mesh"
 """The platform tests' project: three related domains, kept apart from the sample so that a team changing the
 sample domains breaks no platform test."""
+LINEAGE = REPO / "tests" / "projects" / "lineage"
+"""The logging and lineage tests' project: one small domain whose product declares its column lineage."""

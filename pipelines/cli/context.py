@@ -1,32 +1,55 @@
-"""The settings of this command-line run: the global `--project` flag, then `Settings.load()`."""
+"""The settings of this command-line run: the global `--project` and `--log-level` flags, then `Settings.load()`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipelines.bootstrap import Runtime
     from pipelines.settings import Settings
 
-_project: list[Path] = []
+_flags: dict[str, Any] = {}
 
 
-def use_project(path: Path | None) -> None:
-    """Remember the `--project` flag (the main callback calls this before any command runs)."""
-    _project[:] = [path] if path is not None else []
+def use_flags(project: Path | None, log_level: str | None) -> None:
+    """Remember the global flags (the main callback calls this before any command runs)."""
+    _flags.clear()
+    _flags.update(project=project, log_level=log_level)
 
 
 def settings() -> Settings:
-    """The settings of this run: project file < `MESHLAKE_*` < `--project`.
+    """The settings of this run: project file < `MESHLAKE_*` < `--project`, `--log-level`.
+
+    Their secrets are kept out of log lines from now on.
 
     Raises:
         SettingsError: the project or a setting is invalid.
     """
+    from pipelines import logs
     from pipelines.settings import Settings
 
-    return Settings.load(project=_project[0] if _project else None)
+    loaded = Settings.load(project=_flags.get("project"), log_level=_flags.get("log_level"))
+    logs.hide(loaded.secrets())
+    return loaded
+
+
+def configure_logs() -> None:
+    """Log on stderr at this run's `log_level`, in its `log_format`.
+
+    Settings that do not load leave the flag's level (or warnings) in text: the command that needs
+    them reports why.
+    """
+    from pipelines import logs
+    from pipelines.settings import SettingsError
+
+    try:
+        loaded = settings()
+    except SettingsError:
+        logs.configure(_flags.get("log_level") or "warning", "text")
+        return
+    logs.configure(loaded.log_level, loaded.log_format)
 
 
 def runtime(contracts: bool = False, needed: Sequence[str] = ()) -> Runtime:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import typer
 
 _log = logging.getLogger("pipelines.cli")
-_OURS = ("pipelines", "catalog", "domains")
 
 
 class CommandError(Exception):
@@ -21,17 +19,11 @@ class CommandError(Exception):
 
 
 def show_tracebacks() -> None:
-    """Log meshlake's and the catalog's debug messages on stderr, tracebacks of errors included.
+    """Let errors of Rust libraries carry their backtrace again (see `pipelines`: off unless verbose).
 
-    Errors of Rust libraries carry their backtrace again (see `pipelines`: off unless verbose).
+    The traceback of an error is one of the debug log lines `--verbose` turns on.
     """
     os.environ["RUST_LIB_BACKTRACE"] = "1"
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    for name in _OURS:
-        logger = logging.getLogger(name)
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(handler)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -94,11 +86,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def print_error(message: str) -> None:
-    """One `error:` line on stderr, never wrapped or highlighted."""
+    """One `error:` line on stderr, never wrapped or highlighted; secrets masked like in log lines."""
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    from pipelines.logs import redact
+
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        f"[bold red]error:[/] {escape(redact(message))}", markup=True
+    )
 
 
 def report(exc: Exception) -> int:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipelines.cli import context, errors
+
+
+class LogLevel(StrEnum):
+    """The levels `--log-level` takes."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
@@ -19,6 +30,15 @@ def meshlake(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show debug logs, and the traceback of an error.")
     ] = False,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            "--log-level",
+            help="The least level of log lines (default: MESHLAKE_LOG_LEVEL, else warning); info shows each commit, "
+            "retry, conflict, quarantine and publish. MESHLAKE_LOG_FORMAT=json writes JSON lines.",
+            case_sensitive=False,
+        ),
+    ] = None,
     project: Annotated[
         Path | None,
         typer.Option(
@@ -29,9 +49,10 @@ def meshlake(
     ] = None,
 ) -> None:
     """The `meshlake` command line: generate events, run the demo, query products, start the dev UI."""
+    context.use_flags(project, "debug" if verbose and log_level is None else log_level and log_level.value)
+    context.configure_logs()
     if verbose:
         errors.show_tracebacks()
-    context.use_project(project)
 
 
 def _register() -> None:

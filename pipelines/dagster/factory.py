@@ -11,6 +11,7 @@ from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
 from pipelines.dagster.checks import product_check_results, product_check_specs, product_freshness
+from pipelines.dagster.lineage import bronze_tables, gold_tables, silver_tables, with_lineage
 from pipelines.dagster.maintenance import maintenance_definitions
 from pipelines.dagster.metadata import column_schema, table_metadata
 from pipelines.dagster.partitions import (
@@ -23,6 +24,7 @@ from pipelines.dagster.partitions import (
     silver_automation,
 )
 from pipelines.dagster.resources import MeshlakeResource
+from pipelines.dagster.run_logs import with_run_logs
 from pipelines.dagster.sensors import bronze_sensors
 from pipelines.ports.table_store import TableStore
 from pipelines.services.build import BuildResult, build_silver, published_inputs
@@ -55,6 +57,8 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
         pool=f"table:{domain.name}.bronze_{event}",
         backfill_policy=SINGLE_RUN,
     )
+    @with_run_logs
+    @with_lineage(domain, Layer.BRONZE, event, spec.events[event].description, bronze_tables(domain, event))
     def bronze(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
         current = runtime.contract(domain.name, event)
@@ -133,6 +137,8 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
         pool=f"table:{domain.name}.silver_{entity}",
         backfill_policy=SINGLE_RUN,
     )
+    @with_run_logs
+    @with_lineage(domain, Layer.SILVER, entity, espec.description, silver_tables(domain, entity))
     def silver(
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: SilverRunConfig
     ) -> dg.MaterializeResult:
@@ -169,6 +175,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         partitions_def=product_partitions(pspec),
         backfill_policy=SINGLE_RUN,
     )
+    @with_run_logs
+    @with_lineage(domain, Layer.GOLD, product, pspec.description, gold_tables(domain, product))
     def gold(
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: GoldRunConfig
     ) -> dg.MaterializeResult:

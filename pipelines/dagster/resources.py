@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import PrivateAttr
 
+from pipelines import logs
 from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
 
@@ -42,13 +43,16 @@ class MeshlakeResource(dg.ConfigurableResource):
         return cls(project=str(settings.project_dir), home=str(settings.home_dir))
 
     def settings(self) -> Settings:
-        """The settings of this configuration, read now (in the process running the step).
+        """The settings of this configuration, read now (in the process running the step); their secrets are
+        kept out of log lines from then on.
 
         Raises:
             SettingsError: the project or a setting is invalid.
         """
         flags = {name: getattr(self, name) for name in _FLAGS}
-        return Settings.load(project=self.project, **flags)
+        settings = Settings.load(project=self.project, **flags)
+        logs.hide(settings.secrets())
+        return settings
 
     def runtime(self) -> Runtime:
         """The runtime on this configuration, built once per resource instance."""

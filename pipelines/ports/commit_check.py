@@ -67,3 +67,7 @@ class ConcurrentCommitError(RuntimeError):
         by = f" by run(s) {', '.join(runs)}" if runs else ""
         super().__init__(f"{table}: another writer committed first{by}; nothing was committed")
         self.table = table
+        self.runs = runs
+        """The runs that committed first, for the logs."""
+        self.version = newer[-1].version if newer else None
+        """The table's version their commits made (None: not known)."""

@@ -7,6 +7,7 @@ its whole product, and replaces the whole table or the partitions (days, weeks) 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec, published_to
+from pipelines.logs import AssetRun, table_event
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
 from pipelines.ports.table_store import TableStore
 from pipelines.services.gold import (
@@ -47,6 +49,8 @@ __all__ = [
     "build_silver",
     "published_inputs",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 class InputNotAllowedError(Exception):
@@ -190,12 +194,27 @@ def build_product(
         InputNotAllowedError: an input names another domain's product that is not published to it.
         ConcurrentCommitError: other runs kept committing first, `MAX_REPLANS` times.
     """
+    where = AssetRun(domain.name, f"{domain.name}/{Layer.GOLD}/{product}", run_id)
     for attempt in range(1, MAX_REPLANS + 1):
         try:
-            return _build_product(domain, product, tables, run_id, published, window, full, staged)
-        except ConcurrentCommitError:
+            built = _build_product(domain, product, tables, run_id, published, window, full, staged)
+        except ConcurrentCommitError as exc:
+            table_event(_log, "conflict", where, exc.table, version=exc.version, level=logging.WARNING, rivals=exc.runs)
             if attempt == MAX_REPLANS:
                 raise
+            table_event(_log, "retry", where, exc.table, version=exc.version, attempt=attempt + 1)
+            continue
+        table_event(
+            _log,
+            "commit",
+            where,
+            built.table,
+            version=built.version,
+            rows=built.rows,
+            mode=built.details.get("mode"),
+            candidate=staged,
+        )
+        return built
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -229,8 +248,9 @@ def _build_product(
     touched, reason = touched_partitions(sources, last, partition)
     if touched is None:
         return build.whole({"full_read_reason": reason})
-    return build.partitions(touched.partitions, touched.upstream, "incremental",
-                            {"changed_rows_read": touched.rows_scanned})  # fmt: skip
+    return build.partitions(
+        touched.partitions, touched.upstream, "incremental", {"changed_rows_read": touched.rows_scanned}
+    )
 
 
 @dataclass(frozen=True)
@@ -256,8 +276,15 @@ class _Build:
         return {UPSTREAM_PROPERTY: encode_upstream(upstream), "meshlake.run_id": self.run_id, MODE_PROPERTY: mode}
 
     def _result(self, version: int, rows: int, upstream: dict[str, int], details: dict[str, Any]) -> BuildResult:
-        return BuildResult(self.target, rows, version, upstream, self.store.schema(self.target),
-                           self.store.location(self.target), details)  # fmt: skip
+        return BuildResult(
+            self.target,
+            rows,
+            version,
+            upstream,
+            self.store.schema(self.target),
+            self.store.location(self.target),
+            details,
+        )
 
     def whole(self, details: dict[str, Any]) -> BuildResult:
         """Compute the product from all of its inputs and replace the whole table."""
@@ -326,9 +353,13 @@ class _Build:
             rows_read = sum(f.height for f in inputs.values())
         data = in_partitions(self._transform(inputs), partition.column, partitions, partition.period).to_arrow()
         outcome = self.tables.incremental(self.store).replace_keys(
-            self.target, partition.column, pa.array(partitions, pa.date32()), lambda _current: data,
-            self._props(upstream, mode), check=self.check,
-        )  # fmt: skip
+            self.target,
+            partition.column,
+            pa.array(partitions, pa.date32()),
+            lambda _current: data,
+            self._props(upstream, mode),
+            check=self.check,
+        )
         assert outcome.commit is not None
         rows = outcome.table_rows
         if rows is None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections import deque
+import logging
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from pipelines.core.positions import (
     encode_positions,
     overlap,
 )
+from pipelines.logs import AssetRun, table_event
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
 from pipelines.ports.event_source import DAMAGED_PREFIX, EventSource, RawBatch
 from pipelines.ports.table_store import Batch, PartitionField, Selection, TableStore
@@ -47,6 +49,8 @@ from pipelines.services.evolution import prepare_bronze
 from pipelines.services.quarantine import QUARANTINE_SCHEMA, Rejected, quarantine_rows
 from pipelines.services.storable import storable
 from pipelines.services.tables import Tables
+
+_log = logging.getLogger(__name__)
 
 
 class UnframedInputError(Exception):
@@ -160,6 +164,7 @@ def ingest_event(
     quarantine_store.ensure_table(quarantine, QUARANTINE_SCHEMA)
     bronze_ledger, quarantine_ledger = _Ledger.read(bronze_store, bronze), _Ledger.read(quarantine_store, quarantine)
     result = IngestResult(schema_version_number=schema.version, schema_changes=[str(c) for c in schema.changes])
+    where = AssetRun(domain.name, f"{domain.name}/{Layer.BRONZE}/{event}", run_id)
 
     def rows(batches: Iterator[RawBatch], chunk: _Chunk) -> Iterator[Batch]:
         """Decoded rows of the batches, `BATCH_ROWS` at a time, until the chunk holds a commit's worth."""
@@ -201,10 +206,28 @@ def ingest_event(
                     {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id},
                     check=quarantine_ledger.check(lambda: ranges),
                 )
-            except ConcurrentCommitError:  # another writer quarantined some of them: only the others
+            except ConcurrentCommitError as exc:  # another writer quarantined some of them: only the others
+                table_event(
+                    _log,
+                    "conflict",
+                    where,
+                    quarantine,
+                    version=exc.version,
+                    level=logging.WARNING,
+                    rivals=exc.runs,
+                )
                 quarantine_ledger.reread()
                 continue
             quarantine_ledger.committed(ranges, committed)
+            table_event(
+                _log,
+                "quarantine",
+                where,
+                quarantine,
+                version=committed.version,
+                rows=len(fresh),
+                reasons=dict(Counter(r.reason.split(":")[0] for r in fresh)),
+            )
         ranges = [b.range for b in chunk.batches]
         return {POSITIONS_PROPERTY: encode_positions(ranges), "meshlake.run_id": run_id, **schema.commit_properties()}
 
@@ -218,9 +241,13 @@ def ingest_event(
             check = bronze_ledger.check(functools.partial(_ranges, chunk))
             try:
                 committed = bronze_store.append_batches(bronze, stream, functools.partial(seal, chunk), check=check)
-            except ConcurrentCommitError:
+            except ConcurrentCommitError as exc:
+                table_event(
+                    _log, "conflict", where, bronze, version=exc.version, level=logging.WARNING, rivals=exc.runs
+                )
                 return True
             bronze_ledger.committed(_ranges(chunk), committed)
+            table_event(_log, "commit", where, bronze, version=committed.version, rows=chunk.rows)
             schema.committed()
             for batch in chunk.batches:
                 source.acknowledge(batch)
@@ -237,6 +264,7 @@ def ingest_event(
         if not commit(pending):
             return result
         bronze_ledger.reread()
+        table_event(_log, "retry", where, bronze, version=bronze_ledger.seen)
 
 
 @dataclass

@@ -9,6 +9,7 @@ watermark. A backfill (`full=True`) reads all of bronze and replaces the table.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pipelines.core import entity_state as es
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
+from pipelines.logs import AssetRun, table_event
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
 from pipelines.ports.incremental import Appended
 from pipelines.ports.table_store import TableNotFoundError, TableStore, conform_to_schema
@@ -31,6 +33,8 @@ from pipelines.services.incremental import (
     encode_upstream,
     last_upstream,
 )
+
+_log = logging.getLogger(__name__)
 
 
 class SilverTables(IncrementalRuntime, Protocol):
@@ -237,10 +241,17 @@ def build_entity(
     for attempt in range(1, MAX_REPLANS + 1):
         try:
             return _build_entity(domain, entity, runtime, run_id, full)
-        except ConcurrentCommitError:
+        except ConcurrentCommitError as exc:
+            where = _run(domain, entity, run_id)
+            table_event(_log, "conflict", where, exc.table, exc.version, level=logging.WARNING, rivals=exc.runs)
             if attempt == MAX_REPLANS:
                 raise
+            table_event(_log, "retry", where, exc.table, exc.version, attempt=attempt + 1)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _run(domain: Domain, entity: str, run_id: str) -> AssetRun:
+    return AssetRun(domain.name, f"{domain.name}/{Layer.SILVER}/{entity}", run_id)
 
 
 def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool) -> list[EntityBuild]:
@@ -301,7 +312,19 @@ def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: st
         return done
     with ThreadPoolExecutor(max_workers=len(work), thread_name_prefix="meshlake-silver") as pool:
         futures = {w[0]: pool.submit(write, *w) for w in work}
-    built = {b.table: b for b in done} | {table: f.result() for table, f in futures.items()}
+    committed = {table: f.result() for table, f in futures.items()}
+    for made in committed.values():
+        table_event(
+            _log,
+            "commit",
+            _run(domain, entity, run_id),
+            made.table,
+            version=made.version,
+            rows=made.rows,
+            mode="incremental" if made.incremental else "full",
+            keys_changed=made.changed_keys,
+        )
+    built = {b.table: b for b in done} | committed
     return [built[table] for table in tables]
 
 

@@ -11,6 +11,7 @@ unpublished candidate that nothing reads; the next run builds and publishes its 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -19,10 +20,13 @@ import polars as pl
 from pipelines.core.domain import Domain
 from pipelines.core.expectations import Outcome
 from pipelines.core.names import Layer
+from pipelines.logs import AssetRun, table_event
 from pipelines.ports.commit_check import ConcurrentCommitError
 from pipelines.services.build import MAX_REPLANS, BuildResult, PartitionWindow, build_product
 from pipelines.services.contracts import evaluate_product
 from pipelines.services.incremental import IncrementalRuntime
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,14 @@ def write_audit_publish(
     store = tables.store_for(domain.name, Layer.GOLD, product)
     target = domain.product_table(product)
     name = f"{domain.name}.{product}"
+    where = AssetRun(domain.name, f"{domain.name}/{Layer.GOLD}/{product}", run_id)
     try:
         candidates = tables.candidates(store)
     except NotImplementedError:  # a format without candidate versions (yet): commit, then audit what readers see
         build = build_product(domain, product, tables, run_id, published, window, full)
         outcomes = evaluate_product(domain, product, tables, published)
         warnings = _failed(outcomes, blocking=False)
+        table_event(_log, "publish", where, target, build.version, failing=_failed(outcomes, True), warnings=warnings)
         return Audited(build, outcomes, Publication(name, build.version, True, _failed(outcomes, True), warnings))
     for attempt in range(1, MAX_REPLANS + 1):
         build = build_product(domain, product, tables, run_id, published, window, full, staged=True)
@@ -97,13 +103,17 @@ def write_audit_publish(
         failing, warnings = _failed(outcomes, blocking=True), _failed(outcomes, blocking=False)
         if failing:
             candidates.keep(target, build.version, failing)
+            table_event(_log, "refusal", where, target, build.version, logging.WARNING, failing=failing)
             return Audited(build, outcomes, Publication(name, build.version, False, failing, warnings))
         try:
             commit = candidates.publish(target, build.version)
-        except ConcurrentCommitError:  # another run published since this one planned: plan again
+        except ConcurrentCommitError as exc:  # another run published since this one planned: plan again
+            table_event(_log, "conflict", where, target, exc.version, logging.WARNING, rivals=exc.runs)
             if attempt == MAX_REPLANS:
                 raise
+            table_event(_log, "retry", where, target, exc.version, attempt=attempt + 1)
             continue
+        table_event(_log, "publish", where, target, commit.version, candidate=build.version, warnings=warnings)
         build = replace(build, version=commit.version, location=store.location(target))
         return Audited(build, outcomes, Publication(name, commit.version, True, (), warnings))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,162 @@
+"""Structured logs: what happened to a table (commit, retry, conflict, quarantine, publish, refusal) with its fields,
+the text and JSON line formats, and secrets kept out of every line.
+
+Records go through the standard `logging` module: the command line formats them on stderr (`configure`),
+a Dagster step hands them to the run's logger (`pipelines.dagster.run_logs`). A table event carries its
+fields twice: as `key=value` words in the message, which every handler shows (the Dagster UI too), and
+as the record's `meshlake` attribute, which the JSON format writes as keys of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+OURS = ("pipelines", "catalog", "domains")
+"""The loggers `--log-level` sets: meshlake's, the catalog's and the project's domains'."""
+FIELDS = "meshlake"
+"""The log record attribute holding a table event's fields."""
+MASK = "********"
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
+_secrets: set[str] = set()
+
+
+def hide(secrets: Iterable[str]) -> None:
+    """Mask these values wherever they would appear in a log line from now on (`Settings.secrets()`)."""
+    _secrets.update(s for s in secrets if s)
+
+
+def redact(text: str) -> str:
+    """`text` with the passwords of URLs and every hidden value masked."""
+    text = _URL_PASSWORD.sub(rf"\g<head>:{MASK}@", text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+@dataclass(frozen=True)
+class AssetRun:
+    """The run of an asset a table event belongs to: the domain, the asset key as the Dagster UI writes
+    it (`orders/silver/orders`) and the run's id."""
+
+    domain: str
+    asset: str
+    run_id: str
+
+
+def table_event(
+    logger: logging.Logger,
+    kind: str,
+    run: AssetRun,
+    table: object,
+    version: int | None,
+    level: int = logging.INFO,
+    **details: Any,
+) -> None:
+    """Log one thing that happened to a table, with the fields people filter on.
+
+    Args:
+        logger: the module's logger.
+        kind: `commit`, `retry`, `conflict`, `quarantine`, `publish` or `refusal` (a candidate held back).
+        run: the asset run.
+        table: the table (`orders.silver_orders`).
+        version: the table version the event is about (committed, published, or the rival's on a conflict).
+        level: the log level.
+        details: more fields (rows, attempt, rival runs, reasons, ...).
+    """
+    fields: dict[str, Any] = {
+        "event": kind,
+        "domain": run.domain,
+        "asset": run.asset,
+        "run_id": run.run_id,
+        "table": str(table),
+        "version": version,
+        **details,
+    }
+    words = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("event", "table", "version"))
+    logger.log(level, "%s %s version %s: %s", kind, table, version, words, extra={FIELDS: fields})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
+class TextFormatter(logging.Formatter):
+    """`LEVEL logger: message`, secrets masked (the traceback too)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, a table event's fields, the traceback; secrets
+    masked in every value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, FIELDS, None)
+        if isinstance(fields, dict):
+            line |= {k: v for k, v in fields.items() if k not in line}
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(_jsonable(line), default=str)
+
+
+_HANDLER_NAME = "meshlake"
+
+
+def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Log meshlake's records from `level` up, and other libraries' warnings and errors, on `stream` (stderr).
+
+    Calling it again replaces the handler it installed before.
+
+    Args:
+        level: `debug`, `info`, `warning` or `error`.
+        fmt: `text` or `json`.
+        stream: where lines go (default: stderr as it is when a line is written).
+    """
+    number = logging.getLevelNamesMapping()[level.upper()]
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.name == _HANDLER_NAME]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler.name = _HANDLER_NAME
+    handler.setLevel(number)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(max(number, logging.WARNING))
+    for name in OURS:
+        logging.getLogger(name).setLevel(number)
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to `sys.stderr` as it is at each line (tests and rich replace it while a command runs)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)

@@ -1,0 +1,89 @@
+"""Log lines of the command line as people and log shippers read them: `--log-level` and
+`MESHLAKE_LOG_FORMAT=json` on every command, each commit, quarantine and publish with its domain, asset,
+run id and table version, and no secret in any line or in `meshlake config`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.paths import LINEAGE
+
+MESHLAKE = str(Path(sys.executable).parent / "meshlake")
+SECRET = "Zq9-never-in-a-log"
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MESHLAKE, *args], capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_", "OPENLINEAGE"))}
+    return base | {"MESHLAKE_PROJECT": str(LINEAGE), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+
+def test_materialize_logs_each_commit_quarantine_and_publish_as_json(env, tmp_path):
+    assert run(["generate", "-n", "30", "--seed", "1", "--files", "1"], env, tmp_path).returncode == 0
+    broken = tmp_path / "home" / "landing" / "shop" / "sale_made" / "broken.pb"
+    broken.write_bytes(bytes([3]) + b"\xff\xff\xff")  # one framed payload that is not a SaleMade
+    done = run(["--log-level", "info", "materialize"], env | {"MESHLAKE_LOG_FORMAT": "json"}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is a JSON object
+    events = {(line["event"], line["table"]): line for line in lines if "event" in line}
+    assert set(events) == {
+        ("quarantine", "shop.quarantine"),
+        ("commit", "shop.bronze_sale_made"),
+        ("commit", "shop.silver_sales"),
+        ("commit", "shop.daily_sales"),
+        ("publish", "shop.daily_sales"),
+    }, lines
+    assert {e["domain"] for e in events.values()} == {"shop"}
+    assert len({e["run_id"] for e in events.values()}) == 1
+    assert events["commit", "shop.bronze_sale_made"]["asset"] == "shop/bronze/sale_made"
+    assert events["commit", "shop.bronze_sale_made"]["rows"] == 30
+    assert events["quarantine", "shop.quarantine"]["rows"] == 1
+    assert events["quarantine", "shop.quarantine"]["reasons"] == {"decode": 1}
+    gold = events["commit", "shop.daily_sales"]
+    assert gold["asset"] == "shop/gold/daily_sales"
+    assert isinstance(gold["version"], int)
+    assert gold["candidate"] is True  # write-audit-publish: the build commits a candidate, the audit publishes it
+    assert events["publish", "shop.daily_sales"]["candidate"] == gold["version"]
+
+    quiet = run(["--log-level", "warning", "materialize"], env | {"MESHLAKE_LOG_FORMAT": "json"}, tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line for line in quiet.stderr.splitlines() if '"level": "info"' in line] == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_secret_in_any_log_line_error_or_config(env, tmp_path, fmt):
+    secrets = {
+        "MESHLAKE_S3_SECRET_ACCESS_KEY": f"s3-{SECRET}",
+        "AWS_SESSION_TOKEN": f"session-{SECRET}",
+        "MESHLAKE_CATALOG_TOKEN": f"token-{SECRET}",
+        "MESHLAKE_NATS_URL": f"nats://ingest:nats-{SECRET}@127.0.0.1:{_closed_port()}",
+        "MESHLAKE_DAGSTER_POSTGRES_URL": f"postgresql://dagster:pg-{SECRET}@127.0.0.1:{_closed_port()}/dagster",
+    }
+    env = env | secrets | {"MESHLAKE_LOG_FORMAT": fmt}
+    shown = [
+        run(["--log-level", "debug", "config"], env, tmp_path),
+        run(["config", "--json"], env, tmp_path),
+        run(["--verbose", "publish", "--domain", "shop", "-n", "5"], env, tmp_path),  # NATS refuses
+        run(["--verbose", "materialize"], env, tmp_path),  # Dagster's PostgreSQL refuses
+    ]
+    assert [done.returncode for done in shown] == [0, 0, 1, 1], [d.stderr[-2000:] for d in shown]
+    for done in shown:
+        assert SECRET not in done.stdout + done.stderr, done.args
+    assert "nats://ingest:********@127.0.0.1" in shown[0].stdout
