@@ -25,6 +25,7 @@ from pyiceberg.exceptions import (
     TableAlreadyExistsError,
 )
 from pyiceberg.exceptions import ValidationError as IcebergValidationError
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from catalog.errors import CatalogError
@@ -90,6 +91,9 @@ def as_error_response(exc: Exception, head: bool) -> Response | None:
     """The Iceberg error answer to `exc`, or None for an exception no request should cause (a bug: 500)."""
     if isinstance(exc, RequestValidationError):
         return error_response(400, "BadRequestException", _validation_message(exc), head=head)
+    if isinstance(exc, HTTPException):  # FastAPI's own refusals, e.g. of a body that is not JSON at all
+        kind = _CATALOG_TYPES.get(exc.status_code, "BadRequestException")
+        return error_response(exc.status_code, kind, str(exc.detail), head=head, headers=exc.headers)
     if isinstance(exc, CatalogError):
         status = 400 if exc.status_code == 422 else exc.status_code
         return error_response(status, _CATALOG_TYPES.get(exc.status_code, "BadRequestException"), str(exc), head=head)

@@ -54,6 +54,7 @@ def test_a_method_a_path_does_not_take_is_405_with_allow(lake: Lake, method: str
     ("method", "path", "kwargs", "where"),
     [
         ("POST", "/v1/namespaces", {"content": b"{not json"}, "JSON"),
+        ("POST", "/v1/transactions/commit", {"content": b"\xff\xfe-"}, "parsing the body"),
         ("POST", "/v1/namespaces", {"json": {"properties": {}}}, "body.namespace"),
         ("POST", TABLE, {"json": {"requirements": "all", "updates": []}}, "body.requirements"),
         ("GET", "/v1/namespaces?pageSize=many", {}, "query.pageSize"),

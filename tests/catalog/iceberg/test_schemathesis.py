@@ -6,6 +6,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from pyiceberg.catalog.sql import SqlCatalog
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure
 
@@ -58,13 +59,15 @@ def test_the_spec_has_the_endpoints_the_issue_names() -> None:
     } <= set(OPERATIONS)
 
 
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
-def test_no_server_errors(label: str, lake: Lake) -> None:
-    """The owner's token, so generated commits reach the commit path (requirements, updates, metadata)."""
+def test_no_server_errors(label: str, mode: GenerationMode, lake: Lake) -> None:
+    """The owner's token, so generated commits reach the commit path (requirements, updates, metadata); negative
+    cases are malformed (bodies, parameters of the wrong type or shape) and must be refused in the error model."""
     base_url = lake.uri.removesuffix(PREFIX)
     headers = {"Authorization": f"Bearer {lake.tokens['orders']}"}
 
-    @given(case=OPERATIONS[label].as_strategy())
+    @given(case=OPERATIONS[label].as_strategy(mode))
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def run(case: schemathesis.Case) -> None:
         case.call_and_validate(
