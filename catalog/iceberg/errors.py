@@ -8,7 +8,7 @@ and a last route answers paths and methods the API does not serve (404, 405) the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -68,7 +68,7 @@ _ICEBERG: list[tuple[type[Exception], int, str]] = [
 
 
 def error_response(
-    status: int, kind: str, message: str, *, head: bool = False, headers: dict[str, str] | None = None
+    status: int, kind: str, message: str, *, head: bool = False, headers: Mapping[str, str] | None = None
 ) -> Response:
     """The spec's error body (none for HEAD), with `WWW-Authenticate` on 401 and any other `headers`."""
     if status == 401:
@@ -92,8 +92,8 @@ def as_error_response(exc: Exception, head: bool) -> Response | None:
     if isinstance(exc, RequestValidationError):
         return error_response(400, "BadRequestException", _validation_message(exc), head=head)
     if isinstance(exc, HTTPException):  # FastAPI's own refusals, e.g. of a body that is not JSON at all
-        kind = _CATALOG_TYPES.get(exc.status_code, "BadRequestException")
-        return error_response(exc.status_code, kind, str(exc.detail), head=head, headers=exc.headers)
+        name = _CATALOG_TYPES.get(exc.status_code, "BadRequestException")
+        return error_response(exc.status_code, name, str(exc.detail), head=head, headers=exc.headers)
     if isinstance(exc, CatalogError):
         status = 400 if exc.status_code == 422 else exc.status_code
         return error_response(status, _CATALOG_TYPES.get(exc.status_code, "BadRequestException"), str(exc), head=head)
