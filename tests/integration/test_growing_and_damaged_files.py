@@ -23,6 +23,7 @@ from pipelines.adapters.protobuf.compiler import compile_schemas
 from pipelines.bootstrap import Runtime
 from pipelines.core.framing import encode_varint, frame
 from pipelines.core.names import Layer
+from pipelines.core.positions import Ledger
 from pipelines.services.ingest import IngestResult, UnframedInputError, ingest_event
 from pipelines.settings import Settings
 from tests.integration.crash_worker import NOW
@@ -118,6 +119,40 @@ def test_a_file_that_stopped_growing_has_its_broken_tail_quarantined_or_refused(
         UnframedInputError, match=f"abandoned.pb: byte {len(head)}: frame of 40 bytes runs past the end"
     ):
         ingest(strict)
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_file_renamed_after_its_last_write_is_finished_at_once(tmp_path: Path, fmt: str) -> None:
+    """A producer that writes `.<name>.partial` and renames it when done (the landing convention) is done with
+    it: a cut-short last frame is broken at once, without waiting for the settle time."""
+    runtime = orders_runtime(tmp_path / "home", fmt, on_unframed="quarantine")
+    folder = runtime.settings.landing_dir / FOLDER
+    folder.mkdir(parents=True)
+    head = frame(events(0, 3))
+    partial = folder / ".renamed.pb.partial"
+    partial.write_bytes(head + encode_varint(40) + b"only part of it")
+    time.sleep(0.05)  # the rename falls on a later tick of the file system's clock than the write
+    partial.rename(folder / "renamed.pb")
+    appended = folder / "appended.pb"  # written in place just now: may still grow
+    appended.write_bytes(head + encode_varint(40) + b"only part")
+
+    result = ingest(runtime)
+    assert (result.rows_written, result.quarantined) == (6, 1)
+    [row] = quarantine(runtime)
+    assert (row["source"], row["offset"]) == ((FOLDER / "renamed.pb").as_posix(), len(head))
+
+
+def test_a_file_renamed_away_while_a_run_reads_the_folder_is_left_to_the_run_that_finds_it(tmp_path: Path) -> None:
+    runtime = orders_runtime(tmp_path / "home", "delta")
+    folder = runtime.settings.landing_dir / FOLDER
+    folder.mkdir(parents=True)
+    (folder / "a.pb").write_bytes(frame(events(0, 3)))
+    (folder / "b.pb").write_bytes(frame(events(3, 3)))
+    batches = runtime.landing.batches("orders", "order_placed", Ledger())
+    first = next(batches)  # the folder is listed, the first file read
+    (folder / "b.pb").rename(folder / "c.pb")  # a producer moves the second one
+    assert [first.source, *(b.source for b in batches)] == [(FOLDER / "a.pb").as_posix()]
+    assert ingest(runtime).rows_written == 6  # under its new name, by the next run
 
 
 def damaged_files(folder: Path) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,8 +31,8 @@ class LandingFileSource:
 
     A trailing frame cut short (its length prefix or payload runs past the end) of a plain local file
     modified within `settle_seconds` is left for a later run: the batch stops before it (an object on an
-    object store never grows: its tail is judged at once). A file
-    that can no longer grow (compressed, or settled) has such a tail, like any other frame that
+    object store never grows: its tail is judged at once). A file that can no longer grow (compressed,
+    renamed after its last write, or settled) has such a tail, like any other frame that
     cannot be read, in the batch's `unframed` records. A compressed file that cannot be
     decompressed (truncated, corrupt) is one record naming why and its size (reason
     `damaged: ...`, offset 0, no payload); its batch covers the file, so it is not read again.
@@ -88,6 +89,8 @@ class LandingFileSource:
             except DamagedFileError as exc:
                 yield _damaged(file, str(exc))
                 continue
+            except FileNotFoundError:  # renamed away (or removed) since it was listed: a later run finds it
+                continue
             length = base + len(data)
             if start >= length and length > 0:
                 continue
@@ -112,11 +115,19 @@ class LandingFileSource:
         """Files need no acknowledgement: the ledger in the table is the truth."""
 
     def _may_grow(self, file: LandingFile) -> bool:
-        """A plain local file modified within the settle time may still get the rest of its last frame; an
-        object never grows (a PUT writes it whole), so its cut-short tail is broken at once."""
-        if not self.location.is_local:
+        """A plain local file modified within the settle time may still get the rest of its last frame, unless
+        it was renamed after its last write (its inode changed after its data: a producer renames a file
+        when it is done with it); an object never grows (a PUT writes it whole), so its cut-short tail is
+        broken at once."""
+        if not self.location.is_local or not file.name.endswith(".pb"):
             return False
-        return file.name.endswith(".pb") and self._clock() - file.mtime < self.settle_seconds
+        try:
+            status = os.stat(file.uri)
+        except FileNotFoundError:  # renamed away since it was read: read again under its new name
+            return True
+        if status.st_ctime_ns > status.st_mtime_ns:
+            return False
+        return self._clock() - status.st_mtime < self.settle_seconds
 
 
 def _damaged(file: LandingFile, reason: str) -> RawBatch:
