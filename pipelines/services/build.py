@@ -92,6 +92,11 @@ class PartitionWindow:
         return out
 
 
+def _latest(sources: list[Source]) -> dict[str, int]:
+    """The newest version of each input, as a product's commits record them (`UPSTREAM_PROPERTY`)."""
+    return {str(s.table): history[-1].version if (history := s.store.history(s.table)) else 0 for s in sources}
+
+
 def _read(store: TableStore, table: TableId) -> tuple[pl.DataFrame, int]:
     history = store.history(table)
     version = history[-1].version if history else 0
@@ -188,7 +193,8 @@ def build_product(
     A commit holds only on the table as this build read it: when another run (a second scheduler)
     committed first, the commit is refused and the build plans again on the new state, whichever
     way it commits (an overwrite of a product without order or of no rows too: a stale build never
-    replaces a newer one).
+    replaces a newer one). When the run that committed first built the very input versions the
+    build would read now, it did the build's work: nothing more is committed.
 
     Raises:
         InputNotAllowedError: an input names another domain's product that is not published to it.
@@ -197,7 +203,9 @@ def build_product(
     where = AssetRun(domain.name, f"{domain.name}/{Layer.GOLD}/{product}", run_id)
     for attempt in range(1, MAX_REPLANS + 1):
         try:
-            built = _build_product(domain, product, tables, run_id, published, window, full, staged)
+            built = _build_product(
+                domain, product, tables, run_id, published, window, full, staged, overtaken=attempt > 1
+            )
         except ConcurrentCommitError as exc:
             table_event(_log, "conflict", where, exc.table, version=exc.version, level=logging.WARNING, rivals=exc.runs)
             if attempt == MAX_REPLANS:
@@ -227,6 +235,7 @@ def _build_product(
     window: PartitionWindow | None,
     full: bool,
     staged: bool,
+    overtaken: bool,
 ) -> BuildResult:
     spec = domain.spec.products[product]
     sources = _sources(domain, product, tables, published)
@@ -235,8 +244,11 @@ def _build_product(
         store = tables.candidates(store).staging()
     target = domain.product_table(product)
     partition = spec.partition
-    check = CommitCheck.on(store.history(target) if store.exists(target) else [], refuse_all)
+    history = store.history(target) if store.exists(target) else []
+    check = CommitCheck.on(history, refuse_all)
     build = _Build(domain, product, tables, store, target, sources, run_id, check)
+    if overtaken and window is None and history and last_upstream(history) == (latest := _latest(sources)):
+        return build.unchanged(history[-1].version, latest)
     if partition is None:
         return build.whole({})
     if full or not store.exists(target) or (window is not None and window.complete):
@@ -285,6 +297,12 @@ class _Build:
             self.store.location(self.target),
             details,
         )
+
+    def unchanged(self, version: int, upstream: dict[str, int]) -> BuildResult:
+        """The product as another run just built it from the inputs at `upstream`: no commit."""
+        rows = self.store.read(self.target, self.store.schema(self.target).names[:1]).num_rows
+        details = {"mode": "unchanged", "reason": "another run built the same input versions first", "rows_read": 0}
+        return self._result(version, rows, upstream, details)
 
     def whole(self, details: dict[str, Any]) -> BuildResult:
         """Compute the product from all of its inputs and replace the whole table."""
