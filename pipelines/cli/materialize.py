@@ -258,6 +258,10 @@ def materialize_all(select: str, console: Console) -> list[AssetRun]:
                 took = seconds.get(key.to_python_identifier(), 0.0)
                 runs.append(AssetRun(name, meta, rows, added, _count(meta.get("quarantined")), took))
     console.print(summary_table(runs))
+    for each in runs:  # files quarantined whole: the table counts them, these lines name them
+        damaged = each.metadata.get("damaged_files")
+        for source, reason in damaged.items() if isinstance(damaged, dict) else ():
+            console.print(f"{each.asset}: damaged file {source}: {reason}", highlight=False, soft_wrap=True)
     return runs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import subprocess
@@ -72,3 +73,15 @@ def test_materialize_ends_with_a_table_of_each_asset(env, tmp_path):
     ]
     rows, added, quarantined = numbers[:3]
     assert rows == added > 0 and quarantined >= 0
+
+
+def test_materialize_names_each_damaged_file_it_quarantined(env, tmp_path):
+    """A compressed landing file that cannot be read is quarantined whole, and the run's summary says which."""
+    assert run(["generate", "--domain", "payments", "--count", "300", "--files", "1"], env, tmp_path).returncode == 0
+    folder = Path(env["MESHLAKE_HOME"]) / "landing" / "payments" / "payment_authorized"
+    good = next(folder.glob("*.pb"))
+    (folder / "zz-cut-short.pb.gz").write_bytes(gzip.compress(good.read_bytes())[:-40])
+    result = run(["materialize", "--select", "key:payments/bronze/payment_authorized"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "zz-cut-short.pb.gz" in line]
+    assert "payments/bronze/payment_authorized" in line and "damaged" in line and "quarantined" in line, line
