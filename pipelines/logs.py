@@ -13,7 +13,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -50,10 +51,25 @@ class AssetRun:
     run_id: str
 
 
+_running: list[AssetRun] = []
+"""The asset run of this process, while one runs (`running`): a process-wide value rather than a context
+variable, because a step's work also runs in worker threads (silver writes its tables side by side)."""
+
+
+@contextmanager
+def running(run: AssetRun) -> Iterator[None]:
+    """While `run` runs, table events that do not know their run (those of the table stores) are its."""
+    _running.append(run)
+    try:
+        yield
+    finally:
+        _running.remove(run)
+
+
 def table_event(
     logger: logging.Logger,
     kind: str,
-    run: AssetRun,
+    run: AssetRun | None,
     table: object,
     version: int | None,
     level: int = logging.INFO,
@@ -64,17 +80,16 @@ def table_event(
     Args:
         logger: the module's logger.
         kind: `commit`, `retry`, `conflict`, `quarantine`, `publish` or `refusal` (a candidate held back).
-        run: the asset run.
+        run: the asset run; None: the one running now (`running`), if any.
         table: the table (`orders.silver_orders`).
         version: the table version the event is about (committed, published, or the rival's on a conflict).
         level: the log level.
         details: more fields (rows, attempt, rival runs, reasons, ...).
     """
+    run = run or (_running[-1] if _running else None)
     fields: dict[str, Any] = {
         "event": kind,
-        "domain": run.domain,
-        "asset": run.asset,
-        "run_id": run.run_id,
+        **({"domain": run.domain, "asset": run.asset, "run_id": run.run_id} if run else {}),
         "table": str(table),
         "version": version,
         **details,

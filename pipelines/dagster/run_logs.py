@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
-from pipelines.logs import OURS, redact
+from pipelines.logs import OURS, AssetRun, redact, running
 
 Body = TypeVar("Body", bound=Callable[..., Any])
 
@@ -59,14 +59,17 @@ def run_logs(context: dg.AssetExecutionContext) -> Iterator[None]:
 
 
 def with_run_logs(body: Body) -> Body:
-    """An asset body (context first) whose meshlake log lines go to the run's logger (`run_logs`).
+    """An asset body (context first) whose meshlake log lines go to the run's logger (`run_logs`), table
+    events of the table stores naming the asset run (`pipelines.logs.running`).
 
     Dagster reads the body's parameters through the wrapper (`functools.wraps`).
     """
 
     @functools.wraps(body)
     def logged(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
-        with run_logs(context):
+        key = context.asset_key
+        run = AssetRun(key.path[0], key.to_user_string(), context.run.run_id)
+        with run_logs(context), running(run):
             return body(context, *args, **kwargs)
 
     return logged  # type: ignore[return-value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
+from pipelines.logs import table_event
 from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
 from pipelines.ports.table_evolution import (
     SchemaChange,
@@ -48,6 +50,7 @@ from pipelines.ports.table_store import (
     write_behind,
 )
 
+_log = logging.getLogger(__name__)
 GENERATION_KEY = b"delta.generationExpression"
 PARTITION_COLUMN_PREFIX = "_part_"
 REWRITE_PROPERTY = "meshlake.schema_rewrite"
@@ -510,6 +513,9 @@ class DeltaTableStore:
             except CommitFailedError:
                 if attempt == MAX_COMMIT_ATTEMPTS:
                     raise
+                table_event(
+                    _log, "retry", None, table, delta.version(), attempt=attempt + 1, reason="another commit came first"
+                )
                 time.sleep(random.uniform(0, 0.01 * attempt))  # two losers do not meet again at once
                 continue
             return delta

@@ -13,6 +13,7 @@ Two costs of pyiceberg commits grow with every commit a table has seen:
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,10 @@ from pipelines.adapters.iceberg.compat import (
 from pipelines.adapters.iceberg.data_files import IcebergDataFiles
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
+from pipelines.logs import table_event
 from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
+
+_log = logging.getLogger(__name__)
 
 
 def transaction(table: Table, branch: str | None = MAIN_BRANCH) -> CachedTransaction:
@@ -82,6 +86,9 @@ def commit_with_retries(
             tx.discard()
             if attempt == MAX_COMMIT_ATTEMPTS:
                 raise
+            planned_on = ice.current_snapshot()  # the version the lost attempt followed
+            version = planned_on.snapshot_id if planned_on else None
+            table_event(_log, "retry", None, table, version, attempt=attempt + 1, reason="another commit came first")
             time.sleep(random.uniform(0, 0.01 * attempt))  # two losers do not meet again at once
             continue
         return ice
