@@ -15,6 +15,7 @@ replayed (they are not one event) and stay as well.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,12 +29,15 @@ from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY, PositionRange, decode_positions, encode_positions
+from pipelines.logs import AssetRun, table_event
 from pipelines.ports.event_source import RawBatch
 from pipelines.ports.table_store import batch_rows
 from pipelines.services.evolution import prepare_bronze
 from pipelines.services.ingest import bronze_partitioning, decode_batch
 from pipelines.services.quarantine import QUARANTINE_KEY, select_rows
 from pipelines.services.tables import Tables
+
+_log = logging.getLogger(__name__)
 
 REPLAY_SOURCE_PREFIX = "quarantine:"
 REPLAYED_PROPERTY = "meshlake.replayed"
@@ -123,7 +127,9 @@ def replay_quarantine(
                 {"event": [name] * len(leaving), "source": [s for s, _ in leaving], "offset": [o for _, o in leaving]}
             )
             properties = {"meshlake.run_id": run_id, REPLAYED_PROPERTY: str(len(leaving))}
-            quarantine_store.delete_rows(quarantine, keys.select(list(QUARANTINE_KEY)), properties)
+            removed = quarantine_store.delete_rows(quarantine, keys.select(list(QUARANTINE_KEY)), properties)
+            version = removed.version if removed else None
+            table_event(_log, "commit", replay.run(name), quarantine, version, rows_removed=len(leaving))
             replay.result.removed += len(leaving)
         progress(done, rows.num_rows)
     return replay.result
@@ -138,6 +144,10 @@ class _Replay:
     max_future: timedelta
     descriptors: FileDescriptorSet | None
     result: ReplayResult = field(default_factory=ReplayResult)
+
+    def run(self, event: str) -> AssetRun:
+        """The replay as the run of the event's bronze asset, for the logs."""
+        return AssetRun(self.domain.name, f"{self.domain.name}/{Layer.BRONZE}/{event}", self.run_id)
 
     def stay(self, reasons: Iterable[str]) -> None:
         for reason in reasons:
@@ -172,7 +182,10 @@ class _Replay:
         if replayed:
             positions = [PositionRange(REPLAY_SOURCE_PREFIX + s, o, o + 1) for s, o in replayed]
             properties = {POSITIONS_PROPERTY: encode_positions(positions), "meshlake.run_id": self.run_id}
-            store.append(table, schema.conform(pa.concat_tables(accepted)), properties | schema.commit_properties())
+            commit = store.append(
+                table, schema.conform(pa.concat_tables(accepted)), properties | schema.commit_properties()
+            )
+            table_event(_log, "commit", self.run(event), table, commit.version, rows=len(replayed), replayed=True)
             schema.committed()
             self.result.replayed += len(replayed)
             self.result.by_event[event] = self.result.by_event.get(event, 0) + len(replayed)

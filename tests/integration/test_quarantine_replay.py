@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pipelines.cli import quarantine_cmd
 from pipelines.cli.quarantine_cmd import app
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY
+from pipelines.logs import FIELDS
 from pipelines.services.ingest import ingest_event
 from pipelines.services.replay import replay_quarantine
 from tests.integration.ingest_helpers import orders_runtime
@@ -84,7 +86,10 @@ def histories(runtime: Runtime) -> tuple[list[object], list[object]]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_events_that_pass_now_move_to_bronze_and_leave_quarantine_once(tmp_path: Path, fmt: str) -> None:
+def test_events_that_pass_now_move_to_bronze_and_leave_quarantine_once(
+    tmp_path: Path, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipelines")
     runtime = orders_runtime(tmp_path / "home", fmt)
     payloads = land_mixed(runtime)
     ingest(runtime, "run-1")
@@ -113,6 +118,12 @@ def test_events_that_pass_now_move_to_bronze_and_leave_quarantine_once(tmp_path:
         assert rows[replayed]["source"] == SOURCE
         assert rows[replayed]["run_id"] == "replay-1600"
     assert rows["e2"]["offset"] not in offsets
+    logged = [getattr(r, FIELDS) for r in caplog.records if getattr(r, FIELDS, {}).get("run_id") == "replay-1600"]
+    bronze_commits, quarantine_commits = histories(runtime)
+    assert [(e["event"], e["table"], e["asset"], e["version"]) for e in logged] == [
+        ("commit", "orders.bronze_order_placed", "orders/bronze/order_placed", bronze_commits[-1].version),
+        ("commit", "orders.quarantine", "orders/bronze/order_placed", quarantine_commits[-1].version),
+    ]
 
     settled = histories(runtime)
     again = replay(runtime, later)
