@@ -25,6 +25,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipelines.core.domain import Domain, spec_functions
+from pipelines.core.lineage import unknown_inputs
 from pipelines.core.spec import DomainSpec, mesh_problems
 from pipelines.settings import Settings
 
@@ -206,11 +207,14 @@ def load_domain(domain_dir: Path, package: str | None = None) -> Domain:
             raise DomainLoadError(_import_problem(domain_dir, f"{module_name}.py", exc)) from exc
         func = getattr(module, name, None)
         if not callable(func):
-            text = path.read_text()
-            line = _yaml_line(text, tuple(key.split(".")))
-            raise DomainLoadError(
-                DomainProblem(spec.name, path, f"{key}: no function {name!r} in {module_name}.py", line)
-            )
+            problem: str | None = f"no function {name!r} in {module_name}.py"
+        elif unknown := unknown_inputs(func):
+            problem = f"{name} declares column lineage from {unknown[0]!r}, which is none of its parameters"
+        else:
+            problem = None
+        if problem is not None:
+            line = _yaml_line(path.read_text(), tuple(key.split(".")))
+            raise DomainLoadError(DomainProblem(spec.name, path, f"{key}: {problem}", line))
         return func
 
     transforms = {name: function("transforms", key, name) for key, name in spec_functions(spec).items()}

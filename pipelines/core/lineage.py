@@ -1,17 +1,22 @@
 """How a transform declares where its output columns come from (OpenLineage column lineage).
 
 A domain's transform says it with the `derives` decorator: each output column names the input
-columns it is computed from, as `<input>.<column>`, `<input>` being the transform's parameter (the
-input's name in the spec: `sales` for `silver.sales`, `shop_revenue` for `shop.revenue`):
+columns it is computed from, as `<input>.<column>`, `<input>` being the transform's parameter (a
+product's input by its name in the spec: `sales` for `silver.sales`, `revenue` for `shop.revenue`;
+a silver conform function's one parameter: its event's bronze rows):
 
     @derives(day="sales.sold_at", revenue=["sales.amount_cents", "sales.refunded_cents"])
     def daily_sales(sales: pl.DataFrame) -> pl.DataFrame: ...
+
+    @derives(sale_id="rows.sale_id", amount_cents="rows.amount_cents")
+    def conform_sale_made(rows: pl.DataFrame) -> pl.DataFrame: ...
 
 Columns not declared have no column lineage; a transform without the decorator has none.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -54,3 +59,10 @@ def declared_sources(transform: Callable[..., Any]) -> ColumnSources:
     """What `derives` declared on `transform` (empty when nothing was)."""
     found: Mapping[str, list[tuple[str, str]]] = getattr(transform, ATTRIBUTE, {})
     return {output: list(pairs) for output, pairs in found.items()}
+
+
+def unknown_inputs(transform: Callable[..., Any]) -> list[str]:
+    """The `<input>` names `derives` declared on `transform` that are none of its parameters."""
+    parameters = inspect.signature(transform).parameters
+    named = {name for pairs in declared_sources(transform).values() for name, _ in pairs}
+    return sorted(named - set(parameters))

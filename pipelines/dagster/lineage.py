@@ -4,8 +4,8 @@ Nothing happens unless openlineage-python is configured (see `pipelines.adapters
 Each asset run is an OpenLineage run of the job `<domain>.<layer>.<name>` in the namespace
 `meshlake.<project folder>`, child of the Dagster run (the parent facet). Inputs and outputs are the
 tables, named by their location; their schema facets carry the .proto's column docs; the gold output
-carries the column lineage its transform declares (`pipelines.core.lineage.derives`) and one
-data-quality assertion per check of the run.
+and silver outputs carry the column lineage their transforms declare (`pipelines.core.lineage.derives`),
+gold outputs one data-quality assertion per check of the run too.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation of the wrapped body.
@@ -72,7 +72,8 @@ def bronze_tables(domain: Domain, event: str) -> Plan:
 
 
 def silver_tables(domain: Domain, entity: str) -> Plan:
-    """An entity's silver run reads its events' bronze tables and writes its state (and history) table."""
+    """An entity's silver run reads its events' bronze tables and writes its state (and history) table; the
+    column lineage is what each event's conform function declares (its one input: that event's rows)."""
 
     def plan(runtime: Runtime) -> AssetTables:
         espec = domain.spec.entities[entity]
@@ -80,9 +81,15 @@ def silver_tables(domain: Domain, entity: str) -> Plan:
         outputs = [Table(silver, domain.silver_table(entity))]
         if espec.history:
             outputs.append(Table(silver, domain.history_table(entity)))
+        columns: dict[str, list[tuple[str, str]]] = {}
+        for event, conform in espec.events.items():
+            function = domain.transforms.get(conform)
+            for column, sources in (declared_sources(function) if function else {}).items():
+                columns.setdefault(column, []).extend((event, source) for _, source in sources)
         return AssetTables(
             inputs={event: Table(bronze, domain.bronze_table(event)) for event in espec.events},
             outputs=outputs,
+            columns=columns,
         )
 
     return plan

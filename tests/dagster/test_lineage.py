@@ -2,9 +2,10 @@
 
 With `OPENLINEAGE_URL` pointing at a receiver, every asset run sends START then COMPLETE (or FAIL), each
 valid against the OpenLineage JSON schema (offline copies in tests/fixtures/openlineage), the datasets
-named by their table locations, with schema facets from the .proto, the column lineage the transform
-declares and the product's checks as data-quality assertions. Unconfigured, nothing is sent; an
-unreachable receiver fails no run. meshlake's log lines of a step reach the run's logs (the Dagster UI).
+named by their table locations, with schema facets from the .proto, the column lineage the transforms
+declare (silver's conform function, gold's transform) and the product's checks as data-quality
+assertions. Unconfigured, nothing is sent; an unreachable receiver fails no run. meshlake's log lines of
+a step reach the run's logs (the Dagster UI).
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def test_each_asset_run_sends_start_and_complete_valid_against_the_schema(enviro
     silver = jobs["shop.silver.sales"][-1]
     assert [d["name"] for d in silver["inputs"]] == [bronze_root]
     assert [d["name"] for d in silver["outputs"]] == [silver_root]
+    silver_lineage = silver["outputs"][0]["facets"]["columnLineage"]["fields"]
+    assert {c: [(f["name"], f["field"]) for f in v["inputFields"]] for c, v in silver_lineage.items()} == {
+        c: [(bronze_root, c)] for c in ("sale_id", "sold_at", "amount_cents", "store")
+    }
     gold = jobs["shop.gold.daily_sales"][-1]
     assert [d["name"] for d in gold["inputs"]] == [silver_root]
     (product,) = gold["outputs"]

@@ -152,3 +152,22 @@ def test_a_domain_whose_proto_does_not_compile_is_left_out_of_the_definitions_an
     assert "badproto.proto:" in (error.description or "") and "Expected" in (error.description or "")
     runtime = Runtime(settings)  # a run's runtime: the good domain's contract still compiles
     assert runtime.contract("good", "happened").message == "team.good.v1.Happened"
+
+
+def test_column_lineage_from_an_input_the_transform_does_not_take_leaves_the_domain_out(tmp_path):
+    root = make_project(tmp_path / "team")
+    folder = add_domain(root, "declared", TRANSFORMS_SPEC)
+    write(
+        folder / "transforms.py",
+        "from pipelines.core.lineage import derives\n"
+        + TRANSFORMS.replace("def totals(", '@derives(len="orders.item_id")\ndef totals('),
+    )
+
+    project = Project.load(root)
+
+    assert list(project.domains) == []
+    [problem] = project.problems
+    assert str(problem) == (
+        f"{folder / 'domain.yaml'}:13: products.totals.transform: totals declares column lineage from 'orders', "
+        "which is none of its parameters"
+    )

@@ -7,6 +7,7 @@ import polars as pl
 from pipelines.core.lineage import derives
 
 
+@derives(sale_id="rows.sale_id", sold_at="rows.sold_at", amount_cents="rows.amount_cents", store="rows.store")
 def conform_sale_made(rows: pl.DataFrame) -> pl.DataFrame:
     """A sale: which, when, how much, where."""
     return rows.select("sale_id", "sold_at", "amount_cents", "store")
