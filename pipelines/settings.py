@@ -226,6 +226,7 @@ class Settings(BaseSettings):
     )
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
+    _openlineage: bool = PrivateAttr(default=False)
 
     FILE_KEYS: ClassVar[frozenset[str]] = frozenset()  # set below the class: every field but `project`
     PATH_FIELDS: ClassVar[frozenset[str]] = frozenset({"project", "home", "domains", "schemas"})
@@ -365,6 +366,7 @@ class Settings(BaseSettings):
             raise SettingsError(_validation_message(exc, sources)) from None
         for name in cls.model_fields:
             settings._sources[name] = sources.get(name, Source("default"))
+        settings._openlineage = _openlineage_configured(environ, base)
         return settings
 
     def __repr_args__(self) -> Any:
@@ -505,6 +507,14 @@ class Settings(BaseSettings):
         return keys
 
     @property
+    def openlineage(self) -> bool:
+        """Whether openlineage-python finds a configuration of its own (`OPENLINEAGE_URL`, `OPENLINEAGE_CONFIG`,
+        `OPENLINEAGE__TRANSPORT__*`, an `openlineage.yml` in the working directory or `~/.openlineage`) and
+        `OPENLINEAGE_DISABLED` is not `true`; the client then decides where events go. meshlake has no
+        lineage setting of its own."""
+        return self._openlineage
+
+    @property
     def token(self) -> str | None:
         """The catalog token in clear, for the client that sends it."""
         return self.catalog_token.get_secret_value() if self.catalog_token else None
@@ -528,6 +538,16 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     """The `MESHLAKE_*` variables of `environ` that name settings, by field name (empty ones left out)."""
     raw = _MappingEnvSource(environ)()
     return {k: v.strip() if isinstance(v, str) else v for k, v in raw.items() if v not in ("", None)}
+
+
+def _openlineage_configured(environ: Mapping[str, str], cwd: Path) -> bool:
+    if environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OPENLINEAGE_URL") or environ.get("OPENLINEAGE_CONFIG"):
+        return True
+    if any(name.startswith("OPENLINEAGE__TRANSPORT") for name in environ):
+        return True
+    return any(folder.joinpath("openlineage.yml").is_file() for folder in (cwd, Path.home() / ".openlineage"))
 
 
 def mask_url(text: str) -> str:

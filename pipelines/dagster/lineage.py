@@ -123,10 +123,12 @@ def with_lineage(domain: Domain, layer: Layer, name: str, description: str, plan
     def decorate(body: Body) -> Body:
         @functools.wraps(body)
         def traced(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
-            emitter = LineageEmitter.configured()
+            runtime = kwargs["meshlake"].runtime()
+            # openlineage-python is imported (over half a second) only when it has a configuration to follow
+            emitter = LineageEmitter.configured() if runtime.settings.openlineage else None
             if emitter is None:
                 return body(context, *args, **kwargs)
-            run = _AssetRun(emitter, domain, layer, name, description, context, kwargs["meshlake"].runtime(), plan)
+            run = _AssetRun(emitter, domain, layer, name, description, context, runtime, plan)
             run.send("START")
             try:
                 result = body(context, *args, **kwargs)

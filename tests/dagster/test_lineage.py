@@ -157,12 +157,17 @@ def test_a_failing_asset_run_sends_fail_with_its_error(environment, monkeypatch)
     assert "silver_sales" in error["message"]
 
 
-def test_nothing_is_sent_unless_openlineage_is_configured(environment, monkeypatch):
+def test_nothing_is_sent_unless_openlineage_is_configured(environment, monkeypatch, tmp_path):
     for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
         monkeypatch.delenv(name)
+    assert not Settings.load().openlineage  # so a run does not even import openlineage-python
     assert LineageEmitter.configured() is None
+    (tmp_path / "openlineage.yml").write_text("transport:\n  type: console\n")  # the working directory's file
+    assert Settings.load().openlineage
+    assert LineageEmitter.configured() is not None
     monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    assert not Settings.load().openlineage
     assert LineageEmitter.configured() is None
 
 
