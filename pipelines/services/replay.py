@@ -8,7 +8,9 @@ Two commits per event type, each atomic:
 2. the quarantine commit deletes the rows whose keys bronze now records.
 
 A run that dies between the two leaves rows in quarantine that bronze already holds: the next run
-finds their keys in bronze's history, does not append them again and only finishes the delete.
+finds their keys in bronze's history, does not append them again and only finishes the delete. Two
+replays at once: the bronze commit holds only if no other replay appended any of its keys since it
+read the history, else it plans again on the new one.
 Rows that still fail stay in quarantine with their original reason; unframed stream tails cannot be
 replayed (they are not one event) and stay as well.
 """
@@ -28,8 +30,16 @@ from pipelines.core.commits import Commit
 from pipelines.core.domain import Domain
 from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer
-from pipelines.core.positions import POSITIONS_PROPERTY, PositionRange, decode_positions, encode_positions
+from pipelines.core.positions import (
+    POSITIONS_PROPERTY,
+    PositionRange,
+    committed_positions,
+    decode_positions,
+    encode_positions,
+    overlap,
+)
 from pipelines.logs import AssetRun, table_event
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
 from pipelines.ports.event_source import RawBatch
 from pipelines.ports.table_store import batch_rows
 from pipelines.services.evolution import prepare_bronze
@@ -41,6 +51,8 @@ _log = logging.getLogger(__name__)
 
 REPLAY_SOURCE_PREFIX = "quarantine:"
 REPLAYED_PROPERTY = "meshlake.replayed"
+MAX_REPLANS = 5
+"""Times a replay of an event type plans again after another replay appended some of the same events first."""
 
 
 @dataclass
@@ -155,19 +167,38 @@ class _Replay:
             self.result.reasons[reason] = self.result.reasons.get(reason, 0) + 1
 
     def event(self, event: str, contract: EventContract, rows: pa.Table) -> list[tuple[str, int]]:
-        """Append what passes now to bronze; return the keys bronze holds (now or from an earlier run)."""
+        """Append what passes now to bronze; return the keys bronze holds (now or from an earlier run).
+
+        The append holds only if no other replay appended any of the same keys since this one read
+        bronze's history; otherwise it plans again on the new history.
+
+        Raises:
+            ConcurrentCommitError: other replays kept committing the same keys first, `MAX_REPLANS` times.
+        """
+        for attempt in range(1, MAX_REPLANS + 1):
+            try:
+                return self._event(event, contract, rows)
+            except ConcurrentCommitError as exc:
+                table_event(_log, "conflict", self.run(event), exc.table, exc.version, logging.WARNING, rivals=exc.runs)
+                if attempt == MAX_REPLANS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _event(self, event: str, contract: EventContract, rows: pa.Table) -> list[tuple[str, int]]:
         store = self.tables.store_for(self.domain.name, Layer.BRONZE)
         table = self.domain.bronze_table(event)
         schema = prepare_bronze(store, table, contract, bronze_partitioning(contract), self.descriptors)
-        done = replayed_keys(store.history(table))
+        history = store.history(table)
+        done = replayed_keys(history)
         leaving: list[tuple[str, int]] = []
+        staying: list[str] = []
         by_source: dict[str, list[tuple[int, bytes]]] = {}
         columns = (rows.column(c).to_pylist() for c in ("source", "offset", "payload", "reason"))
         for source, offset, payload, reason in zip(*columns, strict=True):
             if (source, offset) in done:
                 leaving.append((source, offset))
             elif reason.startswith("unframed:"):
-                self.stay(["unframed input cannot be replayed"])
+                staying.append("unframed input cannot be replayed")
             else:
                 by_source.setdefault(source, []).append((offset, payload))
         accepted: list[pa.Table] = []
@@ -175,18 +206,22 @@ class _Replay:
         for source, items in sorted(by_source.items()):
             batch = RawBatch(source, PositionRange(source, 0, 0), [p for _, p in items], [o for o, _ in items])
             data, rejects = decode_batch(batch, contract, self.run_id, self.now, self.max_future)
-            self.stay(r.reason for r in rejects)
+            staying += [r.reason for r in rejects]
             data = batch_rows(data)
             accepted.append(data)
             replayed += [(source, o) for o in data.column("_ingest").combine_chunks().field("offset").to_pylist()]
         if replayed:
             positions = [PositionRange(REPLAY_SOURCE_PREFIX + s, o, o + 1) for s, o in replayed]
             properties = {POSITIONS_PROPERTY: encode_positions(positions), "meshlake.run_id": self.run_id}
+            check = CommitCheck.on(
+                history, lambda newer: not overlap(positions, committed_positions(c.properties for c in newer))
+            )
             commit = store.append(
-                table, schema.conform(pa.concat_tables(accepted)), properties | schema.commit_properties()
+                table, schema.conform(pa.concat_tables(accepted)), properties | schema.commit_properties(), check
             )
             table_event(_log, "commit", self.run(event), table, commit.version, rows=len(replayed), replayed=True)
             schema.committed()
             self.result.replayed += len(replayed)
             self.result.by_event[event] = self.result.by_event.get(event, 0) + len(replayed)
+        self.stay(staying)
         return leaving + replayed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,6 +176,49 @@ def test_a_replay_stopped_after_its_bronze_commit_is_finished_by_the_next_withou
     assert (result.replayed, result.removed, result.still_rejected) == (0, 2, 2)
     assert event_ids(bronze(runtime)) == ["e1", "e2", "e3", "e4", "e6"]
     assert quarantine(runtime).num_rows == 2
+
+
+class OvertakenOnAppend:
+    """Tables whose bronze store lets another replay run to its end just before this replay's append."""
+
+    def __init__(self, runtime: Runtime, rival: Callable[[], object]) -> None:
+        self.runtime, self.rival, self.overtaken = runtime, rival, False
+
+    def store_for(self, domain: str, layer: Layer, product: str | None = None) -> object:
+        store = self.runtime.store_for(domain, layer, product)
+        if layer is not Layer.BRONZE:
+            return store
+        tables = self
+
+        class Overtaken:
+            def __getattr__(self, name: str) -> object:
+                return getattr(store, name)
+
+            def append(self, *args: object, **kwargs: object) -> object:
+                if not tables.overtaken:
+                    tables.overtaken = True
+                    tables.rival()
+                return store.append(*args, **kwargs)  # type: ignore[arg-type]
+
+        return Overtaken()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_two_replays_racing_move_each_event_once(tmp_path: Path, fmt: str) -> None:
+    """A second `meshlake quarantine replay` started meanwhile commits first: the first must find its commit
+    and replay only what is left (nothing), not append the same events again."""
+    runtime = orders_runtime(tmp_path / "home", fmt)
+    land_mixed(runtime)
+    ingest(runtime, "run-1")
+    later = T0 + timedelta(hours=4)
+    tables = OvertakenOnAppend(runtime, lambda: replay(runtime, later))
+
+    result = replay(runtime, later, tables=tables)
+
+    assert tables.overtaken
+    assert event_ids(bronze(runtime)) == ["e1", "e2", "e3", "e4", "e6"]
+    assert quarantine(runtime).num_rows == 2
+    assert (result.replayed, result.still_rejected) == (0, 2)
 
 
 def test_filters_limit_the_replay_to_an_event_and_a_reason_prefix(tmp_path: Path) -> None:
