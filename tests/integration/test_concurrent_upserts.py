@@ -89,7 +89,7 @@ def forkserver() -> ForkServerContext:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-@pytest.mark.parametrize(("writers", "killing"), [(2, False), (4, False), (3, True)])
+@pytest.mark.parametrize(("writers", "killing"), [(2, False), (2, True), (4, True)])
 def test_silver_upserts_racing_equal_a_rebuild(
     tmp_path: Path, fmt: str, writers: int, killing: bool, forkserver: ForkServerContext
 ) -> None:
