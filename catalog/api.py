@@ -30,6 +30,7 @@ from catalog.model import (
     Version,
     VersionIn,
 )
+from catalog.plugins import ProductPanel
 from catalog.service import CatalogService
 from catalog.store import current_revision
 
@@ -73,7 +74,9 @@ def _principal(service: Svc, creds: Annotated[HTTPAuthorizationCredentials | Non
 Who = Annotated[Principal, Depends(_principal)]
 
 
-def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> FastAPI:
+def create_app(
+    service: CatalogService, routers: Sequence[APIRouter] = (), panels: Sequence[ProductPanel] = ()
+) -> FastAPI:
     """The catalog app: REST API under `/api`, HTML pages at `/`, API docs at `/docs` and `/redoc`.
 
     The docs pages load Swagger UI and ReDoc from the installed fastapi-offline package (served under
@@ -83,6 +86,7 @@ def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> Fa
         service: the catalog service (its database already migrated).
         routers: more endpoints served beside the catalog's own (e.g. the query endpoint, plugged in by
             `catalog.plugins`).
+        panels: more sections of each product page (e.g. its history charts, plugged in by `catalog.plugins`).
     """
     app = FastAPIOffline(
         title="meshlake catalog",
@@ -90,6 +94,7 @@ def create_app(service: CatalogService, routers: Sequence[APIRouter] = ()) -> Fa
         description="Data products of every domain: registered, discoverable, governed.",
     )
     app.state.service = service
+    app.state.panels = list(panels)
 
     @app.exception_handler(CatalogError)
     async def _catalog_error(_request: Request, exc: CatalogError) -> JSONResponse:

@@ -286,7 +286,7 @@ def serve(
 
     from catalog.api import create_app
     from catalog.iceberg import PREFIX as ICEBERG_PREFIX
-    from catalog.plugins import plugged_routers
+    from catalog.plugins import plugged_panels, plugged_routers
 
     service = _service(db)
     if not service.list_tokens():
@@ -295,7 +295,7 @@ def serve(
     err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
     if any(router.prefix == ICEBERG_PREFIX for router in routers):
         err.print(f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}")
-    uvicorn.run(create_app(service, routers), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(service, routers, plugged_panels()), host=host, port=port, log_level="info")
 
 
 @token_app.command("create")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -10,11 +11,13 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Cookie, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from catalog.errors import CatalogError, Forbidden, Unauthenticated
 from catalog.model import Principal, utcnow
 from catalog.service import CatalogService
 
+log = logging.getLogger(__name__)
 COOKIE = "meshlake_catalog_token"
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(default=True)
@@ -82,7 +85,18 @@ def product_page(request: Request, name: str, token: TokenCookie = None) -> Resp
         grants = service.list_grants(who, name)  # only the owning domain (and admins) see grants
     except Forbidden:
         grants = None
-    return _render("product.html", who=who, p=product, grants=grants)
+    return _render("product.html", who=who, p=product, grants=grants, panels=_panels(request, name))
+
+
+def _panels(request: Request, name: str) -> list[Markup]:
+    """The plugged-in sections of a product's page; one that fails is left out (and logged), not the page."""
+    shown = []
+    for panel in getattr(request.app.state, "panels", []):
+        try:
+            shown.append(Markup(panel(name)))
+        except Exception:
+            log.warning("product page panel %r failed for %s", panel, name, exc_info=True)
+    return shown
 
 
 @router.get("/products/{name}/contract.yaml")

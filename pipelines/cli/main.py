@@ -62,6 +62,7 @@ def _register() -> None:
         config_cmd,
         demo_cmd,
         domain_cmd,
+        events_cmd,
         init_cmd,
         products_cmd,
         publish_cmd,
@@ -78,6 +79,7 @@ def _register() -> None:
     app.command("demo")(demo_cmd.demo)
     app.command("query")(query_cmd.query)
     app.command("products")(products_cmd.products)
+    app.command("events")(events_cmd.events)
     app.command("dev")(run_cmds.dev)
     app.command("config")(config_cmd.config)
     app.add_typer(

@@ -26,9 +26,13 @@ class Commit:
         timestamp_ms: commit time, milliseconds since the epoch (UTC).
         properties: the `meshlake.*` properties stored in the same atomic commit (Iceberg snapshot
             summary, Delta commit metadata).
+        stats: what the commit did as its table recorded it, where it did: `rows_added`,
+            `rows_updated`, `rows_deleted`, `files_added`, `files_removed`, `bytes_added` (Iceberg
+            snapshot summary, Delta operation metrics). Not part of a commit's identity.
     """
 
     version: int
     sequence: int
     timestamp_ms: int
     properties: Mapping[str, str] = field(default_factory=dict)
+    stats: Mapping[str, int] = field(default_factory=dict, compare=False)

@@ -43,6 +43,9 @@ class Domain:
     def quarantine_table(self) -> TableId:
         return TableId.quarantine(self.name)
 
+    def event_log_table(self) -> TableId:
+        return TableId.event_log(self.name)
+
     def input_table(self, ref: str) -> TableId:
         """The table behind a product input: `silver.<entity>` or `<domain>.<product>`."""
         layer, _, name = ref.partition(".")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+EVENT_LOG = "event_log"
+"""The name of every domain's event log table (`<domain>.event_log`)."""
 
 
 class Layer(StrEnum):
@@ -16,6 +18,7 @@ class Layer(StrEnum):
     SILVER = "silver"
     GOLD = "gold"
     QUARANTINE = "quarantine"
+    EVENT_LOG = "event_log"
 
 
 def check_identifier(value: str, what: str) -> str:
@@ -66,3 +69,7 @@ class TableId:
     @classmethod
     def quarantine(cls, domain: str) -> TableId:
         return cls(domain, "quarantine")
+
+    @classmethod
+    def event_log(cls, domain: str) -> TableId:
+        return cls(domain, EVENT_LOG)

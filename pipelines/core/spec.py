@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from pipelines.core.commits import TableFormat
 from pipelines.core.expectations import Expectation, References, key_expectations
-from pipelines.core.names import Layer
+from pipelines.core.names import EVENT_LOG, Layer
 from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -192,6 +192,8 @@ class DomainSpec(_Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> DomainSpec:
+        if EVENT_LOG in self.products:
+            raise ValueError(f"products.{EVENT_LOG}: the name of the domain's event log table; pick another name")
         for entity, spec in self.entities.items():
             for event in spec.events:
                 if event not in self.events:

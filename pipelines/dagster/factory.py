@@ -28,6 +28,7 @@ from pipelines.dagster.run_logs import with_run_logs
 from pipelines.dagster.sensors import bronze_sensors
 from pipelines.ports.table_store import TableStore
 from pipelines.services.build import BuildResult, build_silver, published_inputs
+from pipelines.services.event_log import step_events
 from pipelines.services.ingest import ingest_event
 from pipelines.services.publish import publish_product, record_quality
 from pipelines.services.wap import write_audit_publish
@@ -61,20 +62,25 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
     @with_lineage(domain, Layer.BRONZE, event, spec.events[event].description, bronze_tables(domain, event))
     def bronze(context: dg.AssetExecutionContext, meshlake: MeshlakeResource) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        current = runtime.contract(domain.name, event)
-        result = ingest_event(
-            domain,
-            event,
-            current,
-            runtime.event_source,
-            runtime,
-            context.run.run_id,
-            max_rows_per_commit=runtime.settings.ingest_max_rows_per_commit,
-            max_rows_per_run=runtime.settings.ingest_max_rows_per_run,
-            descriptors=runtime.domain_schemas(domain.name).descriptor_set,
-        )
         store = runtime.store_for(domain.name, Layer.BRONZE)
         table = domain.bronze_table(event)
+        with step_events(runtime, domain.name, key.to_user_string(), context.run.run_id) as events:
+            current = runtime.contract(domain.name, event)
+            result = ingest_event(
+                domain,
+                event,
+                current,
+                runtime.event_source,
+                runtime,
+                context.run.run_id,
+                max_rows_per_commit=runtime.settings.ingest_max_rows_per_commit,
+                max_rows_per_run=runtime.settings.ingest_max_rows_per_run,
+                descriptors=runtime.domain_schemas(domain.name).descriptor_set,
+            )
+            events.schema_evolved(table, result.schema_changes, result.schema_version_number)
+            events.commits(runtime.store_for(domain.name, Layer.QUARANTINE), domain.quarantine_table())
+            events.quarantined(domain.quarantine_table(), result.quarantined, result.reasons)
+            events.commits(store, table)
         history = store.history(table)
         rate = result.quarantined / result.received if result.received else 0.0
         limit = spec.quarantine_rate_max
@@ -143,7 +149,12 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: SilverRunConfig
     ) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        result = build_silver(domain, entity, runtime, context.run.run_id, full=config.full_rebuild)
+        store = runtime.store_for(domain.name, Layer.SILVER)
+        with step_events(runtime, domain.name, context.asset_key.to_user_string(), context.run.run_id) as events:
+            result = build_silver(domain, entity, runtime, context.run.run_id, full=config.full_rebuild)
+            events.commits(store, result.table, result.rows)
+            if espec.history:
+                events.commits(store, domain.history_table(entity))
         fmt = runtime.format_for(domain.name, Layer.SILVER).value
         return dg.MaterializeResult(metadata=_build_metadata(result, fmt))
 
@@ -181,30 +192,34 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: GoldRunConfig
     ) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        published_to = published_inputs(domain.name, [d.spec for d in runtime.domains.values()])
-        window = partition_window(context, pspec)
-        audited = write_audit_publish(
-            domain, product, runtime, context.run.run_id, published_to, window, full=config.full_rebuild
-        )
-        result, publication = audited.build, audited.publication
-        context.log.info(publication.message)
-        actual = runtime.format_for(domain.name, Layer.GOLD, product).value
-        name = f"{domain.name}.{product}"
-        registry = runtime.registry(domain.name)
-        new_version = publication.published and publish_product(
-            domain, product, result, registry, context.run.run_id, actual
-        )
-        metadata = {
-            **_build_metadata(result, actual),
-            "product": name,
-            "published": publication.published,
-            "publication": publication.message,
-            "catalog_new_version": new_version,
-        }
-        if web := runtime.settings.catalog_web_url or runtime.settings.catalog_url:
-            metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
-        record_quality(registry, name, context.run.run_id, audited.outcomes, publication)
-        checks = product_check_results(domain, product, audited.outcomes)
+        with step_events(runtime, domain.name, context.asset_key.to_user_string(), context.run.run_id) as events:
+            published_to = published_inputs(domain.name, [d.spec for d in runtime.domains.values()])
+            window = partition_window(context, pspec)
+            audited = write_audit_publish(
+                domain, product, runtime, context.run.run_id, published_to, window, full=config.full_rebuild
+            )
+            result, publication = audited.build, audited.publication
+            context.log.info(publication.message)
+            events.commits(runtime.store_for(domain.name, Layer.GOLD, product), result.table, result.rows)
+            events.expectations(result.table, audited.outcomes)
+            actual = runtime.format_for(domain.name, Layer.GOLD, product).value
+            name = f"{domain.name}.{product}"
+            registry = runtime.registry(domain.name)
+            new_version = publication.published and publish_product(
+                domain, product, result, registry, context.run.run_id, actual
+            )
+            events.publication(result.table, publication, result.rows, new_version)
+            metadata = {
+                **_build_metadata(result, actual),
+                "product": name,
+                "published": publication.published,
+                "publication": publication.message,
+                "catalog_new_version": new_version,
+            }
+            if web := runtime.settings.catalog_web_url or runtime.settings.catalog_url:
+                metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
+            record_quality(registry, name, context.run.run_id, audited.outcomes, publication)
+            checks = product_check_results(domain, product, audited.outcomes)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold

@@ -6,24 +6,26 @@ import dagster as dg
 
 from pipelines.core.domain import Domain
 from pipelines.dagster.resources import MeshlakeResource
+from pipelines.services.event_log import step_events
 from pipelines.services.maintenance import Maintained, maintain_domain
+
+
+def _details(result: Maintained) -> dict[str, int | str]:
+    return {
+        "maintained_table": str(result.table),
+        "data_files_before": result.files_before,
+        "data_files_after": result.files_after,
+        "rows_compacted": result.rows_compacted,
+        "versions_expired": result.versions_expired,
+        "files_deleted": result.files_deleted,
+        "orphans_removed": result.orphans_removed,
+    }
 
 
 def _observation(result: Maintained) -> dg.AssetObservation | None:
     if result.asset is None:
         return None
-    return dg.AssetObservation(
-        asset_key=dg.AssetKey(list(result.asset)),
-        metadata={
-            "maintained_table": str(result.table),
-            "data_files_before": result.files_before,
-            "data_files_after": result.files_after,
-            "rows_compacted": result.rows_compacted,
-            "versions_expired": result.versions_expired,
-            "files_deleted": result.files_deleted,
-            "orphans_removed": result.orphans_removed,
-        },
-    )
+    return dg.AssetObservation(asset_key=dg.AssetKey(list(result.asset)), metadata=_details(result))
 
 
 def maintenance_definitions(domain: Domain) -> dg.Definitions:
@@ -39,17 +41,20 @@ def maintenance_definitions(domain: Domain) -> dg.Definitions:
         tags={"meshlake/domain": domain.name},
     )
     def maintain(context: dg.OpExecutionContext, meshlake: MeshlakeResource) -> None:
-        def report(result: Maintained) -> None:
-            context.log.info(
-                f"{result.table} ({result.table_format}): data files {result.files_before} -> {result.files_after}, "
-                f"{result.versions_expired} versions expired, {result.files_deleted + result.orphans_removed} "
-                "files deleted"
-            )
-            if (observation := _observation(result)) is not None:
-                context.log_event(observation)
-
         runtime = meshlake.runtime()
-        maintain_domain(domain, runtime, report, readers=runtime.domains.values())
+        with step_events(runtime, domain.name, f"{domain.name}/maintenance", context.run.run_id) as events:
+
+            def report(result: Maintained) -> None:
+                context.log.info(
+                    f"{result.table} ({result.table_format}): data files {result.files_before} -> "
+                    f"{result.files_after}, {result.versions_expired} versions expired, "
+                    f"{result.files_deleted + result.orphans_removed} files deleted"
+                )
+                if (observation := _observation(result)) is not None:
+                    context.log_event(observation)
+                events.maintained(result.table, _details(result))
+
+            maintain_domain(domain, runtime, report, readers=runtime.domains.values())
 
     @dg.job(
         name=f"{domain.name}_maintenance",

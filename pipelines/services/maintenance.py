@@ -63,7 +63,7 @@ class Maintained:
 
 
 def owned_tables(domain: Domain) -> list[OwnedTable]:
-    """Every table a domain's spec makes: bronze per event, quarantine, silver (and history), gold."""
+    """Every table a domain's spec makes: bronze per event, quarantine, silver (and history), gold, event log."""
     name, spec = domain.name, domain.spec
     tables = [OwnedTable(domain.bronze_table(e), Layer.BRONZE, (name, "bronze", e)) for e in spec.events]
     tables.append(OwnedTable(domain.quarantine_table(), Layer.QUARANTINE, None))
@@ -72,6 +72,7 @@ def owned_tables(domain: Domain) -> list[OwnedTable]:
         if espec.history:
             tables.append(OwnedTable(domain.history_table(entity), Layer.SILVER, (name, "silver", entity)))
     tables += [OwnedTable(domain.product_table(p), Layer.GOLD, (name, "gold", p), p) for p in spec.products]
+    tables.append(OwnedTable(domain.event_log_table(), Layer.EVENT_LOG, None))
     return tables
 
 

@@ -152,7 +152,7 @@ def query_router(
         """
         service: CatalogService = request.app.state.service
         who = service.authenticate(creds.credentials if creds else None)
-        access = Access(who.name, frozenset(service.readable_products(who)))
+        access = Access(who.name, frozenset(service.readable_products(who)), str(who.kind))
         try:
             as_of = parse_as_of(body.as_of) if body.as_of else None
         except ValueError as exc:
@@ -183,13 +183,15 @@ def router_from_env() -> APIRouter:
 
 
 def catalog_app(service: CatalogService | None = None) -> FastAPI:
-    """The catalog app with `POST /api/query` included, on `service` (default: the catalog of `Settings.load()`).
+    """The catalog app with `POST /api/query` and the product pages' history, on `service` (default: the catalog
+    of `Settings.load()`).
 
-    `meshlake catalog serve` includes the router through its entry point; this factory serves the same
+    `meshlake catalog serve` includes both through their entry points; this factory serves the same
     app from uvicorn directly: `uvicorn --factory pipelines.serving.http:catalog_app`.
     """
     from catalog.api import create_app
+    from pipelines.serving.history_panel import panel_from_env
 
-    app = create_app(service or CatalogService.open(Settings.load().catalog_db_url))
+    app = create_app(service or CatalogService.open(Settings.load().catalog_db_url), panels=[panel_from_env()])
     app.include_router(router_from_env())
     return app

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from pipelines.bootstrap import Runtime
-from pipelines.core.names import Layer, TableId
+from pipelines.core.names import EVENT_LOG, Layer, TableId
 from pipelines.ports.table_store import TableStore
 
 
@@ -20,6 +20,8 @@ class ServedProduct:
     owner: str
     description: str
     public: bool
+    event_log: bool = False
+    """The domain's event log rather than a data product: queried alike, readable by its owner and admins."""
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,21 @@ class Access:
     Attributes:
         principal: the domain (or reader) name; None for local access by whoever owns the files.
         readable: the `<domain>.<product>` names the principal may read (from the catalog); None: all.
+        kind: what the principal is (`domain`, `reader`, `admin`): a domain reads its own event log,
+            an admin every domain's.
     """
 
     principal: str | None = None
     readable: frozenset[str] | None = None
+    kind: str = "domain"
 
     def allows(self, product: str) -> bool:
-        return self.readable is None or product in self.readable
+        if self.readable is None:
+            return True
+        domain, _, name = product.partition(".")
+        if name == EVENT_LOG:
+            return self.kind == "admin" or (self.kind == "domain" and domain == self.principal)
+        return product in self.readable
 
     @property
     def who(self) -> str:
@@ -56,6 +66,23 @@ def all_products(runtime: Runtime) -> dict[str, ServedProduct]:
                 description=spec.description,
                 public=spec.public,
             )
+    return found
+
+
+def event_logs(runtime: Runtime) -> dict[str, ServedProduct]:
+    """The event log of every domain of the runtime, by `<domain>.event_log` (written yet or not)."""
+    found: dict[str, ServedProduct] = {}
+    for domain in runtime.domains.values():
+        table = domain.event_log_table()
+        found[str(table)] = ServedProduct(
+            name=str(table),
+            table=table,
+            store=runtime.store_for(domain.name, Layer.EVENT_LOG),
+            owner=domain.spec.owner,
+            description=f"What happened to the {domain.name} domain's tables, one row per event",
+            public=False,
+            event_log=True,
+        )
     return found
 
 
@@ -84,6 +111,11 @@ def explain_unreadable(
     domain, _, table = name.partition(".")
     domains = {p.table.domain for p in products.values()}
     served_list = ", ".join(sorted(served)) or "none"
+    if name in products and products[name].event_log and not access.allows(name):
+        return (
+            f"{access.who} may not read {name}: it is the event log of domain {domain!r}, readable by its "
+            f"owner ({products[name].owner}) and admins only"
+        )
     if domain in domains and (layer := _internal_layer(table)):
         return (
             f"{name} is a {layer} table, internal to domain {domain!r}: only data products are served "
@@ -96,5 +128,7 @@ def explain_unreadable(
             f"ask its owner ({product.owner}) for a grant"
         )
     if name in products:
+        if products[name].event_log:
+            return f"{name} has no rows yet: no run of domain {domain!r} has written it"
         return f"{name} has not been materialised yet: there is no table to read"
     return None

@@ -17,7 +17,14 @@ from pipelines.core.names import TableId
 from pipelines.ports.query_engine import AsOf, ProductScan, QueryPermissionError, QueryResult
 from pipelines.ports.table_store import TableNotFoundError
 from pipelines.serving.pool import EnginePool
-from pipelines.serving.products import Access, ServedProduct, access_for, all_products, explain_unreadable
+from pipelines.serving.products import (
+    Access,
+    ServedProduct,
+    access_for,
+    all_products,
+    event_logs,
+    explain_unreadable,
+)
 from pipelines.serving.scans import open_table, parse_as_of, resolve_version
 from pipelines.settings import Settings
 
@@ -82,8 +89,8 @@ class Serving:
 
     @functools.cached_property
     def catalog(self) -> dict[str, ServedProduct]:
-        """Every product the domains declare, by name."""
-        return all_products(self.runtime)
+        """Every product the domains declare, and every domain's event log, by name."""
+        return all_products(self.runtime) | event_logs(self.runtime)
 
     def access(self, principal: str | None) -> Access:
         """What `principal` may read according to the catalog (None: local access to everything)."""
@@ -250,6 +257,8 @@ class Serving:
         """The products the principal may query, with their current version, update time and rows."""
         infos: list[ProductInfo] = []
         for name, served in sorted(self.readable(self.access(principal)).items()):
+            if served.event_log:  # queried like a product, but not one
+                continue
             try:
                 scan = self.plan(name)
             except (LookupError, ValueError):

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
+from pipelines.adapters.delta.commit_stats import with_action_stats
 from pipelines.adapters.delta.file_stats import file_stats
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.adapters.storage import Location
@@ -229,7 +230,10 @@ class DeltaIncremental:
 
         def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
             current.create_write_transaction(
-                actions, mode="append", schema=current.schema(), commit_properties=commit_properties
+                actions,
+                mode="append",
+                schema=current.schema(),
+                commit_properties=with_action_stats(commit_properties, actions),
             )
 
         if check is None:

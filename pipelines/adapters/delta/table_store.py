@@ -18,6 +18,7 @@ from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
+from pipelines.adapters.delta.commit_stats import commit_stats, with_action_stats
 from pipelines.adapters.delta.data_files import DeltaDataFile
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
@@ -155,6 +156,7 @@ def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
         sequence=sequence,
         timestamp_ms=int(entry["timestamp"]),
         properties={k: str(v) for k, v in entry.items() if k.startswith(PROPERTY_PREFIX)},
+        stats=commit_stats(entry),
     )
 
 
@@ -318,7 +320,7 @@ class DeltaTableStore:
                 mode="append",
                 schema=current.schema(),
                 partition_by=columns or None,
-                commit_properties=commit_properties,
+                commit_properties=with_action_stats(commit_properties, actions),
             )
 
         try:

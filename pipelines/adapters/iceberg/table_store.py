@@ -96,6 +96,24 @@ def _partition_spec(schema: Schema, partition_by: Sequence[PartitionField]) -> P
     return PartitionSpec(*fields, spec_id=0)
 
 
+_STATS = {
+    "rows_added": ("added-records",),
+    "rows_deleted": ("deleted-records", "added-position-deletes", "added-equality-deletes"),
+    "files_added": ("added-data-files", "added-delete-files"),
+    "files_removed": ("deleted-data-files", "removed-delete-files"),
+    "bytes_added": ("added-files-size",),
+}
+"""`Commit.stats` from the snapshot summary's counts: each the sum of the summary fields present."""
+
+
+def _stats(summary: Mapping[str, str]) -> dict[str, int]:
+    return {
+        name: sum(int(summary[key]) for key in keys if key in summary)
+        for name, keys in _STATS.items()
+        if any(key in summary for key in keys)
+    }
+
+
 def _commit(snapshot: Snapshot, sequence: int) -> Commit:
     summary = snapshot.summary.additional_properties if snapshot.summary else {}
     return Commit(
@@ -103,6 +121,7 @@ def _commit(snapshot: Snapshot, sequence: int) -> Commit:
         sequence=sequence,
         timestamp_ms=snapshot.timestamp_ms,
         properties={k: v for k, v in summary.items() if k.startswith(PROPERTY_PREFIX)},
+        stats=_stats(summary),
     )
 
 

@@ -1,0 +1,251 @@
+"""Every run leaves rows in its domain's event log (`<domain>.event_log`), queried like a product, in both formats;
+`meshlake events` prints it and the catalog's product page charts it (in a real Chromium).
+
+The ledger project (tests/projects/events) is materialised by Dagster three times: events with one
+undecodable payload, then a refund that breaks the balances' error check, then a file that is not
+protobuf (bronze fails).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+
+from catalog.api import create_app
+from catalog.model import PrincipalKind
+from catalog.service import CatalogService
+from catalog.testing import serve_in_thread
+from pipelines.adapters.landing.writer import write_landing_file
+from pipelines.bootstrap import Runtime
+from pipelines.core.event_log import EVENT_LOG_SCHEMA
+from pipelines.core.names import Layer
+from pipelines.dagster.code_location import build_definitions
+from pipelines.dagster.resources import MeshlakeResource
+from pipelines.ports.query_engine import QueryPermissionError, QueryRefusedError
+from pipelines.serving import Serving
+from pipelines.serving.history_panel import ProductHistory
+from pipelines.serving.products import Access
+from pipelines.settings import Settings
+from tests.catalog.test_web import browser, page, sign_in  # noqa: F401 - the real Chromium fixtures
+
+PROJECT = Path(__file__).parents[1] / "projects" / "events"
+BIN = Path(sys.executable).parent
+GOLD = "ledger/gold/balances"
+
+
+def _settings(home: Path, fmt: str) -> Settings:
+    return Settings.load(project=PROJECT, env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
+
+
+def _entries(runtime: Runtime, name: str, amounts: list[tuple[str, int]], extra: list[bytes] = ()) -> None:
+    message = runtime.contract("ledger", "entry_posted").message_class
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    payloads = []
+    for i, (account, amount) in enumerate(amounts):
+        entry = message(entry_id=f"{name}-{i}", account_id=account, amount=amount)
+        entry.posted_at.FromDatetime(at)
+        payloads.append(entry.SerializeToString())
+    write_landing_file(runtime.settings.landing_dir, "ledger", "entry_posted", name, [*payloads, *extra])
+
+
+def _materialize(settings: Settings) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(settings)
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    resource = MeshlakeResource(
+        project=str(settings.project_dir), home=str(settings.home_dir), format=settings.format.value
+    )
+    return dg.materialize(
+        assets,
+        selection="group:ledger",
+        resources={"meshlake": resource},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="module", params=["iceberg", "delta"])
+def ledger(request, tmp_path_factory):
+    """The ledger after three runs: (settings, [run ids])."""
+    home = tmp_path_factory.mktemp(f"events-{request.param}") / "home"
+    settings = _settings(home, request.param)
+    runtime = Runtime(settings)
+    runs = []
+    _entries(runtime, "first", [("a", 500), ("b", 300), ("a", 200)], extra=[b"\x0a\xff\xff"])
+    runs.append(_materialize(settings))
+    _entries(runtime, "second", [("b", -900)])
+    runs.append(_materialize(settings))
+    (runtime.settings.landing_dir / "ledger" / "entry_posted" / "third.pb").write_bytes(b"\xff" * 40)
+    runs.append(_materialize(settings))
+    assert [r.success for r in runs] == [True, False, False]  # a failed blocking check fails the second
+    return settings, [r.run_id for r in runs]
+
+
+def _events(settings: Settings, sql: str) -> list[dict]:
+    return Serving(Runtime(settings)).query(sql).table.to_pylist()
+
+
+def test_each_step_logs_its_start_end_and_commits_with_counts(ledger):
+    settings, (first, *_) = ledger
+    rows = _events(settings, f"SELECT * FROM ledger.event_log WHERE run_id = '{first}' ORDER BY happened_at")
+    steps = {(r["asset"], r["kind"]) for r in rows if r["kind"].startswith("run_")}
+    assets = {"ledger/bronze/entry_posted", "ledger/silver/entries", GOLD}
+    assert steps == {(a, k) for a in assets for k in ("run_started", "run_finished")}
+    commits = {r["table_name"]: r for r in rows if r["kind"] == "commit"}
+    assert set(commits) == {
+        "ledger.bronze_entry_posted",
+        "ledger.quarantine",
+        "ledger.silver_entries",
+        "ledger.balances",
+    }
+    assert commits["ledger.bronze_entry_posted"]["rows_added"] == 3
+    assert commits["ledger.quarantine"]["rows_added"] == 1
+    assert commits["ledger.balances"]["rows"] == 2  # accounts a and b
+    for commit in commits.values():
+        assert commit["version"] is not None and commit["files_added"] >= 1, commit
+        assert commit["duration_ms"] >= 0
+    assert commits["ledger.bronze_entry_posted"]["bytes_added"] > 0
+    finished = [r for r in rows if r["kind"] == "run_finished"]
+    assert all(r["duration_ms"] >= 0 for r in finished)
+
+
+def test_quarantine_publish_and_expectations_are_logged(ledger):
+    settings, (first, second, _) = ledger
+    rows = _events(settings, "SELECT * FROM ledger.event_log ORDER BY happened_at")
+    [quarantine] = [r for r in rows if r["kind"] == "quarantine"]
+    assert quarantine["run_id"] == first and quarantine["rows_added"] == 1
+    assert json.loads(quarantine["detail"])["reasons"] == {"decode": 1}
+    publishes = [r for r in rows if r["kind"] == "publish"]
+    assert [(p["run_id"], p["rows"]) for p in publishes] == [(first, 2), (second, 2)]
+    checks = {(r["run_id"], r["check_name"]): r for r in rows if r["kind"] == "expectation"}
+    assert {c for _, c in checks} == {
+        "key_not_null",
+        "key_unique",
+        "not_null_account_id_balance",
+        "range_balance",
+        "row_count",
+    }
+    assert all(checks[first, c]["passed"] for _, c in checks)
+    broken = checks[second, "range_balance"]  # b: 300 - 900
+    assert (broken["passed"], broken["severity"], broken["observed"]) == (False, "error", 1.0)
+    assert checks[second, "row_count"]["severity"] == "warn"
+
+
+def test_a_failed_step_is_logged_with_why(ledger):
+    settings, (*_, third) = ledger
+    rows = _events(settings, f"SELECT asset, kind, message FROM ledger.event_log WHERE run_id = '{third}'")
+    failed = [r for r in rows if r["kind"] == "run_failed"]
+    assert [r["asset"] for r in failed] == ["ledger/bronze/entry_posted"]
+    assert "third.pb" in failed[0]["message"] and "not a varint length-delimited protobuf" in failed[0]["message"]
+
+
+def test_the_event_log_is_in_the_domains_format_and_has_no_event_log(ledger):
+    settings, _ = ledger
+    runtime = Runtime(settings)
+    store = runtime.store_for("ledger", Layer.EVENT_LOG)
+    table = runtime.domain("ledger").event_log_table()
+    assert store.format.value == settings.format.value
+    assert store.schema(table).names == EVENT_LOG_SCHEMA.names
+    logged = {r["table_name"] for r in _events(settings, "SELECT DISTINCT table_name FROM ledger.event_log")}
+    assert "ledger.event_log" not in logged
+    # one commit per step: three steps a run (the third run's silver and gold did not run)
+    assert len(store.history(table)) == 3 + 3 + 1
+
+
+def test_only_the_owner_and_admins_may_query_it(ledger):
+    settings, _ = ledger
+    serving = Serving(Runtime(settings))
+    sql = "SELECT count(*) AS n FROM ledger.event_log"
+    assert serving.query(sql, "ledger").table.to_pylist()[0]["n"] > 0
+    admin = Access("root", frozenset(), kind="admin")
+    assert serving.query(sql, access=admin).table.to_pylist()[0]["n"] > 0
+    with pytest.raises((QueryPermissionError, QueryRefusedError), match="event log of domain 'ledger'"):
+        serving.query(sql, "shipping")
+    reader = Access("ledger", frozenset({"ledger.balances"}), kind="reader")  # a reader named like the domain
+    with pytest.raises((QueryPermissionError, QueryRefusedError), match="event log"):
+        serving.query(sql, access=reader)
+    assert "ledger.event_log" not in {p.name for p in serving.products()}  # not a data product
+
+
+def test_a_log_that_cannot_be_written_never_fails_the_run(tmp_path, caplog):
+    settings = _settings(tmp_path / "home", "iceberg")
+    runtime = Runtime(settings)
+    table = runtime.domain("ledger").event_log_table()
+    runtime.store_for("ledger", Layer.EVENT_LOG).ensure_table(table, pa.schema([("something_else", pa.string())]))
+    _entries(runtime, "only", [("a", 1)])
+    with caplog.at_level(logging.WARNING, logger="pipelines.services.event_log"):
+        result = _materialize(settings)
+    assert result.success
+    assert "could not write" in caplog.text and "ledger.event_log" in caplog.text
+    gold = runtime.store_for("ledger", Layer.GOLD, "balances")
+    assert gold.read(runtime.domain("ledger").product_table("balances")).num_rows == 1
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
+    env = base | {
+        "MESHLAKE_PROJECT": str(PROJECT),
+        "MESHLAKE_HOME": str(settings.home_dir),
+        "MESHLAKE_FORMAT": settings.format.value,
+        "COLUMNS": "250",
+    }
+    return subprocess.run([str(BIN / "meshlake"), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_meshlake_events_prints_the_log_filtered(ledger):
+    settings, (_, second, _) = ledger
+    checks = _cli(settings, "events", "--domain", "ledger", "--kind", "expectation", "--since", "1h")
+    assert checks.returncode == 0, checks.stderr
+    lines = [line for line in checks.stdout.splitlines() if "range_balance" in line]
+    assert len(lines) == 2 and "FAILED, 1 failing rows" in lines[1] and second[:8] in lines[1]
+    assert "run_started" not in checks.stdout and "commit" not in checks.stdout
+    later = _cli(settings, "events", "--since", "2999-01-01")
+    assert later.returncode == 0 and "no events matching" in later.stdout
+    for bad, named in ((["--kind", "nope"], "nope"), (["--since", "yesterday"], "yesterday"), (["--domain", "x"], "x")):
+        refused = _cli(settings, "events", *bad)
+        assert refused.returncode == 2, refused
+        assert named in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_meshlake_query_reads_the_event_log(ledger):
+    settings, _ = ledger
+    sql = "SELECT kind, count(*) AS n FROM ledger.event_log GROUP BY kind ORDER BY kind"
+    answer = _cli(settings, "query", sql, "--format", "json")
+    assert answer.returncode == 0, answer.stderr
+    kinds = {row["kind"]: row["n"] for row in json.loads(answer.stdout)}
+    assert kinds["run_started"] == 7 and kinds["publish"] == 2 and kinds["run_failed"] == 1
+
+
+def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  # noqa: F811 - the fixture
+    settings, (first, second, _) = ledger
+    service = CatalogService.open(settings.catalog_db_url)
+    token = service.create_token("ledger", PrincipalKind.DOMAIN, actor="test")
+    app = create_app(service, panels=[ProductHistory(Runtime(settings))])
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with serve_in_thread(app) as url:
+        sign_in(page, url, token)
+        page.goto(f"{url}/products/ledger.balances")
+        points = page.locator("#history-rows svg circle")
+        assert [points.nth(i).get_attribute("data-value") for i in range(points.count())] == ["2", "2"]
+        assert page.locator("#history-rows svg").bounding_box()["width"] > 100  # drawn, not hidden
+        bars = page.locator("#history-freshness svg rect")
+        assert bars.count() == 2  # the gap between the two versions, and the age of the last one now
+        assert [bars.nth(i).get_attribute("data-over") for i in range(2)] == ["false", "false"]  # SLA: 1 h
+        assert page.locator("#history-freshness line.limit").count() == 1
+        cells = page.locator("#history-checks rect[data-check=range_balance]")
+        assert [cells.nth(i).get_attribute("data-run") for i in range(2)] == [first, second]
+        assert [cells.nth(i).get_attribute("data-passed") for i in range(2)] == ["true", "false"]
+        assert "failed (error), 1 failing rows" in cells.nth(1).locator("title").text_content()
+        label = page.locator("#history-checks svg").get_attribute("aria-label")
+        assert label == "Checks per run (latest right): 5 checks over 2 runs, 1 failed"
+    service.close()
+    assert requested and all(u.startswith(url) for u in requested), requested  # nothing fetched from elsewhere
