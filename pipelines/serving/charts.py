@@ -97,8 +97,8 @@ def bar_chart(
             f'stroke-dasharray="4 3"/><text x="{WIDTH - PAD}" y="{y - 3:.1f}" fill="{BAD}" font-size="10" '
             f'text-anchor="end">SLA {limit:g} {escape(unit)}</text>'
         )
-    over = sum(1 for _, v in bars if limit is not None and v > limit)
-    label = f"{title}: {len(bars)} bars, {over} over the limit"
+    late = sum(1 for _, v in bars if limit is not None and v > limit)
+    label = f"{title}: {len(bars)} bars, {late} over the limit"
     return _figure(figure_id, title, label, "".join(marks) + line)
 
 

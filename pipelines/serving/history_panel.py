@@ -11,6 +11,7 @@ import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -62,7 +63,7 @@ class ProductHistory:
         )
 
     @staticmethod
-    def _published(rows: pa.Table) -> list[dict]:
+    def _published(rows: pa.Table) -> list[dict[str, Any]]:
         new = [
             r
             for r in rows.to_pylist()
