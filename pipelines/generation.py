@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pipelines.adapters.landing import LandingFile, write_landing_file
+from pipelines.adapters.storage import Location
 from pipelines.bootstrap import Runtime
 
 Progress = Callable[[int], None]
@@ -49,12 +50,15 @@ def generate_landing(
     files: int = 4,
     suffix: str = ".pb",
     progress: Progress = _ignore,
+    landing: Location | None = None,
 ) -> list[LandingFile]:
     """Generate `count` events of `domain` and write them as `files` landing files per event type.
 
-    Returns the written files. File names carry the UTC time and the seed, so a second run adds
-    files instead of replacing ones that may already be ingested.
+    Returns the written files, under `landing` (default: the runtime's landing zone). File names carry
+    the UTC time and the seed, so a second run adds files instead of replacing ones that may already be
+    ingested.
     """
+    root = landing if landing is not None else runtime.landing.location
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     written = []
     for event, items in sorted(generate_events(runtime, domain, count, seed, progress).items()):
@@ -63,7 +67,7 @@ def generate_landing(
         for part, start in enumerate(range(0, len(payloads), per_file)):
             name = f"{stamp}-s{seed}-{part:04d}"
             chunk = payloads[start : start + per_file]
-            written.append(write_landing_file(runtime.landing.location, domain, event, name, chunk, suffix))
+            written.append(write_landing_file(root, domain, event, name, chunk, suffix))
     return written
 
 

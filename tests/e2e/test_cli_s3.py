@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from pipelines.adapters.storage import open_location
+from pipelines.core.framing import unframe
 from tests.e2e.test_cli import BIN, _one_error_line, run
 
 
@@ -57,3 +58,25 @@ def test_bad_storage_is_one_error_line_naming_the_uri(s3_env, s3_prefix, s3_opti
     line = _one_error_line(result)
     assert result.returncode == 1 and "s3://" in line and expected in line, line
     assert open_location(s3_prefix, s3_options).list_files() == []  # nothing half-written
+
+
+def test_publish_puts_one_object_per_event_type_into_an_s3_landing_zone(s3_env, s3_prefix, s3_options):
+    landing = f"{s3_prefix}/producer"
+    args = [str(BIN / "meshlake"), "publish", "--domain", "orders", "--count", "300", "--seed", "4", "--url", landing]
+    result = run(args, s3_env)
+    assert result.returncode == 0, result.stderr
+    assert f"{landing}/orders" in result.stdout
+    location = open_location(landing, s3_options)
+    objects = location.list_files("orders")
+    assert [f.uri.rsplit("/", 2)[-2] for f in objects] == ["order_cancelled", "order_item_returned", "order_placed"]
+    frames = [unframe(location.read_bytes(f.uri.removeprefix(landing + "/"))) for f in objects]
+    assert all(f.error is None for f in frames) and sum(len(f.offsets) for f in frames) == 300
+    again = run(args, s3_env)
+    assert again.returncode == 0, again.stderr
+    assert len(location.list_files("orders")) == 6  # a second run adds, never replaces
+
+
+def test_publish_to_a_missing_bucket_is_one_error_line_naming_it(s3_env, s3_prefix, s3_options):
+    args = [str(BIN / "meshlake"), "publish", "-d", "orders", "-n", "20", "--url", "s3://no-such-bucket/in"]
+    line = _one_error_line(run(args, s3_env))
+    assert "s3://no-such-bucket/in" in line and "does not exist" in line, line
