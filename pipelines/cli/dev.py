@@ -189,6 +189,7 @@ class Supervisor:
         self.say = say
         self.stop_timeout_s = stop_timeout_s
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopped_last: set[str] = set()
         self._stop = threading.Event()
         self._reason = ""
 
@@ -229,35 +230,59 @@ class Supervisor:
                     exit_code = 1
                     break
             if self._reason:
-                self.say(f"{self._reason}: stopping {', '.join(self.processes)}")
+                last = [n for n in self.processes if n in self.stopped_last]
+                then = f", then {', '.join(last)}" if last else ""
+                self.say(f"{self._reason}: stopping {', '.join(n for n in self.processes if n not in last)}{then}")
         finally:
             self.stop()
         return exit_code
 
     def stop(self) -> None:
-        """Stop every child's process group and every descendant, gently first. Idempotent."""
-        leftover = descendants(os.getpid())
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._signal_groups(sig)
-            if self._wait_all(self.stop_timeout_s, leftover):
-                return
-        self._signal_groups(signal.SIGKILL)
-        for pid in descendants(os.getpid()) | leftover:
-            _send(pid, signal.SIGKILL)
-        self._wait_all(5.0, leftover)
+        """Stop every child's process group and every descendant, gently first; the children named in
+        `stopped_last` (the storage the others use) once the others are gone. Idempotent."""
+        first = {n: p for n, p in self.processes.items() if n not in self.stopped_last}
+        if len(first) < len(self.processes):
+            self._stop_these(first, spared=[p for n, p in self.processes.items() if n in self.stopped_last])
+        self._stop_these(self.processes, spared=[])
 
-    def _signal_groups(self, sig: signal.Signals) -> None:
-        for process in self.processes.values():
+    def _stop_these(
+        self, processes: Mapping[str, subprocess.Popen[bytes]], spared: list[subprocess.Popen[bytes]]
+    ) -> None:
+        """Stop `processes` and every descendant but the `spared` processes and theirs."""
+
+        def others() -> set[int]:
+            kept = {p.pid for p in spared}
+            return descendants(os.getpid()) - kept - {d for pid in kept for d in descendants(pid)}
+
+        leftover = others()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._signal_groups(processes, sig)
+            if self._wait_all(processes, self.stop_timeout_s, leftover, others):
+                return
+        self._signal_groups(processes, signal.SIGKILL)
+        for pid in others() | leftover:
+            _send(pid, signal.SIGKILL)
+        self._wait_all(processes, 5.0, leftover, others)
+
+    @staticmethod
+    def _signal_groups(processes: Mapping[str, subprocess.Popen[bytes]], sig: signal.Signals) -> None:
+        for process in processes.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, sig)
 
-    def _wait_all(self, timeout_s: float, pids: set[int]) -> bool:
-        """Wait until the children exited and no process of `pids` or below us is alive."""
+    def _wait_all(
+        self,
+        processes: Mapping[str, subprocess.Popen[bytes]],
+        timeout_s: float,
+        pids: set[int],
+        others: Callable[[], set[int]],
+    ) -> bool:
+        """Wait until `processes` exited and no process of `pids` or of `others()` (below us) is alive."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self._reap_adopted()
-            done = all(p.poll() is not None for p in self.processes.values())
-            alive = {pid for pid in pids if _alive(pid)} | descendants(os.getpid())
+            done = all(p.poll() is not None for p in processes.values())
+            alive = {pid for pid in pids if _alive(pid)} | others()
             if done and not alive:
                 return True
             time.sleep(0.1)
@@ -332,8 +357,9 @@ def _run_dev(
     _say(f"Iceberg REST catalog for any engine: {catalog_url}/iceberg  (a token: meshlake catalog token create)")
     children = dev_children(port, catalog_port, write_workspace(dagster_home))
     supervisor = Supervisor(child_env, dagster_home)
-    if server is not None and server.process is not None:  # stopped with the others; its exit stops them
+    if server is not None and server.process is not None:  # its exit stops the others; stopped after them
         supervisor.processes["seaweedfs"] = server.process
+        supervisor.stopped_last.add("seaweedfs")
     return supervisor.run(children)
 
 
