@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipelines.core.domain import Domain
 from pipelines.dagster.resources import MeshlakeResource
+from pipelines.dagster.run_logs import run_logs
 from pipelines.services.event_log import step_events
 from pipelines.services.maintenance import Maintained, maintain_domain
 
@@ -42,7 +43,10 @@ def maintenance_definitions(domain: Domain) -> dg.Definitions:
     )
     def maintain(context: dg.OpExecutionContext, meshlake: MeshlakeResource) -> None:
         runtime = meshlake.runtime()
-        with step_events(runtime, domain.name, f"{domain.name}/maintenance", context.run.run_id) as events:
+        with (
+            run_logs(context.log),
+            step_events(runtime, domain.name, f"{domain.name}/maintenance", context.run.run_id) as events,
+        ):
 
             def report(result: Maintained) -> None:
                 context.log.info(

@@ -37,14 +37,15 @@ class _RunLogHandler(logging.Handler):
 
 
 @contextmanager
-def run_logs(context: dg.AssetExecutionContext) -> Iterator[None]:
-    """While the step runs, meshlake's records from info up (debug too when asked) go to the run's logger.
+def run_logs(run_log: logging.Logger) -> Iterator[None]:
+    """While the step runs, meshlake's records from info up (debug too when asked) go to the run's logger
+    (`context.log`).
 
     The levels of meshlake's loggers are lowered to info for the step if they were higher (a command
     line asking for warnings keeps them off its own stderr: its handler has its own level), and put
     back after.
     """
-    handler = _RunLogHandler(context.log)
+    handler = _RunLogHandler(run_log)
     loggers = [logging.getLogger(name) for name in OURS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -69,7 +70,7 @@ def with_run_logs(body: Body) -> Body:
     def logged(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
         key = context.asset_key
         run = AssetRun(key.path[0], key.to_user_string(), context.run.run_id)
-        with run_logs(context), running(run):
+        with run_logs(context.log), running(run):
             return body(context, *args, **kwargs)
 
     return logged  # type: ignore[return-value]
