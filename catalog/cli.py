@@ -287,6 +287,7 @@ def serve(
     from catalog.api import create_app
     from catalog.iceberg import PREFIX as ICEBERG_PREFIX
     from catalog.plugins import plugged_panels, plugged_routers
+    from pipelines.logs import server_log_config
 
     service = _service(db)
     if not service.list_tokens():
@@ -295,7 +296,8 @@ def serve(
     err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
     if any(router.prefix == ICEBERG_PREFIX for router in routers):
         err.print(f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}")
-    uvicorn.run(create_app(service, routers, plugged_panels()), host=host, port=port, log_level="info")
+    log_config = server_log_config(_settings().log_format)
+    uvicorn.run(create_app(service, routers, plugged_panels()), host=host, port=port, log_config=log_config)
 
 
 @token_app.command("create")

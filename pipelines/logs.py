@@ -140,6 +140,22 @@ class JsonFormatter(logging.Formatter):
 
 
 _HANDLER_NAME = "meshlake"
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.access")  # uvicorn.error writes through uvicorn
+
+
+def server_log_config(fmt: str) -> dict[str, Any]:
+    """Uvicorn's logging configuration (its `log_config`): its startup and access lines from info up, written
+    like meshlake's (`text` or `json`, secrets masked) on stderr."""
+    formatter = JsonFormatter if fmt == "json" else TextFormatter
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"meshlake": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "meshlake", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {name: {"handlers": ["stderr"], "level": "INFO", "propagate": False} for name in _SERVER_LOGGERS},
+    }
 
 
 def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:

@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.paths import LINEAGE
@@ -87,3 +89,38 @@ def test_no_secret_in_any_log_line_error_or_config(env, tmp_path, fmt):
     for done in shown:
         assert SECRET not in done.stdout + done.stderr, done.args
     assert "nats://ingest:********@127.0.0.1" in shown[0].stdout
+
+
+def test_the_catalog_server_writes_its_lines_as_json(env, tmp_path):
+    port = _closed_port()
+    proc = subprocess.Popen(
+        [MESHLAKE, "catalog", "serve", "--port", str(port)],
+        env=env | {"MESHLAKE_LOG_FORMAT": "json"},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"the catalog did not start: {proc.communicate(timeout=10)[1]!r}")
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        stderr = proc.communicate(timeout=30)[1]
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(line["logger"] == "uvicorn.error" and "Uvicorn running" in line["message"] for line in lines), stderr
+    assert any(line["logger"] == "uvicorn.access" and "/api/health" in line["message"] for line in lines), stderr
+    # the rest is what the command says to people: where it listens
+    assert [line for line in stderr.splitlines() if not line.startswith("{")] == [
+        "no tokens yet: meshlake catalog token create --principal admin --kind admin",
+        f"catalog on http://127.0.0.1:{port}/ (OpenAPI: /docs)",
+        f"Iceberg REST catalog on http://127.0.0.1:{port}/iceberg",
+    ]
