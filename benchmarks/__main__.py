@@ -11,8 +11,9 @@ ingest: `ratio_vs_parquet` divides by the mean of those two, measured under the 
 Then the silver suite (`benchmarks.silver_upsert`: upsert 100k changes into 1M rows, incremental vs
 full silver run) and the query suite (`benchmarks.query_ratio`: our query path vs `read_parquet` over
 the same files, HTTP latency) and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
-SeaweedFS against the same work locally). `--suites` picks some. Writes `benchmarks/results.json` and prints a
-table per suite.
+SeaweedFS against the same work locally) and the write-audit-publish suite (`benchmarks.wap_ratio`: a gold
+build through write-audit-publish vs the commit alone). `--suites` picks some. Writes `benchmarks/results.json`
+and prints a table per suite.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
-SUITES = ("ingest", "silver", "query", "s3")
+SUITES = ("ingest", "silver", "query", "s3", "wap")
 TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
 REPEATS = 3
 """Ingests per format: the median ratio is reported (of an even count, the higher of the middle two)."""
@@ -174,6 +175,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             landing = worker("generate", "--events", str(events), "--cache", str(args.cache))["landing"]
             results["s3"] = {}
             s3_ratio.run(results["s3"], landing, quick=args.quick, repeats=max(1, args.repeats))
+        if "wap" in suites:
+            from benchmarks import wap_ratio
+
+            results["wap"] = {}
+            wap_ratio.run(results["wap"], quick=args.quick)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -18,7 +18,7 @@ def print_report(results: dict[str, Any], out: Path, console: Console | None = N
     console = console or Console(width=max(Console().width, 110))
     if "ingest" in results:
         _print_ingest(results, console)
-    for suite in ("silver", "query", "s3"):
+    for suite in ("silver", "query", "s3", "wap"):
         if suite in results:
             _print_flat(suite, results[suite], console)
     console.print(f"results: {out}")

@@ -22,6 +22,7 @@ _INCREMENTAL = {
 }
 _CANDIDATES = {
     TableFormat.ICEBERG: ("pipelines.adapters.iceberg.candidates", "IcebergCandidates"),
+    TableFormat.DELTA: ("pipelines.adapters.delta.candidates", "DeltaCandidates"),
 }
 _MAINTENANCE = {
     TableFormat.ICEBERG: ("pipelines.adapters.iceberg.maintenance", "IcebergMaintenance"),

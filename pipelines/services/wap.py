@@ -82,19 +82,13 @@ def write_audit_publish(
         InputNotAllowedError, ReferenceNotAllowedError, ValueError: as `build_product` and
             `evaluate_product`.
         ConcurrentCommitError: other runs kept publishing first, `MAX_REPLANS` times.
+        NotImplementedError: the product's table format has no candidate versions (`memory`).
     """
     store = tables.store_for(domain.name, Layer.GOLD, product)
     target = domain.product_table(product)
     name = f"{domain.name}.{product}"
     where = AssetRun(domain.name, f"{domain.name}/{Layer.GOLD}/{product}", run_id)
-    try:
-        candidates = tables.candidates(store)
-    except NotImplementedError:  # a format without candidate versions (yet): commit, then audit what readers see
-        build = build_product(domain, product, tables, run_id, published, window, full)
-        outcomes = evaluate_product(domain, product, tables, published)
-        warnings = _failed(outcomes, blocking=False)
-        table_event(_log, "publish", where, target, build.version, failing=_failed(outcomes, True), warnings=warnings)
-        return Audited(build, outcomes, Publication(name, build.version, True, _failed(outcomes, True), warnings))
+    candidates = tables.candidates(store)
     for attempt in range(1, MAX_REPLANS + 1):
         build = build_product(domain, product, tables, run_id, published, window, full, staged=True)
         rows = pl.from_arrow(candidates.read_candidate(target, build.version))

@@ -62,7 +62,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == GOLD}
 
 
-@pytest.mark.parametrize("fmt", ["iceberg"])
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_version(tmp_path, fmt):
     settings = make_ledger(tmp_path / "team", fmt)
     runtime = Runtime(settings)
@@ -84,6 +84,8 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     kept = candidates.kept(TABLE)
     assert kept is not None and kept.failing == ("range_amount",) and kept.base == published[-1].version
     assert {"item_id": "b", "amount": -5} in candidates.read_candidate(TABLE, kept.commit.version).to_pylist()
+    with pytest.raises(ValueError, match="has no version"):  # time travel reaches published versions only
+        meshlake.scan("ledger.balances", as_of=kept.commit.version, settings=settings).collect()
     service = CatalogService.open(settings.catalog_db_url)
     assert [v.version for v in service.list_versions(ADMIN, "ledger.balances")] == [published[-1].version]
     check = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "range_amount")
@@ -126,7 +128,7 @@ def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):
     assert runtime.candidates(store).kept(TABLE).commit.version == audited.publication.candidate
 
 
-@pytest.mark.parametrize("fmt", ["iceberg"])
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rerun_publishes_once(tmp_path, fmt):
     settings = make_ledger(tmp_path / "team", fmt)
     runtime = Runtime(settings)

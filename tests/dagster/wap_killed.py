@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.adapters.delta.candidates import DeltaCandidates
 from pipelines.adapters.iceberg.candidates import IcebergCandidates
 from pipelines.settings import Settings
 from tests.wap_project import materialize
@@ -27,6 +28,7 @@ def die(*_: Any) -> None:
 
 def main(project: str, home: str) -> None:
     IcebergCandidates.publish = die  # type: ignore[assignment,method-assign]
+    DeltaCandidates.publish = die  # type: ignore[assignment,method-assign]
     settings = Settings.load(project=Path(project), env={"MESHLAKE_HOME": home})
     materialize(settings, dg.DagsterInstance.ephemeral())
 

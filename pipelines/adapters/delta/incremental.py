@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,14 +13,12 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable
+from deltalake import DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
-from pipelines.adapters.delta.commit_stats import with_action_stats
-from pipelines.adapters.delta.file_stats import file_stats
+from pipelines.adapters.delta.staged_commits import write_data_file
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.adapters.storage import Location
-from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.core.null_values import null_values
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
@@ -217,40 +214,16 @@ class DeltaIncremental:
         actions: list[AddAction | RemoveAction] = [
             RemoveAction(f["path"], True, now, f["size_bytes"], {}) for f in touched
         ]
-
-        def write(rows: pa.Table) -> AddAction:
-            name = f"part-{uuid.uuid4()}-c000.zstd.parquet"
-            with root.open_output(root.child_uri(name)) as sink:
-                pq.write_table(rows, sink, compression="zstd")
-                size = sink.tell()
-            return AddAction(name, size, {}, now, True, file_stats(rows))
-
-        written = list(_POOL.map(write, outputs))
+        written = list(_POOL.map(lambda rows: write_data_file(root, rows), outputs))
         actions += written
-
-        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
-            current.create_write_transaction(
-                actions,
-                mode="append",
-                schema=current.schema(),
-                commit_properties=with_action_stats(commit_properties, actions),
-            )
-
-        if check is None:
-            commit(delta, CommitProperties(custom_metadata=props))
-        else:  # planned on `delta`: a check must refuse whatever commit touched the rewritten files
-            try:
-                self._store._commit_with_retries(table, props, check, commit, delta)
-            except ConcurrentCommitError:
-                root.delete_files([root.child_uri(a.path) for a in written])
-                raise
-        total = pa.table(self._store._open(table).get_add_actions(flatten=True)).column("num_records")
-        return Rewrite(self._last_commit(table), len(candidates), len(touched), len(outputs), plan.rows_replaced,
-                       plan.rows, int(pc.sum(total).as_py() or 0))  # fmt: skip
-
-    def _last_commit(self, table: TableId) -> Commit:
-        history = self._store.history(table)
-        return history[-1]
+        try:  # planned on `delta`: a check must refuse whatever commit touched the rewritten files
+            commit = self._store._commit_actions(table, actions, props, check, delta)
+        except ConcurrentCommitError:
+            root.delete_files([root.child_uri(a.path) for a in written])
+            raise
+        gone = {f["path"] for f in touched}
+        total = sum(f["num_records"] for f in files if f["path"] not in gone) + plan.rows  # the files now live
+        return Rewrite(commit, len(candidates), len(touched), len(outputs), plan.rows_replaced, plan.rows, total)
 
 
 def _may_hold(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any]) -> bool:

@@ -11,6 +11,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 
 from pipelines.adapters.delta.incremental import file_path, log_entry
+from pipelines.adapters.delta.staged_commits import STAGED_FILE, read_staged, unstage
 from pipelines.adapters.delta.table_store import WRITER_PROPERTIES, DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
@@ -65,7 +66,8 @@ class DeltaMaintenance:
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
         """VACUUM the files only versions older than `retention` needed, checkpoint the log and delete
-        the log entries before the newest checkpoint that no retained version needs.
+        the log entries before the newest checkpoint that no retained version needs. A staged commit (a
+        refused candidate) older than `retention` is discarded first.
 
         A consumer at a kept version reads the log entries and the files of that version and the later
         ones (what was appended, what was rewritten), so those stay (`keep_versions`), whatever their age.
@@ -73,6 +75,9 @@ class DeltaMaintenance:
         delta = self._open(table)
         root = self._store._path(table)
         before = self._store.history(table)
+        staged = read_staged(root)
+        if staged is not None and staged.commit.timestamp_ms < (time.time() - retention.total_seconds()) * 1000:
+            unstage(root, published=False)  # a refused candidate past retention goes (VACUUM takes its files)
         delta.create_checkpoint()  # before VACUUM's own commits: at the newest data commit, which stays
         files = self._files_on_disk(table)
         self._vacuum(delta, retention, keep)
@@ -90,6 +95,7 @@ class DeltaMaintenance:
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Delete data files that no version still in the log names (never committed, e.g. left by a writer
         that died), once older than `older_than`: a file a concurrent writer has not committed yet is young.
+        A staged commit younger than that keeps its files; an older one goes with them.
 
         Files a commit removed stay while their commit is in the log (`expire` deletes those); the
         files of kept versions are named by their commits or the later ones. Listing and age come from
@@ -106,6 +112,10 @@ class DeltaMaintenance:
                     if named:
                         referenced.add(file_path(root, named["path"]))
         limit = time.time() - older_than.total_seconds()
+        staged = read_staged(root)
+        if staged is not None and staged.commit.timestamp_ms >= limit * 1000:  # a young candidate keeps its files
+            referenced |= {file_path(root, a.path) for a in staged.added}
+            referenced.add(root.fs_path(root.child_uri(STAGED_FILE)))
         log = root.child_uri("_delta_log") + "/"
         orphans = [
             f.uri

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -20,6 +21,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from pipelines.adapters.delta.commit_stats import commit_stats, with_action_stats
 from pipelines.adapters.delta.data_files import DeltaDataFile
+from pipelines.adapters.delta.staged_commits import StagedCommit, stage, write_data_file
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
@@ -182,8 +184,16 @@ class DeltaTableStore:
             StorageError: an object store root cannot be reached (or its bucket is missing).
         """
         self._root = as_location(root)
+        self._staged = False
         if not self._root.is_local:
             self._root.check()
+
+    def staged(self) -> DeltaTableStore:
+        """The same tables, whose data commits are staged beside the log instead of committed (`staged_commits`):
+        current for no reader until published (`DeltaCandidates`)."""
+        staged = copy.copy(self)
+        staged._staged = True
+        return staged
 
     @property
     def format(self) -> TableFormat:
@@ -313,22 +323,11 @@ class DeltaTableStore:
         for file in written:
             assert file.action is not None, "write_partitioned returns closed files"
             actions.append(file.action)
-
-        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
-            current.create_write_transaction(
-                actions,
-                mode="append",
-                schema=current.schema(),
-                partition_by=columns or None,
-                commit_properties=with_action_stats(commit_properties, actions),
-            )
-
         try:
-            self._commit_with_retries(table, props, check, commit)
+            return self._commit_actions(table, actions, props, check)
         except (ConcurrentCommitError, CommitFailedError):
             root.delete_files([file.uri for file in opened])
             raise
-        return self._commit_of(table, self._open(table))  # `delta` still shows the version before
 
     def overwrite(
         self,
@@ -472,6 +471,16 @@ class DeltaTableStore:
         delta = self._open(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, self._schema(delta))
+        if self._staged:  # the files are written here, as `write_deltalake` would commit them
+            if delta.metadata().partition_columns:
+                raise ValueError(f"{table}: staged writes need an unpartitioned Delta table")
+            now = int(time.time() * 1000)
+            files = pa.table(delta.get_add_actions(flatten=True)).to_pylist() if mode == "overwrite" else []
+            actions: list[AddAction | RemoveAction] = [RemoveAction(f["path"], True, now, f["size_bytes"], {})
+                                                       for f in files]  # fmt: skip
+            if rows.num_rows:
+                actions.append(write_data_file(self._path(table), rows))
+            return self._commit_actions(table, actions, props, check, delta)
 
         def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
             write_deltalake(
@@ -479,6 +488,43 @@ class DeltaTableStore:
             )
 
         return self._commit_of(table, self._commit_with_retries(table, props, check, commit))
+
+    def _commit_actions(
+        self,
+        table: TableId,
+        actions: Sequence[AddAction | RemoveAction],
+        props: dict[str, str],
+        check: CommitCheck | None,
+        planned: DeltaTable | None = None,
+    ) -> Commit:
+        """Commit `actions` (their data files written) in one commit (`_commit_with_retries`), or stage them
+        on the version `planned` (else the newest) is at when the store is staged (`staged_commits`).
+
+        Raises:
+            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
+            CommitFailedError: `MAX_COMMIT_ATTEMPTS` races were lost.
+        """
+        if self._staged:
+            delta = planned if planned is not None else self._open(table)
+            history = self._history(delta)
+            if check is not None and not check.allows(history):
+                raise ConcurrentCommitError(table, commits_since(history, check.seen))
+            base = delta.version()
+            commit = Commit(base + 1, len(history) + 1, int(time.time() * 1000), props)
+            stage(self._path(table), StagedCommit(base, commit, tuple(actions)))
+            return commit
+
+        def commit_actions(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            current.create_write_transaction(
+                list(actions),
+                mode="append",
+                schema=current.schema(),
+                partition_by=current.metadata().partition_columns or None,
+                commit_properties=with_action_stats(commit_properties, actions),
+            )
+
+        self._commit_with_retries(table, props, check, commit_actions, planned)
+        return self._commit_of(table, self._open(table))  # the table written through still shows the version before
 
     def _commit_with_retries(
         self,

@@ -5,8 +5,9 @@ moves no branch: every reader of the table (pyiceberg, DuckDB, the REST catalog'
 reads `main`. Publishing points `main` at the candidate in one metadata commit asserting `main` is
 still its parent, which also appends it to the snapshot log (`history()`). A refused candidate is
 kept under the branch `meshlake-candidate` (readable by any engine by that name), its failing checks
-in a table property, until a later publish or `discard` removes the branch; an unreferenced staged
-snapshot (a writer killed before publishing) is expired like any old snapshot.
+in a table property, until a later publish removes the branch or `discard` removes it and the
+snapshot; an unreferenced staged snapshot (a writer killed before publishing, a candidate kept
+before the last) is expired like any old snapshot.
 """
 
 from __future__ import annotations
@@ -92,13 +93,16 @@ class IcebergCandidates:
         return self._candidate(ice, table, snapshot) if snapshot is not None else None
 
     def discard(self, table: TableId) -> None:
+        """Remove the branch of the kept candidate, then its snapshot (its files go with the next orphan removal)."""
         ice = self._store._load(table)
-        if CANDIDATE_BRANCH not in ice.metadata.refs:
+        kept = ice.metadata.refs.get(CANDIDATE_BRANCH)
+        if kept is None:
             return
         with ice.transaction() as tx:
             with ManageSnapshots(tx) as manage:
                 manage.remove_branch(CANDIDATE_BRANCH)
             tx.remove_properties(FAILING_PROPERTY)
+        self._store._load(table).maintenance.expire_snapshots().by_id(kept.snapshot_id).commit()
 
     @staticmethod
     def _staged(ice: Table, table: TableId, version: int) -> Snapshot:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pyiceberg.manifest import ManifestEntryStatus, ManifestFile
 from pyiceberg.table import Table
 
+from pipelines.adapters.iceberg.candidates import IcebergCandidates
 from pipelines.adapters.iceberg.incremental import _scan
 from pipelines.adapters.iceberg.position_deletes import delete_files
 from pipelines.adapters.iceberg.table_store import IcebergTableStore
@@ -84,18 +85,19 @@ class IcebergMaintenance:
         return Compaction(len(tasks), self.data_files(table), rewritten, commit)
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
-        """Expire snapshots older than `retention` and than every kept one (never the current one),
-        then delete the files only they referenced."""
-        ice = self._table(table)
+        """Expire snapshots older than `retention` and than every kept one (never the current one, nor a
+        refused candidate younger than `retention`: an older one is discarded), then delete the files
+        only they referenced."""
         cutoff = (datetime.now(UTC) - retention).timestamp() * 1000
+        candidates = IcebergCandidates(self._store)
+        refused = candidates.kept(table)
+        if refused is not None and refused.commit.timestamp_ms < cutoff:
+            candidates.discard(table)
+        ice = self._table(table)
         kept = [s.timestamp_ms for s in ice.metadata.snapshots if s.snapshot_id in set(keep)]
         cutoff = min([cutoff, *kept])
-        current = ice.current_snapshot()
-        old = [
-            s.snapshot_id
-            for s in ice.metadata.snapshots
-            if s.timestamp_ms < cutoff and (current is None or s.snapshot_id != current.snapshot_id)
-        ]
+        heads = {ref.snapshot_id for ref in ice.metadata.refs.values()}  # the current one, a kept candidate
+        old = [s.snapshot_id for s in ice.metadata.snapshots if s.timestamp_ms < cutoff and s.snapshot_id not in heads]
         if not old:
             return Expiry(0, 0)
         before = reachable_files(ice)

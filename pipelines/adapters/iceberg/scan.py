@@ -48,12 +48,13 @@ class IcebergScans:
         planned data files, with the snapshot's schema (columns added later read as nulls).
 
         Raises:
-            ValueError: `version` is not a snapshot of the table.
+            ValueError: `version` is not a snapshot the table published (a candidate is not, `IcebergCandidates`).
         """
         table, ice = self._table, self._ice
         metadata_location = ice.metadata_location
         storage = None if self._store.warehouse.is_local else self._store.warehouse
-        if version is not None and ice.snapshot_by_id(version) is None:
+        published = {entry.snapshot_id for entry in ice.metadata.snapshot_log}  # never a candidate
+        if version is not None and (ice.snapshot_by_id(version) is None or version not in published):
             raise ValueError(f"{table} has no version {version}")
         snapshot_id = version if version is not None else ice.metadata.current_snapshot_id
         scan = ice.scan(snapshot_id=snapshot_id)

@@ -1,0 +1,114 @@
+"""A Delta table's staged commit: the actions of its next commit, written beside the log rather than into it.
+
+Delta readers (delta-rs, DuckDB's `delta_scan`, Spark) read only `_delta_log/`; a staged commit is
+kept in `_meshlake/staged_commit.json` under the table root (a folder every Delta reader and
+`VACUUM` skip, as its name starts with `_`). Its data files are written where a commit's go;
+publishing commits its actions with delta-rs on the version it was staged on (see
+`DeltaCandidates`). A table has at most one staged commit: staging another replaces it (and
+removes the files only the replaced one added).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake.transaction import AddAction, RemoveAction
+
+from pipelines.adapters.delta.file_stats import file_stats
+from pipelines.adapters.storage import Location
+from pipelines.core.commits import Commit
+
+STAGED_FILE = "_meshlake/staged_commit.json"
+"""Where, under the table root, the staged commit is kept."""
+
+
+@dataclass(frozen=True)
+class StagedCommit:
+    """The actions and properties of a commit staged on log version `base`; `failing` once kept after an audit."""
+
+    base: int
+    commit: Commit
+    actions: tuple[AddAction | RemoveAction, ...]
+    failing: tuple[str, ...] | None = None
+
+    @property
+    def added(self) -> list[AddAction]:
+        return [a for a in self.actions if isinstance(a, AddAction)]
+
+    @property
+    def removed(self) -> set[str]:
+        return {a.path for a in self.actions if isinstance(a, RemoveAction)}
+
+
+def write_data_file(root: Location, rows: pa.Table) -> AddAction:
+    """`rows` as one Parquet file (zstd) under the table root of an unpartitioned table, and its add action."""
+    name = f"part-{uuid.uuid4()}-c000.zstd.parquet"
+    with root.open_output(root.child_uri(name)) as sink:
+        pq.write_table(rows, sink, compression="zstd")
+        size = sink.tell()
+    return AddAction(name, size, {}, int(time.time() * 1000), True, file_stats(rows))
+
+
+def _action(action: AddAction | RemoveAction) -> dict[str, object]:
+    if isinstance(action, AddAction):
+        return {"add": [action.path, action.size, dict(action.partition_values), action.modification_time,
+                        action.data_change, action.stats]}  # fmt: skip
+    return {"remove": [action.path, action.data_change, action.deletion_timestamp, action.size,
+                       dict(action.partition_values or {})]}  # fmt: skip
+
+
+def _parsed(entry: dict[str, list[Any]]) -> AddAction | RemoveAction:
+    if "add" in entry:
+        return AddAction(*entry["add"])
+    path, data_change, deletion_timestamp, size, partition_values = entry["remove"]
+    return RemoveAction(path, data_change, deletion_timestamp, size, partition_values)
+
+
+def stage(root: Location, staged: StagedCommit) -> None:
+    """Keep `staged` as the table's staged commit, removing the data files a replaced one added."""
+    previous = read_staged(root)
+    body = {
+        "base": staged.base,
+        "version": staged.commit.version,
+        "sequence": staged.commit.sequence,
+        "timestamp_ms": staged.commit.timestamp_ms,
+        "properties": dict(staged.commit.properties),
+        "actions": [_action(a) for a in staged.actions],
+        "failing": None if staged.failing is None else list(staged.failing),
+    }
+    with root.open_output(root.child_uri(STAGED_FILE)) as sink:
+        sink.write(json.dumps(body).encode())
+    if previous is not None:
+        _remove_files(root, previous, keep=[a.path for a in staged.added])
+
+
+def read_staged(root: Location) -> StagedCommit | None:
+    """The table's staged commit, or None."""
+    if not root.exists(STAGED_FILE):
+        return None
+    body = json.loads(root.read_bytes(STAGED_FILE))
+    commit = Commit(body["version"], body["sequence"], body["timestamp_ms"], body["properties"])
+    failing = body["failing"]
+    actions = tuple(_parsed(entry) for entry in body["actions"])
+    return StagedCommit(body["base"], commit, actions, None if failing is None else tuple(failing))
+
+
+def unstage(root: Location, published: bool) -> None:
+    """Forget the staged commit; unless it was `published`, also remove the data files it added."""
+    staged = read_staged(root)
+    if staged is None:
+        return
+    root.delete_files([root.child_uri(STAGED_FILE)])
+    if not published:
+        _remove_files(root, staged)
+
+
+def _remove_files(root: Location, staged: StagedCommit, keep: Sequence[str] = ()) -> None:
+    root.delete_files([root.child_uri(a.path) for a in staged.added if a.path not in set(keep)])
