@@ -10,7 +10,7 @@ import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import zstandard
@@ -19,18 +19,17 @@ from google.protobuf.message import DecodeError
 FUTURE = timedelta(hours=1)
 
 
-def _bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    if path.suffix == ".gz":
+def _bytes(name: str, data: bytes) -> bytes:
+    if name.endswith(".gz"):
         return gzip.decompress(data)
-    if path.suffix == ".zst":
+    if name.endswith(".zst"):
         return zstandard.ZstdDecompressor().decompressobj().decompress(data)
     return data
 
 
-def read_delimited(path: Path) -> Iterator[tuple[int, bytes]]:
+def read_delimited(name: str, raw: bytes) -> Iterator[tuple[int, bytes]]:
     """`(offset, payload)` of every varint length-delimited message of a file (.pb, .pb.gz, .pb.zst)."""
-    data, pos = _bytes(path), 0
+    data, pos = _bytes(name, raw), 0
     while pos < len(data):
         start, length, shift = pos, 0, 0
         while True:
@@ -61,10 +60,12 @@ def landed(runtime: Any, domain: str, event: str, now: datetime | None = None) -
     cls = runtime.schemas.message_class(spec.message)
     options = runtime.schemas.event_options(spec.message)
     limit = (now or datetime.now(UTC)) + FUTURE
-    folder = runtime.settings.landing_dir / domain / event
+    root = runtime.landing.location  # the local folder or the bucket prefix
+    names = [f.uri.rsplit("/", 1)[-1] for f in root.list_files(f"{domain}/{event}", recursive=False)]
     out = []
-    for path in sorted(p for p in folder.glob("*.pb*") if not p.name.endswith(".partial")):
-        for offset, payload in read_delimited(path):
+    for name in sorted(n for n in names if ".pb" in n and not n.startswith(".") and not n.endswith(".partial")):
+        path = PurePosixPath(name)
+        for offset, payload in read_delimited(name, root.read_bytes(f"{domain}/{event}/{name}")):
             try:
                 msg = cls.FromString(payload)
             except DecodeError:  # undecodable: quarantined, never in bronze

@@ -1,4 +1,5 @@
-"""Bronze ingestion from landing files into real tables: exactly once, rejects quarantined, bad input refused."""
+"""Bronze ingestion from landing files into real tables: exactly once, rejects quarantined, bad input refused;
+on the local disk and on S3 (SeaweedFS) alike."""
 
 from __future__ import annotations
 
@@ -8,15 +9,35 @@ import pytest
 
 from pipelines.adapters.landing import write_landing_file
 from pipelines.adapters.landing.compression import map_file
+from pipelines.bootstrap import Runtime
 from pipelines.core.framing import frame, unframe
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY
 from pipelines.generation import generate_landing
 from pipelines.services import ingest as ingest_module
 from pipelines.services.ingest import UnframedInputError, ingest_event
+from pipelines.settings import Settings
 from tests.landed import landed_counts
+from tests.paths import MESH
 
 FORMATS = ["iceberg", "delta", "memory"]
+
+
+@pytest.fixture(params=["local", "s3"])
+def runtime_on(request, tmp_path):
+    """Runtimes (`runtime_on(fmt)`) with the warehouse and the landing zone on the local disk, or both on S3:
+    the source and the stores pass the same suite on either storage."""
+    env = {"MESHLAKE_HOME": str(tmp_path / "home")}
+    if request.param == "s3":
+        server, prefix = request.getfixturevalue("s3_server"), request.getfixturevalue("s3_prefix")
+        env |= {
+            "MESHLAKE_WAREHOUSE": f"{prefix}/warehouse",
+            "MESHLAKE_LANDING": f"{prefix}/landing",
+            "MESHLAKE_S3_ENDPOINT": server.endpoint,
+            "MESHLAKE_S3_ACCESS_KEY_ID": server.access_key,
+            "MESHLAKE_S3_SECRET_ACCESS_KEY": server.secret_key,
+        }
+    return lambda fmt: Runtime(Settings.load(project=MESH, env=env | {"MESHLAKE_FORMAT": fmt}))
 
 
 def _ingest(runtime, run_id="run-1"):
@@ -35,8 +56,8 @@ def _quarantine(runtime):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_every_event_lands_once_and_a_rerun_adds_nothing(make_runtime, fmt):
-    runtime = make_runtime(fmt)
+def test_every_event_lands_once_and_a_rerun_adds_nothing(runtime_on, fmt):
+    runtime = runtime_on(fmt)
     generate_landing(runtime, "orders", 2_000, seed=3, files=3)
     valid, invalid = landed_counts(runtime, "orders", "order_placed")  # the generator mixes in a few bad events
     first = _ingest(runtime)
@@ -54,8 +75,8 @@ def test_every_event_lands_once_and_a_rerun_adds_nothing(make_runtime, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_new_files_are_picked_up_and_commits_record_their_positions(make_runtime, fmt):
-    runtime = make_runtime(fmt)
+def test_new_files_are_picked_up_and_commits_record_their_positions(runtime_on, fmt):
+    runtime = runtime_on(fmt)
     generate_landing(runtime, "orders", 500, seed=1, files=1)
     _ingest(runtime)
     before = landed_counts(runtime, "orders", "order_placed")[0]
@@ -71,8 +92,8 @@ def test_new_files_are_picked_up_and_commits_record_their_positions(make_runtime
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(make_runtime, fmt):
-    runtime = make_runtime(fmt)
+def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(runtime_on, fmt):
+    runtime = runtime_on(fmt)
     cls = runtime.schemas.message_class("meshlake.orders.v1.OrderPlaced")
     good = cls(event_id="e1", order_id="O1", customer_id="C1", currency="EUR", country="DE")
     good.placed_at.FromSeconds(1_790_000_000)
@@ -81,7 +102,7 @@ def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(
     no_time = cls(event_id="e3", order_id="O3")
     garbage = b"\xff\xff\xff\xff"
     payloads = [good.SerializeToString(), garbage, no_key.SerializeToString(), no_time.SerializeToString()]
-    write_landing_file(runtime.settings.landing_dir, "orders", "order_placed", "mixed", payloads)
+    write_landing_file(runtime.landing.location, "orders", "order_placed", "mixed", payloads)
 
     result = _ingest(runtime)
     assert (result.rows_written, result.quarantined) == (1, 3)
@@ -137,18 +158,18 @@ def test_a_plain_landing_file_is_mapped_and_its_payloads_outlive_the_file(tmp_pa
 
 
 @pytest.mark.parametrize("suffix", [".pb.gz", ".pb.zst"])
-def test_compressed_landing_files_are_read_once(make_runtime, suffix):
-    runtime = make_runtime("memory")
+def test_compressed_landing_files_are_read_once(runtime_on, suffix):
+    runtime = runtime_on("memory")
     generate_landing(runtime, "orders", 250, seed=5, files=2, suffix=suffix)
     assert _ingest(runtime).rows_written == landed_counts(runtime, "orders", "order_placed")[0]
     assert _ingest(runtime, "run-2").rows_written == 0
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_files_stream_through_in_small_batches_into_one_commit_per_commit_size(make_runtime, fmt, monkeypatch):
+def test_files_stream_through_in_small_batches_into_one_commit_per_commit_size(runtime_on, fmt, monkeypatch):
     """Decoded and written `BATCH_ROWS` at a time; commits still follow `max_rows_per_commit` and record every file."""
     monkeypatch.setattr(ingest_module, "BATCH_ROWS", 97)
-    runtime = make_runtime(fmt)
+    runtime = runtime_on(fmt)
     generate_landing(runtime, "orders", 1_200, seed=5, files=3)
     valid, invalid = landed_counts(runtime, "orders", "order_placed")
     orders = runtime.domain("orders")
