@@ -162,6 +162,10 @@ def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
     )
 
 
+class _NothingMatchesError(Exception):
+    """No row of the table matches the keys to delete (now): nothing is committed."""
+
+
 class DeltaTableStore:
     """Delta tables at `<root>/<domain>/<name>`.
 
@@ -389,6 +393,9 @@ class DeltaTableStore:
     def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
         """Delete the matching rows with delta-rs (a `DELETE` commit rewriting the files that hold them).
 
+        A delete that loses a race with another writer is planned again on the winner's version:
+        deletes of other rows at once all land.
+
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: a key column does not fit, or the properties do not.
@@ -398,12 +405,20 @@ class DeltaTableStore:
         check_key_columns(table, self._schema(delta), keys)
         if keys.num_rows == 0:
             return None
-        current = delta.to_pyarrow_table(columns=keys.column_names)
-        if not pc.any(matching_rows(table, current, keys)).as_py():
+
+        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            rows = current.to_pyarrow_table(columns=keys.column_names)
+            if not pc.any(matching_rows(table, rows, keys)).as_py():
+                raise _NothingMatchesError
+            predicate = _key_predicate(keys.cast(pa.schema([rows.schema.field(n) for n in keys.column_names])))
+            current.delete(predicate, WRITER_PROPERTIES, commit_properties=commit_properties)
+
+        history = self._history(delta)
+        try:  # a delete that lost a race is planned again on the winner's version: any commit is accepted
+            deleted = self._commit_with_retries(table, props, CommitCheck.on(history, lambda _: True), commit, delta)
+        except _NothingMatchesError:
             return None
-        predicate = _key_predicate(keys.cast(pa.schema([current.schema.field(n) for n in keys.column_names])))
-        delta.delete(predicate, WRITER_PROPERTIES, commit_properties=CommitProperties(custom_metadata=props))
-        return self._commit_of(table, delta)
+        return self._commit_of(table, deleted)
 
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current version or version `as_of`.

@@ -47,7 +47,7 @@ from pipelines.adapters.iceberg.schema_ids import (
     nested_numbers,
     with_numbers,
 )
-from pipelines.adapters.iceberg.transaction import add_rows, commit_with_retries, file_changes, transaction
+from pipelines.adapters.iceberg.transaction import commit_with_retries, file_changes
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
@@ -128,6 +128,10 @@ def _commit(snapshot: Snapshot, sequence: int) -> Commit:
 def _history(ice: Table) -> list[Commit]:
     snapshots = [ice.snapshot_by_id(entry.snapshot_id) for entry in ice.metadata.snapshot_log]
     return [_commit(s, i) for i, s in enumerate((s for s in snapshots if s is not None), start=1)]
+
+
+class _NothingMatchesError(Exception):
+    """No row of the table matches the keys to delete (now): nothing is committed."""
 
 
 class IcebergTableStore:
@@ -419,7 +423,9 @@ class IcebergTableStore:
         """Rewrite the data files holding matching rows, in one overwrite snapshot.
 
         Unlike pyiceberg's `delete`, which may make a delete and an overwrite snapshot, this is one
-        snapshot, so one commit carries the properties.
+        snapshot, so one commit carries the properties. A delete that loses a race with another
+        writer is planned again on the winner's state (`commit_with_retries`): deletes of other rows
+        at once all land.
 
         Raises:
             TableNotFoundError: the table does not exist.
@@ -432,22 +438,41 @@ class IcebergTableStore:
             return None
         first = keys.column_names[0]
         candidates = In(first, set(keys.column(first).to_pylist()))  # type: ignore[call-arg,arg-type]
-        tasks = list(ice.scan(row_filter=candidates).plan_files())
-        reader = ArrowScan(ice.metadata, ice.io, ice.schema(), AlwaysTrue())
-        touched, kept = [], []
-        for task in tasks:
-            data = reader.to_table([task])
-            hit = matching_rows(table, data, keys)
-            if pc.any(hit).as_py():
-                touched.append(task.file)
-                kept.append(data.filter(pc.invert(hit)))
-        if not touched:
+        written: list[IcebergDataFiles] = []
+
+        def stage(tx: CachedTransaction) -> None:
+            for files in written:  # the files of a rewrite planned on a state another writer changed
+                files.remove()
+            written.clear()
+            current = table_of(tx)
+            reader = ArrowScan(current.metadata, current.io, current.schema(), AlwaysTrue())
+            touched, kept = [], []
+            for task in current.scan(row_filter=candidates).plan_files():
+                data = reader.to_table([task])
+                hit = matching_rows(table, data, keys)
+                if pc.any(hit).as_py():
+                    touched.append(task.file)
+                    kept.append(data.filter(pc.invert(hit)))
+            if not touched:
+                raise _NothingMatchesError
+            files = IcebergDataFiles(current)
+            written.append(files)
+            rows = pa.concat_tables(kept)
+            with file_changes(tx, props, deletes=True) as replace:
+                for data_file in touched:
+                    replace.delete_data_file(data_file)
+                for data_file in files.write(rows) if rows.num_rows else []:
+                    replace.append_data_file(data_file)
+
+        try:
+            committed = commit_with_retries(table, lambda: self._load(table), _history, None, stage, self._branch)
+        except _NothingMatchesError:
             return None
-        with transaction(ice, self._branch) as tx, file_changes(tx, props, deletes=True) as replace:
-            for data_file in touched:
-                replace.delete_data_file(data_file)
-            add_rows(tx, replace, pa.concat_tables(kept))
-        return self._last_commit(ice)
+        except BaseException:
+            for files in written:
+                files.remove()
+            raise
+        return self._last_commit(committed)
 
     def read(self, table: TableId, columns: Sequence[str] | None = None, as_of: int | None = None) -> pa.Table:
         """Read the table (or only `columns`), at the current snapshot or snapshot `as_of`.
