@@ -12,8 +12,9 @@ Then the silver suite (`benchmarks.silver_upsert`: upsert 100k changes into 1M r
 full silver run) and the query suite (`benchmarks.query_ratio`: our query path vs `read_parquet` over
 the same files, HTTP latency) and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
 SeaweedFS against the same work locally) and the write-audit-publish suite (`benchmarks.wap_ratio`: a gold
-build through write-audit-publish vs the commit alone). `--suites` picks some. Writes `benchmarks/results.json`
-and prints a table per suite.
+build through write-audit-publish vs the commit alone) and the JetStream suite (`benchmarks.nats_ratio`: bronze
+ingest from nats-server against a bare nats-py pull of the same messages). `--suites` picks some. Writes
+`benchmarks/results.json` and prints a table per suite.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
-SUITES = ("ingest", "silver", "query", "s3", "wap")
+SUITES = ("ingest", "nats", "silver", "query", "s3", "wap")
+NATS_EVENTS = 200_000
+"""Events the JetStream suite publishes (at most the run's event count)."""
 TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
 REPEATS = 3
 """Ingests per format: the median ratio is reported (of an even count, the higher of the middle two)."""
@@ -159,6 +162,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "ingest" in suites:
             formats = tuple(f for f in args.formats.split(",") if f)
             results = run(events, workdir, args.cache, formats, max(1, args.repeats))
+        if "nats" in suites:
+            from benchmarks import nats_ratio
+
+            formats = tuple(f for f in args.formats.split(",") if f)
+            landing = worker("generate", "--events", str(events), "--cache", str(args.cache))["landing"]
+            nats_events = min(events, NATS_EVENTS)
+            ingest = results.setdefault("ingest", {})
+            nats_ratio.run(ingest, Path(landing), nats_events, formats, max(1, args.repeats), workdir)
         if "silver" in suites:
             from benchmarks import silver_upsert
 

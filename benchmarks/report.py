@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ def _rate(value: float) -> str:
 def print_report(results: dict[str, Any], out: Path, console: Console | None = None) -> None:
     """Print the results of `python -m benchmarks`: a table per suite that ran."""
     console = console or Console(width=max(Console().width, 110))
-    if "ingest" in results:
+    if "decode" in results:
         _print_ingest(results, console)
+    if "nats_ratio_vs_fetch" in results.get("ingest", {}):
+        _print_nats(results["ingest"], console)
     for suite in ("silver", "query", "s3", "wap"):
         if suite in results:
             _print_flat(suite, results[suite], console)
@@ -97,3 +100,28 @@ def _print_ingest(results: dict[str, Any], console: Console) -> None:
     console.print(
         f"{results['machine']['cpus']} CPUs, load average {load} (other work on the machine slows every rate)"
     )
+
+
+def _print_nats(ingest: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"meshlake JetStream ingest: {ingest['nats_events']:,} OrderPlaced events from nats-server")
+    for column in ("measure", "value", "vs baseline", "target"):
+        table.add_column(column, justify="right" if column != "measure" else "left", no_wrap=True)
+    fetched = ingest["nats_fetch_msgs_per_s_samples"]
+    table.add_row(
+        "baseline: bare nats-py pull, counting callback",
+        f"{ingest['nats_fetch_msgs_per_s']:,.0f} msg/s",
+        f"1.00 ({min(fetched):,.0f}-{max(fetched):,.0f})",
+        "",
+    )
+    for fmt, ratio in ingest["nats_ratio_vs_fetch"].items():
+        samples = ingest["nats_ratio_vs_fetch_samples"][fmt]
+        waits = [run["source_wait_s"] / run["seconds"] for run in ingest["nats_runs"][fmt]]
+        table.add_row(
+            f"ingest -> {fmt} (waiting for pulls {statistics.median(waits):.0%})",
+            f"{ingest['nats_msgs_per_s'][fmt]:,.0f} msg/s",
+            f"{ratio:.2f}x fetch ({min(samples):.2f}-{max(samples):.2f}, n={len(samples)})",
+            f">= 0.7 {'ok' if ratio >= 0.7 else 'MISSED'}",
+        )
+    console.print(table)
+    load = ", ".join(f"{x:.1f}" for x in ingest["nats_load_average"])
+    console.print(f"load average after the JetStream suite {load}")
