@@ -37,7 +37,7 @@ def demo(
     from pipelines.cli import context
 
     if storage is Storage.LOCAL:
-        _demo(events, seed)
+        _demo(events, seed, storage)
         return
     from pipelines.cli.local_storage import local_object_store, object_store_variables
 
@@ -45,10 +45,10 @@ def demo(
         console.print(f"[dim]SeaweedFS at {server.endpoint}, data in {server.data_dir}[/]")
         # This process is the top of the run: the settings it and the in-process Dagster runs load see these.
         os.environ.update(object_store_variables(server))
-        _demo(events, seed)
+        _demo(events, seed, storage)
 
 
-def _demo(events: int, seed: int) -> None:
+def _demo(events: int, seed: int, storage: Storage) -> None:
     from pipelines.cli import context
     from pipelines.cli.materialize import materialize_all
     from pipelines.cli.query_cmd import OutputFormat, query
@@ -72,10 +72,21 @@ def _demo(events: int, seed: int) -> None:
             f"  landing files   {settings.landing_uri}\n"
             f"  iceberg tables  {settings.warehouse_uri}/iceberg (SQLite catalog: <home>/iceberg/catalog.db)\n"
             f"  delta tables    {settings.warehouse_uri}/delta\n"
-            "Try next:\n"
-            '  .venv/bin/meshlake query "SELECT country, sum(revenue) FROM orders.daily_revenue GROUP BY 1"\n'
-            "  make dev            # the Dagster UI with schedules and sensors on http://127.0.0.1:3000\n"
-            "  MESHLAKE_FORMAT=delta make demo   # the same pipelines on Delta Lake",
+            "Try next:\n" + _next_steps(storage),
             title="meshlake demo",
         )
+    )
+
+
+def _next_steps(storage: Storage) -> str:
+    """What to run after the demo; on S3 its SeaweedFS has stopped, and `make dev STORAGE=s3` starts it again."""
+    if storage is Storage.S3:
+        return (
+            "  make dev STORAGE=s3   # the Dagster UI on http://127.0.0.1:3000, SeaweedFS again on the data kept\n"
+            "  MESHLAKE_FORMAT=delta make demo STORAGE=s3   # the same pipelines on Delta Lake"
+        )
+    return (
+        '  .venv/bin/meshlake query "SELECT country, sum(revenue) FROM orders.daily_revenue GROUP BY 1"\n'
+        "  make dev            # the Dagster UI with schedules and sensors on http://127.0.0.1:3000\n"
+        "  MESHLAKE_FORMAT=delta make demo   # the same pipelines on Delta Lake"
     )
