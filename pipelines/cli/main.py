@@ -59,6 +59,7 @@ def _register() -> None:
     """Mount every command; their modules import only typer and rich, so `--help` stays instant."""
     from catalog import cli as catalog_cli
     from pipelines.cli import (
+        candidates_cmd,
         config_cmd,
         demo_cmd,
         domain_cmd,
@@ -79,6 +80,7 @@ def _register() -> None:
     app.command("demo")(demo_cmd.demo)
     app.command("query")(query_cmd.query)
     app.command("products")(products_cmd.products)
+    app.command("candidates")(candidates_cmd.candidates)
     app.command("events")(events_cmd.events)
     app.command("dev")(run_cmds.dev)
     app.command("config")(config_cmd.config)

@@ -12,7 +12,7 @@ unpublished candidate that nothing reads; the next run builds and publishes its 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -21,6 +21,7 @@ from pipelines.core.domain import Domain
 from pipelines.core.expectations import Outcome
 from pipelines.core.names import Layer
 from pipelines.logs import AssetRun, table_event
+from pipelines.ports.candidates import Candidate
 from pipelines.ports.commit_check import ConcurrentCommitError
 from pipelines.services.build import MAX_REPLANS, BuildResult, PartitionWindow, build_product
 from pipelines.services.contracts import evaluate_product
@@ -115,3 +116,15 @@ def write_audit_publish(
 
 def _failed(outcomes: Sequence[Outcome], blocking: bool) -> tuple[str, ...]:
     return tuple(o.name for o in outcomes if o.blocking == blocking and not o.passed)
+
+
+def refused_candidates(domains: Iterable[Domain], tables: IncrementalRuntime) -> list[Candidate]:
+    """The refused candidate each gold product of `domains` keeps (`CandidateTables.kept`), product by product."""
+    found = []
+    for domain in domains:
+        for product in domain.spec.products:
+            store = tables.store_for(domain.name, Layer.GOLD, product)
+            table = domain.product_table(product)
+            if store.exists(table) and (kept := tables.candidates(store).kept(table)) is not None:
+                found.append(kept)
+    return found

@@ -1,28 +1,38 @@
 """Write-audit-publish: a gold build that breaks an error check leaves every reader on the published version.
 
 Real Dagster runs of a fixture project (`tests/wap_project.py`) in each table format; the readers are
-the store, `meshlake.connect`, `meshlake query`, DuckDB on the table's files, and the catalog.
+the store, `meshlake.connect`, `scan` and `query`, `meshlake query`, `POST /api/query`, DuckDB on the
+table's files, the Iceberg REST catalog (pyiceberg through the catalog service), and the catalog.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import dagster as dg
 import duckdb
+import httpx
 import pytest
-from typer.testing import CliRunner
+from pyiceberg.catalog.rest import RestCatalog
+from typer.testing import CliRunner, Result
 
 import meshlake
+from catalog.api import create_app
 from catalog.model import Principal, PrincipalKind
 from catalog.service import CatalogService
+from catalog.testing import serve_in_thread
 from pipelines.adapters.duckdb.extensions import load_extension
 from pipelines.bootstrap import Runtime
 from pipelines.cli.main import app
 from pipelines.core.names import Layer, TableId
 from pipelines.services.wap import write_audit_publish
+from pipelines.serving import Serving
+from pipelines.serving.http import query_router
 from tests.paths import REPO
 from tests.wap_project import GOLD, land, make_ledger, materialize
 
@@ -39,7 +49,25 @@ def _duckdb_rows(runtime: Runtime) -> list[tuple[str, int]]:
     return con.sql(f"SELECT item_id, amount FROM {scan}('{store.location(TABLE)}') ORDER BY item_id").fetchall()
 
 
-def _readers(runtime: Runtime) -> dict[str, list[tuple[str, int]]]:
+@contextmanager
+def _query_api(runtime: Runtime) -> Iterator[Callable[[str], list[tuple[str, int]]]]:
+    """`POST /api/query` served by the catalog app on a free port, asked as the ledger domain."""
+    service = CatalogService.open(runtime.settings.catalog_db_url)
+    token = service.create_token("ledger", PrincipalKind.DOMAIN, actor="test")
+    app = create_app(service)
+    app.include_router(query_router(Serving(runtime)))
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+
+        def ask(sql: str) -> list[tuple[str, int]]:
+            response = client.post("/api/query", json={"sql": sql}, headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200, response.text
+            return [(row["item_id"], row["amount"]) for row in response.json()["rows"]]
+
+        yield ask
+    service.close()
+
+
+def _readers(runtime: Runtime, api: Callable[[str], list[tuple[str, int]]]) -> dict[str, list[tuple[str, int]]]:
     """What each reader sees of ledger.balances."""
     settings = runtime.settings
     store = runtime.store_for("ledger", Layer.GOLD, "balances")
@@ -55,6 +83,7 @@ def _readers(runtime: Runtime) -> dict[str, list[tuple[str, int]]]:
         "query": [tuple(r.values()) for r in meshlake.query(sql, settings=settings).table.to_pylist()],
         "cli": [(i, int(a)) for i, a in (line.split(",") for line in cli.output.split()[1:])],
         "duckdb": _duckdb_rows(runtime),
+        "api": api(sql),
     }
 
 
@@ -62,14 +91,29 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == GOLD}
 
 
+def _rest_rows(serve_iceberg_rest, runtime: Runtime) -> list[tuple[str, int]]:
+    """The product as any engine reads it through the catalog service's Iceberg REST API (pyiceberg here)."""
+    rest = RestCatalog("meshlake", **serve_iceberg_rest(runtime.settings.iceberg_dir))
+    rows = rest.load_table(("ledger", "balances")).scan(selected_fields=("item_id", "amount")).to_arrow()
+    return sorted((r["item_id"], r["amount"]) for r in rows.to_pylist())
+
+
+def _candidates_cli(settings, *args: str) -> Result:
+    return CliRunner().invoke(app, ["--project", str(settings.project_dir), "candidates", *args],
+                              env={"MESHLAKE_HOME": str(settings.home)})  # fmt: skip
+
+
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_version(tmp_path, fmt):
+def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_version(tmp_path, fmt, request):
+    stack = ExitStack()
+    request.addfinalizer(stack.close)
     settings = make_ledger(tmp_path / "team", fmt)
     runtime = Runtime(settings)
     instance = dg.DagsterInstance.ephemeral()
     land(runtime, {"a": 10, "b": 20, "c": 30})
     assert materialize(settings, instance).success
-    before = _readers(runtime)
+    api = stack.enter_context(_query_api(runtime))
+    before = _readers(runtime, api)
     assert set(map(tuple, before.values())) == {(("a", 10), ("b", 20), ("c", 30))}, before
     store = runtime.store_for("ledger", Layer.GOLD, "balances")
     published = store.history(TABLE)
@@ -78,7 +122,9 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     refused = materialize(settings, instance)
 
     assert not refused.success and _checks(refused)["range_amount"] is False
-    assert _readers(runtime) == before
+    assert _readers(runtime, api) == before
+    if fmt == "iceberg":
+        assert _rest_rows(request.getfixturevalue("serve_iceberg_rest"), runtime) == before["store"]
     assert store.history(TABLE) == published
     candidates = runtime.candidates(store)
     kept = candidates.kept(TABLE)
@@ -86,6 +132,11 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     assert {"item_id": "b", "amount": -5} in candidates.read_candidate(TABLE, kept.commit.version).to_pylist()
     with pytest.raises(ValueError, match="has no version"):  # time travel reaches published versions only
         meshlake.scan("ledger.balances", as_of=kept.commit.version, settings=settings).collect()
+    listed = _candidates_cli(settings, "--domain", "ledger", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [(c["product"], c["candidate"], c["published"], c["failing"]) for c in json.loads(listed.output)] == [
+        ("ledger.balances", kept.commit.version, published[-1].version, ["range_amount"])
+    ]
     service = CatalogService.open(settings.catalog_db_url)
     assert [v.version for v in service.list_versions(ADMIN, "ledger.balances")] == [published[-1].version]
     check = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "range_amount")
@@ -97,11 +148,12 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     assert fixed.success
     assert _checks(fixed) == {"key_not_null": True, "key_unique": True, "range_amount": True,
                               "amount_within_limit": False}  # fmt: skip
-    after = _readers(runtime)
+    after = _readers(runtime, api)
     assert set(map(tuple, after.values())) == {(("a", 10), ("b", 25), ("c", 30), ("d", 5000))}, after
     history = store.history(TABLE)
     assert history[:-1] == published and len(history) == len(published) + 1
     assert candidates.kept(TABLE) is None
+    assert json.loads(_candidates_cli(settings, "--json").output) == []
     versions = {v.version for v in service.list_versions(ADMIN, "ledger.balances")}
     assert versions == {published[-1].version, history[-1].version}
     warned = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "amount_within_limit")
@@ -129,13 +181,18 @@ def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rerun_publishes_once(tmp_path, fmt):
+def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rerun_publishes_once(
+    tmp_path, fmt, request
+):
+    stack = ExitStack()
+    request.addfinalizer(stack.close)
     settings = make_ledger(tmp_path / "team", fmt)
     runtime = Runtime(settings)
     instance = dg.DagsterInstance.ephemeral()
     land(runtime, {"a": 10, "b": 20})
     assert materialize(settings, instance).success
-    before = _readers(runtime)
+    api = stack.enter_context(_query_api(runtime))
+    before = _readers(runtime, api)
     store = runtime.store_for("ledger", Layer.GOLD, "balances")
     published = store.history(TABLE)
     land(runtime, {"b": 21})
@@ -146,13 +203,22 @@ def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rer
     )  # fmt: skip
 
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
-    assert _readers(runtime) == before
+    assert _readers(runtime, api) == before
     assert store.history(TABLE) == published
     rerun = materialize(settings, instance)
     assert rerun.success
-    assert set(map(tuple, _readers(runtime).values())) == {(("a", 10), ("b", 21))}
+    assert set(map(tuple, _readers(runtime, api).values())) == {(("a", 10), ("b", 21))}
     history = store.history(TABLE)
     assert history[:-1] == published and len(history) == len(published) + 1
     service = CatalogService.open(settings.catalog_db_url)
     versions = {v.version for v in service.list_versions(ADMIN, "ledger.balances")}
     assert versions == {published[-1].version, history[-1].version}
+
+
+def test_candidates_names_an_unknown_domain_as_a_usage_error(tmp_path):
+    settings = make_ledger(tmp_path / "team", "iceberg")
+
+    result = _candidates_cli(settings, "--domain", "nope")
+
+    assert result.exit_code == 2
+    assert "no domain 'nope' (known: ledger)" in result.output
