@@ -123,12 +123,9 @@ def with_lineage(domain: Domain, layer: Layer, name: str, description: str, plan
     def decorate(body: Body) -> Body:
         @functools.wraps(body)
         def traced(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
-            runtime = kwargs["meshlake"].runtime()
-            # openlineage-python is imported (over half a second) only when it has a configuration to follow
-            emitter = LineageEmitter.configured() if runtime.settings.openlineage else None
-            if emitter is None:
+            run = _lineage_run(context, kwargs["meshlake"].runtime(), domain, layer, name, description, plan)
+            if run is None:
                 return body(context, *args, **kwargs)
-            run = _AssetRun(emitter, domain, layer, name, description, context, runtime, plan)
             run.send("START")
             try:
                 result = body(context, *args, **kwargs)
@@ -141,6 +138,26 @@ def with_lineage(domain: Domain, layer: Layer, name: str, description: str, plan
         return traced  # type: ignore[return-value]
 
     return decorate
+
+
+def _lineage_run(
+    context: dg.AssetExecutionContext,
+    runtime: Runtime,
+    domain: Domain,
+    layer: Layer,
+    name: str,
+    description: str,
+    plan: Plan,
+) -> "_AssetRun | None":
+    """The asset run's OpenLineage run, or None when OpenLineage is not configured (or cannot be used)."""
+    if not runtime.settings.openlineage:  # openlineage-python is not even imported (over half a second)
+        return None
+    try:
+        emitter = LineageEmitter.configured()
+        return _AssetRun(emitter, domain, layer, name, description, context, runtime, plan) if emitter else None
+    except Exception as exc:
+        _log.warning("OpenLineage events of %s.%s.%s not sent: %s", domain.name, layer, name, exc)
+        return None
 
 
 class _AssetRun:
