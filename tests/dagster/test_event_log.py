@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pyarrow as pa
 import pytest
 
@@ -33,6 +34,7 @@ from pipelines.dagster.resources import MeshlakeResource
 from pipelines.ports.query_engine import QueryPermissionError, QueryRefusedError
 from pipelines.serving import Serving
 from pipelines.serving.history_panel import ProductHistory
+from pipelines.serving.http import query_router
 from pipelines.serving.products import Access
 from pipelines.settings import Settings
 from tests.catalog.test_web import browser, page, sign_in  # noqa: F401 - the real Chromium fixtures
@@ -259,3 +261,59 @@ def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  
         assert label == "Checks per run (latest right): 5 checks over 2 runs, 1 failed"
     service.close()
     assert requested and all(u.startswith(url) for u in requested), requested  # nothing fetched from elsewhere
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_replay_and_maintenance_are_logged(tmp_path, fmt):
+    settings = _settings(tmp_path / "home", fmt)
+    runtime = Runtime(settings)
+    for name in ("one", "two"):  # two runs: two small files per table to compact
+        _entries(runtime, name, [("a", 1)], extra=[b"\x0a\xff\xff"])
+        assert _materialize(settings).success
+    replay = _cli(settings, "quarantine", "replay", "--domain", "ledger")
+    assert replay.returncode == 0 and "2 stay" in replay.stdout, replay.stdout + replay.stderr
+    sql = "SELECT kind, run_id FROM ledger.event_log WHERE asset = 'ledger/quarantine/replay' ORDER BY happened_at"
+    replayed = _events(settings, sql)
+    assert [r["kind"] for r in replayed] == ["run_started", "run_finished"]
+    assert replayed[0]["run_id"].startswith("replay-")
+    job = build_definitions(settings).get_job_def("ledger_maintenance")
+    resource = MeshlakeResource(project=str(PROJECT), home=str(settings.home_dir), format=fmt)
+    run = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), resources={"meshlake": resource})
+    assert run.success
+    rows = _events(settings, f"SELECT * FROM ledger.event_log WHERE run_id = '{run.run_id}' ORDER BY happened_at")
+    assert [r["kind"] for r in rows][:: len(rows) - 1] == ["run_started", "run_finished"]
+    assert {r["asset"] for r in rows} == {"ledger/maintenance"}
+    maintained = {r["table_name"]: json.loads(r["detail"]) for r in rows if r["kind"] == "maintenance"}
+    assert set(maintained) >= {
+        "ledger.bronze_entry_posted",
+        "ledger.silver_entries",
+        "ledger.balances",
+        "ledger.event_log",
+    }
+    bronze = maintained["ledger.bronze_entry_posted"]
+    assert (bronze["data_files_before"], bronze["data_files_after"]) == (2, 1)
+
+
+def test_api_query_serves_the_event_log_to_its_domain_and_admins_only(ledger):
+    settings, _ = ledger
+    service = CatalogService.open(settings.catalog_db_url)
+    tokens = {
+        who: service.create_token(who, kind, actor="test")
+        for who, kind in (
+            ("ledger", PrincipalKind.DOMAIN),
+            ("root", PrincipalKind.ADMIN),
+            ("other", PrincipalKind.DOMAIN),
+        )
+    }
+    app = create_app(service, [query_router(Serving(Runtime(settings)))])
+    body = {"sql": "SELECT count(*) AS n FROM ledger.event_log WHERE kind = 'run_started'"}
+    with serve_in_thread(app) as url:
+        answers = {
+            who: httpx.post(f"{url}/api/query", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            for who, token in tokens.items()
+        }
+    service.close()
+    assert answers["ledger"].status_code == 200 and answers["ledger"].json()["rows"] == [{"n": 7}]
+    assert answers["root"].status_code == 200 and answers["root"].json()["rows"] == [{"n": 7}]
+    assert answers["other"].status_code == 403, answers["other"].text
+    assert "event log of domain 'ledger'" in answers["other"].json()["detail"]
