@@ -18,6 +18,7 @@ from pipelines.adapters.storage import Location, S3Options, StorageOptions, open
 from pipelines.adapters.table_stores import open_table_store
 from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
+from pipelines.core.engine import EngineName
 from pipelines.core.event_contract import EventContract
 from pipelines.core.event_option_rules import EventOptionsError, check_event_options
 from pipelines.core.names import Layer
@@ -25,6 +26,7 @@ from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH, ProtoSchemaErro
 from pipelines.core.schema_support import unsupported_constructs
 from pipelines.core.schema_version import schema_fingerprint
 from pipelines.ports.candidates import CandidateTables
+from pipelines.ports.engine import ComputeEngine
 from pipelines.ports.event_source import EventSource
 from pipelines.ports.incremental import IncrementalTables
 from pipelines.ports.maintenance import TableMaintenance
@@ -35,6 +37,7 @@ from pipelines.settings import Settings
 
 if TYPE_CHECKING:
     from pipelines.adapters.nats import NatsEventSource
+    from pipelines.adapters.spark.engines import SparkEngines
 
 
 def contract_from_schemas(
@@ -103,6 +106,7 @@ class Runtime:
         self._contracts: dict[tuple[str, str], EventContract] = {}
         self._schemas: CompiledSchemas | SchemaError | None = None
         self._domain_schemas: dict[str, CompiledSchemas] = {}
+        self._spark: SparkEngines | None = None
 
     @classmethod
     def load(cls, project: str | None = None) -> Runtime:
@@ -254,6 +258,30 @@ class Runtime:
                 None if self.settings.catalog_url else self.settings.catalog_db_url,
             )
         return self._registries[principal]
+
+    def engine_name(self, domain: str, product: str) -> EngineName:
+        """Where a product is computed: its spec's `engine`, else the `engine` setting."""
+        return self.domain(domain).spec.products[product].engine or self.settings.engine
+
+    def engine_for(self, domain: str, product: str) -> ComputeEngine | None:
+        """The engine computing a product, None for the embedded one (see `engine_name`).
+
+        Raises:
+            SailStartError: the Sail server meshlake starts (no `spark_url`) did not start.
+            MissingExtraError: the `sail` extra is not installed.
+        """
+        if self.engine_name(domain, product) is EngineName.EMBEDDED:
+            return None
+        if self._spark is None:
+            from pipelines.adapters.spark.engines import SparkEngines
+
+            self._spark = SparkEngines(self.settings)
+        return self._spark.for_domain(domain)
+
+    def close(self) -> None:
+        """Stop what the runtime started for its runs: Spark sessions, Sail servers, the served catalog."""
+        if self._spark is not None:
+            self._spark.close()
 
     def incremental(self, store: TableStore) -> IncrementalTables:
         """Incremental reads and keyed rewrites over the tables of `store`."""

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 from pydantic_settings.sources.utils import parse_env_vars
 
 from pipelines.core.commits import TableFormat
+from pipelines.core.engine import EngineName
 from pipelines.project_file import ProjectFile, ProjectFileError, find_project, open_project
 
 ENV_PREFIX = "MESHLAKE_"
@@ -164,6 +165,17 @@ class Settings(BaseSettings):
         default=None,
         description="force every table into `iceberg` or `delta`",
         json_schema_extra={"default_text": "the domain spec decides"},
+    )
+    engine: EngineName = Field(
+        default=EngineName.EMBEDDED,
+        description="where gold products are computed: `embedded` (DuckDB/Polars in process) or `spark` (Spark "
+        "Connect at `spark_url`, else a Sail server meshlake starts on 127.0.0.1); a product's `engine` comes first",
+        json_schema_extra={"default_text": "embedded"},
+    )
+    spark_url: str | None = Field(
+        default=None,
+        description="the Spark Connect server of `engine: spark`, e.g. `sc://127.0.0.1:50051`",
+        json_schema_extra={"default_text": "a Sail server meshlake starts and stops"},
     )
     iceberg_catalog_uri: str | None = Field(
         default=None,
@@ -449,7 +461,7 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             elif isinstance(value, list):
                 value = os.pathsep.join(str(v) for v in value)
-            elif isinstance(value, TableFormat):
+            elif isinstance(value, TableFormat | EngineName):
                 value = value.value
             out[f"{ENV_PREFIX}{name.upper()}"] = str(value)
         return out
@@ -589,6 +601,8 @@ def _validation_message(error: ValidationError, sources: Mapping[str, Source]) -
         message = item["msg"].removeprefix("Value error, ")
         if name == "format":
             message = f"not a table format ({', '.join(f.value for f in TableFormat)})"
+        elif name == "engine":
+            message = f"not an engine ({', '.join(e.value for e in EngineName)})"
         shown = item.get("input")
         problems.append(f"{label}={shown!r}: {message}" if isinstance(shown, str) else f"{label}: {message}")
     return "; ".join(problems)

@@ -1,14 +1,19 @@
 """Pure transforms of the orders domain: events → silver orders and returns → gold products.
 
 Conform functions map each bronze event row to one row of the columns its event type owns (the
-silver engine adds versions, deduplicates and upserts); `finish_orders` derives the status.
+silver engine adds versions, deduplicates and upserts); `finish_orders` derives the status. The gold
+products are portable (narwhals): the same code runs embedded on Polars and on Spark Connect.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import narwhals as nw
 import polars as pl
 
-from pipelines.core.conform import MONEY, cents_to_money, enum_text, map_value
+from pipelines.core.conform import PORTABLE_MONEY, cents_to_money, enum_text, map_value
+from pipelines.core.engine import portable
 
 
 def conform_order_placed(rows: pl.DataFrame) -> pl.DataFrame:
@@ -56,31 +61,26 @@ def conform_order_item_returned(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _known_orders(orders: pl.DataFrame) -> pl.DataFrame:
-    """Orders whose OrderPlaced arrived (a late placement leaves only the cancellation so far)."""
-    return orders.filter(pl.col("placed_at").is_not_null())
-
-
-def _returned_per_order(returns: pl.DataFrame) -> pl.DataFrame:
-    return returns.group_by("order_id").agg(
-        pl.col("refund").sum().cast(MONEY).alias("returned"),
-        pl.col("quantity").sum().cast(pl.Int64).alias("returned_units"),
+def _orders_with_returns(orders: nw.DataFrame[Any], returns: nw.DataFrame[Any]) -> nw.DataFrame[Any]:
+    """Orders whose OrderPlaced arrived (a late placement leaves only the cancellation so far), with the day
+    they were placed and what was returned of them."""
+    returned = returns.group_by("order_id").agg(
+        nw.col("refund").sum().cast(PORTABLE_MONEY).alias("returned"),
+        nw.col("quantity").sum().cast(nw.Int64).alias("returned_units"),
     )
-
-
-def _orders_with_returns(orders: pl.DataFrame, returns: pl.DataFrame) -> pl.DataFrame:
     return (
-        _known_orders(orders)
-        .join(_returned_per_order(returns), on="order_id", how="left")
+        orders.filter(~nw.col("placed_at").is_null())
+        .join(returned, on="order_id", how="left")
         .with_columns(
-            pl.col("placed_at").dt.date().alias("day"),
-            pl.col("returned").fill_null(pl.lit(0).cast(MONEY)).cast(MONEY),
-            pl.col("returned_units").fill_null(0),
+            nw.col("placed_at").dt.date().alias("day"),
+            nw.col("returned").fill_null(nw.lit(0).cast(PORTABLE_MONEY)).cast(PORTABLE_MONEY),
+            nw.col("returned_units").fill_null(0).cast(nw.Int64),
         )
     )
 
 
-def order_facts(orders: pl.DataFrame, returns: pl.DataFrame) -> pl.DataFrame:
+@portable
+def order_facts(orders: nw.DataFrame[Any], returns: nw.DataFrame[Any]) -> nw.DataFrame[Any]:
     """One row per placed order, without personal data: when, where, how much, status and returns."""
     return (
         _orders_with_returns(orders, returns)
@@ -102,20 +102,35 @@ def order_facts(orders: pl.DataFrame, returns: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def daily_revenue(orders: pl.DataFrame, returns: pl.DataFrame) -> pl.DataFrame:
+@portable
+def daily_revenue(orders: nw.DataFrame[Any], returns: nw.DataFrame[Any]) -> nw.DataFrame[Any]:
     """Per UTC day of placement, country and currency: revenue and customers of the orders that
     stand, cancellations, what was returned of those orders, and net revenue."""
-    active = pl.col("status") != "cancelled"
-    return (
-        _orders_with_returns(orders, returns)
-        .group_by("day", "country", "currency")
+    groups = ["day", "country", "currency"]
+    placed = _orders_with_returns(orders, returns)
+    standing = (
+        placed.filter(nw.col("status") != "cancelled")
+        .group_by(groups)
         .agg(
-            pl.col("total").filter(active).sum().cast(MONEY).alias("revenue"),
-            active.sum().cast(pl.Int64).alias("orders"),
-            pl.col("customer_id").filter(active).n_unique().cast(pl.Int64).alias("customers"),
-            (~active).sum().cast(pl.Int64).alias("cancelled_orders"),
-            pl.col("returned").filter(active).sum().cast(MONEY).alias("returned"),
+            nw.col("total").sum().cast(PORTABLE_MONEY).alias("revenue"),
+            nw.len().cast(nw.Int64).alias("orders"),
+            nw.col("customer_id").n_unique().cast(nw.Int64).alias("customers"),
+            nw.col("returned").sum().cast(PORTABLE_MONEY).alias("returned"),
         )
-        .with_columns((pl.col("revenue") - pl.col("returned")).cast(MONEY).alias("net_revenue"))
-        .sort("day", "country", "currency")
+    )
+    zero = nw.lit(0).cast(PORTABLE_MONEY)
+    return (
+        placed.group_by(groups)
+        .agg((nw.col("status") == "cancelled").cast(nw.Int64).sum().alias("cancelled_orders"))
+        .join(standing, on=groups, how="left")
+        .select(
+            *groups,
+            nw.col("revenue").fill_null(zero).cast(PORTABLE_MONEY),
+            nw.col("orders").fill_null(0).cast(nw.Int64),
+            nw.col("customers").fill_null(0).cast(nw.Int64),
+            nw.col("cancelled_orders").cast(nw.Int64),
+            nw.col("returned").fill_null(zero).cast(PORTABLE_MONEY),
+        )
+        .with_columns((nw.col("revenue") - nw.col("returned")).cast(PORTABLE_MONEY).alias("net_revenue"))
+        .sort(groups)
     )

@@ -38,6 +38,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.adapters.nats.server import NatsServerNotFoundError
     from pipelines.adapters.protobuf.compiler import SchemaError
     from pipelines.adapters.seaweedfs.server import SeaweedStartError, WeedNotFoundError
+    from pipelines.adapters.spark.server import SailStartError
     from pipelines.adapters.storage import StorageError
     from pipelines.cli.dev import DevError
     from pipelines.cli.materialize import MaterializeError
@@ -45,6 +46,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pipelines.core.extras import MissingExtraError
     from pipelines.core.framing import FramingError
     from pipelines.core.proto_schema import ProtoSchemaError
+    from pipelines.ports.engine import EngineError
     from pipelines.ports.query_engine import QueryError
     from pipelines.ports.registry import RegistryError
     from pipelines.ports.table_evolution import SchemaEvolutionError
@@ -82,6 +84,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         RegistryError,
         QueryError,
         StorageError,
+        EngineError,
+        SailStartError,
     )
 
 

@@ -63,6 +63,7 @@ def _register() -> None:
         config_cmd,
         demo_cmd,
         domain_cmd,
+        engine_cmd,
         events_cmd,
         init_cmd,
         products_cmd,
@@ -88,6 +89,7 @@ def _register() -> None:
         catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
     )
     app.add_typer(domain_cmd.app, name="domain", help="The project's domains: add one, list them, validate them.")
+    app.add_typer(engine_cmd.app, name="engine", help="The Spark Connect engine: start or stop a local Sail server.")
     app.add_typer(schemas_cmd.app, name="schemas", help="Check .proto changes against a git ref or folder.")
     app.add_typer(quarantine_cmd.app, name="quarantine", help="List quarantined events; replay them after a fix.")
 

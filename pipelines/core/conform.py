@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import narwhals as nw
 import polars as pl
 
 MONEY = pl.Decimal(18, 2)
+PORTABLE_MONEY = nw.Decimal(18, 2)
+"""`MONEY` in a portable transform (see `pipelines.core.engine`)."""
 """Money in silver and gold: decimal(18,2) major units, always next to an ISO 4217 currency column."""
 
 

@@ -15,6 +15,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "psycopg2": ("psycopg2-binary", "postgres"),
     "dagster_postgres": ("dagster-postgres", "postgres"),
     "duckdb_extension_httpfs": ("duckdb-extension-httpfs", "s3"),
+    "pysail": ("pysail", "sail"),
+    "pyspark": ("pyspark-client", "sail"),
 }
 """Importable module -> (distribution that provides it, meshlake extra that installs it)."""
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from pipelines.core.commits import TableFormat
+from pipelines.core.engine import EngineName
 from pipelines.core.expectations import Expectation, References, key_expectations
 from pipelines.core.names import EVENT_LOG, Layer
 from pipelines.core.proto_schema import DEFAULT_RECURSION_DEPTH
@@ -119,6 +120,8 @@ class ProductSpec(_Strict):
     expectations: list[Expectation] = []
     partition: PartitionSpec | None = None
     tags: list[str] = []
+    engine: EngineName | None = None
+    """Where the product is computed (`embedded`, `spark`); None: the project's `engine` setting."""
 
     @model_validator(mode="after")
     def _sources_are_inputs(self) -> ProductSpec:

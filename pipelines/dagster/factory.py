@@ -195,8 +195,9 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         with step_events(runtime, domain.name, context.asset_key.to_user_string(), context.run.run_id) as events:
             published_to = published_inputs(domain.name, [d.spec for d in runtime.domains.values()])
             window = partition_window(context, pspec)
+            engine = runtime.engine_for(domain.name, product)
             audited = write_audit_publish(
-                domain, product, runtime, context.run.run_id, published_to, window, full=config.full_rebuild
+                domain, product, runtime, context.run.run_id, published_to, window, config.full_rebuild, engine
             )
             result, publication = audited.build, audited.publication
             context.log.info(publication.message)

@@ -34,6 +34,8 @@ class MeshlakeResource(dg.ConfigurableResource):
     s3_endpoint: str | None = None
     s3_region: str | None = None
     s3_path_style: bool | None = None
+    engine: str | None = None
+    spark_url: str | None = None
 
     _runtime: Runtime | None = PrivateAttr(default=None)
 
@@ -53,6 +55,11 @@ class MeshlakeResource(dg.ConfigurableResource):
         settings = Settings.load(project=self.project, **flags)
         logs.hide(settings.secrets())
         return settings
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Stop what the step's runtime started: the Sail servers it owns (engine `spark` without `spark_url`)."""
+        if self._runtime is not None:
+            self._runtime.close()
 
     def runtime(self) -> Runtime:
         """The runtime on this configuration, built once per resource instance."""
@@ -75,4 +82,6 @@ _FLAGS = (
     "s3_endpoint",
     "s3_region",
     "s3_path_style",
+    "engine",
+    "spark_url",
 )

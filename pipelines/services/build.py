@@ -18,16 +18,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.core.domain import Domain
+from pipelines.core.engine import is_portable
 from pipelines.core.names import Layer, TableId
-from pipelines.core.spec import DomainSpec, published_to
+from pipelines.core.spec import DomainSpec, KeyLookup, published_to
 from pipelines.logs import AssetRun, table_event
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
+from pipelines.ports.engine import ComputeEngine, Scan
 from pipelines.ports.table_store import TableStore
 from pipelines.services.gold import (
     Source,
     differing_rows,
     in_partitions,
     mapped,
+    ranges_of,
     read_partitions,
     touched_partitions,
 )
@@ -169,6 +172,7 @@ def build_product(
     window: PartitionWindow | None = None,
     full: bool = False,
     staged: bool = False,
+    engine: ComputeEngine | None = None,
 ) -> BuildResult:
     """Build a gold product from silver entities and published products.
 
@@ -184,6 +188,8 @@ def build_product(
         staged: commit a candidate version that readers do not see (`CandidateTables.staging`),
             for the caller to audit and publish (`pipelines.services.wap`); otherwise the commit is
             the product's current version at once.
+        engine: where a portable transform runs (None: here, on Polars); a plain Polars transform always
+            runs here (`details` says so). Either way the commit is this service's, with the same watermark.
 
     Returns:
         The build (with `staged`, `version` is the candidate's); `details` says how: `mode` (full,
@@ -204,7 +210,7 @@ def build_product(
     for attempt in range(1, MAX_REPLANS + 1):
         try:
             built = _build_product(
-                domain, product, tables, run_id, published, window, full, staged, overtaken=attempt > 1
+                domain, product, tables, run_id, published, window, full, staged, engine, overtaken=attempt > 1
             )
         except ConcurrentCommitError as exc:
             table_event(_log, "conflict", where, exc.table, version=exc.version, level=logging.WARNING, rivals=exc.runs)
@@ -235,6 +241,7 @@ def _build_product(
     window: PartitionWindow | None,
     full: bool,
     staged: bool,
+    engine: ComputeEngine | None,
     overtaken: bool,
 ) -> BuildResult:
     spec = domain.spec.products[product]
@@ -246,7 +253,10 @@ def _build_product(
     partition = spec.partition
     history = store.history(target) if store.exists(target) else []
     check = CommitCheck.on(history, refuse_all)
-    build = _Build(domain, product, tables, store, target, sources, run_id, check)
+    portable = engine is not None and is_portable(domain.transforms[spec.transform])
+    build = _Build(domain, product, tables, store, target, sources, run_id, check, engine if portable else None)
+    if engine is not None and not portable:
+        build.notes["engine_fallback"] = f"{spec.transform} is a Polars transform (not @portable): computed embedded"
     if overtaken and window is None and history and last_upstream(history) == (latest := _latest(sources)):
         return build.unchanged(history[-1].version, latest)
     if partition is None:
@@ -278,11 +288,34 @@ class _Build:
     run_id: str
     check: CommitCheck
     """Holds the build's commit to the table as the build read it."""
+    engine: ComputeEngine | None = None
+    """Where the (portable) transform runs; None: here."""
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What the build says about itself in every result's details (how the engine was chosen)."""
+
+    def _function(self) -> Any:
+        return self.domain.transforms[self.domain.spec.products[self.product].transform]
 
     def _transform(self, inputs: dict[str, pl.DataFrame]) -> pl.DataFrame:
-        frame = self.domain.transforms[self.domain.spec.products[self.product].transform](**inputs)
+        frame = self._function()(**inputs)
         assert isinstance(frame, pl.DataFrame)
         return frame
+
+    def _on_engine(self, engine: ComputeEngine, scans: list[Scan], details: dict[str, Any]) -> pl.DataFrame:
+        """The transform's rows computed by `engine` (in the table's schema once it has one); `details`
+        gets the engine's metrics."""
+        schema = self.store.schema(self.target) if self.store.exists(self.target) else None
+        computed = engine.compute(self._function(), scans, schema)
+        details.update(computed.metrics)
+        frame = pl.from_arrow(computed.data)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _scan(self, source: Source, **filters: Any) -> Scan:
+        history = source.store.history(source.table)
+        version = history[-1].version if history else None
+        location = source.store.location(source.table)
+        return Scan(source.name, source.table, source.store.format, location, version, **filters)
 
     def _props(self, upstream: dict[str, int], mode: str) -> dict[str, str]:
         return {UPSTREAM_PROPERTY: encode_upstream(upstream), "meshlake.run_id": self.run_id, MODE_PROPERTY: mode}
@@ -306,16 +339,23 @@ class _Build:
 
     def whole(self, details: dict[str, Any]) -> BuildResult:
         """Compute the product from all of its inputs and replace the whole table."""
-        inputs, upstream = {}, {}
-        for source in self.sources:
-            inputs[source.name], upstream[str(source.table)] = _read(source.store, source.table)
-        data = self._transform(inputs).to_arrow()
+        details = details | self.notes
+        if self.engine is not None:
+            scans = [self._scan(source) for source in self.sources]
+            upstream = {str(scan.table): scan.version or 0 for scan in scans}
+            data = self._on_engine(self.engine, scans, details).to_arrow()
+        else:
+            inputs, upstream = {}, {}
+            for source in self.sources:
+                inputs[source.name], upstream[str(source.table)] = _read(source.store, source.table)
+            details |= {"engine": "embedded", "rows_read": sum(f.height for f in inputs.values())}
+            data = self._transform(inputs).to_arrow()
         existed = self.store.exists(self.target)
         self.store.ensure_table(self.target, data.schema)
         props = self._props(upstream, "full")
         spec = self.domain.spec.products[self.product]
         order = spec.partition.column if spec.partition else next(iter(spec.key), None)
-        details = details | {"mode": "full", "rows_read": sum(f.height for f in inputs.values()), "partitions": "all"}
+        details = details | {"mode": "full", "partitions": "all"}
         if order is None or not data.num_rows:
             version = self.store.overwrite(self.target, data, props, self.check).version
         elif (
@@ -363,6 +403,13 @@ class _Build:
         """
         partition = self.domain.spec.products[self.product].partition
         assert partition is not None
+        details = details | self.notes
+        if self.engine is not None:
+            scans = [self._partition_scan(source, partitions, partition.period) for source in self.sources]
+            computed = self._on_engine(self.engine, scans, details)
+            data = in_partitions(computed, partition.column, partitions, partition.period).to_arrow()
+            return self._replace(partitions, data, upstream, mode, details)
+        details["engine"] = "embedded"
         if mapped(self.sources):
             frames, rows_read = read_partitions(self.sources, partitions, partition.period)
             inputs = {source.name: frames[source.ref] for source in self.sources}
@@ -370,6 +417,26 @@ class _Build:
             inputs = {source.name: _read(source.store, source.table)[0] for source in self.sources}
             rows_read = sum(f.height for f in inputs.values())
         data = in_partitions(self._transform(inputs), partition.column, partitions, partition.period).to_arrow()
+        return self._replace(partitions, data, upstream, mode, details | {"rows_read": rows_read})
+
+    def _partition_scan(self, source: Source, partitions: list[date], period: str) -> Scan:
+        """The scan of an input for `partitions`: by ranges of its column, by the keys of its `via` input's
+        rows, or whole when the spec does not map every input."""
+        if not mapped(self.sources):
+            return self._scan(source)
+        if isinstance(source.mapping, KeyLookup):
+            via = next(s.name for s in self.sources if s.ref == source.mapping.via)
+            return self._scan(source, column=source.mapping.key, keys_from=via)
+        assert source.column is not None
+        type_ = source.store.schema(source.table).field(source.column).type
+        return self._scan(source, column=source.column, ranges=ranges_of(partitions, period, type_))
+
+    def _replace(
+        self, partitions: list[date], data: pa.Table, upstream: dict[str, int], mode: str, details: dict[str, Any]
+    ) -> BuildResult:
+        """Replace `partitions` of the table with `data` in one commit recording `upstream`."""
+        partition = self.domain.spec.products[self.product].partition
+        assert partition is not None
         outcome = self.tables.incremental(self.store).replace_keys(
             self.target,
             partition.column,
@@ -384,7 +451,6 @@ class _Build:
             rows = len(self.store.read(self.target, [partition.column], as_of=outcome.commit.version))
         details = details | {
             "mode": mode,
-            "rows_read": rows_read,
             "partitions": [str(p) for p in partitions],
             "rows_in_partitions": data.num_rows,
             "files_rewritten": outcome.files_rewritten,

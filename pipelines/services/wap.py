@@ -23,6 +23,7 @@ from pipelines.core.names import Layer
 from pipelines.logs import AssetRun, table_event
 from pipelines.ports.candidates import Candidate
 from pipelines.ports.commit_check import ConcurrentCommitError
+from pipelines.ports.engine import ComputeEngine
 from pipelines.services.build import MAX_REPLANS, BuildResult, PartitionWindow, build_product
 from pipelines.services.contracts import evaluate_product
 from pipelines.services.incremental import IncrementalRuntime
@@ -70,6 +71,7 @@ def write_audit_publish(
     published: frozenset[str] = frozenset(),
     window: PartitionWindow | None = None,
     full: bool = False,
+    engine: ComputeEngine | None = None,
 ) -> Audited:
     """Build the product as a candidate, audit it against its expectations, publish it if none that blocks fails.
 
@@ -91,7 +93,7 @@ def write_audit_publish(
     where = AssetRun(domain.name, f"{domain.name}/{Layer.GOLD}/{product}", run_id)
     candidates = tables.candidates(store)
     for attempt in range(1, MAX_REPLANS + 1):
-        build = build_product(domain, product, tables, run_id, published, window, full, staged=True)
+        build = build_product(domain, product, tables, run_id, published, window, full, staged=True, engine=engine)
         rows = pl.from_arrow(candidates.read_candidate(target, build.version))
         assert isinstance(rows, pl.DataFrame)
         outcomes = evaluate_product(domain, product, tables, published, rows)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import narwhals as nw
 import polars as pl
 
-from pipelines.core.conform import MONEY, cents_to_money, enum_text
+from pipelines.core.conform import PORTABLE_MONEY, cents_to_money, enum_text
+from pipelines.core.engine import portable
 
 
 def conform_payment_authorized(rows: pl.DataFrame) -> pl.DataFrame:
@@ -53,26 +57,36 @@ def conform_refund_issued(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def settlement_summary(payments: pl.DataFrame, refunds: pl.DataFrame) -> pl.DataFrame:
+@portable
+def settlement_summary(payments: nw.DataFrame[Any], refunds: nw.DataFrame[Any]) -> nw.DataFrame[Any]:
     """Per UTC day and currency: money captured, money refunded, and the net settled amount."""
-    captured = (
-        payments.filter(pl.col("captured_at").is_not_null())
-        .group_by(pl.col("captured_at").dt.date().alias("day"), pl.col("captured_currency").alias("currency"))
-        .agg(pl.col("captured_amount").sum().cast(MONEY).alias("captured"), pl.len().cast(pl.Int64).alias("captures"))
+    zero = nw.lit(0).cast(PORTABLE_MONEY)
+    captured = payments.filter(~nw.col("captured_at").is_null()).select(
+        nw.col("captured_at").dt.date().alias("day"),
+        nw.col("captured_currency").alias("currency"),
+        nw.col("captured_amount").cast(PORTABLE_MONEY).alias("captured"),
+        nw.lit(1).cast(nw.Int64).alias("captures"),
+        zero.alias("refunded"),
+        nw.lit(0).cast(nw.Int64).alias("refunds"),
     )
-    refunded = refunds.group_by(pl.col("refunded_at").dt.date().alias("day"), "currency").agg(
-        pl.col("amount").sum().cast(MONEY).alias("refunded"), pl.len().cast(pl.Int64).alias("refunds")
+    refunded = refunds.select(
+        nw.col("refunded_at").dt.date().alias("day"),
+        "currency",
+        zero.alias("captured"),
+        nw.lit(0).cast(nw.Int64).alias("captures"),
+        nw.col("amount").cast(PORTABLE_MONEY).alias("refunded"),
+        nw.lit(1).cast(nw.Int64).alias("refunds"),
     )
-    zero = pl.lit(0).cast(MONEY)
     return (
-        captured.join(refunded, on=["day", "currency"], how="full", coalesce=True)
-        .with_columns(
-            pl.col("captured").fill_null(zero),
-            pl.col("refunded").fill_null(zero),
-            pl.col("captures").fill_null(0),
-            pl.col("refunds").fill_null(0),
+        nw.concat([captured, refunded])
+        .group_by("day", "currency")
+        .agg(
+            nw.col("captured").sum().cast(PORTABLE_MONEY),
+            nw.col("captures").sum().cast(nw.Int64),
+            nw.col("refunded").sum().cast(PORTABLE_MONEY),
+            nw.col("refunds").sum().cast(nw.Int64),
         )
-        .with_columns((pl.col("captured") - pl.col("refunded")).cast(MONEY).alias("net"))
+        .with_columns((nw.col("captured") - nw.col("refunded")).cast(PORTABLE_MONEY).alias("net"))
         .select("day", "currency", "captured", "captures", "refunded", "refunds", "net")
         .sort("day", "currency")
     )

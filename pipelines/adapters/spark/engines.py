@@ -1,0 +1,84 @@
+"""SparkEngines: the Spark Connect engine of each domain, and the Sail servers meshlake owns for them.
+
+With `spark_url` every domain computes on that server (its operator configures its catalog `lake`).
+Without it, each domain gets a Sail server of its own on 127.0.0.1, configured with meshlake's
+Iceberg REST catalog and the domain's own catalog token: the engine reads only what the domain may
+read. The REST catalog is the catalog service's (`catalog_url` + `/iceberg`, with `catalog_token`),
+else the embedded catalog served for as long as the engines run, minting each domain a token.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+from pipelines.adapters.spark.engine import SparkEngine
+from pipelines.adapters.spark.server import SailServer, catalog_environment
+
+if TYPE_CHECKING:
+    from catalog.service import CatalogService
+    from pipelines.settings import Settings
+
+
+class SparkEngines:
+    """The engines of one run, started on first use and stopped by `close`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engines: dict[str, SparkEngine] = {}
+        self.servers: dict[str, SailServer] = {}
+        self._stack = ExitStack()
+        self._rest: tuple[str, CatalogService] | None = None
+
+    def for_domain(self, domain: str) -> SparkEngine:
+        """The engine that builds `domain`'s products (a Sail server is started the first time).
+
+        Raises:
+            SailStartError: the Sail server did not start.
+            MissingExtraError: pysail or pyspark-client is missing (the `sail` extra).
+        """
+        key = "" if self.settings.spark_url else domain
+        if key not in self._engines:
+            if self.settings.spark_url:
+                engine = SparkEngine(self.settings.spark_url)
+            else:
+                uri, token = self._catalog_for(domain)
+                environment = self.settings.child_environment() | catalog_environment(uri, token)
+                server = SailServer(self.settings.home_dir / "engine", environment)
+                self._stack.callback(server.stop)
+                self.servers[domain] = server.start()
+                engine = SparkEngine(server.url, f"Sail on {server.url}")
+            self._stack.callback(engine.close)
+            self._engines[key] = engine
+        return self._engines[key]
+
+    def _catalog_for(self, domain: str) -> tuple[str, str | None]:
+        """The Iceberg REST catalog's URI and the bearer token `domain` reads it with."""
+        if self.settings.catalog_url:
+            return f"{self.settings.catalog_url.rstrip('/')}/iceberg", self.settings.token
+        if self._rest is None:
+            self._rest = self._serve_embedded()
+        url, service = self._rest
+        return url, service.create_token(domain, "domain", actor="meshlake engine")
+
+    def _serve_embedded(self) -> tuple[str, CatalogService]:
+        """The embedded catalog and its Iceberg REST API on a free loopback port, until `close`."""
+        from catalog.api import create_app
+        from catalog.iceberg import iceberg_router
+        from catalog.service import CatalogService
+        from catalog.testing import serve_in_thread
+        from pipelines.serving.iceberg_rest import IcebergBacking
+
+        backing = IcebergBacking.of(self.settings)
+        service = CatalogService.open(self.settings.catalog_db_url)
+        self._stack.callback(service.close)
+        app = create_app(service, [iceberg_router(lambda: backing.catalog, lambda: backing.storage)])
+        url = self._stack.enter_context(serve_in_thread(app))
+        return f"{url}/iceberg", service
+
+    def close(self) -> None:
+        """Stop every session, owned server and the served catalog."""
+        self._stack.close()
+        self._engines.clear()
+        self.servers.clear()
+        self._rest = None

@@ -1,0 +1,123 @@
+"""engine: spark on a Sail server the runtime starts: the same gold rows as the embedded engine, both formats.
+
+Engines switch between runs of one product (embedded first run, Spark incremental run, embedded rebuild):
+the watermark each commit records keeps every run from skipping or repeating changes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pipelines.adapters.nats.server import free_port
+from pipelines.bootstrap import Runtime
+from pipelines.core.names import Layer, TableId
+from pipelines.ports.engine import EngineError, Scan
+from pipelines.settings import Settings
+from tests import oracle
+from tests.integration.test_incremental_gold import _build, _generated, _gold, _land_ingest_silver, _split
+from tests.paths import MESH
+
+pytestmark = pytest.mark.xdist_group("sail")  # one Sail at a time on a small machine
+
+
+@pytest.fixture(autouse=True)
+def _main_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyspark takes a __main__ without __file__ (pytest-xdist's workers run `python -c`) for its own doctest run.
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
+
+
+@pytest.fixture
+def spark_runtime(tmp_path) -> Iterator[Callable[..., Runtime]]:
+    runtimes: list[Runtime] = []
+
+    def make(fmt: str, **env: str) -> Runtime:
+        values = {"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": fmt, "MESHLAKE_ENGINE": "spark"}
+        runtimes.append(Runtime(Settings.load(project=MESH, env=values | env)))
+        return runtimes[-1]
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
+def _rows(runtime: Runtime, product: str) -> list[dict]:
+    domain, _, name = product.partition(".")
+    table = runtime.store_for(domain, Layer.GOLD, name).read(runtime.domain(domain).product_table(name))
+    return table.to_pylist()
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+@pytest.mark.parametrize("product", ["orders.daily_revenue", "payments.settlement_summary"])
+def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between_runs(spark_runtime, fmt, product):
+    runtime = spark_runtime(fmt)
+    domain, _, name = product.partition(".")
+    first_half, second_half = _split(_generated(runtime, domain, count=3_000))
+    _land_ingest_silver(runtime, domain, first_half, "run-1")
+    assert _build(runtime, product, "run-1").details["engine"] == "embedded"  # no engine given: embedded
+
+    _land_ingest_silver(runtime, domain, second_half, "run-2")
+    on_spark = _build(runtime, product, "run-2", engine=runtime.engine_for(domain, name))
+    assert (on_spark.details["engine"], on_spark.details["mode"]) == ("spark", "incremental")
+    assert on_spark.details["spark_url"].startswith("sc://127.0.0.1:")
+    assert _gold(runtime, product) == getattr(oracle, name)(runtime)  # nothing skipped, nothing twice
+    spark_rows = _rows(runtime, product)
+
+    _build(runtime, product, "rebuild", full=True)  # embedded, from everything
+    assert _rows(runtime, product) == spark_rows  # row for row, decimals and types included
+    rebuilt = _build(runtime, product, "rebuild-spark", full=True, engine=runtime.engine_for(domain, name))
+    assert rebuilt.details["engine"] == "spark"
+    assert _rows(runtime, product) == spark_rows
+
+
+def test_the_engine_reads_as_the_product_owner_and_is_refused_other_domains_internal_tables(spark_runtime):
+    runtime = spark_runtime("iceberg")
+    _land_ingest_silver(runtime, "orders", _generated(runtime, "orders", count=200), "run-1")
+    engine = runtime.engine_for("payments", "settlement_summary")
+    assert engine is not None
+    silver = TableId("orders", "silver_orders")
+    store = runtime.store_for("orders", Layer.SILVER)
+    scan = Scan("orders", silver, store.format, store.location(silver))
+    with pytest.raises(EngineError, match="403"):
+        engine.compute(lambda orders: orders, [scan])
+    own = runtime.engine_for("orders", "daily_revenue")
+    assert own is not None
+    assert own.compute(lambda orders: orders, [scan]).data.num_rows == store.read(silver).num_rows
+
+
+def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_was(spark_runtime):
+    runtime = spark_runtime("delta", MESHLAKE_SPARK_URL=f"sc://127.0.0.1:{free_port()}")
+    _land_ingest_silver(runtime, "payments", _generated(runtime, "payments", count=300), "run-1")
+    _build(runtime, "payments.settlement_summary", "run-1")
+    before = _rows(runtime, "payments.settlement_summary")
+    store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
+    history = store.history(TableId("payments", "settlement_summary"))
+    engine = runtime.engine_for("payments", "settlement_summary")
+    with pytest.raises(EngineError, match=r"Spark Connect at sc://127\.0\.0\.1:\d+ failed"):
+        _build(runtime, "payments.settlement_summary", "run-2", full=True, engine=engine)
+    assert store.history(TableId("payments", "settlement_summary")) == history
+    assert _rows(runtime, "payments.settlement_summary") == before
+
+
+def test_a_sail_killed_under_the_build_fails_it_cleanly_and_a_new_run_succeeds(spark_runtime, tmp_path):
+    runtime = spark_runtime("delta")
+    _land_ingest_silver(runtime, "payments", _generated(runtime, "payments", count=300), "run-1")
+    engine = runtime.engine_for("payments", "settlement_summary")
+    _build(runtime, "payments.settlement_summary", "run-1", engine=engine)
+    table = TableId("payments", "settlement_summary")
+    store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
+    history, before = store.history(table), _rows(runtime, "payments.settlement_summary")
+    assert runtime._spark is not None
+    runtime._spark.servers["payments"].stop(timeout_s=0)  # killed while the runtime holds its session
+    with pytest.raises(EngineError, match=r"Sail on sc://127\.0\.0\.1:\d+ failed"):
+        _build(runtime, "payments.settlement_summary", "run-2", full=True, engine=engine)
+    assert store.history(table) == history and _rows(runtime, "payments.settlement_summary") == before
+
+    runtime.close()
+    again = spark_runtime("delta")
+    rerun = _build(again, "payments.settlement_summary", "run-3", full=True,
+                   engine=again.engine_for("payments", "settlement_summary"))  # fmt: skip
+    assert rerun.details["engine"] == "spark"
+    assert _rows(again, "payments.settlement_summary") == before
