@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -317,3 +318,23 @@ def test_api_query_serves_the_event_log_to_its_domain_and_admins_only(ledger):
     assert answers["root"].status_code == 200 and answers["root"].json()["rows"] == [{"n": 7}]
     assert answers["other"].status_code == 403, answers["other"].text
     assert "event log of domain 'ledger'" in answers["other"].json()["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_schema_evolution_is_logged_with_its_changes(tmp_path, fmt):
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project)
+    settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": fmt})
+    _entries(Runtime(settings), "before", [("a", 1)])
+    assert _materialize(settings).success
+    proto = project / "schemas" / "ledger" / "v1" / "ledger.proto"
+    proto.write_text(proto.read_text().replace("  int64 amount = 4;\n", "  int64 amount = 4;\n  string memo = 5;\n"))
+    evolved = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": fmt})
+    _entries(Runtime(evolved), "after", [("a", 2)])
+    run = _materialize(evolved)
+    assert run.success
+    sql = f"SELECT * FROM ledger.event_log WHERE kind = 'schema_evolution' AND run_id = '{run.run_id}'"
+    [row] = _events(evolved, sql)
+    assert (row["asset"], row["table_name"]) == ("ledger/bronze/entry_posted", "ledger.bronze_entry_posted")
+    detail = json.loads(row["detail"])
+    assert detail["schema_version_number"] == 2 and any("memo" in change for change in detail["changes"])
