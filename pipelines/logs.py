@@ -121,8 +121,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, a table event's fields, the traceback; secrets
-    masked in every value."""
+    """One JSON object a line: time, level, logger, message, a table event's fields (else the running asset
+    run's domain, asset and run id), the traceback; secrets masked in every value."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -134,6 +134,9 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, FIELDS, None)
         if isinstance(fields, dict):
             line |= {k: v for k, v in fields.items() if k not in line}
+        elif _running:  # any other line while an asset runs says which run
+            run = _running[-1]
+            line |= {"domain": run.domain, "asset": run.asset, "run_id": run.run_id}
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(_jsonable(line), default=str)

@@ -93,3 +93,13 @@ def test_secrets_are_masked_in_messages_fields_and_tracebacks(stream, fmt):
     assert "other-pass" not in out
     assert "nats://ingest:********@127.0.0.1:4222" in out
     assert "RuntimeError: cannot open postgresql+psycopg2://me:********@db/iceberg" in out.replace("\\n", "\n")
+
+
+def test_json_lines_while_an_asset_runs_say_which_run(stream):
+    logs.configure("info", "json", stream)
+    logging.getLogger("pipelines.adapters.nats").warning("slow consumer")
+    with logs.running(logs.AssetRun("shop", "shop/bronze/sale_made", "r-2")):
+        logging.getLogger("pipelines.adapters.nats").warning("slow consumer")
+    before, during = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert "run_id" not in before
+    assert (during["domain"], during["asset"], during["run_id"]) == ("shop", "shop/bronze/sale_made", "r-2")
