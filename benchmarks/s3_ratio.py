@@ -9,6 +9,11 @@
   DuckDB, httpfs and its secret, the view, the lock, the SQL) on a 1M-row gold-like table on S3 ÷ a
   plain DuckDB connection loading httpfs, creating the same secret and running `read_parquet` over the
   same S3 files (best of several alternating runs, as `benchmarks.query_ratio`). Target ≤ 1.0.
+  Beside it (`s3.detail.query.<format>`): every sample of both sides, the pairs' spread, each side's CPU
+  time and `steps_ms`, where each path spends its time. Both sides load DuckDB's httpfs (its signature
+  check costs ~90 ms CPU per connection) when our path reads the files with DuckDB's Parquet reader (a
+  row group per thread or more, see `pick_read_path`); the Arrow handoff needs no httpfs. Ours adds the
+  planning: one read of the Delta log or of the Iceberg metadata (and, for Delta, the files' footers).
 """
 
 from __future__ import annotations
