@@ -13,8 +13,9 @@ full silver run) and the query suite (`benchmarks.query_ratio`: our query path v
 the same files, HTTP latency) and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
 SeaweedFS against the same work locally) and the write-audit-publish suite (`benchmarks.wap_ratio`: a gold
 build through write-audit-publish vs the commit alone) and the JetStream suite (`benchmarks.nats_ratio`: bronze
-ingest from nats-server against a bare nats-py pull of the same messages). `--suites` picks some. Writes
-`benchmarks/results.json` and prints a table per suite.
+ingest from nats-server against a bare nats-py pull of the same messages) and the engine suite
+(`benchmarks.engine_ratio`: a gold build from 10M silver rows on Sail vs embedded, and Sail's start-up).
+`--suites` picks some. Writes `benchmarks/results.json` and prints a table per suite.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
-SUITES = ("ingest", "nats", "silver", "query", "s3", "wap")
+SUITES = ("ingest", "nats", "silver", "query", "s3", "wap", "engine")
 NATS_EVENTS = 200_000
 """Events the JetStream suite publishes (at most the run's event count)."""
 TARGETS = {"ratio_vs_parquet": 0.5, "peak_rss_mb": 750.0}
@@ -191,6 +192,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             results["wap"] = {}
             wap_ratio.run(results["wap"], quick=args.quick)
+        if "engine" in suites:
+            from benchmarks import engine_ratio
+
+            results["engine"] = {}
+            engine_ratio.run(results["engine"], quick=args.quick)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
