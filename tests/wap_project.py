@@ -1,8 +1,9 @@
 """A one-domain project for write-audit-publish tests: item balances whose contract says none is negative.
 
 `ledger.balances` holds each item's latest amount (silver keeps the newest event per item); its
-contract has an error check (`amount` at least 0) and a warn check (`amount` at most 1000). Tests
-land events with the amounts they want and materialise the domain with Dagster.
+contract has an error check (`amount` at least 0) and a warn check (`amount` at most 1000);
+`ledger.total` sums them (a product built from a product). Tests land events with the amounts they
+want and materialise the domain with Dagster.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ products:
     expectations:
       - {type: range, column: amount, min: 0}
       - {type: range, column: amount, max: 1000, severity: warn, name: amount_within_limit}
+  total:
+    description: The sum of the balances (a product built from a product).
+    inputs: [ledger.balances]
+    transform: total
 """
 
 TRANSFORMS = """\
@@ -45,9 +50,14 @@ def conform(rows: pl.DataFrame) -> pl.DataFrame:
 
 def balances(items: pl.DataFrame) -> pl.DataFrame:
     return items.select("item_id", "amount").sort("item_id")
+
+
+def total(balances: pl.DataFrame) -> pl.DataFrame:
+    return balances.select(pl.col("amount").sum())
 """
 
 GOLD = dg.AssetKey(["ledger", "gold", "balances"])
+TOTAL = dg.AssetKey(["ledger", "gold", "total"])
 _SEQUENCE = count()
 
 

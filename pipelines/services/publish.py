@@ -86,19 +86,17 @@ def record_quality(
     """Record a run's check results so the catalog's quality status follows them.
 
     Blocking checks count as errors; those that refused a candidate say which version they kept
-    from readers.
+    from readers. A product without expectations records nothing (the catalog takes no empty run).
     """
     refused = "" if publication.published else f" (refused version {publication.candidate}: not published)"
-    registry.record_checks(
-        product,
-        run_id,
-        [
-            CheckResult(
-                check=o.name,
-                passed=o.passed,
-                severity="error" if o.blocking else "warn",
-                message=o.description + (refused if o.blocking and not o.passed else ""),
-            )
-            for o in outcomes
-        ],
-    )
+    results = [
+        CheckResult(
+            check=o.name,
+            passed=o.passed,
+            severity="error" if o.blocking else "warn",
+            message=o.description + (refused if o.blocking and not o.passed else ""),
+        )
+        for o in outcomes
+    ]
+    if results:
+        registry.record_checks(product, run_id, results)

@@ -34,7 +34,7 @@ from pipelines.services.wap import write_audit_publish
 from pipelines.serving import Serving
 from pipelines.serving.http import query_router
 from tests.paths import REPO
-from tests.wap_project import GOLD, land, make_ledger, materialize
+from tests.wap_project import GOLD, TOTAL, land, make_ledger, materialize
 
 TABLE = TableId("ledger", "balances")
 ADMIN = Principal(name="admin", kind=PrincipalKind.ADMIN)
@@ -122,6 +122,11 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     refused = materialize(settings, instance)
 
     assert not refused.success and _checks(refused)["range_amount"] is False
+    assert TOTAL not in {e.asset_key for e in refused.get_asset_materialization_events()}  # blocked downstream
+    downstream = write_audit_publish(runtime.domain("ledger"), "total", runtime, "by-hand")  # built anyway
+    assert runtime.store_for("ledger", Layer.GOLD, "total").read(downstream.build.table).to_pylist() == [
+        {"amount": 60}  # from the published balances, not the refused candidate's 55
+    ]
     assert _readers(runtime, api) == before
     if fmt == "iceberg":
         assert _rest_rows(request.getfixturevalue("serve_iceberg_rest"), runtime) == before["store"]
