@@ -200,7 +200,8 @@ def build_product(
     committed first, the commit is refused and the build plans again on the new state, whichever
     way it commits (an overwrite of a product without order or of no rows too: a stale build never
     replaces a newer one). When the run that committed first built the very input versions the
-    build would read now, it did the build's work: nothing more is committed.
+    build would read now, it did the build's work: nothing more is committed (not for a candidate, `staged`:
+    write-audit-publish settles races at its publish).
 
     Raises:
         InputNotAllowedError: an input names another domain's product that is not published to it.
@@ -257,7 +258,13 @@ def _build_product(
     build = _Build(domain, product, tables, store, target, sources, run_id, check, engine if portable else None)
     if engine is not None and not portable:
         build.notes["engine_fallback"] = f"{spec.transform} is a Polars transform (not @portable): computed embedded"
-    if overtaken and window is None and history and last_upstream(history) == (latest := _latest(sources)):
+    if (
+        overtaken
+        and not staged
+        and window is None
+        and history
+        and last_upstream(history) == (latest := _latest(sources))
+    ):
         return build.unchanged(history[-1].version, latest)
     if partition is None:
         return build.whole({})
