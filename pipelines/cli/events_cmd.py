@@ -129,7 +129,7 @@ def events(
     from pipelines.core.event_log import EventKind
     from pipelines.core.names import Layer
     from pipelines.services.event_log import read_events
-    from pipelines.serving.products import access_for
+    from pipelines.serving.products import Access
 
     if unknown := sorted(set(kind or []) - set(EventKind)):
         known = ", ".join(EventKind)
@@ -143,7 +143,8 @@ def events(
     if not holds_tables(runtime.settings):
         console.print(f"no events: {nothing_yet(runtime.settings)}")
         return
-    access = access_for(runtime, principal or runtime.settings.principal)
+    who = principal or runtime.settings.principal
+    access = Access(who, frozenset()) if who else Access()  # a domain reads its own event log: no grant to look up
     names = [domain] if domain else sorted(runtime.domains)
     if domain and not access.allows(f"{domain}.event_log"):
         raise CommandError(f"{access.who} may not read {domain}.event_log: only its domain and admins may")

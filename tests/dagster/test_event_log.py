@@ -220,6 +220,10 @@ def test_meshlake_events_prints_the_log_filtered(ledger):
     assert "run_started" not in checks.stdout and "commit" not in checks.stdout
     later = _cli(settings, "events", "--since", "2999-01-01")
     assert later.returncode == 0 and "no events matching" in later.stdout
+    refused = _cli(settings, "events", "--domain", "ledger", "--principal", "shipping")
+    assert refused.returncode == 1 and "principal 'shipping' may not read ledger.event_log" in refused.stderr
+    own = _cli(settings, "events", "--principal", "ledger", "--kind", "run_failed")
+    assert own.returncode == 0 and "run_failed" in own.stdout, own.stderr
     for bad, named in ((["--kind", "nope"], "nope"), (["--since", "yesterday"], "yesterday"), (["--domain", "x"], "x")):
         refused = _cli(settings, "events", *bad)
         assert refused.returncode == 2, refused
