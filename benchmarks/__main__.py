@@ -10,7 +10,8 @@ ingest: `ratio_vs_parquet` divides by the mean of those two, measured under the 
 
 Then the silver suite (`benchmarks.silver_upsert`: upsert 100k changes into 1M rows, incremental vs
 full silver run) and the query suite (`benchmarks.query_ratio`: our query path vs `read_parquet` over
-the same files, HTTP latency) and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
+the same files, HTTP latency; `benchmarks.query_selective`: selective queries vs DuckDB's native scans)
+and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
 SeaweedFS against the same work locally) and the write-audit-publish suite (`benchmarks.wap_ratio`: a gold
 build through write-audit-publish vs the commit alone) and the JetStream suite (`benchmarks.nats_ratio`: bronze
 ingest from nats-server against a bare nats-py pull of the same messages) and the engine suite
@@ -181,6 +182,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             results["query"] = {}
             query_ratio.run(results["query"], quick=args.quick, workdir=workdir / "query", details=False)
+            from benchmarks import query_selective
+
+            query_selective.run(results["query"], quick=args.quick, workdir=workdir / "selective")
         if "s3" in suites:
             from benchmarks import s3_ratio
 

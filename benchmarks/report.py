@@ -33,6 +33,7 @@ TARGETS = {
     "query.ratio_vs_parquet.": ("<=", 1.0),
     "query.ratio_vs_parquet_warm.": ("<=", 1.0),
     "query.http_cached_p50_ms": ("<=", 2.0),
+    "query.selective_ratio_vs_native.": ("<=", 0.25),
     "s3.ingest_ratio_vs_local.": (">=", 0.75),
     "s3.query_ratio_vs_read_parquet.": ("<=", 1.0),
     "sail_ratio.": ("<=", 0.7),

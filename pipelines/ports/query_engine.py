@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -58,6 +58,12 @@ class ScanStorage(Protocol):
         ...
 
 
+FileRanges = Mapping[str, tuple[Sequence[Any], Sequence[Any]]]
+"""Column → (least values, greatest values), one per data file in `ProductScan.files` order: true bounds of
+the file's non-null values (None where the table metadata bounds nothing), for leaving out files a query's
+filters cannot match."""
+
+
 @dataclass(frozen=True)
 class ProductScan:
     """One version of one data product, resolved to what a query engine needs to read it.
@@ -79,6 +85,7 @@ class ProductScan:
         row_groups: Parquet row groups in `files` (the units a reader can split the scan into), when known.
         storage: how to reach `files` and `location` when they are on an object store (then `files` are
             URIs such as `s3://...`); None for local files.
+        ranges: builds the `FileRanges` of `files` from the table metadata (file statistics), when it has them.
     """
 
     product: str
@@ -93,6 +100,7 @@ class ProductScan:
     row_count: int | None = None
     row_groups: int | None = None
     storage: ScanStorage | None = None
+    ranges: Callable[[], FileRanges] | None = None
 
 
 @dataclass(frozen=True)

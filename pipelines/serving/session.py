@@ -35,6 +35,10 @@ DEFAULT_READ_PATH: ReadPath = "auto"
 
 AsOfArg = AsOf | str | Mapping[str, AsOf | str] | None
 _MAX_PLANS = 512
+# Plans by table state (Iceberg metadata file, Delta root at a log version), shared by every `Serving` of the
+# process: `meshlake.query` and `connect` build a new one per call, and a state is planned once.
+_SHARED_PLANS: dict[tuple[str, str | None, int | None], ProductScan] = {}
+_PLANS_LOCK = threading.Lock()
 # Idle engines `query` keeps (each an in-memory DuckDB, up to its memory limit of cached file data).
 _IDLE_ENGINES = 4
 
@@ -79,7 +83,7 @@ class Serving:
         self.runtime = runtime
         self.read_path = read_path
         self._plans: dict[tuple[str, str | None, int | None], ProductScan] = {}
-        self._plans_lock = threading.Lock()
+        self._plans_lock = _PLANS_LOCK
         self._engines = EnginePool(_IDLE_ENGINES)
 
     @classmethod
@@ -124,14 +128,15 @@ class Serving:
         version = resolve_version(opened, served.table, as_of)
         key = (product, opened.state, version)
         keep = opened.state is not None or version is not None
-        if keep and (cached := self._plans.get(key)) is not None:
+        plans = self._plans if opened.state is None else _SHARED_PLANS
+        if keep and (cached := plans.get(key)) is not None:
             return cached
         scan = opened.plan(version)
         if keep:
             with self._plans_lock:
-                if len(self._plans) >= _MAX_PLANS:
-                    self._plans.pop(next(iter(self._plans)))
-                self._plans[key] = scan
+                if len(plans) >= _MAX_PLANS:
+                    plans.pop(next(iter(plans)), None)
+                plans[key] = scan
         return scan
 
     def engine(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from pipelines.adapters.delta.file_ranges import file_ranges
 from pipelines.adapters.delta.table_store import GENERATION_KEY, PARTITION_COLUMN_PREFIX, DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.commits import Commit, TableFormat
@@ -91,7 +93,9 @@ class DeltaScans:
             )
         files = tuple(_local(uri) for uri in delta.file_uris())
         features = set(delta.protocol().reader_features or ())
-        exact = not delta.metadata().partition_columns and "deletionVectors" not in features
+        # Hidden partition columns (generated from a served one) are not served: the files hold the rest.
+        in_log = set(delta.metadata().partition_columns) & set(schema.names)
+        exact = not in_log and "deletionVectors" not in features
 
         def dataset() -> object:
             if not files:
@@ -105,9 +109,10 @@ class DeltaScans:
 
         rows = _row_count(delta) if "deletionVectors" not in features else None
         groups = _row_groups(files, storage) if exact else None
+        ranges = functools.cache(lambda: file_ranges(delta, files, schema)) if exact else None
         return ProductScan(
             str(table), TableFormat.DELTA, served_version, schema, location, dataset, root, files, exact, rows, groups,
-            storage,
+            storage, ranges,
         )  # fmt: skip
 
 

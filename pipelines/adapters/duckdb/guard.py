@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -29,6 +29,8 @@ class SelectShape:
     repeatable: bool = False
     """Whether the same SELECT on the same table versions gives the same answer: no clock, random or
     session function, no sample, and no system schema (which lists what the connection holds)."""
+    tree: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The SELECT's syntax tree (`json_serialize_sql`)."""
 
     def qualified(self) -> list[str]:
         """The relations named with a schema, as `schema.name` (catalog left out), sorted."""
@@ -84,7 +86,7 @@ def _shape(tree: dict[str, Any]) -> SelectShape:
         elif node.get("type") == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
             functions.add(str(node["function"].get("function_name", "")).lower())
     system = any(schema in SYSTEM_SCHEMAS for _, schema, _ in relations)
-    return SelectShape(frozenset(relations), frozenset(functions), repeatable=not (changing or system))
+    return SelectShape(frozenset(relations), frozenset(functions), not (changing or system), tree)
 
 
 def inspect_select(con: duckdb.DuckDBPyConnection, sql: str) -> SelectShape:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import unquote, urlparse
 
 import pyarrow.dataset as ds
 
+from pipelines.adapters.iceberg.file_ranges import file_ranges
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _history
 from pipelines.core.commits import Commit, TableFormat
@@ -100,6 +102,7 @@ class IcebergScans:
 
         rows = sum(task.file.record_count for task in tasks)
         groups = sum(len(task.file.split_offsets or ()) or 1 for task in tasks)  # one split offset per row group
+        ranges = functools.cache(lambda: file_ranges([task.file for task in tasks], scan.projection(), schema))
         return ProductScan(
             str(table),
             TableFormat.ICEBERG,
@@ -113,4 +116,5 @@ class IcebergScans:
             rows,
             groups,
             storage,
+            ranges,
         )
