@@ -1,0 +1,48 @@
+"""Write-audit-publish under a rival run: a build overtaken by one that published first plans again on the
+rival's version and publishes its own candidate on top of it, never over it (both formats)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from pipelines.core.names import Layer
+from pipelines.services.wap import write_audit_publish
+from tests.integration.test_gold_rival_commits import PRODUCT, build_silver_all, variant
+from tests.integration.test_incremental_silver import _classes, _ingest, _land
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_build_overtaken_by_a_rival_that_published_first_publishes_on_top_of_it(make_runtime, fmt):
+    runtime = make_runtime(fmt)
+    orders = runtime.domain("orders")
+    events = list(orders.generator(_classes(runtime), 400, 5))
+    _land(runtime, events[:200], "a-first")
+    _ingest(runtime, "run-1")
+    build_silver_all(runtime, "run-1")
+    write_audit_publish(orders, PRODUCT, runtime, "run-0")
+    _land(runtime, events[200:], "b-later")
+    _ingest(runtime, "run-2")
+    build_silver_all(runtime, "run-2")
+    original = orders.transforms[orders.spec.products[PRODUCT].transform]
+    rivals: list[str] = []
+
+    def transform(**inputs: pl.DataFrame) -> pl.DataFrame:
+        if not rivals:  # while A computes, B builds the same inputs and publishes first
+            rivals.append("B")
+            write_audit_publish(orders, PRODUCT, runtime, "run-B")
+        return original(**inputs)
+
+    audited = write_audit_publish(variant(orders, list(orders.spec.products[PRODUCT].key), transform), PRODUCT,
+                                  runtime, "run-A")  # fmt: skip
+
+    store = runtime.store_for("orders", Layer.GOLD, PRODUCT)
+    table = orders.product_table(PRODUCT)
+    history = store.history(table)
+    assert rivals == ["B"]
+    assert audited.publication.published and audited.publication.candidate == history[-1].version
+    assert [c.properties["meshlake.run_id"] for c in history[-2:]] == ["run-B", "run-A"]
+    rebuilt = write_audit_publish(orders, PRODUCT, runtime, "rebuild", full=True)
+    assert store.read(table, as_of=history[-1].version).sort_by("order_id") == store.read(
+        table, as_of=rebuilt.build.version
+    ).sort_by("order_id")
