@@ -99,11 +99,13 @@ def measure(home: Path, rows: int, repeats: int = REPEATS) -> dict[str, Any]:
 def start_up(folder: Path) -> dict[str, float]:
     """Seconds until a new Sail server listens, and then until its first session answered a query."""
     server = SailServer(folder).start()
+    engine = SparkEngine(server.url)
     try:
         began = time.perf_counter()
-        SparkEngine(server.url).session().range(1).collect()
+        engine.session().range(1).collect()
         return {"listen_s": server.started_in_s or 0.0, "first_query_s": time.perf_counter() - began}
     finally:
+        engine.close()
         server.stop()
 
 

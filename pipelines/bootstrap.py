@@ -264,12 +264,8 @@ class Runtime:
         return self.domain(domain).spec.products[product].engine or self.settings.engine
 
     def engine_for(self, domain: str, product: str) -> ComputeEngine | None:
-        """The engine computing a product, None for the embedded one (see `engine_name`).
-
-        Raises:
-            SailStartError: the Sail server meshlake starts (no `spark_url`) did not start.
-            MissingExtraError: the `sail` extra is not installed.
-        """
+        """The engine computing a product, None for the embedded one (see `engine_name`). Without `spark_url`,
+        its Sail server starts when it first computes (its `compute` raises `SailStartError` if it does not)."""
         if self.engine_name(domain, product) is EngineName.EMBEDDED:
             return None
         if self._spark is None:

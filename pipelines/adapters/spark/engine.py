@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,10 @@ class SparkEngine:
         """
         if self._session is None:
             require("pyspark")
-            from pyspark.sql.connect.client.retries import DefaultPolicy
-            from pyspark.sql.connect.session import SparkSession
+            with warnings.catch_warnings():  # pyspark 4.2 warns that it does not fully support pandas 3: unused here
+                warnings.simplefilter("ignore", FutureWarning)
+                from pyspark.sql.connect.client.retries import DefaultPolicy
+                from pyspark.sql.connect.session import SparkSession
 
             self._session = SparkSession.builder.remote(self.url).create()
             # pyspark retries an unreachable server for at least 10 minutes: a build fails within seconds instead.

@@ -9,6 +9,7 @@ else the embedded catalog served for as long as the engines run, minting each do
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from pipelines.adapters.spark.engine import SparkEngine
 from pipelines.adapters.spark.server import SailServer, catalog_environment
 
 if TYPE_CHECKING:
+    from pyspark.sql.connect.session import SparkSession
+
     from catalog.service import CatalogService
     from pipelines.settings import Settings
 
@@ -31,26 +34,25 @@ class SparkEngines:
         self._rest: tuple[str, CatalogService] | None = None
 
     def for_domain(self, domain: str) -> SparkEngine:
-        """The engine that builds `domain`'s products (a Sail server is started the first time).
-
-        Raises:
-            SailStartError: the Sail server did not start.
-            MissingExtraError: pysail or pyspark-client is missing (the `sail` extra).
-        """
+        """The engine that builds `domain`'s products (its Sail server starts when it first computes: a
+        plain Polars transform, computed embedded, starts none)."""
         key = "" if self.settings.spark_url else domain
         if key not in self._engines:
             if self.settings.spark_url:
                 engine = SparkEngine(self.settings.spark_url)
             else:
-                uri, token = self._catalog_for(domain)
-                environment = self.settings.child_environment() | catalog_environment(uri, token)
-                server = SailServer(self.settings.home_dir / "engine", environment)
-                self._stack.callback(server.stop)
-                self.servers[domain] = server.start()
-                engine = SparkEngine(server.url, f"Sail on {server.url}")
+                engine = _SailEngine(lambda: self._start_sail(domain))
             self._stack.callback(engine.close)
             self._engines[key] = engine
         return self._engines[key]
+
+    def _start_sail(self, domain: str) -> SailServer:
+        uri, token = self._catalog_for(domain)
+        environment = self.settings.child_environment() | catalog_environment(uri, token)
+        server = SailServer(self.settings.home_dir / "engine", environment)
+        self._stack.callback(server.stop)
+        self.servers[domain] = server.start()
+        return server
 
     def _catalog_for(self, domain: str) -> tuple[str, str | None]:
         """The Iceberg REST catalog's URI and the bearer token `domain` reads it with."""
@@ -82,3 +84,22 @@ class SparkEngines:
         self._engines.clear()
         self.servers.clear()
         self._rest = None
+
+
+class _SailEngine(SparkEngine):
+    """A SparkEngine on a Sail server started when its session is first needed.
+
+    Raises (from `session`, so from `compute`):
+        SailStartError: the Sail server did not start.
+        MissingExtraError: pysail or pyspark-client is missing (the `sail` extra).
+    """
+
+    def __init__(self, start: Callable[[], SailServer]) -> None:
+        super().__init__("sc://127.0.0.1", "Sail (not started)")
+        self._start = start
+
+    def session(self) -> SparkSession:
+        if self._session is None:
+            server = self._start()
+            self.url, self.label = server.url, f"Sail on {server.url}"
+        return super().session()
