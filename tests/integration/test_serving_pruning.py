@@ -165,3 +165,10 @@ def test_a_kept_engine_points_its_view_at_each_query_s_files(serving):
         nulls = COMMITS * ((day - 1) % 2)  # the days of odd index have a NULL id per commit
         assert serving.query(sql).table.to_pylist() == [{"n": 4 * COMMITS, "ids": 4 * COMMITS - nulls}]
     assert serving.query("SELECT count(*) AS n FROM shop.sales").table.to_pylist() == [{"n": DAYS * 4 * COMMITS}]
+
+
+def test_a_commit_between_two_queries_is_read(serving):
+    sql = "SELECT count(*) AS n FROM shop.sales WHERE day = DATE '2026-05-03'"
+    assert serving.query(sql).table.to_pylist() == [{"n": 4 * COMMITS}]
+    serving.runtime.store_for(SALES.domain, Layer.GOLD, SALES.name).append(SALES, _commit(COMMITS))
+    assert serving.query(sql).table.to_pylist() == [{"n": 4 * (COMMITS + 1)}]

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from pipelines.adapters.delta.file_ranges import file_ranges
+from pipelines.adapters.delta.latest import latest_table
 from pipelines.adapters.delta.table_store import GENERATION_KEY, PARTITION_COLUMN_PREFIX, DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.commits import Commit, TableFormat
@@ -39,7 +40,7 @@ class DeltaScans:
     def __init__(self, store: DeltaTableStore, table: TableId) -> None:
         self._store = store
         self._table = table
-        self._delta = store._open(table)  # same adapter package: the store's opener and its errors
+        self._delta = latest_table(store, table)
         self._history: list[Commit] | None = None
 
     @property

@@ -117,6 +117,7 @@ class DuckDbQueryEngine:
         self._scans: dict[str, ProductScan] = {}
         self._paths: dict[str, ReadPath] = {}
         self._narrowed: dict[str, tuple[str, ...]] = {}
+        self._best: dict[tuple[str, int | None, int], ReadPath] = {}
         self._locked = False
         settings: dict[str, str | bool | int | float | list[str]] = {**(config or {}), **OFFLINE_CONFIG}
         if threads:
@@ -206,9 +207,14 @@ class DuckDbQueryEngine:
         self._secrets.add(storage.uri)
 
     def _best_path(self, scan: ProductScan) -> ReadPath:
-        """The read path an unlocked engine gives `scan`."""
+        """The read path an unlocked engine gives `scan` (kept: a kept engine asks for every query)."""
+        key = (scan.location, scan.version, len(scan.files))
+        if (known := self._best.get(key)) is not None:
+            return known
         wanted = pick_read_path(scan, self._threads) if self._read_path == "auto" else self._read_path
-        return wanted if _source_sql(wanted, scan) is not None else "arrow"
+        best: ReadPath = wanted if _source_sql(wanted, scan) is not None else "arrow"
+        self._best[key] = best
+        return best
 
     def _create_view(self, name: str, scan: ProductScan, files: tuple[str, ...] | None = None) -> None:
         """The view of `name` over `scan`, over only `files` of it when it is read from its Parquet files."""

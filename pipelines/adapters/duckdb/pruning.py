@@ -181,18 +181,22 @@ def _comparable(type_: pa.DataType, value: Any) -> bool:
     return False
 
 
-def _may_hold(op: str, values: tuple[Any, ...], low: Any, high: Any) -> bool:
-    """Whether `x <op> value` may hold for some x with low <= x <= high (None: unbounded)."""
+def _kept(op: str, values: tuple[Any, ...], lows: Sequence[Any], highs: Sequence[Any]) -> list[bool]:
+    """Per file, whether `x <op> value` may hold for some x with low <= x <= high (None: unbounded)."""
+    bounds = zip(lows, highs, strict=True)
+    if op in ("=", "in") and len(values) == 1:
+        value = values[0]
+        return [(lo is None or lo <= value) and (hi is None or value <= hi) for lo, hi in bounds]
     if op in ("=", "in"):
-        return any((low is None or low <= v) and (high is None or v <= high) for v in values)
+        return [any((lo is None or lo <= v) and (hi is None or v <= hi) for v in values) for lo, hi in bounds]
     value = values[0]
     if op == "<":
-        return low is None or low < value
+        return [lo is None or lo < value for lo in lows]
     if op == "<=":
-        return low is None or low <= value
+        return [lo is None or lo <= value for lo in lows]
     if op == ">":
-        return high is None or high > value
-    return high is None or high >= value  # >=
+        return [hi is None or hi > value for hi in highs]
+    return [hi is None or hi >= value for hi in highs]  # >=
 
 
 def matching_files(
@@ -229,6 +233,6 @@ def matching_files(
     keep = [True] * len(files)
     for f, vals in usable:
         lows, highs = bounds[f.column]
-        keep = [k and _may_hold(f.op, vals, low, high) for k, low, high in zip(keep, lows, highs, strict=True)]
+        keep = [k and m for k, m in zip(keep, _kept(f.op, vals, lows, highs), strict=True)]
     kept = [path for path, k in zip(files, keep, strict=True) if k]
     return kept if len(kept) < len(files) else None
