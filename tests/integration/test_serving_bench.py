@@ -19,4 +19,6 @@ def test_query_benchmark_reports_every_key(tmp_path):
         steps = detail["where_time_goes"]
         assert {"plan", "connect", "check_sql", "view_and_lock", "query", "close"} <= set(steps["ours_ms"])
         assert steps["ours_profile"]["aggregate_cpu_ms"] > 0 and steps["parquet_profile"]["scan_cpu_ms"] > 0
-    assert http_p50_ms(tmp_path / "http", requests=3) > 0
+    latencies = http_p50_ms(tmp_path / "http", requests=3)
+    assert set(latencies) == {f"query.http{c}_p{q}_ms" for c in ("", "_cached") for q in (50, 90)}
+    assert all(ms > 0 for ms in latencies.values())
