@@ -1,0 +1,55 @@
+"""`meshlake engine start|stop`: a Sail server that outlives the command, found again by `stop`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.paths import MESH
+
+MESHLAKE = str(Path(sys.executable).parent / "meshlake")
+
+pytestmark = pytest.mark.xdist_group("sail")
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MESHLAKE, "engine", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _listening(url: str) -> bool:
+    host, port = url.removeprefix("sc://").split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_start_prints_the_url_to_use_and_stop_stops_that_server(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHLAKE_")}
+    env |= {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home")}
+    started = run("start", env=env)
+    assert started.returncode == 0, started.stderr
+    record = json.loads((tmp_path / "home" / "engine" / "sail.json").read_text())
+    try:
+        assert f"export MESHLAKE_ENGINE=spark MESHLAKE_SPARK_URL={record['url']}" in started.stdout
+        assert _listening(record["url"])  # the command has exited; the server runs on
+        again = run("start", env=env)
+        assert (again.returncode, again.stderr.count("\n")) == (1, 1)
+        assert f"Sail already runs at {record['url']}" in again.stderr
+    finally:
+        stopped = run("stop", env=env)
+    assert stopped.returncode == 0 and f"stopped Sail at {record['url']}" in stopped.stdout
+    deadline = time.monotonic() + 20
+    while _listening(record["url"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _listening(record["url"])
+    twice = run("stop", env=env)
+    assert twice.returncode == 1 and "no Sail server started by `meshlake engine start`" in twice.stderr
