@@ -51,3 +51,14 @@ def test_duckdb_httpfs_without_the_s3_extra_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "duckdb_extension_httpfs", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'meshlake\[s3\]'"):
         extension_path("httpfs")
+
+
+@pytest.mark.parametrize("module", ["pysail", "pyspark"])
+def test_the_spark_engine_without_its_packages_names_the_sail_extra(monkeypatch, tmp_path, module):
+    from pipelines.adapters.spark import SailServer, SparkEngine
+
+    monkeypatch.setitem(sys.modules, module, None)
+    start = SailServer(tmp_path).start if module == "pysail" else SparkEngine("sc://127.0.0.1:1").session
+    distribution = "pyspark-client" if module == "pyspark" else "pysail"
+    with pytest.raises(MissingExtraError, match=rf"{distribution} is not installed.*pip install 'meshlake\[sail\]'"):
+        start()

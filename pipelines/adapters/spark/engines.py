@@ -42,7 +42,6 @@ class SparkEngines:
                 engine = SparkEngine(self.settings.spark_url)
             else:
                 engine = _SailEngine(lambda: self._start_sail(domain))
-            self._stack.callback(engine.close)
             self._engines[key] = engine
         return self._engines[key]
 
@@ -79,7 +78,9 @@ class SparkEngines:
         return f"{url}/iceberg", service
 
     def close(self) -> None:
-        """Stop every session, owned server and the served catalog."""
+        """Stop every session, then the owned servers and the served catalog."""
+        for engine in self._engines.values():  # first: a session released on a stopped server retries in vain
+            engine.close()
         self._stack.close()
         self._engines.clear()
         self.servers.clear()
