@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -118,6 +118,7 @@ class DuckDbQueryEngine:
         self._paths: dict[str, ReadPath] = {}
         self._narrowed: dict[str, tuple[str, ...]] = {}
         self._best: dict[tuple[str, int | None, int], ReadPath] = {}
+        self._constants: dict[str, tuple[Any, ...]] = {}  # a query's constants evaluated on this connection
         self._locked = False
         settings: dict[str, str | bool | int | float | list[str]] = {**(config or {}), **OFFLINE_CONFIG}
         if threads:
@@ -170,7 +171,8 @@ class DuckDbQueryEngine:
             path = self._paths.get(name) or ("arrow" if self._locked else self._best_path(scan))
             files = scan.files
             if path == "parquet" and scan.ranges is not None:
-                kept = matching_files(self._con, shape.tree, name, scan.schema, scan.files, scan.ranges)
+                known = self._constants
+                kept = matching_files(self._con, shape.tree, name, scan.schema, scan.files, scan.ranges, known)
                 files = files if kept is None else tuple(kept) or files[:1]  # the query's filters still apply
             if name not in self._scans:
                 self._create_view(name, scan, files)

@@ -11,7 +11,6 @@ pruning, never another answer, since the query still applies all its filters to 
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -144,20 +143,40 @@ def _select_template() -> str:
     return str(row[0])
 
 
-def constant_values(con: duckdb.DuckDBPyConnection, filters: Sequence[ColumnFilter]) -> list[tuple[Any, ...]] | None:
-    """Each filter's constants as Python values, evaluated by DuckDB on `con` (its time zone); None on failure."""
-    constants = [c for f in filters for c in f.constants]
+def _without_positions(node: Any) -> Any:
+    """A syntax tree without where its parts were in the text (two queries may hold the same constants)."""
+    if isinstance(node, dict):
+        return {k: _without_positions(v) for k, v in node.items() if k != "query_location"}
+    if isinstance(node, list):
+        return [_without_positions(v) for v in node]
+    return node
+
+
+def constant_values(
+    con: duckdb.DuckDBPyConnection, filters: Sequence[ColumnFilter], known: dict[str, tuple[Any, ...]] | None = None
+) -> list[tuple[Any, ...]] | None:
+    """Each filter's constants as Python values, evaluated by DuckDB on `con` (its time zone); None on failure.
+
+    Args:
+        known: values already evaluated on `con`, by the constants' syntax trees; added to.
+    """
+    constants = _without_positions([c for f in filters for c in f.constants])
     if not constants:
         return []
-    tree = json.loads(_select_template())
-    tree["statements"][0]["node"]["select_list"] = copy.deepcopy(constants)
-    try:
-        sql = con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchone()
-        row = con.execute(str(sql[0])).fetchone() if sql else None
-    except duckdb.Error:
-        return None
+    key = json.dumps(constants, sort_keys=True)
+    row = known.get(key) if known is not None else None
     if row is None:
-        return None
+        tree = json.loads(_select_template())
+        tree["statements"][0]["node"]["select_list"] = constants
+        try:
+            sql = con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(tree)]).fetchone()
+            row = con.execute(str(sql[0])).fetchone() if sql else None
+        except duckdb.Error:
+            return None
+        if row is None:
+            return None
+        if known is not None:
+            known[key] = tuple(row)
     values: list[tuple[Any, ...]] = []
     at = 0
     for f in filters:
@@ -206,6 +225,7 @@ def matching_files(
     schema: pa.Schema,
     files: Sequence[str],
     ranges: Callable[[], FileRanges],
+    known: dict[str, tuple[Any, ...]] | None = None,
 ) -> list[str] | None:
     """The files whose ranges the query's filters on `relation` may match; None when no file is left out.
 
@@ -216,11 +236,12 @@ def matching_files(
         schema: the product's columns.
         files: the product's data files.
         ranges: builds, per column, each file's bounds (see `FileRanges`); called only for a query with filters.
+        known: constants already evaluated on `con` (see `constant_values`).
     """
     filters = column_filters(tree, relation, schema.names)
     bounds = ranges() if filters else {}
     filters = [f for f in filters if f.column in bounds]
-    values = constant_values(con, filters) if filters else None
+    values = constant_values(con, filters, known) if filters else None
     if not values:
         return None
     usable = [
