@@ -249,7 +249,7 @@ class Project:
         """
         settings = where if isinstance(where, Settings) else Settings.load(project=where)
         root = settings.domains_dir
-        dirs = sorted(p for p in root.iterdir() if (p / SPEC_FILE).is_file()) if root.is_dir() else []
+        dirs = [root / name for name in domain_names(root)]
         domains: dict[str, Domain] = {}
         problems: list[DomainProblem] = []
         for folder in dirs:
@@ -273,6 +273,11 @@ class Project:
     def problem_text(self) -> str:
         """Every problem, one per line."""
         return "\n".join(str(p) for p in self.problems)
+
+
+def domain_names(root: Path) -> list[str]:
+    """The names of the domains under `root` (folders holding a domain.yaml), sorted, without loading them."""
+    return sorted(p.name for p in root.iterdir() if (p / SPEC_FILE).is_file()) if root.is_dir() else []
 
 
 def load_domains(root: Path) -> list[Domain]:

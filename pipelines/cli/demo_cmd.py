@@ -39,12 +39,14 @@ def demo(
     if storage is Storage.LOCAL:
         _demo(events, seed, storage)
         return
-    from pipelines.cli.local_storage import local_object_store, object_store_variables
+    from pipelines.cli.local_storage import local_object_store
+    from pipelines.project import domain_names
 
-    with local_object_store(context.settings().home_dir) as server:
-        console.print(f"[dim]SeaweedFS at {server.endpoint}, data in {server.data_dir}[/]")
+    settings = context.settings()
+    with local_object_store(settings.home_dir, domain_names(settings.domains_dir)) as store:
+        console.print(f"[dim]SeaweedFS at {store.server.endpoint}, data in {store.server.data_dir}[/]")
         # This process is the top of the run: the settings it and the in-process Dagster runs load see these.
-        os.environ.update(object_store_variables(server))
+        os.environ.update(store.variables())
         _demo(events, seed, storage)
 
 

@@ -23,17 +23,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
-from pipelines.cli.local_storage import Storage, local_object_store, object_store_variables
+from pipelines.cli.local_storage import LocalObjectStore, Storage, local_object_store
 from pipelines.core.extras import require  # standard library only
-
-if TYPE_CHECKING:
-    from pipelines.adapters.seaweedfs import SeaweedServer
 
 POSTGRES_PROFILE = "dagster.postgres.yaml"
 """The project's instance settings with Dagster's storage on PostgreSQL (setting `dagster_postgres_url`)."""
@@ -318,6 +314,7 @@ def run_dev(
     postgres: bool = False,
     env: Mapping[str, str] | None = None,
     storage: Storage = Storage.LOCAL,
+    domains: Sequence[str] = (),
 ) -> int:
     """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
 
@@ -329,14 +326,16 @@ def run_dev(
         postgres: Dagster's storage on PostgreSQL (the project's dagster.postgres.yaml).
         env: the children's environment to start from (default: this process's, as the CLI set it).
         storage: `s3` runs a SeaweedFS under the home for as long as they run, warehouse and landing on it.
+        domains: the project's domains; on `s3` each gets a key writing only its own Iceberg tables, which
+            the catalog's Iceberg REST endpoint hands to the domain (readers get a read-only key).
     """
     base = dict(os.environ if env is None else env)
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(local_object_store(home)) if storage is Storage.S3 else None
-        if server is not None:
-            base |= object_store_variables(server)
-            _say(f"S3:         {server.endpoint}  (SeaweedFS, data in {server.data_dir})")
-        return _run_dev(home, project, port, catalog_port, postgres, base, server)
+        store = stack.enter_context(local_object_store(home, domains)) if storage is Storage.S3 else None
+        if store is not None:
+            base |= store.variables()
+            _say(f"S3:         {store.server.endpoint}  (SeaweedFS, data in {store.server.data_dir})")
+        return _run_dev(home, project, port, catalog_port, postgres, base, store)
 
 
 def _run_dev(
@@ -346,7 +345,7 @@ def _run_dev(
     catalog_port: int,
     postgres: bool,
     base: dict[str, str],
-    server: SeaweedServer | None,
+    store: LocalObjectStore | None,
 ) -> int:
     dagster_home = prepare_dagster_home(home, project, postgres)
     catalog_url = f"http://127.0.0.1:{catalog_port}"
@@ -357,8 +356,8 @@ def _run_dev(
     _say(f"Iceberg REST catalog for any engine: {catalog_url}/iceberg  (a token: meshlake catalog token create)")
     children = dev_children(port, catalog_port, write_workspace(dagster_home))
     supervisor = Supervisor(child_env, dagster_home)
-    if server is not None and server.process is not None:  # its exit stops the others; stopped after them
-        supervisor.processes["seaweedfs"] = server.process
+    if store is not None and store.server.process is not None:  # its exit stops the others; stopped after them
+        supervisor.processes["seaweedfs"] = store.server.process
         supervisor.stopped_last.add("seaweedfs")
     return supervisor.run(children)
 
@@ -372,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalog-port", type=int, default=8765, help="catalog service port (127.0.0.1)")
     parser.add_argument("--postgres", action="store_true", help="Dagster's storage on PostgreSQL")
     parser.add_argument("--storage", choices=[s.value for s in Storage], default="local", help="local or s3")
+    parser.add_argument("--domain", action="append", default=[], help="a domain of the project (keys on s3)")
     parser.add_argument("--verbose", action="store_true", help="the traceback of an error too")
     args = parser.parse_args(argv)
     from pipelines.adapters.seaweedfs.server import SeaweedStartError, WeedNotFoundError  # standard library only
@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             args.catalog_port,
             args.postgres,
             storage=Storage(args.storage),
+            domains=args.domain,
         )
     except (DevError, WeedNotFoundError, SeaweedStartError) as exc:
         if args.verbose:

@@ -1,18 +1,32 @@
 """`--storage s3` of `meshlake demo` and `meshlake dev`: a SeaweedFS under the home, and the settings that
-put the warehouse and the landing zone on it."""
+put the warehouse and the landing zone on it.
+
+Beside the warehouse's own key, the SeaweedFS has a read-only key and one key per domain that reads and
+writes only its domain's Iceberg tables (`<warehouse>/iceberg/<domain>/`); the catalog's Iceberg REST
+endpoint hands those out (`s3_reader_*`, `s3_writer_keys`), so a client with only the catalog URI and a
+token reads as a reader and writes its own namespace as its domain. The keys are random, made once and
+kept in `<home>/seaweedfs/s3-keys.json` (readable by its owner only): a restart reuses them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import secrets
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.adapters.seaweedfs import SeaweedServer
+    from pipelines.adapters.seaweedfs import S3Identity, SeaweedServer
 
 BUCKET = "meshlake"
+WAREHOUSE = f"s3://{BUCKET}/warehouse"
+LANDING = f"s3://{BUCKET}/landing"
+KEYS_FILE = "s3-keys.json"
+READER = "reader"
 
 
 class Storage(StrEnum):
@@ -20,24 +34,73 @@ class Storage(StrEnum):
     S3 = "s3"
 
 
+@dataclass(frozen=True)
+class LocalObjectStore:
+    """The SeaweedFS `--storage s3` runs, its read-only identity and each domain's writing identity."""
+
+    server: SeaweedServer
+    reader: S3Identity
+    writers: dict[str, S3Identity]
+
+    def variables(self) -> dict[str, str]:
+        """The `MESHLAKE_*` variables that put the warehouse (`s3://meshlake/warehouse`) and the landing zone
+        (`s3://meshlake/landing`) on the server, with its endpoint and the warehouse's key, and the keys the
+        Iceberg REST catalog vends; `AWS_EC2_METADATA_DISABLED=true`, so no AWS SDK looks for cloud credentials."""
+        writers = ",".join(f"{domain}={i.access_key}:{i.secret_key}" for domain, i in self.writers.items())
+        return {
+            "MESHLAKE_WAREHOUSE": WAREHOUSE,
+            "MESHLAKE_LANDING": LANDING,
+            "MESHLAKE_S3_ENDPOINT": self.server.endpoint,
+            "MESHLAKE_S3_ACCESS_KEY_ID": self.server.access_key,
+            "MESHLAKE_S3_SECRET_ACCESS_KEY": self.server.secret_key,
+            "MESHLAKE_S3_READER_ACCESS_KEY_ID": self.reader.access_key,
+            "MESHLAKE_S3_READER_SECRET_ACCESS_KEY": self.reader.secret_key,
+            "MESHLAKE_S3_WRITER_KEYS": writers,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+
+def _keys(path: Path, names: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """Access key and secret by name: those kept in `path`, and new random ones (then kept) for the others."""
+    kept: dict[str, list[str]] = json.loads(path.read_text()) if path.is_file() else {}
+    missing = [name for name in names if name not in kept]
+    for name in missing:
+        kept[name] = [f"meshlake-{secrets.token_hex(8)}", secrets.token_urlsafe(24)]
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        partial.touch(mode=0o600)  # secrets: its owner's only, from the start
+        partial.write_text(json.dumps(kept, indent=2))
+        partial.replace(path)
+    return {name: (key, secret) for name, (key, secret) in kept.items()}
+
+
+def scoped_identities(data_dir: Path, domains: Iterable[str]) -> tuple[S3Identity, dict[str, S3Identity]]:
+    """The read-only identity (every object of the bucket) and, by domain, one that reads and writes only under
+    `<warehouse>/iceberg/<domain>/`; keys kept in `<data_dir>/s3-keys.json`."""
+    from pipelines.adapters.seaweedfs import S3Identity
+
+    domains = sorted(domains)
+    keys = _keys(data_dir / KEYS_FILE, [READER, *(f"domain:{d}" for d in domains)])
+    reader = S3Identity(READER, *keys[READER], (f"Read:{BUCKET}", f"List:{BUCKET}"))
+    tables = f"{WAREHOUSE.removeprefix('s3://')}/iceberg"
+    writers = {
+        d: S3Identity(
+            f"domain-{d}", *keys[f"domain:{d}"], (f"Read:{tables}/{d}/*", f"Write:{tables}/{d}/*", f"List:{BUCKET}")
+        )
+        for d in domains
+    }
+    return reader, writers
+
+
 @contextmanager
-def local_object_store(home: Path) -> Iterator[SeaweedServer]:
-    """Run SeaweedFS with its data in `<home>/seaweedfs` (kept between runs) on free loopback ports."""
+def local_object_store(home: Path, domains: Iterable[str] = ()) -> Iterator[LocalObjectStore]:
+    """Run SeaweedFS with its data in `<home>/seaweedfs` (kept between runs) on free loopback ports, with a
+    read-only key and a key for each of `domains`."""
     from pipelines.adapters.seaweedfs import SeaweedServer
 
-    with SeaweedServer(home / "seaweedfs", buckets=(BUCKET,)) as server:
-        yield server
-
-
-def object_store_variables(server: SeaweedServer) -> dict[str, str]:
-    """The `MESHLAKE_*` variables that put the warehouse (`s3://meshlake/warehouse`) and the landing zone
-    (`s3://meshlake/landing`) on `server`, with its endpoint and key; `AWS_EC2_METADATA_DISABLED=true`, so
-    no AWS SDK looks for cloud credentials."""
-    return {
-        "MESHLAKE_WAREHOUSE": f"s3://{BUCKET}/warehouse",
-        "MESHLAKE_LANDING": f"s3://{BUCKET}/landing",
-        "MESHLAKE_S3_ENDPOINT": server.endpoint,
-        "MESHLAKE_S3_ACCESS_KEY_ID": server.access_key,
-        "MESHLAKE_S3_SECRET_ACCESS_KEY": server.secret_key,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
+    data_dir = home / "seaweedfs"
+    reader, writers = scoped_identities(data_dir, domains)
+    with SeaweedServer(data_dir, buckets=(BUCKET,), identities=(reader, *writers.values())) as server:
+        yield LocalObjectStore(server, reader, writers)

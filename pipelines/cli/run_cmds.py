@@ -113,6 +113,10 @@ def dev(
     settings = context.settings()
     args = ["--home", str(settings.home_dir), "--project", str(settings.project_dir)]
     args += ["--port", str(port), "--catalog-port", str(catalog_port), "--storage", Storage(storage).value]
+    if storage is Storage.S3:
+        from pipelines.project import domain_names
+
+        args += [a for name in domain_names(settings.domains_dir) for a in ("--domain", name)]
     if settings.dagster_postgres_url:
         args.append("--postgres")
     if ctx.find_root().params.get("verbose"):
