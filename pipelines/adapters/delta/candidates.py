@@ -66,7 +66,11 @@ class DeltaCandidates:
         properties = with_action_stats(properties, staged.actions)
         try:
             delta.create_write_transaction(
-                list(staged.actions), mode="append", schema=delta.schema(), commit_properties=properties
+                list(staged.actions),
+                mode="append",
+                schema=delta.schema(),
+                partition_by=delta.metadata().partition_columns or None,
+                commit_properties=properties,
             )
         except CommitFailedError:
             latest = self._store._open(table)
