@@ -81,3 +81,21 @@ def test_the_cached_metadata_follows_staged_updates(table: Table) -> None:
     tx.set_properties({"meshlake.test": "1"})
     assert tx.table_metadata is not first
     assert tx.table_metadata.properties["meshlake.test"] == "1"
+
+
+def test_a_producer_of_no_branch_stages_a_snapshot_on_main_that_moves_no_ref(table: Table) -> None:
+    """`IcebergTableStore.staged` relies on pyiceberg's branch None: a snapshot whose parent is `main`'s head,
+    added to the metadata with no ref and no entry in the snapshot log (what readers and history follow)."""
+    table.append(rows(1))
+    main = table.current_snapshot()
+    assert main is not None
+    with compat.CachedTransaction(table, branch=None) as tx:
+        appending = compat.MergingAppend(Operation.APPEND, tx, compat.table_of(tx).io, branch=tx.branch)
+        with appending as producer:
+            for data_file in write_rows(table, rows(2)):
+                producer.append_data_file(data_file)
+    staged = table.metadata.snapshots[-1]
+    assert staged.parent_snapshot_id == main.snapshot_id
+    assert table.current_snapshot() == main and set(table.metadata.refs) == {"main"}
+    assert staged.snapshot_id not in {entry.snapshot_id for entry in table.metadata.snapshot_log}
+    assert sorted(table.scan(snapshot_id=staged.snapshot_id).to_arrow().column("n").to_pylist()) == [1, 2]

@@ -100,7 +100,9 @@ class CachedTransaction(Transaction):
     Public replacement: pyiceberg's own cache (apache/iceberg-python#3302/#3784), once released.
 
     `branch` is the branch the snapshots made in the transaction go to; None stages them (a
-    snapshot no branch points to, for write-audit-publish).
+    snapshot on `main`'s head that no ref points to, for write-audit-publish: the private
+    producers' `branch=None`, pinned by test_a_producer_of_no_branch_stages_a_snapshot_...).
+    Public replacement: `Transaction.append(..., branch=)` takes a branch but cannot stage.
     """
 
     def __init__(self, table: Table, autocommit: bool = False, branch: str | None = MAIN_BRANCH) -> None:
