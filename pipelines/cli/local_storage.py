@@ -95,12 +95,12 @@ def scoped_identities(data_dir: Path, domains: Iterable[str]) -> tuple[S3Identit
 
 
 @contextmanager
-def local_object_store(home: Path, domains: Iterable[str] = ()) -> Iterator[LocalObjectStore]:
-    """Run SeaweedFS with its data in `<home>/seaweedfs` (kept between runs) on free loopback ports, with a
-    read-only key and a key for each of `domains`."""
+def local_object_store(home: Path, domains: Iterable[str] = (), weed: str | None = None) -> Iterator[LocalObjectStore]:
+    """Run SeaweedFS (`weed`, the setting, else as `find_weed` finds it) with its data in `<home>/seaweedfs`
+    (kept between runs) on free loopback ports, with a read-only key and a key for each of `domains`."""
     from pipelines.adapters.seaweedfs import SeaweedServer
 
     data_dir = home / "seaweedfs"
     reader, writers = scoped_identities(data_dir, domains)
-    with SeaweedServer(data_dir, buckets=(BUCKET,), identities=(reader, *writers.values())) as server:
+    with SeaweedServer(data_dir, buckets=(BUCKET,), identities=(reader, *writers.values()), executable=weed) as server:
         yield LocalObjectStore(server, reader, writers)

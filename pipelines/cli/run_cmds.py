@@ -117,6 +117,8 @@ def dev(
         from pipelines.project import domain_names
 
         args += [a for name in domain_names(settings.domains_dir) for a in ("--domain", name)]
+        if settings.weed:
+            args += ["--weed", settings.weed]
     if settings.dagster_postgres_url:
         args.append("--postgres")
     if ctx.find_root().params.get("verbose"):

