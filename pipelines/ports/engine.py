@@ -29,7 +29,7 @@ class Scan:
     Attributes:
         name: the transform's parameter it is passed as.
         table: the table, read by name (Iceberg, through the REST catalog) or at `location` (Delta).
-        version: the version the build records as read (the engine reads it or a newer one).
+        version: the version the build records as read, which the engine reads (None: the current one).
         column, ranges: only the rows whose `column` falls in one of the half-open `ranges`.
         keys_from: only the rows whose `column` is a value of that column in the rows of the scan named so.
     """

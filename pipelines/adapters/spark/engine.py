@@ -2,8 +2,9 @@
 
 Inputs are read through their formats' own protocols: Iceberg tables by name in the server's
 Iceberg REST catalog `lake` (meshlake's catalog service, which applies the grants), Delta tables at
-their location, at the version the build records. The transform runs on the server; its result
-(a gold product: aggregated, small) comes back as Arrow for meshlake's writer to commit.
+their location, each at the version the build records (Iceberg's snapshot id, Delta's version). The
+transform runs on the server; its result (a gold product: aggregated, small) comes back as Arrow for
+meshlake's writer to commit.
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ class SparkEngine:
 
         frame: DataFrame
         if scan.format is TableFormat.ICEBERG:
-            frame = spark.read.table(f"{CATALOG_NAME}.{scan.table.domain}.{scan.table.name}")
+            reader = spark.read
+            if scan.version is not None:  # an Iceberg version is its snapshot id
+                reader = reader.option("snapshot-id", str(scan.version))
+            frame = reader.table(f"{CATALOG_NAME}.{scan.table.domain}.{scan.table.name}")
         else:
             reader = spark.read.format("delta")
             if scan.version is not None:
