@@ -6,7 +6,9 @@ subject (one pull request, a fresh consumer without acks) into an inbox whose ca
 `ingest`: the same messages through `ingest_event` into a fresh bronze table, from a Runtime whose
 only source is the stream (no landing files). Imports, the decoding kernels, opening the store and
 connecting happen before the clock starts. `source_wait_s` is the time the ingest thread waited
-for the source's next batch (what pulling ahead did not hide). Prints one JSON object.
+for the source's next batch (what pulling ahead did not hide); `before_reading_s` and `after_reading_s`
+are the table work before the first pull (schema, ledger) and after the last batch (last commit, acks).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -95,18 +97,20 @@ def ingest(url: str, home: Path, landing: Path, fmt: str) -> dict[str, Any]:
     assert stream is not None
     source = stream
     backlog = source.backlog(DOMAIN, EVENT)  # connects
-    waited = 0.0
+    waited, first_pull, last_batch = 0.0, 0.0, 0.0
 
     class Timed:
-        """The stream source, timing how long the ingest thread waits for each batch."""
+        """The stream source, timing the waits for its batches, and when reading starts and ends."""
 
         def batches(self, domain: str, event: str, ledger: Any) -> Iterator[RawBatch]:
-            nonlocal waited
+            nonlocal waited, first_pull, last_batch
+            first_pull = first_pull or time.perf_counter()
             batches = source.batches(domain, event, ledger)
             while True:
-                started = time.perf_counter()
+                begun = time.perf_counter()
                 batch = next(batches, None)
-                waited += time.perf_counter() - started
+                last_batch = time.perf_counter()
+                waited += last_batch - begun
                 if batch is None:
                     return
                 yield batch
@@ -128,6 +132,8 @@ def ingest(url: str, home: Path, landing: Path, fmt: str) -> dict[str, Any]:
         "cpu_seconds": time.process_time() - cpu,
         "msgs_per_s": result.received / seconds,
         "source_wait_s": waited,
+        "before_reading_s": first_pull - started,  # the table's schema and ledger, read before the stream
+        "after_reading_s": started + seconds - last_batch,  # the last commit and acks
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load_average_1min": [load_before, os.getloadavg()[0]],
     }

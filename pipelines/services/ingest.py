@@ -101,6 +101,10 @@ class IngestResult:
 
 BATCH_ROWS = 131_072
 """Payloads decoded and written together: memory holds a few such batches, whatever the commit's size."""
+GROUP_ROWS = 32_768
+"""Consecutive small batches of one source (a stream's pulls) are decoded and written together up to this many
+payloads: a write of a few thousand rows costs nearly as much as one of 100,000, yet groups as large as
+`BATCH_ROWS` would leave a run's decoding and writing until after its last pull."""
 
 
 @dataclass
@@ -198,7 +202,7 @@ def ingest_event(
     def rows(batches: _Groups, chunk: _Chunk) -> Iterator[Batch]:
         """Decoded rows of the batches, `BATCH_ROWS` at a time, until the chunk holds a commit's worth."""
         while chunk.rows < max_rows_per_commit:
-            group = batches.take(min(BATCH_ROWS, max(1, max_rows_per_commit - chunk.read)))
+            group = batches.take(min(GROUP_ROWS, max(1, max_rows_per_commit - chunk.read)))
             if not group:
                 return
             batch = _merged(group)
