@@ -13,6 +13,16 @@ from pipelines.adapters.storage.options import S3Options, StorageOptions
 METADATA_DISABLED_ENV = "AWS_EC2_METADATA_DISABLED"
 
 
+def switch_off_aws_sdk_instance_metadata() -> None:
+    """Set `AWS_EC2_METADATA_DISABLED=true` for the process, unless it is set otherwise.
+
+    pyarrow's S3FileSystem (and pyiceberg's FileIO on it) is the AWS C++ SDK, whose credential chain asks the
+    instance metadata service (169.254.169.254) when no key is given; it has no option to skip that, only
+    this variable, read when a chain is built. The one place meshlake writes the environment for S3.
+    """
+    os.environ.setdefault(METADATA_DISABLED_ENV, "true")
+
+
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -20,10 +30,11 @@ def _sql_string(value: str) -> str:
 class S3Backend:
     """Objects on S3; every library gets the same endpoint, region, addressing style and credentials.
 
-    Credentials left unset come from each library's AWS chain (environment variables, profile).
-    With an explicit endpoint (a store that is not AWS) the AWS SDK's instance metadata lookup is
-    switched off for the process (`AWS_EC2_METADATA_DISABLED=true`, unless set otherwise): it would
-    otherwise probe the cloud metadata address when no key is given.
+    Credentials left unset come from each library's AWS chain (environment variables, profile). With an
+    explicit endpoint (a store that is not AWS) no library asks a cloud metadata service for them: the
+    AWS C++ SDK (pyarrow) is told by `switch_off_aws_sdk_instance_metadata`, and object_store (deltalake,
+    Polars), whose chain past the keys is only the metadata services, signs nothing without a key
+    (`aws_skip_signature`); DuckDB's httpfs uses the secret's key only.
     Delta commits use the store's conditional put (`If-None-Match`, answered 412 by SeaweedFS, MinIO,
     R2 and S3 itself), so two writers never overwrite one commit.
     """
@@ -33,7 +44,7 @@ class S3Backend:
     def __init__(self, options: StorageOptions) -> None:
         self.options: S3Options = options.s3
         if self.options.endpoint:
-            os.environ.setdefault(METADATA_DISABLED_ENV, "true")
+            switch_off_aws_sdk_instance_metadata()
 
     @cached_property
     def _filesystem(self) -> fs.S3FileSystem:
@@ -81,6 +92,7 @@ class S3Backend:
             "aws_session_token": o.session_token,
             "aws_allow_http": "true" if o.allow_http else None,
             "aws_virtual_hosted_style_request": "false" if o.path_style else "true",
+            "aws_skip_signature": "true" if o.endpoint and not o.access_key_id else None,
         }
         return {k: v for k, v in props.items() if v is not None}
 
