@@ -21,6 +21,7 @@ from pipelines.adapters.iceberg.transaction import write_rows
 
 PRIVATE_HOOKS = [
     (Transaction, "_register_snapshot_producer", "SingleAttemptTransaction keeps its producers from the retry"),
+    (Transaction, "_stage", "stage_updates adds schema evolution updates with their requirements"),
     (_SnapshotProducer, "_clean_all_uncommitted", "SingleAttemptTransaction.discard removes a lost commit's files"),
     (_SnapshotProducer, "_process_manifests", "MergingAppend/MergingOverwrite merge manifests"),
     (_SnapshotProducer, "_manifests", "RowLevelOverwrite adds a delete manifest"),

@@ -2,9 +2,9 @@
 
 A staged write leaves the log as it was, so every Delta reader keeps reading the current version.
 The candidate is the current version's files less those the staged commit removes, plus those it
-adds. Publishing commits those actions with delta-rs, once, on the version they were staged on
-(`max_commit_retries=0`: that version's successor must be free), so a candidate overtaken by
-another commit is never published on top of it. A refused candidate stays staged, with its failing
+adds. Publishing commits those actions through the store's commit loop, on the version they were staged
+on only (a `CommitCheck` refusing every newer commit), so a candidate overtaken by another commit
+is never published on top of it. A refused candidate stays staged, with its failing
 checks, until a later staged write replaces it or `discard` removes it.
 """
 
@@ -13,17 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyarrow as pa
-from deltalake import CommitProperties
-from deltalake.exceptions import CommitFailedError
 
-from pipelines.adapters.delta.commit_stats import with_action_stats
 from pipelines.adapters.delta.incremental import read_files
 from pipelines.adapters.delta.staged_commits import StagedCommit, read_staged, stage, unstage
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.candidates import Candidate
-from pipelines.ports.commit_check import ConcurrentCommitError, commits_since
+from pipelines.ports.commit_check import CommitCheck, refuse_all
 
 
 class DeltaCandidates:
@@ -59,24 +56,10 @@ class DeltaCandidates:
             ConcurrentCommitError: another commit took the version after the candidate's base.
         """
         staged = self._staged(table, version)
-        delta = self._store._open(table)
-        if delta.version() != staged.base:
-            raise ConcurrentCommitError(table, commits_since(self._store._history(delta), staged.base))
-        properties = CommitProperties(custom_metadata=dict(staged.commit.properties), max_commit_retries=0)
-        properties = with_action_stats(properties, staged.actions)
-        try:
-            delta.create_write_transaction(
-                list(staged.actions),
-                mode="append",
-                schema=delta.schema(),
-                partition_by=delta.metadata().partition_columns or None,
-                commit_properties=properties,
-            )
-        except CommitFailedError:
-            latest = self._store._open(table)
-            raise ConcurrentCommitError(table, commits_since(self._store._history(latest), staged.base)) from None
+        check = CommitCheck(staged.base, refuse_all)  # only on the version it was staged on
+        commit = self._store._commit_actions(table, staged.actions, dict(staged.commit.properties), check)
         unstage(self._store._path(table), published=True)
-        return self._store._commit_of(table, self._store._open(table))
+        return commit
 
     def keep(self, table: TableId, version: int, failing: Sequence[str] = ()) -> None:
         staged = self._staged(table, version)

@@ -356,39 +356,48 @@ class DeltaTableStore:
         a top-level NOT NULL dropped: `DROP NOT NULL`. Delta has no in-place type widening in
         delta-rs, so a widening (or a nested NOT NULL dropped) rewrites the table in one commit with
         the new schema, marked `meshlake.schema_rewrite` and left out of `history()`: it changes no
-        rows. The generated partition columns are kept.
+        rows. The generated partition columns are kept. It commits through the store's commit loop:
+        an evolution that lost a race (another evolution, a commit) is planned again on the winner's.
 
         Raises:
             TableNotFoundError: the table does not exist.
             SchemaEvolutionError: the change is not compatible; nothing changes.
         """
-        delta = self._open(table)
-        plan = plan_evolution(table, self._schema(delta), schema)
-        if not plan.changes:
-            return ()
-        top_level_relaxed = {c.column for c in plan.changes if c.kind == "nullable" and c.column in plan.schema.names}
-        if all(c.kind == "add" or c.column in top_level_relaxed for c in plan.changes):
-            for column in sorted(top_level_relaxed):
-                delta.alter.drop_column_not_null(column)
-            added = {c.column.split(".")[0].split("[")[0] for c in plan.changes if c.kind == "add"}
-            if added:
-                fields = pa.schema([plan.schema.field(n) for n in plan.schema.names if n in added])
-                delta.alter.add_columns(list(DeltaSchema.from_arrow(fields).fields))
-            return plan.changes
-        hidden = [f for f in pa.schema(delta.schema().to_arrow()) if _is_hidden(f)]
-        target = pa.schema([*plan.schema, *hidden])
-        data = align_to_schema(delta.to_pyarrow_table(), target)
-        summary = "; ".join(str(c) for c in plan.changes)
-        write_deltalake(
-            delta,
-            data,
-            mode="overwrite",
-            schema_mode="overwrite",
-            partition_by=delta.metadata().partition_columns or None,
-            writer_properties=WRITER_PROPERTIES,
-            commit_properties=CommitProperties(custom_metadata={REWRITE_PROPERTY: summary}),
-        )
-        return plan.changes
+        changes: tuple[SchemaChange, ...] = ()
+
+        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            nonlocal changes
+            plan = plan_evolution(table, self._schema(current), schema)
+            changes = plan.changes
+            if not changes:
+                return
+            relaxed = {c.column for c in changes if c.kind == "nullable" and c.column in plan.schema.names}
+            if all(c.kind == "add" or c.column in relaxed for c in changes):
+                for column in sorted(relaxed):
+                    current.alter.drop_column_not_null(column, commit_properties=commit_properties)
+                added = {c.column.split(".")[0].split("[")[0] for c in changes if c.kind == "add"}
+                if added:
+                    fields = pa.schema([plan.schema.field(n) for n in plan.schema.names if n in added])
+                    current.alter.add_columns(
+                        list(DeltaSchema.from_arrow(fields).fields), commit_properties=commit_properties
+                    )
+                return
+            hidden = [f for f in pa.schema(current.schema().to_arrow()) if _is_hidden(f)]
+            data = align_to_schema(current.to_pyarrow_table(), pa.schema([*plan.schema, *hidden]))
+            commit_properties.custom_metadata = {REWRITE_PROPERTY: "; ".join(str(c) for c in changes)}
+            write_deltalake(
+                current,
+                data,
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=current.metadata().partition_columns or None,
+                writer_properties=WRITER_PROPERTIES,
+                commit_properties=commit_properties,
+            )
+
+        # planned again on the winner's schema after a lost race: any commit is accepted
+        self._commit_with_retries(table, {}, CommitCheck(None, lambda _: True), commit)
+        return changes
 
     def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
         """Delete the matching rows with delta-rs (a `DELETE` commit rewriting the files that hold them).

@@ -13,19 +13,20 @@ before the last) is expired like any old snapshot.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
-from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
-from pyiceberg.table.update.snapshot import ManageSnapshots
+from pyiceberg.table.update.snapshot import ExpireSnapshots, ManageSnapshots
 
+from pipelines.adapters.iceberg.compat import CachedTransaction, table_of
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _commit, _history
+from pipelines.adapters.iceberg.transaction import commit_with_retries
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.candidates import Candidate
-from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, ConcurrentCommitError, commits_since
+from pipelines.ports.commit_check import CommitCheck, refuse_all
 
 CANDIDATE_BRANCH = "meshlake-candidate"
 """The branch a refused candidate is kept under for inspection."""
@@ -58,34 +59,29 @@ class IcebergCandidates:
             ConcurrentCommitError: `main` moved since the candidate was written.
             CommitFailedException: `MAX_COMMIT_ATTEMPTS` races with other metadata commits were lost.
         """
-        for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-            ice = self._store._load(table)
-            snapshot = self._staged(ice, table, version)
-            current = ice.current_snapshot()
-            if (current.snapshot_id if current else None) != snapshot.parent_snapshot_id:
-                raise ConcurrentCommitError(table, commits_since(_history(ice), snapshot.parent_snapshot_id))
-            try:
-                with ice.transaction() as tx:
-                    with ManageSnapshots(tx) as manage:
-                        if CANDIDATE_BRANCH in ice.metadata.refs:
-                            manage.remove_branch(CANDIDATE_BRANCH)
-                        manage.set_current_snapshot(snapshot_id=version)  # asserts `main` is as loaded
-                    if FAILING_PROPERTY in ice.properties:
-                        tx.remove_properties(FAILING_PROPERTY)
-            except CommitFailedException:
-                if attempt == MAX_COMMIT_ATTEMPTS:
-                    raise
-                continue
-            return _history(self._store._load(table))[-1]
-        raise AssertionError("unreachable")  # pragma: no cover
+        parent = self._staged(self._store._load(table), table, version).parent_snapshot_id
+
+        def stage(tx: CachedTransaction) -> None:
+            ice = table_of(tx)
+            self._staged(ice, table, version)
+            with ManageSnapshots(tx) as manage:
+                if CANDIDATE_BRANCH in ice.metadata.refs:
+                    manage.remove_branch(CANDIDATE_BRANCH)
+                manage.set_current_snapshot(snapshot_id=version)  # asserts `main` is as loaded
+            if FAILING_PROPERTY in ice.properties:
+                tx.remove_properties(FAILING_PROPERTY)
+
+        published = self._commit(table, stage, CommitCheck(parent, refuse_all))
+        return _history(published)[-1]
 
     def keep(self, table: TableId, version: int, failing: Sequence[str] = ()) -> None:
-        ice = self._store._load(table)
-        self._staged(ice, table, version)
-        with ice.transaction() as tx:
+        def stage(tx: CachedTransaction) -> None:
+            self._staged(table_of(tx), table, version)
             with ManageSnapshots(tx) as manage:
                 manage.create_branch(version, CANDIDATE_BRANCH)  # replaces the branch if there was one
             tx.set_properties({FAILING_PROPERTY: json.dumps(list(failing))})
+
+        self._commit(table, stage)
 
     def kept(self, table: TableId) -> Candidate | None:
         ice = self._store._load(table)
@@ -94,15 +90,34 @@ class IcebergCandidates:
 
     def discard(self, table: TableId) -> None:
         """Remove the branch of the kept candidate, then its snapshot (its files go with the next orphan removal)."""
-        ice = self._store._load(table)
-        kept = ice.metadata.refs.get(CANDIDATE_BRANCH)
-        if kept is None:
-            return
-        with ice.transaction() as tx:
+        kept: list[int] = []
+
+        def unbranch(tx: CachedTransaction) -> None:
+            ref = table_of(tx).metadata.refs.get(CANDIDATE_BRANCH)
+            kept[:] = [ref.snapshot_id] if ref is not None else []
+            if ref is None:
+                return
             with ManageSnapshots(tx) as manage:
                 manage.remove_branch(CANDIDATE_BRANCH)
             tx.remove_properties(FAILING_PROPERTY)
-        self._store._load(table).maintenance.expire_snapshots().by_id(kept.snapshot_id).commit()
+
+        def expire(tx: CachedTransaction) -> None:
+            ice = table_of(tx)
+            heads = {ref.snapshot_id for ref in ice.metadata.refs.values()}
+            if ice.snapshot_by_id(snapshot := kept[0]) is None or snapshot in heads:
+                return  # expired by another run, or published or kept again since
+            with ExpireSnapshots(tx) as expiry:
+                expiry.by_id(snapshot)
+
+        self._commit(table, unbranch)
+        if kept:
+            self._commit(table, expire)
+
+    def _commit(
+        self, table: TableId, stage: Callable[[CachedTransaction], None], check: CommitCheck | None = None
+    ) -> Table:
+        """Commit what `stage` puts in a transaction through the store's commit loop (`commit_with_retries`)."""
+        return commit_with_retries(table, lambda: self._store._load(table), _history, check, stage)
 
     @staticmethod
     def _staged(ice: Table, table: TableId, version: int) -> Snapshot:

@@ -25,6 +25,7 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Summary
+from pyiceberg.table.update import TableRequirement, TableUpdate
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles, _SnapshotProducer
 from pyiceberg.typedef import EMPTY_DICT
 
@@ -79,6 +80,18 @@ class ParsedOnceSqlCatalog(SqlCatalog):
             self._parsed.move_to_end(location)
             while len(self._parsed) > METADATA_CACHE_SIZE:
                 self._parsed.popitem(last=False)
+
+
+def stage_updates(
+    tx: Transaction, updates: tuple[TableUpdate, ...], requirements: tuple[TableRequirement, ...]
+) -> None:
+    """Add metadata `updates`, committed only if `requirements` hold, to `tx` (`Transaction._stage`, private).
+
+    Schema evolution builds its schema itself (ids from `schema_ids`); pyiceberg's `UpdateSchema`
+    would number new columns its own way.
+    Public replacement: none (a transaction takes only the updates its builders make).
+    """
+    tx._stage(updates, requirements)
 
 
 def table_of(tx: Transaction) -> Table:

@@ -6,14 +6,17 @@ import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import ManifestEntryStatus, ManifestFile
 from pyiceberg.table import Table
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from pipelines.adapters.iceberg.candidates import IcebergCandidates
+from pipelines.adapters.iceberg.compat import CachedTransaction, table_of
 from pipelines.adapters.iceberg.incremental import _scan
 from pipelines.adapters.iceberg.position_deletes import delete_files
-from pipelines.adapters.iceberg.table_store import IcebergTableStore
-from pipelines.adapters.iceberg.transaction import add_rows, row_changes, transaction
+from pipelines.adapters.iceberg.table_store import IcebergTableStore, _history
+from pipelines.adapters.iceberg.transaction import commit_with_retries, row_changes, write_rows
 from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
@@ -64,25 +67,45 @@ class IcebergMaintenance:
         those rows, so that a silver key-range file keeps its range, and the position-delete files go:
         readers then open no delete file until the next update.
         """
-        ice = self._table(table)
-        tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
-        deletes = bool(delete_files(ice.current_snapshot()))
-        small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes]
-        merged = small if len(small) >= max(min_files, 2) else []
-        if not merged and not deletes:
-            return Compaction(len(tasks), len(tasks), 0, None)
-        purged = [t for t in tasks if t.delete_files and t not in merged]
-        props = carried_properties(self._store.history(table), "compaction")
-        rewritten = 0
-        with transaction(ice) as tx, row_changes(tx, props, drop_position_deletes=deletes) as rewrite:
-            for files in ([merged] if merged else []) + [[t] for t in purged]:
-                rows = _scan(ice, files)
-                for task in files:
-                    rewrite.delete_data_file(task.file)
-                add_rows(tx, rewrite, rows)
-                rewritten += rows.num_rows
-        commit = self._store.history(table)[-1]
-        return Compaction(len(tasks), self.data_files(table), rewritten, commit)
+        planned: tuple[int, int] | None = None  # files before and rows rewritten by the commit staged last
+        before = 0
+        written: list[str] = []  # data files of an attempt that lost its race, removed before the next
+
+        def stage(tx: CachedTransaction) -> None:
+            nonlocal planned, before
+            ice = table_of(tx)
+            self._root(ice).delete_files(written)
+            written.clear()
+            tasks = list(ice.scan().plan_files()) if ice.current_snapshot() else []
+            deletes = bool(delete_files(ice.current_snapshot()))
+            small = [t for t in tasks if t.file.file_size_in_bytes < small_file_bytes]
+            merged = small if len(small) >= max(min_files, 2) else []
+            before, planned = len(tasks), None
+            if not merged and not deletes:
+                return
+            purged = [t for t in tasks if t.delete_files and t not in merged]
+            props = carried_properties(_history(ice), "compaction")
+            rewritten = 0
+            with row_changes(tx, props, drop_position_deletes=deletes) as rewrite:
+                for files in ([merged] if merged else []) + [[t] for t in purged]:
+                    rows = _scan(ice, files)
+                    for task in files:
+                        rewrite.delete_data_file(task.file)
+                    for data_file in write_rows(ice, rows):
+                        written.append(data_file.file_path)
+                        rewrite.append_data_file(data_file)
+                    rewritten += rows.num_rows
+            planned = (len(tasks), rewritten)
+
+        try:
+            ice = commit_with_retries(table, lambda: self._table(table), _history, None, stage)
+        except CommitFailedException:
+            self._root(self._table(table)).delete_files(written)
+            raise
+        if planned is None:
+            return Compaction(before, before, 0, None)
+        after = len(list(ice.scan().plan_files()))  # the table as committed (a rival may commit right after)
+        return Compaction(planned[0], after, planned[1], self._store._last_commit(ice))
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
         """Expire snapshots older than `retention` and than every kept one (never the current one, nor a
@@ -93,19 +116,28 @@ class IcebergMaintenance:
         refused = candidates.kept(table)
         if refused is not None and refused.commit.timestamp_ms < cutoff:
             candidates.discard(table)
-        ice = self._table(table)
-        kept = [s.timestamp_ms for s in ice.metadata.snapshots if s.snapshot_id in set(keep)]
-        cutoff = min([cutoff, *kept])
-        heads = {ref.snapshot_id for ref in ice.metadata.refs.values()}  # the current one, a kept candidate
-        old = [s.snapshot_id for s in ice.metadata.snapshots if s.timestamp_ms < cutoff and s.snapshot_id not in heads]
-        if not old:
+        expired: list[int] = []
+        before: set[str] = set()
+
+        def stage(tx: CachedTransaction) -> None:
+            nonlocal before
+            ice = table_of(tx)
+            kept = [s.timestamp_ms for s in ice.metadata.snapshots if s.snapshot_id in set(keep)]
+            oldest = min([cutoff, *kept])
+            heads = {ref.snapshot_id for ref in ice.metadata.refs.values()}  # the current one, a kept candidate
+            expired[:] = [s.snapshot_id for s in ice.metadata.snapshots
+                          if s.timestamp_ms < oldest and s.snapshot_id not in heads]  # fmt: skip
+            if expired:
+                before = reachable_files(ice)
+                with ExpireSnapshots(tx) as expiry:
+                    expiry.by_ids(expired)
+
+        ice = commit_with_retries(table, lambda: self._table(table), _history, None, stage)
+        if not expired:
             return Expiry(0, 0)
-        before = reachable_files(ice)
-        ice.maintenance.expire_snapshots().by_ids(old).commit()
-        ice = self._table(table)
         gone = before - reachable_files(ice)
         self._root(ice).delete_files(sorted(gone))
-        return Expiry(len(old), len(gone))
+        return Expiry(len(expired), len(gone))
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Delete files under the table's location that no snapshot or metadata file references

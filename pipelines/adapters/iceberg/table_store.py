@@ -35,7 +35,7 @@ from pyiceberg.table.update import (
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
-from pipelines.adapters.iceberg.compat import CachedTransaction, table_of
+from pipelines.adapters.iceberg.compat import CachedTransaction, stage_updates, table_of
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import (
     NUMBERS_PROPERTY,
@@ -375,19 +375,24 @@ class IcebergTableStore:
 
         pyiceberg's UpdateSchema would number new columns itself; the schema is built here and
         committed with `AddSchemaUpdate`/`SetCurrentSchemaUpdate`, guarded by the current schema id
-        and last column id (a concurrent evolution fails the commit; it is planned again once).
+        and last column id, through the store's commit loop (`commit_with_retries`): a concurrent
+        evolution or commit makes it plan again on the winner's schema.
 
         Raises:
             TableNotFoundError: the table does not exist.
             SchemaEvolutionError: the change is not compatible; nothing changes.
         """
-        for attempt in (1, 2):
-            ice = self._load(table)
+        changes: tuple[SchemaChange, ...] = ()
+
+        def stage(tx: CachedTransaction) -> None:
+            nonlocal changes
+            ice = table_of(tx)
             current = ice.schema()
             numbers = decode_numbers(ice.properties.get(NUMBERS_PROPERTY))
             plan = plan_evolution(table, with_numbers(arrow_schema(current), numbers), schema)
-            if not plan.changes:
-                return ()
+            changes = plan.changes
+            if not changes:
+                return
             schema_id = max(s.schema_id for s in ice.metadata.schemas) + 1
             last_id = ice.metadata.last_column_id
             try:
@@ -399,25 +404,21 @@ class IcebergTableStore:
                 if new_numbers is None
                 else (SetPropertiesUpdate(updates={NUMBERS_PROPERTY: encode_numbers(new_numbers)}),)
             )
-            try:
-                self._catalog.commit_table(
-                    ice,
-                    (
-                        AssertCurrentSchemaId.model_validate({"current-schema-id": current.schema_id}),
-                        AssertLastAssignedFieldId.model_validate({"last-assigned-field-id": last_id}),
-                    ),
-                    (
-                        AddSchemaUpdate.model_validate({"schema": evolved}),
-                        SetCurrentSchemaUpdate.model_validate({"schema-id": schema_id}),
-                        *keep,
-                    ),
-                )
-            except CommitFailedException:
-                if attempt == 2:
-                    raise
-                continue
-            return plan.changes
-        return ()  # pragma: no cover - the loop returns or raises
+            stage_updates(
+                tx,
+                (
+                    AddSchemaUpdate.model_validate({"schema": evolved}),
+                    SetCurrentSchemaUpdate.model_validate({"schema-id": schema_id}),
+                    *keep,
+                ),
+                (
+                    AssertCurrentSchemaId.model_validate({"current-schema-id": current.schema_id}),
+                    AssertLastAssignedFieldId.model_validate({"last-assigned-field-id": last_id}),
+                ),
+            )
+
+        commit_with_retries(table, lambda: self._load(table), _history, None, stage)
+        return changes
 
     def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
         """Rewrite the data files holding matching rows, in one overwrite snapshot.

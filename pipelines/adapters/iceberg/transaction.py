@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import DataFile
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation
 
@@ -117,15 +117,6 @@ def file_changes(tx: CachedTransaction, properties: dict[str, str], deletes: boo
         return MergingAppend(Operation.APPEND, tx, io, snapshot_properties=properties, branch=tx.branch)
     operation = Operation.OVERWRITE if tx.table_metadata.current_snapshot() is not None else Operation.APPEND
     return MergingOverwrite(operation, tx, io, snapshot_properties=properties, branch=tx.branch)
-
-
-def add_rows(tx: Transaction, producer: SnapshotProducer, rows: pa.Table) -> None:
-    """Write `rows` (in the table's schema) as data files and add them to the snapshot `producer` makes.
-
-    Files a failed write left are removed (the snapshot is then never made).
-    """
-    for data_file in write_rows(table_of(tx), rows):
-        producer.append_data_file(data_file)
 
 
 def write_rows(table: Table, rows: pa.Table) -> list[DataFile]:
