@@ -1,11 +1,12 @@
 """`--storage s3` of `meshlake demo` and `meshlake dev`: a SeaweedFS under the home, and the settings that
 put the warehouse and the landing zone on it.
 
-Beside the warehouse's own key, the SeaweedFS has a read-only key and one key per domain that reads and
-writes only its domain's Iceberg tables (`<warehouse>/iceberg/<domain>/`); the catalog's Iceberg REST
-endpoint hands those out (`s3_reader_*`, `s3_writer_keys`), so a client with only the catalog URI and a
-token reads as a reader and writes its own namespace as its domain. The keys are random, made once and
-kept in `<home>/seaweedfs/s3-keys.json` (readable by its owner only): a restart reuses them.
+Beside the warehouse's own key (every action), the SeaweedFS has a read-only key and one key per domain
+that reads and writes only its domain's Iceberg tables (`<warehouse>/iceberg/<domain>/`); the catalog's
+Iceberg REST endpoint hands those out (`s3_reader_*`, `s3_writer_keys`), so a client with only the catalog
+URI and a token reads as a reader and writes its own namespace as its domain. All keys, the warehouse's
+too, are random (no client can guess one it was not handed), made once and kept in
+`<home>/seaweedfs/s3-keys.json` (readable by its owner only): a restart reuses them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ WAREHOUSE = f"s3://{BUCKET}/warehouse"
 LANDING = f"s3://{BUCKET}/landing"
 KEYS_FILE = "s3-keys.json"
 READER = "reader"
+WAREHOUSE_KEY = "warehouse"
 
 
 class Storage(StrEnum):
@@ -102,5 +104,7 @@ def local_object_store(home: Path, domains: Iterable[str] = (), weed: str | None
 
     data_dir = home / "seaweedfs"
     reader, writers = scoped_identities(data_dir, domains)
-    with SeaweedServer(data_dir, buckets=(BUCKET,), identities=(reader, *writers.values()), executable=weed) as server:
+    key, secret = _keys(data_dir / KEYS_FILE, [WAREHOUSE_KEY])[WAREHOUSE_KEY]
+    identities = (reader, *writers.values())
+    with SeaweedServer(data_dir, (BUCKET,), key, secret, identities, executable=weed) as server:
         yield LocalObjectStore(server, reader, writers)
