@@ -145,7 +145,7 @@ def installed_catalog(installed_bin: Path, installed_env: dict[str, str], tmp_pa
     server = subprocess.Popen(cmd, cwd=tmp_path, env=installed_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded 2-core machine starts it slowly
         while time.monotonic() < deadline and server.poll() is None:
             try:
                 httpx.get(f"{url}/api/health", timeout=2).raise_for_status()
