@@ -43,10 +43,11 @@ def instance():
 
 def tick(defs: dg.Definitions, name: str, resource: MeshlakeResource, instance, cursor: str | None = None):
     sensor = defs.resolve_sensor_def(name)
-    context = dg.build_sensor_context(
+    # A context manager, as the sensor daemon uses: the resource stops what a step started on teardown.
+    with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"meshlake": resource}, definitions=defs, sensor_name=name
-    )
-    return sensor.evaluate_tick(context)
+    ) as context:
+        return sensor.evaluate_tick(context)
 
 
 def materialize(defs: dg.Definitions, keys: list[dg.AssetKey], resource: MeshlakeResource, instance):
