@@ -50,7 +50,8 @@ def meshlake(
 ) -> None:
     """The `meshlake` command line: generate events, run the demo, query products, start the dev UI."""
     context.use_flags(project, "debug" if verbose and log_level is None else log_level and log_level.value)
-    context.configure_logs()
+    if not _help_only:  # a help page logs nothing: loading the settings for it doubled its start time
+        context.configure_logs()
     if verbose:
         errors.show_tracebacks()
 
@@ -97,8 +98,13 @@ def _register() -> None:
 _register()
 
 
+_help_only = False
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point: usage errors exit 2, input and data errors 1 with one line, Ctrl-C 130."""
+    global _help_only
+    _help_only = "--help" in (sys.argv[1:] if args is None else args)
     try:
         code = app(args=args, prog_name="meshlake", standalone_mode=False)
     except KeyboardInterrupt:  # outside a command (typer turns one inside into exit code 130)

@@ -8,7 +8,20 @@ import sys
 
 import pytest
 
-HEAVY = ("dagster", "pyiceberg", "duckdb", "deltalake", "polars", "pyarrow", "fastapi", "sqlalchemy", "numba")
+HEAVY = (
+    "dagster",
+    "pyiceberg",
+    "duckdb",
+    "deltalake",
+    "polars",
+    "pyarrow",
+    "fastapi",
+    "sqlalchemy",
+    "numba",
+    "narwhals",
+    "openlineage",
+    "pydantic_settings",  # help needs no settings: loading them doubled `meshlake query --help`'s start
+)
 
 PROBE = """
 import json, sys
