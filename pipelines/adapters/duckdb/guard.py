@@ -37,14 +37,15 @@ class SelectShape:
         return sorted({f"{schema}.{name}" for _, schema, name in self.relations if schema})
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a DuckDB syntax tree (`json_serialize_sql`), depth first."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _walk(value)
+            yield from walk(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _walk(value)
+            yield from walk(value)
 
 
 @functools.cache
@@ -72,7 +73,7 @@ def _changes(node: dict[str, Any]) -> bool:
 
 
 def _shape(tree: dict[str, Any]) -> SelectShape:
-    nodes = list(_walk(tree))
+    nodes = list(walk(tree))
     ctes = {entry["key"] for n in nodes if isinstance(n.get("cte_map"), dict) for entry in n["cte_map"]["map"]}
     relations: set[tuple[str, str, str]] = set()
     functions: set[str] = set()

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipelines.adapters.duckdb.guard import walk
 from pipelines.ports.query_engine import FileRanges
 
 _COMPARISONS = {
@@ -43,16 +44,6 @@ class ColumnFilter:
     op: str
     constants: tuple[dict[str, Any], ...]
     """The constants' syntax trees, evaluated by DuckDB."""
-
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _is_constant(node: Any) -> bool:
@@ -118,7 +109,7 @@ def column_filters(tree: dict[str, Any], relation: str, columns: Sequence[str]) 
         columns: the product's columns.
     """
     schema, _, name = relation.lower().partition(".")
-    nodes = list(_walk(tree))
+    nodes = list(walk(tree))
     named = [
         n
         for n in nodes
