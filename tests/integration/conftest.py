@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from pipelines.adapters.nats.server import NatsServer, NatsServerNotFoundError
+from pipelines.settings import Settings
 
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A running nats-server storing JetStream under `tmp_path`; fails (never skips) when not installed."""
+    """A running nats-server (the setting `nats_server`, else the wheel's) storing JetStream under `tmp_path`;
+    fails (never skips) when not installed."""
     try:
-        server = NatsServer(tmp_path / "nats")
+        server = NatsServer(tmp_path / "nats", executable=Settings.load().nats_server)
         server.start()
     except NatsServerNotFoundError as exc:
         pytest.fail(f"{exc} — these tests need a real nats-server", pytrace=False)

