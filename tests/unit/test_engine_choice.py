@@ -44,7 +44,7 @@ def test_a_portable_transform_takes_and_returns_polars_frames_embedded(tmp_path)
     domain = _runtime(tmp_path).domain("payments")
     settle = domain.transforms["settlement_summary"]
     assert is_portable(settle)
-    assert not is_portable(_runtime(tmp_path).domain("shipping").transforms["order_fulfilment"])
+    assert not is_portable(_runtime(tmp_path).domain("shipping").transforms["finish_shipments"])
     payments = pl.DataFrame(
         {"captured_at": [None], "captured_currency": ["EUR"], "captured_amount": [None]},
         schema={"captured_at": pl.Datetime("us", "UTC"), "captured_currency": pl.String,
