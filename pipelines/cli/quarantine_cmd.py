@@ -98,7 +98,6 @@ def replay(
     Exactly once: a replay that stops midway is finished by the next one, nothing lands twice.
     """
     from pipelines.cli.run_cmds import progress_bar
-    from pipelines.core.names import Layer
     from pipelines.services.event_log import step_events
     from pipelines.services.replay import replay_quarantine
 
@@ -109,7 +108,7 @@ def replay(
         known = ", ".join(sorted(spec.spec.events))
         raise typer.BadParameter(f"{domain} has no event {event!r} (known: {known})", param_hint="--event")
     run_id = f"replay-{uuid.uuid4()}"
-    with progress_bar() as bar, step_events(runtime, domain, f"{domain}/quarantine/replay", run_id) as events:
+    with progress_bar() as bar, step_events(runtime, domain, f"{domain}/quarantine/replay", run_id):
         task = bar.add_task(f"replay {domain}" + (f" ({event})" if event else ""), total=None)
         result = replay_quarantine(
             spec,
@@ -121,9 +120,6 @@ def replay(
             descriptors=runtime.domain_schemas(domain).descriptor_set,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-        for name in [event] if event else spec.spec.events:
-            events.commits(runtime.store_for(domain, Layer.BRONZE), spec.bronze_table(name))
-        events.commits(runtime.store_for(domain, Layer.QUARANTINE), spec.quarantine_table())
     console.print(
         f"replayed {result.replayed} event(s) into bronze, {result.removed} left quarantine, "
         f"{result.still_rejected} stay"

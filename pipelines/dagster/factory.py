@@ -78,9 +78,7 @@ def _bronze_asset(domain: Domain, event: str, contract: EventContract) -> dg.Ass
                 descriptors=runtime.domain_schemas(domain.name).descriptor_set,
             )
             events.schema_evolved(table, result.schema_changes, result.schema_version_number)
-            events.commits(runtime.store_for(domain.name, Layer.QUARANTINE), domain.quarantine_table())
             events.quarantined(domain.quarantine_table(), result.quarantined, result.reasons)
-            events.commits(store, table)
         history = store.history(table)
         rate = result.quarantined / result.received if result.received else 0.0
         limit = spec.quarantine_rate_max
@@ -149,12 +147,8 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, meshlake: MeshlakeResource, config: SilverRunConfig
     ) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
-        store = runtime.store_for(domain.name, Layer.SILVER)
-        with step_events(runtime, domain.name, context.asset_key.to_user_string(), context.run.run_id) as events:
+        with step_events(runtime, domain.name, context.asset_key.to_user_string(), context.run.run_id):
             result = build_silver(domain, entity, runtime, context.run.run_id, full=config.full_rebuild)
-            events.commits(store, result.table, result.rows)
-            if espec.history:
-                events.commits(store, domain.history_table(entity))
         fmt = runtime.format_for(domain.name, Layer.SILVER).value
         return dg.MaterializeResult(metadata=_build_metadata(result, fmt))
 
@@ -201,7 +195,6 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
             )
             result, publication = audited.build, audited.publication
             context.log.info(publication.message)
-            events.commits(runtime.store_for(domain.name, Layer.GOLD, product), result.table, result.rows)
             events.expectations(result.table, audited.outcomes)
             actual = runtime.format_for(domain.name, Layer.GOLD, product).value
             name = f"{domain.name}.{product}"

@@ -77,6 +77,8 @@ class Rewrite:
     """Rows of the table after the commit, when the format knows it from metadata (no data read)."""
     files_merged_on_read: int = 0
     """Files kept as they were, whose replaced rows a delete file removes by position (merge-on-read)."""
+    rows_updated: int = 0
+    """Rows written in place of a row of the same key (the rest of `rows_written` are new keys or kept rows)."""
 
 
 Replacement = Callable[[pa.Table], pa.Table]
@@ -258,11 +260,13 @@ class RewritePlan:
             of more than `ROWS_PER_FILE` rows comes back as several, sorted by key.
         inserted: rows of keys no file held, sorted by key, in even chunks of at most `ROWS_PER_FILE`.
         rows_replaced: how many current rows the replacement saw.
+        rows_updated: how many rows the replacement returned for keys it saw (updates, not inserts).
     """
 
     rewritten: list[pa.Table]
     inserted: list[pa.Table]
     rows_replaced: int
+    rows_updated: int
 
     @property
     def rows(self) -> int:
@@ -307,7 +311,8 @@ def plan_rewrite(
     new = conform_to_schema(table, replacement(matched), schema)
     if wanted is not None and (stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py()):
         raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
-    back = pc.take(origin, pc.index_in(new.column(key), value_set=matched.column(key)))
+    found = pc.index_in(new.column(key), value_set=matched.column(key))
+    back = pc.take(origin, found)
     order = pc.sort_indices(back)  # rows of new keys (null: no file) come last
     new, back = new.take(order), back.take(order)
     counts = {c["values"]: c["counts"] for c in pc.value_counts(back).to_pylist()}
@@ -319,7 +324,7 @@ def plan_rewrite(
         # back as sorted key-range files, so that the next updates of its keys rewrite less
         rewritten += _key_ranges(rows, key) if rows.num_rows > ROWS_PER_FILE else [rows]
         start += size
-    return RewritePlan(rewritten, _key_ranges(new.slice(start), key), matched.num_rows)
+    return RewritePlan(rewritten, _key_ranges(new.slice(start), key), matched.num_rows, len(found) - found.null_count)
 
 
 def _key_ranges(rows: pa.Table, key: str) -> list[pa.Table]:

@@ -1,17 +1,18 @@
-"""Recording what a step did in its domain's event log: gathered in memory, written in one commit when it ends.
+"""Recording what a step did in its domain's event log, each thing as it happens, in one append.
 
 This is the one seam through which runs, commits, quarantine, expectations, publishing, schema
-evolution and maintenance reach `<domain>.event_log`: a step opens `step_events(...)`, hands it the
-results the services return, and the events are appended when the step ends, failed or not. Writing
-the log never fails the step: a failure to write is logged (and the events are lost). The event log's
-own commits are not recorded (it has no event log of its own).
-
-A step killed outright (kill -9) writes nothing; Dagster's own run records still show it.
+evolution and maintenance reach `<domain>.event_log`: a step opens `step_events(...)`, which appends
+`run_started` at once and then hears of every commit the step makes the moment a table store makes
+it (`pipelines.ports.commit_observers`), timed by the store; the step hands it the other results
+the services return. A step killed outright (kill -9) leaves its start and the commits it made.
+Writing the log never fails the step: a failure to write is logged and the events are tried again
+with the next ones. The event log's own commits are not recorded (it has no event log of its own).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from pipelines.core.commits import Commit
 from pipelines.core.event_log import EVENT_LOG_SCHEMA, Event, EventKind, event_rows
 from pipelines.core.expectations import Outcome
 from pipelines.core.names import Layer, TableId
+from pipelines.ports.commit_observers import Committed, observing_commits
 from pipelines.ports.table_store import TableStore
 from pipelines.services.tables import Tables
 from pipelines.services.wap import Publication
@@ -59,38 +61,52 @@ class StepEvents:
         self.clock = clock
         self.started = clock()
         self.events: list[Event] = []
+        """Events not written yet (a write failed; they go with the next)."""
         self._recorded: set[tuple[str, int]] = set()
+        self._candidates: dict[tuple[str, int], Committed] = {}
+        self._lock = threading.RLock()  # the log's own append reports its commit
 
     def add(self, kind: EventKind, **fields: Any) -> None:
-        """Record one event now (`fields`: the columns of `Event`)."""
+        """Record one event now and write it (`fields`: the columns of `Event`)."""
+        self._record([self._event(kind, **fields)])
+
+    def _event(self, kind: EventKind, **fields: Any) -> Event:
         fields.setdefault("happened_at", self.clock())
-        self.events.append(Event(domain=self.domain, run_id=self.run_id, asset=self.asset, kind=kind, **fields))
+        return Event(domain=self.domain, run_id=self.run_id, asset=self.asset, kind=kind, **fields)
 
-    def commits(self, store: TableStore, table: TableId, rows: int | None = None) -> None:
-        """Record every commit this run made to `table` not recorded yet, with its counts.
+    def committed(self, committed: Committed) -> None:
+        """Record a commit of this run's (its `meshlake.run_id` property says so) as a table store makes it.
 
-        A commit is this run's when its `meshlake.run_id` property says so. `rows`: the table's rows
-        after the run's last commit, when the caller knows them.
+        A candidate (write-audit-publish) is recorded when it is published, as one commit: the
+        candidate's counts and the time of writing plus publishing it. A refused one is no commit.
         """
-        if not store.exists(table):
+        commit, table = committed.commit, str(committed.table)
+        if commit.properties.get(RUN_ID_PROPERTY) != self.run_id or committed.table == TableId.event_log(self.domain):
             return
-        history = store.history(table)
-        mine = [c for c in history if c.properties.get(RUN_ID_PROPERTY) == self.run_id]
-        previous = self.started
-        for commit in mine:
-            at = datetime.fromtimestamp(commit.timestamp_ms / 1000, UTC)
-            if (str(table), commit.version) not in self._recorded:
-                self._recorded.add((str(table), commit.version))
-                self.add(
-                    EventKind.COMMIT,
-                    happened_at=at,
-                    table=str(table),
-                    version=commit.version,
-                    rows=rows if commit is mine[-1] else None,
-                    duration_ms=max(0, int((at - previous) / timedelta(milliseconds=1))),
-                    **_commit_counts(commit),
-                )
-            previous = at
+        key = (table, commit.version)
+        with self._lock:
+            if committed.candidate:
+                self._candidates[key] = committed
+                return
+            if key in self._recorded:
+                return
+            self._recorded.add(key)
+            written = self._candidates.pop(key, None)
+        duration, updated, rows = committed.duration_ms, committed.rows_updated, committed.table_rows
+        if written is not None:
+            duration += written.duration_ms
+            updated, rows = written.rows_updated, written.table_rows
+        counts = _commit_counts(commit)
+        counts["rows_updated"] = counts["rows_updated"] if counts["rows_updated"] is not None else updated
+        self.add(
+            EventKind.COMMIT,
+            happened_at=datetime.fromtimestamp(commit.timestamp_ms / 1000, UTC),
+            table=table,
+            version=commit.version,
+            rows=rows,
+            duration_ms=duration,
+            **counts,
+        )
 
     def quarantined(self, table: TableId, count: int, reasons: Mapping[str, int]) -> None:
         """Record rejects sent to quarantine, by reason kind."""
@@ -107,17 +123,21 @@ class StepEvents:
             )
 
     def expectations(self, table: TableId, outcomes: Iterable[Outcome]) -> None:
-        """Record each expectation's result; the observed value is the count of failing rows."""
-        for o in outcomes:
-            self.add(
-                EventKind.EXPECTATION,
-                table=str(table),
-                check=o.name,
-                severity="error" if o.blocking else "warn",
-                passed=o.passed,
-                observed=float(o.failing_rows),
-                message=o.description,
-            )
+        """Record each expectation's result (all in one append); the observed value is the count of failing rows."""
+        self._record(
+            [
+                self._event(
+                    EventKind.EXPECTATION,
+                    table=str(table),
+                    check=o.name,
+                    severity="error" if o.blocking else "warn",
+                    passed=o.passed,
+                    observed=float(o.failing_rows),
+                    message=o.description,
+                )
+                for o in outcomes
+            ]
+        )
 
     def publication(self, table: TableId, publication: Publication, rows: int, new: bool) -> None:
         """Record what write-audit-publish did with a product's candidate: published it (holding `rows`; `new`:
@@ -138,47 +158,49 @@ class StepEvents:
         """Record what maintenance did to a table."""
         self.add(EventKind.MAINTENANCE, table=str(table), detail=detail)
 
-    def write(self) -> None:
-        """Append the events to the domain's event log in one commit; a failure is logged, never raised."""
-        if not self.events:
-            return
-        try:
-            store = self.tables.store_for(self.domain, Layer.EVENT_LOG)
-            table = TableId.event_log(self.domain)
-            store.ensure_table(table, EVENT_LOG_SCHEMA)
-            store.append(table, event_rows(self.events))
-        except Exception:
-            log.warning(
-                "could not write %d event(s) of run %s (%s) to %s.event_log",
-                len(self.events),
-                self.run_id,
-                self.asset,
-                self.domain,
-                exc_info=True,
-            )
-        else:
-            self.events.clear()
+    def _record(self, events: list[Event]) -> None:
+        """Append `events` (and any a failed write left) to the domain's event log in one commit; a failure is
+        logged, never raised, and the events wait for the next write."""
+        with self._lock:
+            self.events += events
+            if not self.events:
+                return
+            try:
+                store = self.tables.store_for(self.domain, Layer.EVENT_LOG)
+                table = TableId.event_log(self.domain)
+                store.ensure_table(table, EVENT_LOG_SCHEMA)
+                store.append(table, event_rows(self.events))
+            except Exception:
+                log.warning(
+                    "could not write %d event(s) of run %s (%s) to %s.event_log",
+                    len(self.events),
+                    self.run_id,
+                    self.asset,
+                    self.domain,
+                    exc_info=True,
+                )
+            else:
+                self.events.clear()
 
 
 @contextmanager
 def step_events(
     tables: Tables, domain: str, asset: str, run_id: str, clock: Callable[[], datetime] = _now
 ) -> Iterator[StepEvents]:
-    """Record a step: `run_started`, what the body adds, then `run_finished` or `run_failed`, written at the end.
+    """Record a step: `run_started`, its commits and what the body adds, then `run_finished` or `run_failed`.
 
-    The body's exception is re-raised after the events are written.
+    Each is written as it happens. The body's exception is re-raised after its `run_failed` is written.
     """
     events = StepEvents(tables, domain, asset, run_id, clock)
     events.add(EventKind.RUN_STARTED, happened_at=events.started)
     try:
-        yield events
+        with observing_commits(events.committed):
+            yield events
     except BaseException as exc:
         events.add(EventKind.RUN_FAILED, duration_ms=_since(events), message=f"{type(exc).__name__}: {exc}")
         raise
     else:
         events.add(EventKind.RUN_FINISHED, duration_ms=_since(events))
-    finally:
-        events.write()
 
 
 def _since(events: StepEvents) -> int:

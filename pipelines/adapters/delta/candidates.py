@@ -21,6 +21,7 @@ from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.candidates import Candidate
 from pipelines.ports.commit_check import CommitCheck, refuse_all
+from pipelines.ports.commit_observers import reports_commits
 
 
 class DeltaCandidates:
@@ -48,6 +49,7 @@ class DeltaCandidates:
         rows = read_files(root, files, schema)
         return rows if columns is None else rows.select(list(columns))
 
+    @reports_commits
     def publish(self, table: TableId, version: int) -> Commit:
         """Commit the staged actions on the version they were staged on, then forget the staged commit.
 

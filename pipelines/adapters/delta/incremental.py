@@ -22,6 +22,7 @@ from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
 from pipelines.core.null_values import null_values
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
+from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
@@ -88,6 +89,11 @@ class DeltaIncremental:
 
     def __init__(self, store: DeltaTableStore) -> None:
         self._store = store
+
+    @property
+    def writes_candidates(self) -> bool:
+        """Whether the rewrites make candidates (over a staged store), as `reports_commits` tells observers."""
+        return self._store.writes_candidates
 
     def _open(self, table: TableId) -> tuple[DeltaTable, Location]:
         return self._store._open(table), self._store._path(table)  # same adapter package
@@ -170,6 +176,7 @@ class DeltaIncremental:
         data = pa.concat_tables(parts) if parts else schema.empty_table()
         return Ranged(in_ranges(data, column, ranges), sum(int(f["num_records"]) for f in kept))
 
+    @reports_commits
     def replace_keys(
         self,
         table: TableId,
@@ -223,7 +230,8 @@ class DeltaIncremental:
             raise
         gone = {f["path"] for f in touched}
         total = sum(f["num_records"] for f in files if f["path"] not in gone) + plan.rows  # the files now live
-        return Rewrite(commit, len(candidates), len(touched), len(outputs), plan.rows_replaced, plan.rows, total)
+        return Rewrite(commit, len(candidates), len(touched), len(outputs), plan.rows_replaced, plan.rows, total,
+                       rows_updated=plan.rows_updated)  # fmt: skip
 
 
 def _may_hold(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any]) -> bool:

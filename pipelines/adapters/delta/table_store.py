@@ -28,6 +28,7 @@ from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.logs import table_event
 from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
+from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.table_evolution import (
     SchemaChange,
     align_to_schema,
@@ -192,6 +193,11 @@ class DeltaTableStore:
         if not self._root.is_local:
             self._root.check()
 
+    @property
+    def writes_candidates(self) -> bool:
+        """Whether this store's commits make candidates (`staged`), as `reports_commits` tells observers."""
+        return self._staged
+
     def staged(self) -> DeltaTableStore:
         """The same tables, whose data commits are staged beside the log instead of committed (`staged_commits`):
         current for no reader until published (`DeltaCandidates`)."""
@@ -253,6 +259,7 @@ class DeltaTableStore:
         """The table's Arrow schema without the hidden partition columns."""
         return self._schema(self._open(table))
 
+    @reports_commits
     def append(
         self,
         table: TableId,
@@ -272,6 +279,7 @@ class DeltaTableStore:
         """
         return self._write(table, data, properties, "append", check)
 
+    @reports_commits
     def append_batches(
         self,
         table: TableId,
@@ -333,6 +341,7 @@ class DeltaTableStore:
             root.delete_files([file.uri for file in opened])
             raise
 
+    @reports_commits
     def overwrite(
         self,
         table: TableId,
@@ -399,6 +408,7 @@ class DeltaTableStore:
         self._commit_with_retries(table, {}, CommitCheck(None, lambda _: True), commit)
         return changes
 
+    @reports_commits
     def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
         """Delete the matching rows with delta-rs (a `DELETE` commit rewriting the files that hold them).
 

@@ -27,6 +27,7 @@ from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.candidates import Candidate
 from pipelines.ports.commit_check import CommitCheck, refuse_all
+from pipelines.ports.commit_observers import reports_commits
 
 CANDIDATE_BRANCH = "meshlake-candidate"
 """The branch a refused candidate is kept under for inspection."""
@@ -51,6 +52,7 @@ class IcebergCandidates:
         self._staged(self._store._load(table), table, version)
         return self._store.read(table, columns, as_of=version)
 
+    @reports_commits
     def publish(self, table: TableId, version: int) -> Commit:
         """Point `main` at the candidate (and drop a kept one) in one commit asserting `main` is its parent.
 

@@ -43,6 +43,7 @@ from pipelines.adapters.iceberg.transaction import (
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
+from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
     Appended,
@@ -158,6 +159,11 @@ class IcebergIncremental:
     def __init__(self, store: IcebergTableStore) -> None:
         self._store = store
 
+    @property
+    def writes_candidates(self) -> bool:
+        """Whether the rewrites make candidates (over a staged store), as `reports_commits` tells observers."""
+        return self._store.writes_candidates
+
     def _table(self, table: TableId) -> Table:
         return self._store._load(table)  # same adapter package: the store's loader and its errors
 
@@ -233,6 +239,7 @@ class IcebergIncremental:
         data = pa.concat_tables(list(_POOL.map(lambda t: _scan(ice, [t]), kept))) if kept else _scan(ice, [])
         return Ranged(in_ranges(data, column, ranges), sum(t.file.record_count for t in kept))
 
+    @reports_commits
     def replace_keys(
         self,
         table: TableId,
@@ -284,7 +291,7 @@ class IcebergIncremental:
         kept = [t for t in tasks if t.file.file_path not in gone]
         rows = _live_rows(ice, kept, plan.rows - sum(len(positions) for _, positions in deletes))
         return Rewrite(commit, len(candidates), len(touched), added, plan.rows_replaced, plan.rows, rows,
-                       len(in_place))  # fmt: skip
+                       len(in_place), plan.rows_updated)  # fmt: skip
 
     def _commit(
         self,

@@ -53,6 +53,7 @@ from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
+from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.table_evolution import (
     SchemaChange,
     SchemaEvolutionError,
@@ -182,6 +183,11 @@ class IcebergTableStore:
         """Where the tables' files live."""
         return self._warehouse
 
+    @property
+    def writes_candidates(self) -> bool:
+        """Whether this store's commits make candidates (`staged`), as `reports_commits` tells observers."""
+        return self._branch is None
+
     def staged(self) -> IcebergTableStore:
         """The same tables, whose data commits make staged snapshots: added to the table's metadata, current
         for no reader until published (`IcebergCandidates`)."""
@@ -247,6 +253,7 @@ class IcebergTableStore:
         """The table's Arrow schema: every field carries its Iceberg id as `PARQUET:field_id`."""
         return arrow_schema(self._load(table).schema())
 
+    @reports_commits
     def append(
         self,
         table: TableId,
@@ -266,6 +273,7 @@ class IcebergTableStore:
         """
         return self._write(table, data, properties, check, replace=False)
 
+    @reports_commits
     def append_batches(
         self,
         table: TableId,
@@ -351,6 +359,7 @@ class IcebergTableStore:
             raise
         return self._last_commit(committed)
 
+    @reports_commits
     def overwrite(
         self,
         table: TableId,
@@ -420,6 +429,7 @@ class IcebergTableStore:
         commit_with_retries(table, lambda: self._load(table), _history, None, stage)
         return changes
 
+    @reports_commits
     def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
         """Rewrite the data files holding matching rows, in one overwrite snapshot.
 

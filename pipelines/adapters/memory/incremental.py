@@ -9,6 +9,7 @@ import pyarrow as pa
 from pipelines.adapters.memory.table_store import MemoryTableStore
 from pipelines.core.names import TableId
 from pipelines.ports.commit_check import CommitCheck
+from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.incremental import (
     Appended,
     Changed,
@@ -63,6 +64,7 @@ class MemoryIncremental:
         data = self._store.read(table)
         return Ranged(in_ranges(data, column, ranges), data.num_rows)
 
+    @reports_commits
     def replace_keys(
         self,
         table: TableId,
@@ -82,4 +84,5 @@ class MemoryIncremental:
         plan = plan_rewrite(table, schema, key, wanted, [self._store.read(table)], replacement)
         rows = pa.concat_tables([*plan.rewritten, *plan.inserted])
         commit = self._store._commit(table, rows, properties, replace=True, check=check)
-        return Rewrite(commit, 1, int(plan.rows_replaced > 0), 1, plan.rows_replaced, rows.num_rows, rows.num_rows)
+        return Rewrite(commit, 1, int(plan.rows_replaced > 0), 1, plan.rows_replaced, rows.num_rows, rows.num_rows,
+                       rows_updated=plan.rows_updated)  # fmt: skip

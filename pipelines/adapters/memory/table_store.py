@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from pipelines.core.commits import Commit, TableFormat
 from pipelines.core.names import TableId
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, commits_since
+from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.table_evolution import (
     SchemaChange,
     align_to_schema,
@@ -82,6 +83,7 @@ class MemoryTableStore:
     def schema(self, table: TableId) -> pa.Schema:
         return self._get(table).schema
 
+    @reports_commits
     def append(
         self,
         table: TableId,
@@ -98,6 +100,7 @@ class MemoryTableStore:
         """
         return self._commit(table, data, properties, replace=False, check=check)
 
+    @reports_commits
     def append_batches(
         self,
         table: TableId,
@@ -118,6 +121,7 @@ class MemoryTableStore:
         data = pa.concat_tables(parts) if parts else state.schema.empty_table()
         return self._commit(table, data, properties(), replace=False, check=check)
 
+    @reports_commits
     def overwrite(
         self,
         table: TableId,
@@ -149,6 +153,7 @@ class MemoryTableStore:
                 state.snapshots = [align_to_schema(s, plan.schema) for s in state.snapshots]
         return plan.changes
 
+    @reports_commits
     def delete_rows(self, table: TableId, keys: pa.Table, properties: Mapping[str, str] | None = None) -> Commit | None:
         """Delete the rows matching `keys` in one commit; None when none matches.
 
