@@ -55,6 +55,7 @@ from pipelines.ports.incremental import (
     RewritePlan,
     files_holding,
     in_ranges,
+    key_hits,
     key_set,
     may_overlap,
     plan_rewrite,
@@ -265,7 +266,7 @@ class IcebergIncremental:
         else:
             wanted = key_set(keys, schema.field(key).type)
             candidates = _candidates(ice, tasks, key, wanted)
-            located = list(_POOL.map(lambda t: _located(ice, t, schema, key, wanted), candidates))
+            located = _located(ice, candidates, schema, key, wanted)
             merge_on_read = (  # delete files are an Iceberg v2 feature
                 merge_on_read
                 and ice.metadata.format_version >= 2
@@ -388,17 +389,37 @@ class _Hits:
         return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _located(ice: Table, task: FileScanTask, schema: pa.Schema, key: str, wanted: pa.Array) -> _Hits | None:
-    """The live rows of `task` whose key is wanted, by position; None when only pyiceberg reads the file."""
+def _located(
+    ice: Table, tasks: Sequence[FileScanTask], schema: pa.Schema, key: str, wanted: pa.Array
+) -> list[_Hits | None]:
+    """For each task, its live rows whose key is wanted, by position; None where only pyiceberg reads the file."""
+    read = list(_POOL.map(lambda t: _written_keys(ice, t, schema, key), tasks))
+    hits = iter(key_hits([written.column(0) for _, written, _ in filter(None, read)], wanted))
+    located: list[_Hits | None] = []
+    for found in read:
+        if found is None:
+            located.append(None)
+            continue
+        parquet, written, deleted = found
+        hit = next(hits)
+        if len(deleted):
+            hit = pc.and_(hit, live_mask(written.num_rows, deleted))
+        positions = np.flatnonzero(hit.to_numpy())
+        located.append(_Hits(positions, written.num_rows - len(deleted), parquet, written))
+    return located
+
+
+def _written_keys(
+    ice: Table, task: FileScanTask, schema: pa.Schema, key: str
+) -> tuple[pq.ParquetFile, pa.Table, np.ndarray] | None:
+    """A local data file, its key column (every row, in file order) and its deleted positions; None when only
+    pyiceberg reads the file."""
     if not has_only_position_deletes(task) or (parquet := _parquet(task.file, schema)) is None:
         return None
     if (written := _read_columns(parquet, pa.schema([schema.field(key)]))) is None:
         return None
-    hit = pc.is_in(written.column(0), value_set=wanted)
     deleted = deleted_positions(ice.io, task) if task.delete_files else np.empty(0, np.int64)
-    if len(deleted):
-        hit = pc.and_(hit, live_mask(written.num_rows, deleted))
-    return _Hits(np.flatnonzero(hit.to_numpy(zero_copy_only=False)), written.num_rows - len(deleted), parquet, written)
+    return parquet, written, deleted
 
 
 def _live_rows(ice: Table, kept: list[FileScanTask], change: int) -> int | None:
