@@ -5,7 +5,8 @@ Each asset run is an OpenLineage run of the job `<domain>.<layer>.<name>` in the
 `meshlake.<project folder>`, child of the Dagster run (the parent facet). Inputs and outputs are the
 tables, named by their location; their schema facets carry the .proto's column docs; the gold output
 and silver outputs carry the column lineage their transforms declare (`pipelines.core.lineage.derives`),
-gold outputs one data-quality assertion per check of the run too.
+gold outputs one data-quality assertion per check of the run too. A domain's maintenance op is the job
+`<domain>.maintenance` (type `TASK`), writing every table of the domain that exists.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation of the wrapped body.
@@ -27,6 +28,7 @@ from pipelines.core.lineage import declared_sources
 from pipelines.core.names import Layer, TableId
 from pipelines.ports.table_store import TableStore
 from pipelines.services.contracts import product_expectations
+from pipelines.services.maintenance import owned_tables
 
 _log = logging.getLogger(__name__)
 Body = TypeVar("Body", bound=Callable[..., Any])
@@ -116,14 +118,44 @@ def gold_tables(domain: Domain, product: str) -> Plan:
     return plan
 
 
+def maintenance_tables(domain: Domain) -> Plan:
+    """A domain's maintenance reads nothing new and rewrites (compacts, expires) every table of the domain."""
+
+    def plan(runtime: Runtime) -> AssetTables:
+        outputs = [Table(runtime.store_for(domain.name, o.layer, o.product), o.table) for o in owned_tables(domain)]
+        return AssetTables(inputs={}, outputs=outputs)
+
+    return plan
+
+
 def with_lineage(domain: Domain, layer: Layer, name: str, description: str, plan: Plan) -> Callable[[Body], Body]:
     """An asset body (context first, the `meshlake` resource as a keyword) that sends its run's OpenLineage
     events when OpenLineage is configured; sending never fails the run."""
+    return _traced(_Job(domain, f"{layer}.{name}", description, layer, name), plan)
 
+
+def with_maintenance_lineage(domain: Domain, description: str) -> Callable[[Body], Body]:
+    """The domain's maintenance op body, sending OpenLineage events as `with_lineage` does for an asset."""
+    return _traced(_Job(domain, "maintenance", description, job_type="TASK"), maintenance_tables(domain))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a traced body is: the job `<domain>.<name>`; `layer` and `name` of an asset (gold: its checks)."""
+
+    domain: Domain
+    job: str
+    description: str
+    layer: Layer | None = None
+    name: str = ""
+    job_type: str = "ASSET"
+
+
+def _traced(job: _Job, plan: Plan) -> Callable[[Body], Body]:
     def decorate(body: Body) -> Body:
         @functools.wraps(body)
-        def traced(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
-            run = _lineage_run(context, kwargs["meshlake"].runtime(), domain, layer, name, description, plan)
+        def traced(context: dg.OpExecutionContext, *args: Any, **kwargs: Any) -> Any:
+            run = _lineage_run(context, kwargs["meshlake"].runtime(), job, plan)
             if run is None:
                 return body(context, *args, **kwargs)
             run.send("START")
@@ -140,49 +172,34 @@ def with_lineage(domain: Domain, layer: Layer, name: str, description: str, plan
     return decorate
 
 
-def _lineage_run(
-    context: dg.AssetExecutionContext,
-    runtime: Runtime,
-    domain: Domain,
-    layer: Layer,
-    name: str,
-    description: str,
-    plan: Plan,
-) -> "_AssetRun | None":
+def _lineage_run(context: dg.OpExecutionContext, runtime: Runtime, job: _Job, plan: Plan) -> "_AssetRun | None":
     """The asset run's OpenLineage run, or None when OpenLineage is not configured (or cannot be used)."""
     if not runtime.settings.openlineage:  # openlineage-python is not even imported (over half a second)
         return None
     try:
         emitter = LineageEmitter.configured()
-        return _AssetRun(emitter, domain, layer, name, description, context, runtime, plan) if emitter else None
+        return _AssetRun(emitter, job, context, runtime, plan) if emitter else None
     except Exception as exc:
-        _log.warning("OpenLineage events of %s.%s.%s not sent: %s", domain.name, layer, name, exc)
+        _log.warning("OpenLineage events of %s.%s not sent: %s", job.domain.name, job.job, exc)
         return None
 
 
 class _AssetRun:
-    """One asset run's OpenLineage run: its id, job, and the datasets as they are at each event."""
+    """One asset (or op) run's OpenLineage run: its id, job, and the datasets as they are at each event."""
 
     def __init__(
-        self,
-        emitter: LineageEmitter,
-        domain: Domain,
-        layer: Layer,
-        name: str,
-        description: str,
-        context: dg.AssetExecutionContext,
-        runtime: Runtime,
-        plan: Plan,
+        self, emitter: LineageEmitter, job: _Job, context: dg.OpExecutionContext, runtime: Runtime, plan: Plan
     ) -> None:
-        self.emitter, self.domain, self.layer, self.name = emitter, domain, layer, name
+        self.emitter, self.domain, self.layer, self.name = emitter, job.domain, job.layer, job.name
         self.run_id = str(uuid.uuid4())
         self.job = JobRef(
             namespace=f"meshlake.{runtime.settings.project_dir.name}",
-            name=f"{domain.name}.{layer}.{name}",
-            description=description,
-            owner=domain.spec.owner,
+            name=f"{job.domain.name}.{job.job}",
+            description=job.description,
+            owner=job.domain.spec.owner,
             parent_run_id=context.run.run_id,
             parent_job=context.run.job_name,
+            job_type=job.job_type,
         )
         self.runtime, self.plan = runtime, plan
 
@@ -247,10 +264,15 @@ def _location(table: Table) -> str | None:
 
 
 def _dataset(table: Table) -> DatasetRef | None:
-    """The table as a dataset: its location, schema and version (None while it does not exist)."""
-    if not table.store.exists(table.table):
+    """The table as a dataset: its location, schema and version (None while it does not exist, or cannot be read:
+    a table whose metadata is lost is left out of the event, which still tells of the run)."""
+    try:
+        if not table.store.exists(table.table):
+            return None
+        history = table.store.history(table.table)
+    except Exception as exc:
+        _log.warning("OpenLineage: %s left out of the event: %s", table.table, exc)
         return None
-    history = table.store.history(table.table)
     return DatasetRef(
         table.store.location(table.table),
         table.store.schema(table.table),

@@ -5,6 +5,7 @@
 import dagster as dg
 
 from pipelines.core.domain import Domain
+from pipelines.dagster.lineage import with_maintenance_lineage
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.run_logs import run_logs
 from pipelines.services.event_log import step_events
@@ -32,15 +33,13 @@ def _observation(result: Maintained) -> dg.AssetObservation | None:
 def maintenance_definitions(domain: Domain) -> dg.Definitions:
     """`<domain>_maintenance`: one op maintaining every table of the domain, on the spec's schedule."""
     settings = domain.spec.maintenance
-
-    @dg.op(
-        name=f"{domain.name}_maintain_tables",
-        description=(
-            f"Compact small files, expire versions older than {settings.retention_hours:g} h and remove "
-            f"orphan files of every {domain.name} table."
-        ),
-        tags={"meshlake/domain": domain.name},
+    description = (
+        f"Compact small files, expire versions older than {settings.retention_hours:g} h and remove "
+        f"orphan files of every {domain.name} table."
     )
+
+    @dg.op(name=f"{domain.name}_maintain_tables", description=description, tags={"meshlake/domain": domain.name})
+    @with_maintenance_lineage(domain, description)
     def maintain(context: dg.OpExecutionContext, meshlake: MeshlakeResource) -> None:
         runtime = meshlake.runtime()
         with (

@@ -200,3 +200,49 @@ def test_meshlake_log_lines_of_a_step_reach_the_run_logs(environment):
         assert lines, (kind, table, messages)
         assert f"domain=shop asset={asset} run_id={outcome.run_id}" in lines[0]
     assert any(f"publish shop.daily_sales version {history[-1].version}:" in m for m in messages)
+
+
+def _maintain(runtime: Runtime) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(runtime.settings)
+    return defs.get_job_def("shop_maintenance").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), resources=dict(defs.resources or {}), raise_on_error=False
+    )
+
+
+def test_maintenance_sends_start_and_complete_naming_every_table_it_maintains(environment, monkeypatch):
+    outcome, runtime = _materialize([BRONZE, SILVER, GOLD])
+    assert outcome.success
+    with receiver() as got:
+        monkeypatch.setenv("OPENLINEAGE_URL", got.url)
+        maintained = _maintain(runtime)
+    assert maintained.success
+    assert not {e["eventType"]: schema_errors(e) for e in got.events if schema_errors(e)}
+    assert [(e["job"]["name"], e["eventType"]) for e in got.events] == [
+        ("shop.maintenance", "START"),
+        ("shop.maintenance", "COMPLETE"),
+    ]
+    complete = got.events[-1]
+    assert complete["job"]["facets"]["jobType"]["jobType"] == "TASK"
+    assert complete["run"]["facets"]["parent"]["run"]["runId"] == maintained.run_id
+    tables = [
+        (Layer.BRONZE, TableId("shop", "bronze_sale_made")),
+        (Layer.SILVER, TableId("shop", "silver_sales")),
+        (Layer.GOLD, TableId("shop", "daily_sales")),
+        (Layer.EVENT_LOG, TableId("shop", "event_log")),
+    ]
+    assert {d["name"] for d in complete["outputs"]} >= {_root(runtime, layer, table) for layer, table in tables}
+    assert complete["inputs"] == []
+
+
+def test_a_failing_maintenance_sends_fail_with_its_error(environment, monkeypatch):
+    outcome, runtime = _materialize([BRONZE])
+    assert outcome.success
+    bronze = runtime.store_for("shop", Layer.BRONZE).location(TableId("shop", "bronze_sale_made"))
+    Path(bronze.removeprefix("file://")).unlink()  # the table's current metadata file is lost
+    with receiver() as got:
+        monkeypatch.setenv("OPENLINEAGE_URL", got.url)
+        maintained = _maintain(runtime)
+    assert not maintained.success
+    assert not [schema_errors(e) for e in got.events if schema_errors(e)]
+    assert [e["eventType"] for e in got.events] == ["START", "FAIL"]
+    assert "metadata.json" in got.events[-1]["run"]["facets"]["errorMessage"]["message"]

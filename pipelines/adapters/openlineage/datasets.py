@@ -61,7 +61,7 @@ class DatasetRef:
 
 @dataclass(frozen=True)
 class JobRef:
-    """The job of an asset run and the run it belongs to (the Dagster run: the parent of the asset's run)."""
+    """The job of an asset (or op) run and the run it belongs to (the Dagster run: the parent of the asset's run)."""
 
     namespace: str
     name: str
@@ -69,3 +69,5 @@ class JobRef:
     owner: str
     parent_run_id: str
     parent_job: str
+    job_type: str = "ASSET"
+    """The job type facet's `jobType`: `ASSET`, or `TASK` for an op such as a domain's maintenance."""

@@ -95,7 +95,7 @@ def _run_event(
         )
     job_facets: dict[str, Any] = {
         "jobType": job_type_job.JobTypeJobFacet(
-            processingType="BATCH", integration="MESHLAKE", jobType="ASSET", producer=PRODUCER
+            processingType="BATCH", integration="MESHLAKE", jobType=job.job_type, producer=PRODUCER
         ),
         "ownership": ownership_job.OwnershipJobFacet(
             owners=[ownership_job.Owner(name=job.owner, type="OWNER")], producer=PRODUCER
