@@ -1,11 +1,12 @@
 """Silver benchmarks: upsert 100k changed orders into 1M, and incremental vs full silver runs.
 
 `run(results)` adds:
-- `silver.upsert_100k_of_1m_s.{iceberg,delta}`: one silver upsert (late-event-safe merge; copy-on-write
-  of the files holding the keys, or on Iceberg position deletes where few of a file's rows change) of
-  100k changes (cancellations of random existing orders and new orders) into a 1M-row orders table;
-  target <= 0.5 s (#26).
-- `silver.upsert_100k_recent_of_1m_s.{...}`: the same when the changes touch recent orders only.
+- `silver.upsert_100k_of_1m_s.{iceberg,delta}`: the median wall seconds of 3 silver upserts (late-event-safe
+  merge; copy-on-write of the files holding the keys, or on Iceberg position deletes where few of a file's rows
+  change) of 100k changes (cancellations of random existing orders and new orders) into a 1M-row orders table;
+  target <= 0.5 s (#26); also their CPU seconds (`_cpu_s`, all threads: steadier on a shared machine), the
+  samples of both (`_samples_s`, `_cpu_samples_s`) and the highest 1-minute load average seen.
+- `silver.upsert_100k_recent_of_1m_s.{...}` (and the same companions): when the changes touch recent orders only.
 - `silver.incremental_ratio`: time of a silver run after 1% more events ÷ time of a full rebuild
   (the real build over generated events; medians of 3 runs of each from the same saved warehouse,
   samples reported); target <= 0.02 (#26). Also its CPU-time ratio (steadier on a
@@ -96,14 +97,21 @@ def _changes(placed: pl.DataFrame, cancelled: pl.DataFrame) -> dict[str, pl.Data
     return {"order_placed": placed, "order_cancelled": cancelled}
 
 
-def upsert_seconds(fmt: str, workdir: Path, pick: Callable[[random.Random], list[int]]) -> float:
-    """Build 1M orders in `fmt`, then time one upsert of 100k changes chosen by `pick`."""
-    store = open_table_store(fmt, workdir / fmt)
-    rewriter = incremental_for(store)
+def upsert_runs(
+    fmt: str, workdir: Path, pick: Callable[[random.Random], list[int]], repeats: int = 3
+) -> dict[str, Any]:
+    """Build 1M orders in `fmt` once, then time `repeats` upserts of 100k changes chosen by `pick`, each from
+    the saved table (restored in place: Iceberg metadata holds absolute paths), in a fresh store.
+
+    Returns the median wall and CPU seconds (all threads), their samples and the highest 1-minute load.
+    """
+    home, saved = workdir / fmt, workdir / f"{fmt}-saved"
+    store = open_table_store(fmt, home)
     initial = _changes(_placed(list(range(ROWS)), 1), _cancelled([]))
     state = finish_orders(es.merge_state(pl.DataFrame(), initial, "order_id")).to_arrow()
     store.ensure_table(TABLE, state.schema)
-    rewriter.replace_keys(TABLE, "order_id", None, lambda _: state)
+    incremental_for(store).replace_keys(TABLE, "order_id", None, lambda _: state)
+    shutil.copytree(home, saved)
     cancel = pick(random.Random(2))
     changes = _changes(_placed(list(range(ROWS, ROWS + CHANGES // 2)), 3), _cancelled(cancel))
     keys = pl.concat([f.select("order_id") for f in changes.values()]).to_series().to_arrow()
@@ -113,11 +121,25 @@ def upsert_seconds(fmt: str, workdir: Path, pick: Callable[[random.Random], list
         assert isinstance(frame, pl.DataFrame)
         return finish_orders(es.merge_state(frame, changes, "order_id")).to_arrow()
 
-    started = time.perf_counter()
-    outcome = rewriter.replace_keys(TABLE, "order_id", keys, merge, {"meshlake.bench": "upsert"}, merge_on_read=True)
-    seconds = time.perf_counter() - started
-    assert outcome.rows_rewritten == len(cancel), outcome
-    return seconds
+    load, samples = os.getloadavg()[0], []
+    for _ in range(repeats):
+        shutil.rmtree(home)
+        shutil.copytree(saved, home)
+        rewriter = incremental_for(open_table_store(fmt, home))
+        upsert = functools.partial(
+            rewriter.replace_keys, TABLE, "order_id", keys, merge, {"meshlake.bench": "upsert"}, merge_on_read=True
+        )
+        outcome, wall, cpu = _timed(upsert)
+        assert outcome.rows_rewritten == len(cancel), outcome
+        samples.append((wall, cpu))
+        load = max(load, os.getloadavg()[0])
+    return {
+        "s": statistics.median(w for w, _ in samples),
+        "cpu_s": statistics.median(c for _, c in samples),
+        "samples_s": [round(w, 3) for w, _ in samples],
+        "cpu_samples_s": [round(c, 3) for _, c in samples],
+        "load_average": round(load, 2),
+    }
 
 
 def incremental_ratio(workdir: Path, events: int = 1_000_000, repeats: int = 3) -> dict[str, Any]:
@@ -206,10 +228,13 @@ def run(results: dict[str, Any]) -> None:
             def recent(rng: random.Random) -> list[int]:
                 return rng.sample(range(ROWS - 2 * CHANGES, ROWS), CHANGES // 2)
 
-            results[f"silver.upsert_100k_of_1m_s.{fmt}"] = round(upsert_seconds(fmt, workdir / "any", anywhere), 3)
-            results[f"silver.upsert_100k_recent_of_1m_s.{fmt}"] = round(
-                upsert_seconds(fmt, workdir / "recent", recent), 3
-            )
+            for name, pick in (("upsert_100k_of_1m", anywhere), ("upsert_100k_recent_of_1m", recent)):
+                runs = upsert_runs(fmt, workdir / name, pick)
+                results[f"silver.{name}_s.{fmt}"] = round(runs["s"], 3)
+                results[f"silver.{name}_cpu_s.{fmt}"] = round(runs["cpu_s"], 3)
+                results[f"silver.{name}_samples_s.{fmt}"] = runs["samples_s"]
+                results[f"silver.{name}_cpu_samples_s.{fmt}"] = runs["cpu_samples_s"]
+                results[f"silver.{name}_load_average.{fmt}"] = runs["load_average"]
         ratio = incremental_ratio(workdir)
         results["silver.incremental_ratio"] = round(ratio["ratio"], 4)
         results["silver.incremental_s"] = round(ratio["incremental_s"], 3)
