@@ -11,7 +11,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from pipelines.adapters.duckdb.extensions import OFFLINE_CONFIG, load_extension
+from pipelines.adapters.duckdb.extensions import load_extension, verified_once_config
 from pipelines.adapters.duckdb.guard import SYSTEM_SCHEMAS, SelectShape, inspect_select
 from pipelines.adapters.duckdb.pruning import matching_files
 from pipelines.adapters.duckdb.result_cache import ResultCache
@@ -89,7 +89,8 @@ class DuckDbQueryEngine:
     - `auto` (default): `parquet` when the files have at least a row group per thread, else `arrow`
       (see `pick_read_path`).
 
-    Whatever the path, `lock()` turns external access off and locks the configuration.
+    Whatever the path, `lock()` turns external access off and locks the configuration. Extensions come from
+    their wheels, their signatures checked by DuckDB once per process (`verified_once_config`).
 
     Args:
         products: `<domain>.<product>` → a function planning its scan (called at most once).
@@ -120,7 +121,7 @@ class DuckDbQueryEngine:
         self._best: dict[tuple[str, int | None, int], ReadPath] = {}
         self._constants: dict[str, tuple[Any, ...]] = {}  # a query's constants evaluated on this connection
         self._locked = False
-        settings: dict[str, str | bool | int | float | list[str]] = {**(config or {}), **OFFLINE_CONFIG}
+        settings: dict[str, str | bool | int | float | list[str]] = {**(config or {}), **verified_once_config()}
         if threads:
             settings["threads"] = threads
         self._con = duckdb.connect(":memory:", config=settings)
