@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,3 +40,11 @@ def make_runtime(tmp_path: Path) -> Callable[..., Runtime]:
         return Runtime(Settings.load(project=MESH, env=env))
 
     return make
+
+
+@pytest.fixture
+def spark_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let pyspark's client start in a pytest-xdist worker: pyspark takes a `__main__` without `__file__` (the
+    workers run `python -c`) for its own doctest run and then needs a Spark distribution; a `__main__` with a file
+    name is an ordinary program."""
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import dagster as dg
 import pytest
 
@@ -18,9 +16,8 @@ REVENUE = dg.AssetKey(["orders", "gold", "daily_revenue"])
 FACTS = dg.AssetKey(["orders", "gold", "order_facts"])
 
 
-def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadata(make_runtime, monkeypatch):
-    # pyspark takes a __main__ without __file__ (pytest-xdist's workers run `python -c`) for its own doctest run.
-    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
+@pytest.mark.usefixtures("spark_client")
+def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadata(make_runtime):
     runtime = make_runtime("delta")
     generate_landing(runtime, "orders", 1_000, seed=5, files=1)
     defs = build_definitions()

@@ -6,7 +6,6 @@ the watermark each commit records keeps every run from skipping or repeating cha
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,13 +19,7 @@ from pipelines.settings import Settings
 from tests.integration.test_incremental_gold import _build, _generated, _gold, _land_ingest_silver, _oracle, _split
 from tests.paths import MESH
 
-pytestmark = pytest.mark.xdist_group("sail")  # one Sail at a time on a small machine
-
-
-@pytest.fixture(autouse=True)
-def _main_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    # pyspark takes a __main__ without __file__ (pytest-xdist's workers run `python -c`) for its own doctest run.
-    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
+pytestmark = [pytest.mark.xdist_group("sail"), pytest.mark.usefixtures("spark_client")]  # one Sail at a time
 
 
 @pytest.fixture

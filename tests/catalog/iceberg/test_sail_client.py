@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,13 +14,12 @@ from tests.catalog.iceberg.conftest import Lake
 
 
 @pytest.fixture
-def spark_as(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], SparkSession]]:
+def spark_as(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch, spark_client: None
+) -> Iterator[Callable[[str], SparkSession]]:
     """A Spark session whose catalog `lake` is the Iceberg REST API, authenticated as a principal."""
     servers: list[SparkConnectServer] = []
     sessions: list[SparkSession] = []
-    # pyspark takes a __main__ without __file__ (pytest-xdist's workers run `python -c`) for its own doctest
-    # run and then needs a Spark distribution; a worker's __main__ with a file name is an ordinary program.
-    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
 
     def session(principal: str) -> SparkSession:
         catalog = (
