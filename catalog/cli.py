@@ -287,16 +287,17 @@ def serve(
     from catalog.api import create_app
     from catalog.iceberg import PREFIX as ICEBERG_PREFIX
     from catalog.plugins import plugged_panels, plugged_routers
-    from pipelines.logs import server_log_config
+    from pipelines.logs import announce, server_log_config
 
+    fmt = _settings().log_format
     service = _service(db)
     if not service.list_tokens():
-        err.print("no tokens yet: meshlake catalog token create --principal admin --kind admin")
+        announce(__name__, "no tokens yet: meshlake catalog token create --principal admin --kind admin", fmt)
     routers = plugged_routers()
-    err.print(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)")
+    announce(__name__, f"catalog on http://{host}:{port}/ (OpenAPI: /docs)", fmt)
     if any(router.prefix == ICEBERG_PREFIX for router in routers):
-        err.print(f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}")
-    log_config = server_log_config(_settings().log_format)
+        announce(__name__, f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}", fmt)
+    log_config = server_log_config(fmt)
     uvicorn.run(create_app(service, routers, plugged_panels()), host=host, port=port, log_config=log_config)
 
 

@@ -142,6 +142,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_jsonable(line), default=str)
 
 
+def announce(logger: str, message: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Write a line a server prints on its own while it starts or stops (where it listens, what it stops) on
+    `stream` (stderr): as it is, or with `fmt` `json` as a JSON log line of `logger` at level info."""
+    if fmt == "json":
+        message = JsonFormatter().format(logging.LogRecord(logger, logging.INFO, __file__, 0, message, None, None))
+    print(message, file=stream or sys.stderr, flush=True)
+
+
 _HANDLER_NAME = "meshlake"
 _SERVER_LOGGERS = ("uvicorn", "uvicorn.access")  # uvicorn.error writes through uvicorn
 

@@ -8,6 +8,8 @@ handles gracefully), then SIGTERM, then SIGKILL to whatever is left. On Linux `m
 child subreaper, so a grandchild whose parent died is re-parented to it and still found and stopped.
 `meshlake dev` execs `python -m pipelines.cli.dev` (same process), which imports the standard library only;
 the CLI hands it the project, the home and every effective setting (as `MESHLAKE_*` in its environment).
+With the log format `json`, its own lines and those of `dagster dev` (its webserver and daemon: Dagster's
+`--log-format json`) and of the catalog are JSON objects, one a line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
+import functools
 import os
 import signal
 import subprocess
@@ -30,6 +33,7 @@ from types import FrameType
 
 from pipelines.cli.local_storage import LocalObjectStore, Storage, local_object_store
 from pipelines.core.extras import require  # standard library only
+from pipelines.logs import announce  # standard library only
 
 POSTGRES_PROFILE = "dagster.postgres.yaml"
 """The project's instance settings with Dagster's storage on PostgreSQL (setting `dagster_postgres_url`)."""
@@ -41,6 +45,9 @@ LOCATION_NAME = "meshlake"
 _CATALOG_MAIN = "from catalog.cli import app; app(prog_name='meshlake catalog')"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_CHILD_SUBREAPER = 36
+# `dagster dev` warns that `dg dev` supersedes it; `meshlake dev` is what people run, and the warning is
+# written before Dagster's loggers (and their format) are set up.
+_SUPERSEDED = "ignore:Function `dev_command` is superseded"
 
 
 @dataclass(frozen=True)
@@ -114,11 +121,15 @@ def write_workspace(dagster_home: Path) -> Path:
     return workspace
 
 
-def dev_children(port: int, catalog_port: int, workspace: Path, python: str = sys.executable) -> list[Child]:
-    """`dagster dev` (webserver, daemon, code server) and the catalog service, both on 127.0.0.1."""
+def dev_children(
+    port: int, catalog_port: int, workspace: Path, python: str = sys.executable, log_format: str = "text"
+) -> list[Child]:
+    """`dagster dev` (webserver, daemon, code server) and the catalog service, both on 127.0.0.1; with `log_format`
+    `json`, Dagster's services log JSON lines (the catalog reads the format from its environment)."""
     host = "127.0.0.1"
+    dagster = [python, "-W", _SUPERSEDED, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", str(workspace)]
     return [
-        Child("dagster", [python, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", str(workspace)]),
+        Child("dagster", dagster + (["--log-format", "json"] if log_format == "json" else [])),
         Child("catalog", [python, "-c", _CATALOG_MAIN, "serve", "--host", host, "--port", str(catalog_port)]),
     ]
 
@@ -316,6 +327,7 @@ def run_dev(
     storage: Storage = Storage.LOCAL,
     domains: Sequence[str] = (),
     weed: str | None = None,
+    log_format: str = "text",
 ) -> int:
     """Run `dagster dev` and the catalog service until Ctrl-C / SIGTERM; returns the exit code.
 
@@ -330,14 +342,16 @@ def run_dev(
         domains: the project's domains; on `s3` each gets a key writing only its own Iceberg tables, which
             the catalog's Iceberg REST endpoint hands to the domain (readers get a read-only key).
         weed: SeaweedFS's executable (the setting `weed`; default: beside this Python, else on PATH).
+        log_format: `text`, or `json`: every line `meshlake dev` and Dagster's services write is a JSON object.
     """
     base = dict(os.environ if env is None else env)
+    say = functools.partial(announce, "pipelines.cli.dev", fmt=log_format)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(local_object_store(home, domains, weed)) if storage is Storage.S3 else None
         if store is not None:
             base |= store.variables()
-            _say(f"S3:         {store.server.endpoint}  (SeaweedFS, data in {store.server.data_dir})")
-        return _run_dev(home, project, port, catalog_port, postgres, base, store)
+            say(f"S3:         {store.server.endpoint}  (SeaweedFS, data in {store.server.data_dir})")
+        return _run_dev(home, project, port, catalog_port, postgres, base, store, say, log_format)
 
 
 def _run_dev(
@@ -348,16 +362,18 @@ def _run_dev(
     postgres: bool,
     base: dict[str, str],
     store: LocalObjectStore | None,
+    say: Callable[[str], None],
+    log_format: str,
 ) -> int:
     dagster_home = prepare_dagster_home(home, project, postgres)
     catalog_url = f"http://127.0.0.1:{catalog_port}"
     child_env = base | {"MESHLAKE_PROJECT": str(project), "MESHLAKE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
     child_env.setdefault("MESHLAKE_CATALOG_WEB_URL", catalog_url)
-    _say(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
-    _say(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
-    _say(f"Iceberg REST catalog for any engine: {catalog_url}/iceberg  (a token: meshlake catalog token create)")
-    children = dev_children(port, catalog_port, write_workspace(dagster_home))
-    supervisor = Supervisor(child_env, dagster_home)
+    say(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={dagster_home})")
+    say(f"catalog:    {catalog_url}  (Ctrl-C stops both)")
+    say(f"Iceberg REST catalog for any engine: {catalog_url}/iceberg  (a token: meshlake catalog token create)")
+    children = dev_children(port, catalog_port, write_workspace(dagster_home), log_format=log_format)
+    supervisor = Supervisor(child_env, dagster_home, say)
     if store is not None and store.server.process is not None:  # its exit stops the others; stopped after them
         supervisor.processes["seaweedfs"] = store.server.process
         supervisor.stopped_last.add("seaweedfs")
@@ -375,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=[s.value for s in Storage], default="local", help="local or s3")
     parser.add_argument("--domain", action="append", default=[], help="a domain of the project (keys on s3)")
     parser.add_argument("--weed", help="SeaweedFS's executable (the setting weed)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="the setting log_format")
     parser.add_argument("--verbose", action="store_true", help="the traceback of an error too")
     args = parser.parse_args(argv)
     from pipelines.adapters.seaweedfs.server import SeaweedStartError, WeedNotFoundError  # standard library only
@@ -389,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             storage=Storage(args.storage),
             domains=args.domain,
             weed=args.weed,
+            log_format=args.log_format,
         )
     except (DevError, WeedNotFoundError, SeaweedStartError) as exc:
         if args.verbose:

@@ -113,6 +113,7 @@ def dev(
     settings = context.settings()
     args = ["--home", str(settings.home_dir), "--project", str(settings.project_dir)]
     args += ["--port", str(port), "--catalog-port", str(catalog_port), "--storage", Storage(storage).value]
+    args += ["--log-format", settings.log_format]
     if storage is Storage.S3:
         from pipelines.project import domain_names
 
