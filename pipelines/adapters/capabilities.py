@@ -23,6 +23,7 @@ _INCREMENTAL = {
 _CANDIDATES = {
     TableFormat.ICEBERG: ("pipelines.adapters.iceberg.candidates", "IcebergCandidates"),
     TableFormat.DELTA: ("pipelines.adapters.delta.candidates", "DeltaCandidates"),
+    TableFormat.MEMORY: ("pipelines.adapters.memory.candidates", "MemoryCandidates"),
 }
 _MAINTENANCE = {
     TableFormat.ICEBERG: ("pipelines.adapters.iceberg.maintenance", "IcebergMaintenance"),

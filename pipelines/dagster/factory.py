@@ -23,6 +23,7 @@ from pipelines.dagster.partitions import (
     product_partitions,
     silver_automation,
 )
+from pipelines.dagster.refusals import RefusedBuild, refusing
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.dagster.run_logs import with_run_logs
 from pipelines.dagster.sensors import bronze_sensors
@@ -180,6 +181,7 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
         partitions_def=product_partitions(pspec),
         backfill_policy=SINGLE_RUN,
     )
+    @refusing
     @with_run_logs
     @with_lineage(domain, Layer.GOLD, product, pspec.description, gold_tables(domain, product))
     def gold(
@@ -194,7 +196,6 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
                 domain, product, runtime, context.run.run_id, published_to, window, config.full_rebuild, engine
             )
             result, publication = audited.build, audited.publication
-            context.log.info(publication.message)
             events.expectations(result.table, audited.outcomes)
             actual = runtime.format_for(domain.name, Layer.GOLD, product).value
             name = f"{domain.name}.{product}"
@@ -214,6 +215,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
                 metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
             record_quality(registry, name, context.run.run_id, audited.outcomes, publication)
             checks = product_check_results(domain, product, audited.outcomes)
+        if not publication.published:
+            raise RefusedBuild(publication.message, checks)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold

@@ -85,7 +85,6 @@ def write_audit_publish(
         InputNotAllowedError, ReferenceNotAllowedError, ValueError: as `build_product` and
             `evaluate_product`.
         ConcurrentCommitError: other runs kept publishing first, `MAX_REPLANS` times.
-        NotImplementedError: the product's table format has no candidate versions (`memory`).
     """
     store = tables.store_for(domain.name, Layer.GOLD, product)
     target = domain.product_table(product)

@@ -1,4 +1,4 @@
-"""Behaviour suite of CandidateTables (write-audit-publish): every format with candidate versions agrees."""
+"""Behaviour suite of CandidateTables (write-audit-publish): every table format agrees, the memory fake too."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.adapters.capabilities import candidates_for, incremental_for, maintenance_for
+from pipelines.adapters.memory import MemoryTableStore
 from pipelines.core.names import TableId
 from pipelines.ports.commit_check import ConcurrentCommitError
 from pipelines.ports.table_store import TableStore
@@ -19,9 +20,12 @@ T = TableId("shop", "balances")
 SCHEMA = pa.schema([pa.field("item", pa.string()), pa.field("amount", pa.int64())])
 
 
-@pytest.fixture(params=sorted(name for name in STORE_FACTORIES if name != "memory"))
+@pytest.fixture(params=sorted(STORE_FACTORIES))
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], TableStore]:
-    """A new store object of one implementation with candidate versions, over the same directory."""
+    """A new store object of one implementation over the same directory (the memory store: one object, it has none)."""
+    if request.param == "memory":
+        store = MemoryTableStore()
+        return lambda: store
     return lambda: STORE_FACTORIES[request.param](request, tmp_path)
 
 

@@ -165,6 +165,52 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     assert not warned.passed and warned.severity == "warn"
 
 
+def _step_lines(instance: dg.DagsterInstance, run_id: str, *words: str) -> list[str]:
+    """The run's log lines (not its structured events) holding every one of `words`."""
+    lines = [e.user_message for e in instance.all_logs(run_id) if e.dagster_event is None]
+    return [line for line in lines if all(word in line for word in words)]
+
+
+def test_a_refused_build_records_no_materialisation_and_fails_its_run_naming_the_check(tmp_path):
+    settings = make_ledger(tmp_path / "team", "iceberg")
+    runtime = Runtime(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    land(runtime, {"a": 10})
+    published = materialize(settings, instance)
+    assert published.success
+    latest = instance.get_latest_materialization_event(GOLD)
+    assert latest is not None and latest.run_id == published.run_id
+
+    land(runtime, {"a": -5})
+    refused = materialize(settings, instance)
+
+    assert not refused.success
+    assert GOLD not in {e.asset_key for e in refused.get_asset_materialization_events()}
+    assert instance.get_latest_materialization_event(GOLD).run_id == published.run_id  # freshness stays honest
+    assert _checks(refused) == {"key_not_null": True, "key_unique": True, "range_amount": False,
+                                "amount_within_limit": True}  # fmt: skip
+    [failure] = [e for e in refused.get_step_failure_events() if e.step_key == "ledger__gold__balances"]
+    assert "refused version" in failure.step_failure_data.error.message
+    assert "failing checks range_amount" in failure.step_failure_data.error.message
+
+
+def test_a_publish_shows_once_in_the_step_log(tmp_path):
+    settings = make_ledger(tmp_path / "team", "iceberg")
+    runtime = Runtime(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    land(runtime, {"a": 10})
+
+    run = materialize(settings, instance)
+
+    assert run.success
+    [line] = _step_lines(instance, run.run_id, "publish", "ledger.balances")
+    assert line.startswith(f"publish {TABLE} version ") and "asset=ledger/gold/balances" in line
+    land(runtime, {"a": -1})
+    refused = materialize(settings, instance)
+    [line] = _step_lines(instance, refused.run_id, "refus", "ledger.balances")
+    assert line.startswith(f"refusal {TABLE} version ") and "failing=('range_amount',)" in line
+
+
 def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):
     settings = make_ledger(tmp_path / "team", "iceberg")
     runtime = Runtime(settings)

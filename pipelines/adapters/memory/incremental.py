@@ -29,6 +29,11 @@ class MemoryIncremental:
     def __init__(self, store: MemoryTableStore) -> None:
         self._store = store
 
+    @property
+    def writes_candidates(self) -> bool:
+        """Whether the store's commits make candidates, as `reports_commits` tells observers."""
+        return self._store.writes_candidates
+
     def read_appended(self, table: TableId, after: int | None, columns: Sequence[str] | None = None) -> Appended:
         """The rows added after version `after`, when the table only grew since (see `AppendReader`)."""
         history = self._store.history(table)

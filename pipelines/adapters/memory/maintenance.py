@@ -43,7 +43,8 @@ class MemoryMaintenance:
         return Compaction(before, self.data_files(table), data.num_rows, commit)
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
-        """Forget snapshots older than `retention` and than every kept version, keeping the current one."""
+        """Forget snapshots older than `retention` and than every kept version, keeping the current one, and
+        candidates older than `retention`."""
         state = self._store._get(table)  # same adapter package
         oldest_kept = min((i for i, c in enumerate(state.commits) if c.version in keep), default=len(state.commits))
         cutoff = time.time() * 1000 - retention.total_seconds() * 1000
@@ -56,6 +57,9 @@ class MemoryMaintenance:
         freed = sum(_chunks(state.snapshots[i]) for i in range(len(state.commits)) if i not in kept)
         state.commits[:] = [state.commits[i] for i in kept]
         state.snapshots[:] = [state.snapshots[i] for i in kept]
+        for version in [v for v, staged in state.staged.items() if staged.commit.timestamp_ms < cutoff]:
+            freed += _chunks(state.staged.pop(version).rows)  # candidates, refused or never published, age out
+            state.kept = None if state.kept == version else state.kept
         return Expiry(dropped, freed)
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,11 +36,27 @@ from pipelines.ports.table_store import (
 
 
 @dataclass
+class _Staged:
+    """A candidate version (see `MemoryCandidates`): its commit, the version it was written on, its rows."""
+
+    commit: Commit
+    base: int | None
+    rows: pa.Table
+    failing: tuple[str, ...] = ()
+
+
+@dataclass
 class _Table:
     schema: pa.Schema
     partition_by: tuple[PartitionField, ...]
     commits: list[Commit] = field(default_factory=list)
     snapshots: list[pa.Table] = field(default_factory=list)
+    staged: dict[int, _Staged] = field(default_factory=dict)
+    """Candidates by version, written through `MemoryTableStore.staged()`."""
+    kept: int | None = None
+    """The version of the candidate kept for inspection."""
+    last_version: int = 0
+    """The highest version given so far, to a commit or a candidate (versions are never reused)."""
 
     def current(self) -> pa.Table:
         return self.snapshots[-1] if self.snapshots else self.schema.empty_table()
@@ -48,13 +65,26 @@ class _Table:
 class MemoryTableStore:
     """Tables held in this process: every commit keeps a full snapshot, so time travel works.
 
-    Versions are 1, 2, 3, ... per table (the commit's sequence). Nothing is persisted: a new store
-    starts empty. Partitioning is validated and remembered but does not change how rows are kept.
+    Versions are 1, 2, 3, ... per table, given to commits and candidates alike. Nothing is persisted:
+    a new store starts empty. Partitioning is validated and remembered but does not change how rows
+    are kept.
     """
 
     def __init__(self) -> None:
         self._tables: dict[TableId, _Table] = {}
         self._lock = threading.Lock()
+        self._staging = False
+
+    @property
+    def writes_candidates(self) -> bool:
+        """Whether this store's commits make candidates (`staged`), as `reports_commits` tells observers."""
+        return self._staging
+
+    def staged(self) -> MemoryTableStore:
+        """The same tables, whose data commits make candidates (`MemoryCandidates`) instead of current versions."""
+        staged = copy.copy(self)
+        staged._staging = True
+        return staged
 
     @property
     def format(self) -> TableFormat:
@@ -151,6 +181,8 @@ class MemoryTableStore:
             if plan.changes:
                 state.schema = plan.schema
                 state.snapshots = [align_to_schema(s, plan.schema) for s in state.snapshots]
+                for staged in state.staged.values():
+                    staged.rows = align_to_schema(staged.rows, plan.schema)
         return plan.changes
 
     @reports_commits
@@ -221,14 +253,17 @@ class MemoryTableStore:
             if check is not None and not check.allows(state.commits):
                 raise ConcurrentCommitError(table, commits_since(state.commits, check.seen))
             previous = state.commits[-1] if state.commits else None
-            sequence = len(state.commits) + 1
+            state.last_version += 1
             commit = Commit(
-                version=(previous.version + 1) if previous else 1,
-                sequence=sequence,
+                version=state.last_version,
+                sequence=len(state.commits) + 1,
                 timestamp_ms=max(time.time_ns() // 1_000_000, previous.timestamp_ms if previous else 0),
                 properties=props,
             )
             snapshot = rows if replace else pa.concat_tables([state.current(), rows])
-            state.snapshots.append(snapshot)
-            state.commits.append(commit)
+            if self._staging:
+                state.staged[commit.version] = _Staged(commit, previous.version if previous else None, snapshot)
+            else:
+                state.snapshots.append(snapshot)
+                state.commits.append(commit)
         return commit
