@@ -16,6 +16,7 @@ from catalog.model import (
     IDENT_PATTERN,
     PRODUCT_PATTERN,
     AuditEntry,
+    Candidate,
     CheckResult,
     ChecksIn,
     Domain,
@@ -188,6 +189,11 @@ def create_app(
     def record_checks(service: Svc, product: ProductPath, checks: ChecksIn, who: Who) -> list[CheckResult]:
         """Record asset-check results; returns the latest result of every check."""
         return service.record_checks(who, product, checks)
+
+    @app.get("/api/products/{product}/candidate", tags=["quality"], responses=_ERRORS)
+    def refused_candidate(service: Svc, product: ProductPath, who: Who) -> Candidate | None:
+        """The version the latest build wrote and its error checks refused (null: it published): owner and admins."""
+        return service.refused_candidate(who, product)
 
     @app.get("/api/products/{product}/grants", tags=["grants"], responses=_ERRORS)
     def list_grants(service: Svc, product: ProductPath, who: Who) -> list[Grant]:

@@ -210,6 +210,9 @@ class ChecksIn(_Input):
 
     run_id: Annotated[str, StringConstraints(max_length=128), AfterValidator(_storable)] = ""
     results: list[CheckResultIn] = Field(min_length=1, max_length=500)
+    refused_version: BigCount | None = Field(
+        default=None, description="The candidate version these results refused (kept from readers); None: published"
+    )
 
 
 class CheckResult(CheckResultIn):
@@ -217,6 +220,19 @@ class CheckResult(CheckResultIn):
 
     run_id: str
     checked_at: datetime
+
+
+class Candidate(BaseModel):
+    """A version of a product its latest build wrote but its error checks refused: readers do not see it.
+
+    Shown to the owning domain and admins until a later build's results come without a refusal.
+    """
+
+    product: str
+    version: int
+    run_id: str
+    refused_at: datetime
+    failing: list[str] = Field(description="The error-severity checks that failed")
 
 
 class Grant(BaseModel):

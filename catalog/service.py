@@ -10,6 +10,7 @@ from catalog import contract
 from catalog.errors import Conflict, InvalidInput, NotFound
 from catalog.governance import Governance
 from catalog.model import (
+    Candidate,
     CheckResult,
     ChecksIn,
     Domain,
@@ -189,9 +190,21 @@ class CatalogService(Governance):
             row = self._product(s, who, name)
             self._require_owner(who, row.domain.name, f"record checks of {name!r}")
             now = self._clock()
+            run = {"run_id": checks.run_id, "refused_version": checks.refused_version}
             for r in checks.results:
-                s.add(CheckResultRow(product_id=row.id, run_id=checks.run_id, checked_at=now, **r.model_dump()))
+                s.add(CheckResultRow(product_id=row.id, checked_at=now, **run, **r.model_dump()))
             s.flush()
             failed = sorted(r.check for r in checks.results if not r.passed)
-            self._audit(s, who, "checks.record", name, run_id=checks.run_id, failed=failed)
+            self._audit(s, who, "checks.record", name, **run, failed=failed)
             return repository.latest_checks(s, [row.id]).get(row.id, [])
+
+    def refused_candidate(self, who: Principal, name: str) -> Candidate | None:
+        """The candidate the product's latest build was refused with (see `ChecksIn.refused_version`), or None.
+
+        Raises:
+            Forbidden: `who` is neither the owning domain nor an admin.
+        """
+        with self._uow() as s:
+            row = self._product(s, who, name)
+            self._require_owner(who, row.domain.name, f"see the refused candidate of {name!r}")
+            return repository.refused_candidate(s, row)

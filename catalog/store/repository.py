@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from catalog.model import (
+    Candidate,
     CheckResult,
     Column,
     Domain,
@@ -175,6 +176,28 @@ def latest_checks(session: Session, product_ids: Sequence[int]) -> dict[int, lis
             )
         )
     return found
+
+
+def refused_candidate(session: Session, row: ProductRow) -> Candidate | None:
+    """The candidate the product's latest check run refused, or None (that run published, or none ran)."""
+    latest = session.scalars(
+        select(CheckResultRow).where(CheckResultRow.product_id == row.id).order_by(CheckResultRow.id.desc()).limit(1)
+    ).one_or_none()
+    if latest is None or latest.refused_version is None:
+        return None
+    run = select(CheckResultRow).where(
+        CheckResultRow.product_id == row.id,
+        CheckResultRow.run_id == latest.run_id,
+        CheckResultRow.checked_at == latest.checked_at,
+    )
+    failing = sorted(r.check for r in session.scalars(run) if not r.passed and r.severity == Severity.ERROR)
+    return Candidate(
+        product=row.name,
+        version=latest.refused_version,
+        run_id=latest.run_id,
+        refused_at=as_utc(latest.checked_at),
+        failing=failing,
+    )
 
 
 def summaries(session: Session, rows: Sequence[ProductRow], now: datetime) -> list[ProductSummary]:

@@ -128,6 +128,8 @@ class CheckResultRow(Base):
     message: Mapped[str] = mapped_column(Text)
     run_id: Mapped[str] = mapped_column(String(128))
     checked_at: Mapped[datetime] = mapped_column(TS)
+    refused_version: Mapped[int | None] = mapped_column(BigInteger)
+    """Set on every result of a run that refused a candidate: that candidate's version."""
 
 
 class TokenRow(Base):

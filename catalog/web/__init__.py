@@ -72,7 +72,7 @@ def index(request: Request, token: TokenCookie = None, q: str = "", domain: str 
 
 @router.get("/products/{name}", response_class=HTMLResponse)
 def product_page(request: Request, name: str, token: TokenCookie = None) -> Response:
-    """One product: schema, owner, freshness, quality, lineage, versions."""
+    """One product: schema, owner, freshness, quality, lineage, versions (and for its owners a refused candidate)."""
     who = _who(request, token)
     if who is None:
         return RedirectResponse("/", status_code=303)
@@ -81,11 +81,12 @@ def product_page(request: Request, name: str, token: TokenCookie = None) -> Resp
         product = service.get_product(who, name, versions=50)
     except CatalogError as exc:
         return _render("error.html", status=exc.status_code, who=who, message=str(exc))
-    try:
-        grants = service.list_grants(who, name)  # only the owning domain (and admins) see grants
+    try:  # only the owning domain (and admins) see grants and a refused candidate
+        grants, candidate = service.list_grants(who, name), service.refused_candidate(who, name)
     except Forbidden:
-        grants = None
-    return _render("product.html", who=who, p=product, grants=grants, panels=_panels(request, name))
+        grants, candidate = None, None
+    panels = _panels(request, name)
+    return _render("product.html", who=who, p=product, grants=grants, candidate=candidate, panels=panels)
 
 
 def _panels(request: Request, name: str) -> list[Markup]:

@@ -99,8 +99,14 @@ class ProductRegistry(Protocol):
         """Record a version; returns False when it was already recorded (nothing changed)."""
         ...
 
-    def record_checks(self, product: str, run_id: str, results: Sequence[CheckResult]) -> None:
-        """Record asset-check results; the catalog's quality status follows the latest ones."""
+    def record_checks(
+        self, product: str, run_id: str, results: Sequence[CheckResult], refused_version: int | None = None
+    ) -> None:
+        """Record asset-check results; the catalog's quality status follows the latest ones.
+
+        `refused_version`: the candidate version the results refused (write-audit-publish), which the
+        catalog shows the owning domain until a later run's results come without one.
+        """
         ...
 
     def grant(self, product: str, consumer: str) -> None:

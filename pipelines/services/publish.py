@@ -86,7 +86,8 @@ def record_quality(
     """Record a run's check results so the catalog's quality status follows them.
 
     Blocking checks count as errors; those that refused a candidate say which version they kept
-    from readers. A product without expectations records nothing (the catalog takes no empty run).
+    from readers, and the catalog shows the refused candidate to the owning domain. A product
+    without expectations records nothing (the catalog takes no empty run).
     """
     refused = "" if publication.published else f" (refused version {publication.candidate}: not published)"
     results = [
@@ -99,4 +100,4 @@ def record_quality(
         for o in outcomes
     ]
     if results:
-        registry.record_checks(product, run_id, results)
+        registry.record_checks(product, run_id, results, None if publication.published else publication.candidate)

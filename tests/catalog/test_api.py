@@ -29,7 +29,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_health_and_openapi_need_no_token(http):
-    assert http.get("/api/health").json() == {"status": "ok", "schema_revision": "0002"}
+    assert http.get("/api/health").json() == {"status": "ok", "schema_revision": "0003"}
     spec = http.get("/openapi.json").json()
     assert "/api/products/{product}/versions" in spec["paths"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
@@ -163,3 +163,36 @@ def test_audit_endpoint(http, seeded):
     entries = http.get("/api/audit", params={"limit": 3}, headers=bearer(seeded.tokens["admin"])).json()
     assert [e["action"] for e in entries] == ["token.create"] * 3
     assert http.get("/api/audit", headers=bearer(seeded.tokens["analyst"])).status_code == 403
+
+
+def test_a_refused_candidate_is_shown_to_its_domain_and_admins_until_a_build_publishes(http, seeded):
+    tokens, url = seeded.tokens, "/api/products/orders.daily_revenue"
+    checks = f"{url}/checks"
+    assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json() is None
+    refused = {
+        "run_id": "run-8",
+        "refused_version": 8123456789012345678,  # an Iceberg snapshot id: 64 bits
+        "results": [
+            {"check": "range_revenue", "passed": False, "message": "2 rows below 0"},
+            {"check": "row_count", "passed": False, "severity": "warn"},
+            {"check": "not_null_day", "passed": True},
+        ],
+    }
+    assert http.post(checks, json=refused, headers=bearer(tokens["orders"])).status_code == 200
+    http.put(f"{url}/grants/shipping", headers=bearer(tokens["orders"]))
+
+    for who in ("orders", "admin"):
+        shown = http.get(f"{url}/candidate", headers=bearer(tokens[who]))
+        assert shown.status_code == 200, shown.text
+        body = shown.json()
+        assert (body["product"], body["version"], body["run_id"], body["failing"]) == (
+            "orders.daily_revenue", 8123456789012345678, "run-8", ["range_revenue"]
+        )  # fmt: skip
+        assert datetime.fromisoformat(body["refused_at"]) > datetime.now(UTC) - timedelta(minutes=5)
+    for who in ("shipping", "analyst"):  # a granted consumer reads the product, never its candidate
+        assert http.get(f"{url}/candidate", headers=bearer(tokens[who])).status_code == 403
+    assert http.get(url, headers=bearer(tokens["shipping"])).status_code == 200
+
+    published = {"run_id": "run-9", "results": [{"check": "range_revenue", "passed": True}]}
+    assert http.post(checks, json=published, headers=bearer(tokens["orders"])).status_code == 200
+    assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json() is None

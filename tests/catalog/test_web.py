@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,23 @@ def test_a_reader_without_grant_sees_why(page, live, seeded, tmp_path):
     page.screenshot(path=str(tmp_path / "denied.png"))
     page.click("text=Sign out")
     page.wait_for_selector("#token")
+
+
+def test_the_owner_sees_a_refused_candidate_and_a_granted_reader_does_not(page, live, seeded, tmp_path):
+    service = seeded.service
+    results = [CheckResultIn(check="range_revenue", passed=False), CheckResultIn(check="not_null_day", passed=True)]
+    service.record_checks(ORDERS, "orders.daily_revenue", ChecksIn(run_id="run-8", results=results, refused_version=88))
+    service.grant(ORDERS, "orders.daily_revenue", "shipping")
+
+    sign_in(page, live, seeded.tokens["orders"])
+    page.goto(f"{live}/products/orders.daily_revenue")
+    assert "The build of run run-8 wrote version 88" in page.inner_text("#candidate")
+    assert page.get_attribute("#candidate time", "datetime").startswith(str(datetime.now(UTC).year))
+    assert page.locator("#candidate .badge").all_inner_texts() == ["range_revenue"]
+    page.screenshot(path=str(tmp_path / "candidate.png"), full_page=True)
+    page.click("text=Sign out")
+    page.wait_for_selector("#token")
+    sign_in(page, live, seeded.tokens["shipping"])
+    page.goto(f"{live}/products/orders.daily_revenue")
+    page.wait_for_selector("#schema")
+    assert page.locator("#candidate").count() == 0  # the candidate is the owner's business

@@ -215,6 +215,17 @@ def test_check_results_drive_quality(harness, orders):
     assert harness.service.get_product(ADMIN, "orders.daily_revenue").quality == "failing"
 
 
+def test_a_run_that_refused_a_candidate_shows_it_until_a_run_without_one(harness, orders):
+    orders.record_checks("orders.daily_revenue", "run-1", [CheckResult("range_revenue", False)], refused_version=9)
+
+    candidate = harness.service.refused_candidate(ADMIN, "orders.daily_revenue")
+    assert candidate is not None and (candidate.version, candidate.run_id, candidate.failing) == (
+        9, "run-1", ["range_revenue"]
+    )  # fmt: skip
+    orders.record_checks("orders.daily_revenue", "run-2", [CheckResult("range_revenue", True)])
+    assert harness.service.refused_candidate(ADMIN, "orders.daily_revenue") is None
+
+
 def test_every_write_is_audited(harness, orders):
     orders.register_version(version(7))
     orders.grant("orders.daily_revenue", "shipping")

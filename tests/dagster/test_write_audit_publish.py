@@ -146,6 +146,8 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     assert [v.version for v in service.list_versions(ADMIN, "ledger.balances")] == [published[-1].version]
     check = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "range_amount")
     assert not check.passed and f"refused version {kept.commit.version}" in check.message
+    shown = service.refused_candidate(ADMIN, "ledger.balances")
+    assert shown is not None and (shown.version, shown.failing) == (kept.commit.version, ["range_amount"])
 
     land(runtime, {"b": 25, "d": 5000})  # fixed; `d` only breaks a warn check
     fixed = materialize(settings, instance)
@@ -159,6 +161,7 @@ def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_ve
     assert history[:-1] == published and len(history) == len(published) + 1
     assert candidates.kept(TABLE) is None
     assert json.loads(_candidates_cli(settings, "--json").output) == []
+    assert service.refused_candidate(ADMIN, "ledger.balances") is None
     versions = {v.version for v in service.list_versions(ADMIN, "ledger.balances")}
     assert versions == {published[-1].version, history[-1].version}
     warned = next(c for c in service.get_product(ADMIN, "ledger.balances").checks if c.check == "amount_within_limit")

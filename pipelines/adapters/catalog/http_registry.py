@@ -121,9 +121,13 @@ class CatalogProductRegistry:
             _, created = self._catalog.register_version(version.product, spec)
             return created
 
-    def record_checks(self, product: str, run_id: str, results: Sequence[CheckResult]) -> None:
+    def record_checks(
+        self, product: str, run_id: str, results: Sequence[CheckResult], refused_version: int | None = None
+    ) -> None:
         with _translated():
-            checks = ChecksIn.model_validate({"run_id": run_id, "results": [asdict(r) for r in results]})
+            checks = ChecksIn.model_validate(
+                {"run_id": run_id, "results": [asdict(r) for r in results], "refused_version": refused_version}
+            )
             self._catalog.record_checks(product, checks)
 
     def grant(self, product: str, consumer: str) -> None:
