@@ -69,6 +69,14 @@ class Governance(UnitOfWork):
                 row.revoked_at = self._clock()
                 self._audit(s, actor, "token.revoke", f"principal:{row.principal}", token_id=token_id)
 
+    def revoke_secret(self, token: str, actor: str = "cli") -> None:
+        """Revoke the token whose secret is `token` (its holder ending a session it minted it for)."""
+        with self._uow() as s:
+            token_id = s.scalars(select(TokenRow.id).where(TokenRow.token_hash == hash_token(token))).one_or_none()
+        if token_id is None:
+            raise NotFound("no such token")
+        self.revoke_token(token_id, actor)
+
     def authenticate(self, token: str | None) -> Principal:
         """The principal a bearer token belongs to.
 

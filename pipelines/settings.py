@@ -53,6 +53,25 @@ class S3Key:
     secret_access_key: str = field(repr=False)
 
 
+def _entries(setting: SecretStr | None, name: str, form: str) -> list[tuple[str, str]]:
+    """The `owner=VALUE` entries of a `,`-separated setting, in order (`form` shows one in messages).
+
+    Raises:
+        ValueError: an entry has no owner or no value, or an owner comes twice (naming the entry, not the value).
+    """
+    entries: list[tuple[str, str]] = []
+    owner = form.partition("=")[0]
+    text = setting.get_secret_value() if setting else ""
+    for number, entry in enumerate((e.strip() for e in text.split(",") if e.strip()), start=1):
+        who, _, value = entry.partition("=")
+        if not (who.strip() and value.strip()):
+            raise ValueError(f"{name}: entry {number} is not {form}")
+        if who.strip() in dict(entries):
+            raise ValueError(f"{name}: {owner} {who.strip()!r} comes twice")
+        entries.append((who.strip(), value.strip()))
+    return entries
+
+
 class Settings(BaseSettings):
     """Every meshlake setting. Construct with `Settings.load()`; `Settings(...)` takes values as they are.
 
@@ -208,6 +227,12 @@ class Settings(BaseSettings):
         description="the bearer token for `catalog_url` (`meshlake catalog token create`)",
         json_schema_extra={"default_text": "unset"},
     )
+    catalog_domain_tokens: SecretStr | None = Field(
+        default=None,
+        description="each domain's own bearer token for `catalog_url`, `domain=TOKEN` separated by `,`: the Spark "
+        "engine meshlake starts for a domain reads the catalog with it, so only what that domain may read",
+        json_schema_extra={"default_text": "`catalog_token` for every domain"},
+    )
     catalog_db: str | None = Field(
         default=None,
         description="the catalog's database URL (SQLite or `postgresql+psycopg2://…`)",
@@ -284,6 +309,11 @@ class Settings(BaseSettings):
     def _one_iceberg_catalog(self) -> Settings:
         if self.iceberg_catalog and self.iceberg_catalog_uri:
             raise ValueError("iceberg_catalog and iceberg_catalog_uri both name the Iceberg catalog: keep one")
+        return self
+
+    @model_validator(mode="after")
+    def _domain_tokens(self) -> Settings:
+        self.catalog_domain_token_map  # noqa: B018 (parses, or raises naming the entry)
         return self
 
     @model_validator(mode="after")
@@ -497,6 +527,7 @@ class Settings(BaseSettings):
                 out.append(value.get_secret_value())
             elif isinstance(value, str) and "://" in value:
                 out.append(urlsplit(value).password or "")
+        out += self.catalog_domain_token_map.values()
         return [secret for secret in out if secret]
 
     @property
@@ -514,19 +545,27 @@ class Settings(BaseSettings):
             ValueError: an entry is not `principal=KEY_ID:SECRET` (the message names its position, not the secret).
         """
         keys: dict[str, S3Key] = {}
-        text = self.s3_writer_keys.get_secret_value() if self.s3_writer_keys else ""
-        for number, entry in enumerate((e.strip() for e in text.split(",")), start=1):
-            if not entry:
-                continue
-            principal, _, key = entry.partition("=")
+        for number, (principal, key) in enumerate(
+            _entries(self.s3_writer_keys, "s3_writer_keys", "principal=KEY_ID:SECRET"), 1
+        ):
             key_id, _, secret = key.partition(":")
-            principal, key_id = principal.strip(), key_id.strip()
-            if not (principal and key_id and secret):
+            if not (key_id.strip() and secret):
                 raise ValueError(f"s3_writer_keys: entry {number} is not principal=KEY_ID:SECRET")
-            if principal in keys:
-                raise ValueError(f"s3_writer_keys: principal {principal!r} has two keys")
-            keys[principal] = S3Key(key_id, secret)
+            keys[principal] = S3Key(key_id.strip(), secret)
         return keys
+
+    @property
+    def catalog_domain_token_map(self) -> dict[str, str]:
+        """`catalog_domain_tokens` by domain.
+
+        Raises:
+            ValueError: an entry is not `domain=TOKEN` (the message names its position, not the token).
+        """
+        return dict(_entries(self.catalog_domain_tokens, "catalog_domain_tokens", "domain=TOKEN"))
+
+    def catalog_token_for(self, domain: str) -> str | None:
+        """The token `domain` calls `catalog_url` with: its own (`catalog_domain_tokens`), else `catalog_token`."""
+        return self.catalog_domain_token_map.get(domain, self.token)
 
     @property
     def openlineage(self) -> bool:

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pyiceberg.catalog.sql import SqlCatalog
 
+from catalog.api import create_app
 from catalog.iceberg import VendedStorage, iceberg_router
+from catalog.service import CatalogService
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.adapters.storage import Location
 from pipelines.bootstrap import Runtime
@@ -64,6 +66,12 @@ class IcebergBacking:
         warehouse.check()
         catalog = open_sql_catalog(runtime.iceberg_catalog_uri, warehouse.as_uri(), warehouse.iceberg_properties())
         return cls(catalog, vended_storage(warehouse, settings.s3_reader_key, settings.s3_writer_key_map))
+
+
+def rest_app(settings: Settings, service: CatalogService) -> FastAPI:
+    """The catalog service's app with the Iceberg REST API on the settings' catalog and storage."""
+    backing = IcebergBacking.of(settings)
+    return create_app(service, [iceberg_router(lambda: backing.catalog, lambda: backing.storage)])
 
 
 def router_from_env() -> APIRouter:

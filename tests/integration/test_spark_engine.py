@@ -7,14 +7,18 @@ the watermark each commit records keeps every run from skipping or repeating cha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import closing
 
 import pytest
 
+from catalog.service import CatalogService
+from catalog.testing import serve_in_thread
 from pipelines.adapters.nats.server import free_port
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer, TableId
 from pipelines.ports.engine import EngineError, Scan
 from pipelines.services.publish import publish_product
+from pipelines.serving.iceberg_rest import rest_app
 from pipelines.settings import Settings
 from tests.integration.test_incremental_gold import _build, _generated, _gold, _land_ingest_silver, _oracle, _split
 from tests.paths import MESH
@@ -93,19 +97,53 @@ def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between
     assert _rows(runtime, product) == spark_rows
 
 
-def test_the_engine_reads_as_the_product_owner_and_is_refused_other_domains_internal_tables(spark_runtime):
-    runtime = spark_runtime("iceberg")
+def _orders_silver(runtime: Runtime) -> tuple[Scan, int]:
+    """A scan of orders' silver orders (an internal table: only orders may read it) and its rows."""
     _land_ingest_silver(runtime, "orders", _generated(runtime, "orders", count=200), "run-1")
-    engine = runtime.engine_for("payments", "settlement_summary")
-    assert engine is not None
     silver = TableId("orders", "silver_orders")
     store = runtime.store_for("orders", Layer.SILVER)
-    scan = Scan("orders", silver, store.format, store.location(silver))
+    return Scan("orders", silver, store.format, store.location(silver)), store.read(silver).num_rows
+
+
+def _live_tokens(settings: Settings) -> list[str]:
+    with closing(CatalogService.open(settings.catalog_db_url)) as service:
+        return [t.principal for t in service.list_tokens() if not t.revoked]
+
+
+def test_the_engine_reads_as_the_product_owner_with_a_token_revoked_when_the_run_ends(spark_runtime):
+    runtime = spark_runtime("iceberg")
+    scan, rows = _orders_silver(runtime)
+    engine = runtime.engine_for("payments", "settlement_summary")
+    assert engine is not None
     with pytest.raises(EngineError, match="403"):
         engine.compute(lambda orders: orders, [scan])
     own = runtime.engine_for("orders", "daily_revenue")
     assert own is not None
-    assert own.compute(lambda orders: orders, [scan]).data.num_rows == store.read(silver).num_rows
+    assert own.compute(lambda orders: orders, [scan]).data.num_rows == rows
+    assert sorted(_live_tokens(runtime.settings)) == ["orders", "payments"]  # each Sail its domain's token
+
+    runtime.close()
+    assert _live_tokens(runtime.settings) == []  # runs leave no live token piling up in the catalog
+
+
+def test_with_a_catalog_service_each_domain_s_sail_reads_with_that_domain_s_own_token(spark_runtime):
+    runtime = spark_runtime("iceberg")
+    scan, rows = _orders_silver(runtime)
+    with closing(CatalogService.open(runtime.settings.catalog_db_url)) as service:
+        orders_token, deployment_token = (
+            service.create_token(d, "domain", actor="test") for d in ("orders", "payments")
+        )
+        with serve_in_thread(rest_app(runtime.settings, service)) as url:
+            served = spark_runtime("iceberg", MESHLAKE_CATALOG_URL=url, MESHLAKE_CATALOG_TOKEN=deployment_token,
+                                   MESHLAKE_CATALOG_DOMAIN_TOKENS=f"orders={orders_token}")  # fmt: skip
+            orders = served.engine_for("orders", "daily_revenue")
+            assert orders is not None
+            assert orders.compute(lambda orders: orders, [scan]).data.num_rows == rows  # orders' own token
+            payments = served.engine_for("payments", "settlement_summary")
+            assert payments is not None
+            with pytest.raises(EngineError, match="403"):  # no token of its own: the deployment's (payments here)
+                payments.compute(lambda orders: orders, [scan])
+            served.close()
 
 
 def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_was(spark_runtime):

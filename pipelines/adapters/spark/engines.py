@@ -3,8 +3,9 @@
 With `spark_url` every domain computes on that server (its operator configures its catalog `lake`).
 Without it, each domain gets a Sail server of its own on 127.0.0.1, configured with meshlake's
 Iceberg REST catalog and the domain's own catalog token: the engine reads only what the domain may
-read. The REST catalog is the catalog service's (`catalog_url` + `/iceberg`, with `catalog_token`),
-else the embedded catalog served for as long as the engines run, minting each domain a token.
+read. The REST catalog is the catalog service's (`catalog_url` + `/iceberg`, with the domain's token from
+`catalog_domain_tokens`, else `catalog_token`), else the embedded catalog served for as long as the engines
+run, minting each domain a token that is revoked when they stop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import TYPE_CHECKING
 
 from pipelines.adapters.spark.engine import SparkEngine
 from pipelines.adapters.spark.server import SailServer, catalog_environment
+
+ACTOR = "meshlake engine"
+"""Who the embedded catalog's audit log says minted and revoked an engine's token."""
 
 if TYPE_CHECKING:
     from pyspark.sql.connect.session import SparkSession
@@ -54,27 +58,27 @@ class SparkEngines:
         return server
 
     def _catalog_for(self, domain: str) -> tuple[str, str | None]:
-        """The Iceberg REST catalog's URI and the bearer token `domain` reads it with."""
+        """The Iceberg REST catalog's URI and the bearer token `domain` reads it with: its own token for
+        `catalog_url` (`catalog_domain_tokens`, else `catalog_token`), or one minted in the embedded catalog
+        for this run and revoked by `close` (a run leaves no live token behind)."""
         if self.settings.catalog_url:
-            return f"{self.settings.catalog_url.rstrip('/')}/iceberg", self.settings.token
+            return f"{self.settings.catalog_url.rstrip('/')}/iceberg", self.settings.catalog_token_for(domain)
         if self._rest is None:
             self._rest = self._serve_embedded()
         url, service = self._rest
-        return url, service.create_token(domain, "domain", actor="meshlake engine")
+        token = service.create_token(domain, "domain", actor=ACTOR)
+        self._stack.callback(service.revoke_secret, token, actor=ACTOR)
+        return url, token
 
     def _serve_embedded(self) -> tuple[str, CatalogService]:
         """The embedded catalog and its Iceberg REST API on a free loopback port, until `close`."""
-        from catalog.api import create_app
-        from catalog.iceberg import iceberg_router
         from catalog.service import CatalogService
         from catalog.testing import serve_in_thread
-        from pipelines.serving.iceberg_rest import IcebergBacking
+        from pipelines.serving.iceberg_rest import rest_app
 
-        backing = IcebergBacking.of(self.settings)
         service = CatalogService.open(self.settings.catalog_db_url)
         self._stack.callback(service.close)
-        app = create_app(service, [iceberg_router(lambda: backing.catalog, lambda: backing.storage)])
-        url = self._stack.enter_context(serve_in_thread(app))
+        url = self._stack.enter_context(serve_in_thread(rest_app(self.settings, service)))
         return f"{url}/iceberg", service
 
     def close(self) -> None:
