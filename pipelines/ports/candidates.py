@@ -4,6 +4,12 @@ Write-audit-publish: a build commits through `staging()`, which makes a candidat
 a current one; the caller audits the candidate (`read_candidate`) and either publishes it, in one
 atomic step that makes it the version every reader sees, or keeps it for its owner to inspect
 (`keep`) until a later candidate is published or `discard` drops it.
+
+A table keeps one refused candidate, the latest: every build writes its candidate on the published
+version from all that its inputs changed since that version (the watermark of the published commit),
+so the latest refused candidate holds whatever an earlier one held that is still in the inputs, in
+their newer state; an earlier one would show only an older state of the same unpublished changes.
+Each refusal stays on record in the domain's event log (version, run, failing checks).
 """
 
 from __future__ import annotations
