@@ -37,15 +37,19 @@ def _metadata(outcome: Outcome) -> dict[str, Any]:
     return meta
 
 
-def product_check_results(domain: Domain, product: str, outcomes: Iterable[Outcome]) -> list[dg.AssetCheckResult]:
-    """The outcomes as Dagster's check results."""
+def product_check_results(
+    domain: Domain, product: str, outcomes: Iterable[Outcome], refused: int | None = None
+) -> list[dg.AssetCheckResult]:
+    """The outcomes as Dagster's check results; those of a refused build name the candidate they kept from
+    readers (`refused_candidate`), since Dagster shows them beside the last materialisation, the published one."""
+    extra = {} if refused is None else {"refused_candidate": dg.MetadataValue.int(refused)}
     return [
         dg.AssetCheckResult(
             check_name=o.name,
             asset_key=gold_key(domain, product),
             passed=o.passed,
             severity=dg.AssetCheckSeverity.ERROR if o.blocking else dg.AssetCheckSeverity.WARN,
-            metadata=_metadata(o),
+            metadata={**_metadata(o), **extra},
         )
         for o in outcomes
     ]

@@ -214,7 +214,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
             if web := runtime.settings.catalog_web_url or runtime.settings.catalog_url:
                 metadata["catalog_page"] = dg.MetadataValue.url(f"{web.rstrip('/')}/products/{name}")
             record_quality(registry, name, context.run.run_id, audited.outcomes, publication)
-            checks = product_check_results(domain, product, audited.outcomes)
+            refused = None if publication.published else publication.candidate
+            checks = product_check_results(domain, product, audited.outcomes, refused)
         if not publication.published:
             raise RefusedBuild(publication.message, checks)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)

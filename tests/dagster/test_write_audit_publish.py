@@ -192,6 +192,10 @@ def test_a_refused_build_records_no_materialisation_and_fails_its_run_naming_the
     assert instance.get_latest_materialization_event(GOLD).run_id == published.run_id  # freshness stays honest
     assert _checks(refused) == {"key_not_null": True, "key_unique": True, "range_amount": False,
                                 "amount_within_limit": True}  # fmt: skip
+    kept = runtime.candidates(runtime.store_for("ledger", Layer.GOLD, "balances")).kept(TABLE)
+    gold_checks = [e for e in refused.get_asset_check_evaluations() if e.asset_key == GOLD]
+    shown = {e.check_name: e.metadata["refused_candidate"].value for e in gold_checks}
+    assert set(shown.values()) == {kept.commit.version}  # beside the published materialisation, named as refused
     [failure] = [e for e in refused.get_step_failure_events() if e.step_key == "ledger__gold__balances"]
     assert "refused version" in failure.step_failure_data.error.message
     assert "failing checks range_amount" in failure.step_failure_data.error.message
