@@ -8,7 +8,8 @@ import uuid
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.io.pyarrow import ParquetFormatWriter
+from pyiceberg.io import FileIO
+from pyiceberg.io.pyarrow import BUFFER_SIZE, ParquetFormatWriter
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table, TableProperties
@@ -30,6 +31,11 @@ WRITE_PROPERTIES = {
 }
 """Parquet settings of every table this store creates (a table's own properties override them)."""
 
+OUTPUT_BUFFER_BYTES = 64 * 1024
+"""Buffer of each data file's output stream. pyiceberg's default, 1 MiB, is held by every file a commit keeps
+open (one per partition): ~25 MB of the peak RSS of ingesting 1M events into 29 day partitions, for no fewer
+writes (the Parquet writer hands the stream whole pages; benchmarks: ingest)."""
+
 
 class IcebergDataFile:
     """A data file of one partition, written with pyiceberg's Parquet writer; `data_file` is set once closed.
@@ -38,10 +44,10 @@ class IcebergDataFile:
     field), so pyiceberg's per-batch projection is skipped; its statistics come from the footer.
     """
 
-    def __init__(self, table: Table, path: str, partition: PartitionKey | None) -> None:
+    def __init__(self, table: Table, io: FileIO, path: str, partition: PartitionKey | None) -> None:
         metadata = table.metadata
         self.path = path
-        self._output = table.io.new_output(path)
+        self._output = io.new_output(path)
         self._writer = ParquetFormatWriter(self._output, metadata.schema(), {**WRITE_PROPERTIES, **metadata.properties})
         # pyiceberg's table properties name no per-column encodings: added to the arguments it passes pyarrow
         self._writer._parquet_writer_kwargs.update(column_encodings(arrow_schema(metadata.schema())))
@@ -75,6 +81,8 @@ class IcebergDataFiles:
 
     def __init__(self, table: Table) -> None:
         self._table = table
+        # the table's file IO with a smaller output buffer (the property is pyiceberg's FileIO setting)
+        self._io = type(table.io)({**table.io.properties, BUFFER_SIZE: str(OUTPUT_BUFFER_BYTES)})
         self._spec, self._schema = table.metadata.spec(), table.metadata.schema()
         self._locations = table.location_provider()
         write_uuid = uuid.uuid4()
@@ -103,7 +111,7 @@ class IcebergDataFiles:
             key = PartitionKey(fields, self._spec, self._schema)
         path = self._locations.new_data_location(next(self._names), key)
         self._paths.append(path)
-        return IcebergDataFile(self._table, path, key)
+        return IcebergDataFile(self._table, self._io, path, key)
 
     def write(self, rows: pa.Table) -> list[DataFile]:
         """`rows` (of the table's columns and types) as closed data files: one per partition, split further
