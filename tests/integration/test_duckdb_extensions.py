@@ -4,6 +4,9 @@ file, and a locked engine loads nothing at all."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import duckdb
@@ -55,6 +58,23 @@ def test_an_extension_file_changed_after_its_check_is_checked_again(monkeypatch,
     _change_a_byte(path)
     with pytest.raises(duckdb.IOException, match="signature is either missing or invalid"):
         load_extension(duckdb.connect(config=UNCHECKED), "httpfs")
+
+
+def test_the_first_engine_of_a_process_has_duckdb_check_what_it_loads(tmp_path):
+    script = textwrap.dedent(f"""
+        import duckdb
+        from pathlib import Path
+        from pipelines.adapters.duckdb import extensions
+        from pipelines.adapters.duckdb.engine import DuckDbQueryEngine
+
+        extensions.extension_path = lambda _name: Path({str(_tampered(tmp_path))!r})
+        try:
+            extensions.load_extension(DuckDbQueryEngine({{}}).connection, "httpfs")
+        except duckdb.IOException as exc:
+            print(exc)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "signature is either missing or invalid" in run.stdout, run.stdout + run.stderr
 
 
 def test_a_locked_engine_loads_no_extension(tmp_path):

@@ -84,9 +84,10 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     if not checks:
         _verify_once(paths)
     for path in paths:
+        key = _key(path)  # the file as it is before DuckDB reads it
         con.execute(f"LOAD '{_sql_string(str(path))}'")
         if checks:
-            _verified.add(_key(path))
+            _verified.add(key)
 
 
 def _key(path: Path) -> tuple[str, int, int]:
