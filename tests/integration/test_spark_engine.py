@@ -6,8 +6,16 @@ the watermark each commit records keeps every run from skipping or repeating cha
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +23,7 @@ from catalog.service import CatalogService
 from catalog.testing import serve_in_thread
 from pipelines.adapters.nats.server import free_port
 from pipelines.bootstrap import Runtime
+from pipelines.core.engine import PORTABLE_ATTRIBUTE
 from pipelines.core.names import Layer, TableId
 from pipelines.ports.engine import EngineError, Scan
 from pipelines.services.publish import publish_product
@@ -160,23 +169,65 @@ def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_w
     assert _rows(runtime, "payments.settlement_summary") == before
 
 
-def test_a_sail_killed_under_the_build_fails_it_cleanly_and_a_new_run_succeeds(spark_runtime, tmp_path):
+def _stalling(transform: Callable[..., Any], started: Path) -> Callable[..., Any]:
+    """`transform` (portable), whose query stalls on the server once it runs: each row waits in a Python UDF
+    that first touches `started` (Sail runs it in its own process)."""
+    from pyspark.sql import functions as F
+
+    marker = str(started)
+
+    def stall(value: int) -> int:
+        import pathlib
+        import time
+
+        pathlib.Path(marker).touch()
+        time.sleep(120)  # killed long before
+        return value
+
+    def stalled(**frames: Any) -> Any:
+        rows = transform(**frames)
+        return rows.filter(F.udf(stall, "long")(F.lit(1)) == 1)
+
+    setattr(stalled, PORTABLE_ATTRIBUTE, True)
+    return stalled
+
+
+def _kill_when_running(started: Path, runtime: Runtime, domain: str) -> None:
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runtime._spark is not None
+    os.killpg(runtime._spark.servers[domain].pid or 0, signal.SIGKILL)  # the server and anything it started
+
+
+def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and_a_new_sail_builds_once(
+    spark_runtime, tmp_path
+):
     runtime = spark_runtime("delta")
     _land_ingest_silver(runtime, "payments", _generated(runtime, "payments", count=300), "run-1")
-    engine = runtime.engine_for("payments", "settlement_summary")
-    _build(runtime, "payments.settlement_summary", "run-1", engine=engine)
+    _build(runtime, "payments.settlement_summary", "run-1")  # embedded
     table = TableId("payments", "settlement_summary")
     store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
     history, before = store.history(table), _rows(runtime, "payments.settlement_summary")
-    assert runtime._spark is not None
-    runtime._spark.servers["payments"].stop(timeout_s=0)  # killed while the runtime holds its session
-    with pytest.raises(EngineError, match=r"Sail on sc://127\.0\.0\.1:\d+ failed"):
-        _build(runtime, "payments.settlement_summary", "run-2", full=True, engine=engine)
+    domain, started = runtime.domain("payments"), tmp_path / "query-started"
+    stalled = _stalling(domain.transforms["settlement_summary"], started)
+    runtime.domains["payments"] = dataclasses.replace(
+        domain, transforms=domain.transforms | {"settlement_summary": stalled}
+    )
+    killer = threading.Thread(target=_kill_when_running, args=(started, runtime, "payments"), daemon=True)
+    killer.start()
+    with pytest.raises(EngineError) as failed:
+        _build(runtime, "payments.settlement_summary", "run-2", full=True,
+               engine=runtime.engine_for("payments", "settlement_summary"))  # fmt: skip
+    killer.join(timeout=10)
+    assert started.exists()  # the query was running on the server when it was killed
+    assert re.fullmatch(r"Sail on sc://127\.0\.0\.1:\d+ stopped during the build \(killed by signal 9\); its log: \S+",
+                        str(failed.value))  # fmt: skip
     assert store.history(table) == history and _rows(runtime, "payments.settlement_summary") == before
 
-    runtime.close()
-    again = spark_runtime("delta")
-    rerun = _build(again, "payments.settlement_summary", "run-3", full=True,
-                   engine=again.engine_for("payments", "settlement_summary"))  # fmt: skip
-    assert rerun.details["engine"] == "spark"
-    assert _rows(again, "payments.settlement_summary") == before
+    runtime.domains["payments"] = domain
+    rerun = _build(runtime, "payments.settlement_summary", "run-3", full=True,
+                   engine=runtime.engine_for("payments", "settlement_summary"))  # fmt: skip
+    assert rerun.details["engine"] == "spark" and rerun.details["spark_url"] not in str(failed.value)  # a new Sail
+    assert len(store.history(table)) == len(history) + 1  # built once
+    assert _rows(runtime, "payments.settlement_summary") == before

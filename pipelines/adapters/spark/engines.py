@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.spark.engine import SparkEngine
 from pipelines.adapters.spark.server import SailServer, catalog_environment
+from pipelines.ports.engine import Computed, EngineError, Scan
 
 ACTOR = "meshlake engine"
 """Who the embedded catalog's audit log says minted and revoked an engine's token."""
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql.connect.session import SparkSession
 
     from catalog.service import CatalogService
@@ -102,9 +104,22 @@ class _SailEngine(SparkEngine):
     def __init__(self, start: Callable[[], SailServer]) -> None:
         super().__init__("sc://127.0.0.1", "Sail (not started)")
         self._start = start
+        self._server: SailServer | None = None
 
     def session(self) -> SparkSession:
+        if self._server is not None and self._server.ended is not None:
+            self._session = None  # its server is gone (killed, crashed): the next build gets a new one
         if self._session is None:
-            server = self._start()
-            self.url, self.label = server.url, f"Sail on {server.url}"
+            self._server = self._start()
+            self.url, self.label = self._server.url, f"Sail on {self._server.url}"
         return super().session()
+
+    def compute(self, transform: Callable[..., Any], scans: list[Scan], schema: pa.Schema | None = None) -> Computed:
+        """As `SparkEngine.compute`; a failure because the Sail server died says so (and where its log is)."""
+        try:
+            return super().compute(transform, scans, schema)
+        except EngineError as exc:
+            if self._server is None or (ended := self._server.ended) is None:
+                raise
+            log = self._server.log_file
+            raise EngineError(f"{self.label} stopped during the build ({ended}); its log: {log}") from exc

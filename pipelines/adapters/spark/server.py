@@ -75,6 +75,14 @@ class SailServer:
         return self._process.pid if self._process else None
 
     @property
+    def ended(self) -> str | None:
+        """How the started server's process ended (`killed by signal 9`, `exit code 1`); None while it runs."""
+        code = self._process.poll() if self._process is not None else None
+        if code is None:
+            return None
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / f"sail-{self.port}.log"
 
