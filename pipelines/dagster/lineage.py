@@ -5,7 +5,8 @@ Each asset run is an OpenLineage run of the job `<domain>.<layer>.<name>` in the
 `meshlake.<project folder>`, child of the Dagster run (the parent facet). Inputs and outputs are the
 tables, named by their location; their schema facets carry the .proto's column docs; the gold output
 and silver outputs carry the column lineage their transforms declare (`pipelines.core.lineage.derives`),
-gold outputs one data-quality assertion per check of the run too. A domain's maintenance op is the job
+gold outputs one data-quality assertion per check of the run too (a refused build's FAIL carries the
+candidate's version and the checks that refused it). A domain's maintenance op is the job
 `<domain>.maintenance` (type `TASK`), writing every table of the domain that exists.
 """
 
@@ -15,7 +16,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -26,6 +27,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.domain import Domain
 from pipelines.core.lineage import declared_sources
 from pipelines.core.names import Layer, TableId
+from pipelines.dagster.refusals import RefusedBuild
 from pipelines.ports.table_store import TableStore
 from pipelines.services.contracts import product_expectations
 from pipelines.services.maintenance import owned_tables
@@ -213,6 +215,9 @@ class _AssetRun:
             outputs = [d for t in tables.outputs if (d := _dataset(t))]
             if state == "COMPLETE" and outputs:
                 outputs[0] = self._completed(outputs[0], tables, result)
+            elif isinstance(error, RefusedBuild) and outputs:  # the candidate the run wrote, and why it was refused
+                assertions = self._assertions(error.check_results)
+                outputs[0] = replace(outputs[0], version=str(error.candidate), assertions=assertions)
         except Exception as exc:
             _log.warning("OpenLineage %s event of %s not sent: %s", state, self.job.name, exc)
             return

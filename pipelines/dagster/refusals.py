@@ -19,8 +19,9 @@ import dagster as dg
 class RefusedBuild(Exception):
     """The build's candidate failed an error-severity check: it was kept, not published."""
 
-    def __init__(self, message: str, check_results: list[dg.AssetCheckResult]) -> None:
+    def __init__(self, message: str, candidate: int, check_results: list[dg.AssetCheckResult]) -> None:
         super().__init__(message)
+        self.candidate = candidate
         self.check_results = check_results
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 
 from pipelines.adapters.openlineage.emitter import LineageEmitter
@@ -155,6 +156,30 @@ def test_a_failing_asset_run_sends_fail_with_its_error(environment, monkeypatch)
     error = events[-1]["run"]["facets"]["errorMessage"]
     assert error["programmingLanguage"] == "python"
     assert "silver_sales" in error["message"]
+
+
+def test_a_refused_build_sends_fail_with_the_candidate_and_the_checks_that_refused_it(environment, monkeypatch):
+    instance = dg.DagsterInstance.ephemeral()
+    first, runtime = _materialize([BRONZE, SILVER, GOLD], instance=instance)
+    assert first.success
+    store, table = runtime.store_for("shop", Layer.SILVER), TableId("shop", "silver_sales")
+    row = store.read(table).slice(0, 1).to_pylist()[0] | {"sale_id": "S-BAD", "amount_cents": -(10**9)}
+    store.append(table, pa.Table.from_pylist([row], schema=store.schema(table)))  # breaks range_revenue
+
+    with receiver() as got:
+        monkeypatch.setenv("OPENLINEAGE_URL", got.url)
+        refused, _ = _materialize([GOLD], events=0, instance=instance)
+
+    assert not refused.success
+    assert not [schema_errors(e) for e in got.events if schema_errors(e)]
+    (events,) = _by_job(got.events).values()
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    (product,) = events[-1]["outputs"]
+    kept = runtime.candidates(runtime.store_for("shop", Layer.GOLD)).kept(TableId("shop", "daily_sales"))
+    assert product["facets"]["version"]["datasetVersion"] == str(kept.commit.version)  # the refused candidate
+    assertions = {a["assertion"]: a["success"] for a in product["facets"]["dataQualityAssertions"]["assertions"]}
+    assert assertions["range_revenue"] is False and assertions["not_null_day_store_revenue"] is True
+    assert "failing checks range_revenue" in events[-1]["run"]["facets"]["errorMessage"]["message"]
 
 
 def test_nothing_is_sent_unless_openlineage_is_configured(environment, monkeypatch, tmp_path):
