@@ -15,7 +15,8 @@ and the object storage suite (`benchmarks.s3_ratio`: ingest and queries on
 SeaweedFS against the same work locally) and the write-audit-publish suite (`benchmarks.wap_ratio`: a gold
 build through write-audit-publish vs the commit alone) and the JetStream suite (`benchmarks.nats_ratio`: bronze
 ingest from nats-server against a bare nats-py pull of the same messages) and the engine suite
-(`benchmarks.engine_ratio`: a gold build from 10M silver rows on Sail vs embedded, and Sail's start-up).
+(`benchmarks.engine_ratio`: a gold build from 10M silver rows on Sail vs embedded, and Sail's start-up) and the
+command-line suite (`benchmarks.cli_startup`: `meshlake --help` and `meshlake query --help` vs a bare interpreter).
 `--suites` picks some. Writes `benchmarks/results.json` and prints a table per suite.
 """
 
@@ -36,7 +37,7 @@ from benchmarks.report import print_report
 
 FULL, QUICK = 1_000_000, 100_000
 FORMATS = ("iceberg", "delta")
-SUITES = ("ingest", "nats", "silver", "query", "s3", "wap", "engine")
+SUITES = ("ingest", "nats", "silver", "query", "s3", "wap", "engine", "cli")
 NATS_EVENTS = 200_000
 """Events the JetStream suite publishes (at most the run's event count)."""
 TARGETS = {"ratio_vs_parquet": 0.8, "peak_rss_mb": 512.0}
@@ -201,6 +202,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             results["engine"] = {}
             engine_ratio.run(results["engine"], quick=args.quick)
+        if "cli" in suites:
+            from benchmarks import cli_startup
+
+            results["cli"] = {}
+            cli_startup.run(results["cli"], quick=args.quick)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -21,7 +21,7 @@ def print_report(results: dict[str, Any], out: Path, console: Console | None = N
         _print_ingest(results, console)
     if "nats_ratio_vs_fetch" in results.get("ingest", {}):
         _print_nats(results["ingest"], console)
-    for suite in ("silver", "query", "s3", "wap", "engine"):
+    for suite in ("silver", "query", "s3", "wap", "engine", "cli"):
         if suite in results:
             _print_flat(suite, results[suite], console)
     console.print(f"results: {out}")
@@ -37,6 +37,7 @@ TARGETS = {
     "s3.ingest_ratio_vs_local.": (">=", 0.75),
     "s3.query_ratio_vs_read_parquet.": ("<=", 1.0),
     "sail_ratio.": ("<=", 0.7),
+    "help_s.": ("<=", 0.3),
 }
 
 

@@ -11,8 +11,6 @@ too, are random (no client can guess one it was not handed), made once and kept 
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,6 +62,9 @@ class LocalObjectStore:
 
 def _keys(path: Path, names: Iterable[str]) -> dict[str, tuple[str, str]]:
     """Access key and secret by name: those kept in `path`, and new random ones (then kept) for the others."""
+    import json
+    import secrets
+
     kept: dict[str, list[str]] = json.loads(path.read_text()) if path.is_file() else {}
     missing = [name for name in names if name not in kept]
     for name in missing:

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import context, errors
+from pipelines.cli import context, errors, typer_compat
+from pipelines.cli.commands import MeshlakeGroup
 
 
 class LogLevel(StrEnum):
@@ -22,7 +23,10 @@ class LogLevel(StrEnum):
     ERROR = "error"
 
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+typer_compat.leave_unset_values_uncoerced()
+app = typer.Typer(
+    cls=MeshlakeGroup, no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
 
 
 @app.callback()
@@ -56,48 +60,6 @@ def meshlake(
         errors.show_tracebacks()
 
 
-def _register() -> None:
-    """Mount every command; their modules import only typer and rich, so `--help` stays instant."""
-    from catalog import cli as catalog_cli
-    from pipelines.cli import (
-        candidates_cmd,
-        config_cmd,
-        demo_cmd,
-        domain_cmd,
-        engine_cmd,
-        events_cmd,
-        init_cmd,
-        products_cmd,
-        publish_cmd,
-        quarantine_cmd,
-        query_cmd,
-        run_cmds,
-        schemas_cmd,
-    )
-
-    app.command("init")(init_cmd.init)
-    app.command("generate")(run_cmds.generate)
-    app.command("publish")(publish_cmd.publish)
-    app.command("materialize")(run_cmds.materialize)
-    app.command("demo")(demo_cmd.demo)
-    app.command("query")(query_cmd.query)
-    app.command("products")(products_cmd.products)
-    app.command("candidates")(candidates_cmd.candidates)
-    app.command("events")(events_cmd.events)
-    app.command("dev")(run_cmds.dev)
-    app.command("config")(config_cmd.config)
-    app.add_typer(
-        catalog_cli.app, name="catalog", help="The catalog of data products: list, search, grants, tokens, serve."
-    )
-    app.add_typer(domain_cmd.app, name="domain", help="The project's domains: add one, list them, validate them.")
-    app.add_typer(engine_cmd.app, name="engine", help="The Spark Connect engine: start or stop a local Sail server.")
-    app.add_typer(schemas_cmd.app, name="schemas", help="Check .proto changes against a git ref or folder.")
-    app.add_typer(quarantine_cmd.app, name="quarantine", help="List quarantined events; replay them after a fix.")
-
-
-_register()
-
-
 _help_only = False
 
 
@@ -105,6 +67,8 @@ def main(args: list[str] | None = None) -> None:
     """Entry point: usage errors exit 2, input and data errors 1 with one line, Ctrl-C 130."""
     global _help_only
     _help_only = "--help" in (sys.argv[1:] if args is None else args)
+    if _help_only:
+        typer_compat.import_help_renderer()
     try:
         code = app(args=args, prog_name="meshlake", standalone_mode=False)
     except KeyboardInterrupt:  # outside a command (typer turns one inside into exit code 130)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -12,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipelines.cli.local_storage import Storage
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from pipelines.bootstrap import Runtime
 
 console = Console()
@@ -34,6 +34,8 @@ SUFFIXES = {Compression.NONE: ".pb", Compression.GZ: ".pb.gz", Compression.ZST: 
 
 
 def progress_bar() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -60,6 +62,8 @@ def generator_domains(runtime: Runtime, names: Sequence[str]) -> list[str]:
 
 def fresh_seed() -> int:
     """A seed no earlier call is likely to have used, short enough to type again."""
+    import secrets
+
     return secrets.randbelow(1_000_000)
 
 
