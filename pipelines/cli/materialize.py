@@ -46,12 +46,13 @@ class AssetRun:
 
 
 def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
-    """The asset's own error (the innermost cause), without Dagster's wrapping."""
+    """The asset's own error without Dagster's wrapping (not its causes: an error that already says what failed
+    in one line, such as the engine's, keeps the library error it came from as its cause)."""
     failure = next((e for e in outcome.all_events if e.is_step_failure), None)
     error = failure.step_failure_data.error if failure and failure.step_failure_data else None
     if error is None:
         return f"run {outcome.run_id} failed; see the Dagster run"
-    while error.cause is not None:
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
     message = error.message.strip()
     head, sep, rest = message.partition(": ")

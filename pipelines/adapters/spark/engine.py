@@ -13,7 +13,7 @@ import contextlib
 import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -77,12 +77,13 @@ class SparkEngine:
 
         began = time.monotonic()
         try:
-            spark = self.session()
-            frames: dict[str, DataFrame] = {}
-            for scan in sorted(scans, key=lambda s: s.keys_from is not None):  # keyed reads follow their source
-                frames[scan.name] = self._read(spark, scan, frames)
-            result = transform(**frames)
-            data = result.toArrow()
+            with _no_retries_warning():
+                spark = self.session()
+                frames: dict[str, DataFrame] = {}
+                for scan in sorted(scans, key=lambda s: s.keys_from is not None):  # keyed reads follow their source
+                    frames[scan.name] = self._read(spark, scan, frames)
+                result = transform(**frames)
+                data = result.toArrow()
         except (PySparkException, ConnectionError, OSError) as exc:
             raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
         if schema is not None:
@@ -126,8 +127,16 @@ class SparkEngine:
         """Stop the session (not the server)."""
         if self._session is not None:
             session, self._session = self._session, None
-            with contextlib.suppress(Exception):  # a server already gone leaves nothing to release
+            with contextlib.suppress(Exception), _no_retries_warning():  # a server gone leaves nothing to release
                 session.stop()
+
+
+@contextlib.contextmanager
+def _no_retries_warning() -> Iterator[None]:
+    """Without pyspark's warning that its retries ran out: the error (or the server's absence) says it once."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"\[RETRIES_EXCEEDED\]", UserWarning)
+        yield
 
 
 def _first_line(exc: BaseException) -> str:
