@@ -37,10 +37,10 @@ from types import TracebackType
 import nats.errors
 import nats.js.errors
 import numpy as np
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy
 
+from pipelines.adapters.nats.compat import SinkClient
 from pipelines.adapters.nats.errors import StreamResetError
 from pipelines.adapters.nats.jetstream import CONNECT_TIMEOUT_S, EventStream, LoopThread, connect, ensure_stream
 from pipelines.adapters.nats.pulls import Pull, Puller
@@ -97,7 +97,7 @@ class NatsEventSource:
         self.connect_timeout_s = connect_timeout_s
         self.ahead = ahead
         self._loop: LoopThread | None = None
-        self._client: Client | None = None
+        self._client: SinkClient | None = None
         self._js: JetStreamContext | None = None
         self._puller: Puller | None = None
 
@@ -138,7 +138,7 @@ class NatsEventSource:
         committed = np.flatnonzero(seqs < floor)
         if committed.size:  # committed by an earlier run whose ack was lost: ack them, never yield them
             last = int(committed[-1])
-            self._connected().run(self._ack(pull.acks[last], int(seqs[last])))
+            self._connected().run(self._ack(pull.ack(last), int(seqs[last])))
         nxt = max(floor, seen_end)
         fresh = np.flatnonzero(seqs > np.maximum.accumulate(np.concatenate(([nxt - 1], seqs[:-1]))))
         if not fresh.size:
@@ -150,7 +150,7 @@ class NatsEventSource:
             range=PositionRange(names.source, nxt or offsets[0], offsets[-1] + 1),
             payloads=pull.payloads if whole else [pull.payloads[i] for i in fresh],
             offsets=offsets,
-            ack_token=_AckToken(id(self), pull.acks[int(fresh[-1])], offsets[-1]),
+            ack_token=_AckToken(id(self), pull.ack(int(fresh[-1])), offsets[-1]),
         )
 
     def acknowledge(self, batch: RawBatch) -> None:
@@ -201,8 +201,9 @@ class NatsEventSource:
                 raise
         return self._loop
 
-    async def _open(self) -> Client:
-        client = await connect(self.url, self.connect_timeout_s, on_error=self._on_error)
+    async def _open(self) -> SinkClient:
+        client = await connect(self.url, self.connect_timeout_s, client_class=SinkClient)
+        assert isinstance(client, SinkClient)
         self._js = client.jetstream(timeout=_API_TIMEOUT_S)
         return client
 
@@ -264,10 +265,6 @@ class NatsEventSource:
         await client.request(reply, b"+ACK", timeout=_API_TIMEOUT_S)
         if self._puller is not None:
             await self._puller.acked(seq)
-
-    async def _on_error(self, exc: Exception) -> None:
-        if isinstance(exc, nats.errors.SlowConsumerError) and self._puller is not None:
-            self._puller.on_slow_consumer()  # messages were lost client-side: the pull under way is not read
 
     async def _backlog(self, names: EventStream) -> int:
         js = self._jetstream()

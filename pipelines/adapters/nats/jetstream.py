@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -66,15 +66,13 @@ class EventStream:
         return f"nats:{self.stream}/{self.event}"
 
 
-async def connect(
-    url: str, timeout_s: float = CONNECT_TIMEOUT_S, on_error: Callable[[Exception], Awaitable[None]] | None = None
-) -> Client:
+async def connect(url: str, timeout_s: float = CONNECT_TIMEOUT_S, client_class: type[Client] = Client) -> Client:
     """Connect to NATS, failing within `timeout_s` instead of nats-py's minutes of retries.
 
     Args:
         url: the server.
         timeout_s: the deadline of the first connection (reconnections later follow nats-py's defaults).
-        on_error: also told about asynchronous errors (slow consumer, disconnection), after logging.
+        client_class: nats-py's `Client` or a subclass (the source's `compat.SinkClient`).
 
     Raises:
         NatsUnavailableError: the server did not accept a connection in time; the message names `url`.
@@ -84,10 +82,8 @@ async def connect(
     async def report(exc: Exception) -> None:
         last_error[:] = [exc]
         _log.log(logging.WARNING if client.is_connected else logging.DEBUG, "nats %s: %r", url, exc)
-        if on_error is not None:
-            await on_error(exc)
 
-    client = Client()
+    client = client_class()
     try:
         await asyncio.wait_for(
             client.connect(

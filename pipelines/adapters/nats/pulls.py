@@ -5,8 +5,9 @@ for no more than the consumer may still deliver (`max_ack_pending` less what was
 acknowledged), so a pull is never left waiting on the server. Each run subscribes its own inbox and
 drops it at the end, so an abandoned pull can never deliver into a later run.
 
-The per-message callback only keeps the ack subject and the payload; stream sequences are parsed
-from the ack subjects a pull at a time, by Arrow kernels, on the reader's side.
+The inbox is a sink of the client (`compat.SinkClient`): its messages come straight from the
+protocol parser, and the sink only keeps each delivery's ack subject and payload; stream sequences
+are parsed from the ack subjects a pull at a time, by Arrow kernels, on the reader's side.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from pipelines.adapters.nats.compat import SinkClient
 from pipelines.adapters.nats.errors import NatsUnavailableError
 from pipelines.adapters.nats.jetstream import EventStream
 
 MAX_PULL_BYTES = 64 * 1024 * 1024
 _log = logging.getLogger(__name__)
+_STATUS_AT = len(b"NATS/1.0 ")
 _PULL_ENDS = ("404", "408", "409 Batch Completed")
 """Statuses that end a pull normally: nothing (more) pending, or the batch was filled (nats-server 2.10 and
 later say so after the last message; 2.9 said nothing)."""
@@ -42,24 +43,27 @@ class Pull:
 
     reply: str
     want: int
-    acks: list[str] = field(default_factory=list)
+    acks: list[bytes] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     status: str = ""
     dropped: bool = False
-    gap: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def sequences(self) -> npt.NDArray[np.int64]:
         """The stream sequence of each message, from its ack subject (v1 and v2 forms)."""
         if not self.acks:
             return np.zeros(0, np.int64)
-        tokens = pc.split_pattern(pa.array(self.acks, pa.string()), ".")
-        at = _ACK_TOKENS.get(len(self.acks[0].split(".")), (7, 10))[0]
-        return np.asarray(pc.cast(pc.list_element(tokens, at), pa.int64()))
+        tokens = pc.split_pattern(pa.array(self.acks, pa.binary()), ".")
+        at = _ACK_TOKENS.get(len(self.acks[0].split(b".")), (7, 10))[0]
+        return np.asarray(pc.cast(pc.cast(pc.list_element(tokens, at), pa.string()), pa.int64()))
+
+    def ack(self, i: int) -> str:
+        """The ack subject of message `i`."""
+        return self.acks[i].decode()
 
     def last(self) -> tuple[int, int]:
         """The stream sequence of the last message and how many the consumer still had to deliver after it."""
-        tokens = self.acks[-1].split(".")
+        tokens = self.acks[-1].split(b".")
         seq, pending = _ACK_TOKENS.get(len(tokens), (7, 10))
         return int(tokens[seq]), int(tokens[pending])
 
@@ -84,7 +88,7 @@ class Puller:
 
     def __init__(
         self,
-        client: Client,
+        client: SinkClient,
         names: EventStream,
         *,
         batch_size: int,
@@ -109,12 +113,7 @@ class Puller:
 
     async def start(self) -> None:
         """Subscribe this run's inbox and start pulling."""
-        self._sub = await self._client.subscribe(
-            f"{self._inbox}.*",
-            cb=self._on_message,
-            pending_msgs_limit=(self._ahead + 1) * self._batch_size + 1000,
-            pending_bytes_limit=(self._ahead + 1) * MAX_PULL_BYTES,
-        )
+        self._sub = await self._client.subscribe_sink(f"{self._inbox}.*", self._on_message)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def next(self) -> Pull | None:
@@ -145,11 +144,6 @@ class Puller:
             while self._unacked and self._unacked[0][0] <= seq:
                 self._unacked.popleft()
             self._changed.notify_all()
-
-    def on_slow_consumer(self) -> None:
-        """The client dropped messages of this subscription: the pull under way has a gap and must not be read."""
-        if self._pull is not None:
-            self._pull.dropped = self._pull.gap = True
 
     async def stop(self) -> None:
         """Stop pulling and drop the inbox (the server forgets pulls still waiting on it)."""
@@ -183,8 +177,7 @@ class Puller:
                     self._pull = None
                     if pull.acks:
                         self._unacked.append((last, len(pull.acks)))
-                        if not pull.gap:  # delivered but never read: the next run resets the consumer
-                            self._ready.append(pull)
+                        self._ready.append(pull)
                     self._finished = end
                     self._changed.notify_all()
                 if end:
@@ -217,17 +210,24 @@ class Puller:
             pull.dropped = True  # e.g. 409 Exceeded MaxAckPending, or the consumer deleted under us
         return pull
 
-    async def _on_message(self, msg: Msg) -> None:
+    def _on_message(self, subject: bytes, reply: bytes, payload: bytes, headers: bytes | None) -> None:
         pull = self._pull
         if pull is None:
             return  # a late answer to a pull given up on (the run is ending)
-        if msg.reply:  # a delivery: the inbox is this run's and one pull at a time is made
-            pull.acks.append(msg.reply)
-            pull.payloads.append(msg.data)
+        if reply:  # a delivery: the inbox is this run's and one pull at a time is made
+            pull.acks.append(reply)
+            pull.payloads.append(payload)
             if len(pull.acks) >= pull.want:
                 pull.done.set()
             return
-        status = (msg.headers or {}).get("Status")
-        if status and status != "100" and msg.subject == pull.reply:  # 100 is a heartbeat; anything else ends the pull
-            pull.status = f"{status} {(msg.headers or {}).get('Description', '')}".strip()
+        status = _status(headers)
+        if status and not status.startswith("100") and subject == pull.reply.encode():  # 100: a heartbeat
+            pull.status = status  # anything else ends the pull
             pull.done.set()
+
+
+def _status(headers: bytes | None) -> str:
+    """`409 Batch Completed` of a header block `NATS/1.0 409 Batch Completed\\r\\n...`; "" without a status."""
+    if not headers or headers[_STATUS_AT - 1 : _STATUS_AT] != b" ":
+        return ""
+    return headers[_STATUS_AT:].split(b"\r\n", 1)[0].decode(errors="replace").strip()
