@@ -1,12 +1,13 @@
-"""Recording what a step did in its domain's event log, each thing as it happens, in one append.
+"""Recording what a step did in its domain's event log: its start and each commit written as they happen.
 
 This is the one seam through which runs, commits, quarantine, expectations, publishing, schema
 evolution and maintenance reach `<domain>.event_log`: a step opens `step_events(...)`, which appends
 `run_started` at once and then hears of every commit the step makes the moment a table store makes
-it (`pipelines.ports.commit_observers`), timed by the store; the step hands it the other results
-the services return. A step killed outright (kill -9) leaves its start and the commits it made.
-Writing the log never fails the step: a failure to write is logged and the events are tried again
-with the next ones. The event log's own commits are not recorded (it has no event log of its own).
+it (`pipelines.ports.commit_observers`), timed by the store, and appends it; the step hands it the
+other results the services return, which go with the next append (a commit, or the step's end).
+A step killed outright (kill -9) leaves its start and the commits it made. Writing the log never
+fails the step: a failure to write is logged and the events are tried again with the next ones.
+The event log's own commits are not recorded (it has no event log of its own).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ RUN_ID_PROPERTY = "meshlake.run_id"
 """The commit property naming the run that made a commit (every service writes it)."""
 
 
+_AT_ONCE = frozenset({EventKind.RUN_STARTED, EventKind.COMMIT, EventKind.RUN_FINISHED, EventKind.RUN_FAILED})
+"""Events appended the moment they happen, with those waiting: what a step killed outright must leave behind.
+The others wait for the next of these, an append fewer each (an Iceberg append costs more as the log's history
+grows)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -61,14 +68,14 @@ class StepEvents:
         self.clock = clock
         self.started = clock()
         self.events: list[Event] = []
-        """Events not written yet (a write failed; they go with the next)."""
+        """Events not written yet (they go with the next start, commit or end, as do those a failed write left)."""
         self._recorded: set[tuple[str, int]] = set()
         self._candidates: dict[tuple[str, int], Committed] = {}
         self._lock = threading.RLock()  # the log's own append reports its commit
 
     def add(self, kind: EventKind, **fields: Any) -> None:
-        """Record one event now and write it (`fields`: the columns of `Event`)."""
-        self._record([self._event(kind, **fields)])
+        """Record one event now (`fields`: the columns of `Event`); a start, commit or end is written at once."""
+        self._record([self._event(kind, **fields)], kind in _AT_ONCE)
 
     def _event(self, kind: EventKind, **fields: Any) -> Event:
         fields.setdefault("happened_at", self.clock())
@@ -123,7 +130,7 @@ class StepEvents:
             )
 
     def expectations(self, table: TableId, outcomes: Iterable[Outcome]) -> None:
-        """Record each expectation's result (all in one append); the observed value is the count of failing rows."""
+        """Record each expectation's result; the observed value is the count of failing rows."""
         self._record(
             [
                 self._event(
@@ -136,7 +143,8 @@ class StepEvents:
                     message=o.description,
                 )
                 for o in outcomes
-            ]
+            ],
+            write=False,
         )
 
     def publication(self, table: TableId, publication: Publication, rows: int, new: bool) -> None:
@@ -158,12 +166,12 @@ class StepEvents:
         """Record what maintenance did to a table."""
         self.add(EventKind.MAINTENANCE, table=str(table), detail=detail)
 
-    def _record(self, events: list[Event]) -> None:
-        """Append `events` (and any a failed write left) to the domain's event log in one commit; a failure is
-        logged, never raised, and the events wait for the next write."""
+    def _record(self, events: list[Event], write: bool) -> None:
+        """Add `events` to those waiting; with `write`, append them all to the domain's event log in one commit (a
+        failure is logged, never raised, and the events wait for the next write)."""
         with self._lock:
             self.events += events
-            if not self.events:
+            if not write or not self.events:
                 return
             try:
                 store = self.tables.store_for(self.domain, Layer.EVENT_LOG)

@@ -167,10 +167,10 @@ def test_the_event_log_is_in_the_domains_format_and_has_no_event_log(ledger):
     assert store.schema(table).names == EVENT_LOG_SCHEMA.names
     logged = {r["table_name"] for r in _events(settings, "SELECT DISTINCT table_name FROM ledger.event_log")}
     assert "ledger.event_log" not in logged
-    # one append per thing as it happens (a step's expectation results together), none for the log's own commits
-    rows = _events(settings, "SELECT kind, run_id FROM ledger.event_log")
-    checked = {r["run_id"] for r in rows if r["kind"] == "expectation"}
-    assert len(store.history(table)) == sum(r["kind"] != "expectation" for r in rows) + len(checked)
+    # an append per start, commit and end as it happens (the other events go with the next), none for its own
+    rows = _events(settings, "SELECT kind FROM ledger.event_log")
+    at_once = ("run_started", "commit", "run_finished", "run_failed")
+    assert len(store.history(table)) == sum(r["kind"] in at_once for r in rows)
 
 
 def test_only_the_owner_and_admins_may_query_it(ledger):
@@ -344,3 +344,23 @@ def test_a_schema_evolution_is_logged_with_its_changes(tmp_path, fmt):
     assert (row["asset"], row["table_name"]) == ("ledger/bronze/entry_posted", "ledger.bronze_entry_posted")
     detail = json.loads(row["detail"])
     assert detail["schema_version_number"] == 2 and any("memo" in change for change in detail["changes"])
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_a_silver_merge_and_a_gold_rebuild_log_the_rows_they_updated(tmp_path, fmt):
+    settings = _settings(tmp_path / "home", fmt)
+    runtime = Runtime(settings)
+    _entries(runtime, "first", [("a", 500), ("b", 300)])
+    assert _materialize(settings).success
+    corrected = runtime.contract("ledger", "entry_posted").message_class(entry_id="first-0", account_id="a", amount=700)
+    corrected.posted_at.FromDatetime(datetime.now(UTC))  # entry first-0 again, corrected: an update of its key
+    landing = runtime.settings.landing_dir
+    write_landing_file(landing, "ledger", "entry_posted", "correction", [corrected.SerializeToString()])
+    _entries(runtime, "second", [("c", 100)])  # and a new entry, of a new account
+    run = _materialize(settings)
+    assert run.success
+    sql = f"SELECT * FROM ledger.event_log WHERE run_id = '{run.run_id}' AND kind = 'commit'"
+    commits = {r["table_name"]: r for r in _events(settings, sql)}
+    assert (commits["ledger.silver_entries"]["rows_updated"], commits["ledger.silver_entries"]["rows"]) == (1, 3)
+    assert (commits["ledger.balances"]["rows_updated"], commits["ledger.balances"]["rows"]) == (1, 3)  # a; c is new
+    assert commits["ledger.bronze_entry_posted"]["rows_updated"] is None  # an append updates nothing
