@@ -50,6 +50,20 @@ def orders_world(runtime: Any) -> tuple[dict[str, Any], set[str], dict[str, Any]
     return placed, cancelled, returns
 
 
+def order_facts(runtime: Any) -> dict[str, tuple[date, str, str, Decimal, str, Decimal, int]]:
+    """order id → (day placed, country, currency, total, status, returned, returned units), of placed orders."""
+    placed, cancelled, returns = orders_world(runtime)
+    returned: dict[str, tuple[Decimal, int]] = defaultdict(lambda: (Decimal(0), 0))
+    for msg in returns.values():
+        amount, units = returned[msg.order_id]
+        returned[msg.order_id] = (amount + _money(msg.refund_cents), units + msg.quantity)
+    return {
+        order_id: (_time(msg, "placed_at").date(), msg.country, msg.currency, _money(msg.total_cents),
+                   "cancelled" if order_id in cancelled else "placed", *returned.get(order_id, (Decimal(0), 0)))
+        for order_id, msg in placed.items()
+    }  # fmt: skip
+
+
 def daily_revenue(runtime: Any) -> dict[tuple[date, str, str], tuple[Decimal, int, int, int, Decimal, Decimal]]:
     """(day, country, currency) → (revenue, orders, customers, cancelled orders, returned, net revenue)."""
     placed, cancelled, returns = orders_world(runtime)

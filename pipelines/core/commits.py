@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,3 +37,22 @@ class Commit:
     timestamp_ms: int
     properties: Mapping[str, str] = field(default_factory=dict)
     stats: Mapping[str, int] = field(default_factory=dict, compare=False)
+
+
+def properties_text(properties: Mapping[str, str]) -> str:
+    """Commit properties as one JSON object: how a writer that records a single string per commit (an
+    engine's Delta write, in `commitInfo.userMetadata`) stores them; `properties_in` reads them back."""
+    return json.dumps(dict(sorted(properties.items())), separators=(",", ":"))
+
+
+def properties_in(text: object, prefix: str) -> dict[str, str]:
+    """The properties whose names start with `prefix` in a `properties_text`; none from any other text."""
+    if not isinstance(text, str) or not text.startswith("{"):
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: str(v) for k, v in value.items() if isinstance(k, str) and k.startswith(prefix)}

@@ -2,14 +2,16 @@
 
 The build service decides what to read (whole inputs, or the rows of some partitions or keys) and
 commits the result itself, with the watermark and the commit check of the table as it read it; an
-engine only reads its inputs through their formats' protocols and computes the product's rows.
+engine only reads its inputs through their formats' protocols and computes the product's rows. An
+engine that is also a `KeyedWriter` commits a keyed product's changed rows itself, through the format's
+own protocol, with the watermark the build gives it in the same commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -62,5 +64,50 @@ class ComputeEngine(Protocol):
 
         Raises:
             EngineError: the engine failed or could not be reached.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class KeyedTarget:
+    """A keyed table an engine brings to a transform's rows by replacing the rows of the keys that differ.
+
+    Attributes:
+        table, location: the table and its root (a Delta table, written at its location).
+        version: the table's version the build planned on; the engine compares the rows against it.
+        key: the one key column.
+        schema: the table's columns; the transform's rows are cast to them.
+        properties: the `meshlake.*` properties the commit records (the watermark, the run).
+    """
+
+    table: TableId
+    location: str
+    version: int
+    key: str
+    schema: pa.Schema
+    properties: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class KeyedWrite:
+    """What a `KeyedWriter` did: the keys whose rows it replaced (0: it committed nothing), the engine's metrics."""
+
+    keys_changed: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class KeyedWriter(Protocol):
+    """An engine that commits a keyed product itself, with the build's properties in the same commit."""
+
+    def write_keys(self, transform: Callable[..., Any], scans: list[Scan], target: KeyedTarget) -> KeyedWrite | None:
+        """Compute the transform over `scans` and replace the target's rows of every key whose rows differ
+        from the transform's, in one commit recording `target.properties`; no commit when none differ.
+
+        Returns:
+            What it wrote, or None when the transform's columns are not the table's (nothing is written).
+
+        Raises:
+            EngineError: the engine failed, could not be reached, or refused the write.
         """
         ...

@@ -17,13 +17,14 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
 from pipelines.core.engine import is_portable
 from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec, KeyLookup, published_to
 from pipelines.logs import AssetRun, table_event
-from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
-from pipelines.ports.engine import ComputeEngine, Scan
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, commits_since, refuse_all
+from pipelines.ports.engine import ComputeEngine, KeyedTarget, KeyedWriter, Scan
 from pipelines.ports.table_store import TableStore
 from pipelines.services.gold import (
     Source,
@@ -255,7 +256,9 @@ def _build_product(
     history = store.history(target) if store.exists(target) else []
     check = CommitCheck.on(history, refuse_all)
     portable = engine is not None and is_portable(domain.transforms[spec.transform])
-    build = _Build(domain, product, tables, store, target, sources, run_id, check, engine if portable else None)
+    build = _Build(
+        domain, product, tables, store, target, sources, run_id, check, engine if portable else None, {}, not staged
+    )
     if engine is not None and not portable:
         build.notes["engine_fallback"] = f"{spec.transform} is a Polars transform (not @portable): computed embedded"
     if (
@@ -299,6 +302,8 @@ class _Build:
     """Where the (portable) transform runs; None: here."""
     notes: dict[str, Any] = field(default_factory=dict)
     """What the build says about itself in every result's details (how the engine was chosen)."""
+    engine_writes: bool = False
+    """Whether an engine that writes tables (`KeyedWriter`) may commit the product itself (not a candidate)."""
 
     def _function(self) -> Any:
         return self.domain.transforms[self.domain.spec.products[self.product].transform]
@@ -345,11 +350,14 @@ class _Build:
         return self._result(version, rows, upstream, details)
 
     def whole(self, details: dict[str, Any]) -> BuildResult:
-        """Compute the product from all of its inputs and replace the whole table."""
+        """Compute the product from all of its inputs and replace the whole table (on a keyed table, the rows
+        of the keys that changed: by the engine itself when it writes the table's format, see `KeyedWriter`)."""
         details = details | self.notes
         if self.engine is not None:
             scans = [self._scan(source) for source in self.sources]
             upstream = {str(scan.table): scan.version or 0 for scan in scans}
+            if (written := self._written_by_engine(self.engine, scans, upstream, details)) is not None:
+                return written
             data = self._on_engine(self.engine, scans, details).to_arrow()
         else:
             inputs, upstream = {}, {}
@@ -385,6 +393,47 @@ class _Build:
             assert rewrite.commit is not None
             version = rewrite.commit.version
         return self._result(version, data.num_rows, upstream, details)
+
+    def _written_by_engine(
+        self, engine: ComputeEngine, scans: list[Scan], upstream: dict[str, int], details: dict[str, Any]
+    ) -> BuildResult | None:
+        """The build of a keyed product committed by `engine` itself, or None when it cannot: it does not write,
+        the table is not Delta, not keyed by one column, is written as a candidate, or the transform's columns
+        are not the table's. The commit holds only on the table as planned (else `ConcurrentCommitError`)."""
+        spec = self.domain.spec.products[self.product]
+        if not (
+            isinstance(engine, KeyedWriter)
+            and self.engine_writes
+            and self.store.format is TableFormat.DELTA
+            and spec.partition is None
+            and len(spec.key) == 1
+            and self.store.exists(self.target)
+        ):
+            return None
+        before = self.store.history(self.target)
+        if not before or not self.check.allows(before):
+            raise ConcurrentCommitError(self.target, commits_since(before, self.check.seen))
+        props = self._props(upstream, "full")
+        schema = self.store.schema(self.target)
+        location = self.store.location(self.target)
+        target = KeyedTarget(self.target, location, before[-1].version, spec.key[0], schema, props)
+        written = engine.write_keys(self._function(), scans, target)
+        if written is None:
+            return None
+        details = details | written.metrics | {"mode": "full", "partitions": "all", "writer": engine.name}
+        details["keys_changed"] = written.keys_changed
+        if written.keys_changed:
+            after = self.store.history(self.target)
+            mine = [c.version for c in commits_since(after, before[-1].version) if c.properties == props]
+            if not mine:
+                raise ValueError(
+                    f"{self.target}: {engine.name} reported a write, but no commit records run {self.run_id}"
+                )
+            version = mine[-1]
+        else:  # nothing differs: the watermark still moves on, in a commit of no rows
+            version = self.store.append(self.target, schema.empty_table(), props, self.check).version
+        rows = len(self.store.read(self.target, [spec.key[0]], as_of=version))
+        return self._result(version, rows, upstream, details)
 
     def _changed_keys(self, key: str, data: pa.Table) -> pa.Array | None:
         """The keys whose rows differ between the table and `data`, or None when they cannot be compared

@@ -24,7 +24,7 @@ from pipelines.adapters.delta.data_files import DeltaDataFile
 from pipelines.adapters.delta.staged_commits import StagedCommit, stage, write_data_file
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
-from pipelines.core.commits import Commit, TableFormat
+from pipelines.core.commits import Commit, TableFormat, properties_in
 from pipelines.core.names import TableId
 from pipelines.logs import table_event
 from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
@@ -158,7 +158,9 @@ def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
         version=int(entry["version"]),
         sequence=sequence,
         timestamp_ms=int(entry["timestamp"]),
-        properties={k: str(v) for k, v in entry.items() if k.startswith(PROPERTY_PREFIX)},
+        # meshlake's own commits hold them at the top; an engine's (Spark) in userMetadata (`properties_text`)
+        properties=properties_in(entry.get("userMetadata"), PROPERTY_PREFIX)
+        | {k: str(v) for k, v in entry.items() if k.startswith(PROPERTY_PREFIX)},
         stats=commit_stats(entry),
     )
 

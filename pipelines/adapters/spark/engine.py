@@ -4,7 +4,8 @@ Inputs are read through their formats' own protocols: Iceberg tables by name in 
 Iceberg REST catalog `lake` (meshlake's catalog service, which applies the grants), Delta tables at
 their location, each at the version the build records (Iceberg's snapshot id, Delta's version). The
 transform runs on the server; its result (a gold product: aggregated, small) comes back as Arrow for
-meshlake's writer to commit.
+meshlake's writer to commit. A keyed Delta product is written by the server itself (`write_keys`): only the
+rows of the keys that changed, with the build's watermark in the commit's `userMetadata`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ import pyarrow as pa
 
 from pipelines.adapters.spark.compat import plan_metrics
 from pipelines.adapters.spark.server import CATALOG_NAME
-from pipelines.core.commits import TableFormat
+from pipelines.core.commits import TableFormat, properties_text
 from pipelines.core.extras import require
-from pipelines.ports.engine import Computed, EngineError, Scan
+from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.connect.session import SparkSession
 
+
+MAX_LISTED_KEYS = 10_000
+"""Changed keys a keyed write names in its `replaceWhere`; more replace the whole table (in the same one commit)."""
 
 RETRIES = 5
 """Times a failed call to the server is retried (after 0.05, 0.2, 0.8, 2 and 2 s) before the build fails."""
@@ -79,24 +83,70 @@ class SparkEngine:
         try:
             with _no_retries_warning():
                 spark = self.session()
-                frames: dict[str, DataFrame] = {}
-                for scan in sorted(scans, key=lambda s: s.keys_from is not None):  # keyed reads follow their source
-                    frames[scan.name] = self._read(spark, scan, frames)
-                result = transform(**frames)
+                result = self._compute(spark, transform, scans)
                 data = result.toArrow()
         except (PySparkException, ConnectionError, OSError) as exc:
             raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
         if schema is not None:
             data = data.select(schema.names).cast(schema)
-        metrics: dict[str, Any] = {
+        return Computed(data, self._metrics(spark, result, began))
+
+    def write_keys(self, transform: Callable[..., Any], scans: list[Scan], target: KeyedTarget) -> KeyedWrite | None:
+        """Replace the rows of the keys whose rows differ from the transform's, in one Delta commit on the server
+        recording `target.properties` (`commitInfo.userMetadata`, see `properties_text`); no commit when none do,
+        none either when the transform's columns are not the table's (None: the caller writes).
+
+        The rows are compared with the table at `target.version` and never leave the server; only the changed
+        keys come back (to name them in the write's `replaceWhere`; past `MAX_LISTED_KEYS`, or for keys of a
+        type without a plain SQL literal, the write replaces the whole table).
+
+        Raises:
+            EngineError: the server is unreachable, stopped, or refused a read, the plan or the write.
+        """
+        from pyspark.errors import PySparkException
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import from_arrow_type
+
+        began = time.monotonic()
+        try:
+            with _no_retries_warning():
+                spark = self.session()
+                result = self._compute(spark, transform, scans)
+                if sorted(result.columns) != sorted(target.schema.names):
+                    return None
+                rows = result.select(*[F.col(f.name).cast(from_arrow_type(f.type)) for f in target.schema])
+                at = spark.read.format("delta").option("versionAsOf", target.version).load(target.location)
+                current = at.select(*target.schema.names)
+                key = target.key
+                changed = rows.exceptAll(current).select(key).union(current.exceptAll(rows).select(key)).distinct()
+                keys = [row[0] for row in changed.limit(MAX_LISTED_KEYS + 1).collect()]
+                if keys:
+                    writer = rows.write.format("delta").mode("overwrite")
+                    if (listed := _key_list(keys)) is not None:  # else the whole table, still one commit
+                        where = f"`{key}` IN ({listed})"
+                        writer = rows.filter(where).write.format("delta").mode("overwrite")
+                        writer = writer.option("replaceWhere", where)
+                    writer.option("userMetadata", properties_text(target.properties)).save(target.location)
+        except (PySparkException, ConnectionError, OSError) as exc:
+            raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
+        return KeyedWrite(len(keys), self._metrics(spark, changed, began))
+
+    def _compute(self, spark: SparkSession, transform: Callable[..., Any], scans: list[Scan]) -> DataFrame:
+        frames: dict[str, DataFrame] = {}
+        for scan in sorted(scans, key=lambda s: s.keys_from is not None):  # keyed reads follow their source
+            frames[scan.name] = self._read(spark, scan, frames)
+        result: DataFrame = transform(**frames)
+        return result
+
+    def _metrics(self, spark: SparkSession, frame: DataFrame, began: float) -> dict[str, Any]:
+        return {
             "engine": self.name,
             "spark_url": self.url,
             "spark_session_id": spark.session_id,
             "spark_version": spark.version,
             "spark_seconds": round(time.monotonic() - began, 3),
-            **{f"spark_metric.{k}": v for k, v in plan_metrics(result).items()},
+            **{f"spark_metric.{k}": v for k, v in plan_metrics(frame).items()},
         }
-        return Computed(data, metrics)
 
     def _read(self, spark: SparkSession, scan: Scan, frames: dict[str, DataFrame]) -> DataFrame:
         from pyspark.sql import functions as F
@@ -144,3 +194,14 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     details = re.search(r'details = "(.*)"', text)
     return (details.group(1) if details else text.splitlines()[0])[:500]
+
+
+def _key_list(keys: list[Any]) -> str | None:
+    """`keys` as the SQL literals of an IN list (strings and integers), or None: too many, or another type."""
+    if len(keys) > MAX_LISTED_KEYS:
+        return None
+    if all(isinstance(k, str) for k in keys):
+        return ", ".join("'" + k.replace("\\", "\\\\").replace("'", "\\'") + "'" for k in keys)
+    if all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+        return ", ".join(str(k) for k in keys)
+    return None

@@ -10,13 +10,13 @@ run, minting each domain a token that is revoked when they stop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.spark.engine import SparkEngine
 from pipelines.adapters.spark.server import SailServer, catalog_environment
-from pipelines.ports.engine import Computed, EngineError, Scan
+from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
 
 ACTOR = "meshlake engine"
 """Who the embedded catalog's audit log says minted and revoked an engine's token."""
@@ -116,8 +116,18 @@ class _SailEngine(SparkEngine):
 
     def compute(self, transform: Callable[..., Any], scans: list[Scan], schema: pa.Schema | None = None) -> Computed:
         """As `SparkEngine.compute`; a failure because the Sail server died says so (and where its log is)."""
-        try:
+        with self._server_deaths():
             return super().compute(transform, scans, schema)
+
+    def write_keys(self, transform: Callable[..., Any], scans: list[Scan], target: KeyedTarget) -> KeyedWrite | None:
+        """As `SparkEngine.write_keys`; a failure because the Sail server died says so (and where its log is)."""
+        with self._server_deaths():
+            return super().write_keys(transform, scans, target)
+
+    @contextmanager
+    def _server_deaths(self) -> Iterator[None]:
+        try:
+            yield
         except EngineError as exc:
             if self._server is None or (ended := self._server.ended) is None:
                 raise
