@@ -32,6 +32,9 @@ SERVER_USER = "meshlake-pg"
 PREFIX = "meshlake-test-pg-"
 OWNER_FILE = "owner.pid"
 """In a server's directory: the test process it serves, so a later session can stop it if that one was killed."""
+COMMAND_TIMEOUT_S = 180
+"""The longest any initdb, pg_ctl or useradd call may take (pg_ctl's own waits are shorter): none can hang the
+session, whose last test on a worker runs this fixture's teardown."""
 
 
 def _embedded_postgres() -> Path:
@@ -64,7 +67,8 @@ def _server_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", SERVER_USER], capture_output=True)  # fmt: skip
+                        "--shell", "/usr/sbin/nologin", SERVER_USER], capture_output=True, stdin=subprocess.DEVNULL,
+                       timeout=COMMAND_TIMEOUT_S)  # fmt: skip
         return pwd.getpwnam(SERVER_USER)  # another xdist worker may have created it meanwhile
 
 
@@ -78,10 +82,15 @@ def _stop_orphans() -> None:
             pass
         except (OSError, ValueError):
             continue
-        postmaster = owner_file.parent / "db" / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(postmaster.read_text().split()[0]), signal.SIGINT)  # PostgreSQL's fast shutdown
+        _signal_postmaster(owner_file.parent / "db", signal.SIGINT)  # PostgreSQL's fast shutdown
         shutil.rmtree(owner_file.parent, ignore_errors=True)
+
+
+def _signal_postmaster(data: Path, sig: signal.Signals) -> None:
+    """Send `sig` to the server of data directory `data`, if one runs (SIGINT: fast shutdown; SIGKILL: its
+    backends exit on their own once the postmaster is gone)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        os.kill(int((data / "postmaster.pid").read_text().split()[0]), sig)
 
 
 def _free_port() -> int:
@@ -90,8 +99,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _call(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """`cmd` run to its end within `COMMAND_TIMEOUT_S` (stdin closed: `runuser` and the server never read ours)."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:  # run() has killed it
+        return subprocess.CompletedProcess(cmd, -9, "", f"timed out after {exc.timeout:g} s")
+
+
 def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = _call(cmd)
     if done.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
         pytest.fail(f"PostgreSQL's {what} failed ({done.returncode}): {done.stderr.strip()}\n{tail}", pytrace=False)
@@ -129,12 +146,13 @@ def pg_server() -> Iterator[str]:
                      "-o", f"{options} -c max_connections=200", "start"]  # fmt: skip
             if attempt == 2:
                 _run(start, "start", log)
-            elif subprocess.run(start, capture_output=True).returncode == 0:
+            elif _call(start).returncode == 0:
                 break
         try:
             yield f"postgresql+psycopg2://meshlake@127.0.0.1:{port}/postgres"
         finally:
-            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True)  # fmt: skip
+            stop = _call([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"])
+            if stop.returncode != 0:  # not stopped in time: no server may outlive the session
+                _signal_postmaster(data, signal.SIGKILL)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -64,8 +64,10 @@ def start_logged(command: Sequence[str], log_path: Path, cwd: Path | None = None
 
 
 def stop_group(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
-    """Stop a server started by `start_logged` and whatever it started: SIGTERM to its process group (a
-    graceful stop lets it flush its store), SIGKILL to the group after `timeout_s`. None or exited: nothing."""
+    """Stop a server started in its own session (`start_logged`) and whatever it started: SIGTERM to its process
+    group (a graceful stop lets it flush its store), SIGKILL to the group after `timeout_s`, then SIGKILL to what
+    is left of the group (a child of the server would otherwise outlive it, holding its ports or pipes). Waits at
+    most about twice `timeout_s`. None or exited before: nothing (its group id may belong to another by now)."""
     if process is None or process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -75,4 +77,7 @@ def stop_group(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout_s)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # unkillable (uninterruptible IO): wait no longer
+            process.wait(timeout_s)
+    with contextlib.suppress(ProcessLookupError):  # just reaped: the group id is still this server's
+        os.killpg(process.pid, signal.SIGKILL)

@@ -6,7 +6,6 @@ Iceberg REST catalog and the bearer token of one principal: the domain whose pro
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from pipelines.adapters.server_process import free_port
+from pipelines.adapters.server_process import free_port, stop_group
 from pipelines.core.extras import require
 
 CATALOG_NAME = "lake"
@@ -130,16 +129,9 @@ class SailServer:
         return True
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the server: SIGTERM, then SIGKILL after `timeout_s`."""
+        """Stop the server and whatever it started (its process group): SIGTERM, then SIGKILL after `timeout_s`."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_group(process, timeout_s)
 
     def __enter__(self) -> SailServer:
         return self.start()
