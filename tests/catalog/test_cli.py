@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from catalog.cli import app
 from catalog.service import CatalogService
+from tests.processes import stopped
 
 runner = CliRunner()
 
@@ -132,6 +133,5 @@ def test_serve_migrates_and_listens_on_loopback(tmp_path):
         refused = httpx.get(f"http://127.0.0.1:{port}/iceberg/v1/config")
         assert (refused.status_code, refused.json()["error"]["type"]) == (401, "NotAuthorizedException")
     finally:
-        proc.terminate()
-        output = proc.communicate(timeout=10)[0].decode()
+        output = stopped(proc, 10)[0].decode()
     assert f"Iceberg REST catalog on http://127.0.0.1:{port}/iceberg" in output

@@ -20,6 +20,7 @@ from pipelines.core.names import Layer
 from pipelines.settings import Settings
 from tests.landed import landed_counts
 from tests.paths import MESH as PROJECT_DIR
+from tests.processes import finished
 
 BIN = Path(sys.executable).parent
 SELECT = "key:orders/bronze/order_placed"
@@ -38,19 +39,15 @@ def test_two_dagster_cli_runs_with_their_own_instances_land_each_event_once(tmp_
     instances = [tmp_path / f"dagster-{n}" for n in range(2)]
     for instance in instances:
         instance.mkdir()
-    racing = [
-        subprocess.Popen(
-            command,
-            env=env | {"DAGSTER_HOME": str(instance)},
-            cwd=PROJECT_DIR,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for instance in instances
-    ]
-    errors = [p.communicate(timeout=300)[1] for p in racing]
-    assert [p.returncode for p in racing] == [0, 0], "\n".join(e[-1500:] for e in errors)
+    logs = [instance / "materialize.log" for instance in instances]
+    racing = []
+    for instance, log in zip(instances, logs, strict=True):  # Dagster logs every event: a pipe could fill up
+        with log.open("wb") as errors:
+            env_of = env | {"DAGSTER_HOME": str(instance)}
+            racing.append(
+                subprocess.Popen(command, env=env_of, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=errors)
+            )
+    assert finished(racing, 300) == [0, 0], "\n".join(log.read_text(errors="replace")[-1500:] for log in logs)
 
     runtime = Runtime(Settings.load(env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt}, cwd=PROJECT_DIR))
     table = runtime.domain("orders").bronze_table("order_placed")

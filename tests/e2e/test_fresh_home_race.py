@@ -19,6 +19,7 @@ from pipelines.core.names import Layer
 from pipelines.settings import Settings
 from tests.landed import landed_counts
 from tests.paths import MESH as PROJECT_DIR
+from tests.processes import finished
 
 BIN = Path(sys.executable).parent
 SELECT = "key:orders/bronze/order_placed"
@@ -35,14 +36,12 @@ def test_first_runs_racing_on_a_new_home_all_succeed_and_land_each_event_once(tm
     assert not (home / "dagster").exists()
 
     command = [str(BIN / "meshlake"), "materialize", "--select", SELECT]
-    racing = [
-        subprocess.Popen(
-            command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(3)
-    ]
-    errors = [p.communicate(timeout=300)[1] for p in racing]
-    assert [p.returncode for p in racing] == [0, 0, 0], "\n".join(e[-1500:] for e in errors)
+    logs = [tmp_path / f"materialize-{n}.log" for n in range(3)]
+    racing = []
+    for log in logs:  # errors go to files: pipes read one process after another could stall the others when full
+        with log.open("wb") as errors:
+            racing.append(subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=errors))
+    assert finished(racing, 300) == [0, 0, 0], "\n".join(log.read_text(errors="replace")[-1500:] for log in logs)
     later = subprocess.run(command, env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300)
     assert later.returncode == 0, later.stderr[-1500:]
 

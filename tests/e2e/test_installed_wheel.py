@@ -23,13 +23,14 @@ import httpx
 import pytest
 
 from tests.docs_pages import assert_served_offline
+from tests.processes import stopped
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_wheel")]  # one worker builds and installs
 
 
-def _run(cmd: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+def _run(cmd: list[str | Path], timeout: float = 600, **kwargs) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs)
     assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -156,8 +157,7 @@ def installed_catalog(installed_bin: Path, installed_env: dict[str, str], tmp_pa
             pytest.fail(f"the catalog did not start:\n{(tmp_path / 'catalog.log').read_text()[-3000:]}")
         yield url
     finally:
-        server.terminate()
-        server.wait(30)
+        stopped(server)
         log.close()
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.paths import LINEAGE
+from tests.processes import stopped
 
 MESHLAKE = str(Path(sys.executable).parent / "meshlake")
 SECRET = "Zq9-never-in-a-log"
@@ -113,8 +114,7 @@ def test_the_catalog_server_writes_its_lines_as_json(env, tmp_path):
                     pytest.fail(f"the catalog did not start: {proc.communicate(timeout=10)[1]!r}")
                 time.sleep(0.1)
     finally:
-        proc.terminate()
-        stderr = proc.communicate(timeout=30)[1]
+        stderr = stopped(proc)[1]
     lines = [json.loads(line) for line in stderr.splitlines()]  # every line: a log collector reads them all
     assert any(line["logger"] == "uvicorn.error" and "Uvicorn running" in line["message"] for line in lines), stderr
     assert any(line["logger"] == "uvicorn.access" and "/api/health" in line["message"] for line in lines), stderr

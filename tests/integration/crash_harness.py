@@ -20,6 +20,7 @@ from pipelines.core.names import Layer
 from tests.integration.crash_worker import BRONZE
 from tests.integration.ingest_helpers import ORDER_PLACED, orders_runtime
 from tests.paths import MESH as PROJECT_DIR
+from tests.processes import joined
 
 FILES, EVENTS_PER_FILE, GARBAGE_AT = 30, 20, 7
 Key = tuple[str, str, int]
@@ -69,8 +70,7 @@ def run(
             os.kill(process.pid, signal.SIGKILL)  # type: ignore[arg-type]
             break
         time.sleep(0.002)
-    process.join(120)
-    return process.exitcode
+    return joined([process], 120)[0]
 
 
 def land(home: Path) -> tuple[Counter[Key], set[tuple[str, int]]]:

@@ -20,6 +20,7 @@ from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.core.names import TableId
 from pipelines.ports.table_store import TableStore
 from tests.integration import crash_harness
+from tests.processes import BARRIER_TIMEOUT_S, joined
 
 TABLE = TableId("shop", "rows")
 WRITERS, ROWS = 4, 200
@@ -32,7 +33,7 @@ def open_store(fmt: str, root: str) -> TableStore:
 def delete(fmt: str, root: str, writer: int, start: Barrier) -> None:
     """Delete the rows `writer` and `writer + 100`, once every writer is ready."""
     store = open_store(fmt, root)
-    start.wait()
+    start.wait(BARRIER_TIMEOUT_S)
     store.delete_rows(TABLE, pa.table({"k": [writer, 100 + writer]}), {"meshlake.run_id": f"delete-{writer}"})
 
 
@@ -54,10 +55,7 @@ def test_deletes_of_other_rows_racing_all_land(tmp_path: Path, fmt: str, forkser
     ]
     for process in processes:
         process.start()
-    for process in processes:
-        process.join(120)
-
-    assert [p.exitcode for p in processes] == [0] * WRITERS
+    assert joined(processes, 120) == [0] * WRITERS
     deleted = {k for writer in range(WRITERS) for k in (writer, 100 + writer)}
     assert sorted(store.read(TABLE).column("k").to_pylist()) == sorted(set(range(ROWS)) - deleted)
     runs = [c.properties.get("meshlake.run_id") for c in store.history(TABLE)[-WRITERS:]]

@@ -29,6 +29,7 @@ from pipelines.ports.commit_check import ConcurrentCommitError
 from pipelines.ports.maintenance import UPSTREAM_PROPERTY
 from pipelines.ports.table_store import TableStore
 from tests.integration import crash_harness
+from tests.processes import BARRIER_TIMEOUT_S, joined
 
 TABLE = TableId("shop", "rows")
 SCHEMA = pa.schema([("k", pa.int64()), ("v", pa.string())])
@@ -46,7 +47,7 @@ def _rows(keys: range) -> pa.Table:
 def append(fmt: str, root: str, start: Barrier) -> None:
     """Append `APPENDS` small commits, the i-th recording upstream version i (a watermark)."""
     store = open_store(fmt, root)
-    start.wait()
+    start.wait(BARRIER_TIMEOUT_S)
     for i in range(1, APPENDS + 1):
         store.append(TABLE, _rows(range(100 + i * 10, 110 + i * 10)), {UPSTREAM_PROPERTY: str(i)})
 
@@ -54,7 +55,7 @@ def append(fmt: str, root: str, start: Barrier) -> None:
 def maintain(fmt: str, root: str, start: Barrier) -> None:
     """Compact and expire `ROUNDS` times."""
     maintenance = maintenance_for(open_store(fmt, root))
-    start.wait()
+    start.wait(BARRIER_TIMEOUT_S)
     for _ in range(ROUNDS):
         maintenance.compact(TABLE, small_file_bytes=1 << 30)
         maintenance.expire(TABLE, timedelta(0))
@@ -63,14 +64,14 @@ def maintain(fmt: str, root: str, start: Barrier) -> None:
 def evolve(fmt: str, root: str, start: Barrier) -> None:
     """Add the column `note`, as every evolving process does."""
     store = open_store(fmt, root)
-    start.wait()
+    start.wait(BARRIER_TIMEOUT_S)
     store.evolve_schema(TABLE, SCHEMA.append(pa.field("note", pa.string())))
 
 
 def keep(fmt: str, root: str, version: int, start: Barrier) -> None:
     """Keep the candidate `version` as refused `ROUNDS` times (as each audit of a rerun would)."""
     candidates = candidates_for(open_store(fmt, root))
-    start.wait()
+    start.wait(BARRIER_TIMEOUT_S)
     for _ in range(ROUNDS):
         candidates.keep(TABLE, version, ["a failing check"])
 
@@ -85,9 +86,7 @@ def _race(forkserver: ForkServerContext, *targets: tuple[object, tuple[object, .
     processes = [forkserver.Process(target=fn, args=(*args, start)) for fn, args in targets]  # type: ignore[arg-type]
     for process in processes:
         process.start()
-    for process in processes:
-        process.join(180)
-    return [p.exitcode for p in processes]
+    return joined(processes, 180)
 
 
 def _seeded(fmt: str, root: Path) -> TableStore:

@@ -35,6 +35,7 @@ from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
 from tests.integration import crash_harness
 from tests.paths import MESH
+from tests.processes import joined
 
 DOMAIN = "orders"
 EVENTS_PER_WAVE, FILES_PER_EVENT = 800, 4
@@ -101,11 +102,10 @@ def race(
             os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
             break
         time.sleep(0.05)
-    for process in processes:
-        process.join(300)
+    exits = joined(processes, 300)
     if not landed_second:
         generate_landing(runtime, DOMAIN, EVENTS_PER_WAVE, seed=2, files=FILES_PER_EVENT)
-    return [p.exitcode for p in processes]
+    return exits
 
 
 def positions(runtime: Runtime) -> tuple[set[tuple[str, int]], Counter[tuple[str, int]]]:

@@ -28,6 +28,7 @@ from pipelines.settings import Settings
 from tests.integration import crash_harness
 from tests.integration.test_incremental_silver import _classes, _ingest, _land, _silver
 from tests.paths import REPO
+from tests.processes import joined
 
 
 def runtime_of(home: Path, fmt: str) -> Runtime:
@@ -62,9 +63,7 @@ def race(
         victim = kill.choice(processes)
         if victim.is_alive():
             os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
-    for process in processes:
-        process.join(180)
-    return [p.exitcode for p in processes]
+    return joined(processes, 180)
 
 
 def land_twice(runtime: Runtime) -> None:

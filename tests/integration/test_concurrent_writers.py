@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration import crash_harness, crash_worker
+from tests.processes import joined
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,7 @@ def race(
                 os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
                 break
             time.sleep(0.002)
-    for process in processes:
-        process.join(120)
-    return [p.exitcode for p in processes]
+    return joined(processes, 120)
 
 
 @pytest.mark.slow
