@@ -50,9 +50,9 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield got
     finally:
-        server.shutdown()
+        server.shutdown()  # returns once serve_forever did (it polls every 0.5 s)
         server.server_close()
-        thread.join()
+        thread.join(10)
 
 
 @cache

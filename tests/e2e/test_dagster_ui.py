@@ -8,6 +8,7 @@ to `metrics.json` there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -164,7 +165,7 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     env |= {"MESHLAKE_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "t"), "COLUMNS": "200"}
     env["MESHLAKE_PROJECT"] = str(MESH)
     generate = [str(BIN / "meshlake"), "generate", "--domain", "orders", "--count", "3000", "--files", "2"]
-    subprocess.run(generate, env=env, check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(generate, env=env, check=True, capture_output=True, cwd=tmp_path, timeout=180)
     port, catalog_port = free_port(), free_port()
     log = tmp_path / "dev.log"
     started = time.monotonic()
@@ -203,14 +204,14 @@ def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
     for var, short in (("HOME", "h"), ("TMPDIR", "t"), ("XDG_CONFIG_HOME", "c"), ("XDG_CACHE_HOME", "x")):
         (tmp_path / "b" / short).mkdir(parents=True)
         monkeypatch.setenv(var, str(tmp_path / "b" / short))
+    # No browser.close(): it waits for Chromium without a time limit. Leaving the block stops Playwright's driver,
+    # which closes the browser gracefully for at most 30 s and then kills it.
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(30_000)
         expect.set_options(timeout=30_000)  # the UI's live data queries are slow on a busy 2-core machine
         yield context.new_page()
-        context.close()
-        browser.close()
 
 
 def metadata_value(page: Page, label: str) -> str:
@@ -340,9 +341,9 @@ def test_supervisor_leaves_no_orphan_even_a_detached_one_ignoring_signals(tmp_pa
     supervisor = subprocess.Popen(
         [sys.executable, "-c", SUPERVISE, STUBBORN, str(marker), str(tmp_path)], preexec_fn=ignore_interrupts
     )
-    wait_for(lambda: marker.exists() and marker.read_text(), 30)
-    grandchild = int(marker.read_text())
     try:
+        wait_for(lambda: marker.exists() and marker.read_text(), 30)
+        grandchild = int(marker.read_text())
         # Orphaned, in its own session, and re-parented to `meshlake dev` (the subreaper), not to init.
         wait_for(lambda: parent_of(grandchild) == supervisor.pid, 10)
         assert os.getsid(grandchild) != os.getsid(supervisor.pid)
@@ -350,5 +351,9 @@ def test_supervisor_leaves_no_orphan_even_a_detached_one_ignoring_signals(tmp_pa
         assert supervisor.wait(timeout=30) == 0
         assert alive({grandchild}) == set()
     finally:
-        for pid in alive({grandchild, supervisor.pid}):
-            os.kill(pid, signal.SIGKILL)
+        leftover = alive(descendants(supervisor.pid) | {supervisor.pid})  # all of it, whatever failed above
+        leftover |= alive({int(marker.read_text())}) if marker.exists() and marker.read_text() else set()
+        for pid in leftover:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        supervisor.wait(30)

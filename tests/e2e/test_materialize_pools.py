@@ -108,15 +108,17 @@ def test_materialize_waiting_behind_a_live_run_sleeps_and_stops_on_sigterm(
     env: dict[str, str], holder: tuple[BaseProcess, dg.DagsterInstance]
 ) -> None:
     command = [str(BIN / "meshlake"), "materialize", "--select", SELECT]
-    waiting = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
+    waiting = subprocess.Popen(command, env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE)
     try:
         assert waiting.stdout is not None
-        deadline, said = time.monotonic() + 90, ""
-        while "waiting for" not in said:
-            assert time.monotonic() < deadline, "materialize never said it waits for the pool"
-            if select.select([waiting.stdout], [], [], 1)[0]:
-                said += waiting.stdout.readline()
-        assert f"{POOL} held by run" in said
+        deadline, said = time.monotonic() + 90, b""
+        while b"\n" not in said.partition(b"waiting for")[2]:  # up to the end of the line saying it
+            assert time.monotonic() < deadline, f"materialize never said it waits for the pool: {said!r}"
+            if select.select([waiting.stdout], [], [], 1)[0]:  # then a read returns at once (a line may not)
+                chunk = os.read(waiting.stdout.fileno(), 65536)
+                assert chunk, f"materialize exited with {waiting.wait(30)}: {said!r}"
+                said += chunk
+        assert f"{POOL} held by run".encode() in said
         before = cpu_seconds(waiting.pid)
         time.sleep(3)
         assert cpu_seconds(waiting.pid) - before < 0.5  # asleep, not spinning a core
@@ -126,4 +128,4 @@ def test_materialize_waiting_behind_a_live_run_sleeps_and_stops_on_sigterm(
     finally:
         if waiting.poll() is None:
             waiting.kill()
-            waiting.wait()
+            waiting.wait(30)

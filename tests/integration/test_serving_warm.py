@@ -85,6 +85,7 @@ def test_concurrent_queries_of_one_reader_each_get_their_answer(lake):  # noqa: 
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads), "queries still ran after 120 s"
     assert not failures
     assert answers == [9] * 20

@@ -197,7 +197,9 @@ def _kill_when_running(started: Path, runtime: Runtime, domain: str) -> None:
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert runtime._spark is not None
-    os.killpg(runtime._spark.servers[domain].pid or 0, signal.SIGKILL)  # the server and anything it started
+    pid = runtime._spark.servers[domain].pid
+    assert pid is not None, "its Sail is not running"  # killpg(0) would kill this test's own process group
+    os.killpg(pid, signal.SIGKILL)  # the server and anything it started
 
 
 def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and_a_new_sail_builds_once(

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,14 @@ def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
     if pid == 0:  # pragma: no cover - the child reports through its exit code
         signal.alarm(30)  # a child waiting on the parent's (absent) threads dies instead of hanging
         os._exit(0 if decode_payloads_fast(OrderPlaced, batch).accepted == list(range(8)) else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    deadline = time.monotonic() + 60  # its alarm ends it first, unless the alarm never came (caught or blocked)
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child still ran after 60 s (killed)")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
 def test_chunks_decoded_one_after_another_keep_payload_order(monkeypatch) -> None:
@@ -170,7 +177,13 @@ def test_compiled_kernels_are_cached_for_the_next_process(tmp_path) -> None:
 
     def run() -> dict[str, list[int]]:
         done = subprocess.run(
-            [sys.executable, "-c", DECODE_AND_REPORT], env=env, cwd=root, capture_output=True, text=True, check=True
+            [sys.executable, "-c", DECODE_AND_REPORT],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
         )
         return json.loads(done.stdout)
 
