@@ -46,13 +46,20 @@ REPEATS = 3
 RESULTS = Path(__file__).with_name("results.json")
 CACHE = Path(tempfile.gettempdir()) / "meshlake-bench-cache"
 ROOT = Path(__file__).parents[1]
+WORKER_TIMEOUT_S = 3600
+"""The longest one worker process may run (the slowest, 1M events on a busy machine, takes minutes)."""
 
 
 def worker(module: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `python -m benchmarks.<module> <args>` (`env` added to the environment); returns the JSON it printed."""
     command = [sys.executable, "-m", f"benchmarks.{module}", *args]
     environment = {**os.environ, **(env or {})}
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, env=environment)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, cwd=ROOT, env=environment, timeout=WORKER_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"benchmarks.{module} did not finish within {WORKER_TIMEOUT_S} s") from exc
     if done.returncode != 0:
         raise RuntimeError(f"benchmarks.{module} failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout)

@@ -29,7 +29,7 @@ def datacontract(tmp_path_factory) -> str:
         if candidate and Path(candidate).is_file():
             return candidate
     venv = tmp_path_factory.mktemp("datacontract-venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", DATACONTRACT_CLI]
     subprocess.run(pip, check=True, timeout=600)
     return str(venv / "bin" / "datacontract")

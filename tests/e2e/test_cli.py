@@ -72,8 +72,9 @@ def test_outside_a_project_is_one_clear_error(env, tmp_path):
     outside = tmp_path / "not-a-project"
     outside.mkdir()
     result = subprocess.run(
-        [str(BIN / "meshlake"), "generate", "--count", "10"], capture_output=True, text=True, env=env, cwd=outside
-    )
+        [str(BIN / "meshlake"), "generate", "--count", "10"],
+        capture_output=True, text=True, env=env, cwd=outside, timeout=120,
+    )  # fmt: skip
     assert "no meshlake project here" in _one_error_line(result)
     assert list(outside.iterdir()) == []  # nothing created
 

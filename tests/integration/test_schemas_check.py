@@ -57,7 +57,7 @@ def write(root: Path, text: str, name: str = PATH) -> Path:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def repo_with(tmp_path: Path, text: str, tag: str | None = None) -> Path:

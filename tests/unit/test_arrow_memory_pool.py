@@ -13,7 +13,7 @@ POOL_OF_A_NEW_PROCESS = "import pipelines, pyarrow; print(pyarrow.default_memory
 
 def _pool(env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", POOL_OF_A_NEW_PROCESS], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", POOL_OF_A_NEW_PROCESS], env=env, capture_output=True, text=True, check=True, timeout=120
     )
     return done.stdout.strip()
 

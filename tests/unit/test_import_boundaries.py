@@ -75,7 +75,9 @@ def test_importing_core_loads_no_adapter_library():
         + repr({"dagster", "pyiceberg", "deltalake", "duckdb", "nats", "sqlalchemy", "fastapi", "grpc_tools"})
         + " or m.startswith('pipelines.adapters'))\nprint(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_DIR)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_DIR, timeout=120
+    )
     assert out.stdout.strip() == ""
 
 
@@ -92,6 +94,10 @@ def test_domains_import_only_pipelines_core():
 
 def test_import_linter_contracts_hold():
     out = subprocess.run(
-        [str(Path(sys.executable).with_name("lint-imports"))], capture_output=True, text=True, cwd=PROJECT_DIR
+        [str(Path(sys.executable).with_name("lint-imports"))],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -23,7 +23,12 @@ except Exception as exc:
 def _error_lines(mode: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if k != "RUST_LIB_BACKTRACE"} | {"RUST_BACKTRACE": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", FAILING_DELTA_WRITE, mode], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", FAILING_DELTA_WRITE, mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     count, first = done.stdout.strip().split(" ", 1)
     return int(count), first

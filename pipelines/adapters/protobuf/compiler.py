@@ -272,6 +272,8 @@ def compile_schemas(roots: Path | Sequence[Path], files: Sequence[str] | None = 
 
 
 _LOCK = threading.Lock()
+PROTOC_TIMEOUT_S = 300
+"""The longest protoc may run (a project's schemas compile in about a second): it never blocks its caller for good."""
 _CACHE: dict[tuple[tuple[str, ...], tuple[str, ...], str], CompiledSchemas] = {}
 
 
@@ -292,7 +294,10 @@ def _compile(bases: tuple[Path, ...], files: list[tuple[Path, str]]) -> Compiled
             "--include_source_info",
             *(f"{_display(base)}/{name}" for base, name in files),
         ]
-        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+        try:
+            proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=PROTOC_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise SchemaCompileError(f"protoc did not finish within {PROTOC_TIMEOUT_S} s") from None
         if proc.returncode != 0 or not out.is_file():
             raise SchemaCompileError(_protoc_message(proc.stderr, _shown_roots(bases)))
         descriptor_set = FileDescriptorSet.FromString(out.read_bytes())

@@ -14,6 +14,9 @@ from google.protobuf.descriptor_pb2 import FileDescriptorSet
 
 from pipelines.adapters.protobuf.compiler import compile_schemas
 
+GIT_TIMEOUT_S = 120
+"""The longest one git command may run (they read a local repository)."""
+
 
 class SchemaHistoryError(Exception):
     """The earlier version cannot be read (not a git repository, unknown ref, git failed)."""
@@ -110,9 +113,11 @@ def _toplevel(schemas_dir: Path) -> Path:
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     try:
-        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False, timeout=GIT_TIMEOUT_S)
     except FileNotFoundError:
         raise SchemaHistoryError("git is not installed: pass --against DIR instead of a git ref") from None
+    except subprocess.TimeoutExpired:
+        raise SchemaHistoryError(f"git {args[0]} did not finish within {GIT_TIMEOUT_S} s") from None
     if check and result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip().splitlines()
         raise SchemaHistoryError(f"git {args[0]} failed: {message[-1] if message else result.returncode}")
