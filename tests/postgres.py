@@ -32,6 +32,10 @@ SERVER_USER = "meshlake-pg"
 PREFIX = "meshlake-test-pg-"
 OWNER_FILE = "owner.pid"
 """In a server's directory: the test process it serves, so a later session can stop it if that one was killed."""
+NO_ENDLESS_WAITS = "-c lock_timeout=120s -c idle_in_transaction_session_timeout=300s"
+"""A statement waiting for a lock fails after 2 minutes, and a session left idle in a transaction is ended after 5
+(its locks freed): PostgreSQL waits forever by default, e.g. for a lock held by another connection of the waiter's
+own process, which it cannot see as a deadlock."""
 COMMAND_TIMEOUT_S = 180
 """The longest any initdb, pg_ctl or useradd call may take (pg_ctl's own waits are shorter): none can hang the
 session, whose last test on a worker runs this fixture's teardown."""
@@ -143,7 +147,7 @@ def pg_server() -> Iterator[str]:
             port = _free_port()
             options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
             start = [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                     "-o", f"{options} -c max_connections=200", "start"]  # fmt: skip
+                     "-o", f"{options} -c max_connections=200 {NO_ENDLESS_WAITS}", "start"]  # fmt: skip
             if attempt == 2:
                 _run(start, "start", log)
             elif _call(start).returncode == 0:
