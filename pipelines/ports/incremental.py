@@ -291,6 +291,7 @@ def plan_rewrite(
     touched: Sequence[pa.Table],
     replacement: Replacement,
     moved: int = 0,
+    hits: Sequence[pa.ChunkedArray] | None = None,
 ) -> RewritePlan:
     """The shared heart of `replace_keys`: split the touched files' rows, replace, put rows back in place.
 
@@ -302,6 +303,9 @@ def plan_rewrite(
     old rows deleted by position, merge-on-read): those rows' replacements join the new keys' files,
     and `rewritten` holds only the other touched files.
 
+    `hits`, when the caller has already looked the keys up (`key_hits`), tells for each touched table
+    which of its rows hold a wanted key, so that they are not hashed again.
+
     Raises:
         ValueError: the replacement does not fit the schema or returns keys that were not replaced.
     """
@@ -311,8 +315,7 @@ def plan_rewrite(
         matched = pa.concat_tables(files) if files else schema.empty_table()
         origin = pa.nulls(matched.num_rows, pa.int32())
     else:
-        keys = _concat([t.column(key) for t in files]) if files else pa.chunked_array([], wanted.type)
-        masks = _split(pc.is_in(keys, value_set=wanted), files)
+        masks = list(hits) if hits is not None else key_hits([t.column(key) for t in files], wanted)
         kept = [t.filter(pc.invert(m)) for t, m in zip(files, masks, strict=True)]
         parts = [t.filter(m) for t, m in zip(files, masks, strict=True)]
         matched = pa.concat_tables(parts) if parts else schema.empty_table()

@@ -31,8 +31,8 @@ from pipelines.ports.incremental import (
     Ranges,
     Replacement,
     Rewrite,
-    files_holding,
     in_ranges,
+    key_hits,
     key_set,
     may_overlap,
     plan_rewrite,
@@ -201,6 +201,7 @@ class DeltaIncremental:
         if delta.metadata().partition_columns:
             raise ValueError(f"{table}: keyed rewrites need an unpartitioned Delta table")
         files = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
+        hits: list[pa.ChunkedArray] | None = None
         if keys is None:
             wanted, candidates, touched = None, files, files
         else:
@@ -210,9 +211,12 @@ class DeltaIncremental:
             columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key],
                                                              filesystem=root.filesystem).column(key),
                                      candidates))  # fmt: skip
-            touched = [f for f, hit in zip(candidates, files_holding(columns, wanted), strict=True) if hit]
+            found = [
+                (f, hit) for f, hit in zip(candidates, key_hits(columns, wanted), strict=True) if pc.any(hit).as_py()
+            ]
+            touched, hits = [f for f, _ in found], [hit for _, hit in found]
         current = list(_POOL.map(lambda f: read_files(root, [(f["path"], {})], schema), touched))
-        plan = plan_rewrite(table, schema, key, wanted, current, replacement)
+        plan = plan_rewrite(table, schema, key, wanted, current, replacement, hits=hits)
         outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
         if not touched and not outputs:
             empty = self._store.append(table, schema.empty_table(), props, check=check)
