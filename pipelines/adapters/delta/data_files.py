@@ -63,3 +63,17 @@ class DeltaDataFile:
         stats = footer_stats(self._footers[0], self._schema)
         now = time.time_ns() // 1_000_000
         self.action = AddAction(self.name, size, self._values, now, True, stats)
+
+
+def write_data_file(root: Location, rows: pa.Table) -> AddAction:
+    """`rows` as one data file of an unpartitioned table under `root`, written as `append_batches` writes them
+    (`DeltaDataFile`: dictionaries given up at `PARQUET_DICTIONARY_BYTES`, stats from the footer), and its add action.
+
+    Keyed rewrites write their files this way: with pyarrow's defaults, the unique keys and versions of a
+    1M-row silver table were dictionary-encoded in full and their stats computed again from the rows.
+    """
+    data_file = DeltaDataFile(root, {}, [])
+    data_file.write(rows)
+    data_file.close()
+    assert data_file.action is not None, "set by close"
+    return data_file.action

@@ -1,4 +1,4 @@
-"""Delta `stats` of a data file (row count, min/max/null counts of the simple columns): from its rows or its footer."""
+"""Delta `stats` of a data file (row count, min/max/null counts of the simple columns), from its Parquet footer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -33,23 +32,6 @@ def _stats(rows: int, minimum: dict[str, Any], maximum: dict[str, Any], nulls: d
             "nullCount": nulls,
         }
     )
-
-
-def file_stats(data: pa.Table) -> str:
-    """Delta `stats` of a data file holding `data`."""
-    minimum: dict[str, Any] = {}
-    maximum: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    for name in data.column_names:
-        column = data.column(name)
-        if pa.types.is_nested(column.type):
-            continue
-        nulls[name] = column.null_count
-        if _bounded(column.type):
-            bounds = pc.min_max(column).as_py()
-            if bounds["min"] is not None:
-                minimum[name], maximum[name] = bounds["min"], bounds["max"]
-    return _stats(data.num_rows, minimum, maximum, nulls)
 
 
 def footer_stats(footer: pq.FileMetaData, schema: pa.Schema) -> str:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
-from pipelines.adapters.delta.staged_commits import write_data_file
+from pipelines.adapters.delta.data_files import write_data_file
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId

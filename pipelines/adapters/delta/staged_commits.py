@@ -11,17 +11,12 @@ removes the files only the replaced one added).
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake.transaction import AddAction, RemoveAction
 
-from pipelines.adapters.delta.file_stats import file_stats
 from pipelines.adapters.storage import Location
 from pipelines.core.commits import Commit
 
@@ -45,15 +40,6 @@ class StagedCommit:
     @property
     def removed(self) -> set[str]:
         return {a.path for a in self.actions if isinstance(a, RemoveAction)}
-
-
-def write_data_file(root: Location, rows: pa.Table) -> AddAction:
-    """`rows` as one Parquet file (zstd) under the table root of an unpartitioned table, and its add action."""
-    name = f"part-{uuid.uuid4()}-c000.zstd.parquet"
-    with root.open_output(root.child_uri(name)) as sink:
-        pq.write_table(rows, sink, compression="zstd")
-        size = sink.tell()
-    return AddAction(name, size, {}, int(time.time() * 1000), True, file_stats(rows))
 
 
 def _action(action: AddAction | RemoveAction) -> dict[str, object]:

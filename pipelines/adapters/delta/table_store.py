@@ -20,8 +20,8 @@ from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
 from pipelines.adapters.delta.commit_stats import commit_stats, with_action_stats
-from pipelines.adapters.delta.data_files import DeltaDataFile
-from pipelines.adapters.delta.staged_commits import StagedCommit, stage, write_data_file
+from pipelines.adapters.delta.data_files import DeltaDataFile, write_data_file
+from pipelines.adapters.delta.staged_commits import StagedCommit, stage
 from pipelines.adapters.partition_files import write_partitioned
 from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat, properties_in
