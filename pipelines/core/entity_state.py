@@ -91,6 +91,9 @@ def state_schema(changes: Mapping[str, pl.DataFrame], key: str) -> pl.Schema:
 
 
 def _latest(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """The newest change of each key: `frame` itself when no key repeats (most batches), without sorting it."""
+    if frame.get_column(key).n_unique() == frame.height:
+        return frame
     return frame.sort(VERSION).unique(subset=key, keep="last", maintain_order=True)
 
 

@@ -304,7 +304,7 @@ def plan_rewrite(
     and `rewritten` holds only the other touched files.
 
     `hits`, when the caller has already looked the keys up (`key_hits`), tells for each touched table
-    which of its rows hold a wanted key, so that they are not hashed again.
+    but the moved ones which of its rows hold a wanted key, so that they are not hashed again.
 
     Raises:
         ValueError: the replacement does not fit the schema or returns keys that were not replaced.
@@ -315,22 +315,25 @@ def plan_rewrite(
         matched = pa.concat_tables(files) if files else schema.empty_table()
         origin = pa.nulls(matched.num_rows, pa.int32())
     else:
-        masks = list(hits) if hits is not None else key_hits([t.column(key) for t in files], wanted)
-        kept = [t.filter(pc.invert(m)) for t, m in zip(files, masks, strict=True)]
-        parts = [t.filter(m) for t, m in zip(files, masks, strict=True)]
+        stay = files[: len(files) - moved]  # the moved tables hold replaced rows only: nothing to look up
+        masks = list(hits) if hits is not None else key_hits([t.column(key) for t in stay], wanted)
+        kept = [t.filter(pc.invert(m)) for t, m in zip(stay, masks, strict=True)]
+        parts = [t.filter(m) for t, m in zip(stay, masks, strict=True)] + files[len(stay) :]
         matched = pa.concat_tables(parts) if parts else schema.empty_table()
         file_of = np.repeat(np.arange(len(parts), dtype=np.int32), [part.num_rows for part in parts])
         origin = pa.array(file_of, pa.int32(), mask=file_of >= len(files) - moved)  # moved rows: no file
     new = conform_to_schema(table, replacement(matched), schema)
-    if wanted is not None and (stray := pc.sum(pc.invert(pc.is_in(new.column(key), value_set=wanted))).as_py()):
-        raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
     found = pc.index_in(new.column(key), value_set=matched.column(key))
+    if wanted is not None:  # a key found among the matched rows is wanted: only the others are looked up
+        unmatched = new.column(key).filter(pc.is_null(found))
+        if stray := pc.sum(pc.invert(pc.is_in(unmatched, value_set=wanted))).as_py():
+            raise ValueError(f"{table}: the replacement holds {stray} row(s) whose {key} was not being replaced")
     back = pc.take(origin, found)
     order = pc.sort_indices(back)  # rows of new keys (null: no file) come last
     new, back = new.take(order), back.take(order)
     counts = {c["values"]: c["counts"] for c in pc.value_counts(back).to_pylist()}
     rewritten, start = [], 0
-    for index, rows in enumerate(kept[: len(kept) - moved]):
+    for index, rows in enumerate(kept):
         size = counts.get(index, 0)
         rows = pa.concat_tables([rows, new.slice(start, size)])
         # a file larger than new files are (compacted, or written before they were this small) goes
