@@ -78,6 +78,8 @@ class KeyedTarget:
         key: the one key column.
         schema: the table's columns; the transform's rows are cast to them.
         properties: the `meshlake.*` properties the commit records (the watermark, the run).
+        ranges: given, the engine compares nothing: it replaces every row whose `key` falls in one of these
+            half-open ranges (the partitions a build recomputes) with the transform's rows there.
     """
 
     table: TableId
@@ -86,11 +88,13 @@ class KeyedTarget:
     key: str
     schema: pa.Schema
     properties: Mapping[str, str]
+    ranges: Ranges | None = None
 
 
 @dataclass(frozen=True)
 class KeyedWrite:
-    """What a `KeyedWriter` did: the keys whose rows it replaced (0: it committed nothing), the engine's metrics."""
+    """What a `KeyedWriter` did: the keys (or ranges) whose rows it replaced (0: it committed nothing), the
+    engine's metrics."""
 
     keys_changed: int
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +106,8 @@ class KeyedWriter(Protocol):
 
     def write_keys(self, transform: Callable[..., Any], scans: list[Scan], target: KeyedTarget) -> KeyedWrite | None:
         """Compute the transform over `scans` and replace the target's rows of every key whose rows differ
-        from the transform's, in one commit recording `target.properties`; no commit when none differ.
+        from the transform's (or in `target.ranges`), in one commit recording `target.properties`; no commit
+        when none differ (or no range is given).
 
         Returns:
             What it wrote, or None when the transform's columns are not the table's (nothing is written).

@@ -356,7 +356,9 @@ class _Build:
         if self.engine is not None:
             scans = [self._scan(source) for source in self.sources]
             upstream = {str(scan.table): scan.version or 0 for scan in scans}
-            if (written := self._written_by_engine(self.engine, scans, upstream, details)) is not None:
+            spec = self.domain.spec.products[self.product]
+            keyed = spec.partition is None and len(spec.key) == 1
+            if keyed and (written := self._written_by_engine(scans, upstream, details, spec.key[0])) is not None:
                 return written
             data = self._on_engine(self.engine, scans, details).to_arrow()
         else:
@@ -395,33 +397,48 @@ class _Build:
         return self._result(version, data.num_rows, upstream, details)
 
     def _written_by_engine(
-        self, engine: ComputeEngine, scans: list[Scan], upstream: dict[str, int], details: dict[str, Any]
+        self,
+        scans: list[Scan],
+        upstream: dict[str, int],
+        details: dict[str, Any],
+        key: str,
+        partitions: list[date] | None = None,
     ) -> BuildResult | None:
-        """The build of a keyed product committed by `engine` itself, or None when it cannot: it does not write,
-        the table is not Delta, not keyed by one column, is written as a candidate, or the transform's columns
-        are not the table's. The commit holds only on the table as planned (else `ConcurrentCommitError`)."""
-        spec = self.domain.spec.products[self.product]
+        """The build committed by the engine itself (see `KeyedWriter`): the rows of `partitions` of the
+        partition column `key` replaced, or without `partitions` the rows of the keys that changed. None when
+        it cannot: the engine does not write, the table is not Delta or not there yet, the build writes a
+        candidate, or the transform's columns are not the table's. The commit holds only on the table as
+        planned (else `ConcurrentCommitError`)."""
+        engine = self.engine
         if not (
             isinstance(engine, KeyedWriter)
             and self.engine_writes
             and self.store.format is TableFormat.DELTA
-            and spec.partition is None
-            and len(spec.key) == 1
             and self.store.exists(self.target)
         ):
             return None
         before = self.store.history(self.target)
         if not before or not self.check.allows(before):
             raise ConcurrentCommitError(self.target, commits_since(before, self.check.seen))
-        props = self._props(upstream, "full")
+        mode = details.get("mode", "full")
+        props = self._props(upstream, mode)
         schema = self.store.schema(self.target)
         location = self.store.location(self.target)
-        target = KeyedTarget(self.target, location, before[-1].version, spec.key[0], schema, props)
+        period = self.domain.spec.products[self.product].partition
+        ranges = (
+            None
+            if partitions is None
+            else ranges_of(partitions, period.period if period else "day", schema.field(key).type)
+        )
+        target = KeyedTarget(self.target, location, before[-1].version, key, schema, props, ranges)
         written = engine.write_keys(self._function(), scans, target)
         if written is None:
             return None
-        details = details | written.metrics | {"mode": "full", "partitions": "all", "writer": engine.name}
-        details["keys_changed"] = written.keys_changed
+        details = details | written.metrics | {"writer": engine.name}
+        if partitions is None:
+            details |= {"mode": mode, "partitions": "all", "keys_changed": written.keys_changed}
+        else:
+            details |= {"mode": mode, "partitions": [str(p) for p in partitions]}
         if written.keys_changed:
             after = self.store.history(self.target)
             mine = [c.version for c in commits_since(after, before[-1].version) if c.properties == props]
@@ -432,7 +449,7 @@ class _Build:
             version = mine[-1]
         else:  # nothing differs: the watermark still moves on, in a commit of no rows
             version = self.store.append(self.target, schema.empty_table(), props, self.check).version
-        rows = len(self.store.read(self.target, [spec.key[0]], as_of=version))
+        rows = len(self.store.read(self.target, [key], as_of=version))
         return self._result(version, rows, upstream, details)
 
     def _changed_keys(self, key: str, data: pa.Table) -> pa.Array | None:
@@ -462,6 +479,11 @@ class _Build:
         details = details | self.notes
         if self.engine is not None:
             scans = [self._partition_scan(source, partitions, partition.period) for source in self.sources]
+            on_engine = details | {"mode": mode}
+            if (
+                written := self._written_by_engine(scans, upstream, on_engine, partition.column, partitions)
+            ) is not None:
+                return written
             computed = self._on_engine(self.engine, scans, details)
             data = in_partitions(computed, partition.column, partitions, partition.period).to_arrow()
             return self._replace(partitions, data, upstream, mode, details)

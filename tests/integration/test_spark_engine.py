@@ -50,9 +50,11 @@ def spark_runtime(tmp_path) -> Iterator[Callable[..., Runtime]]:
 
 
 def _rows(runtime: Runtime, product: str) -> list[dict]:
+    """The product's rows in the order of its key (an engine's write appends its files: the order read differs)."""
     domain, _, name = product.partition(".")
     table = runtime.store_for(domain, Layer.GOLD, name).read(runtime.domain(domain).product_table(name))
-    return table.to_pylist()
+    key = runtime.domain(domain).spec.products[name].key
+    return sorted(table.to_pylist(), key=lambda row: tuple(row[k] for k in key))
 
 
 PRODUCTS = {

@@ -15,6 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,6 +25,7 @@ from pipelines.adapters.spark.server import CATALOG_NAME
 from pipelines.core.commits import TableFormat, properties_text
 from pipelines.core.extras import require
 from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
+from pipelines.ports.incremental import Ranges
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -98,7 +100,8 @@ class SparkEngine:
 
         The rows are compared with the table at `target.version` and never leave the server; only the changed
         keys come back (to name them in the write's `replaceWhere`; past `MAX_LISTED_KEYS`, or for keys of a
-        type without a plain SQL literal, the write replaces the whole table).
+        type without a plain SQL literal, the write replaces the whole table). With `target.ranges` the write
+        replaces the rows in those ranges (`replaceWhere` on them) without comparing.
 
         Raises:
             EngineError: the server is unreachable, stopped, or refused a read, the plan or the write.
@@ -115,21 +118,26 @@ class SparkEngine:
                 if sorted(result.columns) != sorted(target.schema.names):
                     return None
                 rows = result.select(*[F.col(f.name).cast(from_arrow_type(f.type)) for f in target.schema])
-                at = spark.read.format("delta").option("versionAsOf", target.version).load(target.location)
-                current = at.select(*target.schema.names)
-                key = target.key
-                changed = rows.exceptAll(current).select(key).union(current.exceptAll(rows).select(key)).distinct()
-                keys = [row[0] for row in changed.limit(MAX_LISTED_KEYS + 1).collect()]
-                if keys:
-                    writer = rows.write.format("delta").mode("overwrite")
-                    if (listed := _key_list(keys)) is not None:  # else the whole table, still one commit
-                        where = f"`{key}` IN ({listed})"
-                        writer = rows.filter(where).write.format("delta").mode("overwrite")
+                key, written = target.key, rows
+                where: str | None
+                if target.ranges is not None:
+                    where, replaced = _in_ranges(key, target.ranges), len(target.ranges)
+                else:
+                    at = spark.read.format("delta").option("versionAsOf", target.version).load(target.location)
+                    current = at.select(*target.schema.names)
+                    changed = rows.exceptAll(current).select(key).union(current.exceptAll(rows).select(key))
+                    keys = [row[0] for row in changed.distinct().limit(MAX_LISTED_KEYS + 1).collect()]
+                    listed, replaced = _key_list(keys), len(keys)
+                    where = f"`{key}` IN ({listed})" if listed is not None else None  # None: the whole table
+                if replaced:
+                    written = (rows.filter(where) if where else rows).sortWithinPartitions(key)  # files by key range
+                    writer = written.write.format("delta").mode("overwrite")
+                    if where:
                         writer = writer.option("replaceWhere", where)
                     writer.option("userMetadata", properties_text(target.properties)).save(target.location)
         except (PySparkException, ConnectionError, OSError) as exc:
             raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
-        return KeyedWrite(len(keys), self._metrics(spark, changed, began))
+        return KeyedWrite(replaced, self._metrics(spark, written, began))
 
     def _compute(self, spark: SparkSession, transform: Callable[..., Any], scans: list[Scan]) -> DataFrame:
         frames: dict[str, DataFrame] = {}
@@ -194,6 +202,23 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     details = re.search(r'details = "(.*)"', text)
     return (details.group(1) if details else text.splitlines()[0])[:500]
+
+
+def _in_ranges(column: str, ranges: Ranges) -> str:
+    """The SQL condition that `column` falls in one of the half-open `ranges` (dates, timestamps, integers)."""
+    return " OR ".join(f"(`{column}` >= {_literal(low)} AND `{column}` < {_literal(high)})" for low, high in ranges)
+
+
+def _literal(value: Any) -> str:
+    """A date, an (aware: UTC) timestamp or an integer as Spark SQL text; the session's time zone is UTC."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value
+        return f"TIMESTAMP'{moment.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    if isinstance(value, date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"no Spark SQL literal for a range bound {value!r}")
 
 
 def _key_list(keys: list[Any]) -> str | None:
