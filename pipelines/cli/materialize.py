@@ -181,8 +181,9 @@ def _run_with_progress(
         return run()
     finally:
         stop.set()
-        watcher.join()
-        report()
+        watcher.join(30)  # it looks every 0.5 s; one look stuck in the instance's storage is not waited for
+        if not watcher.is_alive():
+            report()
 
 
 def materialize_all(select: str, console: Console) -> list[AssetRun]:
