@@ -230,8 +230,10 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     assert store.history(table) == history and _rows(runtime, "payments.settlement_summary") == before
 
     runtime.domains["payments"] = domain
-    rerun = _build(runtime, "payments.settlement_summary", "run-3", full=True,
-                   engine=runtime.engine_for("payments", "settlement_summary"))  # fmt: skip
+    engine = runtime.engine_for("payments", "settlement_summary")
+    dead = engine._session  # the session on the killed Sail
+    rerun = _build(runtime, "payments.settlement_summary", "run-3", full=True, engine=engine)
     assert rerun.details["engine"] == "spark" and rerun.details["spark_url"] not in str(failed.value)  # a new Sail
+    assert dead is not None and dead.client.is_closed  # not left for pyspark to try again at the process's exit
     assert len(store.history(table)) == len(history) + 1  # built once
     assert _rows(runtime, "payments.settlement_summary") == before

@@ -11,7 +11,7 @@ run, minting each domain a token that is revoked when they stop.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.spark.engine import SparkEngine
@@ -107,8 +107,10 @@ class _SailEngine(SparkEngine):
         self._server: SailServer | None = None
 
     def session(self) -> SparkSession:
-        if self._server is not None and self._server.ended is not None:
-            self._session = None  # its server is gone (killed, crashed): the next build gets a new one
+        if self._server is not None and self._server.ended is not None and self._session is not None:
+            session, self._session = self._session, None  # its server is gone (killed, crashed): a new one next
+            with suppress(Exception):  # closed without asking the dead server; left open, pyspark would ask it
+                session.client.close()  # again when this process exits
         if self._session is None:
             self._server = self._start()
             self.url, self.label = self._server.url, f"Sail on {self._server.url}"
