@@ -11,6 +11,8 @@ from the new history, or gives up.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +21,12 @@ from pipelines.core.names import TableId
 
 MAX_COMMIT_ATTEMPTS = 50
 """Commits lost to other writers before a write gives up (each loss means another writer made progress)."""
+
+
+def pause_after_lost_race(attempt: int) -> None:
+    """Wait before trying again what lost its `attempt`-th race to another process: a random moment growing with
+    the attempt, so that two losers do not meet again at once."""
+    time.sleep(random.uniform(0, 0.01 * attempt))
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,8 @@ class KeyedRewriter(Protocol):
             check: asked about the commits made since the table state the caller planned on (see
                 `pipelines.ports.commit_check`); the rewrite itself is planned on the table as it is
                 when called, so a check should refuse any commit it cannot rule out touching the keys.
+                None: the rewrite holds only on the table as it is when called (any commit made meanwhile
+                refuses it).
 
         Returns:
             The rewrite's counts and commit (None when there was nothing to write or delete).
@@ -127,7 +129,8 @@ class KeyedRewriter(Protocol):
         Raises:
             TableNotFoundError: the table does not exist.
             ValueError: the replacement rows do not fit the table's schema, or the key is unknown.
-            ConcurrentCommitError: `check` refused another writer's commits; nothing was committed.
+            ConcurrentCommitError: `check` (without one, any commit since the call) refused another
+                writer's commits; nothing was committed.
         """
         ...
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from pipelines.adapters.capabilities import incremental_for
+from pipelines.adapters.delta import DeltaTableStore
 from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.compat import MERGE_MANIFESTS_AT
 from pipelines.core.names import TableId
+from pipelines.ports.commit_check import ConcurrentCommitError
 
 TABLE = TableId("shop", "silver_carts")
 SCHEMA = pa.schema([pa.field("cart_id", pa.string(), nullable=False), pa.field("items", pa.int64())])
@@ -106,3 +109,21 @@ def test_upserts_that_may_merge_on_read_give_the_same_rows_versions_and_net_chan
     added = {(r["cart_id"], r["items"]) for r in changes.added.to_pylist()}
     assert added - removed == {(k, v) for k, v in expected.items() if v > 1}
     assert removed - added == {("c150", 1), *((f"c{j:03d}", 0) for j in [*range(2, 6), *range(52, 56)])}
+
+
+OPEN_FORMAT = {"iceberg": lambda root: IcebergTableStore(root / "warehouse"), "delta": DeltaTableStore}
+
+
+@pytest.mark.parametrize("fmt", sorted(OPEN_FORMAT))
+def test_a_rewrite_overtaken_while_it_planned_is_refused_not_committed_over_the_winner(tmp_path: Path, fmt: str):
+    store, rival = OPEN_FORMAT[fmt](tmp_path), OPEN_FORMAT[fmt](tmp_path)
+    store.ensure_table(TABLE, SCHEMA)
+    incremental_for(store).replace_keys(TABLE, "cart_id", pa.array(["c1"]), lambda _current: _rows(["c1"], 1))
+
+    def overtaken(_current: pa.Table) -> pa.Table:  # another writer's rewrite of the key lands meanwhile
+        incremental_for(rival).replace_keys(TABLE, "cart_id", pa.array(["c1"]), lambda _current: _rows(["c1"], 2))
+        return _rows(["c1"], 3)
+
+    with pytest.raises(ConcurrentCommitError):
+        incremental_for(store).replace_keys(TABLE, "cart_id", pa.array(["c1"]), overtaken)
+    assert _read(store) == [{"cart_id": "c1", "items": 2}]  # the winner's row, once

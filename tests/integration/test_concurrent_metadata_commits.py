@@ -6,9 +6,10 @@ kept candidate the refs), or, for a publish overtaken on its base, refused clean
 `ConcurrentCommitError`. Before, an Iceberg compaction was committed again by pyiceberg on top of
 the winner with the state properties it had read (the table's newest watermark went back), and an
 expiry, an evolution past two attempts or keeping a candidate failed with `CommitFailedException`,
-and Delta evolutions racing each other failed ("Metadata changed since last commit").
-Delta maintenance is not here yet: its expiry racing appends sometimes fails reading a log entry it
-removed (`_delta_log/...json not found`).
+and Delta evolutions racing each other failed ("Metadata changed since last commit"). A Delta
+compaction (delta-rs's OPTIMIZE) was committed on top of an append with the watermark it had read,
+and appends racing an expiry failed reading the log entries it removed (`_delta_log/...json not found`,
+"Invalid table version").
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _seeded(fmt: str, root: Path) -> TableStore:
     return store
 
 
-@pytest.mark.parametrize("fmt", ["iceberg"])  # Delta: expire racing appends loses log files (see module doc)
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 def test_maintenance_racing_appends_loses_no_row_and_keeps_the_newest_watermark(
     tmp_path: Path, fmt: str, forkserver: ForkServerContext
 ) -> None:

@@ -21,7 +21,7 @@ from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
 from pipelines.core.null_values import null_values
-from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
 from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
@@ -227,6 +227,7 @@ class DeltaIncremental:
         ]
         written = list(_POOL.map(lambda rows: write_data_file(root, rows), outputs))
         actions += written
+        check = check or CommitCheck.on(self._store._history(delta), refuse_all)  # no check: only on `delta`
         try:  # planned on `delta`: a check must refuse whatever commit touched the rewritten files
             commit = self._store._commit_actions(table, actions, props, check, delta)
         except ConcurrentCommitError:

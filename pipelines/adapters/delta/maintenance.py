@@ -1,21 +1,28 @@
-"""Maintenance of Delta tables: OPTIMIZE compaction, VACUUM with a retention, orphan file removal."""
+"""Maintenance of Delta tables: compaction, VACUUM with a retention, orphan file removal."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from math import ceil
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError
+from deltalake.transaction import AddAction, RemoveAction
 
-from pipelines.adapters.delta.incremental import file_path, log_entry
+from pipelines.adapters.delta.data_files import DeltaDataFile
+from pipelines.adapters.delta.incremental import _partition_values, file_path, log_entry
 from pipelines.adapters.delta.staged_commits import STAGED_FILE, read_staged, unstage
-from pipelines.adapters.delta.table_store import WRITER_PROPERTIES, DeltaTableStore
+from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
 from pipelines.ports.maintenance import Compaction, Expiry, carried_properties
+from pipelines.ports.table_evolution import align_to_schema
 
 
 def _hours(span: timedelta) -> int:
@@ -45,24 +52,62 @@ class DeltaMaintenance:
         return sum(1 for f in root.list_files() if not f.uri.startswith(log))
 
     def compact(self, table: TableId, small_file_bytes: int, min_files: int = 2) -> Compaction:
-        """OPTIMIZE the files smaller than `small_file_bytes` into files of up to that size, committing the
-        carried state properties (delta-rs takes every file below its target size, so the target is that
-        size: a larger one would also merge the files meant to stay, e.g. silver's key-range files)."""
-        delta = self._open(table)
-        files = pa.table(delta.get_add_actions(flatten=True)).to_pylist()
-        small = [f for f in files if f["size_bytes"] < small_file_bytes]
-        if len(small) < max(min_files, 2):
-            return Compaction(len(files), len(files), 0, None)
-        props = carried_properties(self._store.history(table), "compaction")
-        metrics = delta.optimize.compact(
-            target_size=small_file_bytes,
-            writer_properties=WRITER_PROPERTIES,
-            commit_properties=CommitProperties(custom_metadata=props),
-        )
-        rows = int(sum(f["num_records"] or 0 for f in small))
-        after = self.data_files(table)
-        commit = self._store.history(table)[-1] if metrics.get("numFilesRemoved") else None
-        return Compaction(len(files), after, rows, commit)
+        """Merge the files smaller than `small_file_bytes`, partition by partition, into files of up to about
+        that size (a larger target would also merge the files meant to stay, e.g. silver's key-range
+        files), in one commit of the carried state properties whose files change no data.
+
+        It commits through the store's commit loop, once on the version it planned on: a compaction
+        that lost a race (an append landed) is planned again on the winner's version, its files and
+        carried properties read again, so that it never carries an older ledger or watermark over a
+        newer commit. delta-rs's OPTIMIZE is not used: it commits on top of a newer version itself,
+        with the properties it was given (see test_delta_commit_conflicts).
+        """
+        root = self._store._path(table)
+        planned: tuple[int, int] | None = None  # files before and rows rewritten by the compaction committed
+        before = 0
+        written: list[str] = []  # data files of an attempt that lost its race, removed before the next
+
+        def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
+            nonlocal planned, before
+            root.delete_files(written)
+            written.clear()
+            files = pa.table(current.get_add_actions(flatten=True)).to_pylist()
+            small = [f for f in files if f["size_bytes"] < small_file_bytes]
+            before, planned = len(files), None
+            if len(small) < max(min_files, 2):
+                return
+            columns = current.metadata().partition_columns
+            stored = pa.schema([f for f in pa.schema(current.schema().to_arrow()) if f.name not in columns])
+            now = int(time.time() * 1000)
+            actions: list[AddAction | RemoveAction] = []
+            rows = 0
+            for group in _bins(small, small_file_bytes):
+                values = _partition_values(group[0])
+                merged = DeltaDataFile(root, {c: values.get(c) for c in columns}, columns)
+                written.append(merged.uri)
+                for f in group:
+                    held = pq.read_table(file_path(root, f["path"]), filesystem=root.filesystem)
+                    merged.write(align_to_schema(held, stored))  # written before an evolution: as the table is now
+                    actions.append(RemoveAction(f["path"], False, now, f["size_bytes"], values))
+                    rows += int(f["num_records"] or 0)
+                merged.close()
+                assert merged.action is not None, "closed"
+                actions.append(replace(merged.action, data_change=False))
+            if not actions:
+                return
+            commit_properties.custom_metadata = carried_properties(self._store._history(current), "compaction")
+            self._store._transaction(current, actions, commit_properties)
+            planned = (len(files), rows)
+
+        try:
+            self._store._commit_with_retries(table, {}, None, commit)
+        except CommitFailedError:
+            root.delete_files(written)
+            raise
+        if planned is None:
+            return Compaction(before, before, 0, None)
+        committed = self._open(table)  # the table written through still shows the version before
+        return Compaction(planned[0], self.data_files(table), planned[1], self._store._commit_of(table, committed))
 
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
         """VACUUM the files only versions older than `retention` needed, checkpoint the log and delete
@@ -80,7 +125,9 @@ class DeltaMaintenance:
             unstage(root, published=False)  # a refused candidate past retention goes (VACUUM takes its files)
         delta.create_checkpoint()  # before VACUUM's own commits: at the newest data commit, which stays
         files = self._files_on_disk(table)
-        self._vacuum(delta, retention, keep)
+        self._store._commit_with_retries(  # VACUUM's commits lost to another writer: planned again on its version
+            table, {}, None, lambda current, props: self._vacuum(current, retention, keep, props)
+        )
         deleted = files - self._files_on_disk(table)
         oldest = self._oldest_needed(table, retention, keep)
         checkpoints = [v for v in _checkpoints(root) if v <= oldest]
@@ -135,7 +182,7 @@ class DeltaMaintenance:
         return min([current, *within, *keep])
 
     @staticmethod
-    def _vacuum(delta: DeltaTable, retention: timedelta, keep: Collection[int]) -> None:
+    def _vacuum(delta: DeltaTable, retention: timedelta, keep: Collection[int], props: CommitProperties) -> None:
         """VACUUM with `retention`, keeping the files of every kept version and of the versions after it."""
         current = delta.version()
         kept = list(range(min(keep), current + 1)) if keep and min(keep) < current else None
@@ -143,8 +190,27 @@ class DeltaMaintenance:
             retention_hours=_hours(retention),
             dry_run=False,
             enforce_retention_duration=False,
+            commit_properties=props,
             keep_versions=kept,
         )
+
+
+def _bins(files: list[dict[str, Any]], target_bytes: int) -> list[list[dict[str, Any]]]:
+    """The files (flattened add actions) in groups to merge: of one partition each, adding up to about
+    `target_bytes`, of two files or more (a file alone stays as it is)."""
+    partitions: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        partitions.setdefault(repr(sorted(_partition_values(f).items())), []).append(f)
+    bins: list[list[dict[str, Any]]] = []
+    for members in partitions.values():
+        current: list[dict[str, Any]] = []
+        for f in sorted(members, key=lambda f: str(f["path"])):
+            if current and sum(m["size_bytes"] for m in current) + f["size_bytes"] > target_bytes:
+                bins.append(current)
+                current = []
+            current.append(f)
+        bins.append(current)
+    return [b for b in bins if len(b) >= 2]
 
 
 def _log_version(uri: str) -> int | None:

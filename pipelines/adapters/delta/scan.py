@@ -51,7 +51,7 @@ class DeltaScans:
     def history(self) -> list[Commit]:
         """The store's data commits, from the log read at opening."""
         if self._history is None:
-            self._history = DeltaTableStore._history(self._delta)  # same adapter package
+            self._history = self._store._history(self._delta)  # same adapter package
         return self._history
 
     def plan(self, version: int | None = None) -> ProductScan:

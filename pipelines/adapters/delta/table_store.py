@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 import logging
-import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
@@ -27,7 +27,13 @@ from pipelines.adapters.storage import Location, as_location
 from pipelines.core.commits import Commit, TableFormat, properties_in
 from pipelines.core.names import TableId
 from pipelines.logs import table_event
-from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
+from pipelines.ports.commit_check import (
+    MAX_COMMIT_ATTEMPTS,
+    CommitCheck,
+    ConcurrentCommitError,
+    commits_since,
+    pause_after_lost_race,
+)
 from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.table_evolution import (
     SchemaChange,
@@ -55,6 +61,11 @@ from pipelines.ports.table_store import (
 )
 
 _log = logging.getLogger(__name__)
+_COMMIT_FILE = re.compile(r"/(\d{20})\.json$")
+_OUTRUN = "invalid table version"
+_VANISHED_ENTRY = ("not found", _OUTRUN)
+"""How delta-rs words a log entry that was listed but is gone when read (it raises a plain `DeltaError`)."""
+_T = TypeVar("_T")
 GENERATION_KEY = b"delta.generationExpression"
 PARTITION_COLUMN_PREFIX = "_part_"
 REWRITE_PROPERTY = "meshlake.schema_rewrite"
@@ -163,6 +174,50 @@ def _commit(entry: Mapping[str, Any], sequence: int) -> Commit:
         | {k: str(v) for k, v in entry.items() if k.startswith(PROPERTY_PREFIX)},
         stats=commit_stats(entry),
     )
+
+
+def _log_head(root: Location) -> int | None:
+    """The newest version in the table's log: that of its newest commit file (None: no log)."""
+    files = root.list_files("_delta_log", recursive=False)
+    return max((int(m.group(1)) for f in files if (m := _COMMIT_FILE.search(f.uri))), default=None)
+
+
+def _reading_log(read: Callable[[], _T]) -> _T:
+    """`read()` (of the table's log), again when it failed on a log entry that vanished.
+
+    delta-rs lists the log, then reads the entries it listed: an expiry (`DeltaMaintenance.expire`, in
+    another process) that removes the entries before a new checkpoint in between makes it fail
+    (`FileNotFoundError`, or a `DeltaError` saying a commit or checkpoint file is "not found", or
+    "Invalid table version"); listed again, the log starts at that checkpoint.
+    """
+    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+        try:
+            return read()
+        except (FileNotFoundError, DeltaError) as exc:
+            vanished = isinstance(exc, FileNotFoundError) or any(m in str(exc).lower() for m in _VANISHED_ENTRY)
+            if not vanished or isinstance(exc, DeltaTableNotFoundError) or attempt == MAX_COMMIT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _commit_infos(delta: DeltaTable, root: Location) -> list[dict[str, Any]]:
+    """The commit info of every entry of the table's log at `root`, each with its version.
+
+    delta-rs's `history()` lists the log as it is when called, reads each entry (`_reading_log`), and
+    labels them counting down from the version the `DeltaTable` is at: on a table opened before another
+    writer's commit, each entry carried the version before its own (a commit was then missing from the
+    log, or another's taken for it). The listing is bracketed by two readings of the log's newest version
+    and labelled from it; it is listed again when a commit landed meanwhile.
+
+    Raises:
+        CommitFailedError: the log changed during each of `MAX_COMMIT_ATTEMPTS` readings.
+    """
+    for _ in range(MAX_COMMIT_ATTEMPTS):
+        head = _log_head(root)
+        infos = _reading_log(delta.history)
+        if head is not None and _log_head(root) == head:
+            return [info | {"version": head - at} for at, info in enumerate(infos)]
+    raise CommitFailedError(f"the Delta log at {root} changed during each of {MAX_COMMIT_ATTEMPTS} readings")
 
 
 class _NothingMatchesError(Exception):
@@ -406,8 +461,7 @@ class DeltaTableStore:
                 commit_properties=commit_properties,
             )
 
-        # planned again on the winner's schema after a lost race: any commit is accepted
-        self._commit_with_retries(table, {}, CommitCheck(None, lambda _: True), commit)
+        self._commit_with_retries(table, {}, None, commit)  # planned again on the winner's schema after a lost race
         return changes
 
     @reports_commits
@@ -434,9 +488,8 @@ class DeltaTableStore:
             predicate = _key_predicate(keys.cast(pa.schema([rows.schema.field(n) for n in keys.column_names])))
             current.delete(predicate, WRITER_PROPERTIES, commit_properties=commit_properties)
 
-        history = self._history(delta)
-        try:  # a delete that lost a race is planned again on the winner's version: any commit is accepted
-            deleted = self._commit_with_retries(table, props, CommitCheck.on(history, lambda _: True), commit, delta)
+        try:  # a delete that lost a race is planned again on the winner's version
+            deleted = self._commit_with_retries(table, props, None, commit, delta)
         except _NothingMatchesError:
             return None
         return self._commit_of(table, deleted)
@@ -482,7 +535,9 @@ class DeltaTableStore:
         location = self._path(table)
         with location.errors():
             try:
-                return DeltaTable(location.uri, version=version, storage_options=location.delta_options())
+                return _reading_log(
+                    lambda: DeltaTable(location.uri, version=version, storage_options=location.delta_options())
+                )
             except DeltaTableNotFoundError:
                 raise TableNotFoundError(table, f"the Delta root {self._root}") from None
 
@@ -490,9 +545,10 @@ class DeltaTableStore:
     def _schema(delta: DeltaTable) -> pa.Schema:
         return pa.schema([f for f in pa.schema(delta.schema().to_arrow()) if not _is_hidden(f)])
 
-    @staticmethod
-    def _history(delta: DeltaTable) -> list[Commit]:
-        entries = sorted(delta.history(), key=lambda e: int(e["version"]))
+    def _history(self, delta: DeltaTable) -> list[Commit]:
+        """The data commits of `delta`'s log up to the version `delta` is at."""
+        infos = _commit_infos(delta, self._root.at(delta.table_uri))
+        entries = sorted((e for e in infos if e["version"] <= delta.version()), key=lambda e: int(e["version"]))
         data_commits = [e for e in entries if e.get("operation") not in _METADATA_ONLY and REWRITE_PROPERTY not in e]
         return [_commit(e, i) for i, e in enumerate(data_commits, start=1)]
 
@@ -551,16 +607,23 @@ class DeltaTableStore:
             return commit
 
         def commit_actions(current: DeltaTable, commit_properties: CommitProperties) -> None:
-            current.create_write_transaction(
-                list(actions),
-                mode="append",
-                schema=current.schema(),
-                partition_by=current.metadata().partition_columns or None,
-                commit_properties=with_action_stats(commit_properties, actions),
-            )
+            self._transaction(current, actions, commit_properties)
 
         self._commit_with_retries(table, props, check, commit_actions, planned)
         return self._commit_of(table, self._open(table))  # the table written through still shows the version before
+
+    @staticmethod
+    def _transaction(
+        current: DeltaTable, actions: Sequence[AddAction | RemoveAction], commit_properties: CommitProperties
+    ) -> None:
+        """Commit `actions` (their data files written) on `current`, with their counts as the commit's stats."""
+        current.create_write_transaction(
+            list(actions),
+            mode="append",
+            schema=current.schema(),
+            partition_by=current.metadata().partition_columns or None,
+            commit_properties=with_action_stats(commit_properties, actions),
+        )
 
     def _commit_with_retries(
         self,
@@ -572,10 +635,13 @@ class DeltaTableStore:
     ) -> DeltaTable:
         """The one commit loop of the Delta store: `commit` on the table's newest version, again on each lost race.
 
-        Without a check, delta-rs resolves a race itself (appends commute). With one, the commit is
-        tried once on the version `check` was shown the commits of (`max_commit_retries=0`: the next
-        version must be free), and a lost race loads the table and asks again. The first attempt commits
-        on `planned` (the table a plan read) when given, else on the newest version.
+        Each attempt is tried once on the version it planned on (`max_commit_retries=0`: the next version
+        must be free); a lost race loads the newest version and, when `check` (if any) accepts the
+        commits made since, runs `commit` on it. The first attempt commits on `planned` (the table a plan
+        read) when given, else on the newest version. delta-rs's own resolution of a race is not used,
+        even for appends, which commute: it reads the log entries between the two versions, which an
+        expiry may have removed meanwhile ("Invalid table version"), and commits a compaction or a
+        vacuum with the properties it was given.
 
         Returns:
             The table `commit` wrote through (at the version it made).
@@ -584,23 +650,22 @@ class DeltaTableStore:
             ConcurrentCommitError: `check` refused the commits of another writer; nothing was committed.
             CommitFailedError: `MAX_COMMIT_ATTEMPTS` races were lost.
         """
-        if check is None:
-            delta = self._open(table)
-            commit(delta, CommitProperties(custom_metadata=props))
-            return delta
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
             delta = planned if planned is not None and attempt == 1 else self._open(table)
-            if not check.allows(commits := self._history(delta)):
+            if check is not None and not check.allows(commits := self._history(delta)):
                 raise ConcurrentCommitError(table, commits_since(commits, check.seen))
             try:
                 commit(delta, CommitProperties(custom_metadata=props, max_commit_retries=0))
-            except CommitFailedError:
+            except DeltaError as exc:
+                # a lost race; "Invalid table version" when the winner's entries were already expired
+                if not isinstance(exc, CommitFailedError) and _OUTRUN not in str(exc).lower():
+                    raise
                 if attempt == MAX_COMMIT_ATTEMPTS:
                     raise
                 table_event(
                     _log, "retry", None, table, delta.version(), attempt=attempt + 1, reason="another commit came first"
                 )
-                time.sleep(random.uniform(0, 0.01 * attempt))  # two losers do not meet again at once
+                pause_after_lost_race(attempt)
                 continue
             return delta
         raise AssertionError("unreachable")  # pragma: no cover

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipelines.adapters.iceberg.compat import ParsedOnceSqlCatalog
 from pipelines.core.extras import require_sql_driver
+from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, pause_after_lost_race
 
 CATALOG_NAME = "meshlake"
 """The name of meshlake's catalog in the SQL catalog's tables (one database may hold several catalogs)."""
@@ -66,13 +67,14 @@ def open_sql_catalog(uri: str, warehouse: str, properties: Mapping[str, str] = E
         MissingExtraError: a PostgreSQL URI without the `postgres` extra installed.
     """
     require_sql_driver(uri)
-    for attempt in range(3):
+    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
         try:
             catalog = MetadataCachingSqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, **properties)
             break
         except OperationalError as exc:  # parallel first opens race to create the catalog's tables
-            if "already exists" not in str(exc) or attempt == 2:
+            if "already exists" not in str(exc) or attempt == MAX_COMMIT_ATTEMPTS:
                 raise
+            pause_after_lost_race(attempt)  # the winner's tables are found on the next attempt
     _write_ahead_log(catalog.engine)
     return catalog
 

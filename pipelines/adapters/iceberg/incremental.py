@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan
@@ -33,16 +34,10 @@ from pipelines.adapters.iceberg.position_deletes import (
 )
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.table_store import IcebergTableStore, _history
-from pipelines.adapters.iceberg.transaction import (
-    commit_with_retries,
-    file_changes,
-    row_changes,
-    transaction,
-    write_rows,
-)
+from pipelines.adapters.iceberg.transaction import commit_with_retries, file_changes, row_changes, write_rows
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
-from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError
+from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
 from pipelines.ports.commit_observers import reports_commits
 from pipelines.ports.incremental import (
     MAINTENANCE_PROPERTY,
@@ -304,8 +299,10 @@ class IcebergIncremental:
         deletes: list[tuple[DataFile, np.ndarray]],
         check: CommitCheck | None,
     ) -> Commit:
-        """Commit the rewrite planned on `ice`; with `check`, only on top of commits it accepts (`commit_with_retries`:
-        the plan was made on `ice`, so a check must refuse whatever commit touched the rewritten files)."""
+        """Commit the rewrite planned on `ice` through the store's commit loop (`commit_with_retries`), on top of
+        the commits made since only if `check` accepts them (the plan was made on `ice`, so a check must refuse
+        whatever commit touched the rewritten files); without a check, on `ice` only. The files written for a
+        rewrite that is refused, or that lost too many races, are removed."""
         outputs = [t for t in [*plan.rewritten, *plan.inserted] if t.num_rows]
         if not removed and not outputs and not deletes:
             return self._store.append(table, arrow_schema(ice.schema()).empty_table(), props, check=check)
@@ -323,19 +320,20 @@ class IcebergIncremental:
                     producer.append_data_file(data_file)
 
         branch = self._store._branch  # same adapter package: main, or staged (`IcebergTableStore.staged`)
-        if check is None:
-            with transaction(ice, branch) as tx:
-                stage(tx)
-        else:
-            planned = [ice]  # the first attempt commits on the table the plan read
-            try:
-                ice = commit_with_retries(
-                    table, lambda: planned.pop() if planned else self._table(table), _history, check, stage, branch
-                )
-            except ConcurrentCommitError:
-                for data_file in [*added, *delete_files]:
-                    ice.io.delete(data_file.file_path)
-                raise
+        planned = [ice]  # the first attempt commits on the table the plan read
+        try:
+            ice = commit_with_retries(
+                table,
+                lambda: planned.pop() if planned else self._table(table),
+                _history,
+                check or CommitCheck.on(_history(ice), refuse_all),
+                stage,
+                branch,
+            )
+        except (ConcurrentCommitError, CommitFailedException):
+            for data_file in [*added, *delete_files]:
+                ice.io.delete(data_file.file_path)
+            raise
         return self._store._last_commit(ice)
 
 

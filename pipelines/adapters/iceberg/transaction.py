@@ -14,8 +14,6 @@ Two costs of pyiceberg commits grow with every commit a table has seen:
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable, Sequence
 
 import pyarrow as pa
@@ -38,17 +36,15 @@ from pipelines.adapters.iceberg.data_files import IcebergDataFiles
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
 from pipelines.logs import table_event
-from pipelines.ports.commit_check import MAX_COMMIT_ATTEMPTS, CommitCheck, ConcurrentCommitError, commits_since
+from pipelines.ports.commit_check import (
+    MAX_COMMIT_ATTEMPTS,
+    CommitCheck,
+    ConcurrentCommitError,
+    commits_since,
+    pause_after_lost_race,
+)
 
 _log = logging.getLogger(__name__)
-
-
-def transaction(table: Table, branch: str | None = MAIN_BRANCH) -> CachedTransaction:
-    """A transaction on `table` (use as `with transaction(ice) as tx:`), committed on exit.
-
-    Its snapshots go to `branch`; None stages them (see `CachedTransaction`).
-    """
-    return CachedTransaction(table, branch=branch)
 
 
 def commit_with_retries(
@@ -89,7 +85,7 @@ def commit_with_retries(
             planned_on = ice.current_snapshot()  # the version the lost attempt followed
             version = planned_on.snapshot_id if planned_on else None
             table_event(_log, "retry", None, table, version, attempt=attempt + 1, reason="another commit came first")
-            time.sleep(random.uniform(0, 0.01 * attempt))  # two losers do not meet again at once
+            pause_after_lost_race(attempt)
             continue
         return ice
     raise AssertionError("unreachable")  # pragma: no cover
