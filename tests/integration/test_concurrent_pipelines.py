@@ -18,17 +18,14 @@ import os
 import random
 import signal
 import time
-from collections import Counter
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.bootstrap import Runtime
-from pipelines.core.names import Layer, TableId
-from pipelines.core.positions import Ledger
+from pipelines.core.names import Layer
 from pipelines.generation import generate_landing
 from pipelines.services.build import build_product, build_silver
 from pipelines.services.ingest import ingest_event
@@ -36,6 +33,7 @@ from pipelines.settings import Settings
 from tests.integration import crash_harness
 from tests.paths import MESH
 from tests.processes import joined
+from tests.rebuild import NO_FRAME_ERRORS, assert_equals_a_rebuild, frame_errors, tables
 
 DOMAIN = "orders"
 EVENTS_PER_WAVE, FILES_PER_EVENT = 800, 4
@@ -61,20 +59,10 @@ def pipeline(env: dict[str, str], run_id: str, passes: int) -> None:
             build_product(domain, product, runtime, run)
 
 
-def tables(runtime: Runtime) -> dict[Layer, list[tuple[str | None, TableId]]]:
-    """The domain's tables by layer: (the product, the table)."""
-    domain = runtime.domain(DOMAIN)
-    return {
-        Layer.BRONZE: [(None, domain.bronze_table(e)) for e in domain.spec.events],
-        Layer.SILVER: [(None, domain.silver_table(e)) for e in domain.spec.entities],
-        Layer.GOLD: [(p, domain.product_table(p)) for p in domain.spec.products],
-    }
-
-
 def commits(runtime: Runtime, layer: Layer) -> int:
     """Commits made to the layer's tables so far."""
     total = 0
-    for product, table in tables(runtime)[layer]:
+    for product, table in tables(runtime, DOMAIN)[layer]:
         store = runtime.store_for(DOMAIN, layer, product)
         total += len(store.history(table)) if store.exists(table) else 0
     return total
@@ -106,44 +94,6 @@ def race(
     if not landed_second:
         generate_landing(runtime, DOMAIN, EVENTS_PER_WAVE, seed=2, files=FILES_PER_EVENT)
     return exits
-
-
-def positions(runtime: Runtime) -> tuple[set[tuple[str, int]], Counter[tuple[str, int]]]:
-    """Every frame of the landing files (source, offset), and how often bronze and quarantine hold each."""
-    domain = runtime.domain(DOMAIN)
-    frames = {
-        (batch.source, int(offset))
-        for event in domain.spec.events
-        for batch in runtime.landing.batches(DOMAIN, event, Ledger())
-        for offset in batch.offsets
-    }
-    held: Counter[tuple[str, int]] = Counter()
-    for event in domain.spec.events:
-        ingest = runtime.store_for(DOMAIN, Layer.BRONZE).read(domain.bronze_table(event), ["_ingest"])
-        column = ingest.column(0).combine_chunks()
-        held.update(zip(column.field("source").to_pylist(), column.field("offset").to_pylist(), strict=True))
-    quarantine = runtime.store_for(DOMAIN, Layer.QUARANTINE)
-    if quarantine.exists(domain.quarantine_table()):
-        rejects = quarantine.read(domain.quarantine_table(), ["source", "offset"])
-        held.update(zip(rejects.column(0).to_pylist(), rejects.column(1).to_pylist(), strict=True))
-    return frames, held
-
-
-def contents(runtime: Runtime) -> dict[str, pl.DataFrame]:
-    """Every silver and gold table's rows, sorted."""
-    found = {}
-    for layer in (Layer.SILVER, Layer.GOLD):
-        for product, table in tables(runtime)[layer]:
-            frame = pl.from_arrow(runtime.store_for(DOMAIN, layer, product).read(table))
-            assert isinstance(frame, pl.DataFrame)
-            found[str(table)] = frame.sort(frame.columns)
-    domain = runtime.domain(DOMAIN)
-    for entity, spec in domain.spec.entities.items():
-        if spec.history:
-            frame = pl.from_arrow(runtime.store_for(DOMAIN, Layer.SILVER).read(domain.history_table(entity)))
-            assert isinstance(frame, pl.DataFrame)
-            found[str(domain.history_table(entity))] = frame.sort(frame.columns)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -200,17 +150,5 @@ def test_writers_racing_through_every_layer_with_one_killed_equal_a_rebuild(
     assert all(code == 0 for code in codes if code != -signal.SIGKILL), codes
     pipeline(env, "after", 1)  # finishes what the killed writer left
 
-    frames, held = positions(runtime)
-    duplicated, lost = sum(n - 1 for n in held.values()), len(frames - set(held))
-    assert (duplicated, lost) == (0, 0)
-    assert set(held) == frames
-    built = contents(runtime)
-    domain = runtime.domain(DOMAIN)
-    for entity in domain.spec.entities:
-        build_silver(domain, entity, runtime, "rebuild", full=True)
-    for product in domain.spec.products:
-        build_product(domain, product, runtime, "rebuild", full=True)
-    rebuilt = contents(runtime)
-    assert {name: frame.height for name, frame in built.items()} == {n: f.height for n, f in rebuilt.items()}
-    for name, frame in built.items():
-        assert frame.equals(rebuilt[name]), name
+    assert frame_errors(runtime, DOMAIN) == NO_FRAME_ERRORS
+    assert_equals_a_rebuild(runtime, DOMAIN)
