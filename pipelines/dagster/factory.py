@@ -216,8 +216,8 @@ def _gold_asset(domain: Domain, product: str) -> dg.AssetsDefinition:
             record_quality(registry, name, context.run.run_id, audited.outcomes, publication)
             refused = None if publication.published else publication.candidate
             checks = product_check_results(domain, product, audited.outcomes, refused)
-        if refused is not None:
-            raise RefusedBuild(publication.message, refused, checks)
+            if refused is not None:  # inside: the event log records the step failed, as Dagster shows it
+                raise RefusedBuild(publication.message, refused, checks)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return gold

@@ -134,6 +134,10 @@ def test_quarantine_publish_and_expectations_are_logged(ledger):
     if outcome[second]["kind"] == "refusal":
         assert json.loads(outcome[second]["detail"])["checks"] == ["range_balance"]
         assert "refused version" in outcome[second]["message"] and b == 300
+        # the refusal fails the gold step in Dagster, and the event log says so: run_failed, not run_finished
+        gold = [r for r in rows if r["run_id"] == second and r["asset"] == GOLD and r["kind"].startswith("run_")]
+        assert [r["kind"] for r in gold] == ["run_started", "run_failed"]
+        assert "refused version" in gold[1]["message"] and "range_balance" in gold[1]["message"]
     else:
         assert json.loads(outcome[second]["detail"])["failing"] == ["range_balance"] and b == -600
     checks = {(r["run_id"], r["check_name"]): r for r in rows if r["kind"] == "expectation"}
@@ -238,7 +242,9 @@ def test_meshlake_query_reads_the_event_log(ledger):
     answer = _cli(settings, "query", sql, "--format", "json")
     assert answer.returncode == 0, answer.stderr
     kinds = {row["kind"]: row["n"] for row in json.loads(answer.stdout)}
-    assert kinds["run_started"] == 7 and kinds["publish"] + kinds.get("refusal", 0) == 2 and kinds["run_failed"] == 1
+    assert (
+        kinds["run_started"] == 7 and kinds["publish"] + kinds.get("refusal", 0) == 2 and kinds["run_failed"] == 2
+    )  # the refusal, the bad file
 
 
 def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  # noqa: F811 - the fixture
