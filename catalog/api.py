@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from catalog.errors import CatalogError
 from catalog.model import (
     IDENT_PATTERN,
+    MAX_BIGINT,
     PRODUCT_PATTERN,
     AuditEntry,
     Candidate,
@@ -47,6 +48,7 @@ ProductPath = Annotated[
     ),
 ]
 IdentPath = Annotated[str, Path(pattern=IDENT_PATTERN, max_length=63)]
+VersionPath = Annotated[int, Path(ge=0, le=MAX_BIGINT, description="Iceberg snapshot id or Delta version")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 _bearer = HTTPBearer(auto_error=False, description="A token from `meshlake catalog token create`")
@@ -192,8 +194,15 @@ def create_app(
 
     @app.get("/api/products/{product}/candidate", tags=["quality"], responses=_ERRORS)
     def refused_candidate(service: Svc, product: ProductPath, who: Who) -> Candidate | None:
-        """The version the latest build wrote and its error checks refused (null: it published): owner and admins."""
+        """The version the latest build wrote and its error checks refused (null: it published, or maintenance
+        discarded it): owner and admins."""
         return service.refused_candidate(who, product)
+
+    @app.delete("/api/products/{product}/candidate/{version}", tags=["quality"], responses=_ERRORS, status_code=204)
+    def discard_candidate(service: Svc, product: ProductPath, version: VersionPath, who: Who) -> Response:
+        """Maintenance discarded the refused candidate `version`: stop showing it (owner and admins)."""
+        service.discard_candidate(who, product, version)
+        return Response(status_code=204)
 
     @app.get("/api/products/{product}/grants", tags=["grants"], responses=_ERRORS)
     def list_grants(service: Svc, product: ProductPath, who: Who) -> list[Grant]:

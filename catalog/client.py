@@ -134,6 +134,10 @@ class CatalogClient:
         response = self._call("POST", f"/products/{name}/checks", json=self._body(checks))
         return self._as(list[CheckResult], response)
 
+    def discard_candidate(self, name: str, version: int) -> None:
+        """Maintenance discarded the refused candidate `version` of the product."""
+        self._call("DELETE", f"/products/{name}/candidate/{version}")
+
     def grant(self, name: str, consumer: str) -> tuple[Grant, bool]:
         """Let `consumer` read the product; returns the grant and whether it is new."""
         response = self._call("PUT", f"/products/{name}/grants/{consumer}")

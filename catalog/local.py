@@ -58,6 +58,9 @@ class LocalCatalog:
     def record_checks(self, name: str, checks: ChecksIn) -> list[CheckResult]:
         return self.service.record_checks(self.principal, name, checks)
 
+    def discard_candidate(self, name: str, version: int) -> None:
+        self.service.discard_candidate(self.principal, name, version)
+
     def grant(self, name: str, consumer: str) -> tuple[Grant, bool]:
         return self.service.grant(self.principal, name, consumer)
 

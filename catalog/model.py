@@ -225,7 +225,8 @@ class CheckResult(CheckResultIn):
 class Candidate(BaseModel):
     """A version of a product its latest build wrote but its error checks refused: readers do not see it.
 
-    Shown to the owning domain and admins until a later build's results come without a refusal.
+    Shown to the owning domain and admins until a later build's results come without a refusal, or
+    maintenance discards it (`CatalogService.discard_candidate`).
     """
 
     product: str

@@ -198,6 +198,30 @@ class CatalogService(Governance):
             self._audit(s, who, "checks.record", name, **run, failed=failed)
             return repository.latest_checks(s, [row.id]).get(row.id, [])
 
+    def discard_candidate(self, who: Principal, name: str, version: int) -> None:
+        """Record that maintenance discarded the refused candidate `version`: the catalog stops showing it.
+
+        Marks the check runs that refused that version so far; a later run refusing a candidate of the
+        same version (Delta: staged on the same log version) shows it again. Idempotent.
+
+        Raises:
+            Forbidden: `who` is neither the owning domain nor an admin.
+        """
+        with self._uow(write=True) as s:
+            row = self._product(s, who, name)
+            self._require_owner(who, row.domain.name, f"discard candidates of {name!r}")
+            refusing = select(CheckResultRow).where(
+                CheckResultRow.product_id == row.id,
+                CheckResultRow.refused_version == version,
+                CheckResultRow.discarded_at.is_(None),
+            )
+            marked = list(s.scalars(refusing))
+            now = self._clock()
+            for result in marked:
+                result.discarded_at = now
+            if marked:
+                self._audit(s, who, "candidate.discard", name, version=version)
+
     def refused_candidate(self, who: Principal, name: str) -> Candidate | None:
         """The candidate the product's latest build was refused with (see `ChecksIn.refused_version`), or None.
 

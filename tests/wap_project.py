@@ -61,10 +61,11 @@ TOTAL = dg.AssetKey(["ledger", "gold", "total"])
 _SEQUENCE = count()
 
 
-def make_ledger(root: Path, fmt: str) -> Settings:
-    """The project at `root` with every table in `fmt`; its settings (home under `root`)."""
+def make_ledger(root: Path, fmt: str, spec_extra: str = "") -> Settings:
+    """The project at `root` with every table in `fmt` (`spec_extra`: more of the domain's spec); its settings
+    (home under `root`)."""
     make_project(root, settings=f"format: {fmt}\n")
-    folder = add_domain(root, "ledger", SPEC)
+    folder = add_domain(root, "ledger", SPEC + spec_extra)
     write(folder / "transforms.py", TRANSFORMS)
     return Settings.load(project=root, env={"MESHLAKE_HOME": str(root / "home")})
 

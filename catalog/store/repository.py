@@ -179,11 +179,12 @@ def latest_checks(session: Session, product_ids: Sequence[int]) -> dict[int, lis
 
 
 def refused_candidate(session: Session, row: ProductRow) -> Candidate | None:
-    """The candidate the product's latest check run refused, or None (that run published, or none ran)."""
+    """The candidate the product's latest check run refused, or None (that run published, none ran, or
+    maintenance discarded the candidate since)."""
     latest = session.scalars(
         select(CheckResultRow).where(CheckResultRow.product_id == row.id).order_by(CheckResultRow.id.desc()).limit(1)
     ).one_or_none()
-    if latest is None or latest.refused_version is None:
+    if latest is None or latest.refused_version is None or latest.discarded_at is not None:
         return None
     run = select(CheckResultRow).where(
         CheckResultRow.product_id == row.id,

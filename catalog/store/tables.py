@@ -130,6 +130,8 @@ class CheckResultRow(Base):
     checked_at: Mapped[datetime] = mapped_column(TS)
     refused_version: Mapped[int | None] = mapped_column(BigInteger)
     """Set on every result of a run that refused a candidate: that candidate's version."""
+    discarded_at: Mapped[datetime | None] = mapped_column(TS)
+    """When maintenance discarded the candidate `refused_version` names (the catalog no longer shows it)."""
 
 
 class TokenRow(Base):

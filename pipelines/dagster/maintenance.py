@@ -13,7 +13,9 @@ from pipelines.services.maintenance import Maintained, maintain_domain
 
 
 def _details(result: Maintained) -> dict[str, int | str]:
+    discarded = {} if result.candidate_discarded is None else {"candidate_discarded": result.candidate_discarded}
     return {
+        **discarded,
         "maintained_table": str(result.table),
         "data_files_before": result.files_before,
         "data_files_after": result.files_after,
@@ -48,10 +50,12 @@ def maintenance_definitions(domain: Domain) -> dg.Definitions:
         ):
 
             def report(result: Maintained) -> None:
+                discarded = result.candidate_discarded
                 context.log.info(
                     f"{result.table} ({result.table_format}): data files {result.files_before} -> "
                     f"{result.files_after}, {result.versions_expired} versions expired, "
                     f"{result.files_deleted + result.orphans_removed} files deleted"
+                    + ("" if discarded is None else f", refused candidate {discarded} discarded (past retention)")
                 )
                 if (observation := _observation(result)) is not None:
                     context.log_event(observation)

@@ -34,10 +34,12 @@ class Compaction:
 
 @dataclass(frozen=True)
 class Expiry:
-    """What an expiry did: versions no longer reachable by time travel, files deleted."""
+    """What an expiry did: versions no longer reachable by time travel, files deleted, and the version of the
+    refused candidate it discarded (write-audit-publish: kept past the retention), if any."""
 
     versions_expired: int
     files_deleted: int
+    candidate_discarded: int | None = None
 
 
 @runtime_checkable
@@ -73,6 +75,8 @@ class TableMaintenance(Protocol):
 
         `keep` names versions a consumer still reads from (a silver watermark): they and every later
         version stay, whatever their age, so that reading "what was appended since" stays possible.
+        A refused candidate (`CandidateTables.kept`) older than `retention` is discarded, and so is
+        a candidate never audited (its run died); `Expiry.candidate_discarded` names the refused one.
 
         Raises:
             TableNotFoundError: the table does not exist.

@@ -105,8 +105,14 @@ class ProductRegistry(Protocol):
         """Record asset-check results; the catalog's quality status follows the latest ones.
 
         `refused_version`: the candidate version the results refused (write-audit-publish), which the
-        catalog shows the owning domain until a later run's results come without one.
+        catalog shows the owning domain until a later run's results come without one, or until
+        `discard_candidate` says maintenance discarded it.
         """
+        ...
+
+    def discard_candidate(self, product: str, version: int) -> None:
+        """Tell the catalog that maintenance discarded the refused candidate `version` (`Expiry.candidate_discarded`):
+        it stops showing it. No error when the catalog shows another one, or none."""
         ...
 
     def grant(self, product: str, consumer: str) -> None:

@@ -3,7 +3,9 @@
 Runs over every table the domain owns (bronze, quarantine, silver and its history, gold) with the
 settings of its spec (`maintenance:`). Rows never change; time travel within the retention keeps
 working; the bronze ledger and silver watermarks survive: before expiry the newest commit holds the
-table's whole state (a compaction carries it, else a checkpoint commit of no rows is made).
+table's whole state (a compaction carries it, else a checkpoint commit of no rows is made). A gold
+product's refused candidate older than the retention is discarded by expiry, and the catalog is told
+(`ProductRegistry.discard_candidate`, as the domain), so that it stops showing it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pipelines.core.commits import Commit
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
 from pipelines.ports.maintenance import TableMaintenance, state_checkpoint
+from pipelines.ports.registry import ProductRegistry
 from pipelines.ports.table_store import TableStore
 from pipelines.services.incremental import last_upstream
 from pipelines.services.tables import Tables
@@ -32,9 +35,11 @@ merging there are the few new keys of a run (a few KB)."""
 
 
 class MaintenanceRuntime(Tables, Protocol):
-    """Stores by domain and layer, plus the maintenance capability of each store."""
+    """Stores by domain and layer, the maintenance capability of each store, and the catalog as a domain."""
 
     def maintenance(self, store: TableStore) -> TableMaintenance: ...
+
+    def registry(self, principal: str) -> ProductRegistry: ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Maintained:
     versions_expired: int
     files_deleted: int
     orphans_removed: int
+    candidate_discarded: int | None = None
+    """The refused candidate expiry discarded (gold; see `Expiry.candidate_discarded`)."""
 
 
 def owned_tables(domain: Domain) -> list[OwnedTable]:
@@ -125,6 +132,10 @@ def maintain_domain(
 
     Returns:
         One result per table that exists.
+
+    Raises:
+        RegistryError: the catalog did not take a discarded candidate (it is gone from the table, and
+            the catalog shows it until a later build's check results replace it).
     """
     settings = domain.spec.maintenance
     retention = timedelta(hours=settings.retention_hours)
@@ -144,6 +155,9 @@ def maintain_domain(
         checkpoint_state(store, owned.table, seen)
         keep = watermarks.get(str(owned.table), set())
         expiry = tools.expire(owned.table, retention, keep)
+        if expiry.candidate_discarded is not None and owned.product is not None:
+            product = f"{domain.name}.{owned.product}"
+            runtime.registry(domain.name).discard_candidate(product, expiry.candidate_discarded)
         orphans = tools.remove_orphans(owned.table, orphan_age, keep)
         result = Maintained(
             table=owned.table,
@@ -155,6 +169,7 @@ def maintain_domain(
             versions_expired=expiry.versions_expired,
             files_deleted=expiry.files_deleted,
             orphans_removed=orphans,
+            candidate_discarded=expiry.candidate_discarded,
         )
         report(result)
         done.append(result)

@@ -29,7 +29,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_health_and_openapi_need_no_token(http):
-    assert http.get("/api/health").json() == {"status": "ok", "schema_revision": "0003"}
+    assert http.get("/api/health").json() == {"status": "ok", "schema_revision": "0004"}
     spec = http.get("/openapi.json").json()
     assert "/api/products/{product}/versions" in spec["paths"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
@@ -196,3 +196,20 @@ def test_a_refused_candidate_is_shown_to_its_domain_and_admins_until_a_build_pub
     published = {"run_id": "run-9", "results": [{"check": "range_revenue", "passed": True}]}
     assert http.post(checks, json=published, headers=bearer(tokens["orders"])).status_code == 200
     assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json() is None
+
+
+def test_a_refused_candidate_discarded_by_maintenance_is_no_longer_shown(http, seeded):
+    tokens, url = seeded.tokens, "/api/products/orders.daily_revenue"
+    refused = {"run_id": "run-8", "refused_version": 8, "results": [{"check": "range_revenue", "passed": False}]}
+    assert http.post(f"{url}/checks", json=refused, headers=bearer(tokens["orders"])).status_code == 200
+    http.put(f"{url}/grants/shipping", headers=bearer(tokens["orders"]))
+
+    assert http.delete(f"{url}/candidate/8", headers=bearer(tokens["shipping"])).status_code == 403
+    for bad in ("-1", str(2**63), "eight"):
+        answer = http.delete(f"{url}/candidate/{bad}", headers=bearer(tokens["orders"]))
+        assert answer.status_code == 422 and "version" in answer.text, answer.text
+    assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json()["version"] == 8
+
+    assert http.delete(f"{url}/candidate/8", headers=bearer(tokens["orders"])).status_code == 204
+    assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json() is None
+    assert http.delete(f"{url}/candidate/8", headers=bearer(tokens["orders"])).status_code == 204  # idempotent

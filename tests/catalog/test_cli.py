@@ -124,7 +124,7 @@ def test_serve_migrates_and_listens_on_loopback(tmp_path):
                     proc.kill()  # its output ends only when it does: read it after
                     pytest.fail(f"the catalog did not start: {proc.communicate(timeout=10)[0]!r}")
                 time.sleep(0.1)
-        assert health == {"status": "ok", "schema_revision": "0003"}
+        assert health == {"status": "ok", "schema_revision": "0004"}
         assert (tmp_path / "served" / "catalog.db").is_file()
         assert httpx.get(f"http://127.0.0.1:{port}/api/products").status_code == 401
         # the query endpoint is plugged in by entry point: it exists and wants a token too

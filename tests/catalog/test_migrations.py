@@ -23,7 +23,7 @@ def test_head_matches_the_tables_the_code_uses(tmp_path):
     upgrade(engine)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-    assert current_revision(engine) == head_revision() == "0003"
+    assert current_revision(engine) == head_revision() == "0004"
     engine.dispose()
 
 
@@ -66,5 +66,5 @@ def test_downgrade_and_upgrade_again(tmp_path):
     downgrade(engine, "base")
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
     engine.dispose()

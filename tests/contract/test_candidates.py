@@ -126,6 +126,27 @@ def test_a_kept_candidate_stays_inspectable_until_a_later_one_is_published_or_it
     assert _rows(open_store().read(T)) == [("a", 1), ("b", 2), ("c", 3)]
 
 
+def test_a_kept_candidate_outlives_a_later_candidate_that_was_never_audited(open_store):
+    """The next build stages its candidate and dies before its audit: the refused one is still kept, rows and all,
+    until a later candidate is published."""
+    store = _published(open_store)
+    candidates = candidates_for(store)
+    staged = candidates.staging()
+    refused = staged.overwrite(T, pa.table({"item": ["a"], "amount": [-1]}, schema=SCHEMA))
+    candidates.keep(T, refused.version, ["range_amount"])
+    store.append(T, pa.table({"item": ["c"], "amount": [3]}, schema=SCHEMA))
+    crashed = staged.append(T, pa.table({"item": ["d"], "amount": [4]}, schema=SCHEMA))
+
+    reopened = candidates_for(open_store())
+    kept = reopened.kept(T)
+    assert kept is not None and (kept.commit.version, kept.failing) == (refused.version, ("range_amount",))
+    assert _rows(reopened.read_candidate(T, refused.version)) == [("a", -1)]
+    assert _rows(reopened.read_candidate(T, crashed.version)) == [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+    reopened.publish(T, crashed.version)
+    assert reopened.kept(T) is None
+    assert _rows(open_store().read(T)) == [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+
+
 def test_maintenance_keeps_a_refused_candidate_within_retention_and_discards_it_after(open_store):
     store = _published(open_store)
     candidates = candidates_for(store)
@@ -137,9 +158,11 @@ def test_maintenance_keeps_a_refused_candidate_within_retention_and_discards_it_
     maintenance.remove_orphans(T, timedelta(hours=1))
 
     assert _rows(candidates.read_candidate(T, refused.version)) == [("a", -1)]
-    maintenance.expire(T, timedelta(0))
+    assert maintenance.expire(T, timedelta(hours=1)).candidate_discarded is None
+    assert maintenance.expire(T, timedelta(0)).candidate_discarded == refused.version
     maintenance.remove_orphans(T, timedelta(0))
     assert candidates.kept(T) is None
+    assert maintenance.expire(T, timedelta(0)).candidate_discarded is None
     with pytest.raises(LookupError):
         candidates.read_candidate(T, refused.version)
     assert _rows(open_store().read(T)) == [("a", 1), ("b", 2)]

@@ -226,6 +226,27 @@ def test_a_run_that_refused_a_candidate_shows_it_until_a_run_without_one(harness
     assert harness.service.refused_candidate(ADMIN, "orders.daily_revenue") is None
 
 
+def test_a_candidate_discarded_by_maintenance_is_no_longer_shown_by_its_owner_only(harness, orders):
+    orders.record_checks("orders.daily_revenue", "run-1", [CheckResult("range_revenue", False)], refused_version=9)
+    with pytest.raises(RegistryPermissionError):
+        harness.registry_for("shipping").discard_candidate("orders.daily_revenue", 9)
+    assert harness.service.refused_candidate(ADMIN, "orders.daily_revenue") is not None
+
+    orders.discard_candidate("orders.daily_revenue", 8)  # not the one shown: nothing changes
+    assert harness.service.refused_candidate(ADMIN, "orders.daily_revenue") is not None
+    orders.discard_candidate("orders.daily_revenue", 9)
+    orders.discard_candidate("orders.daily_revenue", 9)  # idempotent
+
+    assert harness.service.refused_candidate(ADMIN, "orders.daily_revenue") is None
+    assert harness.service.audit(ADMIN)[0].action == "candidate.discard"
+    # a later build refused with the same version (Delta: staged on the same log version) shows again
+    orders.record_checks("orders.daily_revenue", "run-2", [CheckResult("range_revenue", False)], refused_version=9)
+    candidate = harness.service.refused_candidate(ADMIN, "orders.daily_revenue")
+    assert candidate is not None and (candidate.version, candidate.run_id) == (9, "run-2")
+    with pytest.raises(RegistryNotFoundError):
+        orders.discard_candidate("orders.nothing", 9)
+
+
 def test_every_write_is_audited(harness, orders):
     orders.register_version(version(7))
     orders.grant("orders.daily_revenue", "shipping")

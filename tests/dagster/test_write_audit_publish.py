@@ -30,6 +30,8 @@ from pipelines.adapters.duckdb.extensions import load_extension
 from pipelines.bootstrap import Runtime
 from pipelines.cli.main import app
 from pipelines.core.names import Layer, TableId
+from pipelines.dagster.code_location import build_definitions
+from pipelines.dagster.resources import MeshlakeResource
 from pipelines.services.wap import write_audit_publish
 from pipelines.serving import Serving
 from pipelines.serving.http import query_router
@@ -203,6 +205,33 @@ def test_a_refused_build_records_no_materialisation_and_fails_its_run_naming_the
     assert line.startswith(f"publish {TABLE} version ") and "asset=ledger/gold/balances" in line
     [line] = _step_lines(instance, refused.run_id, "refus", "ledger.balances")
     assert line.startswith(f"refusal {TABLE} version ") and "failing=('range_amount',)" in line
+
+
+def test_maintenance_discarding_a_refused_candidate_takes_it_off_the_catalog(tmp_path):
+    """The Dagster maintenance job tells the catalog (each format's expiry reporting it: tests/contract)."""
+    settings = make_ledger(tmp_path / "team", "delta", "maintenance: {retention_hours: 0, orphan_age_hours: 0}\n")
+    runtime = Runtime(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    land(runtime, {"a": 10})
+    assert materialize(settings, instance).success
+    land(runtime, {"a": -5})
+    assert not materialize(settings, instance).success
+    service = CatalogService.open(settings.catalog_db_url)
+    shown = service.refused_candidate(ADMIN, "ledger.balances")
+    assert shown is not None
+
+    job = build_definitions(settings).get_job_def("ledger_maintenance")
+    resource = MeshlakeResource(project=str(settings.project_dir), home=str(settings.home))
+    assert job.execute_in_process(instance=instance, resources={"meshlake": resource}).success
+
+    assert runtime.candidates(runtime.store_for("ledger", Layer.GOLD, "balances")).kept(TABLE) is None
+    assert json.loads(_candidates_cli(settings, "--json").output) == []
+    assert service.refused_candidate(ADMIN, "ledger.balances") is None
+    assert service.audit(ADMIN)[0].action == "candidate.discard"
+    sql = "SELECT detail FROM ledger.event_log WHERE kind = 'maintenance' AND table_name = 'ledger.balances'"
+    [maintained] = meshlake.query(sql, settings=settings).table.to_pylist()
+    assert json.loads(maintained["detail"])["candidate_discarded"] == shown.version
+    service.close()
 
 
 def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):

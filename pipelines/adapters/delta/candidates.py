@@ -4,8 +4,11 @@ A staged write leaves the log as it was, so every Delta reader keeps reading the
 The candidate is the current version's files less those the staged commit removes, plus those it
 adds. Publishing commits those actions through the store's commit loop, on the version they were staged
 on only (a `CommitCheck` refusing every newer commit), so a candidate overtaken by another commit
-is never published on top of it. A refused candidate stays staged, with its failing
-checks, until a later staged write replaces it or `discard` removes it.
+is never published on top of it. A refused candidate moves to its own file (`KEPT_FILE`) with its
+failing checks, and stays there until a later candidate is refused or published, or `discard`
+removes it: a later build that stages its candidate and dies before its audit leaves it as it was.
+When that later candidate has the kept one's version (both staged on the same log version), reading
+or publishing that version means the later one.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from pipelines.adapters.delta.incremental import read_files
-from pipelines.adapters.delta.staged_commits import StagedCommit, read_staged, stage, unstage
+from pipelines.adapters.delta.staged_commits import KEPT_FILE, STAGED_FILE, StagedCommit, read_staged, stage, unstage
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.core.commits import Commit
 from pipelines.core.names import TableId
@@ -34,11 +37,11 @@ class DeltaCandidates:
         return self._store.staged()
 
     def candidate(self, table: TableId, version: int) -> Candidate:
-        staged = self._staged(table, version)
+        _, staged = self._staged(table, version)
         return Candidate(table, staged.commit, staged.base, staged.failing or ())
 
     def read_candidate(self, table: TableId, version: int, columns: Sequence[str] | None = None) -> pa.Table:
-        staged = self._staged(table, version)
+        _, staged = self._staged(table, version)
         delta, root = self._store._open(table), self._store._path(table)  # same adapter package
         delta.load_as_version(staged.base)
         schema = self._store._schema(delta)
@@ -57,27 +60,33 @@ class DeltaCandidates:
             LookupError: no such candidate.
             ConcurrentCommitError: another commit took the version after the candidate's base.
         """
-        staged = self._staged(table, version)
+        slot, staged = self._staged(table, version)
         check = CommitCheck(staged.base, refuse_all)  # only on the version it was staged on
         commit = self._store._commit_actions(table, staged.actions, dict(staged.commit.properties), check)
-        unstage(self._store._path(table), published=True)
+        root = self._store._path(table)
+        unstage(root, published=True, slot=slot)
+        unstage(root, published=False, slot=KEPT_FILE)  # no-op when the kept one was just published
         return commit
 
     def keep(self, table: TableId, version: int, failing: Sequence[str] = ()) -> None:
-        staged = self._staged(table, version)
-        stage(self._store._path(table), StagedCommit(staged.base, staged.commit, staged.actions, tuple(failing)))
+        slot, staged = self._staged(table, version)
+        root = self._store._path(table)
+        stage(root, StagedCommit(staged.base, staged.commit, staged.actions, tuple(failing)), KEPT_FILE)
+        if slot == STAGED_FILE:
+            unstage(root, published=True)  # its files are the kept one's now
 
     def kept(self, table: TableId) -> Candidate | None:
-        staged = read_staged(self._store._path(table))
-        if staged is None or staged.failing is None:
-            return None
-        return Candidate(table, staged.commit, staged.base, staged.failing)
+        staged = read_staged(self._store._path(table), KEPT_FILE)
+        return None if staged is None else Candidate(table, staged.commit, staged.base, staged.failing or ())
 
     def discard(self, table: TableId) -> None:
-        unstage(self._store._path(table), published=False)
+        unstage(self._store._path(table), published=False, slot=KEPT_FILE)
 
-    def _staged(self, table: TableId, version: int) -> StagedCommit:
-        staged = read_staged(self._store._path(table))
-        if staged is None or staged.commit.version != version:
-            raise LookupError(f"{table} has no candidate version {version}")
-        return staged
+    def _staged(self, table: TableId, version: int) -> tuple[str, StagedCommit]:
+        """The candidate `version` and its file: the latest staged write's, else the kept one's."""
+        root = self._store._path(table)
+        for slot in (STAGED_FILE, KEPT_FILE):
+            staged = read_staged(root, slot)
+            if staged is not None and staged.commit.version == version:
+                return slot, staged
+        raise LookupError(f"{table} has no candidate version {version}")

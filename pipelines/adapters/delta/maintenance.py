@@ -17,7 +17,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from pipelines.adapters.delta.data_files import DeltaDataFile
 from pipelines.adapters.delta.incremental import _partition_values, file_path, log_entry
-from pipelines.adapters.delta.staged_commits import STAGED_FILE, read_staged, unstage
+from pipelines.adapters.delta.staged_commits import KEPT_FILE, STAGED_FILE, read_staged, unstage
 from pipelines.adapters.delta.table_store import DeltaTableStore
 from pipelines.adapters.storage import Location
 from pipelines.core.names import TableId
@@ -112,7 +112,7 @@ class DeltaMaintenance:
     def expire(self, table: TableId, retention: timedelta, keep: Collection[int] = ()) -> Expiry:
         """VACUUM the files only versions older than `retention` needed, checkpoint the log and delete
         the log entries before the newest checkpoint that no retained version needs. A staged commit (a
-        refused candidate) older than `retention` is discarded first.
+        refused candidate, or one whose run died before its audit) older than `retention` is discarded first.
 
         A consumer at a kept version reads the log entries and the files of that version and the later
         ones (what was appended, what was rewritten), so those stay (`keep_versions`), whatever their age.
@@ -120,9 +120,12 @@ class DeltaMaintenance:
         delta = self._open(table)
         root = self._store._path(table)
         before = self._store.history(table)
-        staged = read_staged(root)
-        if staged is not None and staged.commit.timestamp_ms < (time.time() - retention.total_seconds()) * 1000:
-            unstage(root, published=False)  # a refused candidate past retention goes (VACUUM takes its files)
+        discarded = None
+        for slot in (STAGED_FILE, KEPT_FILE):  # a candidate past retention goes (VACUUM would take its files)
+            staged = read_staged(root, slot)
+            if staged is not None and staged.commit.timestamp_ms < (time.time() - retention.total_seconds()) * 1000:
+                unstage(root, published=False, slot=slot)
+                discarded = staged.commit.version if slot == KEPT_FILE else discarded
         delta.create_checkpoint()  # before VACUUM's own commits: at the newest data commit, which stays
         files = self._files_on_disk(table)
         self._store._commit_with_retries(  # VACUUM's commits lost to another writer: planned again on its version
@@ -137,7 +140,7 @@ class DeltaMaintenance:
             old = [uri for uri, version in versions.items() if version is not None and version < base]
             root.delete_files(old)
             deleted += len(old)
-        return Expiry(len(before) - len(self._store.history(table)), deleted)
+        return Expiry(len(before) - len(self._store.history(table)), deleted, discarded)
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Delete data files that no version still in the log names (never committed, e.g. left by a writer
@@ -159,10 +162,11 @@ class DeltaMaintenance:
                     if named:
                         referenced.add(file_path(root, named["path"]))
         limit = time.time() - older_than.total_seconds()
-        staged = read_staged(root)
-        if staged is not None and staged.commit.timestamp_ms >= limit * 1000:  # a young candidate keeps its files
-            referenced |= {file_path(root, a.path) for a in staged.added}
-            referenced.add(root.fs_path(root.child_uri(STAGED_FILE)))
+        for slot in (STAGED_FILE, KEPT_FILE):
+            staged = read_staged(root, slot)
+            if staged is not None and staged.commit.timestamp_ms >= limit * 1000:  # a young candidate keeps its files
+                referenced |= {file_path(root, a.path) for a in staged.added}
+                referenced.add(root.fs_path(root.child_uri(slot)))
         log = root.child_uri("_delta_log") + "/"
         orphans = [
             f.uri

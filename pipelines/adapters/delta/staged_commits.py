@@ -4,8 +4,8 @@ Delta readers (delta-rs, DuckDB's `delta_scan`, Spark) read only `_delta_log/`; 
 kept in `_meshlake/staged_commit.json` under the table root (a folder every Delta reader and
 `VACUUM` skip, as its name starts with `_`). Its data files are written where a commit's go;
 publishing commits its actions with delta-rs on the version it was staged on (see
-`DeltaCandidates`). A table has at most one staged commit: staging another replaces it (and
-removes the files only the replaced one added).
+`DeltaCandidates`). A table has at most one staged commit per file (`STAGED_FILE`, `KEPT_FILE`): staging
+another in the same file replaces it (and removes the files only the replaced one added).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ from pipelines.adapters.storage import Location
 from pipelines.core.commits import Commit
 
 STAGED_FILE = "_meshlake/staged_commit.json"
-"""Where, under the table root, the staged commit is kept."""
+"""Where, under the table root, the staged commit of the latest write is kept."""
+KEPT_FILE = "_meshlake/kept_commit.json"
+"""Where, under the table root, a refused candidate is kept once audited: apart from `STAGED_FILE`, so that a
+later build staging its own (and dying before its audit) leaves the refused one inspectable."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,9 @@ def _parsed(entry: dict[str, list[Any]]) -> AddAction | RemoveAction:
     return RemoveAction(path, data_change, deletion_timestamp, size, partition_values)
 
 
-def stage(root: Location, staged: StagedCommit) -> None:
-    """Keep `staged` as the table's staged commit, removing the data files a replaced one added."""
-    previous = read_staged(root)
+def stage(root: Location, staged: StagedCommit, slot: str = STAGED_FILE) -> None:
+    """Keep `staged` as the table's staged commit in `slot`, removing the data files a replaced one added."""
+    previous = read_staged(root, slot)
     body = {
         "base": staged.base,
         "version": staged.commit.version,
@@ -69,29 +72,30 @@ def stage(root: Location, staged: StagedCommit) -> None:
         "actions": [_action(a) for a in staged.actions],
         "failing": None if staged.failing is None else list(staged.failing),
     }
-    with root.open_output(root.child_uri(STAGED_FILE)) as sink:
+    with root.open_output(root.child_uri(slot)) as sink:
         sink.write(json.dumps(body).encode())
     if previous is not None:
         _remove_files(root, previous, keep=[a.path for a in staged.added])
 
 
-def read_staged(root: Location) -> StagedCommit | None:
-    """The table's staged commit, or None."""
-    if not root.exists(STAGED_FILE):
+def read_staged(root: Location, slot: str = STAGED_FILE) -> StagedCommit | None:
+    """The table's staged commit in `slot`, or None."""
+    if not root.exists(slot):
         return None
-    body = json.loads(root.read_bytes(STAGED_FILE))
+    body = json.loads(root.read_bytes(slot))
     commit = Commit(body["version"], body["sequence"], body["timestamp_ms"], body["properties"])
     failing = body["failing"]
     actions = tuple(_parsed(entry) for entry in body["actions"])
     return StagedCommit(body["base"], commit, actions, None if failing is None else tuple(failing))
 
 
-def unstage(root: Location, published: bool) -> None:
-    """Forget the staged commit; unless it was `published`, also remove the data files it added."""
-    staged = read_staged(root)
+def unstage(root: Location, published: bool, slot: str = STAGED_FILE) -> None:
+    """Forget the staged commit in `slot`; unless it was `published` (or moved to another slot), also remove
+    the data files it added."""
+    staged = read_staged(root, slot)
     if staged is None:
         return
-    root.delete_files([root.child_uri(STAGED_FILE)])
+    root.delete_files([root.child_uri(slot)])
     if not published:
         _remove_files(root, staged)
 

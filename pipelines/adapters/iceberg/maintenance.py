@@ -114,8 +114,10 @@ class IcebergMaintenance:
         cutoff = (datetime.now(UTC) - retention).timestamp() * 1000
         candidates = IcebergCandidates(self._store)
         refused = candidates.kept(table)
+        discarded = None
         if refused is not None and refused.commit.timestamp_ms < cutoff:
             candidates.discard(table)
+            discarded = refused.commit.version
         expired: list[int] = []
         before: set[str] = set()
 
@@ -134,10 +136,10 @@ class IcebergMaintenance:
 
         ice = commit_with_retries(table, lambda: self._table(table), _history, None, stage)
         if not expired:
-            return Expiry(0, 0)
+            return Expiry(0, 0, discarded)
         gone = before - reachable_files(ice)
         self._root(ice).delete_files(sorted(gone))
-        return Expiry(len(expired), len(gone))
+        return Expiry(len(expired), len(gone), discarded)
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Delete files under the table's location that no snapshot or metadata file references

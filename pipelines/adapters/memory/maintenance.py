@@ -57,10 +57,13 @@ class MemoryMaintenance:
         freed = sum(_chunks(state.snapshots[i]) for i in range(len(state.commits)) if i not in kept)
         state.commits[:] = [state.commits[i] for i in kept]
         state.snapshots[:] = [state.snapshots[i] for i in kept]
+        discarded = (
+            state.kept if state.kept is not None and state.staged[state.kept].commit.timestamp_ms < cutoff else None
+        )
         for version in [v for v, staged in state.staged.items() if staged.commit.timestamp_ms < cutoff]:
             freed += _chunks(state.staged.pop(version).rows)  # candidates, refused or never published, age out
-            state.kept = None if state.kept == version else state.kept
-        return Expiry(dropped, freed)
+        state.kept = None if discarded is not None else state.kept
+        return Expiry(dropped, freed, discarded)
 
     def remove_orphans(self, table: TableId, older_than: timedelta, keep: Collection[int] = ()) -> int:
         """Memory tables have no files of their own to orphan."""
