@@ -157,6 +157,32 @@ class Dev:
         self.fail("the Dagster UI and the catalog did not answer in time")
 
 
+def start_dev(env: dict[str, str], cwd: Path, log: Path, **popen: object) -> Dev:
+    """Start `meshlake dev` on free ports, its output in `log` (`popen`: more of Popen's arguments)."""
+    port, catalog_port = free_port(), free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # type: ignore[call-overload]
+            [str(BIN / "meshlake"), "dev", "--port", str(port), "--catalog-port", str(catalog_port)],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **popen,
+        )
+    return Dev(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{catalog_port}", log)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child started in a session of its own, if it still runs: its group and every process below it."""
+    if process.poll() is None:
+        tree = descendants(process.pid)
+        os.killpg(process.pid, signal.SIGKILL)
+        for pid in alive(tree):
+            os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[Dev]:
     """`meshlake dev` on free ports, with MESHLAKE_HOME (3,000 generated orders events) and TMPDIR under tmp_path."""
@@ -166,20 +192,9 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     env["MESHLAKE_PROJECT"] = str(MESH)
     generate = [str(BIN / "meshlake"), "generate", "--domain", "orders", "--count", "3000", "--files", "2"]
     subprocess.run(generate, env=env, check=True, capture_output=True, cwd=tmp_path, timeout=180)
-    port, catalog_port = free_port(), free_port()
-    log = tmp_path / "dev.log"
     started = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "meshlake"), "dev", "--port", str(port), "--catalog-port", str(catalog_port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=ignore_interrupts,
-        )
-    server = Dev(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{catalog_port}", log)
+    server = start_dev(env, tmp_path, tmp_path / "dev.log", preexec_fn=ignore_interrupts)
+    process = server.process
     try:
         server.wait_until_ready()
         server.metrics["startup_s"] = round(time.monotonic() - started, 1)

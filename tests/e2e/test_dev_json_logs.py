@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipelines.cli.dev import descendants
-from tests.e2e.test_dagster_ui import BIN, Dev, alive, free_port, wait_for
+from tests.e2e.test_dagster_ui import Dev, kill_group, start_dev, wait_for
 from tests.paths import REPO
 
 PROJECT = REPO / "tests" / "projects" / "events"
@@ -28,29 +26,12 @@ def json_dev(tmp_path: Path) -> Iterator[Dev]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
     env |= {"MESHLAKE_PROJECT": str(PROJECT), "MESHLAKE_HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path)}
     env["MESHLAKE_LOG_FORMAT"] = "json"
-    port, catalog_port = free_port(), free_port()
-    log = tmp_path / "dev.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "meshlake"), "dev", "--port", str(port), "--catalog-port", str(catalog_port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    server = Dev(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{catalog_port}", log)
+    server = start_dev(env, tmp_path, tmp_path / "dev.log", start_new_session=True)
     try:
         server.wait_until_ready(timeout_s=240)
         yield server
     finally:
-        if process.poll() is None:
-            tree = descendants(process.pid)
-            os.killpg(process.pid, signal.SIGKILL)
-            for pid in alive(tree):
-                os.kill(pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        kill_group(server.process)
 
 
 def _lines(log: Path) -> list[dict]:

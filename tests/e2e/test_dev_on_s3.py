@@ -21,8 +21,16 @@ from pyiceberg.exceptions import ForbiddenError
 from pyiceberg.table import Table
 
 from pipelines.adapters.storage import S3Options, StorageOptions, open_location
-from pipelines.cli.dev import descendants
-from tests.e2e.test_dagster_ui import BIN, DONE, LANDING_SENSORS, Dev, alive, free_port, processes_mentioning, wait_for
+from tests.e2e.test_dagster_ui import (
+    BIN,
+    DONE,
+    LANDING_SENSORS,
+    Dev,
+    free_port,
+    kill_group,
+    processes_mentioning,
+    wait_for,
+)
 from tests.paths import MESH, REPO
 
 DENIED = r"AccessDenied|ACCESS_DENIED"
@@ -48,11 +56,7 @@ def dev_s3(tmp_path: Path) -> Iterator[Dev]:
         server.wait_until_ready(timeout_s=240)
         yield server
     finally:
-        if process.poll() is None:
-            tree = descendants(process.pid)
-            os.killpg(process.pid, signal.SIGKILL)
-            for pid in alive(tree):
-                os.kill(pid, signal.SIGKILL)
+        kill_group(process)
 
 
 def _store(dev: Dev, home: Path) -> StorageOptions:
