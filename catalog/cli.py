@@ -34,7 +34,6 @@ app = typer.Typer(
 token_app = typer.Typer(help="Create, list and revoke bearer tokens (works on the database directly).")
 app.add_typer(token_app, name="token")
 out = Console()
-err = Console(stderr=True)
 
 Url = Annotated[
     str | None,
@@ -51,6 +50,13 @@ Db = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ProductArg = Annotated[str, typer.Argument(help="<domain>.<product>")]
 _log = logging.getLogger(__name__)
+
+
+def _say(message: str, level: int = logging.INFO) -> None:
+    """A line for the user on stderr (a JSON log line with the log format json)."""
+    from pipelines.logs import say
+
+    say(message, level, __name__)
 
 
 def _service(db: str | None) -> CatalogService:
@@ -90,7 +96,7 @@ def _nothing_yet(path: str) -> str:
 def _no_catalog(url: str | None, db: str | None) -> bool:
     """Say so when there is no catalog database yet, rather than create one to list nothing."""
     if missing := _missing_database(url, db):
-        err.print(_nothing_yet(missing), highlight=False, soft_wrap=True)
+        _say(_nothing_yet(missing))
     return missing is not None
 
 
@@ -127,7 +133,7 @@ def _errors_exit() -> Iterator[None]:
         yield
     except CatalogError as exc:
         _log.debug("the error below comes from here", exc_info=exc)  # shown with meshlake --verbose
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _say(str(exc), logging.ERROR)
         raise typer.Exit(1) from exc
 
 
@@ -287,16 +293,16 @@ def serve(
     from catalog.api import create_app
     from catalog.iceberg import PREFIX as ICEBERG_PREFIX
     from catalog.plugins import plugged_panels, plugged_routers
-    from pipelines.logs import announce, server_log_config
+    from pipelines.logs import say, server_log_config
 
     fmt = _settings().log_format
     service = _service(db)
     if not service.list_tokens():
-        announce(__name__, "no tokens yet: meshlake catalog token create --principal admin --kind admin", fmt)
+        say("no tokens yet: meshlake catalog token create --principal admin --kind admin", logger=__name__, fmt=fmt)
     routers = plugged_routers()
-    announce(__name__, f"catalog on http://{host}:{port}/ (OpenAPI: /docs)", fmt)
+    say(f"catalog on http://{host}:{port}/ (OpenAPI: /docs)", logger=__name__, fmt=fmt)
     if any(router.prefix == ICEBERG_PREFIX for router in routers):
-        announce(__name__, f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}", fmt)
+        say(f"Iceberg REST catalog on http://{host}:{port}{ICEBERG_PREFIX}", logger=__name__, fmt=fmt)
     log_config = server_log_config(fmt)
     uvicorn.run(create_app(service, routers, plugged_panels()), host=host, port=port, log_config=log_config)
 
@@ -310,7 +316,7 @@ def token_create(
     """Create a token and print it once (only its SHA-256 is stored)."""
     with _errors_exit(), closing(_service(db)) as service:
         secret = service.create_token(principal, kind, actor=_local())
-    err.print(f"token for {kind.value} {principal!r} (shown once):")
+    _say(f"token for {kind.value} {principal!r} (shown once):")
     typer.echo(secret)
 
 

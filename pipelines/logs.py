@@ -26,6 +26,8 @@ FIELDS = "meshlake"
 MASK = "********"
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
 _secrets: set[str] = set()
+_format = "text"
+"""The log format `configure` was given last."""
 
 
 def hide(secrets: Iterable[str]) -> None:
@@ -142,12 +144,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_jsonable(line), default=str)
 
 
-def announce(logger: str, message: str, fmt: str, stream: TextIO | None = None) -> None:
-    """Write a line a server prints on its own while it starts or stops (where it listens, what it stops) on
-    `stream` (stderr): as it is, or with `fmt` `json` as a JSON log line of `logger` at level info."""
-    if fmt == "json":
-        message = JsonFormatter().format(logging.LogRecord(logger, logging.INFO, __file__, 0, message, None, None))
-    print(message, file=stream or sys.stderr, flush=True)
+def say(
+    message: str,
+    level: int = logging.INFO,
+    logger: str = "pipelines.cli",
+    fmt: str | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Write a line a command says to its user on `stream` (stderr), whatever the log level: an error, a warning,
+    or what it did or where it listens.
+
+    In the `text` format the line is the message, after `error:` or `warning:` for those levels; in `json` it is
+    a JSON log line of `logger` at `level`, so that whoever reads stderr (a log collector) reads JSON only.
+    Secrets are masked either way.
+
+    Args:
+        message: what to say, plain text.
+        level: `logging.ERROR`, `logging.WARNING`, or less for a line that is neither.
+        logger: the logger the JSON line names (the module saying it).
+        fmt: `text` or `json`; default: `current_format()`.
+        stream: where the line goes (default: stderr as it is now).
+    """
+    out = stream or sys.stderr
+    if (fmt or current_format()) == "json":
+        line = JsonFormatter().format(logging.LogRecord(logger, level, __file__, 0, message, None, None))
+        print(line, file=out, flush=True)
+        return
+    if level < logging.WARNING:  # as it is, without importing rich (meshlake dev's supervisor stays small)
+        print(redact(message), file=out, flush=True)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    label = "[bold red]error:[/]" if level >= logging.ERROR else "[yellow]warning:[/]"
+    Console(file=out, soft_wrap=True, highlight=False).print(f"{label} {escape(redact(message))}")
+
+
+def current_format() -> str:
+    """The log format `configure` was given last (`text` before it)."""
+    return _format
 
 
 _HANDLER_NAME = "meshlake"
@@ -179,6 +214,7 @@ def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
         fmt: `text` or `json`.
         stream: where lines go (default: stderr as it is when a line is written).
     """
+    global _format
     number = logging.getLevelNamesMapping()[level.upper()]
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.name == _HANDLER_NAME]:
@@ -189,6 +225,8 @@ def configure(level: str, fmt: str, stream: TextIO | None = None) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(max(number, logging.WARNING))
+    logging.captureWarnings(True)  # Python warnings of libraries too: log lines like the others, in the format
+    _format = fmt
     for name in OURS:
         logging.getLogger(name).setLevel(number)
 

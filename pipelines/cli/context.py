@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from pipelines.settings import Settings
 
 _flags: dict[str, Any] = {}
+_logs_configured = False
 
 
 def use_flags(project: Path | None, log_level: str | None) -> None:
@@ -41,15 +42,24 @@ def configure_logs() -> None:
     Settings that do not load leave the flag's level (or warnings) in text: the command that needs
     them reports why.
     """
+    global _logs_configured
     from pipelines import logs
     from pipelines.settings import SettingsError
 
+    _logs_configured = True
     try:
         loaded = settings()
     except SettingsError:
         logs.configure(_flags.get("log_level") or "warning", "text")
         return
     logs.configure(loaded.log_level, loaded.log_format)
+
+
+def ensure_logs() -> None:
+    """`configure_logs`, unless it ran: for an error found before the main callback (a global option's value, a
+    command's name), so that it too is written in the log format."""
+    if not _logs_configured:
+        configure_logs()
 
 
 def runtime(contracts: bool = False, needed: Sequence[str] = ()) -> Runtime:
@@ -63,9 +73,10 @@ def runtime(contracts: bool = False, needed: Sequence[str] = ()) -> Runtime:
     Raises:
         SpecError: a needed domain failed to load (its first problem, one line).
     """
-    from rich.console import Console
+    import logging
 
     from pipelines.bootstrap import Runtime
+    from pipelines.logs import say
     from pipelines.project import SpecError
 
     built = Runtime(settings())
@@ -74,5 +85,5 @@ def runtime(contracts: bool = False, needed: Sequence[str] = ()) -> Runtime:
     if failed := [p for p in built.problems if p.domain in needed]:
         raise SpecError(str(failed[0]))
     for problem in built.problems:
-        Console(stderr=True).print(f"[yellow]warning:[/] domain left out: {problem}", highlight=False, soft_wrap=True)
+        say(f"domain left out: {problem}", logging.WARNING)
     return built

@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import fcntl
 import functools
+import logging
 import os
 import signal
 import subprocess
@@ -31,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from pipelines import logs  # standard library only
 from pipelines.cli.local_storage import LocalObjectStore, Storage, local_object_store
 from pipelines.core.extras import require  # standard library only
-from pipelines.logs import announce  # standard library only
 
 POSTGRES_PROFILE = "dagster.postgres.yaml"
 """The project's instance settings with Dagster's storage on PostgreSQL (setting `dagster_postgres_url`)."""
@@ -159,6 +160,10 @@ def _proc_table() -> dict[int, tuple[int, str]]:
     return table
 
 
+def _say(message: str, level: int = logging.INFO, fmt: str | None = None) -> None:
+    logs.say(message, level, "pipelines.cli.dev", fmt)  # its name also when it runs as __main__
+
+
 def descendants(pid: int) -> set[int]:
     """Every living process below `pid` (Linux; empty elsewhere)."""
     children: dict[int, list[int]] = {}
@@ -172,10 +177,6 @@ def descendants(pid: int) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Supervisor:
@@ -345,7 +346,7 @@ def run_dev(
         log_format: `text`, or `json`: every line `meshlake dev` and Dagster's services write is a JSON object.
     """
     base = dict(os.environ if env is None else env)
-    say = functools.partial(announce, "pipelines.cli.dev", fmt=log_format)
+    say = functools.partial(_say, fmt=log_format)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(local_object_store(home, domains, weed)) if storage is Storage.S3 else None
         if store is not None:
@@ -411,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DevError, WeedNotFoundError, SeaweedStartError) as exc:
         if args.verbose:
             traceback.print_exc()
-        _say(f"error: {exc}")
+        _say(str(exc), logging.ERROR, fmt=args.log_format)
         return 1
 
 

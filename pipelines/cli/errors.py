@@ -90,15 +90,25 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def print_error(message: str) -> None:
-    """One `error:` line on stderr, never wrapped or highlighted; secrets masked like in log lines."""
-    from rich.console import Console
-    from rich.markup import escape
+    """One `error:` line on stderr, never wrapped or highlighted (a JSON log line with the log format json);
+    secrets masked like in log lines."""
+    from pipelines.logs import say
 
-    from pipelines.logs import redact
+    say(message, logging.ERROR, _log.name)
 
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        f"[bold red]error:[/] {escape(redact(message))}", markup=True
-    )
+
+def _usage_error(exc: typer.TyperException) -> None:
+    """Click's usage message and hint; with the log format json one error line of them instead."""
+    from pipelines import logs
+
+    if logs.current_format() == "json":
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+        logs.say(f"{exc.format_message()}{hint}", logging.ERROR, _log.name)
+    elif callable(show := getattr(exc, "show", None)):
+        show()
+    else:
+        typer.echo(f"Error: {exc.format_message()}", err=True)
 
 
 def report(exc: Exception) -> int:
@@ -107,15 +117,14 @@ def report(exc: Exception) -> int:
     Raises:
         Exception: `exc` itself, when it is not a usage, input or data error.
     """
+    from pipelines.cli import context
+
+    context.ensure_logs()
     if isinstance(exc, typer.TyperException):  # click's usage errors (typer vendors click)
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            typer.echo(f"Error: {exc.format_message()}", err=True)
+        _usage_error(exc)
         return exc.exit_code
     if isinstance(exc, typer.Abort):
-        typer.echo("Aborted!", err=True)
+        print_error("aborted")
         return 1
     if isinstance(exc, _user_errors()):
         _log.debug("the error below comes from here", exc_info=exc)

@@ -83,6 +83,7 @@ def query(
     from pipelines.cli import context
     from pipelines.cli.lake import require_catalog, require_tables
     from pipelines.cli.results import print_table, write_result
+    from pipelines.logs import say
     from pipelines.serving import Serving
 
     output = OutputFormat(output)
@@ -112,4 +113,4 @@ def query(
     else:
         with output_file.open("wb") as out:
             write_result(table, output, out)
-    Console(stderr=True).print(f"{table.num_rows} row(s) written to {output_file}")
+    say(f"{table.num_rows} row(s) written to {output_file}")

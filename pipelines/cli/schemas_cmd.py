@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -54,6 +55,7 @@ def check(
     from pipelines.core.schema_rules import DEFAULT_IGNORED_PREFIXES, check_compatibility
     from pipelines.core.schema_support import unsupported_constructs
     from pipelines.core.schema_version import iter_types
+    from pipelines.logs import say
 
     roots = schemas_dirs or _project_roots()
     try:
@@ -61,7 +63,7 @@ def check(
         ref = against if against is not None else default_against(roots[0])
         old = load_snapshot(ref, roots)
     except (SchemaError, SchemaHistoryError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        say(str(exc), logging.ERROR)
         raise typer.Exit(2) from None
     new = compiled.descriptor_set
     first = f"{_display(roots[0])}/"
@@ -77,7 +79,7 @@ def check(
     if violations or unsupported:
         counts = [f"{len(violations)} breaking change(s) against {ref}"] if violations else []
         counts += [f"{len(unsupported)} construct(s) no table can hold"] if unsupported else []
-        typer.echo("; ".join(counts), err=True)
+        say("; ".join(counts))
         raise typer.Exit(1)
     files = {f.name for f in new.file if not f.name.startswith(DEFAULT_IGNORED_PREFIXES)}
     types = [t for t in iter_types(new) if t.file.name in files and not _is_map_entry(t.proto)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,6 +63,41 @@ def test_materialize_logs_each_commit_quarantine_and_publish_as_json(env, tmp_pa
     quiet = run(["--log-level", "warning", "materialize"], env | {"MESHLAKE_LOG_FORMAT": "json"}, tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     assert [line for line in quiet.stderr.splitlines() if '"level": "info"' in line] == []
+
+
+def test_with_json_logs_every_line_on_stderr_is_json_errors_and_warnings_too(env, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(LINEAGE, project)
+    (project / "domains" / "broken").mkdir()
+    (project / "domains" / "broken" / "domain.yaml").write_text("name: broken\n")  # left out, with a warning
+    env = env | {"MESHLAKE_PROJECT": str(project), "MESHLAKE_LOG_FORMAT": "json"}
+    said = {
+        "warning": run(["events"], env, tmp_path),
+        "data error": run(["query", "SELECT 1"], env, tmp_path),  # nothing materialised yet
+        "usage error": run(["events", "--kind", "nope"], env, tmp_path),
+        "bad global option": run(["--log-level", "loud", "config"], env, tmp_path),
+        "no such command": run(["nosuch"], env, tmp_path),
+        "token": run(["catalog", "token", "create", "--principal", "admin", "--kind", "admin"], env, tmp_path),
+        "catalog error": run(["catalog", "grant", "shop.nothing", "someone"], env, tmp_path),
+    }
+    assert {what: done.returncode for what, done in said.items()} == {
+        "warning": 0, "data error": 1, "usage error": 2, "bad global option": 2, "no such command": 2,
+        "token": 0, "catalog error": 1,
+    }  # fmt: skip
+    lines = {what: [json.loads(line) for line in done.stderr.splitlines()] for what, done in said.items()}
+    said_as = {what: [(line["level"], line["message"]) for line in found] for what, found in lines.items()}
+    assert said_as["warning"][0][0] == "warning" and "domain left out: " in said_as["warning"][0][1]
+    assert "broken/domain.yaml: owner: Field required" in said_as["warning"][0][1]
+    assert said_as["data error"][-1][0] == "error" and "meshlake materialize" in said_as["data error"][-1][1]
+    assert said_as["usage error"][-1][0] == "error" and "unknown kind(s) nope" in said_as["usage error"][-1][1]
+    assert said_as["bad global option"] == [("error", said_as["bad global option"][0][1])]
+    assert "'loud' is not one of" in said_as["bad global option"][0][1]
+    assert said_as["no such command"][-1][0] == "error" and "nosuch" in said_as["no such command"][-1][1]
+    assert said_as["token"][-1] == ("info", "token for admin 'admin' (shown once):")
+    assert said["token"].stdout.strip() and said["token"].stdout.strip() not in said["token"].stderr
+    assert said_as["catalog error"][-1][0] == "error" and "shop.nothing" in said_as["catalog error"][-1][1]
+    text = run(["events", "--kind", "nope"], env | {"MESHLAKE_LOG_FORMAT": "text"}, tmp_path)
+    assert "Usage:" in text.stderr and "unknown kind(s) nope" in text.stderr  # click's message, for people
 
 
 def _closed_port() -> int:

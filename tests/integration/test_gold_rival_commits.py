@@ -9,11 +9,13 @@ find B's commit and plan again on the new inputs (or give up), on both table for
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import polars as pl
 import pytest
 
+from pipelines import logs
 from pipelines.bootstrap import Runtime
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer
@@ -37,6 +39,12 @@ def build_silver_all(runtime: Runtime, run_id: str) -> None:
         build_silver(domain, entity, runtime, run_id)
 
 
+def logged_conflicts(caplog: pytest.LogCaptureFixture, kind: str) -> list[dict[str, object]]:
+    """The fields of the `kind` lines (`conflict`, `retry`) logged while `caplog` listened."""
+    found = [getattr(r, logs.FIELDS) for r in caplog.records if hasattr(r, logs.FIELDS)]
+    return [fields for fields in found if fields["event"] == kind]
+
+
 def gold(runtime: Runtime) -> pl.DataFrame:
     table = runtime.domain("orders").product_table(PRODUCT)
     frame = pl.from_arrow(runtime.store_for("orders", Layer.GOLD, PRODUCT).read(table))
@@ -46,7 +54,7 @@ def gold(runtime: Runtime) -> pl.DataFrame:
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 @pytest.mark.parametrize("case", ["no order column", "no rows"])
-def test_a_stale_whole_build_does_not_overwrite_a_newer_one(make_runtime, fmt: str, case: str) -> None:
+def test_a_stale_whole_build_does_not_overwrite_a_newer_one(make_runtime, fmt: str, case: str, caplog) -> None:
     runtime = make_runtime(fmt)
     orders = runtime.domain("orders")
     events = list(orders.generator(_classes(runtime), 600, 3))
@@ -80,10 +88,17 @@ def test_a_stale_whole_build_does_not_overwrite_a_newer_one(make_runtime, fmt: s
         return stale
 
     domain = variant(orders, key, transform)
-    build_product(domain, PRODUCT, runtime, "run-A")
+    with caplog.at_level(logging.INFO, logger="pipelines"):
+        build_product(domain, PRODUCT, runtime, "run-A")
     assert overtaken == ["B"]
     built = gold(runtime)
     store = runtime.store_for("orders", Layer.GOLD, PRODUCT)
+    b_version = next(c.version for c in store.history(orders.product_table(PRODUCT))
+                     if c.properties.get("meshlake.run_id") == "run-B")  # fmt: skip
+    where = {"domain": "orders", "asset": f"orders/gold/{PRODUCT}", "run_id": "run-A", "table": f"orders.{PRODUCT}"}
+    assert logged_conflicts(caplog, "conflict") == [where | {"event": "conflict", "version": b_version,
+                                                             "rivals": ["run-B"]}]  # fmt: skip
+    assert logged_conflicts(caplog, "retry") == [where | {"event": "retry", "version": b_version, "attempt": 2}]
     silver = runtime.store_for("orders", Layer.SILVER)
     watermark = last_upstream(store.history(orders.product_table(PRODUCT)))
     assert watermark[str(orders.silver_table("orders"))] == silver.history(orders.silver_table("orders"))[-1].version
