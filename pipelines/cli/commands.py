@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from pipelines.cli.typer_compat import Command, Context
+from pipelines.cli.typer_compat import Command, Context, Parameter
 
 COMMANDS: dict[str, str] = {
     "init": "pipelines.cli.init_cmd:init",
@@ -53,7 +53,20 @@ def build(name: str, target: str) -> Command:
         parent.command(name)(found)
     group = typer.main.get_command(parent)
     assert isinstance(group, TyperGroup)
-    return group.commands[name]
+    command = group.commands[name]
+    from pipelines.cli.main import log_level_option  # built when a command is: main imports this module
+
+    _take_log_level(command, log_level_option())
+    return command
+
+
+def _take_log_level(command: Command, option: Parameter) -> None:
+    """Let `command`, and each command of a group, take `--log-level` after its name too."""
+    subcommands = getattr(command, "commands", None)
+    for each in subcommands.values() if isinstance(subcommands, dict) else ():
+        _take_log_level(each, option)
+    if subcommands is None:
+        command.params.append(option)
 
 
 def _parent() -> None:

@@ -20,6 +20,12 @@ def use_flags(project: Path | None, log_level: str | None) -> None:
     _flags.update(project=project, log_level=log_level)
 
 
+def use_log_level(log_level: str) -> None:
+    """A command's own `--log-level` (after its name): it replaces the global flag's, and logs use it from now."""
+    _flags["log_level"] = log_level
+    configure_logs()
+
+
 def settings() -> Settings:
     """The settings of this run: project file < `MESHLAKE_*` < `--project`, `--log-level`.
 

@@ -12,6 +12,7 @@ import typer
 
 from pipelines.cli import context, errors, typer_compat
 from pipelines.cli.commands import MeshlakeGroup
+from pipelines.cli.typer_compat import Parameter
 
 
 class LogLevel(StrEnum):
@@ -23,6 +24,10 @@ class LogLevel(StrEnum):
     ERROR = "error"
 
 
+LOG_LEVEL_HELP = (
+    "The least level of log lines (default: MESHLAKE_LOG_LEVEL, else warning); info shows each commit, retry, "
+    "conflict, quarantine and publish. MESHLAKE_LOG_FORMAT=json writes JSON lines."
+)
 typer_compat.leave_unset_values_uncoerced()
 app = typer.Typer(
     cls=MeshlakeGroup, no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
@@ -38,8 +43,7 @@ def meshlake(
         LogLevel | None,
         typer.Option(
             "--log-level",
-            help="The least level of log lines (default: MESHLAKE_LOG_LEVEL, else warning); info shows each commit, "
-            "retry, conflict, quarantine and publish. MESHLAKE_LOG_FORMAT=json writes JSON lines.",
+            help=LOG_LEVEL_HELP,
             case_sensitive=False,
         ),
     ] = None,
@@ -61,6 +65,28 @@ def meshlake(
 
 
 _help_only = False
+
+
+def _use_level(value: LogLevel | None) -> None:
+    if value is not None:
+        context.use_log_level(value.value)
+
+
+def _holds_log_level(
+    log_level: Annotated[
+        LogLevel | None, typer.Option("--log-level", help=LOG_LEVEL_HELP, case_sensitive=False, callback=_use_level)
+    ] = None,
+) -> None:
+    """A command Typer makes `--log-level` of a subcommand from."""
+
+
+def log_level_option() -> Parameter:
+    """`--log-level` as an option of a subcommand too: `meshlake query --log-level info ...`."""
+    holder = typer.Typer(add_completion=False)
+    holder.command()(_holds_log_level)
+    (option,) = typer.main.get_command(holder).params
+    option.expose_value = False  # the command's function does not take it
+    return option
 
 
 def main(args: list[str] | None = None) -> None:

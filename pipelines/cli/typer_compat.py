@@ -12,13 +12,13 @@ from types import ModuleType
 from typing import Any
 
 # Typer vendors click as `typer._click` and exports none of its classes: these name the types of the commands
-# and contexts its groups hold. Public replacement: none (Typer exports no click types).
-from typer._click import Command, Context
+# and contexts its groups hold, and of their parameters. Public replacement: none (Typer exports no click types).
+from typer._click import Command, Context, Parameter
 
 # The parameter class of every Typer argument and option: `process_value` below wraps its own.
 from typer.core import _TyperParameter
 
-__all__ = ["Command", "Context", "import_help_renderer", "leave_unset_values_uncoerced"]
+__all__ = ["Command", "Context", "Parameter", "import_help_renderer", "leave_unset_values_uncoerced"]
 
 _coerce_and_process = _TyperParameter.process_value
 

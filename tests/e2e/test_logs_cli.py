@@ -37,7 +37,7 @@ def test_materialize_logs_each_commit_quarantine_and_publish_as_json(env, tmp_pa
     assert run(["generate", "-n", "30", "--seed", "1", "--files", "1"], env, tmp_path).returncode == 0
     broken = tmp_path / "home" / "landing" / "shop" / "sale_made" / "broken.pb"
     broken.write_bytes(bytes([3]) + b"\xff\xff\xff")  # one framed payload that is not a SaleMade
-    done = run(["--log-level", "info", "materialize"], env | {"MESHLAKE_LOG_FORMAT": "json"}, tmp_path)
+    done = run(["materialize", "--log-level", "info"], env | {"MESHLAKE_LOG_FORMAT": "json"}, tmp_path)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is a JSON object
     events = {(line["event"], line["table"]): line for line in lines if "event" in line}
