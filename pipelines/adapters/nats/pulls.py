@@ -30,6 +30,7 @@ from pipelines.adapters.nats.errors import NatsUnavailableError
 from pipelines.adapters.nats.jetstream import EventStream
 
 MAX_PULL_BYTES = 64 * 1024 * 1024
+_CANCEL_AGAIN_S = 0.5
 _log = logging.getLogger(__name__)
 _STATUS_AT = len(b"NATS/1.0 ")
 _PULL_ENDS = ("404", "408", "409 Batch Completed")
@@ -146,11 +147,18 @@ class Puller:
             self._changed.notify_all()
 
     async def stop(self) -> None:
-        """Stop pulling and drop the inbox (the server forgets pulls still waiting on it)."""
+        """Stop pulling and drop the inbox (the server forgets pulls still waiting on it).
+
+        The pulling task is cancelled until it ends: Python 3.11's `asyncio.wait_for` (which waits on each
+        pull) can swallow a cancellation that arrives as its timeout fires, and the task would then pull on
+        and wait for a reader that has left.
+        """
         if self._task is not None:
-            self._task.cancel()
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=_CANCEL_AGAIN_S)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                self._task.result()
         if self._sub is not None:
             with contextlib.suppress(Exception):  # best effort: a closed connection dropped it already
                 await self._sub.unsubscribe()
