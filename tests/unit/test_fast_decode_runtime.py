@@ -95,6 +95,7 @@ def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
     decode_payloads_fast(OrderPlaced, batch)  # the parent's pool exists now
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit code
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's handler, inherited from the worker
         signal.alarm(30)  # a child waiting on the parent's (absent) threads dies instead of hanging
         os._exit(0 if decode_payloads_fast(OrderPlaced, batch).accepted == list(range(8)) else 1)
     deadline = time.monotonic() + 60  # its alarm ends it first, unless the alarm never came (caught or blocked)
