@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from pipelines.adapters.delta.arrow_reads import arrow_dataset
 from pipelines.adapters.delta.file_ranges import file_ranges
 from pipelines.adapters.delta.latest import latest_table
 from pipelines.adapters.delta.table_store import GENERATION_KEY, PARTITION_COLUMN_PREFIX, DeltaTableStore
@@ -106,7 +107,7 @@ class DeltaScans:
             if exact and storage is not None:
                 paths = [storage.fs_path(f) for f in files]
                 return ds.dataset(paths, schema=schema, format="parquet", filesystem=storage.filesystem)
-            return delta.to_pyarrow_dataset()
+            return arrow_dataset(delta, self._store.storage)
 
         rows = _row_count(delta) if "deletionVectors" not in features else None
         groups = _row_groups(files, storage) if exact else None

@@ -19,6 +19,7 @@ from deltalake.exceptions import TableNotFoundError as DeltaTableNotFoundError
 from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
+from pipelines.adapters.delta.arrow_reads import read_arrow
 from pipelines.adapters.delta.commit_stats import commit_stats, with_action_stats
 from pipelines.adapters.delta.data_files import DeltaDataFile, write_data_file
 from pipelines.adapters.delta.staged_commits import StagedCommit, stage
@@ -449,7 +450,7 @@ class DeltaTableStore:
                     )
                 return
             hidden = [f for f in pa.schema(current.schema().to_arrow()) if _is_hidden(f)]
-            data = align_to_schema(current.to_pyarrow_table(), pa.schema([*plan.schema, *hidden]))
+            data = align_to_schema(read_arrow(current, self._root), pa.schema([*plan.schema, *hidden]))
             commit_properties.custom_metadata = {REWRITE_PROPERTY: "; ".join(str(c) for c in changes)}
             write_deltalake(
                 current,
@@ -482,7 +483,7 @@ class DeltaTableStore:
             return None
 
         def commit(current: DeltaTable, commit_properties: CommitProperties) -> None:
-            rows = current.to_pyarrow_table(columns=keys.column_names)
+            rows = read_arrow(current, self._root, keys.column_names)
             if not pc.any(matching_rows(table, rows, keys)).as_py():
                 raise _NothingMatchesError
             predicate = _key_predicate(keys.cast(pa.schema([rows.schema.field(n) for n in keys.column_names])))
@@ -510,13 +511,13 @@ class DeltaTableStore:
             raise ValueError(f"{table} has no column(s) {', '.join(unknown)}")
         wanted = pa.schema([schema.field(n) for n in names])
         if as_of is None:
-            data = delta.to_pyarrow_table(columns=names)
+            data = read_arrow(delta, self._root, names)
             return data.select(names).cast(wanted)
         if as_of not in {c.version for c in self._history(delta)}:
             raise ValueError(f"{table} has no version {as_of}")
         delta.load_as_version(as_of)
         present = [n for n in names if n in self._schema(delta).names]
-        data = delta.to_pyarrow_table(columns=present)
+        data = read_arrow(delta, self._root, present)
         return align_to_schema(data.select(present), wanted)
 
     def history(self, table: TableId) -> list[Commit]:
