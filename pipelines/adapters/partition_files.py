@@ -28,6 +28,12 @@ MAX_OPEN_FILES = 64
 of a high-cardinality column) go to a file of their own, closed at once, and the open files that
 batch did not write to are closed to make room."""
 
+CLOSE_THREADS = 16
+"""Files closed at once at the end of a commit. Closing writes a footer (little CPU) and, on an object
+store, uploads the whole file: a partition's file seldom reaches the stream's multipart size (pyarrow's
+S3 stream sends it at close), so closing 28 day files of 1M events one core-slot at a time took
+0.45-0.95 s on SeaweedFS (0.02-0.07 s on a local disk), most of the gap between the two ingests."""
+
 
 class PartitionFile(Protocol):
     """A data file of one partition being written."""
@@ -95,7 +101,9 @@ def write_partitioned(
 
         try:
             write_behind(cores.producing(batches), write)
-            run([file.close for file in opened.values()])
+            with ThreadPoolExecutor(CLOSE_THREADS, thread_name_prefix="meshlake-close") as closing:
+                for done in [closing.submit(file.close) for file in opened.values()]:
+                    done.result()
         except BaseException:
             for file in [*opened.values(), *closed]:
                 with contextlib.suppress(Exception):
