@@ -114,7 +114,7 @@ def test_serve_migrates_and_listens_on_loopback(tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 180  # a loaded machine takes a while to import the service (60 s failed at load ~25)
+        deadline = time.monotonic() + 180  # importing the service under load ~25 once took over 60 s
         while True:
             try:
                 health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).json()
