@@ -206,6 +206,14 @@ class Settings(BaseSettings):
         description="the Spark Connect server of `engine: spark`, e.g. `sc://127.0.0.1:50051`",
         json_schema_extra={"default_text": "a Sail server meshlake starts and stops"},
     )
+    spark_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="the deadline of a gold build's work on the Spark Connect server (its reads, transform and "
+        "write): past it the server is asked to interrupt it (an owned Sail that does not answer within 10 s is "
+        "stopped) and the build fails, having committed nothing",
+        json_schema_extra={"default_text": "3600"},
+    )
     iceberg_catalog_uri: str | None = Field(
         default=None,
         description="the pyiceberg SQL catalog's database, e.g. `postgresql+psycopg2://…`",

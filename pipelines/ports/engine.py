@@ -59,11 +59,18 @@ class ComputeEngine(Protocol):
 
     name: str
 
-    def compute(self, transform: Callable[..., Any], scans: list[Scan], schema: pa.Schema | None = None) -> Computed:
-        """The transform's rows over `scans`, as Arrow (cast to `schema` when given).
+    def compute(
+        self,
+        transform: Callable[..., Any],
+        scans: list[Scan],
+        schema: pa.Schema | None = None,
+        product: TableId | None = None,
+    ) -> Computed:
+        """The transform's rows over `scans`, as Arrow (cast to `schema` when given); `product`, the product
+        they are, is named in errors.
 
         Raises:
-            EngineError: the engine failed or could not be reached.
+            EngineError: the engine failed, could not be reached, or did not finish by its deadline.
         """
         ...
 
@@ -113,6 +120,7 @@ class KeyedWriter(Protocol):
             What it wrote, or None when the transform's columns are not the table's (nothing is written).
 
         Raises:
-            EngineError: the engine failed, could not be reached, or refused the write.
+            EngineError: the engine failed, could not be reached, refused the write, or did not finish by its
+                deadline (having committed nothing).
         """
         ...

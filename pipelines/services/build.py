@@ -317,7 +317,7 @@ class _Build:
         """The transform's rows computed by `engine` (in the table's schema once it has one); `details`
         gets the engine's metrics."""
         schema = self.store.schema(self.target) if self.store.exists(self.target) else None
-        computed = engine.compute(self._function(), scans, schema)
+        computed = engine.compute(self._function(), scans, schema, self.target)
         details.update(computed.metrics)
         frame = pl.from_arrow(computed.data)
         assert isinstance(frame, pl.DataFrame)

@@ -6,6 +6,7 @@ the watermark each commit records keeps every run from skipping or repeating cha
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -171,19 +172,21 @@ def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_w
     assert _rows(runtime, "payments.settlement_summary") == before
 
 
-def _stalling(transform: Callable[..., Any], started: Path) -> Callable[..., Any]:
+def _stalling(transform: Callable[..., Any], started: Path, released: Path | None = None) -> Callable[..., Any]:
     """`transform` (portable), whose query stalls on the server once it runs: each row waits in a Python UDF
-    that first touches `started` (Sail runs it in its own process)."""
+    that first touches `started` (Sail runs it in its own process), until `released` exists (at most 120 s)."""
     from pyspark.sql import functions as F
 
-    marker = str(started)
+    marker, release = str(started), str(released)
 
     def stall(value: int) -> int:
         import pathlib
         import time
 
         pathlib.Path(marker).touch()
-        time.sleep(120)  # killed long before
+        ends = time.monotonic() + 120
+        while not pathlib.Path(release).exists() and time.monotonic() < ends:
+            time.sleep(0.1)
         return value
 
     def stalled(**frames: Any) -> Any:
@@ -194,14 +197,20 @@ def _stalling(transform: Callable[..., Any], started: Path) -> Callable[..., Any
     return stalled
 
 
-def _kill_when_running(started: Path, runtime: Runtime, domain: str) -> None:
+def _signal_when_running(
+    started: Path, runtime: Runtime, domain: str, signum: int = signal.SIGKILL, sent: list[int] | None = None
+) -> None:
+    """Send `signum` to the domain's Sail and whatever it started once the query runs (`started` appears);
+    `sent` gets the process group signalled."""
     deadline = time.monotonic() + 120
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert runtime._spark is not None
     pid = runtime._spark.servers[domain].pid
     assert pid is not None, "its Sail is not running"  # killpg(0) would kill this test's own process group
-    os.killpg(pid, signal.SIGKILL)  # the server and anything it started
+    os.killpg(pid, signum)
+    if sent is not None:
+        sent.append(pid)
 
 
 def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and_a_new_sail_builds_once(
@@ -218,7 +227,7 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     runtime.domains["payments"] = dataclasses.replace(
         domain, transforms=domain.transforms | {"settlement_summary": stalled}
     )
-    killer = threading.Thread(target=_kill_when_running, args=(started, runtime, "payments"), daemon=True)
+    killer = threading.Thread(target=_signal_when_running, args=(started, runtime, "payments"), daemon=True)
     killer.start()
     with pytest.raises(EngineError) as failed:
         _build(runtime, "payments.settlement_summary", "run-2", full=True,
@@ -237,3 +246,98 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     assert dead is not None and dead.client.is_closed  # not left for pyspark to try again at the process's exit
     assert len(store.history(table)) == len(history) + 1  # built once
     assert _rows(runtime, "payments.settlement_summary") == before
+
+
+def _state(runtime: Runtime) -> list:
+    store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
+    return [store.history(TableId("payments", "settlement_summary")), _rows(runtime, "payments.settlement_summary")]
+
+
+def _stalled_payments(spark_runtime: Callable[..., Runtime], tmp_path: Path) -> tuple[Runtime, list, Any]:
+    """A runtime whose payments.settlement_summary was built (embedded) from the first events, the rest landed
+    since, and whose transform now stalls on the server (see `_stalling`: `tmp_path/query-started`, released by
+    `tmp_path/released`); the product's history and rows; the domain as it was."""
+    runtime = spark_runtime("delta", MESHLAKE_SPARK_TIMEOUT_SECONDS="15")
+    first, second = _split(_generated(runtime, "payments", count=600))
+    _land_ingest_silver(runtime, "payments", first, "run-1")
+    _build(runtime, "payments.settlement_summary", "run-1")  # embedded
+    _land_ingest_silver(runtime, "payments", second, "run-2")
+    domain = runtime.domain("payments")
+    stalled = _stalling(domain.transforms["settlement_summary"], tmp_path / "query-started", tmp_path / "released")
+    runtime.domains["payments"] = dataclasses.replace(
+        domain, transforms=domain.transforms | {"settlement_summary": stalled}
+    )
+    return runtime, _state(runtime), domain
+
+
+def _build_on_spark(runtime: Runtime, run: str) -> Any:
+    """An incremental build of payments.settlement_summary on its engine: Sail writes the partitions itself."""
+    return _build(runtime, "payments.settlement_summary", run,
+                  engine=runtime.engine_for("payments", "settlement_summary"))  # fmt: skip
+
+
+def _rebuilt_once(runtime: Runtime, before: list, domain: Any) -> Any:
+    """Re-run the build with the product's own transform: one commit, the oracle's rows."""
+    runtime.domains["payments"] = domain
+    rerun = _build_on_spark(runtime, "run-3")
+    assert rerun.details["engine"] == "spark"
+    assert len(_state(runtime)[0]) == len(before[0]) + 1  # built once
+    assert _gold(runtime, "payments.settlement_summary") == _oracle(runtime, "payments.settlement_summary")
+    return rerun
+
+
+@pytest.mark.timeout(240)
+def test_a_sail_busy_past_the_deadline_is_interrupted_the_build_fails_in_one_line_and_commits_nothing(
+    spark_runtime, tmp_path
+):
+    runtime, before, domain = _stalled_payments(spark_runtime, tmp_path)
+    started = tmp_path / "query-started"
+    began = time.monotonic()
+    with pytest.raises(EngineError) as failed:
+        _build_on_spark(runtime, "run-2")
+    took = time.monotonic() - began
+    assert started.exists()  # the query ran on the server
+    assert re.fullmatch(r"Sail on sc://127\.0\.0\.1:\d+: payments\.settlement_summary was not done within "
+                        r"spark_timeout_seconds \(15 s\); its operations were interrupted",
+                        str(failed.value))  # fmt: skip
+    assert 15 <= took < 15 + 30  # the deadline, once Sail runs; Sail's start and the interrupt (a busy machine)
+    assert _state(runtime) == before
+    (tmp_path / "released").touch()  # the stalled rows would go on now, had the interrupt not ended the query
+    time.sleep(5)
+    assert _state(runtime) == before
+
+    rerun = _rebuilt_once(runtime, before, domain)
+    assert rerun.details["spark_url"] in str(failed.value)  # the same Sail, a new session
+
+
+@pytest.mark.timeout(240)
+def test_a_sail_stuck_mid_build_fails_it_at_its_deadline_in_one_line_commits_nothing_and_a_rerun_builds_once(
+    spark_runtime, tmp_path
+):
+    runtime, before, domain = _stalled_payments(spark_runtime, tmp_path)
+    started = tmp_path / "query-started"
+    stopped: list[int] = []
+    stopper = threading.Thread(
+        target=_signal_when_running, args=(started, runtime, "payments", signal.SIGSTOP, stopped), daemon=True
+    )
+    stopper.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(EngineError) as failed:
+            _build_on_spark(runtime, "run-2")
+        took = time.monotonic() - began
+        stopper.join(timeout=10)
+    finally:
+        for pid in stopped:  # whatever happened, nothing stays stopped
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+    assert started.exists() and stopped  # the query ran on the server when it stopped answering
+    assert re.fullmatch(r"Sail on sc://127\.0\.0\.1:\d+: payments\.settlement_summary was not done within "
+                        r"spark_timeout_seconds \(15 s\); the server did not answer the interrupt within 10 s, so it "
+                        r"was stopped", str(failed.value))  # fmt: skip
+    assert 15 + 10 <= took < 15 + 10 + 30  # the deadline, the interrupt's 10 s; Sail's start and stop (a busy machine)
+    assert runtime._spark is not None and runtime._spark.servers["payments"].pid is None  # meshlake stopped it
+    assert _state(runtime) == before
+
+    rerun = _rebuilt_once(runtime, before, domain)
+    assert rerun.details["spark_url"] not in str(failed.value)  # a new Sail

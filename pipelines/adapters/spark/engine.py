@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from pipelines.adapters.spark.compat import plan_metrics
+from pipelines.adapters.spark.deadline import Deadline
 from pipelines.adapters.spark.server import CATALOG_NAME
 from pipelines.core.commits import TableFormat, properties_text
 from pipelines.core.extras import require
+from pipelines.core.names import TableId
 from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
 from pipelines.ports.incremental import Ranges
 
@@ -38,21 +40,30 @@ MAX_LISTED_KEYS = 10_000
 RETRIES = 5
 """Times a failed call to the server is retried (after 0.05, 0.2, 0.8, 2 and 2 s) before the build fails."""
 
+ANSWER_S = 10.0
+"""How long the server has to answer an interrupt or the release of a session."""
+
 
 class SparkEngine:
     """A Spark Connect session at `url`, opened at the first computation.
 
+    Each computation's calls to the server end by its deadline, `timeout_s` after it starts; past it, the
+    session's operations are interrupted and the computation fails (`EngineError`), having committed nothing.
+
     Args:
         url: `sc://host:port`.
         label: what the engine is in messages and metadata (`Sail on sc://…`, `Spark Connect at sc://…`).
+        timeout_s: the deadline of one computation (the `spark_timeout_seconds` setting).
     """
 
     name = "spark"
 
-    def __init__(self, url: str, label: str | None = None) -> None:
+    def __init__(self, url: str, label: str | None = None, timeout_s: float = 3600.0) -> None:
         self.url = url
         self.label = label or f"Spark Connect at {url}"
+        self.timeout_s = timeout_s
         self._session: SparkSession | None = None
+        self._deadline = Deadline()
 
     def session(self) -> SparkSession:
         """The Spark Connect session, created once.
@@ -64,31 +75,36 @@ class SparkEngine:
             require("pyspark")
             with warnings.catch_warnings():  # pyspark 4.2 warns that it does not fully support pandas 3: unused here
                 warnings.simplefilter("ignore", FutureWarning)
+                from pyspark.sql.connect.client import DefaultChannelBuilder
                 from pyspark.sql.connect.client.retries import DefaultPolicy
                 from pyspark.sql.connect.session import SparkSession
 
-            self._session = SparkSession.builder.remote(self.url).create()
+            channel = DefaultChannelBuilder(self.url)
+            channel.add_interceptor(self._deadline)  # pyspark's calls have no timeout: each ends by the deadline
+            self._session = SparkSession.builder.channelBuilder(channel).create()
             # pyspark retries an unreachable server for at least 10 minutes: a build fails within seconds instead.
             self._session.client.set_retry_policies([DefaultPolicy(max_retries=RETRIES, max_backoff=2000)])
             self._session.conf.set("spark.sql.session.timeZone", "UTC")  # dates of timestamps are UTC days
         return self._session
 
-    def compute(self, transform: Callable[..., Any], scans: list[Scan], schema: pa.Schema | None = None) -> Computed:
+    def compute(
+        self,
+        transform: Callable[..., Any],
+        scans: list[Scan],
+        schema: pa.Schema | None = None,
+        product: TableId | None = None,
+    ) -> Computed:
         """Run `transform` over the scans on the server and bring its rows back as Arrow.
 
         Raises:
-            EngineError: the server is unreachable, stopped, or refused a read (a grant) or the plan.
+            EngineError: the server is unreachable, stopped, refused a read (a grant) or the plan, or the
+                computation (of `product`) passed its deadline.
         """
-        from pyspark.errors import PySparkException
-
         began = time.monotonic()
-        try:
-            with _no_retries_warning():
-                spark = self.session()
-                result = self._compute(spark, transform, scans)
-                data = result.toArrow()
-        except (PySparkException, ConnectionError, OSError) as exc:
-            raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
+        with self._work(product):
+            spark = self.session()
+            result = self._compute(spark, transform, scans)
+            data = result.toArrow()
         if schema is not None:
             data = data.select(schema.names).cast(schema)
         return Computed(data, self._metrics(spark, result, began))
@@ -106,38 +122,89 @@ class SparkEngine:
         Raises:
             EngineError: the server is unreachable, stopped, or refused a read, the plan or the write.
         """
-        from pyspark.errors import PySparkException
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import from_arrow_type
 
         began = time.monotonic()
-        try:
-            with _no_retries_warning():
-                spark = self.session()
-                result = self._compute(spark, transform, scans)
-                if sorted(result.columns) != sorted(target.schema.names):
-                    return None
-                rows = result.select(*[F.col(f.name).cast(from_arrow_type(f.type)) for f in target.schema])
-                key, written = target.key, rows
-                where: str | None
-                if target.ranges is not None:
-                    where, replaced = _in_ranges(key, target.ranges), len(target.ranges)
-                else:
-                    at = spark.read.format("delta").option("versionAsOf", target.version).load(target.location)
-                    current = at.select(*target.schema.names)
-                    changed = rows.exceptAll(current).select(key).union(current.exceptAll(rows).select(key))
-                    keys = [row[0] for row in changed.distinct().limit(MAX_LISTED_KEYS + 1).collect()]
-                    listed, replaced = _key_list(keys), len(keys)
-                    where = f"`{key}` IN ({listed})" if listed is not None else None  # None: the whole table
-                if replaced:
-                    written = (rows.filter(where) if where else rows).sortWithinPartitions(key)  # files by key range
-                    writer = written.write.format("delta").mode("overwrite")
-                    if where:
-                        writer = writer.option("replaceWhere", where)
-                    writer.option("userMetadata", properties_text(target.properties)).save(target.location)
-        except (PySparkException, ConnectionError, OSError) as exc:
-            raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
+        with self._work(target.table):
+            spark = self.session()
+            result = self._compute(spark, transform, scans)
+            if sorted(result.columns) != sorted(target.schema.names):
+                return None
+            rows = result.select(*[F.col(f.name).cast(from_arrow_type(f.type)) for f in target.schema])
+            key, written = target.key, rows
+            where: str | None
+            if target.ranges is not None:
+                where, replaced = _in_ranges(key, target.ranges), len(target.ranges)
+            else:
+                at = spark.read.format("delta").option("versionAsOf", target.version).load(target.location)
+                current = at.select(*target.schema.names)
+                changed = rows.exceptAll(current).select(key).union(current.exceptAll(rows).select(key))
+                keys = [row[0] for row in changed.distinct().limit(MAX_LISTED_KEYS + 1).collect()]
+                listed, replaced = _key_list(keys), len(keys)
+                where = f"`{key}` IN ({listed})" if listed is not None else None  # None: the whole table
+            if replaced:
+                written = (rows.filter(where) if where else rows).sortWithinPartitions(key)  # files by key range
+                writer = written.write.format("delta").mode("overwrite")
+                if where:
+                    writer = writer.option("replaceWhere", where)
+                writer.option("userMetadata", properties_text(target.properties)).save(target.location)
         return KeyedWrite(replaced, self._metrics(spark, written, began))
+
+    @contextlib.contextmanager
+    def _work(self, product: TableId | None) -> Iterator[None]:
+        """A computation on the server (of `product`), whose calls end by its deadline (counted once the server is
+        there, see `_prepare`); its failures become one `EngineError` line, and past the deadline the session's
+        operations are interrupted first.
+
+        Raises:
+            EngineError: the block failed calling the server, or passed its deadline.
+        """
+        from pyspark.errors import PySparkException
+
+        self._prepare()
+        ends = time.monotonic() + self.timeout_s
+        try:
+            with self._deadline.within(self.timeout_s), _no_retries_warning():
+                yield
+        except (PySparkException, ConnectionError, OSError) as exc:
+            if time.monotonic() < ends:
+                raise EngineError(f"{self.label} failed: {_first_line(exc)}") from exc
+            what = str(product) if product is not None else "a computation"
+            outcome = "its operations were interrupted" if self._interrupt() else self._unanswered()
+            raise EngineError(
+                f"{self.label}: {what} was not done within spark_timeout_seconds ({self.timeout_s:g} s); {outcome}"
+            ) from exc
+
+    def _prepare(self) -> None:
+        """What a computation needs before its deadline starts (nothing here: the server is someone else's)."""
+
+    def _interrupt(self) -> bool:
+        """Interrupt the session's operations and let the session go; whether the server answered in time."""
+        from pyspark.errors import PySparkException
+
+        if self._session is None:
+            return True
+        try:
+            with self._deadline.within(ANSWER_S), _no_retries_warning():
+                self._session.interruptAll()
+        except (PySparkException, ConnectionError, OSError):
+            self._forget_session()
+            return False
+        self.close()
+        return True
+
+    def _unanswered(self) -> str:
+        """What the failure says of a server that did not answer the interrupt."""
+        return f"the server did not answer the interrupt within {ANSWER_S:g} s"
+
+    def _forget_session(self) -> None:
+        """Let the session go without asking the server (gone or not answering): only its channel is closed,
+        since pyspark would otherwise release it when this process exits, asking the server again."""
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.client.close()
 
     def _compute(self, spark: SparkSession, transform: Callable[..., Any], scans: list[Scan]) -> DataFrame:
         frames: dict[str, DataFrame] = {}
@@ -185,8 +252,8 @@ class SparkEngine:
         """Stop the session (not the server)."""
         if self._session is not None:
             session, self._session = self._session, None
-            with contextlib.suppress(Exception), _no_retries_warning():  # a server gone leaves nothing to release
-                session.stop()
+            with contextlib.suppress(Exception), self._deadline.within(ANSWER_S), _no_retries_warning():
+                session.stop()  # a server gone or not answering leaves nothing to release
 
 
 @contextlib.contextmanager

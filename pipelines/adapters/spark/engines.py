@@ -11,7 +11,7 @@ run, minting each domain a token that is revoked when they stop.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.spark.engine import SparkEngine
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql.connect.session import SparkSession
 
     from catalog.service import CatalogService
+    from pipelines.core.names import TableId
     from pipelines.settings import Settings
 
 
@@ -45,9 +46,9 @@ class SparkEngines:
         key = "" if self.settings.spark_url else domain
         if key not in self._engines:
             if self.settings.spark_url:
-                engine = SparkEngine(self.settings.spark_url)
+                engine = SparkEngine(self.settings.spark_url, timeout_s=self.settings.spark_timeout_seconds)
             else:
-                engine = _SailEngine(lambda: self._start_sail(domain))
+                engine = _SailEngine(lambda: self._start_sail(domain), self.settings.spark_timeout_seconds)
             self._engines[key] = engine
         return self._engines[key]
 
@@ -101,30 +102,47 @@ class _SailEngine(SparkEngine):
         MissingExtraError: pysail or pyspark-client is missing (the `sail` extra).
     """
 
-    def __init__(self, start: Callable[[], SailServer]) -> None:
-        super().__init__("sc://127.0.0.1", "Sail (not started)")
+    def __init__(self, start: Callable[[], SailServer], timeout_s: float) -> None:
+        super().__init__("sc://127.0.0.1", "Sail (not started)", timeout_s)
         self._start = start
         self._server: SailServer | None = None
 
     def session(self) -> SparkSession:
-        if self._server is not None and self._server.ended is not None and self._session is not None:
-            session, self._session = self._session, None  # its server is gone (killed, crashed): a new one next
-            with suppress(Exception):  # closed without asking the dead server; left open, pyspark would ask it
-                session.client.close()  # again when this process exits
-        if self._session is None:
-            self._server = self._start()
-            self.url, self.label = self._server.url, f"Sail on {self._server.url}"
+        self._prepare()
         return super().session()
 
-    def compute(self, transform: Callable[..., Any], scans: list[Scan], schema: pa.Schema | None = None) -> Computed:
+    def _prepare(self) -> None:
+        """Start the server unless it runs (its start has a limit of its own, not the computation's deadline)."""
+        server = self._server
+        if server is not None and (server.ended is not None or server.pid is None):  # died, or meshlake stopped it
+            self._forget_session()
+            self._server = None
+        if self._server is None:
+            self._server = self._start()
+            self.url, self.label = self._server.url, f"Sail on {self._server.url}"
+
+    def compute(
+        self,
+        transform: Callable[..., Any],
+        scans: list[Scan],
+        schema: pa.Schema | None = None,
+        product: TableId | None = None,
+    ) -> Computed:
         """As `SparkEngine.compute`; a failure because the Sail server died says so (and where its log is)."""
         with self._server_deaths():
-            return super().compute(transform, scans, schema)
+            return super().compute(transform, scans, schema, product)
 
     def write_keys(self, transform: Callable[..., Any], scans: list[Scan], target: KeyedTarget) -> KeyedWrite | None:
         """As `SparkEngine.write_keys`; a failure because the Sail server died says so (and where its log is)."""
         with self._server_deaths():
             return super().write_keys(transform, scans, target)
+
+    def _unanswered(self) -> str:
+        """Stops the server that did not answer the interrupt (it could go on and commit later); the next
+        computation starts a new one."""
+        if self._server is not None:
+            self._server.stop(timeout_s=2.0)  # not answering: a graceful stop would not be answered either
+        return f"{super()._unanswered()}, so it was stopped"
 
     @contextmanager
     def _server_deaths(self) -> Iterator[None]:
