@@ -172,7 +172,7 @@ def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_w
     assert _rows(runtime, "payments.settlement_summary") == before
 
 
-def _stalling(transform: Callable[..., Any], started: Path, released: Path | None = None) -> Callable[..., Any]:
+def _stalling(transform: Callable[..., Any], started: Path, released: Path) -> Callable[..., Any]:
     """`transform` (portable), whose query stalls on the server once it runs: each row waits in a Python UDF
     that first touches `started` (Sail runs it in its own process), until `released` exists (at most 120 s)."""
     from pyspark.sql import functions as F
@@ -223,7 +223,7 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
     history, before = store.history(table), _rows(runtime, "payments.settlement_summary")
     domain, started = runtime.domain("payments"), tmp_path / "query-started"
-    stalled = _stalling(domain.transforms["settlement_summary"], started)
+    stalled = _stalling(domain.transforms["settlement_summary"], started, tmp_path / "released")
     runtime.domains["payments"] = dataclasses.replace(
         domain, transforms=domain.transforms | {"settlement_summary": stalled}
     )
@@ -238,7 +238,7 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
                         str(failed.value))  # fmt: skip
     assert store.history(table) == history and _rows(runtime, "payments.settlement_summary") == before
 
-    runtime.domains["payments"] = domain
+    (tmp_path / "released").touch()  # the re-run's UDF returns at once: a UDF looks the active session up
     engine = runtime.engine_for("payments", "settlement_summary")
     dead = engine._session  # the session on the killed Sail
     rerun = _build(runtime, "payments.settlement_summary", "run-3", full=True, engine=engine)

@@ -199,12 +199,15 @@ class SparkEngine:
         return f"the server did not answer the interrupt within {ANSWER_S:g} s"
 
     def _forget_session(self) -> None:
-        """Let the session go without asking the server (gone or not answering): only its channel is closed,
-        since pyspark would otherwise release it when this process exits, asking the server again."""
+        """Let the session go without asking the server (gone or not answering) to release it: its channel is
+        closed (pyspark would otherwise release it when this process exits, asking the server again), and pyspark
+        no longer takes it for the process's default or the thread's active session (a later session then is;
+        UDFs and other calls that look the active session up failed with NO_ACTIVE_OR_DEFAULT_SESSION)."""
         session, self._session = self._session, None
         if session is not None:
+            session.release_session_on_close = False  # public, for this: stop() then makes no call to the server
             with contextlib.suppress(Exception):
-                session.client.close()
+                session.stop()
 
     def _compute(self, spark: SparkSession, transform: Callable[..., Any], scans: list[Scan]) -> DataFrame:
         frames: dict[str, DataFrame] = {}
