@@ -271,7 +271,7 @@ class Runtime:
         if self._spark is None:
             from pipelines.adapters.spark.engines import SparkEngines
 
-            self._spark = SparkEngines(self.settings)
+            self._spark = SparkEngines(self.settings, self.storage_options)
         return self._spark.for_domain(domain)
 
     def close(self) -> None:

@@ -5,7 +5,9 @@ Without it, each domain gets a Sail server of its own on 127.0.0.1, configured w
 Iceberg REST catalog and the domain's own catalog token: the engine reads only what the domain may
 read. The REST catalog is the catalog service's (`catalog_url` + `/iceberg`, with the domain's token from
 `catalog_domain_tokens`, else `catalog_token`), else the embedded catalog served for as long as the engines
-run, minting each domain a token that is revoked when they stop.
+run, minting each domain a token that is revoked when they stop. A Sail server is also given the S3 store of
+the settings (endpoint, path style, keys; see `S3Backend.environment`): it reads and writes Delta tables on
+`s3://` at their locations.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.spark.engine import SparkEngine
 from pipelines.adapters.spark.server import SailServer, catalog_environment
+from pipelines.adapters.storage import StorageOptions
 from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
 
 ACTOR = "meshlake engine"
@@ -33,8 +36,9 @@ if TYPE_CHECKING:
 class SparkEngines:
     """The engines of one run, started on first use and stopped by `close`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, storage: StorageOptions | None = None) -> None:
         self.settings = settings
+        self.storage = storage or StorageOptions()
         self._engines: dict[str, SparkEngine] = {}
         self.servers: dict[str, SailServer] = {}
         self._stack = ExitStack()
@@ -55,6 +59,9 @@ class SparkEngines:
     def _start_sail(self, domain: str) -> SailServer:
         uri, token = self._catalog_for(domain)
         environment = self.settings.child_environment() | catalog_environment(uri, token)
+        from pipelines.adapters.storage.s3 import S3Backend
+
+        environment |= S3Backend(self.storage).environment()  # Delta tables by location on the warehouse's store
         server = SailServer(self.settings.home_dir / "engine", environment)
         self._stack.callback(server.stop)
         self.servers[domain] = server.start()

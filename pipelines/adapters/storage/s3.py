@@ -99,6 +99,14 @@ class S3Backend:
     def delta_options(self) -> dict[str, str] | None:
         return {**self._object_store_options(), "aws_conditional_put": "etag"}
 
+    def environment(self) -> dict[str, str]:
+        """The `AWS_*` variables that give another process reading the store through object_store's
+        `AmazonS3Builder::from_env` and the AWS SDK's default chain (a Sail server) the same endpoint, region,
+        addressing style, credentials and conditional put as `delta_options`; with an endpoint, also
+        `AWS_EC2_METADATA_DISABLED=true`: that process asks no cloud metadata service either."""
+        out = {key.upper(): value for key, value in (self.delta_options() or {}).items()}
+        return out | ({METADATA_DISABLED_ENV: "true"} if self.options.endpoint else {})
+
     def polars_options(self) -> dict[str, str] | None:
         return self._object_store_options()
 
