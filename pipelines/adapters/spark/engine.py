@@ -66,7 +66,7 @@ class SparkEngine:
         self._deadline = Deadline()
 
     def session(self) -> SparkSession:
-        """The Spark Connect session, created once.
+        """The Spark Connect session, created once (inside `_work`, which first readies the server: `_prepare`).
 
         Raises:
             MissingExtraError: pyspark-client is not installed (the `sail` extra).

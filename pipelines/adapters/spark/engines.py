@@ -26,7 +26,6 @@ ACTOR = "meshlake engine"
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql.connect.session import SparkSession
 
     from catalog.service import CatalogService
     from pipelines.core.names import TableId
@@ -113,10 +112,6 @@ class _SailEngine(SparkEngine):
         super().__init__("sc://127.0.0.1", "Sail (not started)", timeout_s)
         self._start = start
         self._server: SailServer | None = None
-
-    def session(self) -> SparkSession:
-        self._prepare()
-        return super().session()
 
     def _prepare(self) -> None:
         """Start the server unless it runs (its start has a limit of its own, not the computation's deadline)."""
