@@ -48,20 +48,28 @@ class PartitionFile(Protocol):
 
 
 _File = TypeVar("_File", bound=PartitionFile)
+_Result = TypeVar("_Result")
 Split = Callable[[Batch], list[PartitionRows]]
 """A batch split by partition (see `partition_rows`)."""
 
 
 def write_partitioned(
-    batches: Iterable[Batch], split: Split, open_file: Callable[[dict[str, Any]], _File]
-) -> list[_File]:
-    """Write the rows of every batch into one file per partition; return the files, all closed.
+    batches: Iterable[Batch],
+    split: Split,
+    open_file: Callable[[dict[str, Any]], _File],
+    when_read: Callable[[], _Result],
+) -> tuple[list[_File], _Result]:
+    """Write the rows of every batch into one file per partition; return the files, all closed, and `when_read()`.
 
     Each batch is split on a write-behind thread while the caller's thread produces the next one
     (`write_behind`), and its partitions are gathered and written in parallel on `WRITE_THREADS`
     threads. A partition seen in an earlier batch adds row groups to the file it already has, so a commit of
     many batches has about one file per partition rather than one per partition and batch: fewer,
     larger files, less per-file work (footers, statistics, manifest entries).
+
+    `when_read` is called once every batch is written, while the files are being closed: on an object
+    store closing uploads them, and a caller's own round trips then (e.g. ingest's quarantine commit,
+    made before bronze's) overlap the uploads instead of following them.
 
     On an error the files opened so far are closed as far as they can be and the error propagates;
     the caller, which knows what `open_file` created, removes them.
@@ -102,14 +110,19 @@ def write_partitioned(
         try:
             write_behind(cores.producing(batches), write)
             with ThreadPoolExecutor(CLOSE_THREADS, thread_name_prefix="meshlake-close") as closing:
-                for done in [closing.submit(file.close) for file in opened.values()]:
+                closes = [closing.submit(file.close) for file in opened.values()]
+                try:
+                    result = when_read()
+                finally:
+                    wait(closes)
+                for done in closes:
                     done.result()
         except BaseException:
             for file in [*opened.values(), *closed]:
                 with contextlib.suppress(Exception):
                     file.close()
             raise
-    return [*closed, *opened.values()]
+    return [*closed, *opened.values()], result
 
 
 class _Cores:

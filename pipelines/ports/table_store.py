@@ -84,9 +84,9 @@ class TableStore(Protocol):
 
         Memory holds a batch or two, never the whole commit: a batch is written (as data files)
         while the next one is produced, and one commit at the end adds every file. `properties`
-        is called once the batches are exhausted, just before that commit, so it may describe
-        what producing them consumed. No batch at all still makes a commit, as `append` does.
-        `check` is asked before the commit as in `append`.
+        is called once the batches are exhausted, before that commit (while the last files are
+        finished), so it may describe what producing them consumed. No batch at all still makes a
+        commit, as `append` does. `check` is asked before the commit as in `append`.
 
         Raises:
             TableNotFoundError: the table does not exist.

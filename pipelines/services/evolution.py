@@ -217,6 +217,8 @@ class BronzeSchema:
         table: the bronze table.
         schema: the table's schema after evolution.
         version: the number of the event's current schema version in the table (see `SchemaVersion`).
+        fingerprint: the event's current schema version.
+        history: the table's data commits, read after evolution (`TableStore.history`).
         changes: what the evolution changed (empty when nothing).
         pending: properties the next commit records once (the descriptors of a new version).
     """
@@ -225,6 +227,7 @@ class BronzeSchema:
     schema: pa.Schema
     version: int
     fingerprint: str
+    history: list[Commit]
     changes: tuple[SchemaChange, ...] = ()
     pending: dict[str, str] = field(default_factory=dict)
 
@@ -289,9 +292,12 @@ def prepare_bronze(
         old_message = recorded.get(SCHEMA_MESSAGE_PROPERTY, contract.message)
         if violations := breaking_changes(old, old_message, current, contract.message):
             raise SchemaChangeRefusedError(table, contract.message, violations)
-    changes = store.evolve_schema(table, target_schema(store.schema(table), contract.bronze_schema()))
+    stored = store.schema(table)
+    changes = store.evolve_schema(table, target_schema(stored, contract.bronze_schema()))
     pending: dict[str, str] = {}
     if recorded is None or recorded.get(SCHEMA_VERSION_PROPERTY) != contract.schema_version:
         pending = {SCHEMA_PROPERTY: encode_descriptors(current), SCHEMA_MESSAGE_PROPERTY: contract.message}
     number = known.get(contract.schema_version, len(versions) + 1)
-    return BronzeSchema(table, store.schema(table), number, contract.schema_version, changes, pending)
+    if changes:  # the table moved on: its schema and history read again (on an object store, round trips each)
+        stored, history = store.schema(table), store.history(table)
+    return BronzeSchema(table, stored, number, contract.schema_version, history, changes, pending)

@@ -20,6 +20,7 @@ import functools
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -195,9 +196,11 @@ def ingest_event(
     bronze_store = tables.store_for(domain.name, Layer.BRONZE)
     quarantine_store = tables.store_for(domain.name, Layer.QUARANTINE)
     bronze, quarantine = domain.bronze_table(event), domain.quarantine_table()
-    schema = prepare_bronze(bronze_store, bronze, contract, bronze_partitioning(contract), descriptors)
-    quarantine_store.ensure_table(quarantine, QUARANTINE_SCHEMA)
-    bronze_ledger, quarantine_ledger = _Ledger.read(bronze_store, bronze), _Ledger.read(quarantine_store, quarantine)
+    with ThreadPoolExecutor(1, thread_name_prefix="meshlake-quarantine") as preparing:
+        quarantine_ready = preparing.submit(_prepare_quarantine, quarantine_store, quarantine)
+        schema = prepare_bronze(bronze_store, bronze, contract, bronze_partitioning(contract), descriptors)
+        bronze_ledger = _Ledger.of(bronze_store, bronze, schema.history)
+        quarantine_ledger = quarantine_ready.result()
     result = IngestResult(schema_version_number=schema.version, schema_changes=[str(c) for c in schema.changes])
     where = AssetRun(domain.name, f"{domain.name}/{Layer.BRONZE}/{event}", run_id)
 
@@ -335,14 +338,17 @@ class _Ledger:
     seen: int | None
 
     @classmethod
-    def read(cls, store: TableStore, table: TableId) -> _Ledger:
+    def of(cls, store: TableStore, table: TableId, history: list[Commit]) -> _Ledger:
+        """The ledger of `history`, the table's data commits as just read."""
         ledger = cls(store, table, Ledger(), None)
-        ledger.reread()
+        ledger._fold(history)
         return ledger
 
     def reread(self) -> None:
         """Fold the table's history again (another writer committed)."""
-        history = self.store.history(self.table)
+        self._fold(self.store.history(self.table))
+
+    def _fold(self, history: list[Commit]) -> None:
         self.positions = Ledger.from_commits(c.properties for c in history)
         self.seen = history[-1].version if history else None
 
@@ -358,6 +364,13 @@ class _Ledger:
     def committed(self, ranges: list[PositionRange], commit: Commit) -> None:
         self.positions.record(ranges)
         self.seen = commit.version
+
+
+def _prepare_quarantine(store: TableStore, table: TableId) -> _Ledger:
+    """The domain's quarantine table, created if missing, and its ledger: made while bronze is prepared (on an
+    object store each is a few round trips)."""
+    store.ensure_table(table, QUARANTINE_SCHEMA)
+    return _Ledger.of(store, table, store.history(table))
 
 
 def _merged(group: list[RawBatch]) -> RawBatch:

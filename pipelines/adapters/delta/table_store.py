@@ -384,8 +384,7 @@ class DeltaTableStore:
             return opened[-1]
 
         try:
-            written = write_partitioned(batches, split, open_file)
-            props = check_properties(table, properties())
+            written, props = write_partitioned(batches, split, open_file, lambda: check_properties(table, properties()))
         except BaseException:
             root.delete_files([file.uri for file in opened])
             raise

@@ -298,10 +298,12 @@ class IcebergTableStore:
         schema = arrow_schema(ice.schema())
         files = IcebergDataFiles(ice)
         try:
-            written = write_partitioned(
-                batches, lambda batch: files.split(*conform_batch(table, batch, schema)), files.open
+            written, props = write_partitioned(
+                batches,
+                lambda batch: files.split(*conform_batch(table, batch, schema)),
+                files.open,
+                lambda: check_properties(table, properties()),
             )
-            props = check_properties(table, properties())
         except BaseException:
             files.remove()
             raise
