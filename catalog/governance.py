@@ -16,6 +16,7 @@ from catalog.model import (
     TokenInfo,
     as_utc,
 )
+from catalog.store import repository
 from catalog.store.tables import (
     AuditRow,
     GrantRow,
@@ -85,11 +86,11 @@ class Governance(UnitOfWork):
         """
         if not token:
             raise Unauthenticated("a bearer token is required (create one with `meshlake catalog token create`)")
-        with self._uow() as s:
-            row = s.scalars(select(TokenRow).where(TokenRow.token_hash == hash_token(token))).one_or_none()
-            if row is None or row.revoked_at is not None:
-                raise Unauthenticated("unknown or revoked token")
-            return Principal(name=row.principal, kind=PrincipalKind(row.kind))
+        rows = self._reads.rows(repository.LIVE_TOKEN, token_hash=hash_token(token))
+        if not rows:
+            raise Unauthenticated("unknown or revoked token")
+        principal, kind = rows[0]
+        return Principal(name=principal, kind=PrincipalKind(kind))
 
     def client_credentials(self, client_id: str, client_secret: str) -> Principal:
         """The principal of an OAuth2 client-credentials pair: `client_secret` is one of `client_id`'s tokens.

@@ -21,6 +21,7 @@ from catalog.model import (
     utcnow,
 )
 from catalog.store import make_engine, repository, upgrade
+from catalog.store.reads import CompiledReads
 from catalog.store.tables import (
     AuditRow,
     ProductRow,
@@ -40,6 +41,7 @@ class UnitOfWork:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._writer = engine.execution_options(catalog_write=True)
+        self._reads = CompiledReads(engine)
         self._clock = clock
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from catalog.model import (
@@ -32,6 +32,7 @@ from catalog.store.tables import (
     LineageRow,
     ProductRow,
     TagRow,
+    TokenRow,
     VersionRow,
 )
 
@@ -57,19 +58,31 @@ def is_granted(session: Session, product_id: int, consumer: str) -> bool:
 
 def readable_clause(who: Principal) -> ColumnElement[bool]:
     """SQL condition on `ProductRow`: the principal may read the product."""
-    if who.kind == PrincipalKind.ADMIN:
+    return _readable(who.kind, who.name)
+
+
+def _readable(kind: PrincipalKind, name: str | BindParameter[str]) -> ColumnElement[bool]:
+    if kind == PrincipalKind.ADMIN:
         return ProductRow.id.is_not(None)
-    granted = exists().where(GrantRow.product_id == ProductRow.id, GrantRow.consumer == who.name)
+    granted = exists().where(GrantRow.product_id == ProductRow.id, GrantRow.consumer == name)
     conditions: list[ColumnElement[bool]] = [ProductRow.public.is_(True), granted]
-    if who.kind == PrincipalKind.DOMAIN:
-        conditions.append(DomainRow.name == who.name)
+    if kind == PrincipalKind.DOMAIN:
+        conditions.append(DomainRow.name == name)
     return or_(*conditions)
 
 
-def readable_names(session: Session, who: Principal) -> list[str]:
-    """The names of the products the principal may read, sorted."""
-    query = select(ProductRow.name).join(ProductRow.domain).where(readable_clause(who)).order_by(ProductRow.name)
-    return list(session.scalars(query))
+LIVE_TOKEN = select(TokenRow.principal, TokenRow.kind).where(
+    TokenRow.token_hash == bindparam("token_hash"), TokenRow.revoked_at.is_(None)
+)
+"""The principal and kind of the token with hash `token_hash`, unless it is revoked (for `CompiledReads`)."""
+READABLE_NAMES = {
+    kind: select(ProductRow.name)
+    .join(ProductRow.domain)
+    .where(_readable(kind, bindparam("principal")))
+    .order_by(ProductRow.name)
+    for kind in PrincipalKind
+}
+"""By principal kind: the names of the products `principal` may read, sorted (for `CompiledReads`)."""
 
 
 def search(

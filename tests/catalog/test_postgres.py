@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from catalog.client import CatalogClient
+from catalog.errors import Unauthenticated
 from catalog.model import CheckResultIn, ChecksIn, DomainIn, VersionIn
 from catalog.service import CatalogService
 from catalog.store import current_revision, head_revision, upgrade
@@ -77,6 +78,24 @@ def test_search_and_grants_on_postgres(pg_service):
     assert pg_service.list_products(READER) == []
     pg_service.grant(ORDERS, "orders.daily_revenue", "analyst")
     assert [p.name for p in pg_service.list_products(READER)] == ["orders.daily_revenue"]
+
+
+def test_token_and_grant_lookups_see_every_change_at_once_on_postgres(pg_service):
+    pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
+    pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
+    pg_service.put_product(ORDERS, "orders.payments", revenue(public=True))
+    token = pg_service.create_token("analyst", "reader")
+    who = pg_service.authenticate(token)
+    assert (who.name, who.kind) == ("analyst", "reader")
+    assert pg_service.readable_products(who) == ["orders.payments"]
+    assert pg_service.readable_products(ORDERS) == ["orders.daily_revenue", "orders.payments"]
+    pg_service.grant(ORDERS, "orders.daily_revenue", "analyst")
+    assert pg_service.readable_products(who) == ["orders.daily_revenue", "orders.payments"]
+    pg_service.revoke(ORDERS, "orders.daily_revenue", "analyst")
+    assert pg_service.readable_products(who) == ["orders.payments"]
+    pg_service.revoke_secret(token)
+    with pytest.raises(Unauthenticated, match="unknown or revoked token"):
+        pg_service.authenticate(token)
 
 
 def test_a_refused_candidate_is_shown_until_discarded_and_the_migrations_run_both_ways_on_postgres(pg_service):

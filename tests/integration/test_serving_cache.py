@@ -80,3 +80,26 @@ def test_the_http_answer_says_whether_it_came_from_the_cache(lake):  # noqa: F81
     assert [r.headers["X-Meshlake-Cache"] for r in (first, again, after)] == ["miss", "hit", "miss"]
     assert again.json() == first.json()
     assert after.json() != first.json()
+
+
+def test_grants_and_token_revocation_take_effect_on_the_very_next_http_request(lake):  # noqa: F811
+    app = create_app(lake.catalog)
+    app.include_router(query_router(lake.serving))
+    token = lake.catalog.create_token("analyst", PrincipalKind.READER, actor="test")
+    token_id = next(t.id for t in lake.catalog.list_tokens() if t.principal == "analyst")
+    headers = {"Authorization": f"Bearer {token}"}
+    customers = {"sql": "SELECT count(*) AS n FROM orders.customers"}
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.post("/api/query", json=customers, headers=headers).status_code == 403
+        lake.catalog.grant(ADMIN, "orders.customers", "analyst")
+        granted = [client.post("/api/query", json=customers, headers=headers) for _ in range(2)]
+        assert [r.status_code for r in granted] == [200, 200]
+        assert [r.headers["X-Meshlake-Cache"] for r in granted] == ["miss", "hit"]
+        lake.catalog.revoke(ADMIN, "orders.customers", "analyst")
+        refused = client.post("/api/query", json=customers, headers=headers)
+        assert refused.status_code == 403 and "orders.customers" in refused.json()["detail"]
+        public = {"sql": "SELECT count(*) AS n FROM orders.daily_revenue"}
+        assert [client.post("/api/query", json=public, headers=headers).status_code for _ in range(2)] == [200, 200]
+        lake.catalog.revoke_token(token_id, actor="test")
+        revoked = client.post("/api/query", json=public, headers=headers)
+        assert revoked.status_code == 401 and revoked.json() == {"detail": "unknown or revoked token"}
