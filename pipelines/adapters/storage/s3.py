@@ -57,6 +57,7 @@ class S3Backend:
             endpoint_override=o.endpoint,
             scheme="http" if o.allow_http else "https",
             force_virtual_addressing=not o.path_style,
+            allow_delayed_open=True,  # a file under the multipart size is one PUT at close, not create/part/complete
             connect_timeout=5,
             request_timeout=30,
             retry_strategy=fs.AwsStandardS3RetryStrategy(max_attempts=3),
