@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import duckdb
-import pyarrow as pa
 
 from pipelines.adapters.duckdb.extensions import load_extension, verified_once_config
 from pipelines.adapters.duckdb.guard import SYSTEM_SCHEMAS, SelectShape, inspect_select
@@ -329,12 +328,10 @@ class DuckDbQueryEngine:
         try:
             if timer:
                 timer.start()
-            relation = self._con.sql(sql)
-            if relation is None:
-                return QueryResult(pa.table({}))
-            if max_rows is not None:
-                relation = relation.limit(max_rows + 1)
-            table = relation.to_arrow_table()
+            if max_rows is None:  # bound and planned once (a relation binds when made, and again when run)
+                table = self._con.execute(sql).to_arrow_table()
+            else:
+                table = self._con.sql(sql).limit(max_rows + 1).to_arrow_table()
         except duckdb.InterruptException:
             raise QueryTimeoutError(f"the query ran longer than {timeout_s:g} s and was stopped") from None
         except duckdb.Error as exc:

@@ -12,6 +12,7 @@ pruning, never another answer, since the query still applies all its filters to 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -242,9 +243,11 @@ def matching_files(
     ]
     if not usable:
         return None
-    keep = [True] * len(files)
+    keep: list[bool] | None = None
     for f, vals in usable:
         lows, highs = bounds[f.column]
-        keep = [k and m for k, m in zip(keep, _kept(f.op, vals, lows, highs), strict=True)]
-    kept = [path for path, k in zip(files, keep, strict=True) if k]
+        this = _kept(f.op, vals, lows, highs)
+        keep = this if keep is None else [k and m for k, m in zip(keep, this, strict=True)]
+    assert keep is not None and len(keep) == len(files)
+    kept = list(itertools.compress(files, keep))
     return kept if len(kept) < len(files) else None
