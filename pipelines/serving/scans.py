@@ -96,6 +96,17 @@ def open_table(store: TableStore, table: TableId) -> OpenedTable:
     return _StoreTable(store, table)
 
 
+def current_state(store: TableStore, table: TableId) -> str | None:
+    """The `state` `open_table(store, table)` would have now, when the store tells it without opening the
+    table (an Iceberg SQL catalog: the metadata file it points to, one SELECT); None otherwise."""
+    if store.format is TableFormat.ICEBERG:
+        from pipelines.adapters.iceberg.table_store import IcebergTableStore
+
+        if isinstance(store, IcebergTableStore):
+            return store.metadata_location(table)
+    return None
+
+
 def resolve_version(opened: OpenedTable, table: TableId, as_of: AsOf | None) -> int | None:
     """The version to read: `as_of` itself when it is a version, else the last commit at or before it.
 

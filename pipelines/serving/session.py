@@ -25,7 +25,7 @@ from pipelines.serving.products import (
     event_logs,
     explain_unreadable,
 )
-from pipelines.serving.scans import open_table, parse_as_of, resolve_version
+from pipelines.serving.scans import current_state, open_table, parse_as_of, resolve_version
 from pipelines.settings import Settings
 
 # Picked by measurement (benchmarks/query_ratio.py): DuckDB's Parquet reader over the planned files when
@@ -114,7 +114,8 @@ class Serving:
 
         The table is opened once (the Delta log or the Iceberg metadata read once) for its state, its
         history and the plan. Plans are kept by table state (Iceberg metadata file, Delta log version) or
-        explicit version, so a server plans each table version once.
+        explicit version, so a server plans each table version once; a current plan whose state the store
+        tells without opening the table (`current_state`: the Iceberg catalog's pointer) is not opened.
 
         Raises:
             KeyError: no such product.
@@ -122,6 +123,9 @@ class Serving:
             ValueError: no such version, or no version at that time.
         """
         served = self.catalog[product]
+        state = current_state(served.store, served.table) if as_of is None else None
+        if state is not None and (known := _SHARED_PLANS.get((product, state, None))) is not None:
+            return known  # the table is still at the state this plan was made from
         try:
             opened = open_table(served.store, served.table)
         except TableNotFoundError:

@@ -32,6 +32,7 @@ PRIVATE_HOOKS = [
     (ManifestWriterV2, "_meta", "_DeleteManifestWriter marks its content"),
     (SqlCatalog, "_convert_orm_to_iceberg", "ParsedOnceSqlCatalog parses a metadata file once"),
     (SqlCatalog, "_load_file_io", "ParsedOnceSqlCatalog builds tables as pyiceberg does"),
+    (SqlCatalog, "_iceberg_type_filter", "ParsedOnceSqlCatalog.metadata_location finds the row load_table does"),
 ]
 
 
@@ -100,3 +101,15 @@ def test_a_producer_of_no_branch_stages_a_snapshot_on_main_that_moves_no_ref(tab
     assert table.current_snapshot() == main and set(table.metadata.refs) == {"main"}
     assert staged.snapshot_id not in {entry.snapshot_id for entry in table.metadata.snapshot_log}
     assert sorted(table.scan(snapshot_id=staged.snapshot_id).to_arrow().column("n").to_pylist()) == [1, 2]
+
+
+def test_the_metadata_location_is_the_one_load_table_gives_and_follows_every_commit(table: Table) -> None:
+    catalog = table.catalog
+    assert isinstance(catalog, compat.ParsedOnceSqlCatalog)
+    assert catalog.metadata_location(("ns", "t")) == table.metadata_location
+    table.append(rows(1))
+    moved = catalog.metadata_location(("ns", "t"))
+    assert moved == table.metadata_location == catalog.load_table(("ns", "t")).metadata_location
+    catalog.create_table(("ns", "other"), pa.schema([pa.field("n", pa.int64())]))
+    assert catalog.metadata_location(("ns", "t")) == moved
+    assert catalog.metadata_location(("ns", "missing")) is None

@@ -35,7 +35,7 @@ from pyiceberg.table.update import (
 from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, Transform, YearTransform
 
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
-from pipelines.adapters.iceberg.compat import CachedTransaction, stage_updates, table_of
+from pipelines.adapters.iceberg.compat import CachedTransaction, ParsedOnceSqlCatalog, stage_updates, table_of
 from pipelines.adapters.iceberg.data_files import WRITE_PROPERTIES, IcebergDataFiles
 from pipelines.adapters.iceberg.schema_ids import (
     NUMBERS_PROPERTY,
@@ -197,6 +197,13 @@ class IcebergTableStore:
 
     def exists(self, table: TableId) -> bool:
         return self._catalog.table_exists((table.domain, table.name))
+
+    def metadata_location(self, table: TableId) -> str | None:
+        """The table's current metadata file, when the catalog says it without loading the table (meshlake's
+        SQL catalog); None otherwise, or when there is no such table."""
+        if isinstance(self._catalog, ParsedOnceSqlCatalog):
+            return self._catalog.metadata_location((table.domain, table.name))
+        return None
 
     def drop_table(self, table: TableId) -> None:
         """Drop the table from the catalog, then delete its data, manifest and metadata files."""
