@@ -7,12 +7,10 @@ files are checked against the spec's readers, not only against the code that wro
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -21,7 +19,7 @@ import pytest
 from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.adapters.duckdb.engine import DuckDbQueryEngine
 from pipelines.adapters.iceberg import IcebergTableStore
-from pipelines.adapters.iceberg.incremental import MERGE_ON_READ_SHARE, rows_at
+from pipelines.adapters.iceberg.incremental import MERGE_ON_READ_SHARE
 from pipelines.core.names import TableId
 from pipelines.ports import incremental
 from pipelines.serving.scans import plan_scan
@@ -206,42 +204,3 @@ def _key_ranges(store: IcebergTableStore) -> set[tuple[str, str]]:
         keys = pq.read_table(urlparse(task.file.file_path).path, columns=["cart_id"]).column(0)
         ranges.add((pc.min(keys).as_py(), pc.max(keys).as_py()))
     return ranges
-
-
-def test_the_rows_a_merge_on_read_update_takes_from_a_file_keep_every_iceberg_type(tmp_path: Path) -> None:
-    """`rows_at` reads with Polars: each column comes back as pyarrow reads it, for every type an Iceberg
-    table's columns map to (nested ones, fixed-size binary for UUIDs, times, zoned and naive timestamps)."""
-    n = 40
-    rows = pa.table(
-        {
-            "flag": pa.array([i % 2 == 0 for i in range(n)]),
-            "small": pa.array(range(n), pa.int32()),
-            "big": pa.array([i * 10**12 for i in range(n)], pa.int64()),
-            "ratio": pa.array([i / 3 for i in range(n)], pa.float32()),
-            "precise": pa.array([i / 7 for i in range(n)], pa.float64()),
-            "amount": pa.array([Decimal(i) / 100 for i in range(n)], pa.decimal128(18, 2)),
-            "day": pa.array([date(2026, 1, 1) + timedelta(days=i) for i in range(n)], pa.date32()),
-            "clock": pa.array([time(1, 2, i % 60) for i in range(n)], pa.time64("us")),
-            "naive": pa.array([datetime(2026, 1, 1) + timedelta(hours=i) for i in range(n)], pa.timestamp("us")),
-            "zoned": pa.array(
-                [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(n)], pa.timestamp("us", "UTC")
-            ),
-            "nanos": pa.array([i for i in range(n)], pa.timestamp("ns")),
-            "text": pa.array([None if i % 5 == 0 else f"t{i}" for i in range(n)], pa.string()),
-            "raw": pa.array([bytes([i]) * (i % 4) for i in range(n)], pa.binary()),
-            "uuid": pa.array([bytes([i]) * 16 for i in range(n)], pa.binary(16)),
-            "tags": pa.array([[f"a{i}", f"b{i}"] for i in range(n)], pa.list_(pa.string())),
-            "point": pa.array(
-                [{"x": i, "y": f"{i}"} for i in range(n)], pa.struct([("x", pa.int64()), ("y", pa.string())])
-            ),
-            "attributes": pa.array([[("k", i)] for i in range(n)], pa.map_(pa.string(), pa.int64())),
-        }
-    )
-    path = tmp_path / "data.parquet"
-    pq.write_table(rows, path)
-    positions = np.array([0, 3, 17, 39])
-
-    taken = rows_at(str(path), rows.schema, positions)
-
-    assert taken.schema == rows.schema
-    assert taken.equals(rows.take(positions))
