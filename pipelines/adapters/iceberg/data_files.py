@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
-from pyiceberg.io import FileIO
+from pyarrow import fs
+from pyiceberg.io import FileIO, InputFile, OutputFile, OutputStream
 from pyiceberg.io.pyarrow import BUFFER_SIZE, ParquetFormatWriter
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
@@ -17,6 +18,7 @@ from pyiceberg.typedef import Record
 
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.parquet_encodings import column_encodings
+from pipelines.adapters.storage import Location
 from pipelines.ports.table_store import PARQUET_DICTIONARY_BYTES, ROW_GROUP_ROWS, PartitionRows, partition_rows
 
 TARGET_FILE_SIZE = TableProperties.WRITE_TARGET_FILE_SIZE_BYTES
@@ -44,10 +46,10 @@ class IcebergDataFile:
     field), so pyiceberg's per-batch projection is skipped; its statistics come from the footer.
     """
 
-    def __init__(self, table: Table, io: FileIO, path: str, partition: PartitionKey | None) -> None:
+    def __init__(self, table: Table, output: OutputFile, partition: PartitionKey | None) -> None:
         metadata = table.metadata
-        self.path = path
-        self._output = io.new_output(path)
+        self.path = output.location
+        self._output = output
         self._writer = ParquetFormatWriter(self._output, metadata.schema(), {**WRITE_PROPERTIES, **metadata.properties})
         # pyiceberg's table properties name no per-column encodings: added to the arguments it passes pyarrow
         self._writer._parquet_writer_kwargs.update(column_encodings(arrow_schema(metadata.schema())))
@@ -76,13 +78,49 @@ class IcebergDataFile:
         )
 
 
-class IcebergDataFiles:
-    """The data files of one commit to `table`: how its rows split by partition, the files opened, their removal."""
+class _StoreOutput(OutputFile):
+    """A data file written through the warehouse's own filesystem rather than the table's FileIO.
 
-    def __init__(self, table: Table) -> None:
+    On an object store pyiceberg's output stream starts a multipart upload when the file is opened (a
+    round trip on the writer's thread for each partition of a commit) and completes it at close; the
+    warehouse's filesystem opens lazily, so a file under the multipart size is one PUT at close.
+    """
+
+    def __init__(self, warehouse: Location, uri: str, io: FileIO) -> None:
+        super().__init__(uri)
+        self._warehouse, self._io = warehouse, io
+
+    def _info(self) -> fs.FileInfo:
+        with self._warehouse.errors():
+            return self._warehouse.filesystem.get_file_info(self._warehouse.fs_path(self.location))
+
+    def __len__(self) -> int:
+        return int(self._info().size or 0)
+
+    def exists(self) -> bool:
+        return bool(self._info().type != fs.FileType.NotFound)
+
+    def to_input_file(self) -> InputFile:
+        return self._io.new_input(self.location)
+
+    def create(self, overwrite: bool = False) -> OutputStream:
+        if not overwrite and self.exists():
+            raise FileExistsError(self.location)
+        return cast(OutputStream, self._warehouse.open_output(self.location))
+
+
+class IcebergDataFiles:
+    """The data files of one commit to `table`: how its rows split by partition, the files opened, their removal.
+
+    `warehouse`: write the files through this object store location's filesystem (`_StoreOutput`) rather
+    than the table's FileIO; only where the store's own credentials are the table's (its SQL catalog).
+    """
+
+    def __init__(self, table: Table, warehouse: Location | None = None) -> None:
         self._table = table
         # the table's file IO with a smaller output buffer (the property is pyiceberg's FileIO setting)
         self._io = type(table.io)({**table.io.properties, BUFFER_SIZE: str(OUTPUT_BUFFER_BYTES)})
+        self._warehouse = warehouse if warehouse is not None and not warehouse.is_local else None
         self._spec, self._schema = table.metadata.spec(), table.metadata.schema()
         self._locations = table.location_provider()
         write_uuid = uuid.uuid4()
@@ -111,7 +149,8 @@ class IcebergDataFiles:
             key = PartitionKey(fields, self._spec, self._schema)
         path = self._locations.new_data_location(next(self._names), key)
         self._paths.append(path)
-        return IcebergDataFile(self._table, self._io, path, key)
+        output = _StoreOutput(self._warehouse, path, self._io) if self._warehouse else self._io.new_output(path)
+        return IcebergDataFile(self._table, output, key)
 
     def write(self, rows: pa.Table) -> list[DataFile]:
         """`rows` (of the table's columns and types) as closed data files: one per partition, split further

@@ -165,9 +165,13 @@ class IcebergTableStore:
         self._warehouse = as_location(warehouse)
         self._warehouse.check()
         self._branch: str | None = MAIN_BRANCH
+        # where appends write data files with the store's own filesystem (`IcebergDataFiles`): only with the
+        # store's SQL catalog, whose FileIO has the warehouse's own credentials (a REST catalog vends its own)
+        self._own_files: Location | None = None
         if catalog is not None:
             self._catalog: Catalog = catalog
             return
+        self._own_files = self._warehouse
         local = self._warehouse.local_path
         if catalog_uri is None and local is None:
             raise ValueError(f"the Iceberg warehouse {self._warehouse} needs a catalog URI (SQLite or PostgreSQL)")
@@ -303,7 +307,7 @@ class IcebergTableStore:
         """
         ice = self._load(table)
         schema = arrow_schema(ice.schema())
-        files = IcebergDataFiles(ice)
+        files = IcebergDataFiles(ice, self._own_files)
         try:
             written, props = write_partitioned(
                 batches,
@@ -332,7 +336,7 @@ class IcebergTableStore:
         ice = self._load(table)
         props = check_properties(table, properties)
         rows = conform_to_schema(table, data, arrow_schema(ice.schema()))
-        files = IcebergDataFiles(ice)
+        files = IcebergDataFiles(ice, self._own_files)
         try:
             data_files = files.write(rows) if rows.num_rows else []
         except BaseException:
