@@ -59,7 +59,7 @@ def _environment(server: SeaweedServer) -> dict[str, str]:
 
 def _first_write(server: SeaweedServer, home: Path) -> None:
     """Write (and delete) one object: SeaweedFS allocates a bucket's volumes at its first write, which made the
-    first S3 ingest of a run ~0.8 s slower than the next ones (a store in use has its volumes)."""
+    first S3 ingest of a run 1.0-1.3 s slower than the next ones (a store in use has its volumes)."""
     from benchmarks.generate import ROOT
     from pipelines.bootstrap import Runtime
     from pipelines.settings import Settings
