@@ -31,13 +31,14 @@ def _generated(runtime, domain: str, count: int = 6_000, seed: int = 3) -> list[
 
 
 def _land_ingest_silver(runtime, domain_name: str, events, name: str) -> int:
-    """Land `events` as one file per event type, ingest them and update silver; returns silver's rows."""
+    """Land `events` as one file per event type where the runtime's landing source reads (a local folder or an
+    object store prefix), ingest them and update silver; returns silver's rows."""
     domain = runtime.domain(domain_name)
     by_event: dict[str, list[bytes]] = {}
     for event, message in events:
         by_event.setdefault(event, []).append(message.SerializeToString())
     for event, payloads in by_event.items():
-        write_landing_file(runtime.settings.landing_dir, domain_name, event, name, payloads)
+        write_landing_file(runtime.landing.location, domain_name, event, name, payloads)
     for event in domain.spec.events:
         ingest_event(domain, event, runtime.contract(domain_name, event), runtime.landing, runtime, name)
     return sum(build_silver(domain, entity, runtime, name).rows for entity in domain.spec.entities)

@@ -27,6 +27,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.engine import PORTABLE_ATTRIBUTE
 from pipelines.core.names import Layer, TableId
 from pipelines.ports.engine import EngineError, Scan
+from pipelines.services.build_types import BuildResult
 from pipelines.services.publish import publish_product
 from pipelines.serving.iceberg_rest import rest_app
 from pipelines.settings import Settings
@@ -343,38 +344,78 @@ def test_a_sail_stuck_mid_build_fails_it_at_its_deadline_in_one_line_commits_not
     assert rerun.details["spark_url"] not in str(failed.value)  # a new Sail
 
 
-@pytest.mark.parametrize("product", ["orders.daily_revenue", "payments.settlement_summary"])
-def test_sail_builds_a_delta_product_on_s3_at_its_location_with_the_rows_of_the_embedded_engine(
-    spark_runtime, s3_server, s3_prefix, tmp_path, product
-):
-    runtime = spark_runtime("delta", MESHLAKE_WAREHOUSE=f"{s3_prefix}/warehouse",
-                            MESHLAKE_LANDING=f"{s3_prefix}/landing", MESHLAKE_S3_ENDPOINT=s3_server.endpoint,
-                            MESHLAKE_S3_ACCESS_KEY_ID=s3_server.access_key,
-                            MESHLAKE_S3_SECRET_ACCESS_KEY=s3_server.secret_key)  # fmt: skip
+def _switching_engines_on_s3(runtime: Runtime, product: str, location: str) -> tuple[BuildResult, BuildResult, list]:
+    """On a runtime whose landing and warehouse are on S3: the product's first run embedded (its table under
+    `location`), an incremental run on Sail equal to the oracle, then an embedded and a Sail full rebuild with the
+    same rows as that run; returns the Sail run, the Sail rebuild and the rows."""
     domain, _, name = product.partition(".")
     first, second = _split(_generated(runtime, domain, count=1_500))
     _land(runtime, {domain: first}, [], "run-1")
     assert _build(runtime, product, "run-1").details["engine"] == "embedded"
     table = runtime.domain(domain).product_table(name)
-    assert runtime.store_for(domain, Layer.GOLD, name).location(table).startswith(f"{s3_prefix}/warehouse/delta/")
+    assert runtime.store_for(domain, Layer.GOLD, name).location(table).startswith(location)
 
     _land(runtime, {domain: second}, [], "run-2")
     on_spark = _build(runtime, product, "run-2", engine=runtime.engine_for(domain, name))
-    assert (on_spark.details["engine"], on_spark.details["writer"], on_spark.details["mode"]) == (
-        "spark", "spark", "incremental")  # fmt: skip  # Sail read silver and wrote gold's partitions on S3 itself
+    assert (on_spark.details["engine"], on_spark.details["mode"]) == ("spark", "incremental")
     assert _gold(runtime, product) == _oracle(runtime, product)  # nothing skipped, nothing twice
     spark_rows = _rows(runtime, product)
+    assert len(spark_rows) > 10  # the events landed on S3, where the runtime reads them
     _build(runtime, product, "rebuild", full=True)  # embedded, from everything
     assert _rows(runtime, product) == spark_rows  # row for row, decimals and types included
     rebuilt = _build(runtime, product, "rebuild-spark", full=True, engine=runtime.engine_for(domain, name))
     assert rebuilt.details["engine"] == "spark" and _rows(runtime, product) == spark_rows
+    return on_spark, rebuilt, spark_rows
 
-    assert runtime._spark is not None
-    sail = runtime._spark.servers[domain].environment or {}
-    assert {k: sail.get(k) for k in ("AWS_ENDPOINT", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "AWS_ALLOW_HTTP",
-                                     "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_EC2_METADATA_DISABLED")} == {
-        "AWS_ENDPOINT": s3_server.endpoint, "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false", "AWS_ALLOW_HTTP": "true",
-        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_EC2_METADATA_DISABLED": "true",
-    }  # fmt: skip
-    assert s3_server.endpoint.startswith("http://127.0.0.1:")
-    assert [p for p in (tmp_path / "home").rglob("*.parquet")] == []  # every table file on S3
+
+def _on_s3_only(runtime: Runtime, s3_server: Any, home: Path) -> None:
+    """Each Sail of the run was given the S3 store with an explicit loopback endpoint, and the metadata service
+    off, and the catalog on loopback; no landed or table file is on the local disk (only catalog databases, logs)."""
+    assert runtime._spark is not None and runtime._spark.servers
+    for sail in (server.environment or {} for server in runtime._spark.servers.values()):
+        assert {k: sail.get(k) for k in ("AWS_ENDPOINT", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "AWS_ALLOW_HTTP",
+                                         "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_EC2_METADATA_DISABLED")} == {
+            "AWS_ENDPOINT": s3_server.endpoint, "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false", "AWS_ALLOW_HTTP": "true",
+            "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_EC2_METADATA_DISABLED": "true",
+        }  # fmt: skip
+        assert re.search(r'uri="http://127\.0\.0\.1:\d+/iceberg"', sail["SAIL_CATALOG__LIST"])
+    assert s3_server.endpoint.startswith("http://127.0.0.1:")  # the store, the catalog, the region: none outside
+    local = [p.relative_to(home) for p in home.rglob("*") if p.is_file()]
+    assert [p for p in local if not (p.name.startswith("catalog.db") or p.suffix == ".log")] == []
+
+
+def _s3_runtime(spark_runtime: Callable[..., Runtime], fmt: str, s3_server: Any, s3_prefix: str) -> Runtime:
+    return spark_runtime(fmt, MESHLAKE_WAREHOUSE=f"{s3_prefix}/warehouse", MESHLAKE_LANDING=f"{s3_prefix}/landing",
+                         MESHLAKE_S3_ENDPOINT=s3_server.endpoint, MESHLAKE_S3_ACCESS_KEY_ID=s3_server.access_key,
+                         MESHLAKE_S3_SECRET_ACCESS_KEY=s3_server.secret_key)  # fmt: skip
+
+
+@pytest.mark.parametrize("product", ["orders.daily_revenue", "payments.settlement_summary"])
+def test_sail_builds_a_delta_product_on_s3_at_its_location_with_the_rows_of_the_embedded_engine(
+    spark_runtime, s3_server, s3_prefix, tmp_path, product
+):
+    runtime = _s3_runtime(spark_runtime, "delta", s3_server, s3_prefix)
+    on_spark, _, _ = _switching_engines_on_s3(runtime, product, f"{s3_prefix}/warehouse/delta/")
+    assert on_spark.details["writer"] == "spark"  # Sail read silver and wrote gold's partitions on S3 itself
+    _on_s3_only(runtime, s3_server, tmp_path / "home")
+
+
+def test_sail_builds_an_iceberg_product_on_s3_reading_by_name_with_the_rows_of_the_embedded_engine(
+    spark_runtime, s3_server, s3_prefix, tmp_path
+):
+    runtime = _s3_runtime(spark_runtime, "iceberg", s3_server, s3_prefix)
+    domain, name = "orders", "daily_revenue"
+    on_spark, rebuilt, rows = _switching_engines_on_s3(runtime, f"{domain}.{name}", f"{s3_prefix}/warehouse/iceberg/")
+    assert "writer" not in on_spark.details  # Sail read silver by name and computed; meshlake committed
+
+    publish_product(runtime.domain(domain), name, rebuilt, runtime.registry(domain), "publish", "iceberg")
+    payments = runtime.engine_for("payments", "settlement_summary")  # another domain's Sail, with its own token
+    assert payments is not None
+    table, gold = runtime.domain(domain).product_table(name), runtime.store_for(domain, Layer.GOLD, name)
+    public = Scan("revenue", table, gold.format, gold.location(table))  # a public product: payments may read it
+    assert payments.compute(lambda revenue: revenue, [public]).data.num_rows == len(rows)
+    silver_store, silver = runtime.store_for(domain, Layer.SILVER), TableId(domain, "silver_orders")
+    internal = Scan("orders", silver, silver_store.format, silver_store.location(silver))  # orders' own table
+    with pytest.raises(EngineError, match=r"^Sail on sc://127\.0\.0\.1:\d+ failed: .*orders\.silver_orders.*403"):
+        payments.compute(lambda orders: orders, [internal])
+    _on_s3_only(runtime, s3_server, tmp_path / "home")

@@ -7,7 +7,10 @@ read. The REST catalog is the catalog service's (`catalog_url` + `/iceberg`, wit
 `catalog_domain_tokens`, else `catalog_token`), else the embedded catalog served for as long as the engines
 run, minting each domain a token that is revoked when they stop. A Sail server is also given the S3 store of
 the settings (endpoint, path style, keys; see `S3Backend.environment`): it reads and writes Delta tables on
-`s3://` at their locations.
+`s3://` at their locations, and reads the files of the Iceberg tables the REST catalog names. Sail 0.7 takes
+no storage setting from a loaded table's `config` (endpoint, path style, vended keys: it fetches them, then
+opens every `s3://` file with its own object store, `AmazonS3Builder::from_env`), so these variables are its
+only S3 settings; the grants hold at the catalog, which refuses to load a table the domain may not read.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class SparkEngines:
         environment = self.settings.child_environment() | catalog_environment(uri, token)
         from pipelines.adapters.storage.s3 import S3Backend
 
-        environment |= S3Backend(self.storage).environment()  # Delta tables by location on the warehouse's store
+        environment |= S3Backend(self.storage).environment()  # Delta at its location, Iceberg's files: the same store
         server = SailServer(self.settings.home_dir / "engine", environment)
         self._stack.callback(server.stop)
         self.servers[domain] = server.start()
