@@ -161,7 +161,11 @@ def test_a_plain_landing_file_is_mapped_and_its_payloads_outlive_the_file(tmp_pa
 def test_compressed_landing_files_are_read_once(runtime_on, suffix):
     runtime = runtime_on("memory")
     generate_landing(runtime, "orders", 250, seed=5, files=2, suffix=suffix)
-    assert _ingest(runtime).rows_written == landed_counts(runtime, "orders", "order_placed")[0]
+    files = [f.source for f in runtime.landing.files("orders", "order_placed")]
+    assert len(files) == 2 and all(name.endswith(suffix) for name in files), files  # compressed, where it reads
+    valid = landed_counts(runtime, "orders", "order_placed")[0]
+    assert valid > 200  # 230 of the 250 events of seed 5
+    assert _ingest(runtime).rows_written == valid
     assert _ingest(runtime, "run-2").rows_written == 0
 
 
