@@ -52,8 +52,9 @@ def positions(runtime: Runtime, domain: str) -> tuple[set[tuple[str, int]], Coun
 
 def frame_errors(runtime: Runtime, domain: str) -> dict[str, int]:
     """Frames bronze and quarantine hold more than once (each extra copy counted), frames they miss, and rows
-    they hold at no frame of the landing files: all 0 when each frame is held exactly once."""
+    they hold at no frame of the landing files: all 0 when each frame is held exactly once (and there are some)."""
     frames, held = positions(runtime, domain)
+    assert frames, f"{domain}'s landing source holds no frame: no event landed where the runtime reads"
     return {
         "duplicated": sum(n - 1 for n in held.values()),
         "lost": len(frames - set(held)),
@@ -84,8 +85,10 @@ def contents(runtime: Runtime, domain: str, layers: Sequence[Layer]) -> dict[str
 def assert_equals_a_rebuild(
     runtime: Runtime, domain: str, layers: Sequence[Layer] = (Layer.SILVER, Layer.GOLD)
 ) -> None:
-    """The tables of `layers` (silver, gold) as built hold the same rows as after a full rebuild from bronze."""
+    """The tables of `layers` (silver, gold) as built, none empty, hold the same rows as after a full rebuild from
+    bronze."""
     built = contents(runtime, domain, layers)
+    assert all(frame.height for frame in built.values()), {name: frame.height for name, frame in built.items()}
     spec = runtime.domain(domain)
     for entity in spec.spec.entities:
         build_silver(spec, entity, runtime, "rebuild", full=True)
