@@ -263,10 +263,12 @@ class Runtime:
         """Where a product is computed: its spec's `engine`, else the `engine` setting."""
         return self.domain(domain).spec.products[product].engine or self.settings.engine
 
-    def engine_for(self, domain: str, product: str) -> ComputeEngine | None:
-        """The engine computing a product, None for the embedded one (see `engine_name`). Without `spark_url`,
-        its Sail server starts when it first computes (its `compute` raises `SailStartError` if it does not)."""
-        if self.engine_name(domain, product) is EngineName.EMBEDDED:
+    def engine_for(self, domain: str, product: str | None = None) -> ComputeEngine | None:
+        """The engine computing a product (see `engine_name`) or, without `product`, the rebuilds of the domain's
+        silver entities (the `engine` setting); None for the embedded one. Without `spark_url`, its Sail server
+        starts when it first computes (its `compute` raises `SailStartError` if it does not)."""
+        name = self.settings.engine if product is None else self.engine_name(domain, product)
+        if name is EngineName.EMBEDDED:
             return None
         if self._spark is None:
             from pipelines.adapters.spark.engines import SparkEngines

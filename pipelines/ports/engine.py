@@ -1,4 +1,4 @@
-"""ComputeEngine: where a gold product's portable transform runs when it is not the embedded engine.
+"""ComputeEngine: where a gold product's portable transform, or a silver rebuild, runs when not on the embedded engine.
 
 The build service decides what to read (whole inputs, or the rows of some partitions or keys) and
 commits the result itself, with the watermark and the commit check of the table as it read it; an
@@ -122,5 +122,73 @@ class KeyedWriter(Protocol):
         Raises:
             EngineError: the engine failed, could not be reached, refused the write, or did not finish by its
                 deadline (having committed nothing).
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class EventChanges:
+    """How one event type's rows become an entity's change rows, for an engine to run on its workers.
+
+    Attributes:
+        scan: the event's table at the version the build records; None: there is none yet (no rows).
+        rows: the table's columns as `conform` takes them (the engine's rows are cast to them).
+        event_id: the event id column: one row per id is kept, the first by `first_by`.
+        first_by: the columns (dotted paths into structs) that order copies of an event: the first is kept.
+        conform: rows of this event (Arrow) → its change rows (Arrow, of `changes`), row for row; a picklable
+            callable (the engine sends it to its workers).
+        changes: the change rows' columns: the key, the columns this event owns, the version.
+        owned: the columns this event owns; the newest change of a key (by `EntityRebuild.version`) sets them.
+        version_as: the state column holding the version of that change.
+    """
+
+    scan: Scan | None
+    rows: pa.Schema
+    event_id: str
+    first_by: tuple[str, ...]
+    conform: Callable[[pa.Table], pa.Table]
+    changes: pa.Schema
+    owned: tuple[str, ...]
+    version_as: str
+
+
+@dataclass(frozen=True)
+class EntityRebuild:
+    """A silver entity's state rebuilt from all of its events: per key and event type, the owned columns of
+    the change of the highest version, then `finish` row by row.
+
+    Attributes:
+        table: the silver table built (named in errors).
+        key: the entity key column.
+        version: the change rows' version column (binary: compared as unsigned bytes).
+        events: per event type, how its rows become changes.
+        state: the state's columns (the key, then each event's owned columns and `version_as`), as `finish`
+            takes them.
+        finish: state rows (Arrow) → the table's rows (Arrow, of `schema`), row for row; None: the state as it is.
+        schema: the table's columns.
+        history: the SCD2 history instead (`pipelines.core.entity_state.replay_history`): per key, one row for each
+            change in version order, holding each event's columns as its newest change up to that one set them,
+            with `valid_from` (the change's event time), `valid_to` (the next change's), `is_current` and `_event`.
+    """
+
+    table: TableId
+    key: str
+    version: str
+    events: Mapping[str, EventChanges]
+    state: pa.Schema
+    finish: Callable[[pa.Table], pa.Table] | None
+    schema: pa.Schema
+    history: bool = False
+
+
+@runtime_checkable
+class EntityEngine(Protocol):
+    """An engine that rebuilds a silver entity's state, or its history, from all of its events (see `EntityRebuild`)."""
+
+    def rebuild_entity(self, rebuild: EntityRebuild) -> Computed:
+        """The state rows of every key, as Arrow of `rebuild.schema`'s columns (types as the engine gives them).
+
+        Raises:
+            EngineError: the engine failed, could not be reached, or did not finish by its deadline.
         """
         ...

@@ -46,29 +46,42 @@ def _latest(sources: list[Source]) -> dict[str, int]:
     return {str(s.table): history[-1].version if (history := s.store.history(s.table)) else 0 for s in sources}
 
 
-def build_silver(domain: Domain, entity: str, tables: SilverTables, run_id: str, full: bool = False) -> BuildResult:
+def build_silver(
+    domain: Domain,
+    entity: str,
+    tables: SilverTables,
+    run_id: str,
+    full: bool = False,
+    engine: ComputeEngine | None = None,
+) -> BuildResult:
     """Bring a silver entity up to date with bronze: incremental upsert, or a rebuild when `full`.
 
+    Args:
+        engine: where a rebuild of the state table (`full`, or the first build) is computed (None: here); an
+            upsert of changes (small) is always computed here.
+
     Returns:
-        The state table's result; `details` holds the run's counts, and the history table's when kept.
+        The state table's result; `details` holds the run's counts, where it was computed (`engine`, and the
+        engine's metrics), and the history table's when kept.
     """
-    builds = build_entity(domain, entity, tables, run_id, full=full)
+    builds = build_entity(domain, entity, tables, run_id, full=full, engine=engine)
     state = builds[0]
-    details: dict[str, Any] = {
+    details: dict[str, Any] = state.engine | {
         "mode": "incremental" if state.incremental else "full",
-        "events_read": state.changes,
-        "rows_scanned": state.rows_scanned,
         "keys_changed": state.changed_keys,
         "rows_rewritten": state.rows_rewritten,
         "files_rewritten": state.files_rewritten,
         "files_merged_on_read": state.files_merged_on_read,
     }
+    if state.changes is not None:  # None: the engine read bronze
+        details |= {"events_read": state.changes, "rows_scanned": state.rows_scanned}
     if state.reasons:
         details["full_read_reasons"] = list(state.reasons)
     for history in builds[1:]:
         details["history_table"] = str(history.table)
         details["history_rows"] = history.rows
         details["history_version"] = history.version
+        details["history_engine"] = history.engine["engine"]
     return BuildResult(state.table, state.rows, state.version, state.upstream, state.schema, state.location, details)
 
 

@@ -3,17 +3,19 @@
 A run reads, per event type, only the bronze rows appended since the version recorded in the silver
 table's last commit (`meshlake.upstream`), deduplicates them by event id, conforms them with the
 domain's pure functions and upserts the touched keys in one commit that also records the new
-watermark. A backfill (`full=True`) reads all of bronze and replaces the table.
+watermark. A backfill (`full=True`) reads all of bronze and replaces the table; given an engine that
+rebuilds entities (`engine: spark`), it computes the rebuild there (see `pipelines.services.silver_rebuild`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -24,6 +26,7 @@ from pipelines.core.event_contract import EventContract
 from pipelines.core.names import Layer, TableId
 from pipelines.logs import AssetRun, table_event
 from pipelines.ports.commit_check import CommitCheck, ConcurrentCommitError, refuse_all
+from pipelines.ports.engine import ComputeEngine, EntityEngine
 from pipelines.ports.incremental import Appended
 from pipelines.ports.table_store import TableNotFoundError, TableStore, conform_to_schema
 from pipelines.services.incremental import (
@@ -32,6 +35,13 @@ from pipelines.services.incremental import (
     IncrementalRuntime,
     encode_upstream,
     last_upstream,
+)
+from pipelines.services.silver_rebuild import (
+    Rebuilt,
+    as_frame,
+    conformer,
+    finish_rows,
+    rebuild_on_engine,
 )
 
 _log = logging.getLogger(__name__)
@@ -70,9 +80,10 @@ class EntityBuild:
     table: TableId
     version: int
     rows: int
-    changes: int
+    changes: int | None
+    """The events read (None: an engine read them)."""
     changed_keys: int
-    rows_scanned: int
+    rows_scanned: int | None
     incremental: bool
     rows_rewritten: int
     files_rewritten: int
@@ -81,6 +92,8 @@ class EntityBuild:
     reasons: tuple[str, ...]
     schema: pa.Schema
     location: str
+    engine: dict[str, Any] = field(default_factory=lambda: {"engine": "embedded"})
+    """Where the rows were computed (`engine`) and the engine's metrics."""
 
 
 def entity_key(domain: Domain, entity: str, contracts: dict[str, EventContract]) -> str:
@@ -94,30 +107,6 @@ def entity_key(domain: Domain, entity: str, contracts: dict[str, EventContract])
     if not key:
         raise ValueError(f"{domain.name}.{entity}: no key: set entities.{entity}.key or the events' entity_key")
     return key
-
-
-def _conform(domain: Domain, entity: str, event: str, contract: EventContract, rows: pl.DataFrame) -> pl.DataFrame:
-    """Deduplicate by event id, conform with the domain's function, add the change's version."""
-    if not (contract.event_id and contract.event_time):
-        raise ValueError(f"{contract.message}: silver needs the event_id and event_time options of (meshlake.event)")
-    first = rows[contract.event_id].is_first_distinct()  # 3x quicker than `unique`, which gathers every column
-    rows = rows if first.all() else rows.filter(first)
-    function = domain.spec.entities[entity].events[event]
-    conformed = domain.transforms[function](rows)
-    if conformed.height != rows.height:
-        raise ValueError(
-            f"{domain.name}: {function} returned {conformed.height} rows for {rows.height} events; "
-            "a conform function maps each event to exactly one row"
-        )
-    sequence = domain.spec.entities[entity].sequence
-    seq = rows[sequence].cast(pl.Int64) if sequence and sequence in rows.columns else pl.Series([0] * rows.height)
-    return es.with_versions(
-        conformed.with_columns(
-            rows[contract.event_time].alias(es.EVENT_TIME),
-            seq.cast(pl.Int64).alias(es.SEQUENCE),
-            rows[contract.event_id].alias(es.EVENT_ID),
-        )
-    )
 
 
 def read_changes(domain: Domain, entity: str, runtime: SilverTables, watermark: dict[str, int] | None) -> Changes:
@@ -137,7 +126,7 @@ def read_changes(domain: Domain, entity: str, runtime: SilverTables, watermark: 
         else:
             rows = pl.from_arrow(appended.data)
         assert isinstance(rows, pl.DataFrame)
-        return appended, _conform(domain, entity, event, contract, rows)
+        return appended, conformer(domain, entity, event, contract)(rows)
 
     events = list(domain.spec.entities[entity].events)
     with ThreadPoolExecutor(max_workers=len(events), thread_name_prefix="meshlake-changes") as pool:
@@ -157,16 +146,6 @@ def read_changes(domain: Domain, entity: str, runtime: SilverTables, watermark: 
     return changes
 
 
-def _finish(domain: Domain, entity: str, frame: pl.DataFrame) -> pl.DataFrame:
-    name = domain.spec.entities[entity].transform
-    if not name:
-        return frame
-    finished = domain.transforms[name](frame)
-    if finished.height != frame.height:
-        raise ValueError(f"{domain.name}: {name} must derive columns row by row, not add or drop rows")
-    return finished
-
-
 def _write(
     runtime: SilverTables,
     domain: Domain,
@@ -175,7 +154,7 @@ def _write(
     changes: Changes,
     full: bool,
     build: pl.DataFrame | None,
-    merge: Callable[[pl.DataFrame], pl.DataFrame],
+    merge: Callable[[pl.DataFrame], pl.DataFrame] | None,
     run_id: str,
     check: CommitCheck | None,
 ) -> EntityBuild:
@@ -190,9 +169,13 @@ def _write(
         store.ensure_table(table, data.schema)
         outcome = rewriter.replace_keys(table, key, None, lambda _current: data, props, check=check)
     else:
-        outcome = rewriter.replace_keys(
-            table, key, keys, lambda current: merge(_frame(current)).to_arrow(), props, merge_on_read=True, check=check
-        )
+        assert merge is not None
+        upsert = merge
+
+        def merged(current: pa.Table) -> pa.Table:
+            return upsert(as_frame(current)).to_arrow()
+
+        outcome = rewriter.replace_keys(table, key, keys, merged, props, merge_on_read=True, check=check)
     assert outcome.commit is not None
     commit, rewritten, files = outcome.commit, outcome.rows_rewritten, outcome.files_rewritten
     return EntityBuild(
@@ -213,18 +196,17 @@ def _write(
     )
 
 
-def _frame(data: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(data)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
 MAX_REPLANS = 5
 """Times a silver run plans again after another run committed to its tables first."""
 
 
 def build_entity(
-    domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool = False
+    domain: Domain,
+    entity: str,
+    runtime: SilverTables,
+    run_id: str,
+    full: bool = False,
+    engine: ComputeEngine | None = None,
 ) -> list[EntityBuild]:
     """Bring an entity's silver state (and SCD2 history, when the spec asks) up to date with bronze.
 
@@ -234,13 +216,16 @@ def build_entity(
 
     Args:
         full: backfill: read all of bronze and replace the tables instead of upserting what changed.
+        engine: where a rebuild of a table (`full`, or its first build) is computed when it is an
+            `EntityEngine`; None, or a run upserting changes (small): here. Either way the commit is this
+            service's, with the watermark of the bronze versions read.
 
     Returns:
         One result for the state table, then one for the history table if any.
     """
     for attempt in range(1, MAX_REPLANS + 1):
         try:
-            return _build_entity(domain, entity, runtime, run_id, full)
+            return _build_entity(domain, entity, runtime, run_id, full, engine)
         except ConcurrentCommitError as exc:
             where = _run(domain, entity, run_id)
             table_event(_log, "conflict", where, exc.table, exc.version, level=logging.WARNING, rivals=exc.runs)
@@ -254,7 +239,9 @@ def _run(domain: Domain, entity: str, run_id: str) -> AssetRun:
     return AssetRun(domain.name, f"{domain.name}/{Layer.SILVER}/{entity}", run_id)
 
 
-def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool) -> list[EntityBuild]:
+def _build_entity(
+    domain: Domain, entity: str, runtime: SilverTables, run_id: str, full: bool, engine: ComputeEngine | None
+) -> list[EntityBuild]:
     spec = domain.spec.entities[entity]
     contracts = {e: runtime.contract(domain.name, e) for e in spec.events}
     key = entity_key(domain, entity, contracts)
@@ -268,6 +255,11 @@ def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: st
             history = store.history(table)
         exists = history is not None
         rebuild = full or history is None
+        check = CommitCheck.on(history or [], refuse_all)  # holds only on the table as read here
+        if rebuild and isinstance(engine, EntityEngine):  # bronze is read by the engine, one table after the other
+            rebuilt = rebuild_on_engine(domain, entity, runtime, engine, key, history=replay)
+            work.append((table, replay, exists, rebuild, rebuilt, check))
+            continue
         watermark = None if rebuild or history is None else last_upstream(history)
         label = encode_upstream(watermark) if watermark is not None else "*"
         if label not in cache:  # the state and history tables usually share their watermark: read once
@@ -276,17 +268,23 @@ def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: st
         if history and not rebuild and not changes.count() and changes.upstream == watermark:
             done.append(_unchanged(store, table, key, history[-1].version, changes))  # e.g. another run's
             continue
-        check = CommitCheck.on(history or [], refuse_all)  # holds only on the table as read here
         work.append((table, replay, exists, rebuild, changes, check))
 
     def write(
-        table: TableId, replay: bool, exists: bool, rebuild: bool, changes: Changes, check: CommitCheck
+        table: TableId, replay: bool, exists: bool, rebuild: bool, changes: Changes | Rebuilt, check: CommitCheck
     ) -> EntityBuild:
+        if isinstance(changes, Rebuilt):
+            made = _replace(
+                runtime, domain, table, key, Changes({}, changes.upstream), exists, changes.rows, run_id, check
+            )
+            return dataclasses.replace(
+                made, changes=None, changed_keys=made.rows, rows_scanned=None, engine=changes.metrics
+            )
         frames = changes.frames
 
         def merge(current: pl.DataFrame, frames: dict[str, pl.DataFrame] = frames) -> pl.DataFrame:
             combine = es.replay_history if replay else es.merge_state
-            return _finish(domain, entity, combine(current, frames, key))
+            return finish_rows(domain, entity, combine(current, frames, key))
 
         if not rebuild:
             try:
@@ -300,11 +298,7 @@ def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: st
                     "silver columns; silver is derived from bronze: run a full rebuild (run config "
                     "`full_rebuild: true` on the silver asset), which replaces the table, or drop it"
                 ) from exc
-        build = merge(pl.DataFrame())
-        if exists and _misfit(store, table, build):  # a rebuild adopts the build's columns (like a full
-            store.drop_table(table)  # refresh): the old table goes, and with it what the check planned on
-            return _write(runtime, domain, table, key, changes, True, build, merge, run_id, None)
-        return _write(runtime, domain, table, key, changes, True, build, merge, run_id, check)
+        return _replace(runtime, domain, table, key, changes, exists, merge(pl.DataFrame()), run_id, check)
 
     # the two tables are written side by side: much of a commit waits on files and the catalog, and
     # leaving the pool waits for both, so a failure of one never leaves the other still writing
@@ -326,6 +320,25 @@ def _build_entity(domain: Domain, entity: str, runtime: SilverTables, run_id: st
         )
     built = {b.table: b for b in done} | committed
     return [built[table] for table in tables]
+
+
+def _replace(
+    runtime: SilverTables,
+    domain: Domain,
+    table: TableId,
+    key: str,
+    changes: Changes,
+    exists: bool,
+    build: pl.DataFrame,
+    run_id: str,
+    check: CommitCheck,
+) -> EntityBuild:
+    """Replace the table with a rebuild's rows, `build`."""
+    store = runtime.store_for(domain.name, Layer.SILVER)
+    if exists and _misfit(store, table, build):  # a rebuild adopts the build's columns (like a full
+        store.drop_table(table)  # refresh): the old table goes, and with it what the check planned on
+        return _write(runtime, domain, table, key, changes, True, build, None, run_id, None)
+    return _write(runtime, domain, table, key, changes, True, build, None, run_id, check)
 
 
 def _unchanged(store: TableStore, table: TableId, key: str, version: int, changes: Changes) -> EntityBuild:

@@ -1,19 +1,27 @@
-"""Dagster on engine spark: the same assets, checks and partitions; the run says which engine built each product."""
+"""Dagster on engine spark: the same assets, checks and partitions; the run says which engine built each product
+and each silver rebuild."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 
+from pipelines.adapters.landing import write_landing_file
+from pipelines.adapters.nats.server import free_port
+from pipelines.bootstrap import Runtime
 from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
+from pipelines.settings import Settings
+from tests.integration.test_spark_silver import _events
+from tests.paths import ACCOUNTS
 
 pytestmark = pytest.mark.xdist_group("sail")
 
 REVENUE = dg.AssetKey(["orders", "gold", "daily_revenue"])
 FACTS = dg.AssetKey(["orders", "gold", "order_facts"])
+SILVER = dg.AssetKey(["accounts", "silver", "accounts"])
 
 
 @pytest.mark.usefixtures("spark_client")
@@ -36,3 +44,38 @@ def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadat
         assert metadata["spark_url"].value.startswith("sc://127.0.0.1:")
         assert metadata["spark_session_id"].value
         assert all(c.passed for c in run.get_asset_check_evaluations() if c.asset_key == key)
+
+
+@pytest.mark.usefixtures("spark_client")
+def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_asset_in_one_line(tmp_path):
+    settings = Settings.load(project=ACCOUNTS, env={"MESHLAKE_HOME": str(tmp_path / "home")})
+    runtime = Runtime(settings)
+    for event, payloads in _payloads(runtime).items():
+        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", payloads)
+    defs = build_definitions(settings)
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    home, instance = str(settings.home), dg.DagsterInstance.ephemeral()
+    on_sail = MeshlakeResource(project=str(ACCOUNTS), home=home, engine="spark")
+    built = dg.materialize(assets, resources={"meshlake": on_sail}, instance=instance)
+    assert built.success
+    silver = next(e for e in built.get_asset_materialization_events() if e.asset_key == SILVER).materialization
+    assert (silver.metadata["engine"].value, silver.metadata["history_engine"].value) == ("spark", "spark")
+    assert silver.metadata["spark_url"].value.startswith("sc://127.0.0.1:")
+
+    gone = MeshlakeResource(project=str(ACCOUNTS), home=home, engine="spark", spark_url=f"sc://127.0.0.1:{free_port()}")
+    rebuild = {"ops": {"accounts__silver__accounts": {"config": {"full_rebuild": True}}}}
+    failed = dg.materialize(assets, selection=[SILVER], resources={"meshlake": gone}, instance=instance,
+                            run_config=rebuild, raise_on_error=False)  # fmt: skip
+    assert not failed.success
+    error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
+    assert error is not None
+    message = error.cause.message if error.cause else error.message
+    assert "Spark Connect at sc://127.0.0.1:" in message and "\n" not in message.strip()
+    runtime.close()
+
+
+def _payloads(runtime: Runtime) -> dict[str, list[bytes]]:
+    by_event: dict[str, list[bytes]] = {}
+    for event, message in _events(runtime, 300, 7):
+        by_event.setdefault(event, []).append(message.SerializeToString())
+    return by_event

@@ -4,8 +4,9 @@ Inputs are read through their formats' own protocols: Iceberg tables by name in 
 Iceberg REST catalog `lake` (meshlake's catalog service, which applies the grants), Delta tables at
 their location, each at the version the build records (Iceberg's snapshot id, Delta's version). The
 transform runs on the server; its result (a gold product: aggregated, small) comes back as Arrow for
-meshlake's writer to commit. A keyed Delta product is written by the server itself (`write_keys`): only the
-rows of the keys that changed, with the build's watermark in the commit's `userMetadata`.
+meshlake's writer to commit, as do a silver entity's rebuilt rows (`rebuild_entity`). A keyed Delta product
+is written by the server itself (`write_keys`): only the rows of the keys that changed, with the build's
+watermark in the commit's `userMetadata`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import pyarrow as pa
 
 from pipelines.adapters.spark.compat import plan_metrics
 from pipelines.adapters.spark.deadline import Deadline
+from pipelines.adapters.spark.entity import entity_frame
 from pipelines.adapters.spark.server import CATALOG_NAME
 from pipelines.core.commits import TableFormat, properties_text
 from pipelines.core.extras import require
 from pipelines.core.names import TableId
-from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
+from pipelines.ports.engine import Computed, EngineError, EntityRebuild, KeyedTarget, KeyedWrite, Scan
 from pipelines.ports.incremental import Ranges
 
 if TYPE_CHECKING:
@@ -151,6 +153,21 @@ class SparkEngine:
                 writer.option("userMetadata", properties_text(target.properties)).save(target.location)
         return KeyedWrite(replaced, self._metrics(spark, written, began))
 
+    def rebuild_entity(self, rebuild: EntityRebuild) -> Computed:
+        """Rebuild a silver entity's state from all of its events on the server (see `entity_frame`) and bring
+        its rows back as Arrow.
+
+        Raises:
+            EngineError: the server is unreachable, stopped, refused a read or the plan, a conform or finish
+                function failed on its workers, or the computation passed its deadline.
+        """
+        began = time.monotonic()
+        with self._work(rebuild.table):
+            spark = self.session()
+            result = entity_frame(spark, rebuild, lambda scan: self._read(spark, scan, {}))
+            data = result.toArrow()
+        return Computed(data, self._metrics(spark, result, began))
+
     @contextlib.contextmanager
     def _work(self, product: TableId | None) -> Iterator[None]:
         """A computation on the server (of `product`), whose calls end by its deadline (counted once the server is
@@ -268,10 +285,20 @@ def _no_retries_warning() -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    """The error in one line: a gRPC failure's `details`, else the first line of the message."""
+    """The error in one line: a gRPC failure's `details`, else the first line of the message; for a failure in the
+    server's Python workers (a domain's function), the exception their traceback ends with."""
     text = str(exc).strip() or type(exc).__name__
     details = re.search(r'details = "(.*)"', text)
-    return (details.group(1) if details else text.splitlines()[0])[:500]
+    lines = text.splitlines()
+    if _TRACEBACK in lines:
+        after = lines[lines.index(_TRACEBACK) + 1 :]
+        raised = [line for line in after if line and not line[0].isspace()]
+        if raised:
+            return f"{raised[-1]} (in the server's Python worker)"[:500]
+    return (details.group(1) if details else lines[0])[:500]
+
+
+_TRACEBACK = "Traceback (most recent call last):"
 
 
 def _in_ranges(column: str, ranges: Ranges) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.adapters.spark.engine import SparkEngine
 from pipelines.adapters.spark.server import SailServer, catalog_environment
 from pipelines.adapters.storage import StorageOptions
-from pipelines.ports.engine import Computed, EngineError, KeyedTarget, KeyedWrite, Scan
+from pipelines.ports.engine import Computed, EngineError, EntityRebuild, KeyedTarget, KeyedWrite, Scan
 
 ACTOR = "meshlake engine"
 """Who the embedded catalog's audit log says minted and revoked an engine's token."""
@@ -141,6 +141,11 @@ class _SailEngine(SparkEngine):
         """As `SparkEngine.write_keys`; a failure because the Sail server died says so (and where its log is)."""
         with self._server_deaths():
             return super().write_keys(transform, scans, target)
+
+    def rebuild_entity(self, rebuild: EntityRebuild) -> Computed:
+        """As `SparkEngine.rebuild_entity`; a failure because the Sail server died says so (and where its log is)."""
+        with self._server_deaths():
+            return super().rebuild_entity(rebuild)
 
     def _unanswered(self) -> str:
         """Stops the server that did not answer the interrupt (it could go on and commit later); the next
