@@ -191,3 +191,23 @@ def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_n
     assert "\n" not in message and message.startswith("Sail on sc://127.0.0.1:")
     assert "ValueError: a negative rate: the rates feed is broken (in the server's Python worker)" in message
     assert _both(runtime) == before
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_on_s3_a_sail_rebuild_reads_bronze_there_and_gives_the_rows_of_the_embedded_rebuild(
+    accounts, fmt, s3_server, s3_prefix
+):
+    runtime = accounts(fmt, MESHLAKE_WAREHOUSE=f"{s3_prefix}/warehouse", MESHLAKE_S3_ENDPOINT=s3_server.endpoint,
+                       MESHLAKE_S3_ACCESS_KEY_ID=s3_server.access_key,
+                       MESHLAKE_S3_SECRET_ACCESS_KEY=s3_server.secret_key)  # fmt: skip
+    first, second = _batches(runtime)
+    _land_ingest(runtime, first, "batch-1")
+    _land_ingest(runtime, second, "batch-2")
+    bronze = runtime.store_for(DOMAIN, Layer.BRONZE)
+    assert bronze.location(runtime.domain(DOMAIN).bronze_table("balance_changed")).startswith(f"{s3_prefix}/")
+    _build(runtime, "embedded", full=True, engine=False)
+    expected = _both(runtime)
+
+    on_sail = _build(runtime, "sail", full=True)
+    assert (on_sail["engine"], on_sail["history_engine"]) == ("spark", "spark")
+    assert _both(runtime) == expected
