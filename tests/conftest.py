@@ -11,11 +11,14 @@ import pytest
 
 from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
-from tests.paths import MESH
+from tests.paths import MESH, REPO
 
 # Code that finds its project the way a user's command does (the Dagster code location, commands run as
 # subprocesses) finds the platform tests' own mesh, never the repository's sample project.
 os.environ["MESHLAKE_PROJECT"] = str(MESH)
+# Commands run as subprocesses (the CLI, `make dev`, Dagster's code servers) import this checkout's code, as the
+# tests do: a venv shared with another checkout (its editable install maps the packages there) would run that one's.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 pytest_plugins = ["tests.postgres", "tests.seaweedfs", "tests.iceberg_rest"]
 
