@@ -166,6 +166,7 @@ def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_w
     _land_ingest_silver(runtime, "payments", _generated(runtime, "payments", count=300), "run-1")
     _build(runtime, "payments.settlement_summary", "run-1")
     before = _rows(runtime, "payments.settlement_summary")
+    assert len(before) > 30  # 67 rows of the 300 events: "as it was" must not be "empty, as it was"
     store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
     history = store.history(TableId("payments", "settlement_summary"))
     engine = runtime.engine_for("payments", "settlement_summary")
@@ -225,6 +226,7 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     table = TableId("payments", "settlement_summary")
     store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
     history, before = store.history(table), _rows(runtime, "payments.settlement_summary")
+    assert len(before) > 30  # 67 rows of the 300 events: "as it was" must not be "empty, as it was"
     domain, started = runtime.domain("payments"), tmp_path / "query-started"
     stalled = _stalling(domain.transforms["settlement_summary"], started, tmp_path / "released")
     runtime.domains["payments"] = dataclasses.replace(
