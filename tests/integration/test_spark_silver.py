@@ -64,12 +64,13 @@ def _events(runtime: Runtime, count: int, seed: int) -> list[tuple[str, Any]]:
 
 
 def _land_ingest(runtime: Runtime, events: list[tuple[str, Any]], name: str) -> dict[str, int]:
-    """Land `events` as one file per type, ingest them into bronze; the rows written per type."""
+    """Land `events` as one file per type where the runtime's landing source reads, ingest them into bronze; the
+    rows written per type."""
     by_event: dict[str, list[bytes]] = {}
     for event, message in events:
         by_event.setdefault(event, []).append(message.SerializeToString())
     for event, payloads in by_event.items():
-        write_landing_file(runtime.settings.landing_dir, DOMAIN, event, name, payloads)
+        write_landing_file(runtime.landing.location, DOMAIN, event, name, payloads)
     domain = runtime.domain(DOMAIN)
     return {
         e: ingest_event(domain, e, runtime.contract(DOMAIN, e), runtime.landing, runtime, name).rows_written
@@ -165,6 +166,7 @@ def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_tabl
         _both(runtime),
         runtime.store_for(DOMAIN, Layer.SILVER).history(runtime.domain(DOMAIN).silver_table(ENTITY)),
     )
+    assert (before[0][0].num_rows, before[0][1].num_rows) == (40, 1_200)  # "left as it was" is not "left empty"
 
     with pytest.raises(EngineError) as failed:
         _build(runtime, "unreachable", full=True)
@@ -207,6 +209,7 @@ def test_on_s3_a_sail_rebuild_reads_bronze_there_and_gives_the_rows_of_the_embed
     assert bronze.location(runtime.domain(DOMAIN).bronze_table("balance_changed")).startswith(f"{s3_prefix}/")
     _build(runtime, "embedded", full=True, engine=False)
     expected = _both(runtime)
+    assert expected[0].num_rows == 40 and expected[1].num_rows == 1_800  # the events reached bronze and silver
 
     on_sail = _build(runtime, "sail", full=True)
     assert (on_sail["engine"], on_sail["history_engine"]) == ("spark", "spark")
