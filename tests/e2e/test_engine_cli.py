@@ -56,17 +56,26 @@ def test_start_prints_the_url_to_use_and_stop_stops_that_server(tmp_path):
     assert twice.returncode == 1 and "no Sail server started by `meshlake engine start`" in twice.stderr
 
 
-def test_a_gold_build_on_an_unreachable_engine_fails_materialize_with_one_line_naming_it(tmp_path):
+def test_a_build_on_an_unreachable_engine_fails_materialize_with_one_line_naming_the_asset(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
     env |= {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
     generated = subprocess.run([MESHLAKE, "generate", "--count", "100", "--files", "1", "--domain", "payments"],
                                capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert generated.returncode == 0, generated.stderr
     url = f"sc://127.0.0.1:{free_port()}"
-    failed = subprocess.run([MESHLAKE, "materialize", "--select", "group:payments"], capture_output=True, text=True,
-                            env=env | {"MESHLAKE_ENGINE": "spark", "MESHLAKE_SPARK_URL": url}, timeout=300)  # fmt: skip
-    assert failed.returncode == 1
-    assert failed.stderr.strip().splitlines() == [
-        f"error: payments/gold/settlement_summary: Spark Connect at {url} failed: failed to connect to all addresses; "
-        f"last error: UNKNOWN: ipv4:{url.removeprefix('sc://')}: Failed to connect to remote host: Connection refused"
-    ]
+    on_engine = env | {"MESHLAKE_ENGINE": "spark", "MESHLAKE_SPARK_URL": url}
+    refused = f"Spark Connect at {url} failed: failed to connect to all addresses; last error: UNKNOWN: "
+    refused += f"ipv4:{url.removeprefix('sc://')}: Failed to connect to remote host: Connection refused"
+
+    def materialize(selection: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([MESHLAKE, "materialize", "--select", selection], capture_output=True, text=True,
+                              env=env, timeout=300)  # fmt: skip
+
+    first = materialize("group:payments", on_engine)  # bronze lands; silver's first build is a rebuild: on the engine
+    assert first.returncode == 1
+    assert first.stderr.strip().splitlines() == [f"error: payments/silver/payments: {refused}"]
+    silver = materialize("key:payments/silver/*", env)  # built embedded, so that gold is next
+    assert silver.returncode == 0, silver.stderr
+    gold = materialize("key:payments/gold/*", on_engine)
+    assert gold.returncode == 1
+    assert gold.stderr.strip().splitlines() == [f"error: payments/gold/settlement_summary: {refused}"]
