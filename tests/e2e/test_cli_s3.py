@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +59,10 @@ def test_bad_storage_is_one_error_line_naming_the_uri(s3_env, s3_prefix, s3_opti
     line = _one_error_line(result)
     assert result.returncode == 1 and "s3://" in line and expected in line, line
     assert open_location(s3_prefix, s3_options).list_files() == []  # nothing half-written
+    # the store refuses every write, so nothing can land there: what a failed generate could leave is files
+    # elsewhere, e.g. the local landing of the embedded default (<home>/landing)
+    home = s3_env["MESHLAKE_HOME"]
+    assert [str(f) for f in Path(home).rglob("*") if f.is_file()] == [], f"files left under {home}"
 
 
 def test_publish_puts_one_object_per_event_type_into_an_s3_landing_zone(s3_env, s3_prefix, s3_options):
