@@ -123,3 +123,26 @@ def order_fulfilment(runtime: Any) -> dict[tuple[date, str], tuple[int, float, i
     return _found(
         "order_fulfilment", {k: (len(v), sum(v) / len(v), sum(h > SLA_HOURS for h in v)) for k, v in groups.items()}
     )
+
+
+def _enum_text(message: Any, field: str, prefix: str) -> str:
+    """An enum field's name as lower-case text without its prefix (`CARRIER_DHL` → `dhl`)."""
+    values = message.DESCRIPTOR.fields_by_name[field].enum_type.values_by_number
+    return str(values[getattr(message, field)].name).removeprefix(prefix).lower()
+
+
+def parcels_by_carrier(runtime: Any) -> dict[tuple[str, str], tuple[int, Decimal, int]]:
+    """(carrier, order currency) → (dispatched parcels of placed orders, those orders' total, failed attempts):
+    the demo's question across domains (`MESH_SQL`), each parcel counting its order's total once."""
+    facts = order_facts(runtime)
+    dispatched = latest(runtime, "shipping", "shipment_dispatched", "shipment_id", "dispatched_at")
+    failed = latest(runtime, "shipping", "delivery_failed", "shipment_id", "failed_at")
+    groups: dict[tuple[str, str], tuple[int, Decimal, int]] = {}
+    for shipment_id, msg in dispatched.items():
+        if (order := facts.get(msg.order_id)) is None:
+            continue
+        key = (_enum_text(msg, "carrier", "CARRIER_"), order[2])
+        parcels, value, attempts = groups.get(key, (0, Decimal(0), 0))
+        attempts += failed[shipment_id].attempt if shipment_id in failed else 0
+        groups[key] = (parcels + 1, value + order[3], attempts)
+    return _found("parcels_by_carrier", groups)

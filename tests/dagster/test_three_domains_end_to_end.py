@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
-from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -207,13 +206,7 @@ def test_gold_of_three_domains_equals_an_independent_computation(
         assert row["mean_hours"] == pytest.approx(mean, abs=1e-6)
 
     # the demo's question across domains: DuckDB joins shipping's parcels with the orders they carry
-    facts = {r["order_id"]: r for r in read_gold(resource, "orders", "order_facts")}
-    by_carrier: dict[tuple[str, str], tuple[int, Decimal, int]] = {}
-    for parcel in read_gold(resource, "shipping", "deliveries"):
-        if (order := facts.get(parcel["order_id"])) is not None:
-            key = (parcel["carrier"], order["currency"])
-            parcels, value, failed = by_carrier.get(key, (0, Decimal(0), 0))
-            by_carrier[key] = (parcels + 1, value + order["total"], failed + parcel["failed_attempts"])
+    by_carrier = oracle.parcels_by_carrier(runtime)
     expected_mesh = sorted(((*k, *v) for k, v in by_carrier.items()), key=lambda row: -row[3])[:8]
     answer = Serving(resource.runtime()).query(MESH_SQL).table.to_pylist()
     assert [(r["carrier"], r["currency"], r["parcels"], r["order_value"], r["failed"]) for r in answer] == expected_mesh
