@@ -107,7 +107,7 @@ def merge_state(current: pl.DataFrame, changes: Mapping[str, pl.DataFrame], key:
         key: the entity key column.
 
     Returns:
-        One row per key, columns as in `state_schema`.
+        One row per key, columns as in `state_schema`; a null key is one key, as in `replay_history`.
     """
     schema = state_schema(changes, key)
     if current.height == 0:
@@ -117,7 +117,8 @@ def merge_state(current: pl.DataFrame, changes: Mapping[str, pl.DataFrame], key:
             [pl.col(c).cast(t) if c in current.columns else pl.lit(None, t).alias(c) for c, t in schema.items()]
         )
     new_keys = pl.concat([f.select(key) for f in changes.values()]).unique()
-    base = pl.concat([base, new_keys.join(base.select(key), on=key, how="anti")], how="diagonal_relaxed")
+    new_keys = new_keys.join(base.select(key), on=key, how="anti", nulls_equal=True)
+    base = pl.concat([base, new_keys], how="diagonal_relaxed")
     for event, cols in owned_columns(changes, key).items():
         frame = changes[event]
         if frame.height == 0:
@@ -126,7 +127,7 @@ def merge_state(current: pl.DataFrame, changes: Mapping[str, pl.DataFrame], key:
         latest = _latest(frame, key).select(key, *[pl.col(c).alias(f"{c}__new") for c in [*cols, VERSION]])
         new_v = pl.col(f"{VERSION}__new")
         take = new_v.is_not_null() & (pl.col(vcol).is_null() | (new_v > pl.col(vcol)))
-        base = base.join(latest, on=key, how="left").with_columns(
+        base = base.join(latest, on=key, how="left", nulls_equal=True).with_columns(
             [pl.when(take).then(pl.col(f"{c}__new")).otherwise(pl.col(c)).alias(c) for c in cols]
             + [pl.when(take).then(new_v).otherwise(pl.col(vcol)).alias(vcol)]
         )

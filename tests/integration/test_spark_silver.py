@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
@@ -85,25 +86,25 @@ def _batches(runtime: Runtime) -> tuple[list[tuple[str, Any]], list[tuple[str, A
     return first, later + copies
 
 
-def _table(runtime: Runtime, table: str) -> pa.Table:
+def _table(runtime: Runtime, table: str, entity: str = ENTITY) -> pa.Table:
     """The table's rows in the order of key (and, for the history, change), types and versions as stored."""
     domain = runtime.domain(DOMAIN)
     store = runtime.store_for(DOMAIN, Layer.SILVER)
-    data = store.read(domain.silver_table(ENTITY) if table == "state" else domain.history_table(ENTITY))
+    data = store.read(domain.silver_table(entity) if table == "state" else domain.history_table(entity))
     order = [
-        "account_id",
+        domain.spec.entities[entity].key,
         *(["valid_from", "_event", "_v_account_opened", "_v_balance_changed"] if table == "history" else []),
     ]
     return data.sort_by([(c, "ascending") for c in order])
 
 
-def _both(runtime: Runtime) -> tuple[pa.Table, pa.Table]:
-    return _table(runtime, "state"), _table(runtime, "history")
+def _both(runtime: Runtime, entity: str = ENTITY) -> tuple[pa.Table, pa.Table]:
+    return _table(runtime, "state", entity), _table(runtime, "history", entity)
 
 
-def _build(runtime: Runtime, run: str, full: bool = False, engine: bool = True) -> dict[str, Any]:
+def _build(runtime: Runtime, run: str, full: bool = False, engine: bool = True, entity: str = ENTITY) -> dict[str, Any]:
     where = runtime.engine_for(DOMAIN) if engine else None
-    return build_silver(runtime.domain(DOMAIN), ENTITY, runtime, run, full, where).details
+    return build_silver(runtime.domain(DOMAIN), entity, runtime, run, full, where).details
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
@@ -126,6 +127,30 @@ def test_a_sail_rebuild_gives_the_rows_of_the_embedded_rebuild_versions_included
     assert history.equals(expected[1])
     assert set(state.column_names) >= {"_v_account_opened", "_v_balance_changed", "overdrawn", "tier_name"}
     assert {len(v) for v in state.column("_v_balance_changed").to_pylist() if v is not None} == {24}
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s_newest_change(accounts, fmt):
+    """Ledgers are keyed by a column the conform functions derive (not the events' entity_key): accounts of tier 0
+    and negative balances conform to a null key, which is one key, in the state and in the history."""
+    runtime = accounts(fmt)
+    first, second = _batches(runtime)
+    _land_ingest(runtime, first, "batch-1")
+    _land_ingest(runtime, second, "batch-2")
+    _build(runtime, "embedded", full=True, engine=False, entity="ledgers")
+    state, history = _both(runtime, "ledgers")
+    assert state.num_rows == 11 and history.num_rows == 1_800  # ten ledgers and the null one; every event once
+    unkeyed = state.filter(pc.is_null(state.column("ledger")))
+    assert unkeyed.num_rows == 1
+    current = history.filter(pc.and_(pc.is_null(history.column("ledger")), history.column("is_current")))
+    assert unkeyed.drop_columns("ledger") == current.select(unkeyed.column_names).drop_columns("ledger")
+    assert None not in unkeyed.select(["_v_account_opened", "_v_balance_changed"]).to_pylist()[0].values()
+
+    on_sail = _build(runtime, "sail", full=True, entity="ledgers")
+    assert (on_sail["engine"], on_sail["history_engine"]) == ("spark", "spark")
+    on_sail_state, on_sail_history = _both(runtime, "ledgers")
+    assert on_sail_history == history  # the null key's changes replay in one window partition
+    assert on_sail_state == state  # one row, not one per event (a full outer join pairs no null keys)
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])

@@ -17,7 +17,7 @@ from pipelines.core.stable_hash import stable_hash64
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
 
-def _changes(rows: list[tuple[str, str, int, int, str, object]]) -> dict[str, pl.DataFrame]:
+def _changes(rows: list[tuple[str, str | None, int, int, str, object]]) -> dict[str, pl.DataFrame]:
     """(event, key, minute, sequence, event id, value) rows → change frames of `placed` and `shipped`."""
     frames = {}
     for event, column in (("placed", "amount"), ("shipped", "carrier")):
@@ -78,6 +78,22 @@ def test_an_older_event_arriving_late_does_not_overwrite_newer_state():
     state = es.merge_state(pl.DataFrame(), _changes([("placed", "A", 5, 2, "a2", 12)]), "id")
     late = es.merge_state(state, _changes([("placed", "A", 0, 1, "a1", 10)]), "id")
     assert late["amount"].to_list() == [12]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_null_key_is_one_key_with_each_event_s_newest_change_in_any_batching(seed):
+    unkeyed: list[tuple[str, str | None, int, int, str, object]] = [
+        ("placed", None, 0, 1, "n1", 3), ("placed", None, 4, 1, "n2", 4), ("shipped", None, 2, 1, "n3", "dpd")
+    ]  # fmt: skip
+    rows = EVENTS + unkeyed
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    state = pl.DataFrame()
+    for start in range(0, len(rows), 3):
+        state = es.merge_state(state, _changes(rows[start : start + 3]), "id")
+    assert state.filter(pl.col("id").is_null()).select("amount", "carrier").rows() == [(4, "dpd")]
+    history = es.replay_history(pl.DataFrame(), _changes(rows), "id").filter(pl.col("id").is_null())
+    assert history.filter("is_current").select("amount", "carrier").rows() == [(4, "dpd")]
 
 
 def test_two_event_types_may_not_claim_one_column():

@@ -37,52 +37,40 @@ def entity_frame(spark: SparkSession, rebuild: EntityRebuild, read: Callable[[Sc
 
 
 def _state(rebuild: EntityRebuild, changes: dict[str, DataFrame]) -> DataFrame:
-    """Per key, each event's columns from its change of the highest version (`merge_state` from nothing)."""
+    """Per key, each event's columns from its change of the highest version (`merge_state` from nothing). The
+    events' newest changes are put together by grouping, not joining: a null key (an entity `key` that is not the
+    events' `entity_key` can conform to null) is one key, as in a group and embedded, where a join pairs no nulls."""
     from pyspark.sql import functions as F
 
-    latest: list[DataFrame] = []
-    for event, plan in rebuild.events.items():
-        newest = F.max_by(F.struct(*plan.owned, rebuild.version), rebuild.version)
-        latest.append(
-            changes[event]
-            .groupBy(rebuild.key)
-            .agg(newest.alias(_LATEST))
-            .select(
-                rebuild.key, *_fields(_LATEST, plan.owned), F.col(f"{_LATEST}.{rebuild.version}").alias(plan.version_as)
-            )
-        )
-    state = latest[0]
-    for frame in latest[1:]:  # keys are never null (bronze quarantines events without one): the joins pair them all
-        state = state.join(frame, on=rebuild.key, how="full")
-    return state
+    latest: DataFrame | None = None
+    for event in rebuild.events:
+        newest = F.max_by(_own(rebuild, event), rebuild.version)
+        frame = changes[event].groupBy(rebuild.key).agg(newest.alias(_carried(event)))
+        frame = frame.select(rebuild.key, *_carrying(rebuild, event, F.col(_carried(event))))
+        latest = frame if latest is None else latest.union(frame)
+    assert latest is not None
+    state = latest.groupBy(rebuild.key).agg(  # one newest change of each event a key, the other rows' are null
+        *[F.first(_carried(event), ignorenulls=True).alias(_carried(event)) for event in rebuild.events]
+    )
+    return state.select(rebuild.key, *_carried_fields(rebuild))
 
 
 def _history(rebuild: EntityRebuild, changes: dict[str, DataFrame]) -> DataFrame:
     """Per key, one row for each change in version order, each event's columns as its newest change up to that
-    one set them (`replay_history` from nothing). Binary columns cannot order a window on Sail: their hex text
-    orders as their bytes do."""
+    one set them (`replay_history` from nothing; a window's partition of the null key holds all its changes, as
+    embedded). Binary columns cannot order a window on Sail: their hex text orders as their bytes do."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_type
 
-    def carried(event: str) -> str:
-        return f"{_LATEST}_{event}"
-
-    kinds = {
-        event: pa.struct([plan.changes.field(c) for c in plan.owned] + [pa.field(plan.version_as, pa.binary())])
-        for event, plan in rebuild.events.items()
-    }
     rows: DataFrame | None = None
-    for event, plan in rebuild.events.items():
-        own = F.struct(*plan.owned, F.col(rebuild.version).alias(plan.version_as))
+    for event in rebuild.events:
         frame = changes[event].select(
             rebuild.key,
             F.col(es.EVENT_TIME).alias(es.VALID_FROM),
             rebuild.version,
             F.lit(event).alias(es.EVENT),
-            *[(own if other == event else F.lit(None).cast(from_arrow_type(kind))).alias(carried(other))
-              for other, kind in kinds.items()],
-        )  # fmt: skip
+            *_carrying(rebuild, event, _own(rebuild, event)),
+        )
         rows = frame if rows is None else rows.union(frame)
     assert rows is not None
     order = Window.partitionBy(rebuild.key).orderBy(F.hex(rebuild.version))
@@ -92,17 +80,47 @@ def _history(rebuild: EntityRebuild, changes: dict[str, DataFrame]) -> DataFrame
         es.VALID_FROM,
         es.EVENT,
         F.lead(es.VALID_FROM).over(order).alias(es.VALID_TO),
-        *[F.last(carried(event), ignorenulls=True).over(so_far).alias(carried(event)) for event in rebuild.events],
+        *[F.last(_carried(event), ignorenulls=True).over(so_far).alias(_carried(event)) for event in rebuild.events],
     )
     return rows.select(
         rebuild.key,
-        *[c for event, plan in rebuild.events.items()
-          for c in _fields(carried(event), [*plan.owned, plan.version_as])],
+        *_carried_fields(rebuild),
         es.VALID_FROM,
         es.VALID_TO,
         F.col(es.VALID_TO).isNull().alias(es.IS_CURRENT),
         es.EVENT,
-    )  # fmt: skip
+    )
+
+
+def _carried(event: str) -> str:
+    """The column carrying `event`'s owned columns and version as a struct."""
+    return f"{_LATEST}_{event}"
+
+
+def _own(rebuild: EntityRebuild, event: str) -> Column:
+    """A change's struct of `event`'s owned columns and its version."""
+    from pyspark.sql import functions as F
+
+    plan = rebuild.events[event]
+    return F.struct(*plan.owned, F.col(rebuild.version).alias(plan.version_as))
+
+
+def _carrying(rebuild: EntityRebuild, event: str, own: Column) -> list[Column]:
+    """Each event's carried column: `own` for `event`, a typed null for the others."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_type
+
+    columns = []
+    for other, plan in rebuild.events.items():
+        kind = pa.struct([plan.changes.field(c) for c in plan.owned] + [pa.field(plan.version_as, pa.binary())])
+        columns.append((own if other == event else F.lit(None).cast(from_arrow_type(kind))).alias(_carried(other)))
+    return columns
+
+
+def _carried_fields(rebuild: EntityRebuild) -> list[Column]:
+    """Each event's owned columns and version, out of its carried struct."""
+    return [c for event, plan in rebuild.events.items()
+            for c in _fields(_carried(event), [*plan.owned, plan.version_as])]  # fmt: skip
 
 
 def _fields(struct: str, names: Iterable[str]) -> list[Column]:

@@ -27,6 +27,21 @@ def conform_balance(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.select("account_id", "balance", (pl.col("balance") / 100).alias("units"), "rate")
 
 
+def _ledger(none: pl.Expr) -> pl.Expr:
+    """The ledger of an account: the last digit of its id, null where `none` holds (a key that is not `entity_key`)."""
+    return pl.when(none).then(None).otherwise(pl.lit("l-") + pl.col("account_id").str.slice(-1)).alias("ledger")
+
+
+def ledger_opened(rows: pl.DataFrame) -> pl.DataFrame:
+    """A ledger's owner; accounts of tier 0 have no ledger."""
+    return rows.select(_ledger(pl.col("tier") == 0), pl.col("owner").alias("ledger_owner"))
+
+
+def ledger_balance(rows: pl.DataFrame) -> pl.DataFrame:
+    """A ledger's balance; negative balances have no ledger."""
+    return rows.select(_ledger(pl.col("balance") < 0), pl.col("balance").alias("ledger_balance"))
+
+
 def standing(accounts: pl.DataFrame) -> pl.DataFrame:
     """Whether an account is overdrawn, and its tier's name."""
     return accounts.with_columns(
