@@ -61,8 +61,11 @@ def installed_bin(tmp_path_factory: pytest.TempPathFactory, built_wheel: Path) -
     _run([sys.executable, "-m", "venv", "--without-pip", venv])
     # This venv's pip installs into the new one (--python): no pip of its own to bootstrap, and no
     # bytecode compiled ahead (Python compiles what it imports).
+    # Without PYTHONPATH (tests/conftest.py puts this checkout on it): the checkout's meshlake.egg-info would
+    # be found on the new venv's path, and pip would take meshlake as installed and install nothing.
+    outside = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     _run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q", "--no-compile",
-          "-c", REPO / "constraints.txt", built_wheel])  # fmt: skip
+          "-c", REPO / "constraints.txt", built_wheel], env=outside)  # fmt: skip
     return venv / "bin"
 
 
