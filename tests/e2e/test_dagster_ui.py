@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -48,9 +49,17 @@ LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name load
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, below Linux's ephemeral range (32768-60999): a port the kernel picked (bind to 0)
+    could be given to another test's outgoing connection before `make dev` binds it ("address already in use")."""
+    for _ in range(200):
+        port = random.randint(20_000, 32_767)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32767 on 127.0.0.1")
 
 
 def ignore_interrupts() -> None:
