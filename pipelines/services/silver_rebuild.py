@@ -43,7 +43,11 @@ class Conform:
                 "a conform function maps each event to exactly one row"
             )
         sequence = self.sequence
-        seq = rows[sequence].cast(pl.Int64) if sequence and sequence in rows.columns else pl.Series([0] * rows.height)
+        seq = (
+            rows[sequence].cast(pl.Int64)
+            if sequence and sequence in rows.columns
+            else pl.zeros(rows.height, pl.Int64, eager=True)
+        )
         return es.with_versions(
             conformed.with_columns(
                 rows[self.event_time].alias(es.EVENT_TIME),
