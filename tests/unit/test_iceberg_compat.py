@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
@@ -17,6 +18,7 @@ from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeMana
 
 from pipelines.adapters.iceberg import compat
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
+from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.iceberg.transaction import write_rows
 
 PRIVATE_HOOKS = [
@@ -113,3 +115,20 @@ def test_the_metadata_location_is_the_one_load_table_gives_and_follows_every_com
     catalog.create_table(("ns", "other"), pa.schema([pa.field("n", pa.int64())]))
     assert catalog.metadata_location(("ns", "t")) == moved
     assert catalog.metadata_location(("ns", "missing")) is None
+
+
+def test_the_parquet_writer_passes_the_extra_writer_arguments_to_pyarrow(table: Table, tmp_path: Path) -> None:
+    path = tmp_path / "offsets.parquet"
+    writer = compat.parquet_writer(
+        table.io.new_output(str(path)),
+        table.metadata.schema(),
+        {},
+        {"column_encoding": {"n": "DELTA_BINARY_PACKED"}, "use_dictionary": False},
+    )
+    writer.write(pa.table({"n": pa.array(range(1000), pa.int64())}).cast(arrow_schema(table.metadata.schema())))
+    writer.close()
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    assert "DELTA_BINARY_PACKED" in chunk.encodings, (
+        "pyiceberg's ParquetFormatWriter._parquet_writer_kwargs no longer reaches pyarrow: compat.parquet_writer "
+        f"lost the per-column encodings (the column has {chunk.encodings})"
+    )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.io import OutputFile
+from pyiceberg.io.pyarrow import ParquetFormatWriter
 from pyiceberg.manifest import (
     DataFile,
     ManifestContent,
@@ -22,13 +24,14 @@ from pyiceberg.manifest import (
     ManifestFile,
     ManifestWriterV2,
 )
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Operation, Summary
 from pyiceberg.table.update import TableRequirement, TableUpdate
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _ManifestMergeManager, _OverwriteFiles, _SnapshotProducer
-from pyiceberg.typedef import EMPTY_DICT
+from pyiceberg.typedef import EMPTY_DICT, Properties
 from sqlalchemy import Select, bindparam, select
 
 MERGE_MANIFESTS_AT = 8
@@ -116,6 +119,19 @@ def stage_updates(
     Public replacement: none (a transaction takes only the updates its builders make).
     """
     tx._stage(updates, requirements)
+
+
+def parquet_writer(
+    output: OutputFile, schema: Schema, properties: Properties, arguments: Mapping[str, Any]
+) -> ParquetFormatWriter:
+    """pyiceberg's Parquet writer of `output`, passing pyarrow's writer `arguments` beyond those its table properties
+    name (per-column encodings: `column_encodings`), added to its `_parquet_writer_kwargs` (private).
+
+    Public replacement: none (pyiceberg's `write.parquet.*` properties name no per-column encoding).
+    """
+    writer = ParquetFormatWriter(output, schema, properties)
+    writer._parquet_writer_kwargs.update(arguments)
+    return writer
 
 
 def table_of(tx: Transaction) -> Table:

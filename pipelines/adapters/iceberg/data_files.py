@@ -10,12 +10,13 @@ from typing import Any, cast
 import pyarrow as pa
 from pyarrow import fs
 from pyiceberg.io import FileIO, InputFile, OutputFile, OutputStream
-from pyiceberg.io.pyarrow import BUFFER_SIZE, ParquetFormatWriter
+from pyiceberg.io.pyarrow import BUFFER_SIZE
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.typedef import Record
 
+from pipelines.adapters.iceberg import compat
 from pipelines.adapters.iceberg.schema_ids import arrow_schema
 from pipelines.adapters.parquet_encodings import column_encodings
 from pipelines.adapters.storage import Location
@@ -50,9 +51,9 @@ class IcebergDataFile:
         metadata = table.metadata
         self.path = output.location
         self._output = output
-        self._writer = ParquetFormatWriter(self._output, metadata.schema(), {**WRITE_PROPERTIES, **metadata.properties})
-        # pyiceberg's table properties name no per-column encodings: added to the arguments it passes pyarrow
-        self._writer._parquet_writer_kwargs.update(column_encodings(arrow_schema(metadata.schema())))
+        properties = {**WRITE_PROPERTIES, **metadata.properties}
+        encodings = column_encodings(arrow_schema(metadata.schema()))
+        self._writer = compat.parquet_writer(self._output, metadata.schema(), properties, encodings)
         self._partition = partition.partition if partition else Record()
         self._spec_id = metadata.default_spec_id
         self.data_file: DataFile | None = None
