@@ -259,15 +259,17 @@ class Runtime:
             )
         return self._registries[principal]
 
-    def engine_name(self, domain: str, product: str) -> EngineName:
-        """Where a product is computed: its spec's `engine`, else the `engine` setting."""
-        return self.domain(domain).spec.products[product].engine or self.settings.engine
+    def engine_name(self, domain: str, product: str | None = None, entity: str | None = None) -> EngineName:
+        """Where a product is computed, or an entity's rebuilds: its spec's own `engine`, else the `engine` setting."""
+        spec = self.domain(domain).spec
+        own = spec.products[product].engine if product else spec.entities[entity].engine if entity else None
+        return own or self.settings.engine
 
-    def engine_for(self, domain: str, product: str | None = None) -> ComputeEngine | None:
-        """The engine computing a product (see `engine_name`) or, without `product`, the rebuilds of the domain's
-        silver entities (the `engine` setting); None for the embedded one. Without `spark_url`, its Sail server
-        starts when it first computes (its `compute` raises `SailStartError` if it does not)."""
-        name = self.settings.engine if product is None else self.engine_name(domain, product)
+    def engine_for(self, domain: str, product: str | None = None, entity: str | None = None) -> ComputeEngine | None:
+        """The engine computing a product or the full rebuilds of a silver entity (see `engine_name`; with neither,
+        the `engine` setting); None for the embedded one. Without `spark_url`, its Sail server starts when it first
+        computes (its `compute` raises `SailStartError` if it does not)."""
+        name = self.engine_name(domain, product, entity)
         if name is EngineName.EMBEDDED:
             return None
         if self._spark is None:

@@ -44,6 +44,8 @@ class EntitySpec(_Strict):
         sequence: the event field breaking ties between events of the same entity and event time.
         transform: optional pure, row-wise function deriving columns (e.g. a status) from the state.
         history: also keep an SCD2 history table `silver_<entity>_history` (valid_from/valid_to/is_current).
+        engine: where the entity's full rebuilds and first builds are computed (`embedded`, `spark`); None: the
+            project's `engine` setting. Upserts of new changes always run embedded: they are small.
     """
 
     events: dict[Identifier, FunctionName] = Field(min_length=1)
@@ -52,6 +54,7 @@ class EntitySpec(_Strict):
     transform: FunctionName | None = None
     history: bool = False
     description: str = ""
+    engine: EngineName | None = None
 
     @field_validator("events", mode="before")
     @classmethod

@@ -149,7 +149,7 @@ def _silver_asset(domain: Domain, entity: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         runtime = meshlake.runtime()
         with step_events(runtime, domain.name, context.asset_key.to_user_string(), context.run.run_id):
-            engine = runtime.engine_for(domain.name)  # computes rebuilds only: an upsert of changes runs here
+            engine = runtime.engine_for(domain.name, entity=entity)  # rebuilds only: an upsert of changes runs here
             result = build_silver(domain, entity, runtime, context.run.run_id, config.full_rebuild, engine)
         fmt = runtime.format_for(domain.name, Layer.SILVER).value
         return dg.MaterializeResult(metadata=_build_metadata(result, fmt))

@@ -1,0 +1,49 @@
+"""Dagster: one entity rebuilt on Sail by its own `engine: spark` in an embedded project, the other in process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.adapters.landing import write_landing_file
+from pipelines.bootstrap import Runtime
+from pipelines.dagster.resources import MeshlakeResource
+from pipelines.definitions import build_definitions
+from pipelines.settings import Settings
+from tests.integration.test_spark_silver import _events
+from tests.unit.test_entity_engine_choice import own_engines
+
+pytestmark = pytest.mark.xdist_group("sail")
+
+
+@pytest.mark.usefixtures("spark_client")
+def test_an_entity_s_own_engine_spark_rebuilds_it_on_sail_and_the_other_stays_embedded(tmp_path: Path) -> None:
+    project = own_engines(tmp_path, {"ledgers": "spark"})
+    settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home")})
+    runtime = Runtime(settings)
+    by_event: dict[str, list[bytes]] = {}
+    for event, message in _events(runtime, 300, 7):
+        by_event.setdefault(event, []).append(message.SerializeToString())
+    for event, payloads in by_event.items():
+        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", payloads)
+    defs = build_definitions(settings)
+    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    resource = MeshlakeResource(project=str(project), home=str(settings.home), engine="embedded")
+    built = dg.materialize(assets, resources={"meshlake": resource}, instance=dg.DagsterInstance.ephemeral())
+    assert built.success
+    metadata: dict[str, dict[str, object]] = {}
+    for done in built.get_asset_materialization_events():
+        key = done.asset_key
+        assert key is not None
+        if key.path[1] == "silver":
+            metadata[key.path[-1]] = {name: value.value for name, value in done.materialization.metadata.items()}
+    accounts, ledgers = metadata["accounts"], metadata["ledgers"]
+    assert (accounts["engine"], accounts["history_engine"]) == ("embedded", "embedded")
+    assert (ledgers["engine"], ledgers["history_engine"]) == ("spark", "spark")
+    assert str(ledgers["spark_url"]).startswith("sc://127.0.0.1:")
+    assert "spark_url" not in accounts
+    assert accounts["dagster/row_count"] == 40  # the events' 40 accounts
+    assert isinstance(ledgers["dagster/row_count"], int) and ledgers["dagster/row_count"] > 0
+    runtime.close()
