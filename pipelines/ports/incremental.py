@@ -232,6 +232,19 @@ def key_set(keys: pa.Array | pa.ChunkedArray, type_: pa.DataType) -> pa.Array:
     return unique.cast(type_)
 
 
+def key_bounds(wanted: pa.Array) -> tuple[tuple[Any, Any] | None, bool]:
+    """The range `(low, high)` of the non-null `wanted` keys (None: there are none), and whether null is wanted.
+
+    Key ranges leave nulls out, as `pc.min_max` and file statistics do: a file may hold a wanted null key
+    whenever its null count of the key is not 0 (or unknown), whatever its range.
+    """
+    null = wanted.null_count > 0
+    if wanted.null_count == len(wanted):
+        return None, null
+    low, high = (v.as_py() for v in pc.min_max(wanted).values())
+    return (low, high), null
+
+
 def _concat(columns: Sequence[pa.ChunkedArray | pa.Array]) -> pa.ChunkedArray:
     chunks = [c for column in columns for c in (column.chunks if isinstance(column, pa.ChunkedArray) else [column])]
     return pa.chunked_array(chunks, columns[0].type) if columns else pa.chunked_array([], pa.null())

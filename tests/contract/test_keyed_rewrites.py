@@ -111,6 +111,33 @@ def test_upserts_that_may_merge_on_read_give_the_same_rows_versions_and_net_chan
     assert removed - added == {("c150", 1), *((f"c{j:03d}", 0) for j in [*range(2, 6), *range(52, 56)])}
 
 
+UNKEYED = TableId("shop", "silver_baskets")
+NULLABLE = pa.schema([pa.field("cart_id", pa.string()), pa.field("items", pa.int64())])
+
+
+@pytest.mark.parametrize("merge_on_read", [False, True], ids=["copy-on-write", "merge-on-read"])
+def test_a_null_key_is_one_key_whose_row_is_found_whatever_the_other_keys(table_store, merge_on_read):
+    """Key ranges (`pc.min_max`, file statistics) leave nulls out: the null key's row is replaced, never added to,
+    when the other keys wanted lie outside the range of the file holding it, or when it is wanted alone."""
+    table_store.ensure_table(UNKEYED, NULLABLE)
+    rewriter = incremental_for(table_store)
+    stored: list[str | None] = [*(f"c{j:03d}" for j in range(200)), None]
+    rewriter.replace_keys(UNKEYED, "cart_id", None, lambda _current: pa.table({"cart_id": stored, "items": [0] * 201}))
+    expected = dict.fromkeys(stored, 0)
+    for run, keys in enumerate((["n1", None], [None], ["a0", None], ["c150", None]), start=1):
+        seen: list[list[dict]] = []
+
+        def replace(current: pa.Table, keys: list = keys, run: int = run, seen: list = seen) -> pa.Table:
+            seen.append(sorted(current.to_pylist(), key=str))
+            return pa.table({"cart_id": keys, "items": [run] * len(keys)}, schema=NULLABLE)
+
+        rewriter.replace_keys(UNKEYED, "cart_id", pa.array(keys), replace, merge_on_read=merge_on_read)
+        assert seen[0] == sorted(({"cart_id": k, "items": expected[k]} for k in keys if k in expected), key=str)
+        expected |= dict.fromkeys(keys, run)
+    rows = table_store.read(UNKEYED).to_pylist()
+    assert sorted(rows, key=str) == sorted(({"cart_id": k, "items": v} for k, v in expected.items()), key=str)
+
+
 OPEN_FORMAT = {"iceberg": lambda root: IcebergTableStore(root / "warehouse"), "delta": DeltaTableStore}
 
 

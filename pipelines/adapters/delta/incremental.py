@@ -32,6 +32,7 @@ from pipelines.ports.incremental import (
     Replacement,
     Rewrite,
     in_ranges,
+    key_bounds,
     key_hits,
     key_set,
     may_overlap,
@@ -206,8 +207,12 @@ class DeltaIncremental:
             wanted, candidates, touched = None, files, files
         else:
             wanted = key_set(keys, schema.field(key).type)
-            bounds = tuple(v.as_py() for v in pc.min_max(wanted).values()) if len(wanted) else None
-            candidates = [f for f in files if bounds and _may_hold(f, key, bounds)]
+            bounds, null = key_bounds(wanted)
+            candidates = [
+                f
+                for f in files
+                if (null and f.get(f"null_count.{key}") != 0) or (bounds is not None and _may_hold(f, key, bounds))
+            ]  # a null count of None: no statistics, the file may hold nulls
             columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key],
                                                              filesystem=root.filesystem).column(key),
                                      candidates))  # fmt: skip

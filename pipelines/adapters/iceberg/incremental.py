@@ -50,6 +50,7 @@ from pipelines.ports.incremental import (
     RewritePlan,
     files_holding,
     in_ranges,
+    key_bounds,
     key_hits,
     key_set,
     may_overlap,
@@ -475,13 +476,18 @@ def _bound(ice: Table, bounds: dict[int, bytes] | None, field_id: int) -> Any:
 
 
 def _candidates(ice: Table, tasks: list[FileScanTask], key: str, wanted: pa.Array) -> list[FileScanTask]:
-    """Files whose key range may hold one of the wanted keys (no statistics: maybe)."""
-    if not len(wanted):
-        return []
+    """Files whose key range may hold one of the wanted keys, or that may hold nulls when null is wanted (no
+    statistics: maybe)."""
+    bounds, null = key_bounds(wanted)
     field_id = ice.schema().find_field(key).field_id
-    low, high = (v.as_py() for v in pc.min_max(wanted).values())
     out = []
     for task in tasks:
+        if null and (task.file.null_value_counts or {}).get(field_id) != 0:
+            out.append(task)
+            continue
+        if bounds is None:
+            continue
+        low, high = bounds
         lower = _bound(ice, task.file.lower_bounds, field_id)
         upper = _bound(ice, task.file.upper_bounds, field_id)
         if isinstance(low, str) and isinstance(upper, str):
