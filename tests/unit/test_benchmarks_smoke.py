@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from benchmarks.__main__ import main
 
 
 @pytest.mark.slow
-def test_quick_benchmark_writes_every_result(tmp_path, capsys):
+def test_quick_benchmark_writes_every_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.json"
 
     main(
@@ -50,7 +51,7 @@ def test_quick_benchmark_writes_every_result(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quick_object_storage_benchmark_writes_every_result(tmp_path, capsys):
+def test_quick_object_storage_benchmark_writes_every_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.json"
     args = ["--quick", "--events", "2000", "--suites", "s3", "--repeats", "1", "--out", str(out)]
     main([*args, "--workdir", str(tmp_path / "work"), "--cache", str(tmp_path / "cache")])

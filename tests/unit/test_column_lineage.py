@@ -13,7 +13,7 @@ def daily(orders: pl.DataFrame, returns: pl.DataFrame) -> pl.DataFrame:
     return orders
 
 
-def test_each_output_column_names_its_input_columns():
+def test_each_output_column_names_its_input_columns() -> None:
     assert declared_sources(daily) == {
         "day": [("orders", "placed_at")],
         "revenue": [("orders", "total"), ("returns", "refund")],
@@ -22,11 +22,11 @@ def test_each_output_column_names_its_input_columns():
     assert unknown_inputs(daily) == []
 
 
-def test_an_undecorated_transform_declares_nothing():
+def test_an_undecorated_transform_declares_nothing() -> None:
     assert declared_sources(lambda orders: orders) == {}
 
 
-def test_an_input_that_is_no_parameter_is_named():
+def test_an_input_that_is_no_parameter_is_named() -> None:
     @derives(total="sales.amount")
     def totals(items: pl.DataFrame) -> pl.DataFrame:
         return items
@@ -35,6 +35,6 @@ def test_an_input_that_is_no_parameter_is_named():
 
 
 @pytest.mark.parametrize("source", ["amount", ".amount", "orders."])
-def test_a_source_must_be_input_dot_column(source):
+def test_a_source_must_be_input_dot_column(source: str) -> None:
     with pytest.raises(ValueError, match=r"is not <input>\.<column>"):
         derives(total=source)

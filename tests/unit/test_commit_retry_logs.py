@@ -6,14 +6,18 @@ import logging
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from pipelines import logs
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
-from pipelines.adapters.iceberg.transaction import CachedTransaction, commit_with_retries
+from pipelines.adapters.iceberg.compat import CachedTransaction
+from pipelines.adapters.iceberg.transaction import commit_with_retries
 from pipelines.core.names import TableId
 
 
-def test_a_lost_iceberg_commit_race_logs_a_retry_of_the_running_asset(tmp_path: Path, caplog) -> None:
+def test_a_lost_iceberg_commit_race_logs_a_retry_of_the_running_asset(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     catalog = open_sql_catalog(f"sqlite:///{tmp_path / 'catalog.db'}", (tmp_path / "warehouse").as_uri())
     catalog.create_namespace("shop")
     catalog.create_table(("shop", "sales"), pa.schema([pa.field("n", pa.int64())]))

@@ -26,7 +26,7 @@ events:
 """
 
 
-def test_project_domains_load():
+def test_project_domains_load() -> None:
     domains = load_domains(MESH / "domains")
     assert "orders" in {d.name for d in domains}
     orders = next(d for d in domains if d.name == "orders")
@@ -34,7 +34,7 @@ def test_project_domains_load():
     assert orders.generator is not None
 
 
-def test_minimal_spec_loads(tmp_path):
+def test_minimal_spec_loads(tmp_path: Path) -> None:
     domain = load_domain(_write(tmp_path, VALID), package="domains.orders")
     assert domain.spec.owner == "team-orders"
     assert domain.spec.formats.bronze.value == "iceberg"
@@ -59,30 +59,30 @@ def test_minimal_spec_loads(tmp_path):
         ),
     ],
 )
-def test_invalid_spec_names_file_and_key(tmp_path, change, expected):
+def test_invalid_spec_names_file_and_key(tmp_path: Path, change: str, expected: str) -> None:
     with pytest.raises(SpecError) as err:
         load_domain(_write(tmp_path, change), package="domains.orders")
     assert expected in str(err.value)
     assert str(tmp_path) in str(err.value)
 
 
-def test_transform_that_does_not_exist_is_named(tmp_path):
+def test_transform_that_does_not_exist_is_named(tmp_path: Path) -> None:
     text = VALID + "entities:\n  orders: {events: [order_placed], transform: no_such_function}\n"
     with pytest.raises(SpecError, match=r"entities\.orders\.transform: no function 'no_such_function'"):
         load_domain(_write(tmp_path, text), package="domains.orders")
 
 
-def test_broken_yaml_is_reported_with_its_file(tmp_path):
+def test_broken_yaml_is_reported_with_its_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="not valid YAML"):
         load_domain(_write(tmp_path, "name: [orders\n"), package="domains.orders")
 
 
-def test_folder_and_name_must_agree(tmp_path):
+def test_folder_and_name_must_agree(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="differs from its folder"):
         load_domain(_write(tmp_path, VALID, name="sales"), package="domains.orders")
 
 
-def test_the_repository_is_a_project_of_the_sample_domains():
+def test_the_repository_is_a_project_of_the_sample_domains() -> None:
     from pipelines.settings import Settings
 
     settings = Settings.load(cwd=REPO / "pipelines", env={})

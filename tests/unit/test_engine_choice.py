@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -13,11 +14,11 @@ from pipelines.settings import Settings, SettingsError
 from tests.paths import MESH
 
 
-def _runtime(tmp_path, **env: str) -> Runtime:
+def _runtime(tmp_path: Path, **env: str) -> Runtime:
     return Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path)} | env))
 
 
-def test_the_default_is_embedded_and_the_environment_chooses_spark(tmp_path):
+def test_the_default_is_embedded_and_the_environment_chooses_spark(tmp_path: Path) -> None:
     assert _runtime(tmp_path).engine_name("orders", "daily_revenue") is EngineName.EMBEDDED
     assert _runtime(tmp_path).engine_for("orders", "daily_revenue") is None
     spark = _runtime(tmp_path, MESHLAKE_ENGINE="spark", MESHLAKE_SPARK_URL="sc://127.0.0.1:1")
@@ -25,12 +26,12 @@ def test_the_default_is_embedded_and_the_environment_chooses_spark(tmp_path):
     assert spark.settings.source("engine").where == "MESHLAKE_ENGINE"
 
 
-def test_an_unknown_engine_names_the_setting_and_the_choices():
+def test_an_unknown_engine_names_the_setting_and_the_choices() -> None:
     with pytest.raises(SettingsError, match=r"MESHLAKE_ENGINE='flink': not an engine \(embedded, spark\)"):
         Settings.load(project=MESH, env={"MESHLAKE_ENGINE": "flink"})
 
 
-def test_a_product_s_own_engine_comes_before_the_setting(tmp_path):
+def test_a_product_s_own_engine_comes_before_the_setting(tmp_path: Path) -> None:
     runtime = _runtime(tmp_path, MESHLAKE_ENGINE="spark")
     domain = runtime.domain("orders")
     product = domain.spec.products["order_facts"].model_copy(update={"engine": EngineName.EMBEDDED})
@@ -40,7 +41,7 @@ def test_a_product_s_own_engine_comes_before_the_setting(tmp_path):
     assert runtime.engine_name("orders", "daily_revenue") is EngineName.SPARK
 
 
-def test_a_portable_transform_takes_and_returns_polars_frames_embedded(tmp_path):
+def test_a_portable_transform_takes_and_returns_polars_frames_embedded(tmp_path: Path) -> None:
     domain = _runtime(tmp_path).domain("payments")
     settle = domain.transforms["settlement_summary"]
     assert is_portable(settle)

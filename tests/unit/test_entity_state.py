@@ -16,8 +16,10 @@ from pipelines.core.stable_hash import stable_hash64
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
+Change = tuple[str, str | None, int, int, str, object]
 
-def _changes(rows: list[tuple[str, str | None, int, int, str, object]]) -> dict[str, pl.DataFrame]:
+
+def _changes(rows: list[Change]) -> dict[str, pl.DataFrame]:
     """(event, key, minute, sequence, event id, value) rows → change frames of `placed` and `shipped`."""
     frames = {}
     for event, column in (("placed", "amount"), ("shipped", "carrier")):
@@ -42,7 +44,7 @@ def _changes(rows: list[tuple[str, str | None, int, int, str, object]]) -> dict[
     return frames
 
 
-EVENTS = [
+EVENTS: list[Change] = [
     ("placed", "A", 0, 1, "a1", 10),
     ("placed", "A", 5, 2, "a2", 12),  # an amendment: newer
     ("shipped", "A", 60, 3, "a3", "dhl"),
@@ -57,13 +59,13 @@ def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(frame.columns)
 
 
-def test_newest_event_per_type_wins_and_columns_of_other_types_stay():
+def test_newest_event_per_type_wins_and_columns_of_other_types_stay() -> None:
     state = es.merge_state(pl.DataFrame(), _changes(EVENTS), "id").sort("id")
     assert state.select("id", "amount", "carrier").rows() == [("A", 12, "dhl"), ("B", 7, "ups"), ("C", 2, None)]
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_any_order_and_any_batching_with_duplicates_gives_the_same_state(seed):
+def test_any_order_and_any_batching_with_duplicates_gives_the_same_state(seed: int) -> None:
     expected = es.merge_state(pl.DataFrame(), _changes(EVENTS), "id")
     rng = random.Random(seed)
     shuffled = EVENTS + rng.sample(EVENTS, 3)  # producer retries
@@ -74,15 +76,15 @@ def test_any_order_and_any_batching_with_duplicates_gives_the_same_state(seed):
     assert _sorted(state).equals(_sorted(expected))
 
 
-def test_an_older_event_arriving_late_does_not_overwrite_newer_state():
+def test_an_older_event_arriving_late_does_not_overwrite_newer_state() -> None:
     state = es.merge_state(pl.DataFrame(), _changes([("placed", "A", 5, 2, "a2", 12)]), "id")
     late = es.merge_state(state, _changes([("placed", "A", 0, 1, "a1", 10)]), "id")
     assert late["amount"].to_list() == [12]
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_a_null_key_is_one_key_with_each_event_s_newest_change_in_any_batching(seed):
-    unkeyed: list[tuple[str, str | None, int, int, str, object]] = [
+def test_a_null_key_is_one_key_with_each_event_s_newest_change_in_any_batching(seed: int) -> None:
+    unkeyed: list[Change] = [
         ("placed", None, 0, 1, "n1", 3), ("placed", None, 4, 1, "n2", 4), ("shipped", None, 2, 1, "n3", "dpd")
     ]  # fmt: skip
     rows = EVENTS + unkeyed
@@ -96,14 +98,14 @@ def test_a_null_key_is_one_key_with_each_event_s_newest_change_in_any_batching(s
     assert history.filter("is_current").select("amount", "carrier").rows() == [(4, "dpd")]
 
 
-def test_two_event_types_may_not_claim_one_column():
+def test_two_event_types_may_not_claim_one_column() -> None:
     frames = _changes(EVENTS)
     frames["shipped"] = frames["shipped"].with_columns(pl.lit(1).alias("amount"))
     with pytest.raises(ValueError, match="'amount' is set by both placed and shipped"):
         es.merge_state(pl.DataFrame(), frames, "id")
 
 
-def test_history_has_a_row_per_event_with_validity_and_late_events_slot_in():
+def test_history_has_a_row_per_event_with_validity_and_late_events_slot_in() -> None:
     first = [e for e in EVENTS if e[4] != "a2"]
     history = es.replay_history(pl.DataFrame(), _changes(first), "id")
     history = es.replay_history(
@@ -137,7 +139,9 @@ _TIMES = (
         max_size=30,
     )
 )
-def test_versions_sort_like_time_then_sequence_and_are_null_without_a_time(rows):
+def test_versions_sort_like_time_then_sequence_and_are_null_without_a_time(
+    rows: list[tuple[datetime | None, int | None, str | None]],
+) -> None:
     frame = pl.DataFrame(
         rows,
         schema={es.EVENT_TIME: pl.Datetime("us", "UTC"), es.SEQUENCE: pl.Int64, es.EVENT_ID: pl.String},
@@ -151,7 +155,7 @@ def test_versions_sort_like_time_then_sequence_and_are_null_without_a_time(rows)
             assert (v1 < v2) == ((t1, s1) < (t2, s2))
 
 
-def test_the_same_event_always_gets_the_same_version_and_ids_break_ties():
+def test_the_same_event_always_gets_the_same_version_and_ids_break_ties() -> None:
     frame = pl.DataFrame(
         {es.EVENT_TIME: [T0] * 3, es.SEQUENCE: [1] * 3, es.EVENT_ID: ["e1", "e2", "e1"]},
         schema={es.EVENT_TIME: pl.Datetime("us", "UTC"), es.SEQUENCE: pl.Int64, es.EVENT_ID: pl.String},
@@ -161,14 +165,14 @@ def test_the_same_event_always_gets_the_same_version_and_ids_break_ties():
     assert len(first) == 24
 
 
-def test_the_event_id_hash_is_fnv1a_and_never_changes():
+def test_the_event_id_hash_is_fnv1a_and_never_changes() -> None:
     # test vectors published with FNV (isthe.com/chongo/tech/comp/fnv): "", "a", "foobar"
     hashes = stable_hash64(pl.Series(["", "a", "foobar", None]))
     assert [int(h) for h in hashes] == [0xCBF29CE484222325, 0xAF63DC4C8601EC8C, 0x85944171F73967E8, 0xCBF29CE484222325]
     assert int(stable_hash64(pl.Series(["x", "foobar"]).slice(1, 1))[0]) == 0x85944171F73967E8
 
 
-def test_bytes_event_ids_hash_as_their_bytes_even_when_not_utf8():
+def test_bytes_event_ids_hash_as_their_bytes_even_when_not_utf8() -> None:
     hashes = stable_hash64(pl.Series([b"a", b"foobar", None, b"\xff\xfe"]))
     assert [int(h) for h in hashes[:3]] == [0xAF63DC4C8601EC8C, 0x85944171F73967E8, 0xCBF29CE484222325]
     assert int(hashes[3]) not in (0xCBF29CE484222325, 0xAF63DC4C8601EC8C)

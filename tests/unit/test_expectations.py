@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 import pytest
@@ -25,7 +26,7 @@ GOOD = pl.DataFrame(
 ORDERS = pl.DataFrame({"order_id": ["O1", "O2", "O3", "O4"]})
 
 BROKEN_CURRENCY = GOOD.with_columns(currency=pl.lit("XXX"))
-CASES = [
+CASES: list[tuple[dict[str, Any], pl.DataFrame]] = [
     ({"type": "not_null", "columns": ["day", "currency"]}, GOOD.with_columns(currency=pl.lit(None, pl.String))),
     ({"type": "unique", "columns": ["day", "currency"]}, pl.concat([GOOD, GOOD.head(1)])),
     ({"type": "accepted_values", "column": "currency", "values": ["EUR", "GBP"]}, BROKEN_CURRENCY),
@@ -36,7 +37,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("spec", "broken"), CASES, ids=[c[0]["type"] for c in CASES])
-def test_each_expectation_passes_on_good_data_and_fails_on_broken_data(spec, broken):
+def test_each_expectation_passes_on_good_data_and_fails_on_broken_data(
+    spec: dict[str, Any], broken: pl.DataFrame
+) -> None:
     expectation = parse(spec)
     others = {"o.facts": ORDERS}
     assert evaluate(expectation, GOOD, others).passed
@@ -46,7 +49,7 @@ def test_each_expectation_passes_on_good_data_and_fails_on_broken_data(spec, bro
     assert outcome.blocking
 
 
-def test_failures_come_with_examples_of_offending_rows():
+def test_failures_come_with_examples_of_offending_rows() -> None:
     outcome = evaluate(parse({"type": "range", "column": "revenue", "min": 0}), GOOD.with_columns(
         revenue=pl.Series([Decimal("-5.00"), Decimal("1.00"), Decimal("-1.00")], dtype=pl.Decimal(18, 2))
     ))  # fmt: skip
@@ -54,14 +57,14 @@ def test_failures_come_with_examples_of_offending_rows():
     assert [r["order_id"] for r in outcome.examples] == ["O1", "O3"]
 
 
-def test_warn_severity_is_not_blocking_and_names_are_stable():
+def test_warn_severity_is_not_blocking_and_names_are_stable() -> None:
     expectation = parse({"type": "accepted_values", "column": "currency", "values": ["EUR"], "severity": "warn"})
     assert not evaluate(expectation, GOOD).blocking
     assert expectation.check_name() == "accepted_values_currency"
     assert [e.check_name() for e in key_expectations(["day", "currency"])] == ["key_not_null", "key_unique"]
 
 
-def test_an_unknown_column_is_an_error_not_a_pass():
+def test_an_unknown_column_is_an_error_not_a_pass() -> None:
     with pytest.raises(ValueError, match="no column"):
         evaluate(parse({"type": "not_null", "columns": ["nope"]}), GOOD)
 
@@ -70,12 +73,12 @@ def test_an_unknown_column_is_an_error_not_a_pass():
     "spec",
     [{"type": "range", "column": "x"}, {"type": "range", "column": "x", "min": 2, "max": 1}, {"type": "shape"}],
 )
-def test_malformed_expectations_are_refused(spec):
+def test_malformed_expectations_are_refused(spec: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         parse(spec)
 
 
-def test_freshness_compares_the_last_update_with_the_sla():
+def test_freshness_compares_the_last_update_with_the_sla() -> None:
     now = datetime(2026, 10, 2, 12, tzinfo=UTC)
     assert freshness(now - timedelta(hours=1), now, timedelta(hours=2)) == (True, 1.0)
     assert freshness(now - timedelta(hours=3), now, timedelta(hours=2))[0] is False
@@ -92,6 +95,6 @@ def test_freshness_compares_the_last_update_with_the_sla():
         ({"type": "row_count", "min": 1, "max": 10}, "1 <= row count <= 10"),
     ],
 )
-def test_thresholds_read_as_numbers_and_only_the_bounds_given(spec, text):
+def test_thresholds_read_as_numbers_and_only_the_bounds_given(spec: dict[str, Any], text: str) -> None:
     outcome = evaluate(parse(spec), GOOD)
     assert outcome.description == text

@@ -283,7 +283,9 @@ def test_a_nested_level_no_row_reaches_still_reads_its_fixed_width_fields() -> N
 @pytest.mark.parametrize("cls", TYPES, ids=lambda c: c.DESCRIPTOR.name)
 @SETTINGS
 @given(data=st.data())
-def test_valid_messages_take_the_fast_path(cls: type[Message], data: st.DataObject, monkeypatch) -> None:
+def test_valid_messages_take_the_fast_path(
+    cls: type[Message], data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fallbacks: list[int] = []
 
     def counting(message_class: type[Message], rows: list[bytes], schema: pa.Schema | None = None) -> Any:
@@ -298,7 +300,7 @@ def test_valid_messages_take_the_fast_path(cls: type[Message], data: st.DataObje
 
 
 @pytest.fixture(autouse=True)
-def fast_path_for_small_batches(monkeypatch):
+def fast_path_for_small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Small batches normally take the reference decoder; these tests are about the fast path."""
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
 
@@ -333,7 +335,7 @@ def test_a_schema_with_other_types_takes_the_reference_decoder() -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_batches_split_across_threads_keep_payload_order(data: st.DataObject, monkeypatch) -> None:
+def test_batches_split_across_threads_keep_payload_order(data: st.DataObject, monkeypatch: pytest.MonkeyPatch) -> None:
     batch = [p for _ in range(4) for p in data.draw(payloads(OrderPlaced))]
     with monkeypatch.context() as patch:
         patch.setattr(fast_module, "PARALLEL_MIN_ROWS", 2)
@@ -342,7 +344,9 @@ def test_batches_split_across_threads_keep_payload_order(data: st.DataObject, mo
 
 @SETTINGS
 @given(data=st.data())
-def test_maps_too_disordered_for_the_swap_passes_are_sorted_all_the_same(data: st.DataObject, monkeypatch):
+def test_maps_too_disordered_for_the_swap_passes_are_sorted_all_the_same(
+    data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pipelines.core.fast_decode_fields as fields
 
     with monkeypatch.context() as patch:
@@ -353,7 +357,9 @@ def test_maps_too_disordered_for_the_swap_passes_are_sorted_all_the_same(data: s
 @pytest.mark.parametrize("cls", [Sink, Wide], ids=lambda c: c.DESCRIPTOR.name)
 @SETTINGS
 @given(data=st.data())
-def test_text_past_two_gib_is_gathered_with_64_bit_offsets(cls: type[Message], data: st.DataObject, monkeypatch):
+def test_text_past_two_gib_is_gathered_with_64_bit_offsets(
+    cls: type[Message], data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pipelines.core.fast_decode_values as values
 
     with monkeypatch.context() as patch:

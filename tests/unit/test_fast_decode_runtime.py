@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,23 +26,28 @@ import pipelines.core.framing as framing
 from pipelines.core.fast_decode import decode_payloads_fast
 from pipelines.core.fast_decode_scan import gather_bytes
 from pipelines.core.framing import frame, unframe
-from pipelines.core.proto_decode import decode_payloads
+from pipelines.core.proto_decode import DecodeResult, decode_payloads
 from tests.unit.test_fast_decode import KITCHEN, OrderPlaced, Sink, assert_same
 
 
-def test_small_batches_use_the_reference_decoder(monkeypatch) -> None:
+def test_small_batches_use_the_reference_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 10)
     calls: list[int] = []
-    monkeypatch.setattr(
-        fast_module, "decode_payloads", lambda c, rows, s=None: calls.append(len(rows)) or decode_payloads(c, rows, s)
-    )
+
+    def counted(c: type[Message], rows: Sequence[bytes], s: pa.Schema | None = None) -> DecodeResult:
+        calls.append(len(rows))
+        return decode_payloads(c, rows, s)
+
+    monkeypatch.setattr(fast_module, "decode_payloads", counted)
     decode_payloads_fast(Sink, [b""] * 3)
     assert calls == [3]
 
 
 def general_unframe(data: bytes, max_message_bytes: int) -> tuple[list[bytes], list[int], int, str | None]:
     """Frame by frame with the general varint reader only (the original algorithm)."""
-    payloads, offsets, pos = [], [], 0
+    payloads: list[bytes] = []
+    offsets: list[int] = []
+    pos = 0
     while pos < len(data):
         step = framing._frame(data, pos, max_message_bytes)
         if isinstance(step, framing.FramingError):
@@ -58,7 +65,7 @@ def general_unframe(data: bytes, max_message_bytes: int) -> tuple[list[bytes], l
     st.sampled_from([10, 127, 128, 16383, 16384, 64 * 1024 * 1024]),
     st.binary(max_size=12),
 )
-def test_unframe_matches_the_general_varint_reader(sizes, cut, limit, tail):
+def test_unframe_matches_the_general_varint_reader(sizes: list[int], cut: int, limit: int, tail: bytes) -> None:
     data = frame([bytes([i % 251]) * n for i, n in enumerate(sizes)])
     data = data[: min(cut, len(data))] + tail
     frames = unframe(data, max_message_bytes=limit)
@@ -88,7 +95,7 @@ def test_unframe_reads_or_explains_long_length_prefixes_like_the_general_reader(
     assert (frames.error.reason if frames.error else None) == reason
 
 
-def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
+def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
     monkeypatch.setattr(fast_module, "PARALLEL_MIN_ROWS", 2)
     batch = [OrderPlaced(order_id=str(i)).SerializeToString() for i in range(8)]
@@ -108,7 +115,7 @@ def test_a_forked_child_decodes_with_threads_of_its_own(monkeypatch) -> None:
     assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
-def test_chunks_decoded_one_after_another_keep_payload_order(monkeypatch) -> None:
+def test_chunks_decoded_one_after_another_keep_payload_order(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
     monkeypatch.setattr(fast_module, "CHUNK_ROWS", 3)
     monkeypatch.setattr(fast_module, "PARALLEL_MIN_ROWS", 10**9)
@@ -117,7 +124,9 @@ def test_chunks_decoded_one_after_another_keep_payload_order(monkeypatch) -> Non
 
 
 @pytest.mark.parametrize("guess", [1, 10**9], ids=["room-for-all", "no-room-at-first"])
-def test_repeated_fields_scan_the_same_whatever_room_is_guessed_first(monkeypatch, guess: int) -> None:
+def test_repeated_fields_scan_the_same_whatever_room_is_guessed_first(
+    monkeypatch: pytest.MonkeyPatch, guess: int
+) -> None:
     """Too little room for the occurrences of repeated fields: the level is scanned again with the bound."""
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
     monkeypatch.setattr(fast_wire, "GUESS_BYTES_PER_OCCURRENCE", guess)
@@ -129,7 +138,7 @@ def test_repeated_fields_scan_the_same_whatever_room_is_guessed_first(monkeypatc
     ]
 
 
-def test_a_recursive_type_decodes_like_the_reference(monkeypatch) -> None:
+def test_a_recursive_type_decodes_like_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
     forest = KITCHEN.message_class("meshlake.kitchen.v1.Forest")
     deep = forest()
@@ -141,13 +150,15 @@ def test_a_recursive_type_decodes_like_the_reference(monkeypatch) -> None:
     assert_same(forest, [b"", b"\x0a\x00", b"\xff", deep.SerializeToString()])
 
 
-def test_very_long_messages_take_the_fast_path(monkeypatch) -> None:
+def test_very_long_messages_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
     fallbacks: list[int] = []
-    reference = fast_module.decode_payloads
-    monkeypatch.setattr(
-        fast_module, "decode_payloads", lambda c, rows, s=None: fallbacks.append(len(rows)) or reference(c, rows, s)
-    )
+
+    def counted(c: type[Message], rows: Sequence[bytes], s: pa.Schema | None = None) -> DecodeResult:
+        fallbacks.append(len(rows))
+        return decode_payloads(c, rows, s)
+
+    monkeypatch.setattr(fast_module, "decode_payloads", counted)
     long = Sink(r_int64=list(range(1, 3000)), r_string=["x"] * 200)
     unpacked = b"".join(b"\x80\x02" + bytes([i % 100]) for i in range(2000))  # r_int64 (field 32) one tag per value
     batch = [Sink(f_int32=i, r_int64=[i, 2]).SerializeToString() for i in range(300)]
@@ -171,7 +182,7 @@ print(json.dumps({k.__name__: [sum(k.stats.cache_hits.values()), sum(k.stats.cac
 """
 
 
-def test_compiled_kernels_are_cached_for_the_next_process(tmp_path) -> None:
+def test_compiled_kernels_are_cached_for_the_next_process(tmp_path: Path) -> None:
     """The first process compiles the kernels into the cache; the next loads them instead of compiling again."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     root = Path(__file__).parents[2]
@@ -186,7 +197,8 @@ def test_compiled_kernels_are_cached_for_the_next_process(tmp_path) -> None:
             check=True,
             timeout=300,
         )
-        return json.loads(done.stdout)
+        report: dict[str, list[int]] = json.loads(done.stdout)
+        return report
 
     first, second = run(), run()
     assert all(hits == 0 and misses > 0 for hits, misses in first.values()), first

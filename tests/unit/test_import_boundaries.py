@@ -47,7 +47,7 @@ def _os_uses(path: Path) -> set[str]:
     return used
 
 
-def test_core_uses_os_only_for_process_introspection():
+def test_core_uses_os_only_for_process_introspection() -> None:
     offenders = [
         f"{path.relative_to(PROJECT_DIR)} uses os.{name}"
         for path in sorted((PROJECT_DIR / "pipelines" / "core").rglob("*.py"))
@@ -56,7 +56,7 @@ def test_core_uses_os_only_for_process_introspection():
     assert offenders == []
 
 
-def test_core_source_imports_nothing_forbidden():
+def test_core_source_imports_nothing_forbidden() -> None:
     offenders = []
     for path in sorted((PROJECT_DIR / "pipelines" / "core").rglob("*.py")):
         for name in _imports(path):
@@ -66,7 +66,7 @@ def test_core_source_imports_nothing_forbidden():
     assert offenders == []
 
 
-def test_importing_core_loads_no_adapter_library():
+def test_importing_core_loads_no_adapter_library() -> None:
     modules = sorted(p.stem for p in (PROJECT_DIR / "pipelines" / "core").glob("*.py") if p.stem != "__init__")
     code = (
         "import sys\n"
@@ -81,7 +81,7 @@ def test_importing_core_loads_no_adapter_library():
     assert out.stdout.strip() == ""
 
 
-def test_domains_import_only_pipelines_core():
+def test_domains_import_only_pipelines_core() -> None:
     offenders = []
     for path in sorted((PROJECT_DIR / "domains").rglob("*.py")):
         for name in _imports(path):
@@ -92,7 +92,7 @@ def test_domains_import_only_pipelines_core():
     assert offenders == []
 
 
-def test_import_linter_contracts_hold():
+def test_import_linter_contracts_hold() -> None:
     out = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports"))],
         capture_output=True,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from pipelines import logs
 from pipelines.settings import Settings
@@ -15,7 +17,7 @@ SECRET = "s3cr3t-V4lue-never-logged"
 
 
 @pytest.fixture
-def stream():
+def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     yield out
     logging.getLogger().handlers[:] = [h for h in logging.getLogger().handlers if h.name != "meshlake"]
@@ -35,7 +37,7 @@ def _event(level: int = logging.INFO) -> None:
     )
 
 
-def test_json_lines_carry_the_event_fields(stream):
+def test_json_lines_carry_the_event_fields(stream: io.StringIO) -> None:
     logs.configure("info", "json", stream)
     _event()
     (line,) = stream.getvalue().splitlines()
@@ -56,7 +58,7 @@ def test_json_lines_carry_the_event_fields(stream):
     )
 
 
-def test_text_lines_say_the_fields_and_the_level_filters(stream):
+def test_text_lines_say_the_fields_and_the_level_filters(stream: io.StringIO) -> None:
     logs.configure("warning", "text", stream)
     _event()
     logging.getLogger("pyiceberg").info("not ours, not shown")
@@ -71,10 +73,10 @@ def test_text_lines_say_the_fields_and_the_level_filters(stream):
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_secrets_are_masked_in_messages_fields_and_tracebacks(stream, fmt):
+def test_secrets_are_masked_in_messages_fields_and_tracebacks(stream: io.StringIO, fmt: str) -> None:
     settings = Settings(
-        s3_secret_access_key=SECRET,
-        catalog_token="tok-" + SECRET,
+        s3_secret_access_key=SecretStr(SECRET),
+        catalog_token=SecretStr("tok-" + SECRET),
         nats_url="nats://ingest:nats-" + SECRET + "@127.0.0.1:4222",
         iceberg_catalog_uri="postgresql+psycopg2://me:pg-" + SECRET + "@db/iceberg",
     )
@@ -95,7 +97,7 @@ def test_secrets_are_masked_in_messages_fields_and_tracebacks(stream, fmt):
     assert "RuntimeError: cannot open postgresql+psycopg2://me:********@db/iceberg" in out.replace("\\n", "\n")
 
 
-def test_json_lines_while_an_asset_runs_say_which_run(stream):
+def test_json_lines_while_an_asset_runs_say_which_run(stream: io.StringIO) -> None:
     logs.configure("info", "json", stream)
     logging.getLogger("pipelines.adapters.nats").warning("slow consumer")
     with logs.running(logs.AssetRun("shop", "shop/bronze/sale_made", "r-2")):

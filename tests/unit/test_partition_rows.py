@@ -7,7 +7,7 @@ import pyarrow as pa
 from pipelines.ports.table_store import partition_rows
 
 
-def test_each_partition_gets_its_rows_in_order_from_a_batch_of_several_chunks():
+def test_each_partition_gets_its_rows_in_order_from_a_batch_of_several_chunks() -> None:
     rows = pa.table({"day": [1, 2, 1, 3, 2, 1, 3, 1], "n": list(range(8))})
     batch = pa.concat_tables([rows.slice(0, 3), rows.slice(3, 4), rows.slice(7)])  # chunks of 3, 4 and 1 rows
 
@@ -18,7 +18,7 @@ def test_each_partition_gets_its_rows_in_order_from_a_batch_of_several_chunks():
     assert all(t.schema == batch.schema for t in taken.values())
 
 
-def test_a_batch_of_one_partition_is_written_as_it_is():
+def test_a_batch_of_one_partition_is_written_as_it_is() -> None:
     batch = pa.table({"day": [4, 4], "n": [0, 1]})
 
     (part,) = partition_rows(batch, batch.select(["day"]))
@@ -26,7 +26,7 @@ def test_a_batch_of_one_partition_is_written_as_it_is():
     assert part.values == {"day": 4} and part.take() is batch
 
 
-def test_a_selection_splits_only_its_rows_and_keeps_their_order():
+def test_a_selection_splits_only_its_rows_and_keeps_their_order() -> None:
     rows = pa.table({"day": [1, 2, 1, 3, 2, 1, 3, 1], "n": list(range(8))})
     batch = pa.concat_tables([rows.slice(0, 3), rows.slice(3, 4), rows.slice(7)])
 
@@ -36,7 +36,7 @@ def test_a_selection_splits_only_its_rows_and_keeps_their_order():
     assert taken == {1: [0, 5, 7], 2: [1], 3: [3]}
 
 
-def test_a_selection_of_one_partition_or_of_no_rows():
+def test_a_selection_of_one_partition_or_of_no_rows() -> None:
     batch = pa.table({"day": [4, 4, 4], "n": [0, 1, 2]})
 
     (part,) = partition_rows(batch, batch.select(["day"]), pa.array([0, 2], pa.int64()))

@@ -17,12 +17,12 @@ from pipelines.ports.incremental import MAINTENANCE_PROPERTY
 from pipelines.ports.maintenance import SCHEMA_PROPERTY, carried_properties, state_checkpoint
 
 
-def test_positions_round_trip_through_a_commit_property():
+def test_positions_round_trip_through_a_commit_property() -> None:
     ranges = [PositionRange("orders/order_placed/b.pb", 0, 10), PositionRange("nats:EVENTS_ORDERS/x", 5, 9)]
     assert sorted(decode_positions(encode_positions(ranges))) == sorted(ranges)
 
 
-def test_ledger_keeps_the_furthest_end_of_each_source():
+def test_ledger_keeps_the_furthest_end_of_each_source() -> None:
     commits = [
         {POSITIONS_PROPERTY: encode_positions([PositionRange("a", 0, 10)])},
         {"other": "x"},
@@ -34,17 +34,17 @@ def test_ledger_keeps_the_furthest_end_of_each_source():
     assert ledger.consumed_until("never-seen") == 0
 
 
-def test_malformed_property_names_the_property():
+def test_malformed_property_names_the_property() -> None:
     with pytest.raises(ValueError, match=POSITIONS_PROPERTY):
         decode_positions('{"not": "a list"}')
 
 
-def test_a_range_cannot_run_backwards():
+def test_a_range_cannot_run_backwards() -> None:
     with pytest.raises(ValueError, match="invalid"):
         PositionRange("a", 5, 2)
 
 
-def test_merged_ranges_join_touching_runs_and_keep_gaps():
+def test_merged_ranges_join_touching_runs_and_keep_gaps() -> None:
     def a(start: int, end: int) -> PositionRange:
         return PositionRange("a", start, end)
 
@@ -55,7 +55,7 @@ def test_merged_ranges_join_touching_runs_and_keep_gaps():
     assert merge_ranges(ranges) == [a(0, 22), a(25, 26), b(1, 2), b(3, 4)]
 
 
-def test_a_maintenance_commit_carries_exact_positions_and_the_newest_state():
+def test_a_maintenance_commit_carries_exact_positions_and_the_newest_state() -> None:
     history = [
         Commit(
             1, 1, 0, {POSITIONS_PROPERTY: encode_positions([PositionRange("replay:f", 7, 8)]), SCHEMA_PROPERTY: "v1"}

@@ -34,7 +34,7 @@ def rebuild(row: dict[str, Any] | bytes) -> Message:
 
 
 @pytest.fixture(autouse=True)
-def fast_path_for_small_batches(monkeypatch):
+def fast_path_for_small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_module, "FAST_MIN_ROWS", 0)
 
 

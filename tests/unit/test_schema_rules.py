@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,12 @@ message Order {
 ORDER_LINE = SHOP.splitlines().index("message Order {") + 1
 PATH = "shop/v1/shop.proto"
 
+CompileFiles = Callable[[dict[str, str]], FileDescriptorSet]
+Check = Callable[..., list[Violation]]
+
 
 @pytest.fixture(scope="module")
-def compile_files(tmp_path_factory: pytest.TempPathFactory):
+def compile_files(tmp_path_factory: pytest.TempPathFactory) -> CompileFiles:
     """Compile {path: text} with protoc; identical inputs share one directory (and one protoc run)."""
     base = tmp_path_factory.mktemp("schemas")
 
@@ -87,7 +91,7 @@ def edit(text: str, *replacements: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def check(compile_files):
+def check(compile_files: CompileFiles) -> Check:
     def check_(new: str | dict[str, str], old: str | dict[str, str] = SHOP) -> list[Violation]:
         old_files = old if isinstance(old, dict) else {PATH: old}
         new_files = new if isinstance(new, dict) else {PATH: new}
@@ -125,18 +129,18 @@ def line_of(text: str, fragment: str) -> int:
         pytest.param(("  string id = 1;", '  string id = 1 [json_name = "id"];'), id="json-name-default"),
     ],
 )
-def test_allowed_changes_pass(check, change: tuple[str, str]) -> None:
+def test_allowed_changes_pass(check: Check, change: tuple[str, str]) -> None:
     assert check(edit(SHOP, change)) == []
 
 
-def test_a_message_may_move_to_another_file(check) -> None:
+def test_a_message_may_move_to_another_file(check: Check) -> None:
     item = "// One line of an order.\nmessage Item {\n  string sku = 1;\n}\n"
     moved = edit(SHOP, (item, ""), ("package shop.v1;\n", 'package shop.v1;\n\nimport "shop/v1/item.proto";\n'))
     item_file = 'syntax = "proto3";\npackage shop.v1;\n\n' + item
     assert check({PATH: moved, "shop/v1/item.proto": item_file}) == []
 
 
-def test_type_change_is_refused_at_the_new_line_with_the_buf_rule(check) -> None:
+def test_type_change_is_refused_at_the_new_line_with_the_buf_rule(check: Check) -> None:
     new = edit(SHOP, ("  int64 total_cents = 4;", "  // Now a decimal string.\n  string total_cents = 4;"))
     [violation] = check(new)
     line = line_of(new, "string total_cents")
@@ -162,7 +166,7 @@ def test_type_change_is_refused_at_the_new_line_with_the_buf_rule(check) -> None
         ("map<string, int32>", "map<int64, int32>", "from map<string, int32> to map<int64, int32>"),
     ],
 )
-def test_incompatible_type_changes_are_refused(check, old: str, new: str, message: str) -> None:
+def test_incompatible_type_changes_are_refused(check: Check, old: str, new: str, message: str) -> None:
     [violation] = check(edit(SHOP, (old, new)))
     assert violation.rule == "FIELD_SAME_TYPE"
     assert message in violation.message
@@ -177,7 +181,7 @@ def test_incompatible_type_changes_are_refused(check, old: str, new: str, messag
         ('  reserved 4, 20 to max;\n  reserved "total_cents";\n', None),
     ],
 )
-def test_a_deleted_field_needs_its_number_and_name_reserved(check, reserved: str, rule: str | None) -> None:
+def test_a_deleted_field_needs_its_number_and_name_reserved(check: Check, reserved: str, rule: str | None) -> None:
     new = edit(SHOP, ("  float price = 3;\n  int64 total_cents = 4;\n", reserved + "  float price = 3;\n"))
     violations = check(new)
     if rule is None:
@@ -232,7 +236,9 @@ def test_a_deleted_field_needs_its_number_and_name_reserved(check, reserved: str
         ),
     ],
 )
-def test_a_changed_name_or_number_is_refused(check, changes: dict[str, str], expected: list[tuple[str, ...]]) -> None:
+def test_a_changed_name_or_number_is_refused(
+    check: Check, changes: dict[str, str], expected: list[tuple[str, ...]]
+) -> None:
     assert [(v.rule, v.element, v.message) for v in check(edit(SHOP, *changes.items()))] == expected
 
 
@@ -244,7 +250,7 @@ def test_a_changed_name_or_number_is_refused(check, changes: dict[str, str], exp
         ("optional string coupon = 10;", "repeated string coupon = 10;", "from singular to repeated"),
     ],
 )
-def test_a_cardinality_change_is_refused(check, old: str, new: str, message: str) -> None:
+def test_a_cardinality_change_is_refused(check: Check, old: str, new: str, message: str) -> None:
     [violation] = check(edit(SHOP, (old, new)))
     assert violation.rule == "FIELD_SAME_CARDINALITY"
     assert message in violation.message
@@ -258,13 +264,13 @@ def test_a_cardinality_change_is_refused(check, old: str, new: str, message: str
         ({"  oneof payment {": "  oneof method {"}, "moved from oneof payment to method"),
     ],
 )
-def test_a_oneof_change_is_refused(check, new: dict[str, str], message: str) -> None:
+def test_a_oneof_change_is_refused(check: Check, new: dict[str, str], message: str) -> None:
     violations = check(edit(SHOP, *new.items()))
     assert {v.rule for v in violations} == {"FIELD_SAME_ONEOF"}
     assert message in violations[0].message
 
 
-def test_unreserving_a_number_or_a_name_is_refused(check) -> None:
+def test_unreserving_a_number_or_a_name_is_refused(check: Check) -> None:
     old = edit(SHOP, ("  string id = 1;\n", '  string id = 1;\n  reserved 20 to 22;\n  reserved "legacy";\n'))
     assert check(edit(old, ("20 to 22", "20 to max")), old=old) == []
     violations = check(edit(old, ("  reserved 20 to 22;\n", "  reserved 20, 22;\n"), ('"legacy"', '"other"')), old=old)
@@ -283,19 +289,19 @@ def test_unreserving_a_number_or_a_name_is_refused(check) -> None:
         ('  reserved 2;\n  reserved "STATUS_PAID";\n', None),
     ],
 )
-def test_a_deleted_enum_value_needs_its_number_and_name_reserved(check, reserved: str, rule: str | None) -> None:
+def test_a_deleted_enum_value_needs_its_number_and_name_reserved(check: Check, reserved: str, rule: str | None) -> None:
     violations = check(edit(SHOP, ("  STATUS_PAID = 2;\n", reserved)))
     assert rules(violations) == ([(rule, "shop.v1.Status.STATUS_PAID")] if rule else [])
 
 
-def test_an_alias_may_be_added_but_not_take_the_value(check) -> None:
+def test_an_alias_may_be_added_but_not_take_the_value(check: Check) -> None:
     aliased = ("enum Status {\n", "enum Status {\n  option allow_alias = true;\n")
     assert check(edit(SHOP, aliased, ("  STATUS_PAID = 2;\n", "  STATUS_PAID = 2;\n  STATUS_SETTLED = 2;\n"))) == []
     [violation] = check(edit(SHOP, aliased, ("  STATUS_PAID = 2;\n", "  STATUS_SETTLED = 2;\n  STATUS_DONE = 2;\n")))
     assert violation.rule == "ENUM_VALUE_SAME_NAME"
 
 
-def test_a_deleted_enum_is_refused(check) -> None:
+def test_a_deleted_enum_is_refused(check: Check) -> None:
     old = edit(SHOP, ("Status status = 6;", "int32 status = 6;"))
     new = edit(old, ("// Status of an order.\nenum Status {\n", "/*\n"), ("  STATUS_PAID = 2;\n}\n", "*/\n"))
     [violation] = check(new, old=old)
@@ -303,7 +309,7 @@ def test_a_deleted_enum_is_refused(check) -> None:
     assert violation.line == 2  # the package statement of the file that held it
 
 
-def test_a_deleted_or_renamed_message_is_refused(check) -> None:
+def test_a_deleted_or_renamed_message_is_refused(check: Check) -> None:
     [violation] = check(
         edit(
             SHOP,
@@ -321,12 +327,12 @@ def test_a_deleted_or_renamed_message_is_refused(check) -> None:
     assert "from shop.v1.Item to shop.v1.LineItem" in violations[1].message
 
 
-def test_a_renamed_package_is_one_violation(check) -> None:
+def test_a_renamed_package_is_one_violation(check: Check) -> None:
     [violation] = check(edit(SHOP, ("package shop.v1;", "package shop.v2;")))
     assert str(violation) == f"{PATH}:2: shop.v1: PACKAGE_NO_DELETE: package deleted (renamed to shop.v2?)"
 
 
-def test_a_deleted_file_is_refused(check) -> None:
+def test_a_deleted_file_is_refused(check: Check) -> None:
     other = 'syntax = "proto3";\npackage shop.v1;\n\nmessage Refund {\n  string id = 1;\n}\n'
     old = {PATH: SHOP, "shop/v1/refund.proto": other}
     [violation] = check({PATH: SHOP}, old=old)
@@ -340,7 +346,7 @@ def test_a_deleted_file_is_refused(check) -> None:
     assert rules(violations) == [("FILE_NO_DELETE", "refunds"), ("PACKAGE_NO_DELETE", "refunds")]
 
 
-def test_a_syntax_change_is_refused(check) -> None:
+def test_a_syntax_change_is_refused(check: Check) -> None:
     proto2 = 'syntax = "proto2";\npackage p;\n\nmessage M {\n  optional string id = 1;\n}\n'
     [violation] = check(
         {"p.proto": proto2.replace("proto2", "proto3").replace("optional ", "")}, old={"p.proto": proto2}
@@ -348,7 +354,7 @@ def test_a_syntax_change_is_refused(check) -> None:
     assert (violation.rule, violation.message) == ("FILE_SAME_SYNTAX", "syntax changed from proto2 to proto3")
 
 
-def test_imported_well_known_types_are_not_checked(check) -> None:
+def test_imported_well_known_types_are_not_checked(check: Check) -> None:
     with_time = edit(
         SHOP,
         ("package shop.v1;\n", 'package shop.v1;\n\nimport "google/protobuf/timestamp.proto";\n'),
@@ -362,7 +368,7 @@ def test_imported_well_known_types_are_not_checked(check) -> None:
     assert check(without, old=with_time) == []
 
 
-def test_violations_are_sorted_one_line_each_and_prefixed(compile_files) -> None:
+def test_violations_are_sorted_one_line_each_and_prefixed(compile_files: CompileFiles) -> None:
     old = compile_files({PATH: SHOP})
     new = compile_files({PATH: edit(SHOP, ("string id = 1;", "bytes id = 1;"), ("STATUS_PAID = 2;", "STATUS_X = 2;"))})
     lines = [str(v) for v in check_compatibility(old, new, file_prefix="schemas/")]
@@ -374,7 +380,7 @@ def test_violations_are_sorted_one_line_each_and_prefixed(compile_files) -> None
     ]
 
 
-def test_the_orders_contract_refuses_a_retyped_total(compile_files) -> None:
+def test_the_orders_contract_refuses_a_retyped_total(compile_files: CompileFiles) -> None:
     files = {str(p.relative_to(MESH_SCHEMAS)): p.read_text() for p in MESH_SCHEMAS.rglob("*.proto")}
     orders = "orders/v1/orders.proto"
     changed = {**files, orders: edit(files[orders], ("int64 total_cents = 7;", "string total_cents = 7;"))}

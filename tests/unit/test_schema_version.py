@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,11 @@ message Order {
 }
 """
 
+CompileText = Callable[[str], FileDescriptorSet]
+
 
 @pytest.fixture
-def compile_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def compile_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CompileText:
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     count = iter(range(100))
@@ -59,7 +62,7 @@ def compile_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return compile_
 
 
-def test_types_and_fields_are_described(compile_text) -> None:
+def test_types_and_fields_are_described(compile_text: CompileText) -> None:
     types = {t.full_name: t for t in iter_types(compile_text(SHOP))}
     assert list(types) == ["shop.v1.Status", "shop.v1.Item", "shop.v1.Order", "shop.v1.Order.StatesEntry"]
     assert (types["shop.v1.Order"].path, types["shop.v1.Order.StatesEntry"].parent) == ((4, 1), "shop.v1.Order")
@@ -76,7 +79,7 @@ def test_types_and_fields_are_described(compile_text) -> None:
     ]
 
 
-def test_the_fingerprint_ignores_comments_and_unrelated_types(compile_text) -> None:
+def test_the_fingerprint_ignores_comments_and_unrelated_types(compile_text: CompileText) -> None:
     base = schema_fingerprint(compile_text(SHOP), "shop.v1.Order")
     assert len(base) == 64
     commented = SHOP.replace("// An order.", "// An order, said again.").replace("= 1;\n", "= 1;  // first\n")
@@ -93,13 +96,15 @@ def test_the_fingerprint_ignores_comments_and_unrelated_types(compile_text) -> N
         pytest.param(("  STATUS_PAID = 1;\n", "  STATUS_PAID = 1;\n  STATUS_SHIPPED = 2;\n"), id="map-value-enum"),
     ],
 )
-def test_the_fingerprint_changes_with_the_schema_and_its_dependencies(compile_text, change) -> None:
+def test_the_fingerprint_changes_with_the_schema_and_its_dependencies(
+    compile_text: CompileText, change: tuple[str, str]
+) -> None:
     before = schema_fingerprint(compile_text(SHOP), "shop.v1.Order")
     assert change[0] in SHOP
     assert schema_fingerprint(compile_text(SHOP.replace(*change)), "shop.v1.Order") != before
 
 
-def test_the_fingerprint_of_an_unknown_message_raises(compile_text) -> None:
+def test_the_fingerprint_of_an_unknown_message_raises(compile_text: CompileText) -> None:
     compiled = compile_text(SHOP)
     with pytest.raises(KeyError, match=r"shop\.v1\.Nope"):
         schema_fingerprint(compiled, "shop.v1.Nope")

@@ -22,7 +22,7 @@ def pyproject_project(root: Path, table: str = "") -> Path:
     return root
 
 
-def test_the_project_is_found_walking_up_from_the_working_directory(tmp_path):
+def test_the_project_is_found_walking_up_from_the_working_directory(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team")
     deep = root / "domains" / "sales"
     deep.mkdir(parents=True)
@@ -37,7 +37,7 @@ def test_the_project_is_found_walking_up_from_the_working_directory(tmp_path):
     assert settings.source("home").kind == "default"
 
 
-def test_a_pyproject_without_a_meshlake_table_is_not_a_project(tmp_path):
+def test_a_pyproject_without_a_meshlake_table_is_not_a_project(tmp_path: Path) -> None:
     outer = pyproject_project(tmp_path / "outer")
     inner = outer / "lib"
     inner.mkdir()
@@ -46,7 +46,7 @@ def test_a_pyproject_without_a_meshlake_table_is_not_a_project(tmp_path):
     assert Settings.load(cwd=inner, env={}).project == outer
 
 
-def test_no_project_found_is_no_error_until_one_is_needed(tmp_path):
+def test_no_project_found_is_no_error_until_one_is_needed(tmp_path: Path) -> None:
     settings = Settings.load(cwd=tmp_path, env={})
 
     assert settings.project is None
@@ -57,7 +57,7 @@ def test_no_project_found_is_no_error_until_one_is_needed(tmp_path):
     assert list(tmp_path.iterdir()) == []  # loading created nothing
 
 
-def test_the_flag_beats_the_environment_which_beats_walking_up(tmp_path):
+def test_the_flag_beats_the_environment_which_beats_walking_up(tmp_path: Path) -> None:
     here = yaml_project(tmp_path / "here")
     from_env = pyproject_project(tmp_path / "env")
     from_flag = yaml_project(tmp_path / "flag")
@@ -72,20 +72,20 @@ def test_the_flag_beats_the_environment_which_beats_walking_up(tmp_path):
     assert Settings.load(project=from_flag / "meshlake.yaml", env={}).project == from_flag
 
 
-def test_a_folder_named_as_project_that_is_none_is_one_clear_error(tmp_path):
+def test_a_folder_named_as_project_that_is_none_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"not a meshlake project \(no meshlake.yaml"):
         Settings.load(project=tmp_path, env={})
     with pytest.raises(SettingsError, match="no such project folder"):
         Settings.load(env={"MESHLAKE_PROJECT": str(tmp_path / "gone")})
 
 
-def test_both_project_files_in_one_folder_are_refused(tmp_path):
+def test_both_project_files_in_one_folder_are_refused(tmp_path: Path) -> None:
     root = pyproject_project(yaml_project(tmp_path / "both"))
     with pytest.raises(SettingsError, match=r"both meshlake\.yaml and \[tool\.meshlake\]"):
         Settings.load(cwd=root, env={})
 
 
-def test_project_file_then_environment_then_flags_with_the_source_of_each(tmp_path):
+def test_project_file_then_environment_then_flags_with_the_source_of_each(tmp_path: Path) -> None:
     root = pyproject_project(
         tmp_path / "team",
         'home = "data"\nformat = "delta"\nnats_url = "nats://file:4222"\nschemas = ["protos", "vendor/protos"]\n',
@@ -105,7 +105,7 @@ def test_project_file_then_environment_then_flags_with_the_source_of_each(tmp_pa
     assert settings.source("catalog_url").kind == "default"
 
 
-def test_environment_paths_are_relative_to_the_working_directory_and_lists_split(tmp_path):
+def test_environment_paths_are_relative_to_the_working_directory_and_lists_split(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team")
     env = {"MESHLAKE_HOME": "h", "MESHLAKE_SCHEMAS": "a:b"}
 
@@ -115,7 +115,7 @@ def test_environment_paths_are_relative_to_the_working_directory_and_lists_split
     assert settings.schemas == [tmp_path / "a", tmp_path / "b"]
 
 
-def test_an_invalid_value_names_the_setting_and_where_it_was_given(tmp_path):
+def test_an_invalid_value_names_the_setting_and_where_it_was_given(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team", "format: parquet\n")
     with pytest.raises(SettingsError, match=r"meshlake.yaml \(format\)='parquet': not a table format"):
         Settings.load(cwd=root, env={})
@@ -123,20 +123,20 @@ def test_an_invalid_value_names_the_setting_and_where_it_was_given(tmp_path):
         Settings.load(cwd=root, env={"MESHLAKE_FORMAT": "orc"})
 
 
-def test_an_unknown_key_in_the_project_file_is_refused(tmp_path):
+def test_an_unknown_key_in_the_project_file_is_refused(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team", "colour: blue\n")
     with pytest.raises(SettingsError, match=r"meshlake\.yaml: unknown setting 'colour'"):
         Settings.load(cwd=root, env={})
 
 
-def test_empty_variables_count_as_unset(tmp_path):
+def test_empty_variables_count_as_unset(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team", "format: delta\n")
     settings = Settings.load(cwd=root, env={"MESHLAKE_FORMAT": "", "MESHLAKE_CATALOG_URL": ""})
     assert settings.format is TableFormat.DELTA
     assert settings.catalog_url is None
 
 
-def test_secrets_stay_masked_in_the_model(tmp_path):
+def test_secrets_stay_masked_in_the_model(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team")
     settings = Settings.load(cwd=root, env={"MESHLAKE_CATALOG_TOKEN": "mlk_secret"})
 
@@ -145,7 +145,7 @@ def test_secrets_stay_masked_in_the_model(tmp_path):
     assert settings.env_values()["MESHLAKE_CATALOG_TOKEN"] == "mlk_secret"  # handed to child processes
 
 
-def test_child_processes_get_the_effective_settings_as_variables(tmp_path):
+def test_child_processes_get_the_effective_settings_as_variables(tmp_path: Path) -> None:
     root = yaml_project(tmp_path / "team", "format: delta\n")
     values = Settings.load(cwd=root, env={}).env_values()
 

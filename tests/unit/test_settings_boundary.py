@@ -33,7 +33,7 @@ def _reads(path: Path) -> list[int]:
     return lines
 
 
-def test_only_the_settings_module_reads_the_environment():
+def test_only_the_settings_module_reads_the_environment() -> None:
     offenders = []
     for folder in ("pipelines", "catalog", "meshlake"):
         for path in sorted((REPO / folder).rglob("*.py")):

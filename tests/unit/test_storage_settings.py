@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipelines.bootstrap import Runtime
 from pipelines.settings import Settings
 
 
-def test_locations_default_to_the_home_and_keep_uris_as_given(tmp_path):
+def test_locations_default_to_the_home_and_keep_uris_as_given(tmp_path: Path) -> None:
     default = Settings.load(env={"MESHLAKE_HOME": str(tmp_path / "home")}, cwd=tmp_path)
     assert default.warehouse_uri == str(tmp_path / "home") and default.landing_uri == str(tmp_path / "home" / "landing")
     given = Settings.load(
@@ -15,7 +17,7 @@ def test_locations_default_to_the_home_and_keep_uris_as_given(tmp_path):
     assert given.warehouse_uri == "s3://lake/wh" and given.landing_uri == str(tmp_path / "drop")
 
 
-def test_s3_credentials_come_from_the_aws_variables_unless_meshlake_sets_them(tmp_path):
+def test_s3_credentials_come_from_the_aws_variables_unless_meshlake_sets_them(tmp_path: Path) -> None:
     env = {
         "MESHLAKE_HOME": str(tmp_path),
         "AWS_ACCESS_KEY_ID": "aws-key",
@@ -39,8 +41,9 @@ def test_s3_credentials_come_from_the_aws_variables_unless_meshlake_sets_them(tm
     assert "aws-secret" not in repr(options)
 
 
-def test_meshlake_config_masks_the_s3_secrets(tmp_path):
-    from pipelines.settings_view import MASK, config_rows
+def test_meshlake_config_masks_the_s3_secrets(tmp_path: Path) -> None:
+    from pipelines.settings import MASK
+    from pipelines.settings_view import config_rows
 
     env = {
         "MESHLAKE_HOME": str(tmp_path),

@@ -47,7 +47,7 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_typer_coerces_an_unset_value_to_none():
+def test_typer_coerces_an_unset_value_to_none() -> None:
     """What the wrapper returns without asking Typer, Typer's own `process_value` returns too."""
     command = typer.main.get_command(app)
     ctx = typer.Context(command)
@@ -57,20 +57,20 @@ def test_typer_coerces_an_unset_value_to_none():
             assert typer_compat._coerce_and_process(param, ctx, None) is None
 
 
-def test_unset_options_stay_none_and_their_callback_still_runs():
+def test_unset_options_stay_none_and_their_callback_still_runs() -> None:
     seen.clear()
     assert _run("--name", "x") == (0, "('x', None, None, None)\n")
     assert seen == [None]
 
 
-def test_given_values_are_still_coerced_and_checked():
+def test_given_values_are_still_coerced_and_checked() -> None:
     code, output = _run("--name", "x", "--colour", "BLUE", "--where", "a/b", "--count", "3")
     assert (code, output) == (0, f"('x', {Colour.BLUE!r}, {Path('a/b')!r}, 3)\n")
     assert _run("--name", "x", "--count", "0")[0] == 2
     assert _run("--name", "x", "--colour", "green")[0] == 2
 
 
-def test_a_missing_required_option_is_still_a_usage_error():
+def test_a_missing_required_option_is_still_a_usage_error() -> None:
     code, output = _run()
     assert code == 2
     assert "Missing option '--name'" in output
@@ -108,7 +108,7 @@ def _render(mode: str) -> str:
     return done.stdout
 
 
-def test_help_renderer_without_markdown_and_traceback_renders_them_when_used():
+def test_help_renderer_without_markdown_and_traceback_renders_them_when_used() -> None:
     """The stand-ins in `typer.rich_utils` import rich's Markdown and Traceback when Typer uses them after all."""
     rendered = _render("stand-ins")
     assert rendered == _render("real")
