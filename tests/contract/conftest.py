@@ -65,7 +65,11 @@ def put_file(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str, b
     """Writes a file below the root of the store of `open_store` (tmp_path or S3 prefix), as a crashed writer would."""
     name = request.node.callspec.params.get("open_store", "")
     if not name.endswith("-s3"):
-        return lambda relative, data: (tmp_path / relative).write_bytes(data) and None
+
+        def write(relative: str, data: bytes) -> None:
+            (tmp_path / relative).write_bytes(data)
+
+        return write
     root = open_location(request.getfixturevalue("s3_prefix"), request.getfixturevalue("s3_options"))
     return root.write_bytes
 

@@ -40,7 +40,9 @@ def _published(open_store: Callable[[], TableStore]) -> TableStore:
     return store
 
 
-def test_a_staged_write_changes_nothing_readers_see_and_its_candidate_reads_as_written(open_store):
+def test_a_staged_write_changes_nothing_readers_see_and_its_candidate_reads_as_written(
+    open_store: Callable[[], TableStore],
+) -> None:
     store = _published(open_store)
     history = store.history(T)
     candidates = candidates_for(store)
@@ -56,7 +58,9 @@ def test_a_staged_write_changes_nothing_readers_see_and_its_candidate_reads_as_w
     assert candidates.read_candidate(T, commit.version, ["amount"]).column_names == ["amount"]
 
 
-def test_publishing_makes_the_candidate_current_in_one_commit_with_its_properties(open_store):
+def test_publishing_makes_the_candidate_current_in_one_commit_with_its_properties(
+    open_store: Callable[[], TableStore],
+) -> None:
     store = _published(open_store)
     history = store.history(T)
     candidates = candidates_for(store)
@@ -73,7 +77,7 @@ def test_publishing_makes_the_candidate_current_in_one_commit_with_its_propertie
         candidates.publish(T, commit.version)
 
 
-def test_a_keyed_rewrite_through_the_staging_store_is_a_candidate(open_store):
+def test_a_keyed_rewrite_through_the_staging_store_is_a_candidate(open_store: Callable[[], TableStore]) -> None:
     store = _published(open_store)
     candidates = candidates_for(store)
     staged = candidates.staging()
@@ -88,7 +92,9 @@ def test_a_keyed_rewrite_through_the_staging_store_is_a_candidate(open_store):
     assert _rows(open_store().read(T)) == [("a", 1), ("b", 20), ("d", 4)]
 
 
-def test_a_candidate_is_not_published_over_a_version_committed_after_its_base(open_store):
+def test_a_candidate_is_not_published_over_a_version_committed_after_its_base(
+    open_store: Callable[[], TableStore],
+) -> None:
     store = _published(open_store)
     candidates = candidates_for(store)
     commit = candidates.staging().append(T, pa.table({"item": ["c"], "amount": [3]}, schema=SCHEMA))
@@ -102,7 +108,9 @@ def test_a_candidate_is_not_published_over_a_version_committed_after_its_base(op
     assert _rows(open_store().read(T)) == [("a", 1), ("b", 2), ("e", 5)]
 
 
-def test_a_kept_candidate_stays_inspectable_until_a_later_one_is_published_or_it_is_discarded(open_store):
+def test_a_kept_candidate_stays_inspectable_until_a_later_one_is_published_or_it_is_discarded(
+    open_store: Callable[[], TableStore],
+) -> None:
     store = _published(open_store)
     candidates = candidates_for(store)
     staged = candidates.staging()
@@ -126,7 +134,9 @@ def test_a_kept_candidate_stays_inspectable_until_a_later_one_is_published_or_it
     assert _rows(open_store().read(T)) == [("a", 1), ("b", 2), ("c", 3)]
 
 
-def test_a_kept_candidate_outlives_a_later_candidate_that_was_never_audited(open_store):
+def test_a_kept_candidate_outlives_a_later_candidate_that_was_never_audited(
+    open_store: Callable[[], TableStore],
+) -> None:
     """The next build stages its candidate and dies before its audit: the refused one is still kept, rows and all,
     until a later candidate is published."""
     store = _published(open_store)
@@ -147,7 +157,9 @@ def test_a_kept_candidate_outlives_a_later_candidate_that_was_never_audited(open
     assert _rows(open_store().read(T)) == [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
 
 
-def test_maintenance_keeps_a_refused_candidate_within_retention_and_discards_it_after(open_store):
+def test_maintenance_keeps_a_refused_candidate_within_retention_and_discards_it_after(
+    open_store: Callable[[], TableStore],
+) -> None:
     store = _published(open_store)
     candidates = candidates_for(store)
     refused = candidates.staging().overwrite(T, pa.table({"item": ["a"], "amount": [-1]}, schema=SCHEMA))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -11,6 +13,7 @@ from pipelines.adapters.capabilities import incremental_for, maintenance_for
 from pipelines.core.names import TableId
 from pipelines.core.positions import POSITIONS_PROPERTY, Ledger, PositionRange, encode_positions
 from pipelines.ports.maintenance import TableMaintenance
+from pipelines.ports.table_store import TableStore
 
 TABLE = TableId("shop", "bronze_clicks")
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("page", pa.string())])
@@ -18,7 +21,7 @@ COMMITS = 200
 MB = 1 << 20
 
 
-def _tiny_commits(store, n=COMMITS):
+def _tiny_commits(store: TableStore, n: int = COMMITS) -> list[int]:
     store.ensure_table(TABLE, SCHEMA)
     versions = []
     for i in range(n):
@@ -28,15 +31,17 @@ def _tiny_commits(store, n=COMMITS):
     return versions
 
 
-def _rows(store, as_of=None):
+def _rows(store: TableStore, as_of: int | None = None) -> list[dict[str, Any]]:
     return sorted(store.read(TABLE, as_of=as_of).to_pylist(), key=lambda r: r["id"])
 
 
-def test_maintenance_is_offered_by_every_store(table_store):
+def test_maintenance_is_offered_by_every_store(table_store: TableStore) -> None:
     assert isinstance(maintenance_for(table_store), TableMaintenance)
 
 
-def test_200_tiny_commits_compacted_and_expired_keep_rows_ledger_and_time_travel_within_retention(table_store):
+def test_200_tiny_commits_compacted_and_expired_keep_rows_ledger_and_time_travel_within_retention(
+    table_store: TableStore,
+) -> None:
     store, versions = table_store, _tiny_commits(table_store)
     maintenance = maintenance_for(store)
     before = _rows(store)
@@ -68,13 +73,15 @@ def test_200_tiny_commits_compacted_and_expired_keep_rows_ledger_and_time_travel
     assert appended.incremental and appended.data.column("id").to_pylist() == [COMMITS]
 
 
-def test_too_few_small_files_are_left_alone(table_store):
+def test_too_few_small_files_are_left_alone(table_store: TableStore) -> None:
     _tiny_commits(table_store, n=3)
     done = maintenance_for(table_store).compact(TABLE, small_file_bytes=MB, min_files=8)
     assert done.commit is None and done.files_after == done.files_before == 3
 
 
-def test_orphan_files_older_than_the_limit_are_removed_and_young_ones_kept(table_store, stored_files, put_file):
+def test_orphan_files_older_than_the_limit_are_removed_and_young_ones_kept(
+    table_store: TableStore, stored_files: Callable[[], list[str]], put_file: Callable[[str, bytes], None]
+) -> None:
     """A file no commit references is deleted only once older than the limit: a concurrent writer's
     files (written, not yet committed) are young and stay."""
     _tiny_commits(table_store, n=5)

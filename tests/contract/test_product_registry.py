@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -37,7 +39,7 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[FastAPI, str]]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, str]]:
     """A real uvicorn server on 127.0.0.1 for the module; each test points it at a fresh catalog."""
     placeholder = CatalogService.open(f"sqlite:///{tmp_path_factory.mktemp('placeholder') / 'catalog.db'}")
     app = create_app(placeholder)
@@ -47,7 +49,7 @@ def server(tmp_path_factory) -> Iterator[tuple[FastAPI, str]]:
 
 
 @pytest.fixture(params=["embedded", "http"])
-def harness(request: pytest.FixtureRequest, tmp_path, server) -> Iterator[Harness]:
+def harness(request: pytest.FixtureRequest, tmp_path: Path, server: tuple[FastAPI, str]) -> Iterator[Harness]:
     db_url = f"sqlite:///{tmp_path / 'catalog.db'}"
     service = CatalogService.open(db_url)
     with ExitStack() as stack:
@@ -70,8 +72,8 @@ def harness(request: pytest.FixtureRequest, tmp_path, server) -> Iterator[Harnes
     service.close()
 
 
-def describe(product: str = "orders.daily_revenue", **changes) -> ProductDescription:
-    fields = {
+def describe(product: str = "orders.daily_revenue", **changes: Any) -> ProductDescription:
+    fields: dict[str, Any] = {
         "product": product,
         "description": "Revenue by day",
         "columns": [
@@ -99,11 +101,11 @@ def orders(harness: Harness) -> ProductRegistry:
     return registry
 
 
-def test_is_a_product_registry(orders):
+def test_is_a_product_registry(orders: ProductRegistry) -> None:
     assert isinstance(orders, ProductRegistry)
 
 
-def test_registers_product_with_schema_and_owner(harness, orders):
+def test_registers_product_with_schema_and_owner(harness: Harness, orders: ProductRegistry) -> None:
     product = harness.service.get_product(ADMIN, "orders.daily_revenue")
     assert product.owner == "team-orders"
     assert [(c.name, c.pii, c.nullable) for c in product.columns] == [
@@ -114,33 +116,33 @@ def test_registers_product_with_schema_and_owner(harness, orders):
     assert product.tags == ["finance"] and product.freshness_sla_minutes == 120
 
 
-def test_re_registering_the_same_description_writes_nothing(harness, orders):
+def test_re_registering_the_same_description_writes_nothing(harness: Harness, orders: ProductRegistry) -> None:
     before = len(harness.service.audit(ADMIN))
     orders.register_product(describe())
     orders.register_domain("orders", "team-orders", "orders@example.com")
     assert len(harness.service.audit(ADMIN)) == before
 
 
-def test_a_changed_description_is_updated(harness, orders):
+def test_a_changed_description_is_updated(harness: Harness, orders: ProductRegistry) -> None:
     orders.register_product(describe(description="Revenue per UTC day", upstream=["orders.customers"]))
     product = harness.service.get_product(ADMIN, "orders.daily_revenue")
     assert product.description == "Revenue per UTC day" and product.upstream == ["orders.customers"]
 
 
-def test_version_registration_is_idempotent(harness, orders):
+def test_version_registration_is_idempotent(harness: Harness, orders: ProductRegistry) -> None:
     assert orders.register_version(version(1)) is True
     assert orders.register_version(version(1)) is False
     product = harness.service.get_product(ADMIN, "orders.daily_revenue")
     assert product.version_count == 1 and product.versions[0].run_id == "run-1"
 
 
-def test_same_version_with_other_rows_conflicts(orders):
+def test_same_version_with_other_rows_conflicts(orders: ProductRegistry) -> None:
     orders.register_version(version(1))
     with pytest.raises(RegistryConflictError, match="row_count"):
         orders.register_version(version(1, rows=11))
 
 
-def test_versions_are_listed_newest_first(harness, orders):
+def test_versions_are_listed_newest_first(harness: Harness, orders: ProductRegistry) -> None:
     for n in (3, 1, 2):
         orders.register_version(version(n))
     product = harness.service.get_product(ADMIN, "orders.daily_revenue")
@@ -148,17 +150,17 @@ def test_versions_are_listed_newest_first(harness, orders):
     assert product.latest_version is not None and product.latest_version.version == 3
 
 
-def test_unknown_product_is_not_found(orders):
+def test_unknown_product_is_not_found(orders: ProductRegistry) -> None:
     with pytest.raises(RegistryNotFoundError):
         orders.register_version(version(1, product="orders.nothing"))
 
 
-def test_product_of_unregistered_domain_is_not_found(harness):
+def test_product_of_unregistered_domain_is_not_found(harness: Harness) -> None:
     with pytest.raises(RegistryNotFoundError, match="domain"):
         harness.registry_for("billing").register_product(describe("billing.invoices"))
 
 
-def test_another_domain_may_not_write(harness, orders):
+def test_another_domain_may_not_write(harness: Harness, orders: ProductRegistry) -> None:
     shipping = harness.registry_for("shipping")
     with pytest.raises(RegistryPermissionError):
         shipping.register_version(version(1))
@@ -177,18 +179,20 @@ def test_another_domain_may_not_write(harness, orders):
         ({"tags": ["Has Space"]}, "tags"),
     ],
 )
-def test_invalid_description_names_the_field(harness, orders, changes, field):
+def test_invalid_description_names_the_field(
+    harness: Harness, orders: ProductRegistry, changes: dict[str, Any], field: str
+) -> None:
     with pytest.raises(RegistryInvalidError, match=field):
         orders.register_product(describe(**changes))
     assert harness.service.get_product(ADMIN, "orders.daily_revenue").upstream == []
 
 
-def test_invalid_version_names_the_field(orders):
+def test_invalid_version_names_the_field(orders: ProductRegistry) -> None:
     with pytest.raises(RegistryInvalidError, match="row_count"):
         orders.register_version(version(1, rows=-1))
 
 
-def test_reads_need_a_grant_unless_public(harness, orders):
+def test_reads_need_a_grant_unless_public(harness: Harness, orders: ProductRegistry) -> None:
     orders.register_product(describe("orders.open_data", public=True))
     shipping = harness.registry_for("shipping")
     assert list(shipping.readable_products()) == ["orders.open_data"]
@@ -201,12 +205,12 @@ def test_reads_need_a_grant_unless_public(harness, orders):
     assert list(orders.readable_products()) == ["orders.daily_revenue", "orders.open_data"]
 
 
-def test_revoke_on_unknown_product_is_not_found(orders):
+def test_revoke_on_unknown_product_is_not_found(orders: ProductRegistry) -> None:
     with pytest.raises(RegistryNotFoundError):
         orders.revoke("orders.nothing", "shipping")
 
 
-def test_check_results_drive_quality(harness, orders):
+def test_check_results_drive_quality(harness: Harness, orders: ProductRegistry) -> None:
     orders.record_checks("orders.daily_revenue", "run-1", [CheckResult("not_null_day", True)])
     assert harness.service.get_product(ADMIN, "orders.daily_revenue").quality == "passing"
     orders.record_checks("orders.daily_revenue", "run-2", [CheckResult("row_count", False, "warn", "only 3 rows")])
@@ -215,7 +219,9 @@ def test_check_results_drive_quality(harness, orders):
     assert harness.service.get_product(ADMIN, "orders.daily_revenue").quality == "failing"
 
 
-def test_a_run_that_refused_a_candidate_shows_it_until_a_run_without_one(harness, orders):
+def test_a_run_that_refused_a_candidate_shows_it_until_a_run_without_one(
+    harness: Harness, orders: ProductRegistry
+) -> None:
     orders.record_checks("orders.daily_revenue", "run-1", [CheckResult("range_revenue", False)], refused_version=9)
 
     candidate = harness.service.refused_candidate(ADMIN, "orders.daily_revenue")
@@ -226,7 +232,9 @@ def test_a_run_that_refused_a_candidate_shows_it_until_a_run_without_one(harness
     assert harness.service.refused_candidate(ADMIN, "orders.daily_revenue") is None
 
 
-def test_a_candidate_discarded_by_maintenance_is_no_longer_shown_by_its_owner_only(harness, orders):
+def test_a_candidate_discarded_by_maintenance_is_no_longer_shown_by_its_owner_only(
+    harness: Harness, orders: ProductRegistry
+) -> None:
     orders.record_checks("orders.daily_revenue", "run-1", [CheckResult("range_revenue", False)], refused_version=9)
     with pytest.raises(RegistryPermissionError):
         harness.registry_for("shipping").discard_candidate("orders.daily_revenue", 9)
@@ -247,7 +255,7 @@ def test_a_candidate_discarded_by_maintenance_is_no_longer_shown_by_its_owner_on
         orders.discard_candidate("orders.nothing", 9)
 
 
-def test_every_write_is_audited(harness, orders):
+def test_every_write_is_audited(harness: Harness, orders: ProductRegistry) -> None:
     orders.register_version(version(7))
     orders.grant("orders.daily_revenue", "shipping")
     actions = [(e.principal, e.action) for e in harness.service.audit(ADMIN)]
@@ -259,7 +267,7 @@ def test_every_write_is_audited(harness, orders):
     ]
 
 
-def test_make_registry_picks_the_adapter(tmp_path, server):
+def test_make_registry_picks_the_adapter(tmp_path: Path, server: tuple[FastAPI, str]) -> None:
     from pipelines.adapters.catalog import make_registry
 
     embedded = make_registry("orders", db_url=f"sqlite:///{tmp_path / 'c.db'}")

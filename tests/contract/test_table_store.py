@@ -70,7 +70,7 @@ def order_ids(data: pa.Table) -> list[int]:
 
 
 def sorted_rows(data: pa.Table) -> list[dict[str, object]]:
-    return sorted(data.to_pylist(), key=lambda r: r["order_id"])  # type: ignore[arg-type,return-value]
+    return sorted(data.to_pylist(), key=lambda r: r["order_id"])
 
 
 @pytest.fixture
@@ -222,7 +222,7 @@ def test_empty_writes_still_commit_their_properties(orders: TableStore) -> None:
 NULL_STRUCT_CHILD = pa.array(
     [{"source": None, "offset": 1}], pa.struct([("source", pa.string()), ("offset", pa.int64())])
 )
-BAD_WRITES = {
+BAD_WRITES: dict[str, tuple[Callable[[], pa.Table], str]] = {
     "missing column": (lambda: rows(9).drop_columns(["customer"]), "customer"),
     "unexpected column": (lambda: rows(9).append_column("coupon", pa.array(["x"])), "coupon"),
     "wrong type": (lambda: rows(9).set_column(3, "amount", pa.array(["1.5"])), "amount"),

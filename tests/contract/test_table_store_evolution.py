@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -152,7 +153,7 @@ def _replace(schema: pa.Schema, name: str, field: pa.Field | None) -> pa.Schema:
     return pa.schema([field if f.name == name else f for f in schema if f.name != name or field is not None])
 
 
-REFUSED = {
+REFUSED: dict[str, tuple[Callable[[], pa.Schema], str]] = {
     "column removed": (
         lambda: _replace(NUMBERS_SCHEMA, "ratio", None),
         r"column ratio: COLUMN_NO_DELETE",
