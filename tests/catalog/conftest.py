@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -22,7 +24,7 @@ READER = Principal(name="analyst", kind=PrincipalKind.READER)
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory) -> str:
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A catalog database migrated once; each test gets a copy (Alembic runs take ~0.2 s)."""
     path = tmp_path_factory.mktemp("template") / "catalog.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -32,22 +34,22 @@ def template_db(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def db_url(tmp_path, template_db) -> str:
+def db_url(tmp_path: Path, template_db: str) -> str:
     target = tmp_path / "catalog.db"
     shutil.copyfile(template_db, target)
     return f"sqlite:///{target}"
 
 
 @pytest.fixture
-def service(db_url) -> Iterator[CatalogService]:
+def service(db_url: str) -> Iterator[CatalogService]:
     svc = CatalogService.open(db_url)
     yield svc
     svc.close()
 
 
-def revenue(**changes) -> ProductIn:
+def revenue(**changes: Any) -> ProductIn:
     """The sample product spec `orders.daily_revenue`."""
-    fields = {
+    fields: dict[str, Any] = {
         "description": "Revenue, orders and distinct customers by day",
         "tags": ["finance", "revenue"],
         "table_format": "iceberg",
@@ -71,7 +73,7 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded(service) -> Seeded:
+def seeded(service: CatalogService) -> Seeded:
     """Domains orders and shipping; orders.daily_revenue (private) and orders.customers (public)."""
     service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders", contact="orders@example.com"))
     service.put_domain(ADMIN, "shipping", DomainIn(owner="team-shipping"))
@@ -94,7 +96,7 @@ def seeded(service) -> Seeded:
 
 
 @pytest.fixture(scope="session")
-def server(template_db) -> Iterator[tuple[FastAPI, str]]:
+def server(template_db: str) -> Iterator[tuple[FastAPI, str]]:
     """One real uvicorn server for the session; each test points it at its own catalog."""
     placeholder = CatalogService.open(f"sqlite:///{template_db}", migrate=False)
     app = create_app(placeholder)
@@ -104,7 +106,7 @@ def server(template_db) -> Iterator[tuple[FastAPI, str]]:
 
 
 @pytest.fixture
-def live(server, seeded) -> str:
+def live(server: tuple[FastAPI, str], seeded: Seeded) -> str:
     """Base URL of a real uvicorn server on the seeded catalog."""
     app, url = server
     app.state.service = seeded.service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -12,14 +13,14 @@ import yaml
 from catalog.client import CatalogClient
 from catalog.errors import Forbidden, InvalidInput
 from catalog.model import VersionIn
-from tests.catalog.conftest import ADMIN
+from tests.catalog.conftest import ADMIN, Seeded
 from tests.docs_pages import assert_served_offline
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def http(live):
+def http(live: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live, timeout=30) as client:
         yield client
 
@@ -28,7 +29,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_health_and_openapi_need_no_token(http):
+def test_health_and_openapi_need_no_token(http: httpx.Client) -> None:
     assert http.get("/api/health").json() == {"status": "ok", "schema_revision": "0004"}
     spec = http.get("/openapi.json").json()
     assert "/api/products/{product}/versions" in spec["paths"]
@@ -36,20 +37,20 @@ def test_health_and_openapi_need_no_token(http):
 
 
 @pytest.mark.parametrize(("path", "script"), [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")])
-def test_api_docs_work_offline(http, path, script):
+def test_api_docs_work_offline(http: httpx.Client, path: str, script: str) -> None:
     """Swagger UI and ReDoc come from the installed package, not a CDN."""
     urls = assert_served_offline(http, path)
     assert "/openapi.json" in urls and any(url.endswith(script) for url in urls)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer mlk_wrong"}, {"Authorization": "Basic eDp5"}])
-def test_requests_without_a_valid_token_are_refused(http, headers):
+def test_requests_without_a_valid_token_are_refused(http: httpx.Client, headers: dict[str, str]) -> None:
     response = http.get("/api/products", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_reading_a_private_product_needs_a_grant(http, seeded):
+def test_reading_a_private_product_needs_a_grant(http: httpx.Client, seeded: Seeded) -> None:
     tokens = seeded.tokens
     url = "/api/products/orders.daily_revenue"
     assert http.get(url, headers=bearer(tokens["shipping"])).status_code == 403
@@ -88,7 +89,9 @@ def test_reading_a_private_product_needs_a_grant(http, seeded):
         ("/api/products/Orders.X/versions", {"version": 1, "row_count": 1, "schema_hash": "h"}, "product"),
     ],
 )
-def test_invalid_payloads_get_422_naming_the_field(http, seeded, path, body, field):
+def test_invalid_payloads_get_422_naming_the_field(
+    http: httpx.Client, seeded: Seeded, path: str, body: dict[str, object], field: str
+) -> None:
     method = http.post if path.endswith("/versions") else http.put
     before = seeded.service.get_product(ADMIN, "orders.daily_revenue")
     response = method(path, json=body, headers=bearer(seeded.tokens["orders"]))
@@ -97,7 +100,7 @@ def test_invalid_payloads_get_422_naming_the_field(http, seeded, path, body, fie
     assert seeded.service.get_product(ADMIN, "orders.daily_revenue") == before  # nothing written
 
 
-def test_malformed_json_is_a_4xx(http, seeded):
+def test_malformed_json_is_a_4xx(http: httpx.Client, seeded: Seeded) -> None:
     response = http.post(
         "/api/products/orders.daily_revenue/versions",
         content=b"{not json",
@@ -106,7 +109,7 @@ def test_malformed_json_is_a_4xx(http, seeded):
     assert response.status_code == 422
 
 
-def test_register_version_is_idempotent_over_http(http, seeded):
+def test_register_version_is_idempotent_over_http(http: httpx.Client, seeded: Seeded) -> None:
     url = "/api/products/orders.daily_revenue/versions"
     body = {"version": 42, "row_count": 7, "schema_hash": "h1", "run_id": "r42"}
     first = http.post(url, json=body, headers=bearer(seeded.tokens["orders"]))
@@ -117,7 +120,7 @@ def test_register_version_is_idempotent_over_http(http, seeded):
     assert clash.status_code == 409 and "row_count" in clash.json()["detail"]
 
 
-def test_twenty_parallel_registrations_all_land_in_order(live, seeded):
+def test_twenty_parallel_registrations_all_land_in_order(live: str, seeded: Seeded) -> None:
     def register(n: int) -> int:
         with CatalogClient(live, seeded.tokens["orders"]) as client:
             spec = VersionIn(version=n, row_count=n * 10, schema_hash="h1", materialized_at=T0 + timedelta(minutes=n))
@@ -135,7 +138,7 @@ def test_twenty_parallel_registrations_all_land_in_order(live, seeded):
     assert len(audited) == 20
 
 
-def test_contract_endpoint_returns_odcs_yaml(http, seeded):
+def test_contract_endpoint_returns_odcs_yaml(http: httpx.Client, seeded: Seeded) -> None:
     response = http.get("/api/products/orders.daily_revenue/contract", headers=bearer(seeded.tokens["orders"]))
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/yaml")
     contract = yaml.safe_load(response.text)
@@ -148,7 +151,7 @@ def test_contract_endpoint_returns_odcs_yaml(http, seeded):
     assert email["name"] == "customer_email" and email["classification"] == "restricted"
 
 
-def test_client_raises_the_service_errors(live, seeded):
+def test_client_raises_the_service_errors(live: str, seeded: Seeded) -> None:
     with CatalogClient(live, seeded.tokens["shipping"]) as client:
         with pytest.raises(Forbidden, match="no grant"):
             client.get_product("orders.daily_revenue")
@@ -159,13 +162,15 @@ def test_client_raises_the_service_errors(live, seeded):
         assert client.readable_products() == ["orders.customers", "shipping.deliveries"]
 
 
-def test_audit_endpoint(http, seeded):
+def test_audit_endpoint(http: httpx.Client, seeded: Seeded) -> None:
     entries = http.get("/api/audit", params={"limit": 3}, headers=bearer(seeded.tokens["admin"])).json()
     assert [e["action"] for e in entries] == ["token.create"] * 3
     assert http.get("/api/audit", headers=bearer(seeded.tokens["analyst"])).status_code == 403
 
 
-def test_a_refused_candidate_is_shown_to_its_domain_and_admins_until_a_build_publishes(http, seeded):
+def test_a_refused_candidate_is_shown_to_its_domain_and_admins_until_a_build_publishes(
+    http: httpx.Client, seeded: Seeded
+) -> None:
     tokens, url = seeded.tokens, "/api/products/orders.daily_revenue"
     checks = f"{url}/checks"
     assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json() is None
@@ -198,7 +203,7 @@ def test_a_refused_candidate_is_shown_to_its_domain_and_admins_until_a_build_pub
     assert http.get(f"{url}/candidate", headers=bearer(tokens["orders"])).json() is None
 
 
-def test_a_refused_candidate_discarded_by_maintenance_is_no_longer_shown(http, seeded):
+def test_a_refused_candidate_discarded_by_maintenance_is_no_longer_shown(http: httpx.Client, seeded: Seeded) -> None:
     tokens, url = seeded.tokens, "/api/products/orders.daily_revenue"
     refused = {"run_id": "run-8", "refused_version": 8, "results": [{"check": "range_revenue", "passed": False}]}
     assert http.post(f"{url}/checks", json=refused, headers=bearer(tokens["orders"])).status_code == 200

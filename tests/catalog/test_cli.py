@@ -8,26 +8,28 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from catalog.cli import app
 from catalog.service import CatalogService
+from tests.catalog.conftest import Seeded
 from tests.processes import stopped
 
 runner = CliRunner()
 
 
-def run(*args: str, env: dict[str, str] | None = None):
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
     result = runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
     return result
 
 
 @pytest.mark.usefixtures("seeded")
-def test_list_search_show_contract_on_the_database(db_url):
+def test_list_search_show_contract_on_the_database(db_url: str) -> None:
     listed = run("list", "--db", db_url, "--json")
     assert listed.exit_code == 0, listed.output
     assert [p["name"] for p in json.loads(listed.stdout)] == [
@@ -48,7 +50,7 @@ def test_list_search_show_contract_on_the_database(db_url):
     assert bad_token.exit_code == 1 and bad_token.stderr.startswith("error:")
 
 
-def test_grant_and_revoke_are_audited_as_the_local_user(seeded, db_url):
+def test_grant_and_revoke_are_audited_as_the_local_user(seeded: Seeded, db_url: str) -> None:
     assert run("grant", "orders.daily_revenue", "analyst", "--db", db_url).exit_code == 0
     again = run("grant", "orders.daily_revenue", "analyst", "--db", db_url)
     assert "already granted" in again.stdout
@@ -64,7 +66,7 @@ def test_grant_and_revoke_are_audited_as_the_local_user(seeded, db_url):
     assert log.exit_code == 0 and "grant.revoke" in log.stdout and "grant.create" in log.stdout
 
 
-def test_commands_over_http_use_the_token(live, seeded):
+def test_commands_over_http_use_the_token(live: str, seeded: Seeded) -> None:
     env = {"MESHLAKE_CATALOG_URL": live, "MESHLAKE_CATALOG_TOKEN": seeded.tokens["shipping"]}
     listed = run("list", "--json", env=env)
     assert [p["name"] for p in json.loads(listed.stdout)] == ["orders.customers", "shipping.deliveries"]
@@ -79,7 +81,7 @@ def test_commands_over_http_use_the_token(live, seeded):
     assert no_token.exit_code != 0
 
 
-def test_token_create_list_revoke(db_url):
+def test_token_create_list_revoke(db_url: str) -> None:
     created = run("token", "create", "--principal", "orders", "--db", db_url)
     assert created.exit_code == 0
     token = created.stdout.strip()
@@ -98,10 +100,11 @@ def test_token_create_list_revoke(db_url):
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def test_serve_migrates_and_listens_on_loopback(tmp_path):
+def test_serve_migrates_and_listens_on_loopback(tmp_path: Path) -> None:
     port = _free_port()
     db = f"sqlite:///{tmp_path / 'served' / 'catalog.db'}"
     env = {**os.environ, "MESHLAKE_CATALOG_DB": db, "MESHLAKE_HOME": str(tmp_path)}

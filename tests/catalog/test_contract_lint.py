@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from catalog.model import Column, ProductIn
-from tests.catalog.conftest import ORDERS
+from tests.catalog.conftest import ORDERS, Seeded
 
 REPO = Path(__file__).resolve().parents[2]
 DATACONTRACT_CLI = "datacontract-cli==1.2.8"  # kept out of .venv: it pins typer<0.28 (we use 0.29)
 
 
 @pytest.fixture(scope="session")
-def datacontract(tmp_path_factory) -> str:
+def datacontract(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The datacontract executable: $MESHLAKE_DATACONTRACT, .venv-tools (made by CI), PATH, or a fresh venv."""
     for candidate in (
         os.environ.get("MESHLAKE_DATACONTRACT"),
@@ -42,7 +42,7 @@ def lint(executable: str, path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_exported_contract_passes_datacontract_lint(seeded, datacontract, tmp_path):
+def test_exported_contract_passes_datacontract_lint(seeded: Seeded, datacontract: str, tmp_path: Path) -> None:
     service = seeded.service
     service.put_product(
         ORDERS,
@@ -74,7 +74,7 @@ def test_exported_contract_passes_datacontract_lint(seeded, datacontract, tmp_pa
     assert "data contract is valid" in result.stdout.lower()
 
 
-def test_the_validator_rejects_a_broken_contract(seeded, datacontract, tmp_path):
+def test_the_validator_rejects_a_broken_contract(seeded: Seeded, datacontract: str, tmp_path: Path) -> None:
     """Proves the lint is a real check: the same export with an unknown logical type fails."""
     document = yaml.safe_load(seeded.service.contract(ORDERS, "orders.daily_revenue"))
     document["schema"][0]["properties"][0]["logicalType"] = "calendar_day"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -18,7 +19,7 @@ from tests.catalog.conftest import ORDERS
 NOW = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
 
 
-def test_head_matches_the_tables_the_code_uses(tmp_path):
+def test_head_matches_the_tables_the_code_uses(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     upgrade(engine)
     with engine.connect() as conn:
@@ -27,7 +28,7 @@ def test_head_matches_the_tables_the_code_uses(tmp_path):
     engine.dispose()
 
 
-def test_service_upgrades_an_older_database_on_start(tmp_path):
+def test_service_upgrades_an_older_database_on_start(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
     upgrade(engine, "0001")  # a catalog written by the first release: no check results yet
@@ -58,7 +59,7 @@ def test_service_upgrades_an_older_database_on_start(tmp_path):
     service.close()
 
 
-def test_downgrade_and_upgrade_again(tmp_path):
+def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
     upgrade(engine)
     downgrade(engine, "0001")

@@ -44,12 +44,12 @@ def pg_service(pg_server: str) -> Iterator[CatalogService]:
     admin.dispose()
 
 
-def test_migrations_match_the_tables(pg_service):
+def test_migrations_match_the_tables(pg_service: CatalogService) -> None:
     with pg_service.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 
-def test_parallel_registrations_over_http_on_postgres(pg_service):
+def test_parallel_registrations_over_http_on_postgres(pg_service: CatalogService) -> None:
     pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
     pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
     token = pg_service.create_token("orders", "domain")
@@ -68,7 +68,7 @@ def test_parallel_registrations_over_http_on_postgres(pg_service):
     assert [v.version for v in versions] == list(range(20, 0, -1))
 
 
-def test_search_and_grants_on_postgres(pg_service):
+def test_search_and_grants_on_postgres(pg_service: CatalogService) -> None:
     pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
     pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
     assert [p.name for p in pg_service.list_products(ADMIN, text="E-MAIL", column="country")] == [
@@ -80,7 +80,7 @@ def test_search_and_grants_on_postgres(pg_service):
     assert [p.name for p in pg_service.list_products(READER)] == ["orders.daily_revenue"]
 
 
-def test_token_and_grant_lookups_see_every_change_at_once_on_postgres(pg_service):
+def test_token_and_grant_lookups_see_every_change_at_once_on_postgres(pg_service: CatalogService) -> None:
     pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
     pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
     pg_service.put_product(ORDERS, "orders.payments", revenue(public=True))
@@ -98,7 +98,9 @@ def test_token_and_grant_lookups_see_every_change_at_once_on_postgres(pg_service
         pg_service.authenticate(token)
 
 
-def test_a_refused_candidate_is_shown_until_discarded_and_the_migrations_run_both_ways_on_postgres(pg_service):
+def test_a_refused_candidate_is_shown_until_discarded_and_the_migrations_run_both_ways_on_postgres(
+    pg_service: CatalogService,
+) -> None:
     pg_service.put_domain(ADMIN, "orders", DomainIn(owner="team-orders"))
     pg_service.put_product(ORDERS, "orders.daily_revenue", revenue())
     snapshot = 8123456789012345678  # an Iceberg snapshot id: 64 bits
@@ -121,4 +123,6 @@ def test_a_refused_candidate_is_shown_until_discarded_and_the_migrations_run_bot
     pg_service.record_checks(
         ORDERS, "orders.daily_revenue", ChecksIn(run_id="r2", results=failing, refused_version=snapshot)
     )
-    assert pg_service.refused_candidate(ORDERS, "orders.daily_revenue").run_id == "r2"
+    refused = pg_service.refused_candidate(ORDERS, "orders.daily_revenue")
+    assert refused is not None
+    assert refused.run_id == "r2"

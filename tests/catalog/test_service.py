@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, text
 
 from catalog.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from catalog.model import CheckResultIn, ChecksIn, DomainIn, Freshness, PrincipalKind, Quality, VersionIn
+from catalog.model import (
+    CheckResultIn,
+    ChecksIn,
+    DomainIn,
+    Freshness,
+    PrincipalKind,
+    ProductSummary,
+    Quality,
+    Severity,
+    VersionIn,
+)
 from catalog.service import CatalogService
 from catalog.store.tables import AuditRow, VersionRow
-from tests.catalog.conftest import ADMIN, ORDERS, READER, SHIPPING, revenue
+from tests.catalog.conftest import ADMIN, ORDERS, READER, SHIPPING, Seeded, revenue
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -20,7 +31,7 @@ def v(n: int, rows: int = 10, at: datetime | None = None) -> VersionIn:
     return VersionIn(version=n, row_count=rows, schema_hash="h1", run_id=f"run-{n}", materialized_at=at)
 
 
-def names(products) -> list[str]:
+def names(products: Iterable[ProductSummary]) -> list[str]:
     return [p.name for p in products]
 
 
@@ -39,11 +50,11 @@ def names(products) -> list[str]:
         ({"text": "100%_"}, []),  # LIKE wildcards are literal
     ],
 )
-def test_search(seeded, filters, expected):
+def test_search(seeded: Seeded, filters: dict[str, str], expected: list[str]) -> None:
     assert names(seeded.service.list_products(ADMIN, **filters)) == expected
 
 
-def test_listing_shows_only_readable_products(seeded):
+def test_listing_shows_only_readable_products(seeded: Seeded) -> None:
     svc = seeded.service
     assert names(svc.list_products(READER)) == ["orders.customers"]
     assert names(svc.list_products(SHIPPING)) == ["orders.customers", "shipping.deliveries"]
@@ -56,7 +67,7 @@ def test_listing_shows_only_readable_products(seeded):
     assert svc.get_product(READER, "orders.daily_revenue").downstream == []
 
 
-def test_only_the_owning_domain_writes(seeded):
+def test_only_the_owning_domain_writes(seeded: Seeded) -> None:
     svc = seeded.service
     with pytest.raises(Forbidden, match="only domain 'orders'"):
         svc.put_product(SHIPPING, "orders.daily_revenue", revenue())
@@ -71,7 +82,7 @@ def test_only_the_owning_domain_writes(seeded):
     assert svc.put_domain(ORDERS, "orders", DomainIn(owner="team-orders-2"))[1] is False
 
 
-def test_version_registration_is_idempotent_and_numbered(seeded):
+def test_version_registration_is_idempotent_and_numbered(seeded: Seeded) -> None:
     svc = seeded.service
     assert svc.register_version(ORDERS, "orders.daily_revenue", v(100))[1] is True
     audit_before = len(svc.audit(ADMIN, limit=500))
@@ -84,7 +95,7 @@ def test_version_registration_is_idempotent_and_numbered(seeded):
     assert second.seq == 2 and svc.get_product(ADMIN, "orders.daily_revenue").version_count == 2
 
 
-def test_freshness_follows_sla_and_latest_version(db_url):
+def test_freshness_follows_sla_and_latest_version(db_url: str) -> None:
     now = [T0]
     svc = CatalogService.open(db_url)
     svc._clock = lambda: now[0]  # a controllable clock
@@ -101,7 +112,7 @@ def test_freshness_follows_sla_and_latest_version(db_url):
     svc.close()
 
 
-def test_quality_uses_the_latest_result_of_each_check(seeded):
+def test_quality_uses_the_latest_result_of_each_check(seeded: Seeded) -> None:
     svc = seeded.service
     name = "orders.daily_revenue"
     assert svc.get_product(ORDERS, name).quality == Quality.UNKNOWN
@@ -109,18 +120,20 @@ def test_quality_uses_the_latest_result_of_each_check(seeded):
     svc.record_checks(ORDERS, name, ChecksIn(run_id="r1", results=[failing]))
     assert svc.get_product(ORDERS, name).quality == Quality.FAILING
     ok = CheckResultIn(check="not_null", passed=True)
-    warn = CheckResultIn(check="row_count", passed=False, severity="warn")
+    warn = CheckResultIn(check="row_count", passed=False, severity=Severity.WARN)
     latest = svc.record_checks(ORDERS, name, ChecksIn(run_id="r2", results=[ok, warn]))
     assert [(c.check, c.passed) for c in latest] == [("not_null", True), ("row_count", False)]
     assert svc.list_products(ORDERS, text="daily")[0].quality == Quality.WARNING
 
 
-def test_tokens_are_stored_hashed_and_revocable(seeded):
+def test_tokens_are_stored_hashed_and_revocable(seeded: Seeded) -> None:
     svc = seeded.service
     token = seeded.tokens["orders"]
     assert svc.authenticate(token) == ORDERS
     with svc.engine.connect() as conn:
-        dump = "\n".join(conn.connection.driver_connection.iterdump())  # the whole database as SQL
+        sqlite = conn.connection.driver_connection
+        assert sqlite is not None
+        dump = "\n".join(sqlite.iterdump())  # the whole database as SQL
     assert token not in dump and token[4:] not in dump
     (info,) = [t for t in svc.list_tokens() if t.principal == "orders"]
     svc.revoke_token(info.id)
@@ -132,7 +145,7 @@ def test_tokens_are_stored_hashed_and_revocable(seeded):
         svc.create_token("Not Valid", PrincipalKind.DOMAIN)
 
 
-def test_a_failure_inside_a_use_case_writes_nothing(seeded):
+def test_a_failure_inside_a_use_case_writes_nothing(seeded: Seeded) -> None:
     svc = seeded.service
     calls = {"n": 0}
 
@@ -151,7 +164,7 @@ def test_a_failure_inside_a_use_case_writes_nothing(seeded):
         assert conn.scalar(select(func.count()).where(AuditRow.action == "version.register")) == 0
 
 
-def test_domain_teams_see_their_own_audit_entries(seeded):
+def test_domain_teams_see_their_own_audit_entries(seeded: Seeded) -> None:
     svc = seeded.service
     svc.grant(ORDERS, "orders.daily_revenue", "shipping")
     svc.revoke(ORDERS, "orders.daily_revenue", "shipping")
@@ -163,7 +176,7 @@ def test_domain_teams_see_their_own_audit_entries(seeded):
     assert actions == [("orders", "grant.revoke", "shipping"), ("orders", "grant.create", "shipping")]
 
 
-def test_product_updates_record_what_changed(seeded):
+def test_product_updates_record_what_changed(seeded: Seeded) -> None:
     svc = seeded.service
     svc.put_product(ORDERS, "orders.daily_revenue", revenue(tags=["finance"], description="Daily revenue"))
     (entry,) = svc.audit(ORDERS, limit=1)
@@ -174,7 +187,7 @@ def test_product_updates_record_what_changed(seeded):
         svc.put_product(ADMIN, "billing.invoices", revenue())
 
 
-def test_materialisation_times_are_compared_in_utc(seeded):
+def test_materialisation_times_are_compared_in_utc(seeded: Seeded) -> None:
     svc = seeded.service
     plus_two = timezone(timedelta(hours=2))
     svc.register_version(ORDERS, "orders.daily_revenue", v(1, at=datetime(2026, 1, 1, 11, 0, tzinfo=plus_two)))

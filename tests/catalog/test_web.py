@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from playwright import sync_api
 
 from catalog.model import CheckResultIn, ChecksIn, VersionIn
-from tests.catalog.conftest import ORDERS, revenue
+from tests.catalog.conftest import ORDERS, Seeded, revenue
 
 CHROMIUM = os.environ.get("MESHLAKE_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -24,7 +25,7 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sync_api.Browser]:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it as root)")
     home = tmp_path_factory.mktemp("chromium-home")
@@ -42,7 +43,7 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -54,14 +55,14 @@ def page(browser):
     assert [e for e in errors if not e.startswith("Failed to load resource")] == []
 
 
-def sign_in(page, url: str, token: str) -> None:
+def sign_in(page: sync_api.Page, url: str, token: str) -> None:
     page.goto(url)
     page.fill("#token", token)
     page.click("button[type=submit]")
     page.wait_for_selector("#products")
 
 
-def test_search_then_open_a_product(page, live, seeded, tmp_path):
+def test_search_then_open_a_product(page: sync_api.Page, live: str, seeded: Seeded, tmp_path: Path) -> None:
     service = seeded.service
     service.put_product(ORDERS, "orders.daily_revenue", revenue(description="Revenue by day <b>not bold</b>"))
     service.register_version(
@@ -104,7 +105,7 @@ def test_search_then_open_a_product(page, live, seeded, tmp_path):
     assert page.inner_text("#freshness") == "unknown"
 
 
-def test_a_reader_without_grant_sees_why(page, live, seeded, tmp_path):
+def test_a_reader_without_grant_sees_why(page: sync_api.Page, live: str, seeded: Seeded, tmp_path: Path) -> None:
     sign_in(page, live, seeded.tokens["analyst"])
     assert page.locator("#products tbody tr").count() == 1
     response = page.goto(f"{live}/products/orders.daily_revenue")
@@ -118,7 +119,9 @@ def test_a_reader_without_grant_sees_why(page, live, seeded, tmp_path):
     page.wait_for_selector("#token")
 
 
-def test_the_owner_sees_a_refused_candidate_and_a_granted_reader_does_not(page, live, seeded, tmp_path):
+def test_the_owner_sees_a_refused_candidate_and_a_granted_reader_does_not(
+    page: sync_api.Page, live: str, seeded: Seeded, tmp_path: Path
+) -> None:
     service = seeded.service
     results = [CheckResultIn(check="range_revenue", passed=False), CheckResultIn(check="not_null_day", passed=True)]
     service.record_checks(ORDERS, "orders.daily_revenue", ChecksIn(run_id="run-8", results=results, refused_version=88))
@@ -127,7 +130,9 @@ def test_the_owner_sees_a_refused_candidate_and_a_granted_reader_does_not(page, 
     sign_in(page, live, seeded.tokens["orders"])
     page.goto(f"{live}/products/orders.daily_revenue")
     assert "The build of run run-8 wrote version 88" in page.inner_text("#candidate")
-    assert page.get_attribute("#candidate time", "datetime").startswith(str(datetime.now(UTC).year))
+    written = page.get_attribute("#candidate time", "datetime")
+    assert written is not None
+    assert written.startswith(str(datetime.now(UTC).year))
     assert page.locator("#candidate .badge").all_inner_texts() == ["range_revenue"]
     page.screenshot(path=str(tmp_path / "candidate.png"), full_page=True)
     page.click("text=Sign out")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from catalog.api import create_app
 from catalog.service import CatalogService
 
 
-def test_the_sign_in_page_names_the_command_that_makes_a_token(tmp_path):
+def test_the_sign_in_page_names_the_command_that_makes_a_token(tmp_path: Path) -> None:
     service = CatalogService.open(f"sqlite:///{tmp_path / 'catalog.db'}")
     try:
         page = TestClient(create_app(service)).get("/")

@@ -18,6 +18,7 @@ from catalog.testing import serve_in_thread
 from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.catalog import open_sql_catalog
 from pipelines.core.names import TableId
+from tests.catalog.conftest import Seeded
 
 TABLES = (
     "orders.bronze_order_placed",
@@ -55,7 +56,7 @@ class Lake:
 
 
 @pytest.fixture
-def lake(tmp_path: Path, seeded) -> Iterator[Lake]:
+def lake(tmp_path: Path, seeded: Seeded) -> Iterator[Lake]:
     """orders' bronze, silver, quarantine and two gold tables, shipping's gold table, three rows each."""
     warehouse = tmp_path / "iceberg"
     store = IcebergTableStore(warehouse)

@@ -66,8 +66,10 @@ def _props(key: str) -> tuple[SetPropertiesUpdate]:
     return (SetPropertiesUpdate(updates={key: "yes"}),)
 
 
+# The `type: ignore[call-arg]`s of this file: pyiceberg's models set populate_by_name, so they take field names
+# (`schema_id`), while mypy sees only their aliases (`schema-id`).
 def _schema_is(schema_id: int) -> tuple[AssertCurrentSchemaId]:
-    return (AssertCurrentSchemaId(current_schema_id=schema_id),)
+    return (AssertCurrentSchemaId(current_schema_id=schema_id),)  # type: ignore[call-arg]
 
 
 def test_every_table_changes_in_one_commit(sql: SqlCatalog) -> None:
@@ -98,15 +100,15 @@ def test_a_commit_with_assert_create_creates_the_table_once(sql: SqlCatalog, tmp
         ("orders", "c"),
         (AssertCreate(),),
         (
-            AssignUUIDUpdate(uuid="9c12d441-03fe-4693-9a96-a0705ddf69c1"),
-            UpgradeFormatVersionUpdate(format_version=2),
+            AssignUUIDUpdate(uuid=uuid.UUID("9c12d441-03fe-4693-9a96-a0705ddf69c1")),
+            UpgradeFormatVersionUpdate(format_version=2),  # type: ignore[call-arg]
             AddSchemaUpdate(schema=SCHEMA),
-            SetCurrentSchemaUpdate(schema_id=-1),
+            SetCurrentSchemaUpdate(schema_id=-1),  # type: ignore[call-arg]
             SetLocationUpdate(location=(tmp_path / "wh" / "orders" / "c").as_uri()),
             AddPartitionSpecUpdate(spec=UNPARTITIONED_PARTITION_SPEC),
-            SetDefaultSpecUpdate(spec_id=-1),
-            AddSortOrderUpdate(sort_order=UNSORTED_SORT_ORDER),
-            SetDefaultSortOrderUpdate(sort_order_id=-1),
+            SetDefaultSpecUpdate(spec_id=-1),  # type: ignore[call-arg]
+            AddSortOrderUpdate(sort_order=UNSORTED_SORT_ORDER),  # type: ignore[call-arg]
+            SetDefaultSortOrderUpdate(sort_order_id=-1),  # type: ignore[call-arg]
         ),
     )
     incomplete = TableChange(create.identifier, create.requirements, create.updates[:5])

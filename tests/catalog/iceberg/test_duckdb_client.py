@@ -31,7 +31,9 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [f"{schema}.{name}" for schema, name in rows]
 
 
-def test_a_token_reads_granted_gold_products_and_is_refused_the_rest(con, lake: Lake) -> None:
+def test_a_token_reads_granted_gold_products_and_is_refused_the_rest(
+    con: duckdb.DuckDBPyConnection, lake: Lake
+) -> None:
     lake.service.grant(ORDERS, "orders.daily_revenue", "shipping")
     _attach(con, lake, f"TYPE ICEBERG, TOKEN '{lake.tokens['shipping']}'")
 
@@ -41,7 +43,7 @@ def test_a_token_reads_granted_gold_products_and_is_refused_the_rest(con, lake: 
         con.sql("SELECT count(*) FROM lake.orders.silver_orders").fetchall()
 
 
-def test_an_ungranted_product_is_refused(con, lake: Lake) -> None:
+def test_an_ungranted_product_is_refused(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     _attach(con, lake, f"TYPE ICEBERG, TOKEN '{lake.tokens['analyst']}'")
 
     assert _tables(con) == ["orders.customers"]
@@ -49,7 +51,7 @@ def test_an_ungranted_product_is_refused(con, lake: Lake) -> None:
         con.sql("SELECT count(*) FROM lake.orders.daily_revenue").fetchall()
 
 
-def test_oauth_client_credentials(con, lake: Lake) -> None:
+def test_oauth_client_credentials(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     secret = (
         f"TYPE ICEBERG, CLIENT_ID 'shipping', CLIENT_SECRET '{lake.tokens['shipping']}', "
         f"OAUTH2_SERVER_URI '{lake.uri}/v1/oauth/tokens'"
@@ -61,7 +63,7 @@ def test_oauth_client_credentials(con, lake: Lake) -> None:
         con.sql("SELECT count(*) FROM lake.orders.daily_revenue").fetchall()
 
 
-def test_a_wrong_client_secret_is_refused(con, lake: Lake) -> None:
+def test_a_wrong_client_secret_is_refused(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     secret = (
         f"TYPE ICEBERG, CLIENT_ID 'orders', CLIENT_SECRET '{lake.tokens['shipping']}', "
         f"OAUTH2_SERVER_URI '{lake.uri}/v1/oauth/tokens'"

@@ -18,7 +18,7 @@ def _call(lake: Lake, method: str, path: str, **kwargs: object) -> httpx.Respons
 def _error(response: httpx.Response, status: int) -> dict[str, object]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
-    error = response.json()["error"]
+    error: dict[str, object] = response.json()["error"]
     assert set(error) == {"message", "type", "code"} and error["code"] == status
     return error
 

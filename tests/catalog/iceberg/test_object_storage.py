@@ -29,7 +29,7 @@ from pipelines.adapters.storage import Location, S3Options, StorageOptions, open
 from pipelines.core.names import TableId
 from pipelines.serving.iceberg_rest import IcebergBacking, vended_storage
 from pipelines.settings import S3Key, Settings, SettingsError
-from tests.catalog.conftest import ORDERS
+from tests.catalog.conftest import ORDERS, Seeded
 from tests.catalog.iceberg.conftest import SCHEMA, rows
 
 REVENUE = TableId("orders", "daily_revenue")
@@ -80,7 +80,7 @@ def s3_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Lake]:
 
 
 @pytest.fixture
-def served(s3_lake: S3Lake, seeded) -> Iterator[str]:
+def served(s3_lake: S3Lake, seeded: Seeded) -> Iterator[str]:
     """The Iceberg REST URI, handing the read-only key to readers and orders' own key to orders."""
     storage = vended_storage(s3_lake.warehouse, READER, {"orders": ORDERS_WRITER})
     with serve_in_thread(create_app(seeded.service, [iceberg_router(s3_lake.sql, storage)])) as url:
@@ -88,7 +88,8 @@ def served(s3_lake: S3Lake, seeded) -> Iterator[str]:
 
 
 def _load(uri: str, token: str, name: str, **properties: str) -> Table:
-    return RestCatalog("lake", uri=uri, token=token, **properties).load_table(name)
+    table: Table = RestCatalog("lake", uri=uri, token=token, **properties).load_table(name)
+    return table
 
 
 def _put(table: Table, location: str) -> None:
@@ -96,7 +97,9 @@ def _put(table: Table, location: str) -> None:
         out.write(b"x")
 
 
-def test_a_reader_gets_the_read_only_key_which_reads_and_cannot_write(served: str, seeded, s3_lake: S3Lake) -> None:
+def test_a_reader_gets_the_read_only_key_which_reads_and_cannot_write(
+    served: str, seeded: Seeded, s3_lake: S3Lake
+) -> None:
     seeded.service.grant(ORDERS, "orders.daily_revenue", "shipping")
     table = _load(served, seeded.tokens["shipping"], "orders.daily_revenue")
 
@@ -111,7 +114,9 @@ def test_a_reader_gets_the_read_only_key_which_reads_and_cannot_write(served: st
     assert table.io.new_input(data_file).exists()
 
 
-def test_an_owner_s_key_writes_its_namespace_and_is_refused_outside_it(served: str, seeded, s3_lake: S3Lake) -> None:
+def test_an_owner_s_key_writes_its_namespace_and_is_refused_outside_it(
+    served: str, seeded: Seeded, s3_lake: S3Lake
+) -> None:
     table = _load(served, seeded.tokens["orders"], "orders.daily_revenue")
     assert table.io.properties["s3.access-key-id"] == ORDERS_WRITER.access_key_id
 
@@ -125,7 +130,7 @@ def test_an_owner_s_key_writes_its_namespace_and_is_refused_outside_it(served: s
         table.io.new_input(s3_lake.sql.load_table(("shipping", "deliveries")).metadata_location).open().read()
 
 
-def test_the_owner_appends_through_the_vended_settings(served: str, seeded, s3_lake: S3Lake) -> None:
+def test_the_owner_appends_through_the_vended_settings(served: str, seeded: Seeded, s3_lake: S3Lake) -> None:
     table = _load(served, seeded.tokens["orders"], "orders.daily_revenue")
     before = table.scan().to_arrow().num_rows
 
@@ -134,7 +139,7 @@ def test_the_owner_appends_through_the_vended_settings(served: str, seeded, s3_l
     assert s3_lake.store.read(REVENUE).num_rows == before + 1
 
 
-def test_the_warehouse_s_own_key_goes_to_no_one(served: str, seeded, s3_lake: S3Lake) -> None:
+def test_the_warehouse_s_own_key_goes_to_no_one(served: str, seeded: Seeded, s3_lake: S3Lake) -> None:
     """The admin, the other domain on its own namespace: no key configured for them, so none at all."""
     for principal, name in (("admin", "orders.daily_revenue"), ("shipping", "shipping.deliveries")):
         table = _load(served, seeded.tokens[principal], name)
@@ -145,14 +150,16 @@ def test_the_warehouse_s_own_key_goes_to_no_one(served: str, seeded, s3_lake: S3
     assert table.io.properties["s3.access-key-id"] == "mine"  # the client's own key is left as it is
 
 
-def test_duckdb_reads_s3_files_with_only_its_catalog_token(served: str, seeded) -> None:
+def test_duckdb_reads_s3_files_with_only_its_catalog_token(served: str, seeded: Seeded) -> None:
     seeded.service.grant(ORDERS, "orders.daily_revenue", "analyst")
     con = duckdb.connect(config=dict(OFFLINE_CONFIG))
     load_extension(con, "httpfs")
     load_extension(con, "iceberg")
     con.execute(f"CREATE SECRET lake_token (TYPE ICEBERG, TOKEN '{seeded.tokens['analyst']}')")
     con.execute(f"ATTACH 'warehouse' AS lake (TYPE ICEBERG, SECRET lake_token, ENDPOINT '{served}')")
-    count, total = con.sql("SELECT count(*), sum(id) FROM lake.orders.daily_revenue WHERE id <= 3").fetchone()
+    row = con.sql("SELECT count(*), sum(id) FROM lake.orders.daily_revenue WHERE id <= 3").fetchone()
+    assert row is not None
+    count, total = row
     assert (count, total) == (3, 6)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
@@ -17,11 +18,13 @@ from sqlalchemy.engine import make_url
 
 from catalog.api import create_app
 from catalog.testing import serve_in_thread
+from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.bootstrap import Runtime
 from pipelines.core.commits import TableFormat
 from pipelines.core.names import TableId
 from pipelines.serving.iceberg_rest import router_from_env
 from pipelines.settings import Settings
+from tests.catalog.conftest import Seeded
 from tests.catalog.iceberg.conftest import SCHEMA, rows
 
 REVENUE = TableId("orders", "daily_revenue")
@@ -41,7 +44,12 @@ def iceberg_db(pg_server: str) -> Iterator[str]:
 
 
 def test_rest_clients_commit_to_the_pipelines_postgres_catalog_on_s3(
-    tmp_path, iceberg_db: str, s3_server, s3_prefix: str, seeded, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    iceberg_db: str,
+    s3_server: SeaweedServer,
+    s3_prefix: str,
+    seeded: Seeded,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     env = {
         "MESHLAKE_HOME": str(tmp_path / "home"),

@@ -40,7 +40,9 @@ def spark_as(
         server.stop()
 
 
-def test_spark_reads_granted_gold_and_is_refused_internal_tables(spark_as, lake: Lake) -> None:
+def test_spark_reads_granted_gold_and_is_refused_internal_tables(
+    spark_as: Callable[[str], SparkSession], lake: Lake
+) -> None:
     lake.service.grant(ORDERS, "orders.daily_revenue", "shipping")
     spark = spark_as("shipping")
 
@@ -51,7 +53,7 @@ def test_spark_reads_granted_gold_and_is_refused_internal_tables(spark_as, lake:
         spark.sql("SELECT count(*) FROM lake.orders.silver_orders").collect()
 
 
-def test_spark_inserts_into_the_own_domain_s_table(spark_as, lake: Lake) -> None:
+def test_spark_inserts_into_the_own_domain_s_table(spark_as: Callable[[str], SparkSession], lake: Lake) -> None:
     spark = spark_as("orders")
     spark.sql("INSERT INTO lake.orders.daily_revenue VALUES (4, 6.0)").collect()
     assert sorted(

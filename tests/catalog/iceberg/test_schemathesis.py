@@ -14,12 +14,13 @@ from catalog.api import create_app
 from catalog.iceberg import PREFIX, iceberg_router
 from catalog.service import CatalogService
 from tests.catalog.iceberg.conftest import Lake
+from tests.openapi_operations import Operation, operations_by_label
 
 _service = CatalogService.open("sqlite://")
 _spec = create_app(_service, [iceberg_router(lambda: SqlCatalog("unused", uri="sqlite://"))]).openapi()
 _spec["paths"] = {path: item for path, item in _spec["paths"].items() if path.startswith(PREFIX)}
 SCHEMA = schemathesis.openapi.from_dict(_spec)
-OPERATIONS = {op.ok().label: op.ok() for op in SCHEMA.get_all_operations()}
+OPERATIONS = operations_by_label(SCHEMA)
 _service.close()
 
 
@@ -27,7 +28,9 @@ class NotIcebergError(Failure):
     """A refusal whose body is not `{"error": {"message", "type", "code"}}`."""
 
 
-def iceberg_error_model(ctx: object, response: schemathesis.Response, case: schemathesis.Case) -> bool | None:
+def iceberg_error_model(
+    ctx: object, response: schemathesis.Response, case: schemathesis.Case[Operation]
+) -> bool | None:
     """Every 4xx answer (but HEAD's and OAuth's, which have their own) is the spec's IcebergErrorResponse."""
     if response.status_code < 400 or case.method.upper() == "HEAD" or case.path.endswith("/oauth/tokens"):
         return None
@@ -69,7 +72,7 @@ def test_no_server_errors(label: str, mode: GenerationMode, lake: Lake) -> None:
 
     @given(case=OPERATIONS[label].as_strategy(mode))
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    def run(case: schemathesis.Case) -> None:
+    def run(case: schemathesis.Case[Operation]) -> None:
         case.call_and_validate(
             base_url=base_url, headers=headers, checks=[not_a_server_error, iceberg_error_model], timeout=30
         )
