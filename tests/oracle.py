@@ -20,7 +20,8 @@ Rows = TypeVar("Rows", bound=dict[Any, Any])
 
 
 def _time(message: Any, field: str) -> datetime:
-    return getattr(message, field).ToDatetime(tzinfo=UTC)
+    at: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return at
 
 
 def _money(cents: int) -> Decimal:
