@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.bootstrap import Runtime
 from pipelines.core.framing import unframe
@@ -17,7 +18,14 @@ from tests.paths import MESH
 BRONZE = dg.AssetKey(["orders", "bronze", "order_placed"])
 
 
-def test_the_run_bounds_from_the_settings_reach_the_bronze_asset(tmp_path, monkeypatch):
+def _count(value: object) -> int:
+    assert isinstance(value, int), value
+    return value
+
+
+def test_the_run_bounds_from_the_settings_reach_the_bronze_asset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
     generate_landing(runtime, "orders", 800, seed=3, files=4)
     files = sorted(runtime.landing.files("orders", "order_placed"), key=lambda f: f.uri)
@@ -33,6 +41,6 @@ def test_the_run_bounds_from_the_settings_reach_the_bronze_asset(tmp_path, monke
             for _ in range(3)
         ]
     metadata = [run.get_asset_materialization_events()[0].materialization.metadata for run in runs]
-    read = [m["rows_written"].value + m["quarantined"].value for m in metadata]
+    read = [_count(m["rows_written"].value) + _count(m["quarantined"].value) for m in metadata]
     assert read == [sizes[0] + sizes[1], sizes[2] + sizes[3], 0]
     assert [m["commits"].value for m in metadata] == [2, 2, 0]

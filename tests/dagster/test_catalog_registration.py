@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from catalog.model import Principal, PrincipalKind
 from catalog.service import CatalogService
+from pipelines.bootstrap import Runtime
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
 
 
-def test_gold_materialisation_registers_product_and_version(make_runtime):
+def test_gold_materialisation_registers_product_and_version(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime("iceberg")
     generate_landing(runtime, "orders", 1_000, seed=5, files=1)
     defs = build_definitions()
@@ -49,7 +52,7 @@ def test_gold_materialisation_registers_product_and_version(make_runtime):
     assert detail.quality == "passing"
 
 
-def test_grants_in_the_spec_reach_the_catalog(make_runtime):
+def test_grants_in_the_spec_reach_the_catalog(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime("iceberg")
     generate_landing(runtime, "orders", 500, seed=5, files=1)
     defs = build_definitions()

@@ -14,13 +14,16 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
 import pyarrow as pa
 import pytest
+from playwright import sync_api
 
 from catalog.api import create_app
 from catalog.model import PrincipalKind
@@ -44,12 +47,14 @@ PROJECT = Path(__file__).parents[1] / "projects" / "events"
 BIN = Path(sys.executable).parent
 GOLD = "ledger/gold/balances"
 
+Ledger = tuple[Settings, list[str]]
+
 
 def _settings(home: Path, fmt: str) -> Settings:
     return Settings.load(project=PROJECT, env={"MESHLAKE_HOME": str(home), "MESHLAKE_FORMAT": fmt})
 
 
-def _entries(runtime: Runtime, name: str, amounts: list[tuple[str, int]], extra: list[bytes] = ()) -> None:
+def _entries(runtime: Runtime, name: str, amounts: list[tuple[str, int]], extra: Sequence[bytes] = ()) -> None:
     message = runtime.contract("ledger", "entry_posted").message_class
     at = datetime.now(UTC) - timedelta(minutes=5)
     payloads = []
@@ -63,6 +68,7 @@ def _entries(runtime: Runtime, name: str, amounts: list[tuple[str, int]], extra:
 def _materialize(settings: Settings) -> dg.ExecuteInProcessResult:
     defs = build_definitions(settings)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    assert settings.format is not None
     resource = MeshlakeResource(
         project=str(settings.project_dir), home=str(settings.home_dir), format=settings.format.value
     )
@@ -76,7 +82,7 @@ def _materialize(settings: Settings) -> dg.ExecuteInProcessResult:
 
 
 @pytest.fixture(scope="module", params=["iceberg", "delta"])
-def ledger(request, tmp_path_factory):
+def ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Ledger:
     """The ledger after three runs: (settings, [run ids])."""
     home = tmp_path_factory.mktemp(f"events-{request.param}") / "home"
     settings = _settings(home, request.param)
@@ -92,11 +98,12 @@ def ledger(request, tmp_path_factory):
     return settings, [r.run_id for r in runs]
 
 
-def _events(settings: Settings, sql: str) -> list[dict]:
-    return Serving(Runtime(settings)).query(sql).table.to_pylist()
+def _events(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = Serving(Runtime(settings)).query(sql).table.to_pylist()
+    return rows
 
 
-def test_each_step_logs_its_start_end_and_commits_with_counts(ledger):
+def test_each_step_logs_its_start_end_and_commits_with_counts(ledger: Ledger) -> None:
     settings, (first, *_) = ledger
     rows = _events(settings, f"SELECT * FROM ledger.event_log WHERE run_id = '{first}' ORDER BY happened_at")
     steps = {(r["asset"], r["kind"]) for r in rows if r["kind"].startswith("run_")}
@@ -120,7 +127,7 @@ def test_each_step_logs_its_start_end_and_commits_with_counts(ledger):
     assert all(r["duration_ms"] >= 0 for r in finished)
 
 
-def test_quarantine_publish_and_expectations_are_logged(ledger):
+def test_quarantine_publish_and_expectations_are_logged(ledger: Ledger) -> None:
     settings, (first, second, _) = ledger
     rows = _events(settings, "SELECT * FROM ledger.event_log ORDER BY happened_at")
     [quarantine] = [r for r in rows if r["kind"] == "quarantine"]
@@ -154,7 +161,7 @@ def test_quarantine_publish_and_expectations_are_logged(ledger):
     assert checks[second, "row_count"]["severity"] == "warn"
 
 
-def test_a_failed_step_is_logged_with_why(ledger):
+def test_a_failed_step_is_logged_with_why(ledger: Ledger) -> None:
     settings, (*_, third) = ledger
     rows = _events(settings, f"SELECT asset, kind, message FROM ledger.event_log WHERE run_id = '{third}'")
     failed = [r for r in rows if r["kind"] == "run_failed"]
@@ -162,11 +169,12 @@ def test_a_failed_step_is_logged_with_why(ledger):
     assert "third.pb" in failed[0]["message"] and "not a varint length-delimited protobuf" in failed[0]["message"]
 
 
-def test_the_event_log_is_in_the_domains_format_and_has_no_event_log(ledger):
+def test_the_event_log_is_in_the_domains_format_and_has_no_event_log(ledger: Ledger) -> None:
     settings, _ = ledger
     runtime = Runtime(settings)
     store = runtime.store_for("ledger", Layer.EVENT_LOG)
     table = runtime.domain("ledger").event_log_table()
+    assert settings.format is not None
     assert store.format.value == settings.format.value
     assert store.schema(table).names == EVENT_LOG_SCHEMA.names
     logged = {r["table_name"] for r in _events(settings, "SELECT DISTINCT table_name FROM ledger.event_log")}
@@ -177,7 +185,7 @@ def test_the_event_log_is_in_the_domains_format_and_has_no_event_log(ledger):
     assert len(store.history(table)) == sum(r["kind"] in at_once for r in rows)
 
 
-def test_only_the_owner_and_admins_may_query_it(ledger):
+def test_only_the_owner_and_admins_may_query_it(ledger: Ledger) -> None:
     settings, _ = ledger
     serving = Serving(Runtime(settings))
     sql = "SELECT count(*) AS n FROM ledger.event_log"
@@ -192,7 +200,7 @@ def test_only_the_owner_and_admins_may_query_it(ledger):
     assert "ledger.event_log" not in {p.name for p in serving.products()}  # not a data product
 
 
-def test_a_log_that_cannot_be_written_never_fails_the_run(tmp_path, caplog):
+def test_a_log_that_cannot_be_written_never_fails_the_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = _settings(tmp_path / "home", "iceberg")
     runtime = Runtime(settings)
     table = runtime.domain("ledger").event_log_table()
@@ -208,6 +216,7 @@ def test_a_log_that_cannot_be_written_never_fails_the_run(tmp_path, caplog):
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
+    assert settings.format is not None
     env = base | {
         "MESHLAKE_PROJECT": str(PROJECT),
         "MESHLAKE_HOME": str(settings.home_dir),
@@ -217,7 +226,7 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "meshlake"), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_meshlake_events_prints_the_log_filtered(ledger):
+def test_meshlake_events_prints_the_log_filtered(ledger: Ledger) -> None:
     settings, (_, second, _) = ledger
     checks = _cli(settings, "events", "--domain", "ledger", "--kind", "expectation", "--since", "1h")
     assert checks.returncode == 0, checks.stderr
@@ -236,7 +245,7 @@ def test_meshlake_events_prints_the_log_filtered(ledger):
         assert named in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_meshlake_query_reads_the_event_log(ledger):
+def test_meshlake_query_reads_the_event_log(ledger: Ledger) -> None:
     settings, _ = ledger
     sql = "SELECT kind, count(*) AS n FROM ledger.event_log GROUP BY kind ORDER BY kind"
     answer = _cli(settings, "query", sql, "--format", "json")
@@ -247,7 +256,7 @@ def test_meshlake_query_reads_the_event_log(ledger):
     )  # the refusal, the bad file
 
 
-def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  # noqa: F811 - the fixture
+def test_the_product_page_charts_its_history_from_the_event_log(ledger: Ledger, page: sync_api.Page) -> None:  # noqa: F811 - the fixture
     settings, (first, second, _) = ledger
     service = CatalogService.open(settings.catalog_db_url)
     token = service.create_token("ledger", PrincipalKind.DOMAIN, actor="test")
@@ -261,7 +270,8 @@ def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  
         points = page.locator("#history-rows svg circle")
         values = [points.nth(i).get_attribute("data-value") for i in range(points.count())]
         assert values == [str(r["rows"]) for r in published] and values
-        assert page.locator("#history-rows svg").bounding_box()["width"] > 100  # drawn, not hidden
+        box = page.locator("#history-rows svg").bounding_box()
+        assert box is not None and box["width"] > 100  # drawn, not hidden
         bars = page.locator("#history-freshness svg rect")
         assert bars.count() == len(published)  # the gaps between versions, and the age of the last one now
         assert {bars.nth(i).get_attribute("data-over") for i in range(bars.count())} == {"false"}  # SLA: 1 h
@@ -269,7 +279,8 @@ def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  
         cells = page.locator("#history-checks rect[data-check=range_balance]")
         assert [cells.nth(i).get_attribute("data-run") for i in range(2)] == [first, second]
         assert [cells.nth(i).get_attribute("data-passed") for i in range(2)] == ["true", "false"]
-        assert "failed (error), 1 failing rows" in cells.nth(1).locator("title").text_content()
+        title = cells.nth(1).locator("title").text_content()
+        assert title is not None and "failed (error), 1 failing rows" in title
         label = page.locator("#history-checks svg").get_attribute("aria-label")
         assert label == "Checks per run (latest right): 5 checks over 2 runs, 1 failed"
     service.close()
@@ -277,7 +288,7 @@ def test_the_product_page_charts_its_history_from_the_event_log(ledger, page):  
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_replay_and_maintenance_are_logged(tmp_path, fmt):
+def test_replay_and_maintenance_are_logged(tmp_path: Path, fmt: str) -> None:
     settings = _settings(tmp_path / "home", fmt)
     runtime = Runtime(settings)
     for name in ("one", "two"):  # two runs: two small files per table to compact
@@ -307,7 +318,7 @@ def test_replay_and_maintenance_are_logged(tmp_path, fmt):
     assert (bronze["data_files_before"], bronze["data_files_after"]) == (2, 1)
 
 
-def test_api_query_serves_the_event_log_to_its_domain_and_admins_only(ledger):
+def test_api_query_serves_the_event_log_to_its_domain_and_admins_only(ledger: Ledger) -> None:
     settings, _ = ledger
     service = CatalogService.open(settings.catalog_db_url)
     tokens = {
@@ -333,7 +344,7 @@ def test_api_query_serves_the_event_log_to_its_domain_and_admins_only(ledger):
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_schema_evolution_is_logged_with_its_changes(tmp_path, fmt):
+def test_a_schema_evolution_is_logged_with_its_changes(tmp_path: Path, fmt: str) -> None:
     project = tmp_path / "project"
     shutil.copytree(PROJECT, project)
     settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": fmt})
@@ -353,7 +364,7 @@ def test_a_schema_evolution_is_logged_with_its_changes(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_silver_merge_and_a_gold_rebuild_log_the_rows_they_updated(tmp_path, fmt):
+def test_a_silver_merge_and_a_gold_rebuild_log_the_rows_they_updated(tmp_path: Path, fmt: str) -> None:
     settings = _settings(tmp_path / "home", fmt)
     runtime = Runtime(settings)
     _entries(runtime, "first", [("a", 500), ("b", 300)])

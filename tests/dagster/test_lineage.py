@@ -79,7 +79,9 @@ def _root(runtime: Runtime, layer: Layer, table: TableId) -> str:
     return runtime.store_for("shop", layer).location(table).rsplit("/metadata/", 1)[0].removeprefix("file://")
 
 
-def test_each_asset_run_sends_start_and_complete_valid_against_the_schema(environment, monkeypatch):
+def test_each_asset_run_sends_start_and_complete_valid_against_the_schema(
+    environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with receiver() as got:
         monkeypatch.setenv("OPENLINEAGE_URL", got.url)
         outcome, runtime = _materialize([BRONZE, SILVER, GOLD])
@@ -145,7 +147,7 @@ def test_each_asset_run_sends_start_and_complete_valid_against_the_schema(enviro
     assert all(a["success"] for name, a in assertions.items() if name != "row_count"), assertions
 
 
-def test_a_failing_asset_run_sends_fail_with_its_error(environment, monkeypatch):
+def test_a_failing_asset_run_sends_fail_with_its_error(environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
     with receiver() as got:
         monkeypatch.setenv("OPENLINEAGE_URL", got.url)
         outcome, _ = _materialize([GOLD], events=0)  # its input was never built
@@ -158,7 +160,9 @@ def test_a_failing_asset_run_sends_fail_with_its_error(environment, monkeypatch)
     assert "silver_sales" in error["message"]
 
 
-def test_a_refused_build_sends_fail_with_the_candidate_and_the_checks_that_refused_it(environment, monkeypatch):
+def test_a_refused_build_sends_fail_with_the_candidate_and_the_checks_that_refused_it(
+    environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     instance = dg.DagsterInstance.ephemeral()
     first, runtime = _materialize([BRONZE, SILVER, GOLD], instance=instance)
     assert first.success
@@ -176,13 +180,16 @@ def test_a_refused_build_sends_fail_with_the_candidate_and_the_checks_that_refus
     assert [e["eventType"] for e in events] == ["START", "FAIL"]
     (product,) = events[-1]["outputs"]
     kept = runtime.candidates(runtime.store_for("shop", Layer.GOLD)).kept(TableId("shop", "daily_sales"))
+    assert kept is not None
     assert product["facets"]["version"]["datasetVersion"] == str(kept.commit.version)  # the refused candidate
     assertions = {a["assertion"]: a["success"] for a in product["facets"]["dataQualityAssertions"]["assertions"]}
     assert assertions["range_revenue"] is False and assertions["not_null_day_store_revenue"] is True
     assert "failing checks range_revenue" in events[-1]["run"]["facets"]["errorMessage"]["message"]
 
 
-def test_nothing_is_sent_unless_openlineage_is_configured(environment, monkeypatch, tmp_path):
+def test_nothing_is_sent_unless_openlineage_is_configured(
+    environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
         monkeypatch.delenv(name)
     assert not Settings.load().openlineage  # so a run does not even import openlineage-python
@@ -196,7 +203,9 @@ def test_nothing_is_sent_unless_openlineage_is_configured(environment, monkeypat
     assert LineageEmitter.configured() is None
 
 
-def test_an_unreachable_receiver_fails_no_run(environment, monkeypatch, tmp_path, caplog):
+def test_an_unreachable_receiver_fails_no_run(
+    environment: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="pipelines")
     with receiver() as gone:
         url = gone.url
@@ -209,7 +218,7 @@ def test_an_unreachable_receiver_fails_no_run(environment, monkeypatch, tmp_path
     assert [m.split(" event")[0] for m in unsent] == ["OpenLineage START", "OpenLineage COMPLETE"], unsent
 
 
-def test_meshlake_log_lines_of_a_step_reach_the_run_logs(environment):
+def test_meshlake_log_lines_of_a_step_reach_the_run_logs(environment: None) -> None:
     instance = dg.DagsterInstance.ephemeral()
     outcome, runtime = _materialize([BRONZE, SILVER, GOLD], instance=instance)
     assert outcome.success
@@ -234,7 +243,9 @@ def _maintain(runtime: Runtime) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_maintenance_sends_start_and_complete_naming_every_table_it_maintains(environment, monkeypatch):
+def test_maintenance_sends_start_and_complete_naming_every_table_it_maintains(
+    environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outcome, runtime = _materialize([BRONZE, SILVER, GOLD])
     assert outcome.success
     with receiver() as got:
@@ -259,7 +270,7 @@ def test_maintenance_sends_start_and_complete_naming_every_table_it_maintains(en
     assert complete["inputs"] == []
 
 
-def test_a_failing_maintenance_sends_fail_with_its_error(environment, monkeypatch):
+def test_a_failing_maintenance_sends_fail_with_its_error(environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
     outcome, runtime = _materialize([BRONZE])
     assert outcome.success
     bronze = runtime.store_for("shop", Layer.BRONZE).location(TableId("shop", "bronze_sale_made"))

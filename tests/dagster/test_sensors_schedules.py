@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 import pytest
@@ -25,6 +27,19 @@ RETURNS = dg.AssetKey(["orders", "silver", "returns"])
 GOLD = dg.AssetKey(["orders", "gold", "daily_revenue"])
 
 
+class SensorTick(Protocol):
+    """What a sensor's `evaluate_tick` returns (Dagster's `SensorExecutionData`, not exported)."""
+
+    @property
+    def run_requests(self) -> Sequence[dg.RunRequest] | None: ...
+
+    @property
+    def skip_message(self) -> str | None: ...
+
+    @property
+    def cursor(self) -> str | None: ...
+
+
 @pytest.fixture(scope="module")
 def defs() -> dg.Definitions:
     return build_definitions()
@@ -36,12 +51,18 @@ def runtime(tmp_path: Path) -> Runtime:
 
 
 @pytest.fixture
-def instance():
+def instance() -> Iterator[dg.DagsterInstance]:
     with dg.DagsterInstance.ephemeral() as instance:
         yield instance
 
 
-def tick(defs: dg.Definitions, name: str, resource: MeshlakeResource, instance, cursor: str | None = None):
+def tick(
+    defs: dg.Definitions,
+    name: str,
+    resource: MeshlakeResource,
+    instance: dg.DagsterInstance,
+    cursor: str | None = None,
+) -> SensorTick:
     sensor = defs.resolve_sensor_def(name)
     # A context manager, as the sensor daemon uses: the resource stops what a step started on teardown.
     with dg.build_sensor_context(
@@ -50,26 +71,34 @@ def tick(defs: dg.Definitions, name: str, resource: MeshlakeResource, instance, 
         return sensor.evaluate_tick(context)
 
 
-def materialize(defs: dg.Definitions, keys: list[dg.AssetKey], resource: MeshlakeResource, instance):
+def materialize(
+    defs: dg.Definitions, keys: list[dg.AssetKey], resource: MeshlakeResource, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     result = dg.materialize(assets, selection=keys, resources={"meshlake": resource}, instance=instance)
     assert result.success
     return result
 
 
-def test_every_bronze_asset_has_both_sensors_and_automation_runs_by_default(defs):
+def test_every_bronze_asset_has_both_sensors_and_automation_runs_by_default(defs: dg.Definitions) -> None:
     sensors = {s.name: s for s in defs.sensors or []}
     assert set(sensors) >= {"orders_order_placed_landing", "orders_order_placed_stream", "meshlake_automation"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     graph = defs.resolve_asset_graph()
     for name in ("orders_order_placed_landing", "orders_order_placed_stream"):
-        assert sensors[name].asset_selection.resolve(graph) == {BRONZE}
-    assert {SILVER, GOLD} <= sensors["meshlake_automation"].asset_selection.resolve(graph)
+        selection = sensors[name].asset_selection
+        assert selection is not None
+        assert selection.resolve(graph) == {BRONZE}
+    automated = sensors["meshlake_automation"].asset_selection
+    assert automated is not None
+    assert {SILVER, GOLD} <= automated.resolve(graph)
     repo = defs.get_repository_def()
     assert "default_automation_condition_sensor" not in {s.name for s in repo.sensor_defs}
 
 
-def test_schedule_tick_launches_the_bronze_job(defs, runtime, instance):
+def test_schedule_tick_launches_the_bronze_job(
+    defs: dg.Definitions, runtime: Runtime, instance: dg.DagsterInstance
+) -> None:
     schedule = defs.resolve_schedule_def("orders_hourly")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 5, 1, 9, tzinfo=UTC))
@@ -87,7 +116,9 @@ def test_schedule_tick_launches_the_bronze_job(defs, runtime, instance):
     assert materialized == ALL_BRONZE
 
 
-def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime, instance, monkeypatch):
+def test_landing_sensor_requests_bronze_once_per_new_set_of_files(
+    defs: dg.Definitions, runtime: Runtime, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
     resource = MeshlakeResource(home=str(runtime.settings.home))
     name = "orders_order_placed_landing"
     assert "no new files" in (tick(defs, name, resource, instance).skip_message or "")
@@ -120,7 +151,9 @@ def test_landing_sensor_requests_bronze_once_per_new_set_of_files(defs, runtime,
     assert request.run_key == f"landing-{landing_digest(p.name for p in second)}"
 
 
-def test_automation_requests_silver_and_gold_after_bronze_changes(defs, runtime, instance):
+def test_automation_requests_silver_and_gold_after_bronze_changes(
+    defs: dg.Definitions, runtime: Runtime, instance: dg.DagsterInstance
+) -> None:
     resource = MeshlakeResource(home=str(runtime.settings.home))
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0  # bronze missing: nothing downstream can run
@@ -134,6 +167,7 @@ def test_automation_requests_silver_and_gold_after_bronze_changes(defs, runtime,
     materialize(defs, [SILVER, RETURNS, dg.AssetKey(["orders", "gold", "order_facts"])], resource, instance)
     third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
     daily = defs.resolve_assets_def(GOLD)
+    assert daily.partitions_def is not None
     assert third.get_requested_partitions(GOLD) == set(daily.partitions_def.get_partition_keys())  # late events
     assert daily.backfill_policy == dg.BackfillPolicy.single_run()  # ... change old days: every day, in one run
     assert third.total_requested == third.get_num_requested(GOLD)
@@ -149,7 +183,7 @@ def test_automation_requests_silver_and_gold_after_bronze_changes(defs, runtime,
 
 
 @pytest.fixture
-def nats_url(tmp_path: Path):
+def nats_url(tmp_path: Path) -> Iterator[str]:
     try:
         server = NatsServer(tmp_path / "nats", executable=Settings.load().nats_server)
         server.start()
@@ -159,7 +193,9 @@ def nats_url(tmp_path: Path):
     server.stop()
 
 
-def test_stream_backlog_sensor_requests_bronze_while_messages_wait(defs, runtime, instance, nats_url):
+def test_stream_backlog_sensor_requests_bronze_while_messages_wait(
+    defs: dg.Definitions, runtime: Runtime, instance: dg.DagsterInstance, nats_url: str
+) -> None:
     name = "orders_order_placed_stream"
     unset = tick(defs, name, MeshlakeResource(home=str(runtime.settings.home)), instance)
     assert unset.run_requests == [] and "MESHLAKE_NATS_URL is not set" in (unset.skip_message or "")

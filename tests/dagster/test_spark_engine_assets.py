@@ -3,11 +3,14 @@ and each silver rebuild."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
-from pipelines.adapters.nats.server import free_port
+from pipelines.adapters.server_process import free_port
 from pipelines.bootstrap import Runtime
 from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
@@ -25,7 +28,9 @@ SILVER = dg.AssetKey(["accounts", "silver", "accounts"])
 
 
 @pytest.mark.usefixtures("spark_client")
-def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadata(make_runtime):
+def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadata(
+    make_runtime: Callable[..., Runtime],
+) -> None:
     runtime = make_runtime("delta")
     generate_landing(runtime, "orders", 1_000, seed=5, files=1)
     defs = build_definitions()
@@ -41,13 +46,14 @@ def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadat
         events = [e for e in run.get_asset_materialization_events() if e.asset_key == key]
         metadata = events[-1].materialization.metadata  # a range of partitions: one event a partition
         assert metadata["engine"].value == "spark"
-        assert metadata["spark_url"].value.startswith("sc://127.0.0.1:")
+        spark_url = metadata["spark_url"].value
+        assert isinstance(spark_url, str) and spark_url.startswith("sc://127.0.0.1:")
         assert metadata["spark_session_id"].value
         assert all(c.passed for c in run.get_asset_check_evaluations() if c.asset_key == key)
 
 
 @pytest.mark.usefixtures("spark_client")
-def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_asset_in_one_line(tmp_path):
+def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_asset_in_one_line(tmp_path: Path) -> None:
     settings = Settings.load(project=ACCOUNTS, env={"MESHLAKE_HOME": str(tmp_path / "home")})
     runtime = Runtime(settings)
     for event, payloads in _payloads(runtime).items():
@@ -60,7 +66,8 @@ def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_ass
     assert built.success
     silver = next(e for e in built.get_asset_materialization_events() if e.asset_key == SILVER).materialization
     assert (silver.metadata["engine"].value, silver.metadata["history_engine"].value) == ("spark", "spark")
-    assert silver.metadata["spark_url"].value.startswith("sc://127.0.0.1:")
+    spark_url = silver.metadata["spark_url"].value
+    assert isinstance(spark_url, str) and spark_url.startswith("sc://127.0.0.1:")
 
     gone = MeshlakeResource(project=str(ACCOUNTS), home=home, engine="spark", spark_url=f"sc://127.0.0.1:{free_port()}")
     rebuild = {"ops": {"accounts__silver__accounts": {"config": {"full_rebuild": True}}}}

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -17,8 +20,9 @@ import pyiceberg.catalog
 import pytest
 from pyiceberg.utils.config import Config
 
+from pipelines.bootstrap import Runtime
 from pipelines.cli.demo_cmd import MESH_SQL
-from pipelines.core.names import Layer
+from pipelines.core.names import Layer, TableId
 from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
@@ -39,7 +43,12 @@ def defs() -> dg.Definitions:
     return build_definitions()
 
 
-def materialize_all(defs, resource, instance, selection=None):
+def materialize_all(
+    defs: dg.Definitions,
+    resource: MeshlakeResource,
+    instance: dg.DagsterInstance,
+    selection: Collection[dg.AssetKey] | None = None,
+) -> list[dg.ExecuteInProcessResult]:
     """Unpartitioned assets in one run, then each partitioned product over all its partitions."""
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     keys = [k for a in assets for k in a.keys if selection is None or k in selection]
@@ -54,10 +63,14 @@ def materialize_all(defs, resource, instance, selection=None):
     return runs
 
 
-def backfill_daily_revenue(defs, resource, instance):
+def backfill_daily_revenue(
+    defs: dg.Definitions, resource: MeshlakeResource, instance: dg.DagsterInstance
+) -> list[list[Mapping[str, dg.MetadataValue]]]:
     """Two backfills of orders.daily_revenue: one day, then every day; each run's materialisations' metadata."""
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
-    keys = defs.resolve_assets_def(REVENUE).partitions_def.get_partition_keys()
+    partitions = defs.resolve_assets_def(REVENUE).partitions_def
+    assert partitions is not None
+    keys = partitions.get_partition_keys()
     every_day = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     runs = [
         dg.materialize(assets, selection=[REVENUE], partition_key="2026-10-05", resources={"meshlake": resource},
@@ -68,16 +81,16 @@ def backfill_daily_revenue(defs, resource, instance):
     return [[e.materialization.metadata for e in run.get_asset_materialization_events()] for run in runs]
 
 
-def read_gold(resource, domain, product):
+def read_gold(resource: MeshlakeResource, domain: str, product: str) -> list[dict[str, Any]]:
     runtime = resource.runtime()
-    return (
-        runtime.store_for(domain, Layer.GOLD, product).read(runtime.domain(domain).product_table(product)).to_pylist()
-    )
+    table = runtime.store_for(domain, Layer.GOLD, product).read(runtime.domain(domain).product_table(product))
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
 
 
-def out_of_order_entities(runtime, domain, events_and_keys):
+def out_of_order_entities(runtime: Runtime, domain: str, events_and_keys: list[tuple[str, str, str]]) -> int:
     """Entities whose events arrived in another order than they happened (across event types)."""
-    seen = defaultdict(list)
+    seen: defaultdict[object, list[tuple[tuple[str, int, int], datetime]]] = defaultdict(list)
     for position, (event, key, time_field) in enumerate(events_and_keys):
         for n, item in enumerate(landed(runtime, domain, event)):
             if item.valid:
@@ -86,7 +99,7 @@ def out_of_order_entities(runtime, domain, events_and_keys):
     return sum(1 for events in seen.values() if [t for _, t in sorted(events)] != sorted(t for _, t in events))
 
 
-def test_definitions_load_with_the_expected_asset_keys_groups_checks_and_partitions(defs):
+def test_definitions_load_with_the_expected_asset_keys_groups_checks_and_partitions(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"orders/silver/orders", "payments/gold/settlement_summary", "shipping/gold/order_fulfilment"} <= keys
@@ -101,7 +114,9 @@ def test_definitions_load_with_the_expected_asset_keys_groups_checks_and_partiti
     assert defs.resolve_schedule_def("payments_hourly").cron_schedule == "0 * * * *"
 
 
-def _rest_catalog(request, monkeypatch, runtime) -> tuple[dict[str, str], dict[str, str]]:
+def _rest_catalog(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, runtime: Runtime
+) -> tuple[str, dict[str, str]]:
     """The settings that put the pipelines' Iceberg tables behind the catalog service's REST API.
 
     The service serves the SQL catalog the `iceberg` variant uses; the pipelines reach it only through
@@ -112,7 +127,7 @@ def _rest_catalog(request, monkeypatch, runtime) -> tuple[dict[str, str], dict[s
     monkeypatch.setenv("PYICEBERG_CATALOG__LAKE__TOKEN", rest["token"])
     # pyiceberg reads its configuration (files and PYICEBERG_* variables) once, when imported
     monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
-    return {"iceberg_catalog": "lake"}, rest
+    return "lake", rest
 
 
 def _rest_commits(rest: dict[str, str]) -> set[str]:
@@ -131,8 +146,13 @@ ON_SAIL = pytest.mark.xdist_group("sail")
      pytest.param("delta-spark", marks=ON_SAIL)],
 )  # fmt: skip
 def test_gold_of_three_domains_equals_an_independent_computation(
-    make_runtime, tmp_path, defs, fmt, request, monkeypatch
-):
+    make_runtime: Callable[..., Runtime],
+    tmp_path: Path,
+    defs: dg.Definitions,
+    fmt: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     store_format, _, variant = fmt.partition("-")
     engine = "spark" if variant == "spark" else "embedded"  # spark: every gold product on a Sail per domain
     if engine == "spark":
@@ -145,8 +165,10 @@ def test_gold_of_three_domains_equals_an_independent_computation(
             if path.stem.endswith(("-0002", "-0003")):  # the later half of the arrivals comes in run 2
                 (held_back / path.relative_to(runtime.settings.landing_dir)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(path, held_back / path.relative_to(runtime.settings.landing_dir))
-    catalog, rest = _rest_catalog(request, monkeypatch, runtime) if variant == "rest" else ({}, {})
-    resource = MeshlakeResource(home=str(runtime.settings.home), format=store_format, engine=engine, **catalog)
+    catalog, rest = _rest_catalog(request, monkeypatch, runtime) if variant == "rest" else (None, {})
+    resource = MeshlakeResource(
+        home=str(runtime.settings.home), format=store_format, engine=engine, iceberg_catalog=catalog
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         materialize_all(defs, resource, instance)
         shutil.copytree(held_back, runtime.settings.landing_dir, dirs_exist_ok=True)
@@ -160,7 +182,8 @@ def test_gold_of_three_domains_equals_an_independent_computation(
         for e in second[0].get_asset_materialization_events()
     }
     assert silver["orders/silver/orders"]["mode"].value == "incremental"
-    assert silver["orders/silver/orders"]["rows_scanned"].value > 0
+    rows_scanned = silver["orders/silver/orders"]["rows_scanned"].value
+    assert isinstance(rows_scanned, int) and rows_scanned > 0
     checks = [c for r in second for c in r.get_asset_check_evaluations()]
     assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
@@ -192,7 +215,8 @@ def test_gold_of_three_domains_equals_an_independent_computation(
     }
     for product in ("payments/gold/settlement_summary", "orders/gold/daily_revenue", "shipping/gold/order_fulfilment"):
         assert gold[product]["mode"].value == "incremental"  # only the days (weeks) run 2 touched
-        assert gold[product]["rows_read" if engine == "embedded" else "spark_seconds"].value > 0  # Sail counts no rows
+        work = gold[product]["rows_read" if engine == "embedded" else "spark_seconds"].value  # Sail counts no rows
+        assert isinstance(work, int | float) and work > 0
     assert {gold[product]["engine"].value for product in gold if "/gold/" in product} == {engine}
     assert [(m["mode"].value, m["partitions"].value) for m in backfills[0]] == [("partitions", ["2026-10-05"])]
     assert {m["mode"].value for m in backfills[1]} == {"full"} and len(backfills[1]) > 30  # every day: a rebuild
@@ -212,14 +236,16 @@ def test_gold_of_three_domains_equals_an_independent_computation(
     assert [(r["carrier"], r["currency"], r["parcels"], r["order_value"], r["failed"]) for r in answer] == expected_mesh
 
 
-def _inject(runtime, domain, table, change):
+def _inject(runtime: Runtime, domain: str, table: TableId, change: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     """Append a copy of one silver row, changed by `change`: data that breaks a product's contract."""
     store = runtime.store_for(domain, Layer.SILVER)
     row = store.read(table).slice(0, 1).to_pylist()[0]
     store.append(table, pa.Table.from_pylist([change(row)], schema=store.schema(table)))
 
 
-def test_broken_data_fails_the_checks_and_a_blocking_failure_stops_downstream_automation(make_runtime, defs):
+def test_broken_data_fails_the_checks_and_a_blocking_failure_stops_downstream_automation(
+    make_runtime: Callable[..., Runtime], defs: dg.Definitions
+) -> None:
     runtime = make_runtime("delta")
     for domain in ("orders", "shipping"):
         generate_landing(runtime, domain, 600, seed=5, files=1)

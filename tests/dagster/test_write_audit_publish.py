@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -35,6 +36,7 @@ from pipelines.dagster.resources import MeshlakeResource
 from pipelines.services.wap import write_audit_publish
 from pipelines.serving import Serving
 from pipelines.serving.http import query_router
+from pipelines.settings import Settings
 from tests.paths import REPO
 from tests.wap_project import GOLD, TOTAL, land, make_ledger, materialize
 
@@ -93,20 +95,22 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == GOLD}
 
 
-def _rest_rows(serve_iceberg_rest, runtime: Runtime) -> list[tuple[str, int]]:
+def _rest_rows(serve_iceberg_rest: Callable[[Path], dict[str, str]], runtime: Runtime) -> list[tuple[str, int]]:
     """The product as any engine reads it through the catalog service's Iceberg REST API (pyiceberg here)."""
     rest = RestCatalog("meshlake", **serve_iceberg_rest(runtime.settings.iceberg_dir))
     rows = rest.load_table(("ledger", "balances")).scan(selected_fields=("item_id", "amount")).to_arrow()
     return sorted((r["item_id"], r["amount"]) for r in rows.to_pylist())
 
 
-def _candidates_cli(settings, *args: str) -> Result:
+def _candidates_cli(settings: Settings, *args: str) -> Result:
     return CliRunner().invoke(app, ["--project", str(settings.project_dir), "candidates", *args],
                               env={"MESHLAKE_HOME": str(settings.home)})  # fmt: skip
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_version(tmp_path, fmt, request):
+def test_a_build_breaking_an_error_check_leaves_every_reader_on_the_published_version(
+    tmp_path: Path, fmt: str, request: pytest.FixtureRequest
+) -> None:
     stack = ExitStack()
     request.addfinalizer(stack.close)
     settings = make_ledger(tmp_path / "team", fmt)
@@ -176,7 +180,9 @@ def _step_lines(instance: dg.DagsterInstance, run_id: str, *words: str) -> list[
     return [line for line in lines if all(word in line for word in words)]
 
 
-def test_a_refused_build_records_no_materialisation_and_fails_its_run_naming_the_check_logged_once(tmp_path):
+def test_a_refused_build_records_no_materialisation_and_fails_its_run_naming_the_check_logged_once(
+    tmp_path: Path,
+) -> None:
     settings = make_ledger(tmp_path / "team", "iceberg")
     runtime = Runtime(settings)
     instance = dg.DagsterInstance.ephemeral()
@@ -191,23 +197,27 @@ def test_a_refused_build_records_no_materialisation_and_fails_its_run_naming_the
 
     assert not refused.success
     assert GOLD not in {e.asset_key for e in refused.get_asset_materialization_events()}
-    assert instance.get_latest_materialization_event(GOLD).run_id == published.run_id  # freshness stays honest
+    latest = instance.get_latest_materialization_event(GOLD)
+    assert latest is not None and latest.run_id == published.run_id  # freshness stays honest
     assert _checks(refused) == {"key_not_null": True, "key_unique": True, "range_amount": False,
                                 "amount_within_limit": True}  # fmt: skip
     kept = runtime.candidates(runtime.store_for("ledger", Layer.GOLD, "balances")).kept(TABLE)
+    assert kept is not None
     gold_checks = [e for e in refused.get_asset_check_evaluations() if e.asset_key == GOLD]
     shown = {e.check_name: e.metadata["refused_candidate"].value for e in gold_checks}
     assert set(shown.values()) == {kept.commit.version}  # beside the published materialisation, named as refused
     [failure] = [e for e in refused.get_step_failure_events() if e.step_key == "ledger__gold__balances"]
-    assert "refused version" in failure.step_failure_data.error.message
-    assert "failing checks range_amount" in failure.step_failure_data.error.message
+    error = failure.step_failure_data.error
+    assert error is not None
+    assert "refused version" in error.message
+    assert "failing checks range_amount" in error.message
     [line] = _step_lines(instance, published.run_id, "publish", "ledger.balances")  # the publish logs once
     assert line.startswith(f"publish {TABLE} version ") and "asset=ledger/gold/balances" in line
     [line] = _step_lines(instance, refused.run_id, "refus", "ledger.balances")
     assert line.startswith(f"refusal {TABLE} version ") and "failing=('range_amount',)" in line
 
 
-def test_maintenance_discarding_a_refused_candidate_takes_it_off_the_catalog(tmp_path):
+def test_maintenance_discarding_a_refused_candidate_takes_it_off_the_catalog(tmp_path: Path) -> None:
     """The Dagster maintenance job tells the catalog (each format's expiry reporting it: tests/contract)."""
     settings = make_ledger(tmp_path / "team", "delta", "maintenance: {retention_hours: 0, orphan_age_hours: 0}\n")
     runtime = Runtime(settings)
@@ -234,7 +244,7 @@ def test_maintenance_discarding_a_refused_candidate_takes_it_off_the_catalog(tmp
     service.close()
 
 
-def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):
+def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path: Path) -> None:
     settings = make_ledger(tmp_path / "team", "iceberg")
     runtime = Runtime(settings)
     instance = dg.DagsterInstance.ephemeral()
@@ -251,13 +261,14 @@ def test_a_rerun_on_data_still_breaking_the_contract_is_refused_again(tmp_path):
     )
     store = runtime.store_for("ledger", Layer.GOLD, "balances")
     assert store.read(TABLE).to_pylist() == [{"item_id": "a", "amount": 1}]
-    assert runtime.candidates(store).kept(TABLE).commit.version == audited.publication.candidate
+    kept = runtime.candidates(store).kept(TABLE)
+    assert kept is not None and kept.commit.version == audited.publication.candidate
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rerun_publishes_once(
-    tmp_path, fmt, request
-):
+    tmp_path: Path, fmt: str, request: pytest.FixtureRequest
+) -> None:
     stack = ExitStack()
     request.addfinalizer(stack.close)
     settings = make_ledger(tmp_path / "team", fmt)
@@ -289,7 +300,7 @@ def test_a_run_killed_between_audit_and_publish_leaves_the_old_version_and_a_rer
     assert versions == {published[-1].version, history[-1].version}
 
 
-def test_candidates_names_an_unknown_domain_as_a_usage_error(tmp_path):
+def test_candidates_names_an_unknown_domain_as_a_usage_error(tmp_path: Path) -> None:
     settings = make_ledger(tmp_path / "team", "iceberg")
 
     result = _candidates_cli(settings, "--domain", "nope")
