@@ -36,7 +36,7 @@ def readme_dagster_commands() -> list[str]:
     return [line for line in block.replace("\\\n", " ").splitlines() if line.startswith("DAGSTER_HOME=")]
 
 
-def test_the_readme_dagster_cli_commands_materialise_a_domain_and_backfill_then_query(env):
+def test_the_readme_dagster_cli_commands_materialise_a_domain_and_backfill_then_query(env: dict[str, str]) -> None:
     assert (
         run([str(BIN / "meshlake"), "generate", "--count", "2000", "--files", "2", "--seed", "7"], env).returncode == 0
     )
@@ -67,7 +67,7 @@ def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_outside_a_project_is_one_clear_error(env, tmp_path):
+def test_outside_a_project_is_one_clear_error(env: dict[str, str], tmp_path: Path) -> None:
     env = {k: v for k, v in env.items() if k != "MESHLAKE_HOME"}
     outside = tmp_path / "not-a-project"
     outside.mkdir()
@@ -89,7 +89,9 @@ def test_outside_a_project_is_one_clear_error(env, tmp_path):
     ],
     ids=["malformed-proto", "unknown-message"],
 )
-def test_schema_problems_are_one_line_naming_what_is_wrong(env, tmp_path, old, new, expected):
+def test_schema_problems_are_one_line_naming_what_is_wrong(
+    env: dict[str, str], tmp_path: Path, old: str, new: str, expected: list[str]
+) -> None:
     schemas = tmp_path / "schemas"
     shutil.copytree(PROJECT_DIR / "schemas", schemas)
     proto = schemas / "orders" / "v1" / "orders.proto"
@@ -105,7 +107,9 @@ def test_schema_problems_are_one_line_naming_what_is_wrong(env, tmp_path, old, n
     assert "payments:" in others.stdout and "shipping:" in others.stdout
 
 
-def test_landing_file_that_is_not_protobuf_waits_while_it_may_grow_then_fails_and_changes_no_table(env, tmp_path):
+def test_landing_file_that_is_not_protobuf_waits_while_it_may_grow_then_fails_and_changes_no_table(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     assert run([str(BIN / "meshlake"), "generate", "--count", "300", "--files", "1"], env).returncode == 0
     assert run([str(BIN / "meshlake"), "materialize", "--select", "key:orders/bronze/*"], env).returncode == 0
     home = Path(env["MESHLAKE_HOME"])
@@ -128,7 +132,7 @@ def test_landing_file_that_is_not_protobuf_waits_while_it_may_grow_then_fails_an
     assert data_tables_metadata() == metadata_before
 
 
-def test_schemas_check_exits_non_zero_on_a_breaking_change(env, tmp_path):
+def test_schemas_check_exits_non_zero_on_a_breaking_change(env: dict[str, str], tmp_path: Path) -> None:
     old = tmp_path / "old-schemas"
     shutil.copytree(PROJECT_DIR / "schemas", old)
     new = tmp_path / "schemas"
@@ -142,7 +146,9 @@ def test_schemas_check_exits_non_zero_on_a_breaking_change(env, tmp_path):
     assert run([*cmd[:-1], str(new)], env).returncode == 0
 
 
-def test_schemas_check_reports_a_construct_no_table_holds_with_file_and_line(env, tmp_path):
+def test_schemas_check_reports_a_construct_no_table_holds_with_file_and_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     schemas = tmp_path / "schemas"
     shutil.copytree(REPO / "tests" / "fixtures" / "unsupported", schemas)
     result = run([str(BIN / "meshlake"), "schemas", "check", "--schemas", str(schemas), "--against", str(schemas)], env)

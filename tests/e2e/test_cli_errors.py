@@ -44,7 +44,9 @@ def env(tmp_path: Path) -> dict[str, str]:
         (["nosuchcommand"], "No such command 'nosuchcommand'"),
     ],
 )
-def test_usage_errors_exit_2_with_one_error_line_and_a_hint(env, tmp_path, args, message):
+def test_usage_errors_exit_2_with_one_error_line_and_a_hint(
+    env: dict[str, str], tmp_path: Path, args: list[str], message: str
+) -> None:
     result = run(args, env, tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -57,14 +59,14 @@ def test_usage_errors_exit_2_with_one_error_line_and_a_hint(env, tmp_path, args,
     assert not (tmp_path / "home").exists()
 
 
-def test_no_arguments_prints_the_help(env, tmp_path):
+def test_no_arguments_prints_the_help(env: dict[str, str], tmp_path: Path) -> None:
     result = run([], env, tmp_path)
     assert "Traceback" not in result.stdout + result.stderr
     assert "materialize" in result.stdout + result.stderr
     assert result.returncode in (0, 2)
 
 
-def test_a_data_error_is_one_line_and_verbose_adds_the_traceback(env, tmp_path):
+def test_a_data_error_is_one_line_and_verbose_adds_the_traceback(env: dict[str, str], tmp_path: Path) -> None:
     assert run(["catalog", "token", "create", "--principal", "admin", "--kind", "admin"], env, tmp_path).returncode == 0
     plain = run(["catalog", "show", "orders.nothing"], env, tmp_path)
     assert plain.returncode == 1
@@ -76,7 +78,7 @@ def test_a_data_error_is_one_line_and_verbose_adds_the_traceback(env, tmp_path):
     assert "Traceback" in verbose.stderr and "orders.nothing" in verbose.stderr.strip().splitlines()[-1]
 
 
-def test_a_query_error_is_one_line_and_verbose_adds_the_traceback(env, tmp_path):
+def test_a_query_error_is_one_line_and_verbose_adds_the_traceback(env: dict[str, str], tmp_path: Path) -> None:
     query = "SELECT * FROM orders.daily_revenue"
     assert run(["generate", "--count", "10", "--files", "1"], env, tmp_path).returncode == 0
     plain = run(["query", query], env, tmp_path)
@@ -87,7 +89,7 @@ def test_a_query_error_is_one_line_and_verbose_adds_the_traceback(env, tmp_path)
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
 
 
-def test_ctrl_c_exits_130_without_a_traceback(env, tmp_path):
+def test_ctrl_c_exits_130_without_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [MESHLAKE, "generate", "--count", "5000000", "--domain", "orders"],
         stdout=subprocess.PIPE,
@@ -103,7 +105,7 @@ def test_ctrl_c_exits_130_without_a_traceback(env, tmp_path):
     assert "Traceback" not in stdout + stderr
 
 
-def test_a_server_binary_that_is_missing_is_one_line_naming_how_to_get_it(env, tmp_path):
+def test_a_server_binary_that_is_missing_is_one_line_naming_how_to_get_it(env: dict[str, str], tmp_path: Path) -> None:
     not_there = tmp_path / "weed"
     result = run(["demo", "--events", "100", "--storage", "s3"], env | {"MESHLAKE_WEED": str(not_there)}, tmp_path)
     assert result.returncode == 1, result.stderr
@@ -114,7 +116,9 @@ def test_a_server_binary_that_is_missing_is_one_line_naming_how_to_get_it(env, t
 
 
 @pytest.mark.parametrize("command", [["demo", "--events", "100"], ["dev", "--port", "1", "--catalog-port", "2"]])
-def test_a_seaweedfs_that_does_not_start_is_one_line_naming_why_and_its_log(env, tmp_path, command):
+def test_a_seaweedfs_that_does_not_start_is_one_line_naming_why_and_its_log(
+    env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
     broken = tmp_path / "weed"  # a weed that fails as a real one does when its port is taken
     broken.write_text("#!/bin/sh\necho 'F1207 listen tcp 127.0.0.1:9333: bind: address already in use'\nexit 1\n")
     broken.chmod(0o755)

@@ -35,7 +35,9 @@ def _write_a_table(home: Path, fmt: str | None) -> None:
         (None, "iceberg", ["each domain's own formats", "iceberg only"]),
     ],
 )
-def test_a_run_with_another_format_is_refused_naming_the_home_and_both(tmp_path, written, asked, says):
+def test_a_run_with_another_format_is_refused_naming_the_home_and_both(
+    tmp_path: Path, written: str | None, asked: str | None, says: list[str]
+) -> None:
     home = tmp_path / "home"
     _write_a_table(home, written)
     with pytest.raises(HomeFormatError) as refused:
@@ -47,7 +49,7 @@ def test_a_run_with_another_format_is_refused_naming_the_home_and_both(tmp_path,
     _write_a_table(home, written)  # the home's own layout still works
 
 
-def test_the_command_line_refuses_it_in_one_line(tmp_path):
+def test_the_command_line_refuses_it_in_one_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
     _write_a_table(home, "iceberg")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}

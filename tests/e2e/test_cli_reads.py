@@ -45,7 +45,9 @@ def _files(root: Path) -> list[str]:
     ],
 )
 @pytest.mark.parametrize("home", ["missing", "empty", "landing only"])
-def test_a_read_on_an_empty_home_creates_nothing_and_says_so(env, tmp_path, args, code, says, home):
+def test_a_read_on_an_empty_home_creates_nothing_and_says_so(
+    env: dict[str, str], tmp_path: Path, args: list[str], code: int, says: str, home: str
+) -> None:
     root = Path(env["MESHLAKE_HOME"])
     if home != "missing":
         root.mkdir()
@@ -68,7 +70,9 @@ def test_a_read_on_an_empty_home_creates_nothing_and_says_so(env, tmp_path, args
         ["query", "--principal", "orders", "SELECT 1"],
     ],
 )
-def test_a_read_as_a_principal_on_a_home_without_a_catalog_creates_none(env, tmp_path, args):
+def test_a_read_as_a_principal_on_a_home_without_a_catalog_creates_none(
+    env: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
     """Grants live in the catalog: with tables but no catalog database there are none to check, and
     reading as a principal says so rather than create an empty catalog that grants nothing."""
     import pyarrow as pa

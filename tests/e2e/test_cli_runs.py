@@ -30,7 +30,9 @@ def env(tmp_path: Path) -> dict[str, str]:
     ("select", "hint"),
     [("group:order", "orders"), ("key:orders/bronze/order_placd", "orders/bronze/order_placed"), ("nonsense", "")],
 )
-def test_a_selection_that_matches_nothing_exits_2_listing_what_exists(env, tmp_path, select, hint):
+def test_a_selection_that_matches_nothing_exits_2_listing_what_exists(
+    env: dict[str, str], tmp_path: Path, select: str, hint: str
+) -> None:
     result = run(["materialize", "--select", select], env, tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
@@ -40,7 +42,7 @@ def test_a_selection_that_matches_nothing_exits_2_listing_what_exists(env, tmp_p
     assert len(result.stderr.strip().splitlines()) <= 4 and len(error[0]) < 400
 
 
-def test_generate_takes_a_fresh_seed_each_call_and_prints_it(env, tmp_path):
+def test_generate_takes_a_fresh_seed_each_call_and_prints_it(env: dict[str, str], tmp_path: Path) -> None:
     seeds = []
     for _ in range(2):
         result = run(["generate", "--domain", "payments", "--count", "50", "--files", "1"], env, tmp_path)
@@ -55,7 +57,7 @@ def test_generate_takes_a_fresh_seed_each_call_and_prints_it(env, tmp_path):
     assert landed == {f"s{seeds[0]}", f"s{seeds[1]}", "s11"}
 
 
-def test_materialize_ends_with_a_table_of_each_asset(env, tmp_path):
+def test_materialize_ends_with_a_table_of_each_asset(env: dict[str, str], tmp_path: Path) -> None:
     assert run(["generate", "--domain", "payments", "--count", "300", "--files", "1"], env, tmp_path).returncode == 0
     result = run(["materialize", "--select", "group:payments"], env, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -75,7 +77,7 @@ def test_materialize_ends_with_a_table_of_each_asset(env, tmp_path):
     assert rows == added > 0 and quarantined >= 0
 
 
-def test_materialize_names_each_damaged_file_it_quarantined(env, tmp_path):
+def test_materialize_names_each_damaged_file_it_quarantined(env: dict[str, str], tmp_path: Path) -> None:
     """A compressed landing file that cannot be read is quarantined whole, and the run's summary says which."""
     assert run(["generate", "--domain", "payments", "--count", "300", "--files", "1"], env, tmp_path).returncode == 0
     folder = Path(env["MESHLAKE_HOME"]) / "landing" / "payments" / "payment_authorized"

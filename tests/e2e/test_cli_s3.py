@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.adapters.storage import open_location
+from pipelines.adapters.seaweedfs import SeaweedServer
+from pipelines.adapters.storage import StorageOptions, open_location
 from pipelines.core.framing import unframe
 from tests.e2e.test_cli import BIN, _one_error_line, run
 
 
 @pytest.fixture
-def s3_env(tmp_path, s3_server, s3_prefix):
+def s3_env(tmp_path: Path, s3_server: SeaweedServer, s3_prefix: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_", "AWS_"))}
     return base | {
         "MESHLAKE_HOME": str(tmp_path / "home"),
@@ -29,7 +30,9 @@ def s3_env(tmp_path, s3_server, s3_prefix):
     }
 
 
-def test_generate_writes_landing_objects_and_config_masks_the_key(s3_env, s3_prefix, s3_options):
+def test_generate_writes_landing_objects_and_config_masks_the_key(
+    s3_env: dict[str, str], s3_prefix: str, s3_options: StorageOptions
+) -> None:
     result = run([str(BIN / "meshlake"), "generate", "--domain", "orders", "--count", "200", "--files", "2"], s3_env)
     assert result.returncode == 0, result.stderr
     assert f"{s3_prefix}/landing/orders" in result.stdout
@@ -54,7 +57,9 @@ def _closed_port() -> int:
         ({"MESHLAKE_S3_ENDPOINT": f"http://127.0.0.1:{_closed_port()}"}, "cannot"),
     ],
 )
-def test_bad_storage_is_one_error_line_naming_the_uri(s3_env, s3_prefix, s3_options, change, expected):
+def test_bad_storage_is_one_error_line_naming_the_uri(
+    s3_env: dict[str, str], s3_prefix: str, s3_options: StorageOptions, change: dict[str, str], expected: str
+) -> None:
     result = run([str(BIN / "meshlake"), "generate", "--domain", "orders", "--count", "50"], s3_env | change)
     line = _one_error_line(result)
     assert result.returncode == 1 and "s3://" in line and expected in line, line
@@ -65,7 +70,9 @@ def test_bad_storage_is_one_error_line_naming_the_uri(s3_env, s3_prefix, s3_opti
     assert [str(f) for f in Path(home).rglob("*") if f.is_file()] == [], f"files left under {home}"
 
 
-def test_publish_puts_one_object_per_event_type_into_an_s3_landing_zone(s3_env, s3_prefix, s3_options):
+def test_publish_puts_one_object_per_event_type_into_an_s3_landing_zone(
+    s3_env: dict[str, str], s3_prefix: str, s3_options: StorageOptions
+) -> None:
     landing = f"{s3_prefix}/producer"
     args = [str(BIN / "meshlake"), "publish", "--domain", "orders", "--count", "300", "--seed", "4", "--url", landing]
     result = run(args, s3_env)
@@ -81,7 +88,9 @@ def test_publish_puts_one_object_per_event_type_into_an_s3_landing_zone(s3_env, 
     assert len(location.list_files("orders")) == 6  # a second run adds, never replaces
 
 
-def test_publish_to_a_missing_bucket_is_one_error_line_naming_it(s3_env, s3_prefix, s3_options):
+def test_publish_to_a_missing_bucket_is_one_error_line_naming_it(
+    s3_env: dict[str, str], s3_prefix: str, s3_options: StorageOptions
+) -> None:
     args = [str(BIN / "meshlake"), "publish", "-d", "orders", "-n", "20", "--url", "s3://no-such-bucket/in"]
     line = _one_error_line(run(args, s3_env))
     assert "s3://no-such-bucket/in" in line and "does not exist" in line, line

@@ -62,7 +62,7 @@ def _help(args: list[str]) -> tuple[int, set[str]]:
         ["generate", "--help"],
     ],
 )
-def test_help_imports_no_heavy_module(args):
+def test_help_imports_no_heavy_module(args: list[str]) -> None:
     code, loaded = _help(args)
     assert (code, sorted(m for m in loaded if m.split(".")[0] in HEAVY)) == (0, [])
 
@@ -75,6 +75,6 @@ def test_help_imports_no_heavy_module(args):
         (["domain", "new", "--help"], "pipelines.cli.domain_cmd"),
     ],
 )
-def test_help_of_a_command_imports_no_other_command(args, module):
+def test_help_of_a_command_imports_no_other_command(args: list[str], module: str) -> None:
     code, loaded = _help(args)
     assert (code, loaded & COMMAND_MODULES) == (0, {module})

@@ -17,7 +17,7 @@ ASSET_KEYS = (
 )
 
 
-def test_dagster_loads_the_project_of_its_working_directory(tmp_path):
+def test_dagster_loads_the_project_of_its_working_directory(tmp_path: Path) -> None:
     root = make_project(tmp_path / "team", "pyproject.toml")
     add_domain(root, "sales")
     add_domain(root, "broken", "colour: red\n")
@@ -48,7 +48,7 @@ def test_dagster_loads_the_project_of_its_working_directory(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["dagster.yaml", "domains", "pyproject.toml", "schemas"]
 
 
-def test_meshlake_dev_and_the_fork_server_name_the_same_code_location_module():
+def test_meshlake_dev_and_the_fork_server_name_the_same_code_location_module() -> None:
     from pipelines.cli import dev
     from pipelines.dagster.code_location import CODE_MODULE, _executor_config
 

@@ -23,7 +23,7 @@ def config(cwd: Path, *args: str, **env: str) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_config_shows_values_and_their_sources_from_file_env_and_flag(tmp_path):
+def test_config_shows_values_and_their_sources_from_file_env_and_flag(tmp_path: Path) -> None:
     team = tmp_path / "team"
     (team / "sub").mkdir(parents=True)
     (team / "pyproject.toml").write_text('[project]\nname = "t"\n\n[tool.meshlake]\nformat = "delta"\nhome = "data"\n')
@@ -44,7 +44,7 @@ def test_config_shows_values_and_their_sources_from_file_env_and_flag(tmp_path):
     assert list(other.iterdir()) == [other / "meshlake.yaml"]
 
 
-def test_config_masks_the_keys_the_iceberg_rest_catalog_hands_out(tmp_path):
+def test_config_masks_the_keys_the_iceberg_rest_catalog_hands_out(tmp_path: Path) -> None:
     (tmp_path / "meshlake.yaml").write_text("")
     env = {
         "MESHLAKE_S3_READER_ACCESS_KEY_ID": "reader-key",
@@ -69,7 +69,7 @@ def generate(classes, count, seed):
 """
 
 
-def test_a_broken_domain_is_named_and_the_others_run(tmp_path):
+def test_a_broken_domain_is_named_and_the_others_run(tmp_path: Path) -> None:
     from tests.fixture_projects import add_domain, make_project, write
 
     root = make_project(tmp_path / "team")

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -134,16 +135,17 @@ class Dev:
     log: Path
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def graphql(self, query: str) -> dict:
+    def graphql(self, query: str) -> dict[str, Any]:
         answer = httpx.post(f"{self.ui}/graphql", json={"query": query}, timeout=30)
         answer.raise_for_status()
-        return answer.json()["data"]
+        data: dict[str, Any] = answer.json()["data"]
+        return data
 
     def backfill_status(self, backfill: str) -> str:
         query = f'{{ partitionBackfillOrError(backfillId: "{backfill}") {{ ... on PartitionBackfill {{ status }} }} }}'
         return str(self.graphql(query)["partitionBackfillOrError"].get("status"))
 
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[dict[str, Any]]:
         runs = self.graphql(RUNS)["runsOrError"]["results"]
         return [{**r, "tags": {t["key"]: t["value"] for t in r["tags"]}} for r in runs]
 
@@ -253,7 +255,7 @@ def group_assets() -> dict[str, list[list[str]]]:
     return groups
 
 
-def test_dev_ui(dev: Dev, page: Page, tmp_path: Path):
+def test_dev_ui(dev: Dev, page: Page, tmp_path: Path) -> None:
     """Every domain's assets listed and drawn; orders materialised from the UI with its metadata shown;
     the landing sensor ran bronze by itself; Ctrl-C stops everything (the short name keeps socket paths short)."""
     shots = tmp_path / "screenshots"
@@ -360,7 +362,7 @@ sys.exit(Supervisor({}, Path(sys.argv[3]), stop_timeout_s=1.0).run([child]))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_supervisor_leaves_no_orphan_even_a_detached_one_ignoring_signals(tmp_path: Path, sig: signal.Signals):
+def test_supervisor_leaves_no_orphan_even_a_detached_one_ignoring_signals(tmp_path: Path, sig: signal.Signals) -> None:
     marker = tmp_path / "grandchild.pid"
     supervisor = subprocess.Popen(
         [sys.executable, "-c", SUPERVISE, STUBBORN, str(marker), str(tmp_path)], preexec_fn=ignore_interrupts

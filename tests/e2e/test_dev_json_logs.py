@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def json_dev(tmp_path: Path) -> Iterator[Dev]:
         kill_group(server.process)
 
 
-def _lines(log: Path) -> list[dict]:
+def _lines(log: Path) -> list[dict[str, Any]]:
     text = log.read_text(errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines
@@ -57,6 +58,15 @@ def test_every_line_of_meshlake_dev_is_json(json_dev: Dev) -> None:
     loggers = {logger for logger, _ in said}
     assert {"pipelines.cli.dev", "catalog.cli", "uvicorn.error", "dagster", "dagster-webserver"} <= loggers, loggers
     assert any(str(logger).startswith("dagster.daemon") for logger in loggers), loggers
-    assert any(logger == "pipelines.cli.dev" and message.startswith("Dagster UI: ") for logger, message in said)
-    assert any(logger == "pipelines.cli.dev" and message.startswith("SIGINT: stopping") for logger, message in said)
-    assert any(logger == "dagster-webserver" and "Serving dagster-webserver" in message for logger, message in said)
+    assert any(
+        logger == "pipelines.cli.dev" and message is not None and message.startswith("Dagster UI: ")
+        for logger, message in said
+    )
+    assert any(
+        logger == "pipelines.cli.dev" and message is not None and message.startswith("SIGINT: stopping")
+        for logger, message in said
+    )
+    assert any(
+        logger == "dagster-webserver" and message is not None and "Serving dagster-webserver" in message
+        for logger, message in said
+    )

@@ -12,6 +12,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -68,7 +69,7 @@ def _store(dev: Dev, home: Path) -> StorageOptions:
     return StorageOptions(S3Options(endpoint=endpoint.group(1), access_key_id=key, secret_access_key=secret))
 
 
-def test_make_dev_storage_s3(dev_s3: Dev, tmp_path: Path):
+def test_make_dev_storage_s3(dev_s3: Dev, tmp_path: Path) -> None:
     home = tmp_path / "home"
     options = _store(dev_s3, home)
     assert httpx.get(f"{dev_s3.ui}/server_info", timeout=10).status_code == 200
@@ -153,5 +154,5 @@ def _rest_clients_get_scoped_keys(dev: Dev, env: dict[str, str], cwd: Path) -> N
         _put(facts, f"{facts.location()}/data/planted.bin")
 
 
-def _of(dev: Dev, ids: set[str]) -> list[dict]:
+def _of(dev: Dev, ids: set[str]) -> list[dict[str, Any]]:
     return [r for r in dev.runs() if r["runId"] in ids]

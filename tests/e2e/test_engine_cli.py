@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.adapters.nats.server import free_port
+from pipelines.adapters.server_process import free_port
 from tests.paths import MESH
 
 MESHLAKE = str(Path(sys.executable).parent / "meshlake")
@@ -33,7 +33,7 @@ def _listening(url: str) -> bool:
     return True
 
 
-def test_start_prints_the_url_to_use_and_stop_stops_that_server(tmp_path):
+def test_start_prints_the_url_to_use_and_stop_stops_that_server(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MESHLAKE_")}
     env |= {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home")}
     started = run("start", env=env)
@@ -56,7 +56,7 @@ def test_start_prints_the_url_to_use_and_stop_stops_that_server(tmp_path):
     assert twice.returncode == 1 and "no Sail server started by `meshlake engine start`" in twice.stderr
 
 
-def test_a_build_on_an_unreachable_engine_fails_materialize_with_one_line_naming_the_asset(tmp_path):
+def test_a_build_on_an_unreachable_engine_fails_materialize_with_one_line_naming_the_asset(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "DAGSTER_"))}
     env |= {"MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
     generated = subprocess.run([MESHLAKE, "generate", "--count", "100", "--files", "1", "--domain", "payments"],

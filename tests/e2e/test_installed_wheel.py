@@ -18,6 +18,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_wheel")]  # one worker builds and installs
 
 
-def _run(cmd: list[str | Path], timeout: float = 600, **kwargs) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str | Path], timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, **kwargs)
     assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
@@ -124,7 +125,7 @@ def test_package_files_are_found_in_the_installed_package(installed_bin: Path, i
     """A team's schema imports meshlake/options.proto from the installed package; the migrations are there."""
     (tmp_path / "schemas" / "ping" / "v1").mkdir(parents=True)
     (tmp_path / "schemas" / "ping" / "v1" / "ping.proto").write_text(PING_PROTO)
-    cmd = [installed_bin / "python", "-c", FIND_FILES, tmp_path / "schemas"]
+    cmd: list[str | Path] = [installed_bin / "python", "-c", FIND_FILES, tmp_path / "schemas"]
     found = json.loads(_run(cmd, cwd=tmp_path, env=installed_env).stdout)
     assert found.pop("key") == "host"
     site = installed_bin.parent / "lib"
@@ -144,7 +145,15 @@ def _free_port() -> int:
 def installed_catalog(installed_bin: Path, installed_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """`meshlake catalog serve` of the installed package on a free port, on a new SQLite database."""
     port = _free_port()
-    cmd = [installed_bin / "meshlake", "catalog", "serve", "--port", str(port), "--db", f"sqlite:///{tmp_path}/c.db"]
+    cmd: list[str | Path] = [
+        installed_bin / "meshlake",
+        "catalog",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        f"sqlite:///{tmp_path}/c.db",
+    ]
     log = (tmp_path / "catalog.log").open("w")
     server = subprocess.Popen(cmd, cwd=tmp_path, env=installed_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

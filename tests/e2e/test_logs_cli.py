@@ -33,7 +33,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return base | {"MESHLAKE_PROJECT": str(LINEAGE), "MESHLAKE_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
 
 
-def test_materialize_logs_each_commit_quarantine_and_publish_as_json(env, tmp_path):
+def test_materialize_logs_each_commit_quarantine_and_publish_as_json(env: dict[str, str], tmp_path: Path) -> None:
     assert run(["generate", "-n", "30", "--seed", "1", "--files", "1"], env, tmp_path).returncode == 0
     broken = tmp_path / "home" / "landing" / "shop" / "sale_made" / "broken.pb"
     broken.write_bytes(bytes([3]) + b"\xff\xff\xff")  # one framed payload that is not a SaleMade
@@ -65,7 +65,9 @@ def test_materialize_logs_each_commit_quarantine_and_publish_as_json(env, tmp_pa
     assert [line for line in quiet.stderr.splitlines() if '"level": "info"' in line] == []
 
 
-def test_with_json_logs_every_line_on_stderr_is_json_errors_and_warnings_too(env, tmp_path):
+def test_with_json_logs_every_line_on_stderr_is_json_errors_and_warnings_too(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     project = tmp_path / "project"
     shutil.copytree(LINEAGE, project)
     (project / "domains" / "broken").mkdir()
@@ -107,7 +109,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_no_secret_in_any_log_line_error_or_config(env, tmp_path, fmt):
+def test_no_secret_in_any_log_line_error_or_config(env: dict[str, str], tmp_path: Path, fmt: str) -> None:
     secrets = {
         "MESHLAKE_S3_SECRET_ACCESS_KEY": f"s3-{SECRET}",
         "AWS_SESSION_TOKEN": f"session-{SECRET}",
@@ -128,7 +130,7 @@ def test_no_secret_in_any_log_line_error_or_config(env, tmp_path, fmt):
     assert "nats://ingest:********@127.0.0.1" in shown[0].stdout
 
 
-def test_the_catalog_server_writes_its_lines_as_json(env, tmp_path):
+def test_the_catalog_server_writes_its_lines_as_json(env: dict[str, str], tmp_path: Path) -> None:
     port = _closed_port()
     proc = subprocess.Popen(
         [MESHLAKE, "catalog", "serve", "--port", str(port)],

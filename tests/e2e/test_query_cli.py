@@ -60,12 +60,12 @@ def build_home(root: Path, fmt: str) -> Home:
 
 
 @pytest.fixture(scope="module", params=["iceberg", "delta"])
-def home(request, tmp_path_factory) -> Home:
+def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Home:
     return build_home(tmp_path_factory.mktemp(f"cli-{request.param}") / "home", request.param)
 
 
 @pytest.fixture(scope="module")
-def iceberg_home(tmp_path_factory) -> Home:
+def iceberg_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     """For what does not depend on the table format."""
     return build_home(tmp_path_factory.mktemp("cli-errors") / "home", "iceberg")
 
@@ -83,7 +83,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_csv_json_and_table_output(home):
+def test_csv_json_and_table_output(home: Home) -> None:
     sql = "SELECT day, country, revenue FROM orders.daily_revenue ORDER BY day, country LIMIT 2"
     csv = meshlake(home, "query", sql, "--format", "csv")
     assert csv.returncode == 0, csv.stderr
@@ -95,7 +95,7 @@ def test_csv_json_and_table_output(home):
     assert "revenue" in table.stdout and "2026-05-01" in table.stdout and "20.50" in table.stdout
 
 
-def test_parquet_goes_to_the_output_file(home, tmp_path):
+def test_parquet_goes_to_the_output_file(home: Home, tmp_path: Path) -> None:
     target = tmp_path / "answer.parquet"
     result = meshlake(home, "query", "SELECT * FROM orders.daily_revenue", "-f", "parquet", "--output", str(target))
     assert result.returncode == 0, result.stderr
@@ -103,7 +103,7 @@ def test_parquet_goes_to_the_output_file(home, tmp_path):
     assert "6 row(s) written to" in result.stderr
 
 
-def test_as_of_reads_an_earlier_version(home):
+def test_as_of_reads_an_earlier_version(home: Home) -> None:
     sql = "SELECT count(*) AS n FROM orders.daily_revenue"
     for as_of in (str(home.first_version), f"orders.daily_revenue={home.first_version}"):
         result = meshlake(home, "query", sql, "-f", "csv", "--as-of", as_of)
@@ -121,7 +121,7 @@ def test_as_of_reads_an_earlier_version(home):
         (["SELECT * FROM orders.daily_revenue", "--as-of", "2000-01-01"], "no version at or before 2000-01-01"),
     ],
 )
-def test_bad_input_is_one_clear_line(iceberg_home, args, expected):
+def test_bad_input_is_one_clear_line(iceberg_home: Home, args: list[str], expected: str) -> None:
     assert expected in one_error_line(meshlake(iceberg_home, "query", *args))
 
 
@@ -132,14 +132,14 @@ def test_bad_input_is_one_clear_line(iceberg_home, args, expected):
         ("SELECT nope FROM orders.daily_revenue", ['error: Binder Error: Referenced column "nope" not found']),
     ],
 )
-def test_sql_errors_show_duckdbs_own_message(iceberg_home, sql, expected):
+def test_sql_errors_show_duckdbs_own_message(iceberg_home: Home, sql: str, expected: list[str]) -> None:
     result = meshlake(iceberg_home, "query", sql)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(expected[0])
     assert all(part in result.stderr for part in expected)
 
 
-def test_a_principal_sees_only_its_grants(iceberg_home):
+def test_a_principal_sees_only_its_grants(iceberg_home: Home) -> None:
     home = iceberg_home
     refused = meshlake(home, "query", "SELECT * FROM orders.daily_revenue", "--principal", "marketing")
     line = one_error_line(refused)
@@ -150,7 +150,7 @@ def test_a_principal_sees_only_its_grants(iceberg_home):
     assert own.stdout.splitlines() == ["n", "6"], own.stderr
 
 
-def test_products_lists_what_can_be_queried(iceberg_home):
+def test_products_lists_what_can_be_queried(iceberg_home: Home) -> None:
     home = iceberg_home
     listed = meshlake(home, "products")
     assert listed.returncode == 0, listed.stderr

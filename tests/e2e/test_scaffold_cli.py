@@ -47,7 +47,7 @@ def project(tmp_path: Path, env: dict[str, str]) -> Path:
     return tmp_path / "shop"
 
 
-def test_init_writes_a_project_that_needs_no_module_of_its_own(project):
+def test_init_writes_a_project_that_needs_no_module_of_its_own(project: Path) -> None:
     names = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
 
     assert {"meshlake.yaml", "pyproject.toml", "dagster.yaml", ".gitignore", "README.md"} <= names
@@ -60,7 +60,7 @@ def test_init_writes_a_project_that_needs_no_module_of_its_own(project):
     assert yaml.safe_load((project / "meshlake.yaml").read_text()) == {"domains": "domains", "schemas": ["schemas"]}
 
 
-def test_init_refuses_a_folder_that_is_not_empty_unless_forced(tmp_path, env):
+def test_init_refuses_a_folder_that_is_not_empty_unless_forced(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "README.md").write_text("my own\n")
 
@@ -73,7 +73,7 @@ def test_init_refuses_a_folder_that_is_not_empty_unless_forced(tmp_path, env):
     assert (tmp_path / "mine" / "meshlake.yaml").is_file()
 
 
-def test_init_sample_holds_the_three_sample_domains(tmp_path, env):
+def test_init_sample_holds_the_three_sample_domains(tmp_path: Path, env: dict[str, str]) -> None:
     ok(["init", "demo", "--sample"], env, tmp_path)
 
     listed = ok(["domain", "list", "--json"], env, tmp_path / "demo")
@@ -83,7 +83,7 @@ def test_init_sample_holds_the_three_sample_domains(tmp_path, env):
     assert not (tmp_path / "demo" / ".meshlake").exists()  # listing reads, it creates nothing
 
 
-def test_domain_new_adds_a_domain_that_validates_and_lists(project, env):
+def test_domain_new_adds_a_domain_that_validates_and_lists(project: Path, env: dict[str, str]) -> None:
     ok(["domain", "new", "inventory"], env, project)
 
     assert (project / "domains" / "inventory" / "domain.yaml").is_file()
@@ -94,7 +94,7 @@ def test_domain_new_adds_a_domain_that_validates_and_lists(project, env):
     assert "inventory" in table and "team-inventory" in table and "item_changed" in table and "daily_items" in table
 
 
-def test_the_new_domains_tests_pass(project, env):
+def test_the_new_domains_tests_pass(project: Path, env: dict[str, str]) -> None:
     ok(["domain", "new", "inventory"], env, project)
 
     result = subprocess.run(
@@ -106,24 +106,24 @@ def test_the_new_domains_tests_pass(project, env):
 
 
 @pytest.mark.parametrize("name", ["Inventory", "9lives", "my-domain"])
-def test_domain_new_refuses_a_name_that_is_not_an_identifier(project, env, name):
+def test_domain_new_refuses_a_name_that_is_not_an_identifier(project: Path, env: dict[str, str], name: str) -> None:
     line = one_error_line(run(["domain", "new", name], env, project), 2)
     assert name in line and "identifier" in line
     assert not (project / "domains" / name).exists()
 
 
-def test_domain_new_refuses_an_existing_domain(project, env):
+def test_domain_new_refuses_an_existing_domain(project: Path, env: dict[str, str]) -> None:
     ok(["domain", "new", "inventory"], env, project)
     line = one_error_line(run(["domain", "new", "inventory"], env, project), 1)
     assert "inventory" in line and "exists" in line
 
 
-def test_domain_commands_outside_a_project_say_how_to_make_one(tmp_path, env):
+def test_domain_commands_outside_a_project_say_how_to_make_one(tmp_path: Path, env: dict[str, str]) -> None:
     line = one_error_line(run(["domain", "list"], env, tmp_path), 1)
     assert "meshlake init" in line
 
 
-def test_validate_names_each_problem_by_file_and_line(project, env):
+def test_validate_names_each_problem_by_file_and_line(project: Path, env: dict[str, str]) -> None:
     ok(["domain", "new", "inventory"], env, project)
     ok(["domain", "new", "stock"], env, project)
     spec = project / "domains" / "inventory" / "domain.yaml"
@@ -143,7 +143,7 @@ def test_validate_names_each_problem_by_file_and_line(project, env):
     assert ok(["domain", "validate", "stock"], env, project).stdout.strip() == "OK"
 
 
-def test_validate_reports_a_missing_transform_and_a_broken_proto(project, env):
+def test_validate_reports_a_missing_transform_and_a_broken_proto(project: Path, env: dict[str, str]) -> None:
     ok(["domain", "new", "inventory"], env, project)
     ok(["domain", "new", "stock"], env, project)
     transforms = project / "domains" / "inventory" / "transforms.py"
@@ -162,12 +162,12 @@ def test_validate_reports_a_missing_transform_and_a_broken_proto(project, env):
     assert len(lines) == 2
 
 
-def test_validate_of_an_unknown_domain_is_a_usage_error(project, env):
+def test_validate_of_an_unknown_domain_is_a_usage_error(project: Path, env: dict[str, str]) -> None:
     line = one_error_line(run(["domain", "validate", "nosuch"], env, project), 2)
     assert "nosuch" in line
 
 
-def test_validate_names_a_read_that_is_not_granted_by_its_line(project, env):
+def test_validate_names_a_read_that_is_not_granted_by_its_line(project: Path, env: dict[str, str]) -> None:
     ok(["domain", "new", "inventory"], env, project)
     ok(["domain", "new", "stock"], env, project)
     spec = project / "domains" / "stock" / "domain.yaml"
@@ -191,7 +191,7 @@ def test_validate_names_a_read_that_is_not_granted_by_its_line(project, env):
         (["domain", "bogus"], "No such command 'bogus'"),
     ],
 )
-def test_usage_errors_exit_2_with_one_line(tmp_path, env, args, message):
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, env: dict[str, str], args: list[str], message: str) -> None:
     line = one_error_line(run(args, env, tmp_path), 2)
     assert message in line
     assert not list(tmp_path.iterdir())
