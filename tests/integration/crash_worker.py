@@ -53,7 +53,7 @@ def die() -> None:
 
 def data_files(table_dir: Path) -> set[str]:
     """Every file under the table except its log and metadata, as delta-rs or pyiceberg name them."""
-    found = set()
+    found: set[str] = set()
     for folder, dirs, files in os.walk(table_dir):
         dirs[:] = [d for d in dirs if d not in ("_delta_log", "metadata")]
         found.update(os.path.join(folder, f) for f in files)
@@ -121,7 +121,7 @@ class KillingTables:
 
     def store_for(self, domain: str, layer: Layer, product: str | None = None) -> Any:
         store = self._runtime.store_for(domain, layer, product)
-        return KillingStore(store, layer, self._stage, self._runtime.settings.home)
+        return KillingStore(store, layer, self._stage, self._runtime.settings.home_dir)
 
 
 def patch_iceberg_commits(stage: Stage) -> None:

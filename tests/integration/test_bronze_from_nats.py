@@ -14,7 +14,7 @@ from pipelines.settings import Settings
 from tests.paths import MESH
 
 
-def test_landing_and_stream_events_land_once(tmp_path, nats_url):
+def test_landing_and_stream_events_land_once(tmp_path: Path, nats_url: str) -> None:
     runtime = Runtime(
         Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url})
     )
@@ -46,7 +46,7 @@ def test_landing_and_stream_events_land_once(tmp_path, nats_url):
     assert len(set(stream_ids)) == len(stream_ids)
 
 
-def test_an_event_without_id_is_published_and_then_quarantined(tmp_path, nats_url):
+def test_an_event_without_id_is_published_and_then_quarantined(tmp_path: Path, nats_url: str) -> None:
     runtime = Runtime(
         Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_NATS_URL": nats_url})
     )
@@ -66,7 +66,7 @@ def test_an_event_without_id_is_published_and_then_quarantined(tmp_path, nats_ur
     assert [q["payload"] for q in quarantine] == [payload, payload]
 
 
-def test_a_run_drains_the_backlog_committing_every_max_rows_per_commit(tmp_path, nats_url):
+def test_a_run_drains_the_backlog_committing_every_max_rows_per_commit(tmp_path: Path, nats_url: str) -> None:
     """nats-server 2.10 and later end a filled pull with `409 Batch Completed`: a run still reads every pull."""
     runtime = Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
     stored = publish_generated(runtime, nats_url, "orders", 3_000, seed=4)["order_placed"]
@@ -79,7 +79,7 @@ def test_a_run_drains_the_backlog_committing_every_max_rows_per_commit(tmp_path,
         assert source.backlog("orders", "order_placed") == 0
 
 
-def test_a_run_takes_at_most_max_rows_per_run_and_the_next_run_goes_on(tmp_path, nats_url):
+def test_a_run_takes_at_most_max_rows_per_run_and_the_next_run_goes_on(tmp_path: Path, nats_url: str) -> None:
     runtime = Runtime(Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home")}))
     stored = publish_generated(runtime, nats_url, "orders", 3_000, seed=5)["order_placed"]
     orders = runtime.domain("orders")

@@ -4,7 +4,10 @@ on the local disk and on S3 (SeaweedFS) alike."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
@@ -15,7 +18,7 @@ from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY
 from pipelines.generation import generate_landing
 from pipelines.services import ingest as ingest_module
-from pipelines.services.ingest import UnframedInputError, ingest_event
+from pipelines.services.ingest import IngestResult, UnframedInputError, ingest_event
 from pipelines.settings import Settings
 from tests.landed import landed_counts
 from tests.paths import MESH
@@ -24,7 +27,7 @@ FORMATS = ["iceberg", "delta", "memory"]
 
 
 @pytest.fixture(params=["local", "s3"])
-def runtime_on(request, tmp_path):
+def runtime_on(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Runtime]:
     """Runtimes (`runtime_on(fmt)`) with the warehouse and the landing zone on the local disk, or both on S3:
     the source and the stores pass the same suite on either storage."""
     env = {"MESHLAKE_HOME": str(tmp_path / "home")}
@@ -40,23 +43,23 @@ def runtime_on(request, tmp_path):
     return lambda fmt: Runtime(Settings.load(project=MESH, env=env | {"MESHLAKE_FORMAT": fmt}))
 
 
-def _ingest(runtime, run_id="run-1"):
+def _ingest(runtime: Runtime, run_id: str = "run-1") -> IngestResult:
     orders = runtime.domain("orders")
     return ingest_event(
         orders, "order_placed", runtime.contract("orders", "order_placed"), runtime.landing, runtime, run_id
     )
 
 
-def _bronze(runtime):
+def _bronze(runtime: Runtime) -> pa.Table:
     return runtime.store_for("orders", Layer.BRONZE).read(runtime.domain("orders").bronze_table("order_placed"))
 
 
-def _quarantine(runtime):
+def _quarantine(runtime: Runtime) -> pa.Table:
     return runtime.store_for("orders", Layer.QUARANTINE).read(runtime.domain("orders").quarantine_table())
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_every_event_lands_once_and_a_rerun_adds_nothing(runtime_on, fmt):
+def test_every_event_lands_once_and_a_rerun_adds_nothing(runtime_on: Callable[[str], Runtime], fmt: str) -> None:
     runtime = runtime_on(fmt)
     generate_landing(runtime, "orders", 2_000, seed=3, files=3)
     valid, invalid = landed_counts(runtime, "orders", "order_placed")  # the generator mixes in a few bad events
@@ -75,7 +78,9 @@ def test_every_event_lands_once_and_a_rerun_adds_nothing(runtime_on, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_new_files_are_picked_up_and_commits_record_their_positions(runtime_on, fmt):
+def test_new_files_are_picked_up_and_commits_record_their_positions(
+    runtime_on: Callable[[str], Runtime], fmt: str
+) -> None:
     runtime = runtime_on(fmt)
     generate_landing(runtime, "orders", 500, seed=1, files=1)
     _ingest(runtime)
@@ -92,7 +97,9 @@ def test_new_files_are_picked_up_and_commits_record_their_positions(runtime_on, 
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(runtime_on, fmt):
+def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(
+    runtime_on: Callable[[str], Runtime], fmt: str
+) -> None:
     runtime = runtime_on(fmt)
     cls = runtime.schemas.message_class("meshlake.orders.v1.OrderPlaced")
     good = cls(event_id="e1", order_id="O1", customer_id="C1", currency="EUR", country="DE")
@@ -119,7 +126,9 @@ def test_undecodable_and_contract_breaking_events_go_to_quarantine_with_reasons(
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_file_that_is_not_length_delimited_fails_clearly_and_leaves_tables_untouched(make_runtime, fmt):
+def test_a_file_that_is_not_length_delimited_fails_clearly_and_leaves_tables_untouched(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
     generate_landing(runtime, "orders", 100, seed=1, files=1)
     valid = landed_counts(runtime, "orders", "order_placed")[0]
@@ -138,7 +147,7 @@ def test_a_file_that_is_not_length_delimited_fails_clearly_and_leaves_tables_unt
     assert store.read(table).num_rows == valid
 
 
-def test_partial_files_are_not_read(make_runtime):
+def test_partial_files_are_not_read(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime("memory")
     folder = runtime.settings.landing_dir / "orders" / "order_placed"
     folder.mkdir(parents=True)
@@ -146,7 +155,7 @@ def test_partial_files_are_not_read(make_runtime):
     assert runtime.landing.files("orders", "order_placed") == []
 
 
-def test_a_plain_landing_file_is_mapped_and_its_payloads_outlive_the_file(tmp_path):
+def test_a_plain_landing_file_is_mapped_and_its_payloads_outlive_the_file(tmp_path: Path) -> None:
     path = tmp_path / "a.pb"
     path.write_bytes(frame([b"one", b"", b"three"]))
     payloads = unframe(map_file(path)).payloads
@@ -158,7 +167,7 @@ def test_a_plain_landing_file_is_mapped_and_its_payloads_outlive_the_file(tmp_pa
 
 
 @pytest.mark.parametrize("suffix", [".pb.gz", ".pb.zst"])
-def test_compressed_landing_files_are_read_once(runtime_on, suffix):
+def test_compressed_landing_files_are_read_once(runtime_on: Callable[[str], Runtime], suffix: str) -> None:
     runtime = runtime_on("memory")
     generate_landing(runtime, "orders", 250, seed=5, files=2, suffix=suffix)
     files = [f.source for f in runtime.landing.files("orders", "order_placed")]
@@ -170,7 +179,9 @@ def test_compressed_landing_files_are_read_once(runtime_on, suffix):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_files_stream_through_in_small_batches_into_one_commit_per_commit_size(runtime_on, fmt, monkeypatch):
+def test_files_stream_through_in_small_batches_into_one_commit_per_commit_size(
+    runtime_on: Callable[[str], Runtime], fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Decoded and written `BATCH_ROWS` at a time; commits still follow `max_rows_per_commit` and record every file."""
     monkeypatch.setattr(ingest_module, "BATCH_ROWS", 97)
     runtime = runtime_on(fmt)

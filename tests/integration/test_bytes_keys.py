@@ -44,7 +44,8 @@ def _reading(rng: random.Random, **values: object) -> bytes:
     message.at.FromMicroseconds(1_700_000_000_000_000)
     for name, value in values.items():
         setattr(message, name, value)
-    return message.SerializeToString()
+    payload: bytes = message.SerializeToString()
+    return payload
 
 
 def _ingest(runtime: Runtime, contract: EventContract) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def build(home: str, fmt: str, product: str, run_id: str) -> None:
 def race(
     context: ForkServerContext,
     target: Callable[..., None],
-    args: list[tuple[str, ...]],
+    args: Sequence[tuple[str, ...]],
     kill: random.Random | None = None,
 ) -> list[int | None]:
     """Run `target(*a)` for each of `args` in processes started at once; with `kill`, SIGKILL one of them
@@ -69,6 +69,7 @@ def race(
 def land_twice(runtime: Runtime) -> None:
     """Bronze of a first part of the events with silver (and gold) built on it, then bronze of the rest."""
     domain = runtime.domain("orders")
+    assert domain.generator is not None
     events = list(domain.generator(_classes(runtime), 2_000, 5))
     later = set(range(0, len(events), 10))
     _land(runtime, [e for n, e in enumerate(events) if n not in later], "a-first")

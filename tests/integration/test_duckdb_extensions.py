@@ -16,7 +16,8 @@ from pipelines.adapters.duckdb import extensions
 from pipelines.adapters.duckdb.engine import DuckDbQueryEngine
 from pipelines.adapters.duckdb.extensions import OFFLINE_CONFIG, extension_path, load_extension
 
-UNCHECKED = {**OFFLINE_CONFIG, "allow_unsigned_extensions": True}
+# typed as duckdb.connect takes its config (a dict is invariant: OFFLINE_CONFIG's own type is narrower)
+UNCHECKED: dict[str, str | bool | int | float | list[str]] = {**OFFLINE_CONFIG, "allow_unsigned_extensions": True}
 """`verified_once_config()` once a file was checked in the process: DuckDB itself checks nothing more."""
 
 
@@ -41,7 +42,9 @@ def _loaded(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(con.sql(f"SELECT loaded FROM duckdb_extensions() WHERE extension_name = '{name}'").fetchall()[0][0])
 
 
-def test_a_tampered_extension_is_refused_by_a_connection_that_skips_rechecks(monkeypatch, tmp_path):
+def test_a_tampered_extension_is_refused_by_a_connection_that_skips_rechecks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     load_extension(duckdb.connect(config=UNCHECKED), "httpfs")  # the genuine file, checked
     monkeypatch.setattr(extensions, "extension_path", lambda _name: _tampered(tmp_path))
     con = duckdb.connect(config=UNCHECKED)
@@ -50,7 +53,9 @@ def test_a_tampered_extension_is_refused_by_a_connection_that_skips_rechecks(mon
     assert not _loaded(con, "httpfs")
 
 
-def test_an_extension_file_changed_after_its_check_is_checked_again(monkeypatch, tmp_path):
+def test_an_extension_file_changed_after_its_check_is_checked_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     path = tmp_path / "httpfs.duckdb_extension"
     shutil.copy(extension_path("httpfs"), path)
     monkeypatch.setattr(extensions, "extension_path", lambda _name: path)
@@ -60,7 +65,7 @@ def test_an_extension_file_changed_after_its_check_is_checked_again(monkeypatch,
         load_extension(duckdb.connect(config=UNCHECKED), "httpfs")
 
 
-def test_the_first_engine_of_a_process_has_duckdb_check_what_it_loads(tmp_path):
+def test_the_first_engine_of_a_process_has_duckdb_check_what_it_loads(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import duckdb
         from pathlib import Path
@@ -77,7 +82,7 @@ def test_the_first_engine_of_a_process_has_duckdb_check_what_it_loads(tmp_path):
     assert "signature is either missing or invalid" in run.stdout, run.stdout + run.stderr
 
 
-def test_a_locked_engine_loads_no_extension(tmp_path):
+def test_a_locked_engine_loads_no_extension(tmp_path: Path) -> None:
     engine = DuckDbQueryEngine({})
     engine.lock()
     with pytest.raises(duckdb.PermissionException, match="Loading external extensions is disabled"):

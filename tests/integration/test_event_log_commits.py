@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -46,12 +47,12 @@ def _rows(keys: list[str], items: int) -> pa.Table:
     return pa.table({"cart_id": keys, "items": [items] * len(keys)}, schema=SCHEMA)
 
 
-def _commits(store: TableStore) -> list[dict]:
+def _commits(store: TableStore) -> list[dict[str, Any]]:
     events = read_events(store, TableId.event_log("shop"), kinds=[EventKind.COMMIT]).to_pylist()
     return [e for e in events if e["run_id"] == RUN]
 
 
-def test_a_commit_is_timed_on_its_own_not_since_what_came_before(store):
+def test_a_commit_is_timed_on_its_own_not_since_what_came_before(store: TableStore) -> None:
     def slow_batches() -> Iterator[pa.Table]:
         yield _rows(["a"], 1)
         time.sleep(0.5)  # producing the rows is part of writing them
@@ -68,7 +69,7 @@ def test_a_commit_is_timed_on_its_own_not_since_what_came_before(store):
     assert logged_second["duration_ms"] < 500
 
 
-def test_an_upsert_records_the_rows_it_updated(store):
+def test_an_upsert_records_the_rows_it_updated(store: TableStore) -> None:
     store.append(TABLE, _rows(["a", "b", "c"], 1))
     with step_events(_Tables(store), "shop", "shop/silver/carts", RUN):
         incremental_for(store).replace_keys(TABLE, "cart_id", pa.array(["b", "c", "d"]),
@@ -77,7 +78,7 @@ def test_an_upsert_records_the_rows_it_updated(store):
     assert (upsert["rows_updated"], upsert["rows"]) == (2, 4)  # b and c; d is new
 
 
-def test_a_published_candidate_is_one_commit_and_a_refused_one_none(store):
+def test_a_published_candidate_is_one_commit_and_a_refused_one_none(store: TableStore) -> None:
     candidates = candidates_for(store)
     store.append(TABLE, _rows(["a", "b"], 1))
     with step_events(_Tables(store), "shop", "shop/gold/carts", RUN):

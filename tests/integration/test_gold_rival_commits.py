@@ -54,23 +54,29 @@ def gold(runtime: Runtime) -> pl.DataFrame:
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 @pytest.mark.parametrize("case", ["no order column", "no rows"])
-def test_a_stale_whole_build_does_not_overwrite_a_newer_one(make_runtime, fmt: str, case: str, caplog) -> None:
+def test_a_stale_whole_build_does_not_overwrite_a_newer_one(
+    make_runtime: Callable[..., Runtime], fmt: str, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
     runtime = make_runtime(fmt)
     orders = runtime.domain("orders")
+    assert orders.generator is not None
     events = list(orders.generator(_classes(runtime), 600, 3))
     later = set(range(0, len(events), 4))
     _land(runtime, [e for n, e in enumerate(events) if n not in later], "a-first")
     _ingest(runtime, "run-1")
     build_silver_all(runtime, "run-1")
-    first_orders = set(pl.from_arrow(runtime.store_for("orders", Layer.SILVER).read(
-        orders.silver_table("orders"), ["order_id"])).to_series())  # fmt: skip
+    first_silver = pl.from_arrow(
+        runtime.store_for("orders", Layer.SILVER).read(orders.silver_table("orders"), ["order_id"])
+    )
+    assert isinstance(first_silver, pl.DataFrame)  # a table converts to a frame
+    first_orders = set(first_silver.to_series())
 
     original = orders.transforms[orders.spec.products[PRODUCT].transform]
     if case == "no rows":  # the orders placed after the first run: none yet when A reads silver
         key = ["order_id"]
 
         def compute(**inputs: pl.DataFrame) -> pl.DataFrame:
-            facts = original(**inputs)
+            facts: pl.DataFrame = original(**inputs)
             return facts.filter(~pl.col("order_id").is_in(pl.Series(sorted(first_orders)).implode()))
     else:
         key, compute = [], original

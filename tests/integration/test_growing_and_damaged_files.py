@@ -63,7 +63,7 @@ def bronze_ids(runtime: Runtime) -> Counter[str]:
 def quarantine(runtime: Runtime) -> list[dict[str, object]]:
     table = runtime.domain("orders").quarantine_table()
     rows = runtime.store_for("orders", Layer.QUARANTINE).read(table, ["source", "offset", "reason"])
-    return sorted(rows.to_pylist(), key=lambda r: (r["source"], r["offset"]))  # type: ignore[arg-type,return-value]
+    return sorted(rows.to_pylist(), key=lambda r: (r["source"], r["offset"]))
 
 
 def settle(path: Path) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.data_files import TARGET_FILE_SIZE
@@ -65,14 +66,16 @@ def test_rows_past_the_target_file_size_are_written_as_several_files_per_partiti
     assert max(max(c) - min(c) for c in per_day.values()) <= 1  # even pieces
 
 
-def test_a_namespace_another_process_creates_between_check_and_insert_is_used(tmp_path: Path, monkeypatch) -> None:
+def test_a_namespace_another_process_creates_between_check_and_insert_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two steps of one domain in their own processes: both find the namespace missing, both insert it."""
     late, first = IcebergTableStore(tmp_path), IcebergTableStore(tmp_path)
     first.ensure_table(TableId("shop", "orders"), SCHEMA)  # the other process wins the insert
     checks: list[object] = []
     real_check = late._catalog.namespace_exists
 
-    def stale_first_check(namespace: object) -> bool:  # `late` checked before the other process inserted
+    def stale_first_check(namespace: str | tuple[str, ...]) -> bool:  # `late` checked before the other process inserted
         checks.append(namespace)
         return len(checks) > 1 and real_check(namespace)
 

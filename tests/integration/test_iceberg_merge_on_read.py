@@ -22,6 +22,7 @@ from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.iceberg.incremental import MERGE_ON_READ_SHARE
 from pipelines.core.names import TableId
 from pipelines.ports import incremental
+from pipelines.ports.incremental import Rewrite
 from pipelines.serving.scans import plan_scan
 
 TABLE = TableId("shop", "silver_carts")
@@ -43,7 +44,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IcebergTableStore:
     return store
 
 
-def _set(store: IcebergTableStore, ids: list[int], items: int, merge_on_read: bool = True):
+def _set(store: IcebergTableStore, ids: list[int], items: int, merge_on_read: bool = True) -> tuple[Rewrite, pa.Table]:
     """Set the items of carts `ids` (existing or new) to `items`; the replacement sees their current rows."""
     seen: list[pa.Table] = []
 
@@ -76,7 +77,7 @@ def _duckdb_items(store: IcebergTableStore) -> dict[str, int]:
         engine.close()
 
 
-def test_an_update_of_a_few_rows_keeps_the_files_and_every_reader_sees_the_new_rows(store):
+def test_an_update_of_a_few_rows_keeps_the_files_and_every_reader_sees_the_new_rows(store: IcebergTableStore) -> None:
     files = len(list(store._load(TABLE).scan().plan_files()))
     before = store.history(TABLE)[-1].version
     done, current = _set(store, [150, 199, 720, 1000], 7)  # three existing carts in two files, one new
@@ -96,7 +97,9 @@ def test_an_update_of_a_few_rows_keeps_the_files_and_every_reader_sees_the_new_r
     assert _items(store, as_of=before) == {f"c{i:05d}": 0 for i in range(1000)}  # time travel before the update
 
 
-def test_rows_updated_again_are_read_live_and_their_old_positions_are_never_deleted_twice(store):
+def test_rows_updated_again_are_read_live_and_their_old_positions_are_never_deleted_twice(
+    store: IcebergTableStore,
+) -> None:
     for items in range(1, 6):
         done, current = _set(store, [420, 421], items)
         assert current.column("items").to_pylist() == [items - 1] * 2  # the live rows, never a deleted one
@@ -106,21 +109,21 @@ def test_rows_updated_again_are_read_live_and_their_old_positions_are_never_dele
     assert _items(store) == {f"c{i:05d}": 5 if i in (420, 421) else 0 for i in range(1000)}
 
 
-def test_a_file_where_many_rows_change_is_rewritten_instead(store):
+def test_a_file_where_many_rows_change_is_rewritten_instead(store: IcebergTableStore) -> None:
     many = list(range(300, 300 + FILE_ROWS // MERGE_ON_READ_SHARE + 1))  # just over the share of one file
     done, _ = _set(store, [*many, 950], 3)
     assert (done.files_rewritten, done.files_merged_on_read) == (1, 1)
     assert _items(store) == {f"c{i:05d}": 3 if i in [*many, 950] else 0 for i in range(1000)}
 
 
-def test_the_row_count_stays_exact_when_a_file_with_deleted_rows_is_rewritten(store):
+def test_the_row_count_stays_exact_when_a_file_with_deleted_rows_is_rewritten(store: IcebergTableStore) -> None:
     _set(store, [150], 1)  # a position delete in the file of 100-199
     done, _ = _set(store, list(range(100, 100 + FILE_ROWS // 2)), 2)  # then half of that file: rewritten
     assert (done.files_rewritten, done.table_rows) == (1, 1000)  # its delete file still counts 1 deleted row
     assert len(store.read(TABLE)) == 1000
 
 
-def test_changes_since_a_version_are_exactly_the_rows_replaced_and_their_replacements(store):
+def test_changes_since_a_version_are_exactly_the_rows_replaced_and_their_replacements(store: IcebergTableStore) -> None:
     first = store.history(TABLE)[-1].version
     _set(store, [5, 6, 7], 1)
     middle = store.history(TABLE)[-1].version
@@ -138,7 +141,7 @@ def test_changes_since_a_version_are_exactly_the_rows_replaced_and_their_replace
     assert added - removed == counted(_rows([6, 500], 2))
 
 
-def test_compaction_applies_the_deletes_and_drops_the_delete_files(store):
+def test_compaction_applies_the_deletes_and_drops_the_delete_files(store: IcebergTableStore) -> None:
     for items in range(1, 4):
         _set(store, [10 * items, 990], items)
     expected = _items(store)
@@ -160,7 +163,7 @@ def test_compaction_applies_the_deletes_and_drops_the_delete_files(store):
     assert Counter(map(str, changed.removed.to_pylist())) == Counter(map(str, changed.added.to_pylist()))
 
 
-def test_expiry_and_orphan_removal_keep_the_delete_files_still_needed(store):
+def test_expiry_and_orphan_removal_keep_the_delete_files_still_needed(store: IcebergTableStore) -> None:
     _set(store, [1, 2], 9)
     maintenance = maintenance_for(store)
     assert maintenance.remove_orphans(TABLE, older_than=timedelta(0)) == 0
@@ -169,7 +172,7 @@ def test_expiry_and_orphan_removal_keep_the_delete_files_still_needed(store):
     assert _duckdb_items(store)["c00001"] == 9
 
 
-def test_a_table_set_to_copy_on_write_never_gets_delete_files(store):
+def test_a_table_set_to_copy_on_write_never_gets_delete_files(store: IcebergTableStore) -> None:
     with store._load(TABLE).transaction() as tx:
         tx.set_properties({"write.update.mode": "copy-on-write"})
     done, _ = _set(store, [150], 4)
@@ -178,13 +181,15 @@ def test_a_table_set_to_copy_on_write_never_gets_delete_files(store):
     assert _items(store)["c00150"] == 4
 
 
-def test_without_merge_on_read_the_files_are_rewritten(store):
+def test_without_merge_on_read_the_files_are_rewritten(store: IcebergTableStore) -> None:
     done, _ = _set(store, [150], 4, merge_on_read=False)  # what gold products ask: files read often stay plain
     assert (done.files_rewritten, done.files_merged_on_read) == (1, 0)
     assert _summary(store).get("total-delete-files") == "0"
 
 
-def test_a_format_version_1_table_which_cannot_hold_delete_files_is_rewritten(tmp_path: Path, monkeypatch):
+def test_a_format_version_1_table_which_cannot_hold_delete_files_is_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", FILE_ROWS)
     store = IcebergTableStore(tmp_path / "warehouse")
     store.ensure_table(TableId("shop", "anything"), SCHEMA)  # makes the namespace

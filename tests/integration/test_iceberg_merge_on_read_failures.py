@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import pyarrow as pa
 import pytest
@@ -22,7 +23,9 @@ def _rows(ids: range | list[int], items: int) -> pa.Table:
     return pa.table({"cart_id": [f"c{i:05d}" for i in ids], "items": [items] * len(ids)}, schema=SCHEMA)
 
 
-def test_a_failed_commit_changes_nothing_and_the_retry_applies_the_update_once(tmp_path: Path, monkeypatch):
+def test_a_failed_commit_changes_nothing_and_the_retry_applies_the_update_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", 100)
     store = IcebergTableStore(tmp_path / "warehouse")
     store.ensure_table(TABLE, SCHEMA)
@@ -31,7 +34,7 @@ def test_a_failed_commit_changes_nothing_and_the_retry_applies_the_update_once(t
     before, history = store.read(TABLE).sort_by("cart_id"), store.history(TABLE)
     keys = pa.array(["c00150", "c00720"])
 
-    def refuse(*_args, **_kwargs):
+    def refuse(*_args: object, **_kwargs: object) -> NoReturn:
         raise CommitFailedException("the catalog refused the commit")
 
     with monkeypatch.context() as patch:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -16,21 +17,24 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
+from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.ports import incremental
 from pipelines.services.build import PartitionWindow, build_product, build_silver, published_inputs
+from pipelines.services.build_types import BuildResult
 from pipelines.services.ingest import ingest_event
 from pipelines.services.maintenance import maintain_domain
 from tests import oracle
 
 
-def _generated(runtime, domain: str, count: int = 6_000, seed: int = 3) -> list[tuple[str, Any]]:
+def _generated(runtime: Runtime, domain: str, count: int = 6_000, seed: int = 3) -> list[tuple[str, Any]]:
     spec = runtime.domain(domain)
     classes = {e.message: runtime.schemas.message_class(e.message) for e in spec.spec.events.values()}
+    assert spec.generator is not None
     return list(spec.generator(classes, count, seed))
 
 
-def _land_ingest_silver(runtime, domain_name: str, events, name: str) -> int:
+def _land_ingest_silver(runtime: Runtime, domain_name: str, events: list[tuple[str, Any]], name: str) -> int:
     """Land `events` as one file per event type where the runtime's landing source reads (a local folder or an
     object store prefix), ingest them and update silver; returns silver's rows."""
     domain = runtime.domain(domain_name)
@@ -44,13 +48,13 @@ def _land_ingest_silver(runtime, domain_name: str, events, name: str) -> int:
     return sum(build_silver(domain, entity, runtime, name).rows for entity in domain.spec.entities)
 
 
-def _build(runtime, product: str, run: str, **options):
+def _build(runtime: Runtime, product: str, run: str, **options: Any) -> BuildResult:
     domain_name, _, name = product.partition(".")
     published = published_inputs(domain_name, [d.spec for d in runtime.domains.values()])
     return build_product(runtime.domain(domain_name), name, runtime, run, published, **options)
 
 
-def _gold(runtime, product: str) -> dict[tuple, tuple]:
+def _gold(runtime: Runtime, product: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     """The product's rows as the oracle gives them: key → measures."""
     domain, _, name = product.partition(".")
     rows = runtime.store_for(domain, Layer.GOLD, name).read(runtime.domain(domain).product_table(name)).to_pylist()
@@ -65,14 +69,14 @@ def _gold(runtime, product: str) -> dict[tuple, tuple]:
             for r in rows}  # fmt: skip
 
 
-def _oracle(runtime, product: str) -> dict[tuple, tuple]:
-    expected = getattr(oracle, product.partition(".")[2])(runtime)
+def _oracle(runtime: Runtime, product: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    expected: dict[tuple[Any, ...], tuple[Any, ...]] = getattr(oracle, product.partition(".")[2])(runtime)
     if product == "shipping.order_fulfilment":
         return {k: (n, round(mean, 6), breaches) for k, (n, mean, breaches) in expected.items()}
     return expected
 
 
-def _split(events: list[tuple[str, Any]]) -> tuple[list, list]:
+def _split(events: list[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     """The first 98% of arrivals, and the last 2% with 20 of the first replayed (duplicates)."""
     cut = len(events) - len(events) // 50
     return events[:cut], events[cut:] + events[:20]
@@ -89,8 +93,8 @@ CASES = {
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 @pytest.mark.parametrize("product", sorted(CASES))
 def test_a_run_after_new_events_recomputes_only_the_partitions_they_touch_and_equals_a_rebuild(
-    make_runtime, fmt, product, monkeypatch
-):
+    make_runtime: Callable[..., Runtime], fmt: str, product: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", 256)  # files as in a large table: many, each a key range
     runtime = make_runtime(fmt)
     domains, upstream = CASES[product]
@@ -124,7 +128,9 @@ def test_a_run_after_new_events_recomputes_only_the_partitions_they_touch_and_eq
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_late_return_recomputes_the_day_its_order_was_placed_found_by_key(make_runtime, fmt, monkeypatch):
+def test_a_late_return_recomputes_the_day_its_order_was_placed_found_by_key(
+    make_runtime: Callable[..., Runtime], fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", 256)
     runtime = make_runtime(fmt)
     events = _generated(runtime, "orders")
@@ -145,7 +151,9 @@ def test_a_late_return_recomputes_the_day_its_order_was_placed_found_by_key(make
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_named_partitions_are_recomputed_completely_and_the_rest_on_the_next_update(make_runtime, fmt):
+def test_named_partitions_are_recomputed_completely_and_the_rest_on_the_next_update(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
     first, later = _split(_generated(runtime, "payments"))
     _land_ingest_silver(runtime, "payments", first, "run-1")
@@ -175,7 +183,9 @@ def test_named_partitions_are_recomputed_completely_and_the_rest_on_the_next_upd
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_cross_domain_product_stays_incremental_after_its_input_domains_maintenance(make_runtime, fmt):
+def test_a_cross_domain_product_stays_incremental_after_its_input_domains_maintenance(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
     halves = {domain: _split(_generated(runtime, domain, 3_000)) for domain in ("orders", "shipping")}
     for run, half in (("run-1", 0), ("run-2", 1)):

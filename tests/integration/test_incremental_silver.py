@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pytest
+from google.protobuf.message import Message
 
 from pipelines.adapters.landing import write_landing_file
 from pipelines.bootstrap import Runtime
@@ -19,7 +23,7 @@ from tests.paths import MESH
 FORMATS = ["iceberg", "delta", "memory"]
 
 
-def _ingest(runtime, run_id):
+def _ingest(runtime: Runtime, run_id: str) -> dict[str, int]:
     """Rows written to bronze per event."""
     domain = runtime.domain("orders")
     return {
@@ -28,30 +32,35 @@ def _ingest(runtime, run_id):
     }
 
 
-def _land(runtime, events, name):
-    by_event = {}
+def _land(runtime: Runtime, events: list[tuple[str, Any]], name: str) -> None:
+    by_event: dict[str, list[bytes]] = {}
     for event, message in events:
         by_event.setdefault(event, []).append(message.SerializeToString())
     for event, payloads in by_event.items():
         write_landing_file(runtime.settings.landing_dir, "orders", event, name, payloads)
 
 
-def _silver(runtime, table):
+def _silver(runtime: Runtime, table: str) -> pl.DataFrame:
     store = runtime.store_for("orders", Layer.SILVER)
     frame = pl.from_arrow(store.read(runtime.domain("orders").silver_table("orders")) if table == "state" else
                           store.read(runtime.domain("orders").history_table("orders")))  # fmt: skip
+    assert isinstance(frame, pl.DataFrame)  # a table converts to a frame
     return frame.sort(frame.columns)
 
 
-def _classes(runtime):
+def _classes(runtime: Runtime) -> dict[str, type[Message]]:
     domain = runtime.domain("orders")
     return {e.message: runtime.schemas.message_class(e.message) for e in domain.spec.events.values()}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_after_one_percent_more_events_a_run_reads_only_those_and_equals_a_rebuild(make_runtime, fmt):
+def test_after_one_percent_more_events_a_run_reads_only_those_and_equals_a_rebuild(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
-    events = list(runtime.domain("orders").generator(_classes(runtime), 8_000, 5))
+    generate = runtime.domain("orders").generator
+    assert generate is not None
+    events = list(generate(_classes(runtime), 8_000, 5))
     later = set(range(0, len(events), 100))  # 1% of the events arrive after the first run
     _land(runtime, [e for n, e in enumerate(events) if n not in later], "a-first")
     written = _ingest(runtime, "run-1")
@@ -79,7 +88,7 @@ def test_after_one_percent_more_events_a_run_reads_only_those_and_equals_a_rebui
     assert (third.details["rows_scanned"], third.details["keys_changed"]) == (0, 0)
 
 
-def _placed(cls, event_id, minute, total_cents):
+def _placed(cls: type[Message], event_id: str, minute: int, total_cents: int) -> Any:
     msg = cls(event_id=event_id, order_id="O1", customer_id="C1", total_cents=total_cents, currency="EUR",
               country="DE", sequence=1)  # fmt: skip
     msg.placed_at.FromDatetime(datetime(2026, 10, 3, 12, minute, tzinfo=UTC))
@@ -87,7 +96,9 @@ def _placed(cls, event_id, minute, total_cents):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newer_state(make_runtime, fmt):
+def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newer_state(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
     classes = _classes(runtime)
     placed_cls = classes["meshlake.orders.v1.OrderPlaced"]
@@ -95,7 +106,7 @@ def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newe
     cancel.cancelled_at.FromDatetime(datetime(2026, 10, 3, 13, tzinfo=UTC))
     domain = runtime.domain("orders")
 
-    def run(name, events):
+    def run(name: str, events: list[tuple[str, Any]]) -> dict[str, Any]:
         _land(runtime, events, name)
         _ingest(runtime, name)
         build_silver(domain, "orders", runtime, name)
@@ -117,7 +128,9 @@ def test_late_out_of_order_and_duplicate_events_across_runs_never_overwrite_newe
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by_a_rebuild(make_runtime, tmp_path, fmt):
+def test_a_silver_table_of_another_shape_is_refused_by_an_update_and_replaced_by_a_rebuild(
+    make_runtime: Callable[..., Runtime], tmp_path: Path, fmt: str
+) -> None:
     events = [("order_placed", _placed(_classes(make_runtime(fmt))["meshlake.orders.v1.OrderPlaced"], "p1", 0, 100))]
     reference = Runtime(
         Settings.load(project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "reference"), "MESHLAKE_FORMAT": fmt})

@@ -45,7 +45,7 @@ def _version(store: TableStore) -> int:
     return store.history(TABLE)[-1].version
 
 
-def test_a_batch_of_only_new_keys_rewrites_no_existing_file(store):
+def test_a_batch_of_only_new_keys_rewrites_no_existing_file(store: TableStore) -> None:
     before = _version(store)
     new = _rows(range(1000, 1050), 1)
     done = incremental_for(store).replace_keys(TABLE, "cart_id", new.column("cart_id"), lambda current: new)
@@ -58,7 +58,7 @@ def test_a_batch_of_only_new_keys_rewrites_no_existing_file(store):
     assert done.rows_rewritten == 0 and store.read(TABLE).num_rows == 1050
 
 
-def test_a_new_key_inside_a_file_key_range_rewrites_no_existing_file(store):
+def test_a_new_key_inside_a_file_key_range_rewrites_no_existing_file(store: TableStore) -> None:
     before = _version(store)
     late = pa.table({"cart_id": ["c00150x"], "items": [1]}, schema=SCHEMA)  # sorts between c00150 and c00151
     incremental_for(store).replace_keys(TABLE, "cart_id", late.column("cart_id"), lambda current: late)
@@ -67,7 +67,7 @@ def test_a_new_key_inside_a_file_key_range_rewrites_no_existing_file(store):
     assert (changed.removed.num_rows, changed.added.to_pylist()) == (0, late.to_pylist())
 
 
-def test_updates_rewrite_only_the_files_that_hold_their_keys(store):
+def test_updates_rewrite_only_the_files_that_hold_their_keys(store: TableStore) -> None:
     before = _version(store)
     keys = pa.array(["c00150", "c00199", "c00720"])  # two in the file of 100-199, one in that of 700-799
 
@@ -85,7 +85,9 @@ def test_updates_rewrite_only_the_files_that_hold_their_keys(store):
     assert (current["c00150"], current["c00199"], current["c00720"], current["c00151"]) == (7, 7, 7, 0)
 
 
-def test_a_large_file_comes_back_as_key_range_files_so_later_updates_rewrite_less(store, monkeypatch):
+def test_a_large_file_comes_back_as_key_range_files_so_later_updates_rewrite_less(
+    store: TableStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", 10 * FILE_ROWS)
     incremental_for(store).replace_keys(TABLE, "cart_id", None, lambda _current: _rows(range(1000), 0))  # one file
     monkeypatch.setattr(incremental, "ROWS_PER_FILE", FILE_ROWS)

@@ -3,20 +3,23 @@ and positions, from where the ledger stopped (a ranged read), compressed files t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipelines.adapters.landing import LandingFileSource, write_landing_file
-from pipelines.adapters.storage import open_location
+from pipelines.adapters.storage import Location, StorageOptions, open_location
 from pipelines.core.framing import frame
 from pipelines.core.positions import Ledger, PositionRange
+from pipelines.ports.event_source import RawRecord
 
 PAYLOADS = [f"event-{n}".encode() * (n % 7 + 1) for n in range(200)]
 
 
 @pytest.fixture
-def sources(tmp_path, s3_prefix, s3_options):
+def sources(tmp_path: Path, s3_prefix: str, s3_options: StorageOptions) -> list[LandingFileSource]:
     """The same landing files written locally and on S3; a source over each."""
-    roots = [tmp_path / "landing", open_location(f"{s3_prefix}/landing", s3_options)]
+    roots: list[Location | Path] = [tmp_path / "landing", open_location(f"{s3_prefix}/landing", s3_options)]
     for root in roots:
         write_landing_file(root, "shop", "click", "a", PAYLOADS[:120])
         write_landing_file(root, "shop", "click", "b", PAYLOADS[120:], ".pb.gz")
@@ -25,14 +28,16 @@ def sources(tmp_path, s3_prefix, s3_options):
     return [LandingFileSource(root) for root in roots]
 
 
-def _read(source: LandingFileSource, ledger: Ledger):
+def _read(
+    source: LandingFileSource, ledger: Ledger
+) -> list[tuple[str, PositionRange, list[bytes], list[int], list[RawRecord]]]:
     return [
         (b.source, b.range, [bytes(p) for p in b.payloads], [int(o) for o in b.offsets], b.unframed)
         for b in source.batches("shop", "click", ledger)
     ]
 
 
-def test_landing_files_on_s3_are_listed_and_read_as_on_disk(sources):
+def test_landing_files_on_s3_are_listed_and_read_as_on_disk(sources: list[LandingFileSource]) -> None:
     local, s3 = sources
     assert [f.source for f in s3.files("shop", "click")] == [
         "shop/click/a.pb",
@@ -47,7 +52,7 @@ def test_landing_files_on_s3_are_listed_and_read_as_on_disk(sources):
     assert [p for batch in read for p in batch[2]] == PAYLOADS[:120] + PAYLOADS[120:] + PAYLOADS[:50]
 
 
-def test_reading_resumes_where_the_ledger_stopped(sources):
+def test_reading_resumes_where_the_ledger_stopped(sources: list[LandingFileSource]) -> None:
     """The plain file is read from the committed offset on (a ranged GET on S3); compressed files the ledger
     knows of are done."""
     local, s3 = sources
@@ -68,16 +73,16 @@ def test_reading_resumes_where_the_ledger_stopped(sources):
     assert s3.pending_files("shop", "click", done) == []
 
 
-def test_a_torn_tail_is_unframed_at_the_same_offset(tmp_path, s3_prefix, s3_options):
+def test_a_torn_tail_is_unframed_at_the_same_offset(tmp_path: Path, s3_prefix: str, s3_options: StorageOptions) -> None:
     torn = frame(PAYLOADS[:10]) + b"\xff\xff\xff"
-    roots = [tmp_path / "landing", open_location(f"{s3_prefix}/landing", s3_options)]
+    local, remote = tmp_path / "landing", open_location(f"{s3_prefix}/landing", s3_options)
     (tmp_path / "landing" / "shop" / "click").mkdir(parents=True)
     (tmp_path / "landing" / "shop" / "click" / "t.pb").write_bytes(torn)
-    roots[1].write_bytes("shop/click/t.pb", torn)
-    s3 = LandingFileSource(roots[1])
+    remote.write_bytes("shop/click/t.pb", torn)
+    s3 = LandingFileSource(remote)
     [batch] = s3.batches("shop", "click", Ledger())  # an object never grows: its cut-short tail is broken now
     assert [(r.offset, r.payload) for r in batch.unframed] == [(len(frame(PAYLOADS[:10])), b"\xff\xff\xff")]
     assert batch.range.end == len(torn)
-    assert _read(s3, Ledger()) == _read(LandingFileSource(roots[0], settle_seconds=0), Ledger())  # a settled file
-    [growing] = LandingFileSource(roots[0]).batches("shop", "click", Ledger())  # a fresh local file may grow
+    assert _read(s3, Ledger()) == _read(LandingFileSource(local, settle_seconds=0), Ledger())  # a settled file
+    [growing] = LandingFileSource(local).batches("shop", "click", Ledger())  # a fresh local file may grow
     assert growing.unframed == [] and growing.range.end == len(frame(PAYLOADS[:10]))

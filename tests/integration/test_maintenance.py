@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 from pyiceberg.table import StaticTable
 
-from pipelines.core.names import Layer
+from pipelines.bootstrap import Runtime
+from pipelines.core.names import Layer, TableId
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
 from pipelines.services.build import build_silver
+from pipelines.services.build_types import BuildResult
 from pipelines.services.ingest import ingest_event
 from pipelines.services.maintenance import KEYED_SMALL_FILE_BYTES, maintain_domain, owned_tables
 
 ROUNDS = 8
 
 
-def _round(runtime, seed):
+def _round(runtime: Runtime, seed: int) -> tuple[dict[str, int], BuildResult]:
     generate_landing(runtime, "orders", 60, seed=seed, files=1)
     domain = runtime.domain("orders")
     written = {
@@ -29,8 +33,8 @@ def _round(runtime, seed):
     return written, build_silver(domain, "orders", runtime, f"r{seed}")
 
 
-def _contents(runtime):
-    out = {}
+def _contents(runtime: Runtime) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
     for owned in owned_tables(runtime.domain("orders")):
         store = runtime.store_for("orders", owned.layer, owned.product)
         if store.exists(owned.table):
@@ -40,7 +44,9 @@ def _contents(runtime):
 
 
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
-def test_maintaining_a_domain_compacts_expires_and_the_next_runs_stay_incremental_and_exactly_once(make_runtime, fmt):
+def test_maintaining_a_domain_compacts_expires_and_the_next_runs_stay_incremental_and_exactly_once(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
     for seed in range(ROUNDS):
         _round(runtime, seed)
@@ -73,7 +79,7 @@ def test_maintaining_a_domain_compacts_expires_and_the_next_runs_stay_incrementa
         assert bronze.versions_expired > 0 and bronze.files_deleted > 0
 
 
-def test_the_maintenance_job_runs_on_its_schedule_and_reports_each_table(make_runtime):
+def test_the_maintenance_job_runs_on_its_schedule_and_reports_each_table(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime("delta")
     for seed in range(3):
         _round(runtime, seed)
@@ -95,7 +101,7 @@ def test_the_maintenance_job_runs_on_its_schedule_and_reports_each_table(make_ru
     assert {"orders/bronze/order_placed", "orders/silver/orders"} <= observed
 
 
-def _silver_files(runtime, table) -> dict[str, int]:
+def _silver_files(runtime: Runtime, table: TableId) -> dict[str, int]:
     """The live data files of a silver table and their sizes, read with the format's own library."""
     store = runtime.store_for("orders", Layer.SILVER)
     if store.format.value == "iceberg":
@@ -106,7 +112,9 @@ def _silver_files(runtime, table) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
-def test_maintenance_merges_the_tiny_files_of_silver_but_keeps_its_key_range_files(make_runtime, fmt):
+def test_maintenance_merges_the_tiny_files_of_silver_but_keeps_its_key_range_files(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     """Merging the key-range files would make the next incremental run rewrite the whole table."""
     runtime = make_runtime(fmt)
     generate_landing(runtime, "orders", 12_000, seed=99, files=1)

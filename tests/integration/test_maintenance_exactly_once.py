@@ -4,6 +4,7 @@ silver miss or re-read anything, with or without a compaction before the expiry,
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,8 @@ def _silver(runtime: Runtime) -> pa.Table:
 @pytest.mark.parametrize("compaction", [True, False], ids=["compacted", "expiry-only"])
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
 def test_after_aggressive_maintenance_every_event_lands_once_and_silver_reads_exactly_the_new_rows(
-    make_runtime, fmt, compaction
-):
+    make_runtime: Callable[..., Runtime], fmt: str, compaction: bool
+) -> None:
     runtime = make_runtime(fmt)
     domain = runtime.domain("orders")
     for seed in range(3):
@@ -170,10 +171,13 @@ def test_a_watermark_committed_while_a_delta_compaction_runs_is_the_one_kept(tmp
 
 
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
-def test_an_incremental_gold_product_stays_incremental_and_right_after_aggressive_maintenance(make_runtime, fmt):
+def test_an_incremental_gold_product_stays_incremental_and_right_after_aggressive_maintenance(
+    make_runtime: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = make_runtime(fmt)
     domain = runtime.domain("payments")
     classes = {e.message: runtime.schemas.message_class(e.message) for e in domain.spec.events.values()}
+    assert domain.generator is not None
     events = list(domain.generator(classes, 3_000, 3))
     cut = len(events) - len(events) // 50
 

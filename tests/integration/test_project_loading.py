@@ -4,6 +4,7 @@ in one process, relative imports work, and a domain that fails to load is left o
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -47,7 +48,7 @@ def totals(items: pl.DataFrame) -> pl.DataFrame:
 """
 
 
-def project_with_generator(root, origin: str, factor: int):
+def project_with_generator(root: Path, origin: str, factor: int) -> Path:
     make_project(root)
     folder = add_domain(root, "sales", "generator: generate\n")
     write(root / "domains" / "shared.py", f"ORIGIN = {origin!r}\n")
@@ -56,7 +57,7 @@ def project_with_generator(root, origin: str, factor: int):
     return root
 
 
-def test_a_project_needs_no_importable_package_and_relative_imports_work(tmp_path):
+def test_a_project_needs_no_importable_package_and_relative_imports_work(tmp_path: Path) -> None:
     root = project_with_generator(tmp_path / "team", "shop", 10)
 
     project = Project.load(root)
@@ -71,7 +72,7 @@ def test_a_project_needs_no_importable_package_and_relative_imports_work(tmp_pat
     assert "domains" not in sys.modules or not hasattr(sys.modules["domains"], "shared")
 
 
-def test_two_projects_with_a_domain_of_the_same_name_load_side_by_side(tmp_path):
+def test_two_projects_with_a_domain_of_the_same_name_load_side_by_side(tmp_path: Path) -> None:
     first = Project.load(project_with_generator(tmp_path / "first", "north", 1))
     second = Project.load(project_with_generator(tmp_path / "second", "south", 2))
 
@@ -83,7 +84,7 @@ def test_two_projects_with_a_domain_of_the_same_name_load_side_by_side(tmp_path)
     assert list(one(2, seed=0))[1][1]["item_id"] == "north-1"  # still its own project's modules
 
 
-def test_a_domain_that_fails_to_import_is_left_out_and_named_with_its_file_and_line(tmp_path):
+def test_a_domain_that_fails_to_import_is_left_out_and_named_with_its_file_and_line(tmp_path: Path) -> None:
     root = make_project(tmp_path / "team")
     add_domain(root, "good")
     broken = add_domain(root, "broken", "generator: generate\n")
@@ -97,7 +98,7 @@ def test_a_domain_that_fails_to_import_is_left_out_and_named_with_its_file_and_l
     assert str(problem).startswith(f"{broken / 'generator.py'}:5: SyntaxError")
 
 
-def test_a_spec_error_or_a_missing_function_names_the_domain_file_and_line(tmp_path):
+def test_a_spec_error_or_a_missing_function_names_the_domain_file_and_line(tmp_path: Path) -> None:
     root = make_project(tmp_path / "team")
     add_domain(root, "good")
     add_domain(root, "typo", "colour: blue\n")
@@ -115,7 +116,7 @@ def test_a_spec_error_or_a_missing_function_names_the_domain_file_and_line(tmp_p
     ]
 
 
-def test_two_row_count_expectations_are_one_line_naming_the_product(tmp_path):
+def test_two_row_count_expectations_are_one_line_naming_the_product(tmp_path: Path) -> None:
     root = make_project(tmp_path / "team")
     add_domain(root, "good")
     twice = "    expectations:\n      - {type: row_count, min: 1}\n      - {type: row_count, max: 10}\n"
@@ -133,7 +134,7 @@ def test_two_row_count_expectations_are_one_line_naming_the_product(tmp_path):
     )
 
 
-def test_a_domain_whose_proto_does_not_compile_is_left_out_of_the_definitions_and_shown(tmp_path):
+def test_a_domain_whose_proto_does_not_compile_is_left_out_of_the_definitions_and_shown(tmp_path: Path) -> None:
     root = make_project(tmp_path / "team")
     add_domain(root, "good")
     add_domain(root, "badproto")
@@ -154,7 +155,7 @@ def test_a_domain_whose_proto_does_not_compile_is_left_out_of_the_definitions_an
     assert runtime.contract("good", "happened").message == "team.good.v1.Happened"
 
 
-def test_column_lineage_from_an_input_the_transform_does_not_take_leaves_the_domain_out(tmp_path):
+def test_column_lineage_from_an_input_the_transform_does_not_take_leaves_the_domain_out(tmp_path: Path) -> None:
     root = make_project(tmp_path / "team")
     folder = add_domain(root, "declared", TRANSFORMS_SPEC)
     write(

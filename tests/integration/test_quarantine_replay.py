@@ -15,6 +15,7 @@ from pipelines.adapters.landing import write_landing_file
 from pipelines.bootstrap import Runtime
 from pipelines.cli import quarantine_cmd
 from pipelines.cli.quarantine_cmd import app
+from pipelines.core.commits import Commit
 from pipelines.core.names import Layer
 from pipelines.core.positions import POSITIONS_PROPERTY
 from pipelines.logs import FIELDS
@@ -78,7 +79,7 @@ def event_ids(data: pa.Table) -> list[str]:
     return sorted(data.column("event_id").to_pylist())
 
 
-def histories(runtime: Runtime) -> tuple[list[object], list[object]]:
+def histories(runtime: Runtime) -> tuple[list[Commit], list[Commit]]:
     domain = runtime.domain("orders")
     return (
         list(runtime.store_for("orders", Layer.BRONZE).history(domain.bronze_table("order_placed"))),
@@ -169,7 +170,7 @@ def test_a_replay_stopped_after_its_bronze_commit_is_finished_by_the_next_withou
     assert event_ids(bronze(runtime)) == ["e1", "e2", "e3", "e4", "e6"]
     assert quarantine(runtime).num_rows == 4  # the delete never happened
     last = histories(runtime)[0][-1]
-    assert "quarantine:orders/order_placed/mixed.pb" in last.properties[POSITIONS_PROPERTY]  # type: ignore[attr-defined]
+    assert "quarantine:orders/order_placed/mixed.pb" in last.properties[POSITIONS_PROPERTY]
 
     result = replay(runtime, later)
 

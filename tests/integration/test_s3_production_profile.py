@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -21,6 +22,7 @@ from catalog.api import create_app
 from catalog.model import PrincipalKind
 from catalog.service import CatalogService
 from catalog.testing import serve_in_thread
+from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.bootstrap import Runtime
 from pipelines.cli.demo_cmd import MESH_SQL
 from pipelines.dagster.resources import MeshlakeResource
@@ -54,7 +56,9 @@ def databases(pg_server: str) -> Iterator[dict[str, str]]:
     admin.dispose()
 
 
-def test_three_domains_on_s3_with_postgres_catalogs(tmp_path, databases, s3_server, s3_prefix, monkeypatch):
+def test_three_domains_on_s3_with_postgres_catalogs(
+    tmp_path: Path, databases: dict[str, str], s3_server: SeaweedServer, s3_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home, dagster_home = tmp_path / "home", tmp_path / "dagster"
     dagster_home.mkdir()
     shutil.copyfile(PROJECT_DIR / "dagster.postgres.yaml", dagster_home / "dagster.yaml")

@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.adapters.delta import DeltaTableStore
 from pipelines.adapters.iceberg import IcebergTableStore
+from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.adapters.storage import S3Options, StorageError, StorageOptions, open_location
 from pipelines.core.names import TableId
 
@@ -17,7 +18,7 @@ TABLE = TableId("shop", "bronze_clicks")
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False, metadata={"PARQUET:field_id": "1"})])
 
 
-def test_concurrent_delta_writers_on_s3_each_get_their_own_commit(s3_prefix, s3_options):
+def test_concurrent_delta_writers_on_s3_each_get_their_own_commit(s3_prefix: str, s3_options: StorageOptions) -> None:
     """Each commit is a conditional put of the next log entry: a writer that loses the race gets 412 and
     retries on the next version, so no commit replaces another (no row lost, versions all distinct)."""
     location = open_location(f"{s3_prefix}/delta", s3_options)
@@ -42,7 +43,7 @@ def test_concurrent_delta_writers_on_s3_each_get_their_own_commit(s3_prefix, s3_
     assert len(store.history(TABLE)) == writers * commits_each
 
 
-def _stores(uri: str, options: StorageOptions, tmp_path: Path) -> list[object]:
+def _stores(uri: str, options: StorageOptions, tmp_path: Path) -> list[str]:
     errors = []
     for open_store in (
         lambda: DeltaTableStore(open_location(f"{uri}/delta", options)),
@@ -56,12 +57,14 @@ def _stores(uri: str, options: StorageOptions, tmp_path: Path) -> list[object]:
     return errors
 
 
-def test_a_missing_bucket_is_one_error_naming_the_uri(s3_options, tmp_path):
+def test_a_missing_bucket_is_one_error_naming_the_uri(s3_options: StorageOptions, tmp_path: Path) -> None:
     for message in _stores("s3://no-such-bucket/lake", s3_options, tmp_path):
         assert message.startswith("s3://no-such-bucket/lake/") and "does not exist" in message
 
 
-def test_wrong_credentials_are_one_error_naming_the_uri(s3_server, s3_prefix, tmp_path):
+def test_wrong_credentials_are_one_error_naming_the_uri(
+    s3_server: SeaweedServer, s3_prefix: str, tmp_path: Path
+) -> None:
     wrong = StorageOptions(S3Options(endpoint=s3_server.endpoint, access_key_id="nobody", secret_access_key="wrong"))
     for message in _stores(s3_prefix, wrong, tmp_path):
         assert message.startswith(s3_prefix) and "ACCESS_DENIED" in message
@@ -70,7 +73,7 @@ def test_wrong_credentials_are_one_error_naming_the_uri(s3_server, s3_prefix, tm
     ))).list_files() == []  # nothing half-written  # fmt: skip
 
 
-def test_an_unreachable_endpoint_is_one_error_naming_the_uri(tmp_path):
+def test_an_unreachable_endpoint_is_one_error_naming_the_uri(tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:  # a port nothing listens on

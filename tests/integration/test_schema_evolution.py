@@ -18,8 +18,8 @@ import pytest
 from pipelines.adapters.landing import write_landing_file
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
+from pipelines.ports.maintenance import SCHEMA_PROPERTY
 from pipelines.services.evolution import (
-    SCHEMA_PROPERTY,
     SchemaChangeRefusedError,
     decode_descriptors,
     schema_versions,

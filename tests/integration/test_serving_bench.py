@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.query_http import http_p50_ms
@@ -9,7 +11,7 @@ from benchmarks.query_ratio import measure
 
 
 @pytest.mark.slow
-def test_query_benchmark_reports_every_key(tmp_path):
+def test_query_benchmark_reports_every_key(tmp_path: Path) -> None:
     results = measure(tmp_path / "ratio", {"1m": 20_000}, {"1m": 1}, detail_reps=1)
     for fmt in ("iceberg", "delta"):
         assert results[f"query.ratio_vs_parquet.{fmt}.1m"] > 0

@@ -11,12 +11,12 @@ from catalog.testing import serve_in_thread
 from pipelines.core.names import Layer
 from pipelines.ports.query_engine import QueryPermissionError
 from pipelines.serving.http import query_router
-from tests.integration.test_serving_data import ADMIN, REVENUE, lake, revenue_rows  # noqa: F401  (fixture)
+from tests.integration.test_serving_data import ADMIN, REVENUE, Lake, lake, revenue_rows  # noqa: F401  (fixture)
 
 TOTAL = "SELECT count(*) AS n, sum(orders) AS orders FROM orders.daily_revenue"
 
 
-def test_a_repeated_query_is_answered_from_the_cache_until_a_commit(lake):  # noqa: F811
+def test_a_repeated_query_is_answered_from_the_cache_until_a_commit(lake: Lake) -> None:  # noqa: F811
     first = lake.serving.query(TOTAL)
     again = lake.serving.query(TOTAL)
     assert (first.cached, again.cached) == (False, True)
@@ -29,7 +29,7 @@ def test_a_repeated_query_is_answered_from_the_cache_until_a_commit(lake):  # no
     assert lake.serving.query(TOTAL).cached
 
 
-def test_each_row_limit_has_its_own_answer(lake):  # noqa: F811
+def test_each_row_limit_has_its_own_answer(lake: Lake) -> None:  # noqa: F811
     sql = "SELECT * FROM orders.daily_revenue ORDER BY day, country"
     lake.serving.query(sql, max_rows=2)
     limited = lake.serving.query(sql, max_rows=2)
@@ -51,12 +51,12 @@ def test_each_row_limit_has_its_own_answer(lake):  # noqa: F811
         "SELECT count(*) FROM information_schema.tables",
     ],
 )
-def test_a_query_whose_answer_changes_by_itself_is_never_cached(lake, sql):  # noqa: F811
+def test_a_query_whose_answer_changes_by_itself_is_never_cached(lake: Lake, sql: str) -> None:  # noqa: F811
     lake.serving.query(sql)
     assert not lake.serving.query(sql).cached
 
 
-def test_a_revoked_grant_is_refused_even_for_a_query_answered_before(lake):  # noqa: F811
+def test_a_revoked_grant_is_refused_even_for_a_query_answered_before(lake: Lake) -> None:  # noqa: F811
     customers = "SELECT count(*) AS n FROM orders.customers"
     lake.catalog.grant(ADMIN, "orders.customers", "marketing")
     lake.serving.query(customers, "marketing")
@@ -66,7 +66,7 @@ def test_a_revoked_grant_is_refused_even_for_a_query_answered_before(lake):  # n
         lake.serving.query(customers, "marketing")
 
 
-def test_the_http_answer_says_whether_it_came_from_the_cache(lake):  # noqa: F811
+def test_the_http_answer_says_whether_it_came_from_the_cache(lake: Lake) -> None:  # noqa: F811
     app = create_app(lake.catalog)
     app.include_router(query_router(lake.serving))
     token = lake.catalog.create_token("analyst", PrincipalKind.READER, actor="test")
@@ -82,7 +82,7 @@ def test_the_http_answer_says_whether_it_came_from_the_cache(lake):  # noqa: F81
     assert after.json() != first.json()
 
 
-def test_grants_and_token_revocation_take_effect_on_the_very_next_http_request(lake):  # noqa: F811
+def test_grants_and_token_revocation_take_effect_on_the_very_next_http_request(lake: Lake) -> None:  # noqa: F811
     app = create_app(lake.catalog)
     app.include_router(query_router(lake.serving))
     token = lake.catalog.create_token("analyst", PrincipalKind.READER, actor="test")

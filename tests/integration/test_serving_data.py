@@ -7,6 +7,7 @@ written straight through the table stores (no pipeline run), and a catalog with 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -19,8 +20,9 @@ import pytest
 
 from catalog.model import DomainIn, Principal, PrincipalKind, ProductIn
 from catalog.service import CatalogService
-from pipelines.adapters.duckdb.engine import pick_read_path
+from pipelines.adapters.duckdb.engine import ReadPath, pick_read_path
 from pipelines.bootstrap import Runtime
+from pipelines.core.commits import TableFormat
 from pipelines.core.domain import Domain
 from pipelines.core.names import Layer, TableId
 from pipelines.core.spec import DomainSpec
@@ -113,7 +115,7 @@ def build_lake(root: Path, fmt: str) -> Lake:
 
 
 @pytest.fixture(params=["iceberg", "delta"])
-def lake(request, tmp_path) -> Lake:
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
     built = build_lake(tmp_path, request.param)
     yield built
     built.catalog.close()
@@ -123,7 +125,7 @@ READ_PATHS = ["arrow", "parquet", "native"]
 
 
 @pytest.mark.parametrize("read_path", READ_PATHS)
-def test_views_hold_the_current_version(lake, read_path):
+def test_views_hold_the_current_version(lake: Lake, read_path: ReadPath) -> None:
     con = lake.serving.connect(read_path=read_path)
     got = con.sql("SELECT * FROM orders.daily_revenue ORDER BY day, country").to_arrow_table()
     assert got.num_rows == 9
@@ -137,7 +139,7 @@ def test_views_hold_the_current_version(lake, read_path):
 
 
 @pytest.mark.parametrize("read_path", READ_PATHS)
-def test_as_of_a_version_or_a_time_reads_that_version(lake, read_path):
+def test_as_of_a_version_or_a_time_reads_that_version(lake: Lake, read_path: ReadPath) -> None:
     by_version = lake.serving.connect(as_of={"orders.daily_revenue": lake.first_version}, read_path=read_path)
     by_time = lake.serving.connect(as_of=lake.first_time, read_path=read_path)
     for con in (by_version, by_time):
@@ -147,14 +149,14 @@ def test_as_of_a_version_or_a_time_reads_that_version(lake, read_path):
     assert lake.serving.query("SELECT count(*) AS n FROM orders.daily_revenue", as_of=iso).table["n"][0].as_py() == 6
 
 
-def test_as_of_before_the_first_version_says_so(lake):
+def test_as_of_before_the_first_version_says_so(lake: Lake) -> None:
     with pytest.raises(QueryError, match=r"orders\.daily_revenue has no version at or before 2000-01-01"):
         lake.serving.query("SELECT * FROM orders.daily_revenue", as_of="2000-01-01")
     with pytest.raises(QueryError, match="has no version 424242"):
         lake.serving.query("SELECT * FROM orders.daily_revenue", as_of=424242)
 
 
-def test_polars_scan_reads_current_and_past_versions(lake):
+def test_polars_scan_reads_current_and_past_versions(lake: Lake) -> None:
     current = lake.serving.scan("orders.daily_revenue").sort("day", "country").collect()
     past = lake.serving.scan("orders.daily_revenue", as_of=lake.first_version).collect()
     by_time = lake.serving.scan("orders.daily_revenue", as_of=lake.first_time.isoformat()).collect()
@@ -163,14 +165,14 @@ def test_polars_scan_reads_current_and_past_versions(lake):
     assert current.columns == ["day", "country", "revenue", "orders"]
 
 
-def test_polars_scan_pushes_projection_and_filter_into_the_parquet_scan(lake):
+def test_polars_scan_pushes_projection_and_filter_into_the_parquet_scan(lake: Lake) -> None:
     plan = lake.serving.scan("orders.daily_revenue").filter(pl.col("country") == "DE").select("day").explain()
     assert "Parquet SCAN" in plan
     assert "PROJECT 2/4 COLUMNS" in plan  # day, and country for the filter
     assert 'SELECTION: (col("country")) == ("DE")' in plan or 'SELECTION: col("country") == "DE"' in plan
 
 
-def test_polars_scan_of_a_past_version_pushes_projection_and_filter_into_that_versions_files(lake):
+def test_polars_scan_of_a_past_version_pushes_projection_and_filter_into_that_versions_files(lake: Lake) -> None:
     past = lake.serving.scan("orders.daily_revenue", as_of=lake.first_version)
     query = past.filter(pl.col("country") == "DE").select("day", "revenue")
     plan = query.explain()
@@ -182,13 +184,13 @@ def test_polars_scan_of_a_past_version_pushes_projection_and_filter_into_that_ve
     assert query.collect().rows() == [(date(2026, 5, 1), Decimal("10.25")), (date(2026, 5, 2), Decimal("20.25"))]
 
 
-def test_polars_scan_of_a_partitioned_delta_version_reads_only_the_matching_partition(tmp_path):
+def test_polars_scan_of_a_partitioned_delta_version_reads_only_the_matching_partition(tmp_path: Path) -> None:
     from pipelines.adapters.polars.scan import lazy_frame
     from pipelines.ports.table_store import PartitionField
     from pipelines.serving.scans import plan_scan
 
     lake = build_lake(tmp_path, "delta")
-    store = lake.runtime.store("delta")
+    store = lake.runtime.store(TableFormat.DELTA)
     table = TableId("orders", "by_country")
     store.ensure_table(table, revenue_rows(1).schema, partition_by=[PartitionField("country")])
     first = store.overwrite(table, revenue_rows(2))
@@ -205,7 +207,7 @@ def test_polars_scan_of_a_partitioned_delta_version_reads_only_the_matching_part
 
 
 @pytest.mark.parametrize("read_path", READ_PATHS)
-def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path):
+def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake: Lake, read_path: ReadPath) -> None:
     con = lake.serving.connect(read_path=read_path)
     plan = con.sql("EXPLAIN SELECT day FROM orders.daily_revenue WHERE country = 'DE'").fetchall()[0][1]
     scan = {
@@ -219,7 +221,7 @@ def test_duckdb_pushes_projection_and_filter_into_the_table_scan(lake, read_path
     assert "FILTER" not in plan  # no filter left above the scan
 
 
-def test_a_delta_commit_that_changes_no_rows_keeps_the_last_data_version(tmp_path):
+def test_a_delta_commit_that_changes_no_rows_keeps_the_last_data_version(tmp_path: Path) -> None:
     from deltalake import DeltaTable
 
     lake = build_lake(tmp_path, "delta")
@@ -231,7 +233,7 @@ def test_a_delta_commit_that_changes_no_rows_keeps_the_last_data_version(tmp_pat
     lake.catalog.close()
 
 
-def test_auto_reads_with_duckdbs_parquet_reader_only_when_the_files_split_across_threads(lake):
+def test_auto_reads_with_duckdbs_parquet_reader_only_when_the_files_split_across_threads(lake: Lake) -> None:
     scan = lake.serving.plan("orders.daily_revenue")
     assert scan.exact and scan.row_groups == len(scan.files) == 1  # the writers' default: one row group
     assert pick_read_path(scan, threads=2) == "arrow"
@@ -242,7 +244,7 @@ def test_auto_reads_with_duckdbs_parquet_reader_only_when_the_files_split_across
     assert engine.read_paths() == {"orders.daily_revenue": "arrow"}
 
 
-def test_the_parquet_path_may_read_its_own_files_and_nothing_else(lake):
+def test_the_parquet_path_may_read_its_own_files_and_nothing_else(lake: Lake) -> None:
     con = lake.serving.connect(read_path="parquet", lockdown=True)
     assert con.sql("SELECT count(*) FROM orders.daily_revenue").fetchone() == (9,)
     other = lake.serving.plan("orders.customers", as_of=None).files[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pyarrow as pa
@@ -16,7 +17,7 @@ from tests.integration.test_serving_data import Lake, build_lake
 
 
 @pytest.fixture(scope="module", params=["iceberg", "delta"])
-def lake(request, tmp_path_factory) -> Iterator[Lake]:
+def lake(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     """One lake per format for the module: the tests only read."""
     built = build_lake(tmp_path_factory.mktemp(f"http-{request.param}"), request.param)
     yield built
@@ -36,13 +37,13 @@ def api(lake: Lake) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
         yield client, {name: f"Bearer {token}" for name, token in tokens.items()}
 
 
-def _post(api, sql: str, who: str = "marketing", **extra) -> httpx.Response:
+def _post(api: tuple[httpx.Client, dict[str, str]], sql: str, who: str = "marketing", **extra: Any) -> httpx.Response:
     client, auth = api
     headers = {"Authorization": auth[who]} | extra.pop("headers", {})
     return client.post("/api/query", json={"sql": sql, **extra}, headers=headers)
 
 
-def test_json_answer_with_exact_decimals_and_iso_dates(api):
+def test_json_answer_with_exact_decimals_and_iso_dates(api: tuple[httpx.Client, dict[str, str]]) -> None:
     response = _post(api, "SELECT day, country, revenue FROM orders.daily_revenue ORDER BY day, country LIMIT 2")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -55,7 +56,7 @@ def test_json_answer_with_exact_decimals_and_iso_dates(api):
     assert body["row_count"] == 2 and body["truncated"] is False
 
 
-def test_arrow_stream_answer(api):
+def test_arrow_stream_answer(api: tuple[httpx.Client, dict[str, str]]) -> None:
     response = _post(api, "SELECT * FROM marketing.campaigns ORDER BY 1", headers={"Accept": ARROW_STREAM})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == ARROW_STREAM
@@ -63,25 +64,25 @@ def test_arrow_stream_answer(api):
     assert table.to_pydict() == {"campaign": ["spring", "summer"], "country": ["DE", "FR"]}
 
 
-def test_row_limit_truncates_and_says_so(api):
+def test_row_limit_truncates_and_says_so(api: tuple[httpx.Client, dict[str, str]]) -> None:
     response = _post(api, "SELECT * FROM orders.daily_revenue", max_rows=4)
     assert response.status_code == 200
     assert response.json()["row_count"] == 4 and response.json()["truncated"] is True
     assert response.headers["X-Meshlake-Truncated"] == "true"
 
 
-def test_as_of_reads_an_earlier_version(api, lake):
+def test_as_of_reads_an_earlier_version(api: tuple[httpx.Client, dict[str, str]], lake: Lake) -> None:
     response = _post(api, "SELECT count(*) AS n FROM orders.daily_revenue", as_of=str(lake.first_version))
     assert response.json()["rows"] == [{"n": 6}]
 
 
-def test_a_token_is_required(api):
+def test_a_token_is_required(api: tuple[httpx.Client, dict[str, str]]) -> None:
     client, _ = api
     response = client.post("/api/query", json={"sql": "SELECT 1"})
     assert response.status_code == 401
 
 
-def test_ungranted_product_and_other_domains_silver_are_forbidden(api):
+def test_ungranted_product_and_other_domains_silver_are_forbidden(api: tuple[httpx.Client, dict[str, str]]) -> None:
     private = _post(api, "SELECT * FROM orders.customers")
     assert private.status_code == 403
     assert "may not read orders.customers" in private.json()["detail"]
@@ -115,20 +116,22 @@ def test_ungranted_product_and_other_domains_silver_are_forbidden(api):
         "CALL pragma_version()",
     ],
 )
-def test_anything_but_one_read_only_select_is_refused(api, sql):
+def test_anything_but_one_read_only_select_is_refused(api: tuple[httpx.Client, dict[str, str]], sql: str) -> None:
     response = _post(api, sql)
     assert response.status_code == 400, response.text
     assert response.json()["detail"]
 
 
-def test_malformed_sql_gives_duckdbs_error_and_the_service_keeps_serving(api):
+def test_malformed_sql_gives_duckdbs_error_and_the_service_keeps_serving(
+    api: tuple[httpx.Client, dict[str, str]],
+) -> None:
     response = _post(api, "SELEC country FROM orders.daily_revenue")
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Parser Error: syntax error at or near")
     assert _post(api, "SELECT count(*) AS n FROM orders.daily_revenue").json()["rows"] == [{"n": 9}]
 
 
-def test_a_query_past_its_timeout_is_stopped(api):
+def test_a_query_past_its_timeout_is_stopped(api: tuple[httpx.Client, dict[str, str]]) -> None:
     slow = "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b"
     response = _post(api, slow, timeout_s=0.3)
     assert response.status_code == 408
@@ -136,7 +139,7 @@ def test_a_query_past_its_timeout_is_stopped(api):
     assert _post(api, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]
 
 
-def test_the_connection_is_locked_down_and_bounded(api):
+def test_the_connection_is_locked_down_and_bounded(api: tuple[httpx.Client, dict[str, str]]) -> None:
     settings = ("enable_external_access", "lock_configuration", "memory_limit", "temp_directory")
     sql = "SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in settings)
     assert _post(api, sql).json()["rows"] == [
@@ -144,14 +147,16 @@ def test_the_connection_is_locked_down_and_bounded(api):
     ]
 
 
-def test_a_query_past_its_memory_limit_fails_and_the_service_keeps_serving(api):
+def test_a_query_past_its_memory_limit_fails_and_the_service_keeps_serving(
+    api: tuple[httpx.Client, dict[str, str]],
+) -> None:
     response = _post(api, "SELECT list(range) FROM range(400000000)")
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Out of Memory Error")
     assert _post(api, "SELECT 1 AS one").json()["rows"] == [{"one": 1}]
 
 
-def test_the_catalog_app_factory_includes_the_query_endpoint(lake, monkeypatch):
+def test_the_catalog_app_factory_includes_the_query_endpoint(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MESHLAKE_HOME", str(lake.home))
     app = catalog_app(lake.catalog)
     assert "post" in app.openapi()["paths"]["/api/query"]

@@ -3,16 +3,19 @@ scoped to the store), Polars with the store's options, time travel included."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pyarrow as pa
 import pytest
 
 from pipelines.adapters.delta import DeltaTableStore
-from pipelines.adapters.duckdb.engine import DuckDbQueryEngine
+from pipelines.adapters.duckdb.engine import DuckDbQueryEngine, ReadPath
 from pipelines.adapters.iceberg import IcebergTableStore
 from pipelines.adapters.polars.scan import lazy_frame
-from pipelines.adapters.storage import open_location
+from pipelines.adapters.storage import StorageOptions, open_location
 from pipelines.core.names import TableId
+from pipelines.ports.table_store import TableStore
 from pipelines.serving.scans import open_table, plan_scan
 
 TABLE = TableId("shop", "clicks")
@@ -25,7 +28,8 @@ SCHEMA = pa.schema(
 
 
 @pytest.fixture(params=["iceberg", "delta"])
-def store(request, s3_prefix, s3_options, tmp_path):
+def store(request: pytest.FixtureRequest, s3_prefix: str, s3_options: StorageOptions, tmp_path: Path) -> TableStore:
+    store: TableStore
     if request.param == "iceberg":
         store = IcebergTableStore(open_location(f"{s3_prefix}/iceberg", s3_options), f"sqlite:///{tmp_path / 'c.db'}")
     else:
@@ -39,7 +43,7 @@ def store(request, s3_prefix, s3_options, tmp_path):
 
 
 @pytest.mark.parametrize("read_path", ["arrow", "parquet", "native"])
-def test_duckdb_serves_a_product_on_s3_by_every_read_path(store, read_path):
+def test_duckdb_serves_a_product_on_s3_by_every_read_path(store: TableStore, read_path: ReadPath) -> None:
     first = store.history(TABLE)[0].version
     engine = DuckDbQueryEngine(
         {"shop.clicks": lambda: plan_scan(store, TABLE), "shop.clicks_then": lambda: plan_scan(store, TABLE, first)},
@@ -53,9 +57,10 @@ def test_duckdb_serves_a_product_on_s3_by_every_read_path(store, read_path):
     engine.close()
 
 
-def test_polars_scans_a_product_on_s3(store):
+def test_polars_scans_a_product_on_s3(store: TableStore) -> None:
     scan = plan_scan(store, TABLE)
     assert all(f.startswith("s3://") for f in scan.files)
     frame = lazy_frame(scan).filter(pl.col("page") == "a").collect()
     assert sorted(frame["id"].to_list()) == [1, 3]
-    assert open_table(store, TABLE).state.startswith("s3://")
+    state = open_table(store, TABLE).state
+    assert state is not None and state.startswith("s3://")

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,7 +67,7 @@ def _commit(commit: int) -> pa.Table:
 
 
 @pytest.fixture(params=["iceberg", "delta"])
-def serving(request, tmp_path: Path) -> Serving:
+def serving(request: pytest.FixtureRequest, tmp_path: Path) -> Serving:
     settings = Settings.load(
         project=MESH, env={"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": request.param}
     )
@@ -90,7 +91,7 @@ def _files_read(serving: Serving, sql: str) -> int:
         engine.close()
     counts: list[int] = []
 
-    def walk(node: dict) -> None:
+    def walk(node: dict[str, Any]) -> None:
         extra = node.get("extra_info") or {}
         if isinstance(extra, dict) and "Total Files Read" in extra:
             counts.append(int(extra["Total Files Read"]))
@@ -138,17 +139,17 @@ def _sorted(table: pa.Table) -> pa.Table:
 
 
 @pytest.mark.parametrize("sql", [sql for sql, _ in PRUNED.values()] + list(UNPRUNED.values()), ids=[*PRUNED, *UNPRUNED])
-def test_answers_equal_a_read_of_every_file(serving, sql):
+def test_answers_equal_a_read_of_every_file(serving: Serving, sql: str) -> None:
     full = Serving(serving.runtime, read_path="arrow").query(sql).table
     assert _sorted(serving.query(sql).table).equals(_sorted(full))
 
 
 @pytest.mark.parametrize(("sql", "files"), PRUNED.values(), ids=list(PRUNED))
-def test_a_selective_query_opens_only_the_files_it_can_match(serving, sql, files):
+def test_a_selective_query_opens_only_the_files_it_can_match(serving: Serving, sql: str, files: int) -> None:
     assert _files_read(serving, sql) == files
 
 
-def test_files_the_filter_excludes_are_never_opened(serving):
+def test_files_the_filter_excludes_are_never_opened(serving: Serving) -> None:
     """Every file without a row of the day is deleted: the query still answers, from the others."""
     sql = "SELECT id, amount FROM shop.sales WHERE day = DATE '2026-05-04' ORDER BY id, amount"
     expected = serving.query(sql).table
@@ -159,7 +160,7 @@ def test_files_the_filter_excludes_are_never_opened(serving):
     assert expected.num_rows == 4 * COMMITS
 
 
-def test_a_kept_engine_points_its_view_at_each_query_s_files(serving):
+def test_a_kept_engine_points_its_view_at_each_query_s_files(serving: Serving) -> None:
     for day in (2, 5, 2):
         sql = f"SELECT count(*) AS n, count(id) AS ids FROM shop.sales WHERE day = DATE '2026-05-0{day}'"
         nulls = COMMITS * ((day - 1) % 2)  # the days of odd index have a NULL id per commit
@@ -167,7 +168,7 @@ def test_a_kept_engine_points_its_view_at_each_query_s_files(serving):
     assert serving.query("SELECT count(*) AS n FROM shop.sales").table.to_pylist() == [{"n": DAYS * 4 * COMMITS}]
 
 
-def test_a_commit_between_two_queries_is_read(serving):
+def test_a_commit_between_two_queries_is_read(serving: Serving) -> None:
     sql = "SELECT count(*) AS n FROM shop.sales WHERE day = DATE '2026-05-03'"
     assert serving.query(sql).table.to_pylist() == [{"n": 4 * COMMITS}]
     serving.runtime.store_for(SALES.domain, Layer.GOLD, SALES.name).append(SALES, _commit(COMMITS))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from benchmarks.query_selective import COMMITS, DAYS, FORMATS, QUERIES, measure
 
 
-def test_selective_benchmark_reports_every_key(tmp_path):
+def test_selective_benchmark_reports_every_key(tmp_path: Path) -> None:
     results = measure(tmp_path, rows=DAYS * COMMITS * 2, reps=1)
     for fmt in FORMATS:
         assert results[f"query.selective_ratio_vs_native.{fmt}"] > 0

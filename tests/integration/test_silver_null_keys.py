@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,7 +29,7 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def accounts(tmp_path) -> Iterator[Callable[[str], Runtime]]:
+def accounts(tmp_path: Path) -> Iterator[Callable[[str], Runtime]]:
     runtimes: list[Runtime] = []
 
     def make(fmt: str) -> Runtime:
@@ -64,7 +65,8 @@ def _events(runtime: Runtime, digits: range, keyed: bool, minutes: range, seed: 
 
 
 def _build(runtime: Runtime, run: str, full: bool = False) -> str:
-    return build_silver(runtime.domain(DOMAIN), ENTITY, runtime, run, full).details["mode"]
+    mode: str = build_silver(runtime.domain(DOMAIN), ENTITY, runtime, run, full).details["mode"]
+    return mode
 
 
 def _rows(runtime: Runtime) -> tuple[pa.Table, pa.Table]:
@@ -78,7 +80,9 @@ def _rows(runtime: Runtime) -> tuple[pa.Table, pa.Table]:
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta", "memory"])
 @pytest.mark.parametrize("keyed", [True, False], ids=["new-ledgers-and-null", "only-null"])
-def test_an_upsert_of_null_key_changes_replaces_the_stored_null_key_row_as_a_rebuild_does(accounts, fmt, keyed):
+def test_an_upsert_of_null_key_changes_replaces_the_stored_null_key_row_as_a_rebuild_does(
+    accounts: Callable[[str], Runtime], fmt: str, keyed: bool
+) -> None:
     runtime = accounts(fmt)
     _land_ingest(runtime, _events(runtime, range(5), True, range(0, 100), seed=1), "batch-1")
     assert _build(runtime, "first") == "full"

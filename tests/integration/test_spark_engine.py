@@ -22,7 +22,9 @@ import pytest
 
 from catalog.service import CatalogService
 from catalog.testing import serve_in_thread
-from pipelines.adapters.nats.server import free_port
+from pipelines.adapters.seaweedfs import SeaweedServer
+from pipelines.adapters.server_process import free_port
+from pipelines.adapters.spark import SparkEngine
 from pipelines.bootstrap import Runtime
 from pipelines.core.engine import PORTABLE_ATTRIBUTE
 from pipelines.core.names import Layer, TableId
@@ -38,7 +40,7 @@ pytestmark = [pytest.mark.xdist_group("sail"), pytest.mark.usefixtures("spark_cl
 
 
 @pytest.fixture
-def spark_runtime(tmp_path) -> Iterator[Callable[..., Runtime]]:
+def spark_runtime(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
     runtimes: list[Runtime] = []
 
     def make(fmt: str, **env: str) -> Runtime:
@@ -51,7 +53,7 @@ def spark_runtime(tmp_path) -> Iterator[Callable[..., Runtime]]:
         runtime.close()
 
 
-def _rows(runtime: Runtime, product: str) -> list[dict]:
+def _rows(runtime: Runtime, product: str) -> list[dict[str, Any]]:
     """The product's rows in the order of its key (an engine's write appends its files: the order read differs)."""
     domain, _, name = product.partition(".")
     table = runtime.store_for(domain, Layer.GOLD, name).read(runtime.domain(domain).product_table(name))
@@ -71,7 +73,7 @@ CHECKED = {"orders.daily_revenue", "payments.settlement_summary", "shipping.orde
 """The products the independent oracle computes from the landed events."""
 
 
-def _land(runtime: Runtime, events: dict[str, list], upstream: list[str], run: str) -> None:
+def _land(runtime: Runtime, events: dict[str, list[tuple[str, Any]]], upstream: list[str], run: str) -> None:
     """Land and ingest the events, then build and publish the upstream products (the catalog grants them)."""
     for domain, arrivals in events.items():
         _land_ingest_silver(runtime, domain, arrivals, run)
@@ -85,7 +87,9 @@ def _land(runtime: Runtime, events: dict[str, list], upstream: list[str], run: s
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 @pytest.mark.parametrize("product", sorted(PRODUCTS))
-def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between_runs(spark_runtime, fmt, product):
+def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between_runs(
+    spark_runtime: Callable[..., Runtime], fmt: str, product: str
+) -> None:
     runtime = spark_runtime(fmt)
     domain, _, name = product.partition(".")
     domains, upstream = PRODUCTS[product]
@@ -125,7 +129,9 @@ def _live_tokens(settings: Settings) -> list[str]:
         return [t.principal for t in service.list_tokens() if not t.revoked]
 
 
-def test_the_engine_reads_as_the_product_owner_with_a_token_revoked_when_the_run_ends(spark_runtime):
+def test_the_engine_reads_as_the_product_owner_with_a_token_revoked_when_the_run_ends(
+    spark_runtime: Callable[..., Runtime],
+) -> None:
     runtime = spark_runtime("iceberg")
     scan, rows = _orders_silver(runtime)
     engine = runtime.engine_for("payments", "settlement_summary")
@@ -141,7 +147,9 @@ def test_the_engine_reads_as_the_product_owner_with_a_token_revoked_when_the_run
     assert _live_tokens(runtime.settings) == []  # runs leave no live token piling up in the catalog
 
 
-def test_with_a_catalog_service_each_domain_s_sail_reads_with_that_domain_s_own_token(spark_runtime):
+def test_with_a_catalog_service_each_domain_s_sail_reads_with_that_domain_s_own_token(
+    spark_runtime: Callable[..., Runtime],
+) -> None:
     runtime = spark_runtime("iceberg")
     scan, rows = _orders_silver(runtime)
     with closing(CatalogService.open(runtime.settings.catalog_db_url)) as service:
@@ -161,7 +169,9 @@ def test_with_a_catalog_service_each_domain_s_sail_reads_with_that_domain_s_own_
             served.close()
 
 
-def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_was(spark_runtime):
+def test_an_unreachable_spark_url_fails_the_build_and_leaves_the_product_as_it_was(
+    spark_runtime: Callable[..., Runtime],
+) -> None:
     runtime = spark_runtime("delta", MESHLAKE_SPARK_URL=f"sc://127.0.0.1:{free_port()}")
     _land_ingest_silver(runtime, "payments", _generated(runtime, "payments", count=300), "run-1")
     _build(runtime, "payments.settlement_summary", "run-1")
@@ -218,8 +228,8 @@ def _signal_when_running(
 
 
 def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and_a_new_sail_builds_once(
-    spark_runtime, tmp_path
-):
+    spark_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
     runtime = spark_runtime("delta")
     _land_ingest_silver(runtime, "payments", _generated(runtime, "payments", count=300), "run-1")
     _build(runtime, "payments.settlement_summary", "run-1")  # embedded
@@ -230,7 +240,7 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     domain, started = runtime.domain("payments"), tmp_path / "query-started"
     stalled = _stalling(domain.transforms["settlement_summary"], started, tmp_path / "released")
     runtime.domains["payments"] = dataclasses.replace(
-        domain, transforms=domain.transforms | {"settlement_summary": stalled}
+        domain, transforms={**domain.transforms, "settlement_summary": stalled}
     )
     killer = threading.Thread(target=_signal_when_running, args=(started, runtime, "payments"), daemon=True)
     killer.start()
@@ -245,6 +255,7 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
 
     (tmp_path / "released").touch()  # the re-run's UDF returns at once: a UDF looks the active session up
     engine = runtime.engine_for("payments", "settlement_summary")
+    assert isinstance(engine, SparkEngine)  # the product's engine is Sail
     dead = engine._session  # the session on the killed Sail
     rerun = _build(runtime, "payments.settlement_summary", "run-3", full=True, engine=engine)
     assert rerun.details["engine"] == "spark" and rerun.details["spark_url"] not in str(failed.value)  # a new Sail
@@ -253,12 +264,12 @@ def test_a_sail_killed_mid_query_fails_the_build_in_one_line_commits_nothing_and
     assert _rows(runtime, "payments.settlement_summary") == before
 
 
-def _state(runtime: Runtime) -> list:
+def _state(runtime: Runtime) -> list[Any]:
     store = runtime.store_for("payments", Layer.GOLD, "settlement_summary")
     return [store.history(TableId("payments", "settlement_summary")), _rows(runtime, "payments.settlement_summary")]
 
 
-def _stalled_payments(spark_runtime: Callable[..., Runtime], tmp_path: Path) -> tuple[Runtime, list, Any]:
+def _stalled_payments(spark_runtime: Callable[..., Runtime], tmp_path: Path) -> tuple[Runtime, list[Any], Any]:
     """A runtime whose payments.settlement_summary was built (embedded) from the first events, the rest landed
     since, and whose transform now stalls on the server (see `_stalling`: `tmp_path/query-started`, released by
     `tmp_path/released`); the product's history and rows; the domain as it was."""
@@ -270,7 +281,7 @@ def _stalled_payments(spark_runtime: Callable[..., Runtime], tmp_path: Path) -> 
     domain = runtime.domain("payments")
     stalled = _stalling(domain.transforms["settlement_summary"], tmp_path / "query-started", tmp_path / "released")
     runtime.domains["payments"] = dataclasses.replace(
-        domain, transforms=domain.transforms | {"settlement_summary": stalled}
+        domain, transforms={**domain.transforms, "settlement_summary": stalled}
     )
     return runtime, _state(runtime), domain
 
@@ -281,7 +292,7 @@ def _build_on_spark(runtime: Runtime, run: str) -> Any:
                   engine=runtime.engine_for("payments", "settlement_summary"))  # fmt: skip
 
 
-def _rebuilt_once(runtime: Runtime, before: list, domain: Any) -> Any:
+def _rebuilt_once(runtime: Runtime, before: list[Any], domain: Any) -> Any:
     """Re-run the build with the product's own transform: one commit, the oracle's rows."""
     runtime.domains["payments"] = domain
     rerun = _build_on_spark(runtime, "run-3")
@@ -293,8 +304,8 @@ def _rebuilt_once(runtime: Runtime, before: list, domain: Any) -> Any:
 
 @pytest.mark.timeout(240)
 def test_a_sail_busy_past_the_deadline_is_interrupted_the_build_fails_in_one_line_and_commits_nothing(
-    spark_runtime, tmp_path
-):
+    spark_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
     runtime, before, domain = _stalled_payments(spark_runtime, tmp_path)
     started = tmp_path / "query-started"
     began = time.monotonic()
@@ -317,8 +328,8 @@ def test_a_sail_busy_past_the_deadline_is_interrupted_the_build_fails_in_one_lin
 
 @pytest.mark.timeout(240)
 def test_a_sail_stuck_mid_build_fails_it_at_its_deadline_in_one_line_commits_nothing_and_a_rerun_builds_once(
-    spark_runtime, tmp_path
-):
+    spark_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
     runtime, before, domain = _stalled_payments(spark_runtime, tmp_path)
     started = tmp_path / "query-started"
     stopped: list[int] = []
@@ -348,7 +359,9 @@ def test_a_sail_stuck_mid_build_fails_it_at_its_deadline_in_one_line_commits_not
     assert rerun.details["spark_url"] not in str(failed.value)  # a new Sail
 
 
-def _switching_engines_on_s3(runtime: Runtime, product: str, location: str) -> tuple[BuildResult, BuildResult, list]:
+def _switching_engines_on_s3(
+    runtime: Runtime, product: str, location: str
+) -> tuple[BuildResult, BuildResult, list[dict[str, Any]]]:
     """On a runtime whose landing and warehouse are on S3: the product's first run embedded (its table under
     `location`), an incremental run on Sail equal to the oracle, then an embedded and a Sail full rebuild with the
     same rows as that run; returns the Sail run, the Sail rebuild and the rows."""
@@ -396,8 +409,8 @@ def _s3_runtime(spark_runtime: Callable[..., Runtime], fmt: str, s3_server: Any,
 
 @pytest.mark.parametrize("product", ["orders.daily_revenue", "payments.settlement_summary"])
 def test_sail_builds_a_delta_product_on_s3_at_its_location_with_the_rows_of_the_embedded_engine(
-    spark_runtime, s3_server, s3_prefix, tmp_path, product
-):
+    spark_runtime: Callable[..., Runtime], s3_server: SeaweedServer, s3_prefix: str, tmp_path: Path, product: str
+) -> None:
     runtime = _s3_runtime(spark_runtime, "delta", s3_server, s3_prefix)
     on_spark, _, _ = _switching_engines_on_s3(runtime, product, f"{s3_prefix}/warehouse/delta/")
     assert on_spark.details["writer"] == "spark"  # Sail read silver and wrote gold's partitions on S3 itself
@@ -405,8 +418,8 @@ def test_sail_builds_a_delta_product_on_s3_at_its_location_with_the_rows_of_the_
 
 
 def test_sail_builds_an_iceberg_product_on_s3_reading_by_name_with_the_rows_of_the_embedded_engine(
-    spark_runtime, s3_server, s3_prefix, tmp_path
-):
+    spark_runtime: Callable[..., Runtime], s3_server: SeaweedServer, s3_prefix: str, tmp_path: Path
+) -> None:
     runtime = _s3_runtime(spark_runtime, "iceberg", s3_server, s3_prefix)
     domain, name = "orders", "daily_revenue"
     on_spark, rebuilt, rows = _switching_engines_on_s3(runtime, f"{domain}.{name}", f"{s3_prefix}/warehouse/iceberg/")

@@ -9,6 +9,9 @@ committed by meshlake's writer, with the same watermark.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from pipelines.bootstrap import Runtime
@@ -22,7 +25,7 @@ from tests.paths import MESH
 pytestmark = [pytest.mark.xdist_group("sail"), pytest.mark.usefixtures("spark_client")]  # one Sail at a time
 
 
-def _facts(runtime: Runtime, product: str) -> tuple[dict[tuple, tuple], int]:
+def _facts(runtime: Runtime, product: str) -> tuple[dict[tuple[Any, ...], tuple[Any, ...]], int]:
     """The product as the oracle gives it (key → measures), and its number of rows."""
     domain, _, name = product.partition(".")
     rows = runtime.store_for(domain, Layer.GOLD, name).read(runtime.domain(domain).product_table(name)).to_pylist()
@@ -35,7 +38,9 @@ def _facts(runtime: Runtime, product: str) -> tuple[dict[tuple, tuple], int]:
 
 @pytest.mark.parametrize("fmt", ["delta", "iceberg"])
 @pytest.mark.parametrize("product", ["orders.order_facts", "orders.daily_revenue"])  # keyed; partitioned by day
-def test_engines_alternate_on_a_product_and_it_equals_the_oracle_after_each_run(tmp_path, fmt, product):
+def test_engines_alternate_on_a_product_and_it_equals_the_oracle_after_each_run(
+    tmp_path: Path, fmt: str, product: str
+) -> None:
     env = {"MESHLAKE_HOME": str(tmp_path / "home"), "MESHLAKE_FORMAT": fmt, "MESHLAKE_ENGINE": "spark"}
     runtime = Runtime(Settings.load(project=MESH, env=env))
     name = product.partition(".")[2]
@@ -47,7 +52,7 @@ def test_engines_alternate_on_a_product_and_it_equals_the_oracle_after_each_run(
         earlier, late = _split(_generated(runtime, "orders", count=1_500))
         first, second = _split(earlier)
 
-        def run(events: list, run_id: str, **options: object) -> dict:
+        def run(events: list[tuple[str, Any]], run_id: str, **options: Any) -> dict[str, Any]:
             if events:
                 _land_ingest_silver(runtime, "orders", events, run_id)
             built = _build(runtime, product, run_id, **options)

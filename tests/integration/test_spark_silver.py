@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,7 +17,8 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.adapters.landing import write_landing_file
-from pipelines.adapters.nats.server import free_port
+from pipelines.adapters.seaweedfs import SeaweedServer
+from pipelines.adapters.server_process import free_port
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.ports.engine import EngineError
@@ -32,7 +34,7 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def accounts(tmp_path) -> Iterator[Callable[..., Runtime]]:
+def accounts(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
     runtimes: list[Runtime] = []
 
     def make(fmt: str, home: str = "home", **env: str) -> Runtime:
@@ -108,7 +110,9 @@ def _build(runtime: Runtime, run: str, full: bool = False, engine: bool = True, 
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_sail_rebuild_gives_the_rows_of_the_embedded_rebuild_versions_included(accounts, fmt):
+def test_a_sail_rebuild_gives_the_rows_of_the_embedded_rebuild_versions_included(
+    accounts: Callable[..., Runtime], fmt: str
+) -> None:
     runtime = accounts(fmt)
     first, second = _batches(runtime)
     _land_ingest(runtime, first, "batch-1")
@@ -130,7 +134,9 @@ def test_a_sail_rebuild_gives_the_rows_of_the_embedded_rebuild_versions_included
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s_newest_change(accounts, fmt):
+def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s_newest_change(
+    accounts: Callable[..., Runtime], fmt: str
+) -> None:
     """Ledgers are keyed by a column the conform functions derive (not the events' entity_key): accounts of tier 0
     and negative balances conform to a null key, which is one key, in the state and in the history."""
     runtime = accounts(fmt)
@@ -154,7 +160,7 @@ def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_runs_switching_engines_neither_skip_nor_repeat_events(accounts, fmt):
+def test_runs_switching_engines_neither_skip_nor_repeat_events(accounts: Callable[..., Runtime], fmt: str) -> None:
     runtime, alone = accounts(fmt), accounts(fmt, home="alone")
     first, second = _batches(runtime)
     written = _land_ingest(runtime, first, "batch-1")
@@ -176,13 +182,15 @@ def test_runs_switching_engines_neither_skip_nor_repeat_events(accounts, fmt):
     _build(runtime, "sail-rebuild", full=True)  # a Sail rebuild after embedded runs, then an upsert after it
     _land_ingest(runtime, _events(runtime, 300, 4), "batch-4")
     assert _build(runtime, "embedded-after")["mode"] == "incremental"
-    for batch in ("batch-3", "batch-4"):
-        _land_ingest(alone, _events(alone, 300, int(batch[-1])), batch)
-        _build(alone, batch, engine=False)
+    for run in ("batch-3", "batch-4"):
+        _land_ingest(alone, _events(alone, 300, int(run[-1])), run)
+        _build(alone, run, engine=False)
     assert _both(runtime) == _both(alone)
 
 
-def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_table(accounts):
+def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_table(
+    accounts: Callable[..., Runtime],
+) -> None:
     runtime = accounts("delta", MESHLAKE_SPARK_URL=f"sc://127.0.0.1:{free_port()}", MESHLAKE_SPARK_TIMEOUT_SECONDS="20")
     first, _ = _batches(runtime)
     _land_ingest(runtime, first, "batch-1")
@@ -200,7 +208,9 @@ def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_tabl
     assert (_both(runtime), runtime.store_for(DOMAIN, Layer.SILVER).history(silver)) == before
 
 
-def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_naming_its_error(accounts):
+def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_naming_its_error(
+    accounts: Callable[..., Runtime],
+) -> None:
     runtime = accounts("iceberg")
     first, _ = _batches(runtime)
     _land_ingest(runtime, first, "batch-1")
@@ -222,8 +232,8 @@ def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_n
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 def test_on_s3_a_sail_rebuild_reads_bronze_there_and_gives_the_rows_of_the_embedded_rebuild(
-    accounts, fmt, s3_server, s3_prefix
-):
+    accounts: Callable[..., Runtime], fmt: str, s3_server: SeaweedServer, s3_prefix: str
+) -> None:
     runtime = accounts(fmt, MESHLAKE_WAREHOUSE=f"{s3_prefix}/warehouse", MESHLAKE_S3_ENDPOINT=s3_server.endpoint,
                        MESHLAKE_S3_ACCESS_KEY_ID=s3_server.access_key,
                        MESHLAKE_S3_SECRET_ACCESS_KEY=s3_server.secret_key)  # fmt: skip

@@ -4,10 +4,12 @@ rival's version and publishes its own candidate on top of it, never over it (bot
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import polars as pl
 import pytest
 
+from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.services.wap import write_audit_publish
 from tests.integration.test_gold_rival_commits import PRODUCT, build_silver_all, logged_conflicts, variant
@@ -15,9 +17,12 @@ from tests.integration.test_incremental_silver import _classes, _ingest, _land
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
-def test_a_build_overtaken_by_a_rival_that_published_first_publishes_on_top_of_it(make_runtime, fmt, caplog):
+def test_a_build_overtaken_by_a_rival_that_published_first_publishes_on_top_of_it(
+    make_runtime: Callable[..., Runtime], fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
     runtime = make_runtime(fmt)
     orders = runtime.domain("orders")
+    assert orders.generator is not None
     events = list(orders.generator(_classes(runtime), 400, 5))
     _land(runtime, events[:200], "a-first")
     _ingest(runtime, "run-1")
@@ -33,7 +38,8 @@ def test_a_build_overtaken_by_a_rival_that_published_first_publishes_on_top_of_i
         if not rivals:  # while A computes, B builds the same inputs and publishes first
             rivals.append("B")
             write_audit_publish(orders, PRODUCT, runtime, "run-B")
-        return original(**inputs)
+        built: pl.DataFrame = original(**inputs)
+        return built
 
     with caplog.at_level(logging.INFO, logger="pipelines"):
         audited = write_audit_publish(variant(orders, list(orders.spec.products[PRODUCT].key), transform), PRODUCT,
