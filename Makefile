@@ -47,7 +47,7 @@ demo: $(RUNTIME)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipelines domains catalog benchmarks
+	$(BIN)/mypy pipelines domains catalog benchmarks tests
 	$(BIN)/lint-imports
 
 # The tests start nats-server and PostgreSQL from wheels (meshlake[dev]); the browser tests drive Debian's Chromium;
