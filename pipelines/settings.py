@@ -198,8 +198,8 @@ class Settings(BaseSettings):
     engine: EngineName = Field(
         default=EngineName.EMBEDDED,
         description="where gold products and silver rebuilds are computed: `embedded` (DuckDB/Polars in process) or "
-        "`spark` (Spark Connect at `spark_url`, else a Sail server meshlake starts on 127.0.0.1); a product's `engine` "
-        "comes first; silver upserts of changes always run in process",
+        "`spark` (Spark Connect at `spark_url`, else a Sail server meshlake starts on 127.0.0.1); a product's or "
+        "entity's own `engine` comes first; silver upserts of changes always run in process",
         json_schema_extra={"default_text": "embedded"},
     )
     spark_url: str | None = Field(

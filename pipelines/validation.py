@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pipelines.bootstrap import Runtime
-from pipelines.project import SPEC_FILE, DomainProblem
+from pipelines.core.engine import EngineName
+from pipelines.core.extras import MissingExtraError, require
+from pipelines.project import SPEC_FILE, DomainProblem, spec_problem
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,6 +61,25 @@ def _definition_problems(runtime: Runtime) -> list[DomainProblem]:
     return problems + [problem(name, error) for name in culprits or sorted(built)]
 
 
+def _engine_problems(runtime: Runtime) -> list[DomainProblem]:
+    """The products and entities whose own `engine: spark` needs libraries that are not installed (the `sail`
+    extra: pyspark-client, and pysail when meshlake starts the server), found here rather than at their first build."""
+    modules = ("pyspark",) if runtime.settings.spark_url else ("pyspark", "pysail")
+    problems = []
+    for name, domain in sorted(runtime.domains.items()):
+        own = [("products", p, s.engine) for p, s in domain.spec.products.items()]
+        own += [("entities", e, s.engine) for e, s in domain.spec.entities.items()]
+        for kind, item, engine in own:
+            if engine is not EngineName.SPARK:
+                continue
+            try:
+                for module in modules:
+                    require(module)
+            except MissingExtraError as exc:
+                problems.append(spec_problem(runtime.settings.domains_dir / name, (kind, item, "engine"), str(exc)))
+    return problems
+
+
 def project_problems(settings: Settings, only: str | None = None) -> tuple[set[str], list[str]]:
     """Check the project's domains (or only `only`).
 
@@ -71,6 +92,6 @@ def project_problems(settings: Settings, only: str | None = None) -> tuple[set[s
     runtime = Runtime(settings)
     runtime.drop_unusable()
     problems = list(runtime.problems)
-    problems += _definition_problems(runtime)
+    problems += _definition_problems(runtime) + _engine_problems(runtime)
     names = set(runtime.domains) | {p.domain for p in problems}
     return names, [str(p) for p in problems if only is None or p.domain == only]

@@ -102,9 +102,10 @@ class KeyedRewriter(Protocol):
     ) -> Rewrite:
         """Replace every row whose `key` is in `keys` by `replacement(those rows)`.
 
-        Files whose key range (statistics) cannot hold a key are not read; files holding none of the
-        keys are kept as they are; the others are rewritten without the replaced rows. New rows are
-        written sorted by `key`, so that later rewrites of nearby keys touch few files.
+        Files whose key range (statistics) cannot hold a key are not read (for a null key: files whose null
+        count of the key is 0; a null key is one key, see `key_bounds`); files holding none of the keys are kept
+        as they are; the others are rewritten without the replaced rows. New rows are written sorted by `key`,
+        so that later rewrites of nearby keys touch few files.
 
         Args:
             table: an existing table; `key` is one of its top-level columns.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
+
+import pytest
 
 from pipelines.bootstrap import Runtime
 from pipelines.core.engine import EngineName
 from pipelines.project import Project
 from pipelines.settings import Settings
+from pipelines.validation import project_problems
 from tests.paths import ACCOUNTS
 
 
@@ -55,3 +59,21 @@ def test_an_unknown_entity_engine_names_the_file_line_and_field(tmp_path: Path) 
     spec = project / "domains" / "accounts" / "domain.yaml"
     line = spec.read_text().splitlines().index("    engine: flink") + 1
     assert problems == f"{spec}:{line}: entities.ledgers.engine: Input should be 'embedded' or 'spark'"
+
+
+def test_validate_names_each_own_spark_engine_whose_extra_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = own_engines(tmp_path, {"ledgers": "spark"})
+    settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home")})
+    spec = project / "domains" / "accounts" / "domain.yaml"
+    line = spec.read_text().splitlines().index("    engine: spark") + 1
+    assert project_problems(settings)[1] == []  # pysail and pyspark-client installed: the build would run
+    monkeypatch.setitem(sys.modules, "pysail", None)  # as if the sail extra were not installed
+    assert project_problems(settings)[1] == [
+        f"{spec}:{line}: entities.ledgers.engine: pysail is not installed; it comes with meshlake's sail extra: "
+        "pip install 'meshlake[sail]'"
+    ]
+    with_url = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home"),
+                                                   "MESHLAKE_SPARK_URL": "sc://127.0.0.1:1"})  # fmt: skip
+    assert project_problems(with_url)[1] == []  # a server of its own: no Sail to start, pyspark-client is there
