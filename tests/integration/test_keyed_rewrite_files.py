@@ -6,6 +6,9 @@ removed files), not from the counts the rewrite reports about itself.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -105,3 +108,49 @@ def test_a_large_file_comes_back_as_key_range_files_so_later_updates_rewrite_les
     assert sorted(changed.removed.column("cart_id").to_pylist()) == [f"c{i:05d}" for i in range(400, 500)]
     current = {r["cart_id"]: r["items"] for r in store.read(TABLE).to_pylist()}
     assert len(current) == 1000 and sum(current.values()) == 2 * 7
+
+
+@pytest.mark.parametrize(
+    ("key_type", "day"),
+    [(pa.timestamp("us", "UTC"), lambda n: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n)),
+     (pa.date32(), lambda n: date(2026, 1, 1) + timedelta(days=n))],
+    ids=["timestamp", "date"],
+)  # fmt: skip
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_an_upsert_of_a_time_key_reads_only_the_files_whose_range_holds_it(
+    tmp_path: Path, fmt: str, key_type: pa.DataType, day: Callable[[int], object]
+) -> None:
+    schema = pa.schema([pa.field("at", key_type), pa.field("n", pa.int64())])
+    store = _store(fmt, tmp_path)
+    store.ensure_table(TABLE, schema)
+    rewriter = incremental_for(store)
+    for first in (0, 100, 200):  # three files: days 0-9, 100-109, 200-209
+        days = pa.array([day(first + i) for i in range(10)], key_type)
+        rows = pa.table({"at": days, "n": [0] * len(days)}, schema=schema)
+        rewriter.replace_keys(TABLE, "at", days, functools.partial(_same, rows))
+    wanted = pa.array([day(105)], key_type)
+    done = rewriter.replace_keys(TABLE, "at", wanted, lambda _c: pa.table({"at": wanted, "n": [1]}, schema=schema))
+    assert done.files_scanned == 1  # the file of days 100-109 alone
+    assert store.read(TABLE).num_rows == 30
+
+
+def _same(rows: pa.Table, _current: pa.Table) -> pa.Table:
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
+def test_an_upsert_of_other_keys_does_not_read_a_file_of_only_null_keys(tmp_path: Path, fmt: str) -> None:
+    schema = pa.schema([pa.field("k", pa.string()), pa.field("n", pa.int64())])
+    store = _store(fmt, tmp_path)
+    store.ensure_table(TABLE, schema)
+    rewriter = incremental_for(store)
+    for keys in (["a", "b"], [None], ["x", "y"]):  # three files, one of only the null key
+        wanted = pa.array(keys, pa.string())
+        rows = pa.table({"k": wanted, "n": [0] * len(keys)})
+        rewriter.replace_keys(TABLE, "k", wanted, functools.partial(_same, rows))
+    wanted = pa.array(["x"], pa.string())
+    done = rewriter.replace_keys(TABLE, "k", wanted, functools.partial(_same, pa.table({"k": wanted, "n": [1]})))
+    assert done.files_scanned == 1  # the file of x and y alone
+    assert sorted(store.read(TABLE).to_pylist(), key=str) == sorted(
+        [{"k": "a", "n": 0}, {"k": "b", "n": 0}, {"k": None, "n": 0}, {"k": "x", "n": 1}, {"k": "y", "n": 0}], key=str
+    )

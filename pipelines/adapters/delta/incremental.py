@@ -211,7 +211,8 @@ class DeltaIncremental:
             candidates = [
                 f
                 for f in files
-                if (null and f.get(f"null_count.{key}") != 0) or (bounds is not None and _may_hold(f, key, bounds))
+                if (null and f.get(f"null_count.{key}") != 0)
+                or (bounds is not None and f.get(f"null_count.{key}") != f["num_records"] and _may_hold(f, key, bounds))
             ]  # a null count of None: no statistics, the file may hold nulls
             columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key],
                                                              filesystem=root.filesystem).column(key),

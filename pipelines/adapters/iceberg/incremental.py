@@ -485,16 +485,16 @@ def _candidates(ice: Table, tasks: list[FileScanTask], key: str, wanted: pa.Arra
         if null and (task.file.null_value_counts or {}).get(field_id) != 0:
             out.append(task)
             continue
-        if bounds is None:
-            continue
-        low, high = bounds
+        if bounds is None or (task.file.null_value_counts or {}).get(field_id) == task.file.record_count:
+            continue  # no non-null key wanted, or the file holds only nulls
+        low, high = (_stat_value(v) for v in bounds)
         lower = _bound(ice, task.file.lower_bounds, field_id)
         upper = _bound(ice, task.file.upper_bounds, field_id)
         if isinstance(low, str) and isinstance(upper, str):
             upper = upper + "\U0010ffff"  # string bounds may be truncated prefixes
         try:
             outside = (lower is not None and high < lower) or (upper is not None and low > upper)
-        except TypeError:  # bounds of another representation (dates as days, ...): no pruning
+        except TypeError:  # bounds of a representation the keys do not have: no pruning
             outside = False
         if not outside:
             out.append(task)
