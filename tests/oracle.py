@@ -147,3 +147,15 @@ def parcels_by_carrier(runtime: Any) -> dict[tuple[str, str], tuple[int, Decimal
         attempts += failed[shipment_id].attempt if shipment_id in failed else 0
         groups[key] = (parcels + 1, value + order[3], attempts)
     return _found("parcels_by_carrier", groups)
+
+
+def mesh_answer(runtime: Any) -> list[tuple[str, str, int, Decimal, int]]:
+    """What `MESH_SQL` answers, from `parcels_by_carrier`: (carrier, currency, parcels, order value, failed attempts),
+    the 8 of the highest order value."""
+    rows = [(*key, *value) for key, value in parcels_by_carrier(runtime).items()]
+    return sorted(rows, key=lambda row: -row[3])[:8]
+
+
+def mesh_rows(answer: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """`MESH_SQL`'s rows (as `to_pylist` gives them) in the shape of `mesh_answer`."""
+    return [(r["carrier"], r["currency"], r["parcels"], r["order_value"], r["failed"]) for r in answer]
