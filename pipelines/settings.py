@@ -25,6 +25,17 @@ from pipelines.project_file import ProjectFile, ProjectFileError, find_project, 
 
 ENV_PREFIX = "MESHLAKE_"
 MASK = "********"
+CREDENTIALS = (
+    "s3_access_key_id",
+    "s3_secret_access_key",
+    "s3_session_token",
+    "s3_reader_access_key_id",
+    "s3_reader_secret_access_key",
+    "s3_writer_keys",
+    "catalog_token",
+    "catalog_domain_tokens",
+)
+"""The settings that are keys or tokens (`engine_environment` leaves them out)."""
 SourceKind = Literal["default", "file", "env", "flag"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
@@ -186,8 +197,9 @@ class Settings(BaseSettings):
     )
     s3_writer_keys: SecretStr | None = Field(
         default=None,
-        description="S3 keys the Iceberg REST catalog hands to principals for their own domain's tables, "
-        "`principal=KEY_ID:SECRET` separated by `,`; each key may write only under `<warehouse>/iceberg/<domain>/`",
+        description="S3 keys of principals for their own domain's tables, `principal=KEY_ID:SECRET` separated by `,`: "
+        "the Iceberg REST catalog hands them out, and the Sail server meshlake starts for a domain works with its "
+        "domain's key; each key may write only under `<warehouse>/iceberg/<domain>/` and `<warehouse>/delta/<domain>/`",
         json_schema_extra={"default_text": "none: owners bring their own"},
     )
     format: TableFormat | None = Field(
@@ -519,6 +531,12 @@ class Settings(BaseSettings):
         """This process's environment with every effective setting as `MESHLAKE_*`: a child process (the
         Dagster code server, the catalog service) then loads the same settings, flags and project file included."""
         return dict(os.environ) | self.env_values()
+
+    def engine_environment(self) -> dict[str, str]:
+        """`child_environment` without the credentials (S3 keys, catalog tokens): for a server that runs domain code
+        (a Sail server's Python workers), given only the key and token of its domain besides."""
+        drop = {f"{ENV_PREFIX}{name.upper()}" for name in CREDENTIALS}
+        return {name: value for name, value in self.child_environment().items() if name not in drop}
 
     def dagster_environment(self, dagster_home: Path) -> dict[str, str]:
         """The variables the project's dagster.yaml names: `DAGSTER_HOME`, and the PostgreSQL URL when set."""

@@ -2,9 +2,10 @@
 put the warehouse and the landing zone on it.
 
 Beside the warehouse's own key (every action), the SeaweedFS has a read-only key and one key per domain
-that reads and writes only its domain's Iceberg tables (`<warehouse>/iceberg/<domain>/`); the catalog's
-Iceberg REST endpoint hands those out (`s3_reader_*`, `s3_writer_keys`), so a client with only the catalog
-URI and a token reads as a reader and writes its own namespace as its domain. All keys, the warehouse's
+that reads as much and writes only its domain's tables (`<warehouse>/iceberg/<domain>/`,
+`<warehouse>/delta/<domain>/`); the catalog's Iceberg REST endpoint hands those out (`s3_reader_*`,
+`s3_writer_keys`), so a client with only the catalog URI and a token reads as a reader and writes its own
+namespace as its domain, and each domain's Sail server works with its domain's key. All keys, the warehouse's
 too, are random (no client can guess one it was not handed), made once and kept in
 `<home>/seaweedfs/s3-keys.json` (readable by its owner only): a restart reuses them.
 """
@@ -27,6 +28,8 @@ LANDING = f"s3://{BUCKET}/landing"
 KEYS_FILE = "s3-keys.json"
 READER = "reader"
 WAREHOUSE_KEY = "warehouse"
+FORMATS = ("iceberg", "delta")
+"""The warehouse's folder of each table format: `<warehouse>/<format>/<domain>/<table>`."""
 
 
 class Storage(StrEnum):
@@ -80,17 +83,22 @@ def _keys(path: Path, names: Iterable[str]) -> dict[str, tuple[str, str]]:
 
 
 def scoped_identities(data_dir: Path, domains: Iterable[str]) -> tuple[S3Identity, dict[str, S3Identity]]:
-    """The read-only identity (every object of the bucket) and, by domain, one that reads and writes only under
-    `<warehouse>/iceberg/<domain>/`; keys kept in `<data_dir>/s3-keys.json`."""
+    """The read-only identity (every object of the bucket) and, by domain, one that reads as much and writes only
+    its domain's tables, `<warehouse>/iceberg/<domain>/` and `<warehouse>/delta/<domain>/`; keys kept in
+    `<data_dir>/s3-keys.json`.
+
+    A domain's key reads the whole bucket: the Sail server of the domain works with it, and a gold product reads
+    other domains' products (Delta at their locations, Iceberg's files once the catalog has granted the table)."""
     from pipelines.adapters.seaweedfs import S3Identity
 
     domains = sorted(domains)
     keys = _keys(data_dir / KEYS_FILE, [READER, *(f"domain:{d}" for d in domains)])
-    reader = S3Identity(READER, *keys[READER], (f"Read:{BUCKET}", f"List:{BUCKET}"))
-    tables = f"{WAREHOUSE.removeprefix('s3://')}/iceberg"
+    reading = (f"Read:{BUCKET}", f"List:{BUCKET}")
+    reader = S3Identity(READER, *keys[READER], reading)
+    warehouse = WAREHOUSE.removeprefix("s3://")
     writers = {
         d: S3Identity(
-            f"domain-{d}", *keys[f"domain:{d}"], (f"Read:{tables}/{d}/*", f"Write:{tables}/{d}/*", f"List:{BUCKET}")
+            f"domain-{d}", *keys[f"domain:{d}"], (*reading, *(f"Write:{warehouse}/{fmt}/{d}/*" for fmt in FORMATS))
         )
         for d in domains
     }

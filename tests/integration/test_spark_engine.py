@@ -26,6 +26,7 @@ from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.adapters.server_process import free_port
 from pipelines.adapters.spark import SparkEngine
 from pipelines.bootstrap import Runtime
+from pipelines.cli.local_storage import local_object_store
 from pipelines.core.engine import PORTABLE_ATTRIBUTE
 from pipelines.core.names import Layer, TableId
 from pipelines.ports.engine import EngineError, Scan
@@ -90,7 +91,12 @@ def _land(runtime: Runtime, events: dict[str, list[tuple[str, Any]]], upstream: 
 def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between_runs(
     spark_runtime: Callable[..., Runtime], fmt: str, product: str
 ) -> None:
-    runtime = spark_runtime(fmt)
+    _builds_the_rows_of_the_embedded_engine(spark_runtime(fmt), product)
+
+
+def _builds_the_rows_of_the_embedded_engine(runtime: Runtime, product: str) -> BuildResult:
+    """The product's first run embedded, its second on the engine (equal to the oracle), then an embedded and an
+    engine full rebuild with the rows of that run; returns the engine's run."""
     domain, _, name = product.partition(".")
     domains, upstream = PRODUCTS[product]
     halves = {d: _split(_generated(runtime, d, count=1_500)) for d in domains}
@@ -98,7 +104,7 @@ def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between
     assert _build(runtime, product, "run-1").details["engine"] == "embedded"  # no engine given: embedded
 
     _land(runtime, {d: second for d, (_, second) in halves.items()}, upstream, "run-2")
-    on_spark = _build(runtime, product, "run-2", engine=runtime.engine_for(domain, name))
+    on_spark: BuildResult = _build(runtime, product, "run-2", engine=runtime.engine_for(domain, name))
     partitioned = runtime.domain(domain).spec.products[name].partition is not None
     assert (on_spark.details["engine"], on_spark.details["mode"]) == ("spark", "incremental" if partitioned else "full")
     assert on_spark.details["spark_url"].startswith("sc://127.0.0.1:")
@@ -112,6 +118,7 @@ def test_spark_builds_the_rows_of_the_embedded_engine_and_engines_switch_between
     rebuilt = _build(runtime, product, "rebuild-spark", full=True, engine=runtime.engine_for(domain, name))
     assert rebuilt.details["engine"] == "spark"
     assert _rows(runtime, product) == spark_rows
+    return on_spark
 
 
 def _orders_silver(runtime: Runtime) -> tuple[Scan, int]:
@@ -436,3 +443,36 @@ def test_sail_builds_an_iceberg_product_on_s3_reading_by_name_with_the_rows_of_t
     with pytest.raises(EngineError, match=r"^Sail on sc://127\.0\.0\.1:\d+ failed: .*orders\.silver_orders.*403"):
         payments.compute(lambda orders: orders, [internal])
     _on_s3_only(runtime, s3_server, tmp_path / "home")
+
+
+def test_a_domain_s_sail_on_s3_has_its_own_writer_key_builds_its_gold_and_cannot_write_another_domain_s_tables(
+    spark_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    with local_object_store(tmp_path / "store", ["orders", "shipping"]) as store:  # the keys `meshlake dev` makes
+        runtime = spark_runtime("delta", **store.variables())
+        product = "shipping.order_fulfilment"  # reads orders.order_facts and shipping.deliveries
+        on_spark = _builds_the_rows_of_the_embedded_engine(runtime, product)
+        assert on_spark.details["writer"] == "spark"  # shipping's Sail wrote the product's partitions itself
+
+        facts, gold = runtime.domain("orders").product_table("order_facts"), runtime.store_for("orders", Layer.GOLD)
+        before, location = gold.read(facts), gold.location(facts)
+        assert before.num_rows > 100 and location.startswith("s3://meshlake/warehouse/delta/orders/")
+
+        def planting(facts: Any) -> Any:  # a transform writing orders' table by its path
+            facts.limit(5).write.format("delta").mode("append").save(location)
+            return facts
+
+        engine = runtime.engine_for("shipping", "order_fulfilment")
+        assert engine is not None
+        with pytest.raises(EngineError, match=r"^Sail on sc://127\.0\.0\.1:\d+ failed: .*403 Forbidden"):
+            engine.compute(planting, [Scan("facts", facts, gold.format, location)])
+        assert gold.read(facts).equals(before)  # orders' table as it was
+
+        assert runtime._spark is not None
+        sail = runtime._spark.servers["shipping"].environment or {}
+        shipping = store.writers["shipping"]
+        assert (sail["AWS_ACCESS_KEY_ID"], sail["AWS_SECRET_ACCESS_KEY"]) == (shipping.access_key, shipping.secret_key)
+        orders = store.writers["orders"]
+        others = {store.server.access_key, store.server.secret_key, store.reader.secret_key, orders.secret_key}
+        assert not others & set(sail.values())  # neither the warehouse's key nor another one, under any name
+        assert sail["AWS_ENDPOINT"] == store.server.endpoint and sail["AWS_EC2_METADATA_DISABLED"] == "true"

@@ -17,12 +17,13 @@ def test_keys_are_kept_and_reused_and_a_new_domain_gets_its_own(tmp_path: Path) 
     assert (tmp_path / "s3-keys.json").stat().st_mode & 0o777 == 0o600
 
 
-def test_a_domain_s_key_writes_only_its_own_iceberg_tables_and_the_reader_only_reads(tmp_path: Path) -> None:
+def test_a_domain_s_key_reads_what_the_reader_reads_and_writes_only_its_own_tables(tmp_path: Path) -> None:
     reader, writers = scoped_identities(tmp_path, ["orders"])
 
     assert set(reader.actions) == {"Read:meshlake", "List:meshlake"}
     assert set(writers["orders"].actions) == {
-        "Read:meshlake/warehouse/iceberg/orders/*",
-        "Write:meshlake/warehouse/iceberg/orders/*",
+        "Read:meshlake",  # its Sail reads other domains' products for gold
         "List:meshlake",
+        "Write:meshlake/warehouse/iceberg/orders/*",
+        "Write:meshlake/warehouse/delta/orders/*",
     }

@@ -6,17 +6,23 @@ Iceberg REST catalog and the domain's own catalog token: the engine reads only w
 read. The REST catalog is the catalog service's (`catalog_url` + `/iceberg`, with the domain's token from
 `catalog_domain_tokens`, else `catalog_token`), else the embedded catalog served for as long as the engines
 run, minting each domain a token that is revoked when they stop. A Sail server is also given the S3 store of
-the settings (endpoint, path style, keys; see `S3Backend.environment`): it reads and writes Delta tables on
-`s3://` at their locations, and reads the files of the Iceberg tables the REST catalog names. Sail 0.7 takes
-no storage setting from a loaded table's `config` (endpoint, path style, vended keys: it fetches them, then
-opens every `s3://` file with its own object store, `AmazonS3Builder::from_env`), so these variables are its
-only S3 settings; the grants hold at the catalog, which refuses to load a table the domain may not read.
+the settings (endpoint, region, path style, `AWS_EC2_METADATA_DISABLED`; see `S3Backend.environment`): it reads
+and writes Delta tables on `s3://` at their locations, and reads the files of the Iceberg tables the REST catalog
+names. Sail 0.7 takes no storage setting from a loaded table's `config` (endpoint, path style, vended keys: it
+fetches them, then opens every `s3://` file with its own object store, `AmazonS3Builder::from_env`), so these
+variables are its only S3 settings. Its key is the domain's own when `s3_writer_keys` names one for the domain
+(the key the catalog vends to the domain for its tables: the store lets it write only the domain's tables), so
+a transform on the domain's Sail cannot write another domain's files by their `s3://` path; without one, it is
+the settings' own key (`s3_access_key_id`), which reaches every table. The server's environment holds no other
+credential setting (`Settings.engine_environment`): not the warehouse's key, nor other domains' keys or tokens.
+The grants hold at the catalog too, which refuses to load a table the domain may not read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pipelines.adapters.spark.engine import SparkEngine
@@ -60,14 +66,31 @@ class SparkEngines:
 
     def _start_sail(self, domain: str) -> SailServer:
         uri, token = self._catalog_for(domain)
-        environment = self.settings.child_environment() | catalog_environment(uri, token)
+        environment = self.settings.engine_environment() | catalog_environment(uri, token)
         from pipelines.adapters.storage.s3 import S3Backend
 
-        environment |= S3Backend(self.storage).environment()  # Delta at its location, Iceberg's files: the same store
+        storage = self._storage_of(domain)
+        if storage is not self.storage:
+            environment.pop("AWS_SESSION_TOKEN", None)  # a temporary key of this process's, not the domain's
+        environment |= S3Backend(storage).environment()  # Delta at its location, Iceberg's files: the same store
         server = SailServer(self.settings.home_dir / "engine", environment)
         self._stack.callback(server.stop)
         self.servers[domain] = server.start()
         return server
+
+    def _storage_of(self, domain: str) -> StorageOptions:
+        """The store as `domain`'s Sail reaches it: with the domain's own key of `s3_writer_keys` when the settings
+        give it one (it writes only the domain's tables), else with the settings' own key."""
+        key = self.settings.s3_writer_key_map.get(domain)
+        if key is None:
+            return self.storage
+        s3 = replace(
+            self.storage.s3,
+            access_key_id=key.access_key_id,
+            secret_access_key=key.secret_access_key,
+            session_token=None,
+        )
+        return replace(self.storage, s3=s3)
 
     def _catalog_for(self, domain: str) -> tuple[str, str | None]:
         """The Iceberg REST catalog's URI and the bearer token `domain` reads it with: its own token for

@@ -43,7 +43,7 @@ class SailServer:
 
     Args:
         log_dir: where its log file goes.
-        environment: the server's environment (`Settings.child_environment()` and its catalogs, see
+        environment: the server's environment (`Settings.engine_environment()` and its catalogs, see
             `catalog_environment`); None: this process's.
         port: the port; a free one when None.
     """
