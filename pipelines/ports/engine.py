@@ -48,10 +48,17 @@ class Scan:
 
 @dataclass(frozen=True)
 class Computed:
-    """A transform's result and how the engine got it (its session's metrics)."""
+    """A transform's result and how the engine got it (its session's metrics).
+
+    Attributes:
+        rows_scanned: of an entity's rebuild, the rows it read from its events' tables; None when not counted.
+        events_read: of an entity's rebuild, the events among them (the first copy of each); None when not counted.
+    """
 
     data: pa.Table
     metrics: dict[str, Any] = field(default_factory=dict)
+    rows_scanned: int | None = None
+    events_read: int | None = None
 
 
 class ComputeEngine(Protocol):
@@ -186,7 +193,9 @@ class EntityEngine(Protocol):
     """An engine that rebuilds a silver entity's state, or its history, from all of its events (see `EntityRebuild`)."""
 
     def rebuild_entity(self, rebuild: EntityRebuild) -> Computed:
-        """The state rows of every key, as Arrow of `rebuild.schema`'s columns (types as the engine gives them).
+        """The state rows of every key, as Arrow of `rebuild.schema`'s columns (types as the engine gives them), with
+        the rows of the events' tables read and the events among them (`rows_scanned`, `events_read`: an embedded
+        rebuild's counts).
 
         Raises:
             EngineError: the engine failed, could not be reached, or did not finish by its deadline.

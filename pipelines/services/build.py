@@ -73,7 +73,7 @@ def build_silver(
         "files_rewritten": state.files_rewritten,
         "files_merged_on_read": state.files_merged_on_read,
     }
-    if state.changes is not None:  # None: the engine read bronze
+    if state.changes is not None:  # None: an engine read bronze and did not count it
         details |= {"events_read": state.changes, "rows_scanned": state.rows_scanned}
     if state.reasons:
         details["full_read_reasons"] = list(state.reasons)

@@ -81,7 +81,7 @@ class EntityBuild:
     version: int
     rows: int
     changes: int | None
-    """The events read (None: an engine read them)."""
+    """The events read (None: an engine read them and did not count them)."""
     changed_keys: int
     rows_scanned: int | None
     incremental: bool
@@ -278,7 +278,11 @@ def _build_entity(
                 runtime, domain, table, key, Changes({}, changes.upstream), exists, changes.rows, run_id, check
             )
             return dataclasses.replace(
-                made, changes=None, changed_keys=made.rows, rows_scanned=None, engine=changes.metrics
+                made,
+                changes=changes.events_read,
+                changed_keys=made.rows,
+                rows_scanned=changes.rows_scanned,
+                engine=changes.metrics,
             )
         frames = changes.frames
 

@@ -117,11 +117,14 @@ INGEST_ORDER = tuple(f"{INGEST_COLUMN}.{name}" for name in ("ingested_at", "sour
 
 @dataclass(frozen=True)
 class Rebuilt:
-    """An entity's state rebuilt by an engine: its rows, the bronze versions it read, the engine's metrics."""
+    """An entity's state rebuilt by an engine: its rows, the bronze versions it read, the engine's metrics, and the
+    bronze rows and events it read (None: the engine does not count them)."""
 
     rows: pl.DataFrame
     upstream: dict[str, int]
     metrics: dict[str, Any]
+    rows_scanned: int | None = None
+    events_read: int | None = None
 
 
 def rebuild_on_engine(
@@ -174,7 +177,7 @@ def rebuild_on_engine(
     )
     computed = engine.rebuild_entity(rebuild)
     rows = as_frame(computed.data).select(schema.names()).cast(schema)
-    return Rebuilt(rows, upstream, computed.metrics)
+    return Rebuilt(rows, upstream, computed.metrics, computed.rows_scanned, computed.events_read)
 
 
 def as_frame(data: pa.Table) -> pl.DataFrame:

@@ -68,6 +68,7 @@ def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_ass
     assert (silver.metadata["engine"].value, silver.metadata["history_engine"].value) == ("spark", "spark")
     spark_url = silver.metadata["spark_url"].value
     assert isinstance(spark_url, str) and spark_url.startswith("sc://127.0.0.1:")
+    assert (silver.metadata["events_read"].value, silver.metadata["rows_scanned"].value) == (300, 300)  # as embedded
 
     gone = MeshlakeResource(project=str(ACCOUNTS), home=home, engine="spark", spark_url=f"sc://127.0.0.1:{free_port()}")
     rebuild = {"ops": {"accounts__silver__accounts": {"config": {"full_rebuild": True}}}}

@@ -131,6 +131,9 @@ def test_a_sail_rebuild_gives_the_rows_of_the_embedded_rebuild_versions_included
     assert history.equals(expected[1])
     assert set(state.column_names) >= {"_v_account_opened", "_v_balance_changed", "overdrawn", "tier_name"}
     assert {len(v) for v in state.column("_v_balance_changed").to_pylist() if v is not None} == {24}
+    counts = ("events_read", "rows_scanned")
+    assert [embedded[c] for c in counts] == [1_800, 1_200 + 600 + 120]  # the events once; bronze holds the copies
+    assert [on_sail.get(c) for c in counts] == [embedded[c] for c in counts]
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])

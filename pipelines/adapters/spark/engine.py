@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pipelines.adapters.spark.compat import plan_metrics
 from pipelines.adapters.spark.deadline import Deadline
-from pipelines.adapters.spark.entity import entity_frame
+from pipelines.adapters.spark.entity import entity_frame, read_counts
 from pipelines.adapters.spark.server import CATALOG_NAME
 from pipelines.core.commits import TableFormat, properties_text
 from pipelines.core.extras import require
@@ -155,7 +155,7 @@ class SparkEngine:
 
     def rebuild_entity(self, rebuild: EntityRebuild) -> Computed:
         """Rebuild a silver entity's state from all of its events on the server (see `entity_frame`) and bring
-        its rows back as Arrow.
+        its rows back as Arrow, with the rows and events read (`read_counts`).
 
         Raises:
             EngineError: the server is unreachable, stopped, refused a read or the plan, a conform or finish
@@ -166,7 +166,8 @@ class SparkEngine:
             spark = self.session()
             result = entity_frame(spark, rebuild, lambda scan: self._read(spark, scan, {}))
             data = result.toArrow()
-        return Computed(data, self._metrics(spark, result, began))
+            rows, events = read_counts(spark, rebuild, lambda scan: self._read(spark, scan, {}))
+        return Computed(data, self._metrics(spark, result, began), rows, events)
 
     @contextlib.contextmanager
     def _work(self, product: TableId | None) -> Iterator[None]:

@@ -8,6 +8,7 @@ columns per key are the server's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 _LATEST = "__latest"
 _FIRST = "__first"
+_COPIES = "__copies"
 
 
 def entity_frame(spark: SparkSession, rebuild: EntityRebuild, read: Callable[[Scan], DataFrame]) -> DataFrame:
@@ -34,6 +36,21 @@ def entity_frame(spark: SparkSession, rebuild: EntityRebuild, read: Callable[[Sc
     rows = _history(rebuild, changes) if rebuild.history else _state(rebuild, changes)
     rows = rows.select(*rebuild.state.names)
     return rows if rebuild.finish is None else _mapped(rows, rebuild.finish, rebuild.schema)
+
+
+def read_counts(spark: SparkSession, rebuild: EntityRebuild, read: Callable[[Scan], DataFrame]) -> tuple[int, int]:
+    """The rows `rebuild` reads from its events' tables and the events among them (one per event id of a type, as
+    the first copies are): one more read of those tables, of their event id column only (no domain function runs)."""
+    from pyspark.sql import functions as F
+
+    copies = [read(plan.scan).groupBy(plan.event_id).agg(F.count(F.lit(1)).alias(_COPIES)).select(_COPIES)
+              for plan in rebuild.events.values() if plan.scan is not None]  # fmt: skip
+    if not copies:
+        return 0, 0
+    counted = functools.reduce(lambda left, right: left.union(right), copies).agg(F.sum(_COPIES), F.count(F.lit(1)))
+    row = counted.first()
+    assert row is not None  # an aggregate without grouping has one row
+    return int(row[0] or 0), int(row[1])
 
 
 def _state(rebuild: EntityRebuild, changes: dict[str, DataFrame]) -> DataFrame:
