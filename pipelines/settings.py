@@ -36,6 +36,8 @@ CREDENTIALS = (
     "catalog_domain_tokens",
 )
 """The settings that are keys or tokens (`engine_environment` leaves them out)."""
+PYICEBERG_CATALOG_PREFIX = "PYICEBERG_CATALOG__"
+"""pyiceberg's variables configuring a named catalog (`PYICEBERG_CATALOG__<NAME>__URI`, `__TOKEN`, ...)."""
 SourceKind = Literal["default", "file", "env", "flag"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
@@ -533,10 +535,22 @@ class Settings(BaseSettings):
         return dict(os.environ) | self.env_values()
 
     def engine_environment(self) -> dict[str, str]:
-        """`child_environment` without the credentials (S3 keys, catalog tokens): for a server that runs domain code
-        (a Sail server's Python workers), given only the key and token of its domain besides."""
+        """`child_environment` without any secret of these settings: for a server that runs domain code (a Sail
+        server's Python workers), given only the key and token of its domain besides.
+
+        Left out: the credential settings (S3 keys, catalog tokens), every other setting holding one of `secrets()`
+        (a database URL's password: the SQL catalog's, Dagster's), and pyiceberg's catalog variables
+        (`PYICEBERG_CATALOG__*`, which may carry an admin token): the engine finds its catalog through its own.
+        """
         drop = {f"{ENV_PREFIX}{name.upper()}" for name in CREDENTIALS}
-        return {name: value for name, value in self.child_environment().items() if name not in drop}
+        secrets = self.secrets()
+
+        def secret(name: str, value: str) -> bool:
+            if name in drop or name.startswith(PYICEBERG_CATALOG_PREFIX):
+                return True
+            return name.startswith(ENV_PREFIX) and any(s in value for s in secrets)
+
+        return {name: value for name, value in self.child_environment().items() if not secret(name, value)}
 
     def dagster_environment(self, dagster_home: Path) -> dict[str, str]:
         """The variables the project's dagster.yaml names: `DAGSTER_HOME`, and the PostgreSQL URL when set."""

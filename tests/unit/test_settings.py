@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.core.commits import TableFormat
 from pipelines.settings import Settings, SettingsError
+from tests.paths import MESH
 
 
 def yaml_project(root: Path, text: str = "") -> Path:
@@ -152,3 +153,22 @@ def test_child_processes_get_the_effective_settings_as_variables(tmp_path: Path)
     assert values["MESHLAKE_PROJECT"] == str(root)
     assert values["MESHLAKE_FORMAT"] == "delta"
     assert Settings.load(env=values, cwd=tmp_path).model_dump() == Settings.load(cwd=root, env={}).model_dump()
+
+
+def test_the_engine_environment_holds_no_secret_of_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYICEBERG_CATALOG__LAKE__URI", "http://127.0.0.1:8765/iceberg")
+    monkeypatch.setenv("PYICEBERG_CATALOG__LAKE__TOKEN", "mlk_admin_of_pyiceberg")
+    settings = Settings.load(project=MESH, env={
+        "MESHLAKE_HOME": str(tmp_path),
+        "MESHLAKE_ICEBERG_CATALOG_URI": "postgresql://meshlake:pg-password-1@127.0.0.1:5432/iceberg",
+        "MESHLAKE_CATALOG_TOKEN": "mlk_admin_of_meshlake",
+        "MESHLAKE_S3_ACCESS_KEY_ID": "warehouse-key", "MESHLAKE_S3_SECRET_ACCESS_KEY": "warehouse-secret-1",
+    })  # fmt: skip
+    engine = settings.engine_environment()
+    text = "\n".join(f"{name}={value}" for name, value in engine.items())
+    for secret in ("pg-password-1", "mlk_admin_of_meshlake", "warehouse-secret-1", "mlk_admin_of_pyiceberg"):
+        assert secret not in text
+    assert engine["MESHLAKE_HOME"] == str(tmp_path)  # what is no secret is passed on
+    assert settings.child_environment()["MESHLAKE_ICEBERG_CATALOG_URI"].endswith("@127.0.0.1:5432/iceberg")
