@@ -40,6 +40,20 @@ if TYPE_CHECKING:
     from pipelines.adapters.spark.engines import SparkEngines
 
 
+def storage_options(s: Settings) -> StorageOptions:
+    """How to reach object storage, from the settings (unset values: each library's AWS chain)."""
+    return StorageOptions(
+        S3Options(
+            endpoint=s.s3_endpoint,
+            region=s.s3_region,
+            path_style=s.s3_path_style if s.s3_path_style is not None else bool(s.s3_endpoint),
+            access_key_id=s.s3_access_key_id,
+            secret_access_key=s.s3_secret_access_key.get_secret_value() if s.s3_secret_access_key else None,
+            session_token=s.s3_session_token.get_secret_value() if s.s3_session_token else None,
+        )
+    )
+
+
 def contract_from_schemas(
     schemas: CompiledSchemas, full_name: str, recursion_depth: int = DEFAULT_RECURSION_DEPTH
 ) -> EventContract:
@@ -199,18 +213,8 @@ class Runtime:
 
     @cached_property
     def storage_options(self) -> StorageOptions:
-        """How to reach object storage, from the settings (unset values: each library's AWS chain)."""
-        s = self.settings
-        return StorageOptions(
-            S3Options(
-                endpoint=s.s3_endpoint,
-                region=s.s3_region,
-                path_style=s.s3_path_style if s.s3_path_style is not None else bool(s.s3_endpoint),
-                access_key_id=s.s3_access_key_id,
-                secret_access_key=s.s3_secret_access_key.get_secret_value() if s.s3_secret_access_key else None,
-                session_token=s.s3_session_token.get_secret_value() if s.s3_session_token else None,
-            )
-        )
+        """How to reach object storage (see `storage_options`)."""
+        return storage_options(self.settings)
 
     @cached_property
     def warehouse(self) -> Location:

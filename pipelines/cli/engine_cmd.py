@@ -26,6 +26,8 @@ def start(
 ) -> None:
     """Start Sail on 127.0.0.1 in the background and print its Spark Connect URL."""
     from pipelines.adapters.spark.server import SailServer, catalog_environment
+    from pipelines.adapters.storage.s3 import S3Backend
+    from pipelines.bootstrap import storage_options
     from pipelines.cli import context
     from pipelines.cli.errors import CommandError
 
@@ -36,7 +38,10 @@ def start(
         running = json.loads(record.read_text())
         raise CommandError(f"Sail already runs at {running['url']} (pid {running['pid']}): meshlake engine stop")
     rest = f"{settings.catalog_url.rstrip('/')}/iceberg" if settings.catalog_url else None
-    environment = settings.child_environment() | catalog_environment(rest, settings.token)
+    # every domain's builds run on it: the settings' own S3 key (as `AWS_*`, the only S3 settings Sail reads) and
+    # catalog token, and no other secret of the settings
+    environment = settings.engine_environment() | S3Backend(storage_options(settings)).environment()
+    environment |= catalog_environment(rest, settings.token)
     server = SailServer(folder, environment, port=port).start()
     pid = server.detach()
     record.write_text(json.dumps({"pid": pid, "url": server.url, "log": str(server.log_file)}))

@@ -79,3 +79,29 @@ def test_a_build_on_an_unreachable_engine_fails_materialize_with_one_line_naming
     gold = materialize("key:payments/gold/*", on_engine)
     assert gold.returncode == 1
     assert gold.stderr.strip().splitlines() == [f"error: payments/gold/settlement_summary: {refused}"]
+
+
+def test_start_gives_the_server_the_s3_store_and_no_other_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MESHLAKE_", "AWS_", "PYICEBERG_"))}
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: the server reads no table here
+    env |= {
+        "MESHLAKE_PROJECT": str(MESH), "MESHLAKE_HOME": str(tmp_path / "home"),
+        "MESHLAKE_WAREHOUSE": "s3://lake/warehouse", "MESHLAKE_S3_ENDPOINT": endpoint,
+        "MESHLAKE_S3_ACCESS_KEY_ID": "warehouse-key", "MESHLAKE_S3_SECRET_ACCESS_KEY": "warehouse-secret-1",
+        "MESHLAKE_ICEBERG_CATALOG_URI": "postgresql://meshlake:pg-password-1@127.0.0.1:5432/iceberg",
+        "PYICEBERG_CATALOG__LAKE__TOKEN": "mlk_admin_of_pyiceberg",
+    }  # fmt: skip
+    started = run("start", env=env)
+    assert started.returncode == 0, started.stderr
+    record = json.loads((tmp_path / "home" / "engine" / "sail.json").read_text())
+    try:
+        text = Path(f"/proc/{record['pid']}/environ").read_bytes().decode()
+    finally:
+        stopped = run("stop", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    server = dict(entry.split("=", 1) for entry in text.split("\0") if "=" in entry)
+    assert server["AWS_ENDPOINT"] == endpoint and server["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert (server["AWS_ACCESS_KEY_ID"], server["AWS_SECRET_ACCESS_KEY"]) == ("warehouse-key", "warehouse-secret-1")
+    others = {name: value for name, value in server.items() if not name.startswith("AWS_")}
+    for secret in ("warehouse-secret-1", "pg-password-1", "mlk_admin_of_pyiceberg"):
+        assert not [name for name, value in others.items() if secret in value]
