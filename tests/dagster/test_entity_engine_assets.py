@@ -13,9 +13,7 @@ from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.services.build import build_silver
 from pipelines.settings import Settings
-from tests.dagster.test_spark_engine_assets import _payloads
-from tests.integration.test_spark_silver import _both
-from tests.unit.test_entity_engine_choice import own_engines
+from tests.accounts import both, own_engines, payloads
 
 pytestmark = pytest.mark.xdist_group("sail")
 
@@ -25,8 +23,8 @@ def test_an_entity_s_own_engine_spark_rebuilds_it_on_sail_and_the_other_stays_em
     project = own_engines(tmp_path, {"ledgers": "spark"})
     settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home")})
     runtime = Runtime(settings)
-    for event, payloads in _payloads(runtime).items():
-        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", payloads)
+    for event, serialised in payloads(runtime).items():
+        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", serialised)
     defs = build_definitions(settings)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     resource = MeshlakeResource(project=str(project), home=str(settings.home), engine="embedded")
@@ -44,8 +42,8 @@ def test_an_entity_s_own_engine_spark_rebuilds_it_on_sail_and_the_other_stays_em
     assert str(ledgers["spark_url"]).startswith("sc://127.0.0.1:")
     assert "spark_url" not in accounts
     assert accounts["dagster/row_count"] == 40  # the events' 40 accounts
-    on_sail = _both(runtime, "ledgers")
+    on_sail = both(runtime, "ledgers")
     assert ledgers["dagster/row_count"] == on_sail[0].num_rows
     build_silver(runtime.domain("accounts"), "ledgers", runtime, "embedded", full=True, engine=None)
-    assert on_sail == _both(runtime, "ledgers")  # the rows an embedded rebuild gives, versions included
+    assert on_sail == both(runtime, "ledgers")  # the rows an embedded rebuild gives, versions included
     runtime.close()

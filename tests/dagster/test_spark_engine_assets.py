@@ -17,7 +17,7 @@ from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
 from pipelines.settings import Settings
-from tests.integration.test_spark_silver import _events
+from tests.accounts import payloads
 from tests.paths import ACCOUNTS
 
 pytestmark = pytest.mark.xdist_group("sail")
@@ -56,8 +56,8 @@ def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadat
 def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_asset_in_one_line(tmp_path: Path) -> None:
     settings = Settings.load(project=ACCOUNTS, env={"MESHLAKE_HOME": str(tmp_path / "home")})
     runtime = Runtime(settings)
-    for event, payloads in _payloads(runtime).items():
-        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", payloads)
+    for event, serialised in payloads(runtime).items():
+        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", serialised)
     defs = build_definitions(settings)
     assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
     home, instance = str(settings.home), dg.DagsterInstance.ephemeral()
@@ -80,10 +80,3 @@ def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_ass
     message = error.cause.message if error.cause else error.message
     assert "Spark Connect at sc://127.0.0.1:" in message and "\n" not in message.strip()
     runtime.close()
-
-
-def _payloads(runtime: Runtime) -> dict[str, list[bytes]]:
-    by_event: dict[str, list[bytes]] = {}
-    for event, message in _events(runtime, 300, 7):
-        by_event.setdefault(event, []).append(message.SerializeToString())
-    return by_event

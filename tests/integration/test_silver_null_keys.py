@@ -21,7 +21,7 @@ from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.services.build import build_silver
 from pipelines.settings import Settings
-from tests.integration.test_spark_silver import _land_ingest
+from tests.accounts import land_ingest
 from tests.paths import ACCOUNTS
 
 DOMAIN, ENTITY, KEY = "accounts", "ledgers", "ledger"
@@ -84,7 +84,7 @@ def test_an_upsert_of_null_key_changes_replaces_the_stored_null_key_row_as_a_reb
     accounts: Callable[[str], Runtime], fmt: str, keyed: bool
 ) -> None:
     runtime = accounts(fmt)
-    _land_ingest(runtime, _events(runtime, range(5), True, range(0, 100), seed=1), "batch-1")
+    land_ingest(runtime, _events(runtime, range(5), True, range(0, 100), seed=1), "batch-1")
     assert _build(runtime, "first") == "full"
     stored, _ = _rows(runtime)
     assert stored.column(KEY).to_pylist() == [*(f"l-{d}" for d in range(5)), None]
@@ -93,7 +93,7 @@ def test_an_upsert_of_null_key_changes_replaces_the_stored_null_key_row_as_a_reb
     assert files == 1  # the null-key row in the one file, l-0 to l-4 its range: new keys l-5.. lie outside it
 
     later = _events(runtime, range(5, 10), keyed, range(100, 150), seed=2)  # newer: each null change counts
-    _land_ingest(runtime, later, "batch-2")
+    land_ingest(runtime, later, "batch-2")
     assert _build(runtime, "upsert") == "incremental"
     state, history = _rows(runtime)
 

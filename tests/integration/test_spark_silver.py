@@ -6,31 +6,24 @@ in two batches: the second holds copies of events of the first and late events (
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.adapters.landing import write_landing_file
 from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.adapters.server_process import free_port
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
 from pipelines.ports.engine import EngineError
 from pipelines.services.build import build_silver
-from pipelines.services.ingest import ingest_event
 from pipelines.settings import Settings
+from tests.accounts import DOMAIN, ENTITY, START, both, events, land_ingest
 from tests.paths import ACCOUNTS
 
 pytestmark = [pytest.mark.xdist_group("sail"), pytest.mark.usefixtures("spark_client")]  # one Sail at a time
-
-DOMAIN, ENTITY = "accounts", "accounts"
-START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -47,61 +40,11 @@ def accounts(tmp_path: Path) -> Iterator[Callable[..., Runtime]]:
         runtime.close()
 
 
-def _events(runtime: Runtime, count: int, seed: int) -> list[tuple[str, Any]]:
-    """`count` events of 40 accounts, in time order: both types, with ties in time broken by `seq`."""
-    rng = random.Random(seed)
-    classes = {e: runtime.schemas.message_class(s.message) for e, s in runtime.domain(DOMAIN).spec.events.items()}
-    events = []
-    for n in range(count):
-        event = "account_opened" if rng.random() < 0.3 else "balance_changed"
-        message = classes[event](
-            event_id=f"e-{seed}-{n}", account_id=f"a-{rng.randrange(40):02d}", seq=rng.randrange(3)
-        )
-        message.at.FromDatetime(START + timedelta(minutes=rng.randrange(count // 4)))  # many events share a time
-        if event == "account_opened":
-            message.owner, message.tier, message.business = f"  owner {n} ", rng.randrange(4), rng.random() < 0.5
-        else:
-            message.balance, message.rate = rng.randrange(-5_000, 50_000), rng.random()
-        events.append((event, message))
-    return events
-
-
-def _land_ingest(runtime: Runtime, events: list[tuple[str, Any]], name: str) -> dict[str, int]:
-    """Land `events` as one file per type where the runtime's landing source reads, ingest them into bronze; the
-    rows written per type."""
-    by_event: dict[str, list[bytes]] = {}
-    for event, message in events:
-        by_event.setdefault(event, []).append(message.SerializeToString())
-    for event, payloads in by_event.items():
-        write_landing_file(runtime.landing.location, DOMAIN, event, name, payloads)
-    domain = runtime.domain(DOMAIN)
-    return {
-        e: ingest_event(domain, e, runtime.contract(DOMAIN, e), runtime.landing, runtime, name).rows_written
-        for e in domain.spec.events
-    }
-
-
 def _batches(runtime: Runtime) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
     """Two batches: the second holds copies of a tenth of the first's events, and late events (older times)."""
-    first, later = _events(runtime, 1_200, 1), _events(runtime, 600, 2)
+    first, later = events(runtime, 1_200, 1), events(runtime, 600, 2)
     copies = first[::10]
     return first, later + copies
-
-
-def _table(runtime: Runtime, table: str, entity: str = ENTITY) -> pa.Table:
-    """The table's rows in the order of key (and, for the history, change), types and versions as stored."""
-    domain = runtime.domain(DOMAIN)
-    store = runtime.store_for(DOMAIN, Layer.SILVER)
-    data = store.read(domain.silver_table(entity) if table == "state" else domain.history_table(entity))
-    order = [
-        domain.spec.entities[entity].key,
-        *(["valid_from", "_event", "_v_account_opened", "_v_balance_changed"] if table == "history" else []),
-    ]
-    return data.sort_by([(c, "ascending") for c in order])
-
-
-def _both(runtime: Runtime, entity: str = ENTITY) -> tuple[pa.Table, pa.Table]:
-    return _table(runtime, "state", entity), _table(runtime, "history", entity)
 
 
 def _build(runtime: Runtime, run: str, full: bool = False, engine: bool = True, entity: str = ENTITY) -> dict[str, Any]:
@@ -115,17 +58,17 @@ def test_a_sail_rebuild_gives_the_rows_of_the_embedded_rebuild_versions_included
 ) -> None:
     runtime = accounts(fmt)
     first, second = _batches(runtime)
-    _land_ingest(runtime, first, "batch-1")
-    _land_ingest(runtime, second, "batch-2")
+    land_ingest(runtime, first, "batch-1")
+    land_ingest(runtime, second, "batch-2")
     embedded = _build(runtime, "embedded", full=True, engine=False)
     assert embedded["engine"] == "embedded"
-    expected = _both(runtime)
+    expected = both(runtime)
     assert expected[0].num_rows == 40 and expected[1].num_rows == 1_800  # every event once, copies dropped
 
     on_sail = _build(runtime, "sail", full=True)
     assert (on_sail["engine"], on_sail["mode"], on_sail["history_engine"]) == ("spark", "full", "spark")
     assert on_sail["spark_url"].startswith("sc://127.0.0.1:")
-    state, history = _both(runtime)
+    state, history = both(runtime)
     assert (state.schema, history.schema) == (expected[0].schema, expected[1].schema)  # types, versions' too
     assert state.equals(expected[0])
     assert history.equals(expected[1])
@@ -144,10 +87,10 @@ def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s
     and negative balances conform to a null key, which is one key, in the state and in the history."""
     runtime = accounts(fmt)
     first, second = _batches(runtime)
-    _land_ingest(runtime, first, "batch-1")
-    _land_ingest(runtime, second, "batch-2")
+    land_ingest(runtime, first, "batch-1")
+    land_ingest(runtime, second, "batch-2")
     _build(runtime, "embedded", full=True, engine=False, entity="ledgers")
-    state, history = _both(runtime, "ledgers")
+    state, history = both(runtime, "ledgers")
     assert state.num_rows == 11 and history.num_rows == 1_800  # ten ledgers and the null one; every event once
     unkeyed = state.filter(pc.is_null(state.column("ledger")))
     assert unkeyed.num_rows == 1
@@ -157,7 +100,7 @@ def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s
 
     on_sail = _build(runtime, "sail", full=True, entity="ledgers")
     assert (on_sail["engine"], on_sail["history_engine"]) == ("spark", "spark")
-    on_sail_state, on_sail_history = _both(runtime, "ledgers")
+    on_sail_state, on_sail_history = both(runtime, "ledgers")
     assert on_sail_history == history  # the null key's changes replay in one window partition
     assert on_sail_state == state  # one row, not one per event (a full outer join pairs no null keys)
 
@@ -166,29 +109,29 @@ def test_events_without_a_key_make_one_row_on_sail_as_embedded_with_each_event_s
 def test_runs_switching_engines_neither_skip_nor_repeat_events(accounts: Callable[..., Runtime], fmt: str) -> None:
     runtime, alone = accounts(fmt), accounts(fmt, home="alone")
     first, second = _batches(runtime)
-    written = _land_ingest(runtime, first, "batch-1")
+    written = land_ingest(runtime, first, "batch-1")
     built = _build(runtime, "sail-first")  # the first build rebuilds: on Sail
     assert (built["engine"], built["mode"]) == ("spark", "full")
 
-    later = _land_ingest(runtime, second, "batch-2")
+    later = land_ingest(runtime, second, "batch-2")
     upsert = _build(runtime, "embedded-upsert")  # an upsert of changes runs here, from Sail's watermark
     assert (upsert["engine"], upsert["mode"]) == ("embedded", "incremental")
     assert upsert["rows_scanned"] == sum(later.values())  # exactly what bronze gained since the Sail build
     assert sum(written.values()) + sum(later.values()) == 1_200 + 600 + 120
 
     for batch, name in ((first, "batch-1"), (second, "batch-2")):  # the same events, all embedded
-        _land_ingest(alone, batch, name)
+        land_ingest(alone, batch, name)
         _build(alone, name, engine=False)
-    assert _both(runtime) == _both(alone)
+    assert both(runtime) == both(alone)
 
-    _land_ingest(runtime, _events(runtime, 300, 3), "batch-3")
+    land_ingest(runtime, events(runtime, 300, 3), "batch-3")
     _build(runtime, "sail-rebuild", full=True)  # a Sail rebuild after embedded runs, then an upsert after it
-    _land_ingest(runtime, _events(runtime, 300, 4), "batch-4")
+    land_ingest(runtime, events(runtime, 300, 4), "batch-4")
     assert _build(runtime, "embedded-after")["mode"] == "incremental"
     for run in ("batch-3", "batch-4"):
-        _land_ingest(alone, _events(alone, 300, int(run[-1])), run)
+        land_ingest(alone, events(alone, 300, int(run[-1])), run)
         _build(alone, run, engine=False)
-    assert _both(runtime) == _both(alone)
+    assert both(runtime) == both(alone)
 
 
 def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_table(
@@ -196,10 +139,10 @@ def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_tabl
 ) -> None:
     runtime = accounts("delta", MESHLAKE_SPARK_URL=f"sc://127.0.0.1:{free_port()}", MESHLAKE_SPARK_TIMEOUT_SECONDS="20")
     first, _ = _batches(runtime)
-    _land_ingest(runtime, first, "batch-1")
+    land_ingest(runtime, first, "batch-1")
     assert _build(runtime, "embedded", engine=False)["engine"] == "embedded"
     before = (
-        _both(runtime),
+        both(runtime),
         runtime.store_for(DOMAIN, Layer.SILVER).history(runtime.domain(DOMAIN).silver_table(ENTITY)),
     )
     assert (before[0][0].num_rows, before[0][1].num_rows) == (40, 1_200)  # "left as it was" is not "left empty"
@@ -208,7 +151,7 @@ def test_an_unreachable_engine_fails_the_rebuild_in_one_line_and_leaves_the_tabl
         _build(runtime, "unreachable", full=True)
     assert "\n" not in str(failed.value) and str(failed.value).startswith("Spark Connect at sc://127.0.0.1:")
     silver = runtime.domain(DOMAIN).silver_table(ENTITY)
-    assert (_both(runtime), runtime.store_for(DOMAIN, Layer.SILVER).history(silver)) == before
+    assert (both(runtime), runtime.store_for(DOMAIN, Layer.SILVER).history(silver)) == before
 
 
 def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_naming_its_error(
@@ -216,12 +159,12 @@ def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_n
 ) -> None:
     runtime = accounts("iceberg")
     first, _ = _batches(runtime)
-    _land_ingest(runtime, first, "batch-1")
+    land_ingest(runtime, first, "batch-1")
     _build(runtime, "sail-first")
     broken = runtime.schemas.message_class("accounts.v1.BalanceChanged")(event_id="broken", account_id="a-01", rate=-1)
     broken.at.FromDatetime(START)
-    _land_ingest(runtime, [("balance_changed", broken)], "batch-2")
-    before = _both(runtime)
+    land_ingest(runtime, [("balance_changed", broken)], "batch-2")
+    before = both(runtime)
 
     with pytest.raises(ValueError, match="a negative rate"):
         _build(runtime, "embedded", full=True, engine=False)
@@ -230,7 +173,7 @@ def test_a_domain_function_failing_on_the_engine_fails_the_rebuild_in_one_line_n
     message = str(failed.value)
     assert "\n" not in message and message.startswith("Sail on sc://127.0.0.1:")
     assert "ValueError: a negative rate: the rates feed is broken (in the server's Python worker)" in message
-    assert _both(runtime) == before
+    assert both(runtime) == before
 
 
 @pytest.mark.parametrize("fmt", ["iceberg", "delta"])
@@ -241,14 +184,14 @@ def test_on_s3_a_sail_rebuild_reads_bronze_there_and_gives_the_rows_of_the_embed
                        MESHLAKE_S3_ACCESS_KEY_ID=s3_server.access_key,
                        MESHLAKE_S3_SECRET_ACCESS_KEY=s3_server.secret_key)  # fmt: skip
     first, second = _batches(runtime)
-    _land_ingest(runtime, first, "batch-1")
-    _land_ingest(runtime, second, "batch-2")
+    land_ingest(runtime, first, "batch-1")
+    land_ingest(runtime, second, "batch-2")
     bronze = runtime.store_for(DOMAIN, Layer.BRONZE)
     assert bronze.location(runtime.domain(DOMAIN).bronze_table("balance_changed")).startswith(f"{s3_prefix}/")
     _build(runtime, "embedded", full=True, engine=False)
-    expected = _both(runtime)
+    expected = both(runtime)
     assert expected[0].num_rows == 40 and expected[1].num_rows == 1_800  # the events reached bronze and silver
 
     on_sail = _build(runtime, "sail", full=True)
     assert (on_sail["engine"], on_sail["history_engine"]) == ("spark", "spark")
-    assert _both(runtime) == expected
+    assert both(runtime) == expected

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,21 +12,8 @@ from pipelines.core.engine import EngineName
 from pipelines.project import Project
 from pipelines.settings import Settings
 from pipelines.validation import project_problems
+from tests.accounts import own_engines
 from tests.paths import ACCOUNTS
-
-
-def own_engines(tmp_path: Path, engines: dict[str, str]) -> Path:
-    """A copy of the accounts project whose entities say `engine: <value>` (entity → value)."""
-    project = tmp_path / "project"
-    shutil.copytree(ACCOUNTS, project)
-    spec = project / "domains" / "accounts" / "domain.yaml"
-    text = spec.read_text()
-    for entity, engine in engines.items():
-        head = f"  {entity}:\n"
-        assert head in text
-        text = text.replace(head, f"{head}    engine: {engine}\n")
-    spec.write_text(text)
-    return project
 
 
 def _runtime(project: Path, tmp_path: Path, **env: str) -> Runtime:
