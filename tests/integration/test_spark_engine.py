@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyarrow import fs
 
 from catalog.service import CatalogService
 from catalog.testing import serve_in_thread
 from pipelines.adapters.seaweedfs import SeaweedServer
 from pipelines.adapters.server_process import free_port
 from pipelines.adapters.spark import SparkEngine
+from pipelines.adapters.storage.s3 import S3Backend
 from pipelines.bootstrap import Runtime
 from pipelines.cli.local_storage import local_object_store
 from pipelines.core.engine import PORTABLE_ATTRIBUTE
@@ -445,28 +447,56 @@ def test_sail_builds_an_iceberg_product_on_s3_reading_by_name_with_the_rows_of_t
     _on_s3_only(runtime, s3_server, tmp_path / "home")
 
 
+def _objects(runtime: Runtime, folder: str) -> list[tuple[str, int]]:
+    """Every object under the `s3://` folder (path, size), listed with the warehouse's key."""
+    store = S3Backend(runtime.storage_options)
+    found = store.filesystem().get_file_info(fs.FileSelector(store.fs_path(folder), recursive=True))
+    return sorted((info.path, info.size or 0) for info in found if info.type == fs.FileType.File)
+
+
+def _table_folder(fmt: str, location: str) -> str:
+    """The folder of a table's files: a Delta table's location, an Iceberg metadata file's table folder."""
+    return location if fmt == "delta" else location.rsplit("/metadata/", 1)[0]
+
+
+def _planting(fmt: str, folder: str) -> Callable[[Any], Any]:
+    """A transform that writes 5 of its rows into another domain's table by its `s3://` path: a Delta commit at
+    the table's location, Parquet data files into an Iceberg table's data folder."""
+
+    def planting(facts: Any) -> Any:
+        if fmt == "delta":
+            facts.limit(5).write.format("delta").mode("append").save(folder)
+        else:
+            facts.limit(5).write.mode("append").parquet(f"{folder}/data")
+        return facts
+
+    return planting
+
+
+@pytest.mark.parametrize("fmt", ["iceberg", "delta"])
 def test_a_domain_s_sail_on_s3_has_its_own_writer_key_builds_its_gold_and_cannot_write_another_domain_s_tables(
-    spark_runtime: Callable[..., Runtime], tmp_path: Path
+    spark_runtime: Callable[..., Runtime], tmp_path: Path, fmt: str
 ) -> None:
     with local_object_store(tmp_path / "store", ["orders", "shipping"]) as store:  # the keys `meshlake dev` makes
-        runtime = spark_runtime("delta", **store.variables())
+        runtime = spark_runtime(fmt, **store.variables())
         product = "shipping.order_fulfilment"  # reads orders.order_facts and shipping.deliveries
         on_spark = _builds_the_rows_of_the_embedded_engine(runtime, product)
-        assert on_spark.details["writer"] == "spark"  # shipping's Sail wrote the product's partitions itself
+        # Delta: shipping's Sail wrote the product's partitions itself; Iceberg: it read by name, meshlake committed
+        assert on_spark.details.get("writer") == ("spark" if fmt == "delta" else None)
 
         facts, gold = runtime.domain("orders").product_table("order_facts"), runtime.store_for("orders", Layer.GOLD)
         before, location = gold.read(facts), gold.location(facts)
-        assert before.num_rows > 100 and location.startswith("s3://meshlake/warehouse/delta/orders/")
-
-        def planting(facts: Any) -> Any:  # a transform writing orders' table by its path
-            facts.limit(5).write.format("delta").mode("append").save(location)
-            return facts
+        folder = _table_folder(fmt, location)
+        assert before.num_rows > 100 and folder.startswith(f"s3://meshlake/warehouse/{fmt}/orders/")
+        objects = _objects(runtime, folder)
+        assert objects  # the listing sees the table's files
 
         engine = runtime.engine_for("shipping", "order_fulfilment")
         assert engine is not None
         with pytest.raises(EngineError, match=r"^Sail on sc://127\.0\.0\.1:\d+ failed: .*403 Forbidden"):
-            engine.compute(planting, [Scan("facts", facts, gold.format, location)])
+            engine.compute(_planting(fmt, folder), [Scan("facts", facts, gold.format, location)])
         assert gold.read(facts).equals(before)  # orders' table as it was
+        assert _objects(runtime, folder) == objects  # and no object left in its folder
 
         assert runtime._spark is not None
         sail = runtime._spark.servers["shipping"].environment or {}
