@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 
 from pipelines.adapters.landing import write_landing_file
 from pipelines.bootstrap import Runtime
 from pipelines.core.names import Layer
+from pipelines.definitions import build_definitions
 from pipelines.services.ingest import ingest_event
+from pipelines.settings import Settings
 from tests.paths import ACCOUNTS
 
 DOMAIN, ENTITY = "accounts", "accounts"
@@ -93,3 +96,14 @@ def own_engines(tmp_path: Path, engines: dict[str, str]) -> Path:
         text = text.replace(head, f"{head}    engine: {engine}\n")
     spec.write_text(text)
     return project
+
+
+def landed_assets(project: Path, home: Path) -> tuple[Settings, Runtime, list[dg.AssetsDefinition]]:
+    """The settings and runtime of `project` with its home at `home`, `payloads` of both event types landed, and the
+    project's Dagster assets."""
+    settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(home)})
+    runtime = Runtime(settings)
+    for event, serialised in payloads(runtime).items():
+        write_landing_file(settings.landing_dir, DOMAIN, event, "batch-1", serialised)
+    defs = build_definitions(settings)
+    return settings, runtime, [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]

@@ -7,13 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.adapters.landing import write_landing_file
-from pipelines.bootstrap import Runtime
 from pipelines.dagster.resources import MeshlakeResource
-from pipelines.definitions import build_definitions
 from pipelines.services.build import build_silver
-from pipelines.settings import Settings
-from tests.accounts import both, own_engines, payloads
+from tests.accounts import both, landed_assets, own_engines
 
 pytestmark = pytest.mark.xdist_group("sail")
 
@@ -21,12 +17,7 @@ pytestmark = pytest.mark.xdist_group("sail")
 @pytest.mark.usefixtures("spark_client")
 def test_an_entity_s_own_engine_spark_rebuilds_it_on_sail_and_the_other_stays_embedded(tmp_path: Path) -> None:
     project = own_engines(tmp_path, {"ledgers": "spark"})
-    settings = Settings.load(project=project, env={"MESHLAKE_HOME": str(tmp_path / "home")})
-    runtime = Runtime(settings)
-    for event, serialised in payloads(runtime).items():
-        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", serialised)
-    defs = build_definitions(settings)
-    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    settings, runtime, assets = landed_assets(project, tmp_path / "home")
     resource = MeshlakeResource(project=str(project), home=str(settings.home), engine="embedded")
     built = dg.materialize(assets, resources={"meshlake": resource}, instance=dg.DagsterInstance.ephemeral())
     assert built.success

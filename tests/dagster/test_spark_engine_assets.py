@@ -9,15 +9,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipelines.adapters.landing import write_landing_file
 from pipelines.adapters.server_process import free_port
 from pipelines.bootstrap import Runtime
 from pipelines.dagster.partitions import update_tags
 from pipelines.dagster.resources import MeshlakeResource
 from pipelines.definitions import build_definitions
 from pipelines.generation import generate_landing
-from pipelines.settings import Settings
-from tests.accounts import payloads
+from tests.accounts import landed_assets
 from tests.paths import ACCOUNTS
 
 pytestmark = pytest.mark.xdist_group("sail")
@@ -54,12 +52,7 @@ def test_gold_materialises_on_sail_with_its_checks_and_the_engine_in_the_metadat
 
 @pytest.mark.usefixtures("spark_client")
 def test_silver_rebuilds_on_sail_says_so_and_an_unreachable_engine_fails_the_asset_in_one_line(tmp_path: Path) -> None:
-    settings = Settings.load(project=ACCOUNTS, env={"MESHLAKE_HOME": str(tmp_path / "home")})
-    runtime = Runtime(settings)
-    for event, serialised in payloads(runtime).items():
-        write_landing_file(settings.landing_dir, "accounts", event, "batch-1", serialised)
-    defs = build_definitions(settings)
-    assets = [a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition)]
+    settings, runtime, assets = landed_assets(ACCOUNTS, tmp_path / "home")
     home, instance = str(settings.home), dg.DagsterInstance.ephemeral()
     on_sail = MeshlakeResource(project=str(ACCOUNTS), home=home, engine="spark")
     built = dg.materialize(assets, resources={"meshlake": on_sail}, instance=instance)

@@ -208,12 +208,7 @@ class DeltaIncremental:
         else:
             wanted = key_set(keys, schema.field(key).type)
             bounds, null = key_bounds(wanted)
-            candidates = [
-                f
-                for f in files
-                if (null and f.get(f"null_count.{key}") != 0)
-                or (bounds is not None and f.get(f"null_count.{key}") != f["num_records"] and _may_hold(f, key, bounds))
-            ]  # a null count of None: no statistics, the file may hold nulls
+            candidates = [f for f in files if _may_hold_any(f, key, bounds, null)]
             columns = list(_POOL.map(lambda f: pq.read_table(file_path(root, f["path"]), columns=[key],
                                                              filesystem=root.filesystem).column(key),
                                      candidates))  # fmt: skip
@@ -243,6 +238,14 @@ class DeltaIncremental:
         total = sum(f["num_records"] for f in files if f["path"] not in gone) + plan.rows  # the files now live
         return Rewrite(commit, len(candidates), len(touched), len(outputs), plan.rows_replaced, plan.rows, total,
                        rows_updated=plan.rows_updated)  # fmt: skip
+
+
+def _may_hold_any(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any] | None, null: bool) -> bool:
+    """Whether the file of `action` may hold a null key (when `null` is wanted) or a key within `bounds`."""
+    nulls = action.get(f"null_count.{key}")  # None: no statistics, the file may hold nulls
+    if null and nulls != 0:
+        return True
+    return bounds is not None and nulls != action["num_records"] and _may_hold(action, key, bounds)
 
 
 def _may_hold(action: Mapping[str, Any], key: str, bounds: tuple[Any, Any]) -> bool:

@@ -482,10 +482,11 @@ def _candidates(ice: Table, tasks: list[FileScanTask], key: str, wanted: pa.Arra
     field_id = ice.schema().find_field(key).field_id
     out = []
     for task in tasks:
-        if null and (task.file.null_value_counts or {}).get(field_id) != 0:
+        nulls = (task.file.null_value_counts or {}).get(field_id)  # None: no statistics
+        if null and nulls != 0:
             out.append(task)
             continue
-        if bounds is None or (task.file.null_value_counts or {}).get(field_id) == task.file.record_count:
+        if bounds is None or nulls == task.file.record_count:
             continue  # no non-null key wanted, or the file holds only nulls
         low, high = (_stat_value(v) for v in bounds)
         lower = _bound(ice, task.file.lower_bounds, field_id)

@@ -155,7 +155,8 @@ class SparkEngine:
 
     def rebuild_entity(self, rebuild: EntityRebuild) -> Computed:
         """Rebuild a silver entity's state from all of its events on the server (see `entity_frame`) and bring
-        its rows back as Arrow, with the rows and events read (`read_counts`).
+        its rows back as Arrow, with the rows and events read (`read_counts`; a history's rebuild reads the same
+        events as its state's, whose counts a build reports: not counted again).
 
         Raises:
             EngineError: the server is unreachable, stopped, refused a read or the plan, a conform or finish
@@ -166,7 +167,8 @@ class SparkEngine:
             spark = self.session()
             result = entity_frame(spark, rebuild, lambda scan: self._read(spark, scan, {}))
             data = result.toArrow()
-            rows, events = read_counts(spark, rebuild, lambda scan: self._read(spark, scan, {}))
+            counts = None if rebuild.history else read_counts(spark, rebuild, lambda scan: self._read(spark, scan, {}))
+        rows, events = counts or (None, None)
         return Computed(data, self._metrics(spark, result, began), rows, events)
 
     @contextlib.contextmanager
